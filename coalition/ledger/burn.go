@@ -1,0 +1,305 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+)
+
+// HoldStatus is the state of a hold.
+type HoldStatus string
+
+const (
+	HoldActive   HoldStatus = "active"
+	HoldCaptured HoldStatus = "captured"
+	HoldVoided   HoldStatus = "voided"
+	HoldExpired  HoldStatus = "expired"
+)
+
+// Hold is points reserved by Authorize.
+type Hold struct {
+	ID             uuid.UUID  `json:"id"`
+	MemberID       uuid.UUID  `json:"member_id"`
+	PartnerID      uuid.UUID  `json:"partner_id"`
+	Points         int64      `json:"points"`
+	CapturedPoints int64      `json:"captured_points"`
+	Status         HoldStatus `json:"status"`
+	OrderID        string     `json:"order_id"`
+	CreatedAt      time.Time  `json:"created_at"`
+	ExpiresAt      time.Time  `json:"expires_at"`
+	ReleasedAt     *time.Time `json:"released_at,omitempty"`
+}
+
+// MaxHoldTTL bounds how long points may stay reserved.
+const MaxHoldTTL = 7 * 24 * time.Hour
+
+// Redemption spends points in one step at the calling partner.
+type Redemption struct {
+	IdempotencyKey string    `json:"-"`
+	Member         MemberRef `json:"member"`
+	Points         int64     `json:"points"`
+	OrderID        string    `json:"order_id"`
+}
+
+// Redeem burns points now: member → redeemed, taking the member's spendable
+// lots soonest to expire first.
+func (l *Ledger) Redeem(ctx context.Context, partner coalition.PartnerID, r Redemption) (Transaction, error) {
+	if err := checkPoints("points", r.Points); err != nil {
+		return Transaction{}, err
+	}
+	if err := checkOrderID(r.OrderID); err != nil {
+		return Transaction{}, err
+	}
+	h, err := l.hashRef(ctx, r.Member)
+	if err != nil {
+		return Transaction{}, err
+	}
+	return idempotent(ctx, l, partner, r.IdempotencyKey, "redeem", r, func(tx pgx.Tx, now time.Time) (Transaction, error) {
+		c, err := loadContext(ctx, tx, partner)
+		if err != nil {
+			return Transaction{}, err
+		}
+		m, err := findMember(ctx, tx, r.Member, h, "member")
+		if err != nil {
+			return Transaction{}, err
+		}
+		pu, err := loadPurse(ctx, tx, m.ID, now)
+		if err != nil {
+			return Transaction{}, err
+		}
+		if avail := pu.available(now); r.Points > avail {
+			return Transaction{}, insufficient("points", r.Points, avail)
+		}
+		p := newPosting(Transaction{
+			ID: uuid.New(), Kind: KindBurn, PartnerID: partner, MemberID: m.ID, Points: -r.Points,
+			OrderID: r.OrderID, BusinessDate: c.date(), CreatedAt: now,
+		})
+		p.burn(pu, m, c, r.Points, now)
+		if err := p.write(ctx, tx); err != nil {
+			return Transaction{}, err
+		}
+		return p.tx, nil
+	})
+}
+
+// burn takes n spendable points (the caller has checked they are there) and
+// posts them from the member to the redeeming partner.
+func (p *posting) burn(pu *purse, m memberRow, c opContext, n int64, now time.Time) {
+	redeemer := c.partnerID
+	p.take(pu.lots, n, func(t *lot) bool { return t.spendable(now) }, "burn", &redeemer, nil)
+	p.move(m.pointsAccount, c.redeemedAccount, n)
+}
+
+// Authorization reserves points for a later capture.
+type Authorization struct {
+	IdempotencyKey string        `json:"-"`
+	Member         MemberRef     `json:"member"`
+	Points         int64         `json:"points"`
+	OrderID        string        `json:"order_id"`
+	TTL            time.Duration `json:"ttl"`
+}
+
+// Authorize places a hold: the points stay the member's but cannot be spent
+// elsewhere until the hold is captured, voided or expires.
+func (l *Ledger) Authorize(ctx context.Context, partner coalition.PartnerID, a Authorization) (Hold, error) {
+	if err := checkPoints("points", a.Points); err != nil {
+		return Hold{}, err
+	}
+	if err := checkOrderID(a.OrderID); err != nil {
+		return Hold{}, err
+	}
+	if a.TTL == 0 {
+		a.TTL = l.holdTTL
+	}
+	if a.TTL < time.Second || a.TTL > MaxHoldTTL {
+		return Hold{}, coalition.Errorf(coalition.Invalid, "ttl", "must be between 1s and %s", MaxHoldTTL)
+	}
+	h, err := l.hashRef(ctx, a.Member)
+	if err != nil {
+		return Hold{}, err
+	}
+	return idempotent(ctx, l, partner, a.IdempotencyKey, "authorize", a, func(tx pgx.Tx, now time.Time) (Hold, error) {
+		if _, err := loadContext(ctx, tx, partner); err != nil {
+			return Hold{}, err
+		}
+		m, err := findMember(ctx, tx, a.Member, h, "member")
+		if err != nil {
+			return Hold{}, err
+		}
+		pu, err := loadPurse(ctx, tx, m.ID, now)
+		if err != nil {
+			return Hold{}, err
+		}
+		if avail := pu.available(now); a.Points > avail {
+			return Hold{}, insufficient("points", a.Points, avail)
+		}
+		hold := Hold{ID: uuid.New(), MemberID: m.ID, PartnerID: partner, Points: a.Points, Status: HoldActive,
+			OrderID: a.OrderID, CreatedAt: now, ExpiresAt: now.Add(a.TTL)}
+		p := newPosting(Transaction{})
+		p.holdInsert = &hold
+		if err := p.write(ctx, tx); err != nil {
+			return Hold{}, err
+		}
+		return hold, nil
+	})
+}
+
+// loadHold reads one of the partner's holds; another partner's hold is
+// reported as not found, so ids of others' holds reveal nothing.
+func loadHold(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID, id uuid.UUID) (Hold, error) {
+	var h Hold
+	var status string
+	err := tx.QueryRow(ctx, `
+		SELECT id, member_id, partner_id, points, captured_points, status, order_id, created_at, expires_at, released_at
+		FROM holds WHERE id = $1 AND partner_id = $2`, id, partner).Scan(
+		&h.ID, &h.MemberID, &h.PartnerID, &h.Points, &h.CapturedPoints, &status, &h.OrderID,
+		&h.CreatedAt, &h.ExpiresAt, &h.ReleasedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return h, coalition.Errorf(coalition.NotFound, "hold_id", "no hold %s of this partner", id)
+	}
+	if err != nil {
+		return h, fmt.Errorf("load hold %s: %w", id, err)
+	}
+	h.Status = HoldStatus(status)
+	h.CreatedAt, h.ExpiresAt = h.CreatedAt.UTC(), h.ExpiresAt.UTC()
+	if h.ReleasedAt != nil {
+		t := h.ReleasedAt.UTC()
+		h.ReleasedAt = &t
+	}
+	return h, nil
+}
+
+// Capture posts all or part of an active hold. The rest is released.
+type Capture struct {
+	IdempotencyKey string    `json:"-"`
+	HoldID         uuid.UUID `json:"hold_id"`
+	Points         *int64    `json:"points,omitempty"` // the whole hold if nil
+}
+
+// CaptureResult is the burn posted and the hold as it now stands.
+type CaptureResult struct {
+	Transaction Transaction `json:"transaction"`
+	Hold        Hold        `json:"hold"`
+}
+
+func (l *Ledger) Capture(ctx context.Context, partner coalition.PartnerID, cp Capture) (CaptureResult, error) {
+	if cp.Points != nil {
+		if err := checkPoints("points", *cp.Points); err != nil {
+			return CaptureResult{}, err
+		}
+	}
+	return idempotent(ctx, l, partner, cp.IdempotencyKey, "capture", cp, func(tx pgx.Tx, now time.Time) (CaptureResult, error) {
+		c, err := loadContext(ctx, tx, partner)
+		if err != nil {
+			return CaptureResult{}, err
+		}
+		hold, err := loadHold(ctx, tx, partner, cp.HoldID)
+		if err != nil {
+			return CaptureResult{}, err
+		}
+		if hold.Status != HoldActive {
+			return CaptureResult{}, coalition.Errorf(coalition.FailedPrecondition, "hold_id", "hold is %s", hold.Status)
+		}
+		if !hold.ExpiresAt.After(now) {
+			return CaptureResult{}, coalition.Errorf(coalition.FailedPrecondition, "hold_id",
+				"hold expired at %s", hold.ExpiresAt.Format(time.RFC3339))
+		}
+		n := hold.Points
+		if cp.Points != nil {
+			n = *cp.Points
+		}
+		if n > hold.Points {
+			return CaptureResult{}, coalition.Errorf(coalition.FailedPrecondition, "points",
+				"capture of %d exceeds the hold of %d", n, hold.Points)
+		}
+		m, err := findMember(ctx, tx, MemberRef{ID: hold.MemberID}, nil, "hold")
+		if err != nil {
+			return CaptureResult{}, err
+		}
+		pu, err := loadPurse(ctx, tx, m.ID, now)
+		if err != nil {
+			return CaptureResult{}, err
+		}
+		// The hold reserved its points; they count as available to itself.
+		// They can still be short if a refund clawed points back meanwhile.
+		if avail := pu.available(now) + hold.Points; n > avail {
+			return CaptureResult{}, insufficient("points", n, avail)
+		}
+		holdID := hold.ID
+		p := newPosting(Transaction{
+			ID: uuid.New(), Kind: KindCapture, PartnerID: partner, MemberID: m.ID, Points: -n,
+			OrderID: hold.OrderID, BusinessDate: c.date(), CreatedAt: now, HoldID: &holdID,
+		})
+		p.burn(pu, m, c, n, now)
+		hold.Status, hold.CapturedPoints, hold.ReleasedAt = HoldCaptured, n, &now
+		p.holdUpdate = &hold
+		if err := p.write(ctx, tx); err != nil {
+			return CaptureResult{}, err
+		}
+		return CaptureResult{Transaction: p.tx, Hold: hold}, nil
+	})
+}
+
+// Void releases an active hold. Voiding a hold that is already voided or
+// expired changes nothing and returns it; a captured hold cannot be voided
+// (refund the capture instead).
+type Void struct {
+	IdempotencyKey string    `json:"-"`
+	HoldID         uuid.UUID `json:"hold_id"`
+}
+
+func (l *Ledger) Void(ctx context.Context, partner coalition.PartnerID, v Void) (Hold, error) {
+	return idempotent(ctx, l, partner, v.IdempotencyKey, "void", v, func(tx pgx.Tx, now time.Time) (Hold, error) {
+		if _, err := loadContext(ctx, tx, partner); err != nil {
+			return Hold{}, err
+		}
+		hold, err := loadHold(ctx, tx, partner, v.HoldID)
+		if err != nil {
+			return Hold{}, err
+		}
+		switch {
+		case hold.Status == HoldCaptured:
+			return Hold{}, coalition.Errorf(coalition.FailedPrecondition, "hold_id", "hold is captured; refund the capture instead")
+		case hold.Status != HoldActive:
+			return hold, nil
+		case !hold.ExpiresAt.After(now):
+			hold.Status, hold.ReleasedAt = HoldExpired, &hold.ExpiresAt
+		default:
+			hold.Status, hold.ReleasedAt = HoldVoided, &now
+		}
+		p := newPosting(Transaction{})
+		p.holdUpdate = &hold
+		if err := p.write(ctx, tx); err != nil {
+			return Hold{}, err
+		}
+		return hold, nil
+	})
+}
+
+// ReleaseExpiredHolds marks active holds past their TTL as expired, up to
+// limit of them, and returns how many it marked. Expired holds already stop
+// counting against the balance when their TTL passes; this makes it visible.
+func (l *Ledger) ReleaseExpiredHolds(ctx context.Context, limit int) (int64, error) {
+	var n int64
+	err := l.tx.Run(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE holds SET status = 'expired', released_at = expires_at
+			WHERE id IN (
+			    SELECT id FROM holds
+			    WHERE status = 'active' AND expires_at <= $1
+			    ORDER BY expires_at
+			    LIMIT $2)`, l.now(), limit)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("release expired holds: %w", err)
+	}
+	return n, nil
+}

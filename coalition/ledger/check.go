@@ -1,0 +1,128 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Breach is one violated ledger invariant, with what identifies the rows.
+type Breach struct {
+	Invariant string `json:"invariant"`
+	Detail    string `json:"detail"`
+}
+
+// invariants are set-based queries over the whole database; each returns one
+// text column per breach. They read only, and can run beside live traffic.
+var invariants = []struct {
+	name string
+	sql  string
+	// arg, if set, gives $1 from the time of the check and the hold grace.
+	arg func(now time.Time, holdGrace time.Duration) any
+}{
+	{"every transaction's entries sum to zero", `
+		SELECT 'transaction ' || t.id::TEXT || ' entries sum to ' || COALESCE(SUM(e.amount), 0)::TEXT
+		FROM transactions AS t LEFT JOIN entries AS e ON e.transaction_id = t.id
+		GROUP BY t.id
+		HAVING COALESCE(SUM(e.amount), 0) <> 0`, nil},
+	{"a transaction's points are the member's entries", `
+		SELECT 'transaction ' || t.id::TEXT || ' says ' || t.points::TEXT || ' points, member entries total '
+		       || COALESCE(SUM(e.amount), 0)::TEXT
+		FROM transactions AS t
+		JOIN members AS m ON m.id = t.member_id
+		LEFT JOIN entries AS e ON e.transaction_id = t.id AND e.account_id IN (m.points_account_id, m.debt_account_id)
+		GROUP BY t.id, t.points
+		HAVING COALESCE(SUM(e.amount), 0) <> t.points`, nil},
+	{"a member's points account equals the member's lots", `
+		SELECT 'member ' || m.id::TEXT || ' points account ' || COALESCE(a.balance, 0)::TEXT
+		       || ' but lots hold ' || COALESCE(l.remaining, 0)::TEXT
+		FROM members AS m
+		LEFT JOIN (SELECT account_id, SUM(amount) AS balance FROM entries GROUP BY account_id) AS a
+		       ON a.account_id = m.points_account_id
+		LEFT JOIN (SELECT member_id, SUM(remaining) AS remaining FROM lots GROUP BY member_id) AS l
+		       ON l.member_id = m.id
+		WHERE COALESCE(a.balance, 0) <> COALESCE(l.remaining, 0)`, nil},
+	{"a member's debt account equals the member's open debts", `
+		SELECT 'member ' || m.id::TEXT || ' debt account ' || COALESCE(a.balance, 0)::TEXT
+		       || ' but open debts total ' || COALESCE(d.remaining, 0)::TEXT
+		FROM members AS m
+		LEFT JOIN (SELECT account_id, SUM(amount) AS balance FROM entries GROUP BY account_id) AS a
+		       ON a.account_id = m.debt_account_id
+		LEFT JOIN (SELECT member_id, SUM(remaining) AS remaining FROM member_debts GROUP BY member_id) AS d
+		       ON d.member_id = m.id
+		WHERE COALESCE(a.balance, 0) <> -COALESCE(d.remaining, 0)`, nil},
+	{"a lot's remaining is its points less what was consumed", `
+		SELECT 'lot ' || l.id::TEXT || ' remaining ' || l.remaining::TEXT || ', points ' || l.points::TEXT
+		       || ' less consumed ' || COALESCE(SUM(c.points), 0)::TEXT
+		FROM lots AS l LEFT JOIN lot_consumptions AS c ON c.lot_id = l.id
+		GROUP BY l.id, l.points, l.remaining
+		HAVING l.remaining <> l.points - COALESCE(SUM(c.points), 0)`, nil},
+	{"a debt's remaining is its points less what was paid", `
+		SELECT 'debt ' || d.id::TEXT || ' remaining ' || d.remaining::TEXT || ', points ' || d.points::TEXT
+		       || ' less paid ' || COALESCE(SUM(c.points), 0)::TEXT
+		FROM member_debts AS d LEFT JOIN lot_consumptions AS c ON c.debt_id = d.id
+		GROUP BY d.id, d.points, d.remaining
+		HAVING d.remaining <> d.points - COALESCE(SUM(c.points), 0)`, nil},
+	{"a member with debt has no unspent points", `
+		SELECT 'member ' || d.member_id::TEXT || ' owes ' || SUM(d.remaining)::TEXT || ' while holding unspent lots'
+		FROM member_debts AS d
+		WHERE d.remaining > 0
+		  AND EXISTS (SELECT 1 FROM lots AS l WHERE l.member_id = d.member_id AND l.remaining > 0 AND l.expires_at > $1)
+		GROUP BY d.member_id`,
+		func(now time.Time, _ time.Duration) any { return now }},
+	{"a captured hold has exactly one capture of its points", `
+		SELECT 'hold ' || h.id::TEXT || ' captured ' || h.captured_points::TEXT || ' points, postings total '
+		       || COALESCE(-SUM(t.points), 0)::TEXT
+		FROM holds AS h LEFT JOIN transactions AS t ON t.hold_id = h.id AND t.kind = 'capture'
+		WHERE h.status = 'captured'
+		GROUP BY h.id, h.captured_points
+		HAVING COUNT(t.id) <> 1 OR COALESCE(-SUM(t.points), 0) <> h.captured_points`, nil},
+	{"no hold outlives its TTL unreleased", `
+		SELECT 'hold ' || id::TEXT || ' still active, expired at ' || expires_at::TEXT
+		FROM holds
+		WHERE status = 'active' AND expires_at < $1`,
+		func(now time.Time, grace time.Duration) any { return now.Add(-grace) }},
+	{"refunds never exceed the original", `
+		SELECT 'transaction ' || o.id::TEXT || ' refunded beyond the original'
+		FROM transactions AS o JOIN transactions AS r ON r.original_id = o.id
+		GROUP BY o.id, o.kind, o.points, o.amount_minor
+		HAVING (o.kind = 'earn' AND (SUM(r.amount_minor) > o.amount_minor OR -SUM(r.points) > o.points))
+		    OR (o.kind IN ('burn', 'capture') AND SUM(r.points) > -o.points)`, nil},
+	{"every posting belongs to a window", `
+		SELECT 'transaction ' || t.id::TEXT || ' names no settlement window'
+		FROM transactions AS t LEFT JOIN settlement_windows AS w ON w.business_date = t.business_date
+		WHERE w.business_date IS NULL`, nil},
+}
+
+// Check verifies every ledger invariant over the whole database as of now;
+// holdGrace is how long past its TTL an active hold is tolerated before the
+// sweeper is deemed late. It returns the breaches found, none if the ledger
+// is sound.
+func (l *Ledger) Check(ctx context.Context, holdGrace time.Duration) ([]Breach, error) {
+	var out []Breach
+	now := l.now()
+	err := l.tx.Run(ctx, func(tx pgx.Tx) error {
+		out = nil
+		for _, inv := range invariants {
+			var args []any
+			if inv.arg != nil {
+				args = append(args, inv.arg(now, holdGrace))
+			}
+			rows, err := tx.Query(ctx, inv.sql, args...)
+			if err != nil {
+				return fmt.Errorf("check %q: %w", inv.name, err)
+			}
+			details, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return fmt.Errorf("check %q: %w", inv.name, err)
+			}
+			for _, d := range details {
+				out = append(out, Breach{Invariant: inv.name, Detail: d})
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,213 @@
+// Package ledger is the only writer of points. Every operation is one
+// serializable transaction that reads the open settlement window, posts a
+// balanced set of entries, keeps each member's lots (who issued which points,
+// when they become spendable and expire) and records the first result of its
+// idempotency key.
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
+	"github.com/coalition-loyalty/coalition/coalition/txn"
+)
+
+// EarnRule decides the points a purchase earns (package rules).
+type EarnRule interface {
+	Earn(ctx context.Context, p rules.Purchase) (rules.Earning, error)
+}
+
+// Config wires a Ledger.
+type Config struct {
+	Tx     *txn.Runner
+	Clock  func() time.Time // time.Now if nil
+	Earn   EarnRule         // rules.BaseRate if nil
+	Phones phone.Hasher
+	// DefaultHoldTTL applies when Authorize is given none (15 minutes if zero).
+	DefaultHoldTTL time.Duration
+}
+
+// Ledger posts points. Safe for concurrent use; holds no state of its own
+// beyond its configuration, so any number of replicas can share a database.
+type Ledger struct {
+	tx      *txn.Runner
+	clock   func() time.Time
+	earn    EarnRule
+	phones  phone.Hasher
+	holdTTL time.Duration
+}
+
+func New(cfg Config) *Ledger {
+	l := &Ledger{tx: cfg.Tx, clock: cfg.Clock, earn: cfg.Earn, phones: cfg.Phones, holdTTL: cfg.DefaultHoldTTL}
+	if l.clock == nil {
+		l.clock = time.Now
+	}
+	if l.earn == nil {
+		l.earn = rules.BaseRate{}
+	}
+	if l.holdTTL == 0 {
+		l.holdTTL = 15 * time.Minute
+	}
+	return l
+}
+
+// now is the injected clock in UTC at microsecond precision, as stored, so
+// a replayed result compares equal to the original.
+func (l *Ledger) now() time.Time { return l.clock().UTC().Truncate(time.Microsecond) }
+
+// Kind names a transaction's kind as stored.
+type Kind string
+
+const (
+	KindEarn       Kind = "earn"
+	KindBurn       Kind = "burn"
+	KindCapture    Kind = "capture"
+	KindEarnRefund Kind = "earn_refund"
+	KindBurnRefund Kind = "burn_refund"
+	KindExpire     Kind = "expire"
+)
+
+// Transaction is one posting as the member sees it.
+type Transaction struct {
+	ID           uuid.UUID        `json:"id"`
+	Kind         Kind             `json:"kind"`
+	PartnerID    uuid.UUID        `json:"partner_id"`
+	MemberID     uuid.UUID        `json:"member_id"`
+	Points       coalition.Points `json:"points"`
+	Amount       *coalition.Money `json:"amount,omitempty"`
+	OrderID      string           `json:"order_id,omitempty"`
+	BusinessDate string           `json:"business_date"`
+	CreatedAt    time.Time        `json:"created_at"`
+	OriginalID   *uuid.UUID       `json:"original_id,omitempty"`
+	HoldID       *uuid.UUID       `json:"hold_id,omitempty"`
+}
+
+// idempotent runs body at most once per (partner, key): a replay of the same
+// operation with the same request returns the stored result and writes
+// nothing; the same key with anything else is a Conflict.
+func idempotent[T any](ctx context.Context, l *Ledger, partner coalition.PartnerID, key, op string, req any,
+	body func(tx pgx.Tx, now time.Time) (T, error)) (T, error) {
+	var out T
+	if key == "" {
+		return out, coalition.Errorf(coalition.Invalid, "idempotency_key", "is required")
+	}
+	reqJSON, err := json.Marshal(req)
+	if err != nil {
+		return out, fmt.Errorf("%s: encode request: %w", op, err)
+	}
+	sum := sha256.Sum256(append([]byte(op+"\x00"), reqJSON...))
+	hash := sum[:]
+	run := func() error {
+		return l.tx.Run(ctx, func(tx pgx.Tx) error {
+			var zero T
+			out = zero
+			var storedOp string
+			var storedHash, stored []byte
+			err := tx.QueryRow(ctx, `
+				SELECT operation, request_hash, response
+				FROM idempotency_keys
+				WHERE partner_id = $1 AND key = $2`, partner, key).Scan(&storedOp, &storedHash, &stored)
+			switch {
+			case err == nil:
+				if storedOp != op || !bytes.Equal(storedHash, hash) {
+					return coalition.Errorf(coalition.Conflict, "idempotency_key",
+						"was already used by this partner for a different request (%s)", storedOp)
+				}
+				if err := json.Unmarshal(stored, &out); err != nil {
+					return fmt.Errorf("%s: decode stored result: %w", op, err)
+				}
+				return nil
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("%s: read idempotency key: %w", op, err)
+			}
+			res, err := body(tx, l.now())
+			if err != nil {
+				return err
+			}
+			resJSON, err := json.Marshal(res)
+			if err != nil {
+				return fmt.Errorf("%s: encode result: %w", op, err)
+			}
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO idempotency_keys (partner_id, key, operation, request_hash, response, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6)`, partner, key, op, hash, resJSON, l.now()); err != nil {
+				return fmt.Errorf("%s: record idempotency key: %w", op, err)
+			}
+			out = res
+			return nil
+		})
+	}
+	err = run()
+	if uniqueViolation(err, "idempotency_keys_pkey") {
+		// A concurrent request with the same key committed first; running
+		// again finds its record and replays (or refuses) it.
+		err = run()
+	}
+	return out, err
+}
+
+func uniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && (constraint == "" || pgErr.ConstraintName == constraint)
+}
+
+// opContext is what every posting reads first, in its own transaction: the
+// calling partner's terms, the coalition's, and the open window.
+type opContext struct {
+	partnerID       uuid.UUID
+	earnRateBP      int64
+	returnWindow    time.Duration
+	pointsTTLDays   int
+	issuedAccount   uuid.UUID
+	redeemedAccount uuid.UUID
+	currency        string
+	pointValueMinor int64
+	businessDate    time.Time
+}
+
+func (c opContext) date() string { return c.businessDate.Format(time.DateOnly) }
+
+func loadContext(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID) (opContext, error) {
+	c := opContext{partnerID: partner}
+	var status string
+	var returnSeconds int64
+	err := tx.QueryRow(ctx, `
+		SELECT p.status, p.earn_rate_bp, p.return_window_seconds, p.points_ttl_days,
+		       p.issued_account_id, p.redeemed_account_id,
+		       s.currency, s.point_value_minor, w.business_date
+		FROM partners AS p, coalition_settings AS s, settlement_windows AS w
+		WHERE p.id = $1 AND s.id = 1 AND w.status = 'open'`, partner).Scan(
+		&status, &c.earnRateBP, &returnSeconds, &c.pointsTTLDays,
+		&c.issuedAccount, &c.redeemedAccount,
+		&c.currency, &c.pointValueMinor, &c.businessDate)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM partners WHERE id = $1`, partner).Scan(&n); err != nil {
+			return c, fmt.Errorf("load partner %s: %w", partner, err)
+		}
+		if n == 0 {
+			return c, coalition.Errorf(coalition.PermissionDenied, "", "partner %s is not a member of the coalition", partner)
+		}
+		return c, errors.New("ledger is not initialised: no coalition settings or no open settlement window")
+	}
+	if err != nil {
+		return c, fmt.Errorf("load context of partner %s: %w", partner, err)
+	}
+	if status != "active" {
+		return c, coalition.Errorf(coalition.PermissionDenied, "", "partner %s is %s", partner, status)
+	}
+	c.returnWindow = time.Duration(returnSeconds) * time.Second
+	return c, nil
+}

@@ -1,0 +1,185 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/card"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
+)
+
+// Member is a member as partners see them.
+type Member struct {
+	ID            uuid.UUID `json:"id"`
+	CardNumber    string    `json:"card_number"`
+	QRToken       string    `json:"qr_token,omitempty"`
+	ReferralCode  string    `json:"referral_code"`
+	PhoneLast2    string    `json:"phone_last2,omitempty"`
+	HomePartnerID uuid.UUID `json:"home_partner_id"`
+	EnrolledAt    time.Time `json:"enrolled_at"`
+}
+
+// MemberRef names a member by exactly one of its identifiers.
+type MemberRef struct {
+	ID         uuid.UUID `json:"id,omitzero"`
+	CardNumber string    `json:"card_number,omitempty"`
+	Phone      string    `json:"phone,omitempty"` // E.164
+	QRToken    string    `json:"qr_token,omitempty"`
+}
+
+// Enrollment is a partner's request to enroll a member.
+type Enrollment struct {
+	IdempotencyKey string `json:"-"`
+	Phone          string `json:"phone,omitempty"` // E.164, optional
+	ReferralCode   string `json:"referral_code,omitempty"`
+}
+
+// Enroll creates a member with a new card number, QR token and referral
+// code, and the member's two ledger accounts.
+func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enrollment) (Member, error) {
+	var phoneHash []byte
+	if e.Phone != "" {
+		h, err := l.phones.HashPhone(ctx, e.Phone)
+		if err != nil {
+			return Member{}, fmt.Errorf("enroll: hash phone: %w", err)
+		}
+		phoneHash = h
+	}
+	// Random identifiers are drawn outside the transaction body so that a
+	// retry does not change what a replay will return.
+	m := Member{ID: uuid.New(), HomePartnerID: partner, PhoneLast2: ""}
+	var err error
+	if m.CardNumber, err = card.NewNumber(); err != nil {
+		return Member{}, err
+	}
+	if m.QRToken, err = card.NewQRToken(); err != nil {
+		return Member{}, err
+	}
+	if m.ReferralCode, err = card.NewReferralCode(); err != nil {
+		return Member{}, err
+	}
+	if e.Phone != "" {
+		m.PhoneLast2 = phone.Last2(e.Phone)
+	}
+	pointsAccount, debtAccount := uuid.New(), uuid.New()
+	return idempotent(ctx, l, partner, e.IdempotencyKey, "enroll", e, func(tx pgx.Tx, now time.Time) (Member, error) {
+		if _, err := loadContext(ctx, tx, partner); err != nil {
+			return Member{}, err
+		}
+		if phoneHash != nil {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM members WHERE phone_hash = $1`, phoneHash).Scan(&n); err != nil {
+				return Member{}, fmt.Errorf("enroll: check phone: %w", err)
+			}
+			if n > 0 {
+				return Member{}, coalition.Errorf(coalition.Conflict, "phone", "a member with this phone number is already enrolled")
+			}
+		}
+		var referrer *uuid.UUID
+		if e.ReferralCode != "" {
+			var id uuid.UUID
+			err := tx.QueryRow(ctx, `SELECT id FROM members WHERE referral_code = $1`, e.ReferralCode).Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return Member{}, coalition.Errorf(coalition.NotFound, "referral_code", "no member has referral code %s", e.ReferralCode)
+			}
+			if err != nil {
+				return Member{}, fmt.Errorf("enroll: find referrer: %w", err)
+			}
+			referrer = &id
+		}
+		m.EnrolledAt = now
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO accounts (id, kind, owner_id) VALUES ($1, 'member', $3), ($2, 'member_debt', $3)`,
+			pointsAccount, debtAccount, m.ID)
+		b.Queue(`
+			INSERT INTO members (id, card_number, qr_token, referral_code, phone_hash, phone_last2,
+			                     referred_by, home_partner_id, points_account_id, debt_account_id, enrolled_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			m.ID, m.CardNumber, m.QRToken, m.ReferralCode, phoneHash, m.PhoneLast2,
+			referrer, partner, pointsAccount, debtAccount, now)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return Member{}, fmt.Errorf("enroll: insert member: %w", err)
+		}
+		return m, nil
+	})
+}
+
+// memberRow is what postings need of a member.
+type memberRow struct {
+	Member
+	pointsAccount uuid.UUID
+	debtAccount   uuid.UUID
+}
+
+// hashRef turns a phone reference into the hash stored for it, before any
+// transaction starts (the hasher may call Vault).
+func (l *Ledger) hashRef(ctx context.Context, ref MemberRef) ([]byte, error) {
+	if ref.Phone == "" {
+		return nil, nil
+	}
+	h, err := l.phones.HashPhone(ctx, ref.Phone)
+	if err != nil {
+		return nil, fmt.Errorf("hash phone: %w", err)
+	}
+	return h, nil
+}
+
+// findMember resolves a reference inside a transaction. field is the
+// request field holding the reference, for the error.
+func findMember(ctx context.Context, tx pgx.Tx, ref MemberRef, phoneHash []byte, field string) (memberRow, error) {
+	var where, sub string
+	var arg any
+	switch {
+	case ref.ID != uuid.Nil:
+		where, arg, sub = "id = $1", ref.ID, "member_id"
+	case ref.CardNumber != "":
+		if !card.ValidNumber(ref.CardNumber) {
+			return memberRow{}, coalition.Errorf(coalition.Invalid, field+".card_number", "is not a valid card number (check digit)")
+		}
+		where, arg, sub = "card_number = $1", ref.CardNumber, "card_number"
+	case ref.Phone != "":
+		where, arg, sub = "phone_hash = $1", phoneHash, "phone"
+	case ref.QRToken != "":
+		where, arg, sub = "qr_token = $1", ref.QRToken, "qr_token"
+	default:
+		return memberRow{}, coalition.Errorf(coalition.Invalid, field, "names no member")
+	}
+	var m memberRow
+	err := tx.QueryRow(ctx, `
+		SELECT id, card_number, referral_code, phone_last2, home_partner_id, enrolled_at,
+		       points_account_id, debt_account_id
+		FROM members WHERE `+where, arg).Scan(
+		&m.ID, &m.CardNumber, &m.ReferralCode, &m.PhoneLast2, &m.HomePartnerID, &m.EnrolledAt,
+		&m.pointsAccount, &m.debtAccount)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, coalition.Errorf(coalition.NotFound, field+"."+sub, "no such member")
+	}
+	if err != nil {
+		return m, fmt.Errorf("find member: %w", err)
+	}
+	m.EnrolledAt = m.EnrolledAt.UTC()
+	return m, nil
+}
+
+// Lookup finds a member for a partner at checkout.
+func (l *Ledger) Lookup(ctx context.Context, partner coalition.PartnerID, ref MemberRef) (Member, error) {
+	h, err := l.hashRef(ctx, ref)
+	if err != nil {
+		return Member{}, err
+	}
+	var m memberRow
+	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+		if _, err := loadContext(ctx, tx, partner); err != nil {
+			return err
+		}
+		m, err = findMember(ctx, tx, ref, h, "member")
+		return err
+	})
+	return m.Member, err
+}

@@ -1,0 +1,185 @@
+package ledger
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+)
+
+// Balance is a member's points at one instant.
+type Balance struct {
+	MemberID         uuid.UUID  `json:"member_id"`
+	Available        int64      `json:"available"`
+	Pending          int64      `json:"pending"`
+	Held             int64      `json:"held"`
+	Debt             int64      `json:"debt"`
+	Expiring30d      int64      `json:"expiring_30d"`
+	NextExpiryAt     *time.Time `json:"next_expiry_at,omitempty"`
+	NextExpiryPoints int64      `json:"next_expiry_points"`
+	AsOf             time.Time  `json:"as_of"`
+}
+
+// ExpiryHorizon is how far ahead Balance reports expiring points.
+const ExpiryHorizon = 30 * 24 * time.Hour
+
+// Balance reads a member's balance for any partner of the coalition (a
+// member may spend anywhere, so any checkout may ask).
+func (l *Ledger) Balance(ctx context.Context, partner coalition.PartnerID, ref MemberRef) (Balance, error) {
+	h, err := l.hashRef(ctx, ref)
+	if err != nil {
+		return Balance{}, err
+	}
+	var b Balance
+	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+		if _, err := loadContext(ctx, tx, partner); err != nil {
+			return err
+		}
+		m, err := findMember(ctx, tx, ref, h, "member")
+		if err != nil {
+			return err
+		}
+		now := l.now()
+		pu, err := loadPurse(ctx, tx, m.ID, now)
+		if err != nil {
+			return err
+		}
+		b = summarize(m.ID, pu, now)
+		return nil
+	})
+	return b, err
+}
+
+func summarize(member uuid.UUID, pu *purse, now time.Time) Balance {
+	b := Balance{MemberID: member, Available: pu.available(now), Pending: pu.pending(now), Held: pu.held, Debt: pu.owed(), AsOf: now}
+	for _, t := range pu.lots { // soonest to expire first
+		if t.ExpiresAt.Sub(now) <= ExpiryHorizon {
+			b.Expiring30d += t.Remaining
+		}
+		switch {
+		case b.NextExpiryAt == nil:
+			at := t.ExpiresAt.UTC()
+			b.NextExpiryAt, b.NextExpiryPoints = &at, t.Remaining
+		case t.ExpiresAt.Equal(*b.NextExpiryAt):
+			b.NextExpiryPoints += t.Remaining
+		}
+	}
+	return b
+}
+
+// History lists a member's transactions, newest first, a page at a time. A
+// partner sees every transaction of the members it enrolled, and only its own
+// transactions with other members.
+func (l *Ledger) History(ctx context.Context, partner coalition.PartnerID, ref MemberRef, pageSize int, pageToken string) ([]Transaction, string, error) {
+	if pageSize <= 0 {
+		pageSize = 50
+	}
+	if pageSize > 200 {
+		return nil, "", coalition.Errorf(coalition.Invalid, "page_size", "must be at most 200")
+	}
+	after, err := decodePageToken(pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	h, err := l.hashRef(ctx, ref)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []Transaction
+	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+		out = nil
+		if _, err := loadContext(ctx, tx, partner); err != nil {
+			return err
+		}
+		m, err := findMember(ctx, tx, ref, h, "member")
+		if err != nil {
+			return err
+		}
+		seeAll := m.HomePartnerID == partner
+		rows, err := tx.Query(ctx, `
+			SELECT id, kind, partner_id, member_id, points, amount_minor, currency, COALESCE(order_id, ''),
+			       business_date, created_at, original_id, hold_id
+			FROM transactions
+			WHERE member_id = $1
+			  AND ($2 OR partner_id = $3)
+			  AND ($4::TIMESTAMPTZ IS NULL OR (created_at, id) < ($4, $5))
+			ORDER BY created_at DESC, id DESC
+			LIMIT $6`, m.ID, seeAll, partner, after.at, after.id, pageSize+1)
+		if err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+		out, err = pgx.CollectRows(rows, scanTransaction)
+		if err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > pageSize {
+		out = out[:pageSize]
+		last := out[pageSize-1]
+		next = encodePageToken(last.CreatedAt, last.ID)
+	}
+	return out, next, nil
+}
+
+func scanTransaction(r pgx.CollectableRow) (Transaction, error) {
+	var t Transaction
+	var kind string
+	var amount *int64
+	var currency *string
+	var date time.Time
+	if err := r.Scan(&t.ID, &kind, &t.PartnerID, &t.MemberID, &t.Points, &amount, &currency, &t.OrderID,
+		&date, &t.CreatedAt, &t.OriginalID, &t.HoldID); err != nil {
+		return t, err
+	}
+	t.Kind = Kind(kind)
+	if amount != nil && currency != nil {
+		t.Amount = &coalition.Money{Minor: *amount, Currency: *currency}
+	}
+	t.BusinessDate = date.Format(time.DateOnly)
+	t.CreatedAt = t.CreatedAt.UTC()
+	return t, nil
+}
+
+type pageCursor struct {
+	at *time.Time
+	id uuid.UUID
+}
+
+// Page tokens are opaque to clients: the position of the last row returned.
+func encodePageToken(at time.Time, id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "." + id.String()))
+}
+
+func decodePageToken(s string) (pageCursor, error) {
+	if s == "" {
+		return pageCursor{}, nil
+	}
+	bad := coalition.Errorf(coalition.Invalid, "page_token", "is not a token this service issued")
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return pageCursor{}, bad
+	}
+	micros, id, ok := strings.Cut(string(raw), ".")
+	if !ok {
+		return pageCursor{}, bad
+	}
+	us, err1 := strconv.ParseInt(micros, 10, 64)
+	u, err2 := uuid.Parse(id)
+	if err1 != nil || err2 != nil {
+		return pageCursor{}, bad
+	}
+	at := time.UnixMicro(us).UTC()
+	return pageCursor{at: &at, id: u}, nil
+}

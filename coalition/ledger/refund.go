@@ -1,0 +1,275 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+)
+
+// Refund gives back all or part of an earlier transaction of the calling
+// partner: of an earn by the money refunded, of a burn or capture by points.
+type Refund struct {
+	IdempotencyKey string           `json:"-"`
+	TransactionID  uuid.UUID        `json:"transaction_id"`
+	Purchase       *coalition.Money `json:"purchase,omitempty"`
+	Points         *int64           `json:"points,omitempty"`
+}
+
+// RefundResult is the posting and, for an earn refund, the part of the
+// clawed-back points the member had already spent and now owes.
+type RefundResult struct {
+	Transaction Transaction `json:"transaction"`
+	DebtPoints  int64       `json:"debt_points"`
+}
+
+type original struct {
+	kind     Kind
+	member   uuid.UUID
+	points   int64
+	amount   int64
+	currency string
+	orderID  string
+}
+
+func (l *Ledger) Refund(ctx context.Context, partner coalition.PartnerID, r Refund) (RefundResult, error) {
+	switch {
+	case (r.Purchase == nil) == (r.Points == nil):
+		return RefundResult{}, coalition.Errorf(coalition.Invalid, "amount", "give exactly one of purchase or points")
+	case r.Purchase != nil:
+		if err := checkMoney("purchase", *r.Purchase); err != nil {
+			return RefundResult{}, err
+		}
+	default:
+		if err := checkPoints("points", *r.Points); err != nil {
+			return RefundResult{}, err
+		}
+	}
+	return idempotent(ctx, l, partner, r.IdempotencyKey, "refund", r, func(tx pgx.Tx, now time.Time) (RefundResult, error) {
+		c, err := loadContext(ctx, tx, partner)
+		if err != nil {
+			return RefundResult{}, err
+		}
+		var o original
+		var kind string
+		var amount *int64
+		var currency, orderID *string
+		err = tx.QueryRow(ctx, `
+			SELECT kind, member_id, points, amount_minor, currency, order_id
+			FROM transactions WHERE id = $1 AND partner_id = $2`, r.TransactionID, partner).Scan(
+			&kind, &o.member, &o.points, &amount, &currency, &orderID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return RefundResult{}, coalition.Errorf(coalition.NotFound, "transaction_id", "no transaction %s of this partner", r.TransactionID)
+		}
+		if err != nil {
+			return RefundResult{}, fmt.Errorf("refund: load original: %w", err)
+		}
+		o.kind = Kind(kind)
+		if amount != nil {
+			o.amount, o.currency = *amount, *currency
+		}
+		if orderID != nil {
+			o.orderID = *orderID
+		}
+		m, err := findMember(ctx, tx, MemberRef{ID: o.member}, nil, "transaction")
+		if err != nil {
+			return RefundResult{}, err
+		}
+		pu, err := loadPurse(ctx, tx, m.ID, now)
+		if err != nil {
+			return RefundResult{}, err
+		}
+		switch o.kind {
+		case KindEarn:
+			if r.Purchase == nil {
+				return RefundResult{}, coalition.Errorf(coalition.Invalid, "points", "an earn is refunded by the purchase amount, not by points")
+			}
+			return refundEarn(ctx, tx, c, m, pu, o, r, now)
+		case KindBurn, KindCapture:
+			if r.Points == nil {
+				return RefundResult{}, coalition.Errorf(coalition.Invalid, "purchase", "a burn is refunded by points, not by purchase amount")
+			}
+			return refundBurn(ctx, tx, c, m, pu, o, r, now)
+		default:
+			return RefundResult{}, coalition.Errorf(coalition.FailedPrecondition, "transaction_id", "a %s cannot be refunded", o.kind)
+		}
+	})
+}
+
+// refundEarn claws back the points of the refunded share of the purchase.
+// The member keeps floor(points × amount left / amount): rounding favours the
+// issuer, and refunds that add up to the whole purchase take back exactly
+// what was earned. Points no longer in the lot are taken from the member's
+// other points, and what even those cannot cover becomes a debt.
+func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *purse, o original, r Refund, now time.Time) (RefundResult, error) {
+	if r.Purchase.Currency != o.currency {
+		return RefundResult{}, coalition.Errorf(coalition.Invalid, "purchase.currency", "the purchase was in %s", o.currency)
+	}
+	var refundedMinor, clawedPoints int64
+	if err := tx.QueryRow(ctx, `
+		SELECT COALESCE(SUM(amount_minor), 0), COALESCE(-SUM(points), 0)
+		FROM transactions WHERE original_id = $1 AND kind = 'earn_refund'`, r.TransactionID).Scan(&refundedMinor, &clawedPoints); err != nil {
+		return RefundResult{}, fmt.Errorf("refund: earlier refunds: %w", err)
+	}
+	total := refundedMinor + r.Purchase.Minor
+	if total > o.amount {
+		return RefundResult{}, coalition.Errorf(coalition.FailedPrecondition, "purchase.minor",
+			"refunds would total %d, above the purchase of %d (%d already refunded)", total, o.amount, refundedMinor)
+	}
+	keep := coalition.MulDivFloor(o.points, o.amount-total, o.amount)
+	claw := o.points - keep - clawedPoints
+	amount := *r.Purchase
+	orig := r.TransactionID
+	p := newPosting(Transaction{
+		ID: uuid.New(), Kind: KindEarnRefund, PartnerID: c.partnerID, MemberID: m.ID, Points: -claw,
+		Amount: &amount, OrderID: o.orderID, BusinessDate: c.date(), CreatedAt: now, OriginalID: &orig,
+	})
+	var res RefundResult
+	if claw > 0 {
+		t, err := originalLot(ctx, tx, pu, r.TransactionID, now)
+		if err != nil {
+			return res, err
+		}
+		issuer := c.partnerID
+		fromLot := p.take([]*lot{t}, claw, func(*lot) bool { return true }, "earn_refund", &issuer, nil)
+		p.move(m.pointsAccount, c.issuedAccount, fromLot)
+		if short := claw - fromLot; short > 0 {
+			d := &debt{ID: uuid.New(), CreditorID: c.partnerID, Remaining: short}
+			p.newDebts = append(p.newDebts, newDebt{debt: *d, points: short})
+			p.move(m.debtAccount, c.issuedAccount, short)
+			pu.debts = append(pu.debts, d)
+			p.payDebts(pu, m)
+			res.DebtPoints = d.Remaining
+		}
+	}
+	if err := p.write(ctx, tx); err != nil {
+		return res, err
+	}
+	res.Transaction = p.tx
+	return res, nil
+}
+
+// originalLot returns the lot an earn created, as the purse holds it if the
+// purse has it, so that a posting changes one copy.
+func originalLot(ctx context.Context, tx pgx.Tx, pu *purse, earn uuid.UUID, now time.Time) (*lot, error) {
+	t := &lot{}
+	if err := tx.QueryRow(ctx, `
+		SELECT id, issuer_id, points, remaining, earned_at, spendable_from, expires_at
+		FROM lots WHERE transaction_id = $1`, earn).Scan(
+		&t.ID, &t.IssuerID, &t.Points, &t.Remaining, &t.EarnedAt, &t.SpendableFrom, &t.ExpiresAt); err != nil {
+		return nil, fmt.Errorf("refund: lot of %s: %w", earn, err)
+	}
+	return pu.adopt(t, now), nil
+}
+
+// adopt returns the purse's copy of t, or adds t to the purse (if it is
+// still unexpired) in spending order and returns it.
+func (p *purse) adopt(t *lot, now time.Time) *lot {
+	for _, have := range p.lots {
+		if have.ID == t.ID {
+			return have
+		}
+	}
+	if !t.ExpiresAt.After(now) {
+		return t
+	}
+	i, _ := slices.BinarySearchFunc(p.lots, t, func(a, b *lot) int {
+		if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
+			return c
+		}
+		if c := a.EarnedAt.Compare(b.EarnedAt); c != 0 {
+			return c
+		}
+		return compareUUID(a.ID, b.ID)
+	})
+	p.lots = slices.Insert(p.lots, i, t)
+	return t
+}
+
+func compareUUID(a, b uuid.UUID) int {
+	for i := range a {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// refundBurn gives spent points back to the lots they came from, latest to
+// expire first, so each point returns to its issuer. Points given back while
+// the member owes points pay the debt.
+func refundBurn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *purse, o original, r Refund, now time.Time) (RefundResult, error) {
+	n := *r.Points
+	rows, err := tx.Query(ctx, `
+		SELECT l.id, l.issuer_id, l.points, l.remaining, l.earned_at, l.spendable_from, l.expires_at,
+		       SUM(c.points) AS still_spent
+		FROM lot_consumptions AS c
+		JOIN lots AS l ON l.id = c.lot_id
+		WHERE c.transaction_id = $1
+		   OR c.transaction_id IN (SELECT id FROM transactions WHERE original_id = $1 AND kind = 'burn_refund')
+		GROUP BY l.id, l.issuer_id, l.points, l.remaining, l.earned_at, l.spendable_from, l.expires_at
+		ORDER BY l.expires_at DESC, l.earned_at DESC, l.id DESC`, r.TransactionID)
+	if err != nil {
+		return RefundResult{}, fmt.Errorf("refund: lots of %s: %w", r.TransactionID, err)
+	}
+	type spent struct {
+		lot   *lot
+		still int64
+	}
+	var lots []spent
+	for rows.Next() {
+		s := spent{lot: &lot{}}
+		if err := rows.Scan(&s.lot.ID, &s.lot.IssuerID, &s.lot.Points, &s.lot.Remaining, &s.lot.EarnedAt,
+			&s.lot.SpendableFrom, &s.lot.ExpiresAt, &s.still); err != nil {
+			rows.Close()
+			return RefundResult{}, fmt.Errorf("refund: lots of %s: %w", r.TransactionID, err)
+		}
+		lots = append(lots, s)
+	}
+	if err := rows.Err(); err != nil {
+		return RefundResult{}, fmt.Errorf("refund: lots of %s: %w", r.TransactionID, err)
+	}
+	var still int64
+	for _, s := range lots {
+		still += s.still
+	}
+	if n > still {
+		return RefundResult{}, coalition.Errorf(coalition.FailedPrecondition, "points",
+			"refund of %d exceeds the %d points of the burn not yet refunded", n, still)
+	}
+	orig := r.TransactionID
+	p := newPosting(Transaction{
+		ID: uuid.New(), Kind: KindBurnRefund, PartnerID: c.partnerID, MemberID: m.ID, Points: n,
+		OrderID: o.orderID, BusinessDate: c.date(), CreatedAt: now, OriginalID: &orig,
+	})
+	redeemer := c.partnerID
+	left := n
+	for _, s := range lots {
+		if left == 0 {
+			break
+		}
+		give := min(s.still, left)
+		if give == 0 {
+			continue
+		}
+		t := pu.adopt(s.lot, now)
+		t.Remaining += give
+		left -= give
+		p.consumptions = append(p.consumptions, consumption{lot: t, redeemer: &redeemer, kind: "burn_refund", points: -give})
+	}
+	p.move(c.redeemedAccount, m.pointsAccount, n)
+	p.payDebts(pu, m)
+	if err := p.write(ctx, tx); err != nil {
+		return RefundResult{}, err
+	}
+	return RefundResult{Transaction: p.tx}, nil
+}
