@@ -1,0 +1,208 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/txn"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// clock is a settable clock, so tests can travel in time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type fixture struct {
+	t      testing.TB
+	ctx    context.Context
+	pool   *pgxpool.Pool
+	runner *txn.Runner
+	clock  *clock
+	l      *ledger.Ledger
+	// Three partners of different kinds: a café paying 5 % back with no
+	// return window, a cinema paying 3 %, a fuel chain paying 1 % whose
+	// points stay pending for 14 days.
+	cafe, cinema, fuel partners.Partner
+	keys               int
+}
+
+var start = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	pool := pgtest.NewDB(t)
+	runner, err := txn.New(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: start}
+	hasher, err := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, ctx: ctx, pool: pool, runner: runner, clock: c,
+		l: ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher})}
+	if err := f.l.Bootstrap(ctx, ledger.Settings{Name: "Test", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
+		t.Fatal(err)
+	}
+	reg := partners.New(runner, c.Now)
+	add := func(code string, bp int64, window time.Duration) partners.Partner {
+		p, err := reg.Add(ctx, partners.Partner{Code: code, Name: code, Kind: code, EarnRateBP: bp, ReturnWindow: window, PointsTTLDays: 365})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	f.cafe = add("cafe", 500, 0)
+	f.cinema = add("cinema", 300, 0)
+	f.fuel = add("fuel", 100, 14*24*time.Hour)
+	return f
+}
+
+func (f *fixture) key() string {
+	f.keys++
+	return fmt.Sprintf("key-%d", f.keys)
+}
+
+func (f *fixture) enroll(at partners.Partner) ledger.Member {
+	f.t.Helper()
+	m, err := f.l.Enroll(f.ctx, at.ID, ledger.Enrollment{IdempotencyKey: f.key()})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return m
+}
+
+func rub(minor int64) coalition.Money { return coalition.Money{Minor: minor, Currency: "RUB"} }
+
+func (f *fixture) accrue(at partners.Partner, m ledger.Member, minor int64) ledger.AccrueResult {
+	f.t.Helper()
+	r, err := f.l.Accrue(f.ctx, at.ID, ledger.Accrual{IdempotencyKey: f.key(), Member: ledger.MemberRef{ID: m.ID},
+		Purchase: rub(minor), OrderID: f.key()})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+func (f *fixture) redeem(at partners.Partner, m ledger.Member, points int64) ledger.Transaction {
+	f.t.Helper()
+	tx, err := f.l.Redeem(f.ctx, at.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ledger.MemberRef{ID: m.ID},
+		Points: points, OrderID: f.key()})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return tx
+}
+
+func (f *fixture) balance(m ledger.Member) ledger.Balance {
+	f.t.Helper()
+	b, err := f.l.Balance(f.ctx, f.cafe.ID, ledger.MemberRef{ID: m.ID})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return b
+}
+
+// wantBalance compares the parts of a balance a member sees.
+func (f *fixture) wantBalance(m ledger.Member, available, pending, held, debt int64) {
+	f.t.Helper()
+	b := f.balance(m)
+	if b.Available != available || b.Pending != pending || b.Held != held || b.Debt != debt {
+		f.t.Fatalf("balance = available %d, pending %d, held %d, debt %d; want %d, %d, %d, %d",
+			b.Available, b.Pending, b.Held, b.Debt, available, pending, held, debt)
+	}
+}
+
+// checkClean runs the ledger check and fails on any breach.
+func (f *fixture) checkClean() {
+	f.t.Helper()
+	breaches, err := f.l.Check(f.ctx, time.Minute)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, b := range breaches {
+		f.t.Errorf("ledger check: %s: %s", b.Invariant, b.Detail)
+	}
+}
+
+// count returns the rows of a table, to prove that a refused request wrote
+// nothing.
+func (f *fixture) count(table string) int {
+	f.t.Helper()
+	var n int
+	if err := f.pool.QueryRow(f.ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+// writes counts every row the ledger writes.
+func (f *fixture) writes() string {
+	return fmt.Sprint(f.count("transactions"), f.count("entries"), f.count("lots"), f.count("lot_consumptions"),
+		f.count("holds"), f.count("member_debts"), f.count("members"), f.count("idempotency_keys"))
+}
+
+// wantError asserts a domain error's class and field.
+func wantError(t testing.TB, err error, code coalition.Code, field string) {
+	t.Helper()
+	e, ok := coalition.AsError(err)
+	if !ok {
+		t.Fatalf("error = %v, want a domain error (code %d, field %q)", err, code, field)
+	}
+	if e.Code != code || e.Field != field {
+		t.Fatalf("error = code %d field %q (%v), want code %d field %q", e.Code, e.Field, e, code, field)
+	}
+}
+
+// consumptions lists, for a transaction, issuer → redeemer: points.
+func (f *fixture) consumptions(txID fmt.Stringer) map[string]int64 {
+	f.t.Helper()
+	rows, err := f.pool.Query(f.ctx, `
+		SELECT i.code, COALESCE(r.code, '-'), c.kind, SUM(c.points)
+		FROM lot_consumptions c
+		JOIN partners i ON i.id = c.issuer_id
+		LEFT JOIN partners r ON r.id = c.redeemer_id
+		WHERE c.transaction_id = $1
+		GROUP BY i.code, r.code, c.kind`, txID.String())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var issuer, redeemer, kind string
+		var n int64
+		if err := rows.Scan(&issuer, &redeemer, &kind, &n); err != nil {
+			f.t.Fatal(err)
+		}
+		out[kind+" "+issuer+"→"+redeemer] = n
+	}
+	return out
+}

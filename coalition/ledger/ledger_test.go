@@ -1,0 +1,512 @@
+package ledger_test
+
+import (
+	"maps"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+)
+
+func TestPointsEarnedAtOnePartnerAreSpentAtAnother(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	earn := f.accrue(f.cafe, m, 100_000) // 1000.00 RUB at 5 %, 1.00 RUB a point
+	if earn.Transaction.Points != 50 || earn.Earning.Total != 50 || earn.Earning.Lines[0].Rule != "base" {
+		t.Fatalf("earned %+v, want 50 points from the base rate", earn)
+	}
+	if !earn.SpendableFrom.Equal(start) || !earn.ExpiresAt.Equal(start.AddDate(0, 0, 365)) {
+		t.Fatalf("lot spendable %s expires %s", earn.SpendableFrom, earn.ExpiresAt)
+	}
+	f.wantBalance(m, 50, 0, 0, 0)
+	burn := f.redeem(f.cinema, m, 30)
+	if burn.Points != -30 || burn.Kind != ledger.KindBurn {
+		t.Fatalf("burn = %+v", burn)
+	}
+	f.wantBalance(m, 20, 0, 0, 0)
+	want := map[string]int64{"burn cafe→cinema": 30}
+	if got := f.consumptions(burn.ID); !maps.Equal(got, want) {
+		t.Fatalf("consumptions = %v, want %v", got, want)
+	}
+	f.checkClean()
+}
+
+func TestBurnTakesPointsSoonestToExpireFirst(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	f.accrue(f.cinema, m, 100_000) // 30 points, expiring first
+	f.clock.Advance(24 * time.Hour)
+	f.accrue(f.cafe, m, 100_000) // 50 points, a day later
+	burn := f.redeem(f.fuel, m, 40)
+	want := map[string]int64{"burn cinema→fuel": 30, "burn cafe→fuel": 10}
+	if got := f.consumptions(burn.ID); !maps.Equal(got, want) {
+		t.Fatalf("consumptions = %v, want %v", got, want)
+	}
+	f.checkClean()
+}
+
+func TestPendingPointsBecomeSpendableWhenTheReturnWindowPasses(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.fuel)
+	r := f.accrue(f.fuel, m, 300_000) // 1 % of 3000.00 = 30 points, pending 14 days
+	if want := start.Add(14 * 24 * time.Hour); !r.SpendableFrom.Equal(want) {
+		t.Fatalf("spendable from %s, want %s", r.SpendableFrom, want)
+	}
+	f.wantBalance(m, 0, 30, 0, 0)
+	_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ledger.MemberRef{ID: m.ID}, Points: 1, OrderID: "o"})
+	wantError(t, err, coalition.FailedPrecondition, "points")
+	f.clock.Advance(14*24*time.Hour - time.Second)
+	f.wantBalance(m, 0, 30, 0, 0)
+	f.clock.Advance(time.Second)
+	f.wantBalance(m, 30, 0, 0, 0)
+	f.redeem(f.cafe, m, 30)
+	f.wantBalance(m, 0, 0, 0, 0)
+	f.checkClean()
+}
+
+func TestReplayingAnIdempotencyKeyReturnsTheOriginalAndWritesNothing(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	req := ledger.Accrual{IdempotencyKey: "pos-7-receipt-1", Member: ledger.MemberRef{CardNumber: m.CardNumber}, Purchase: rub(100_000), OrderID: "R-1"}
+	first, err := f.l.Accrue(f.ctx, f.cafe.ID, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.writes()
+	f.clock.Advance(time.Hour)
+	again, err := f.l.Accrue(f.ctx, f.cafe.ID, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again, first) {
+		t.Fatalf("replay returned %+v, want the original %+v", again, first)
+	}
+	if after := f.writes(); after != before {
+		t.Fatalf("replay wrote rows: %s → %s", before, after)
+	}
+	// The same key with a different request is refused, and writes nothing.
+	changed := req
+	changed.Purchase = rub(200_000)
+	_, err = f.l.Accrue(f.ctx, f.cafe.ID, changed)
+	wantError(t, err, coalition.Conflict, "idempotency_key")
+	_, err = f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: req.IdempotencyKey, Member: req.Member, Points: 1, OrderID: "R-1"})
+	wantError(t, err, coalition.Conflict, "idempotency_key")
+	if after := f.writes(); after != before {
+		t.Fatalf("refused request wrote rows: %s → %s", before, after)
+	}
+	// Keys are per partner: another partner may use the same key.
+	if _, err := f.l.Redeem(f.ctx, f.cinema.ID, ledger.Redemption{IdempotencyKey: req.IdempotencyKey, Member: req.Member, Points: 5, OrderID: "C-1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantBalance(m, 45, 0, 0, 0)
+	f.checkClean()
+}
+
+func TestAnOrderEarnsOnlyOnce(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	req := ledger.Accrual{IdempotencyKey: "a", Member: ledger.MemberRef{ID: m.ID}, Purchase: rub(100_000), OrderID: "R-1"}
+	if _, err := f.l.Accrue(f.ctx, f.cafe.ID, req); err != nil {
+		t.Fatal(err)
+	}
+	before := f.writes()
+	req.IdempotencyKey = "b"
+	_, err := f.l.Accrue(f.ctx, f.cafe.ID, req)
+	wantError(t, err, coalition.Conflict, "order_id")
+	if after := f.writes(); after != before {
+		t.Fatalf("wrote rows: %s → %s", before, after)
+	}
+}
+
+func TestTwoPhaseBurnHoldsCapturesAndReleases(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	f.accrue(f.cafe, m, 100_000) // 50
+	ref := ledger.MemberRef{ID: m.ID}
+	hold, err := f.l.Authorize(f.ctx, f.cinema.ID, ledger.Authorization{IdempotencyKey: f.key(), Member: ref, Points: 40, OrderID: "T-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hold.Status != ledger.HoldActive || !hold.ExpiresAt.Equal(start.Add(15*time.Minute)) {
+		t.Fatalf("hold = %+v, want active for the default 15 minutes", hold)
+	}
+	f.wantBalance(m, 10, 0, 40, 0)
+	// The held points cannot be spent elsewhere.
+	_, err = f.l.Redeem(f.ctx, f.fuel.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ref, Points: 11, OrderID: "F-1"})
+	wantError(t, err, coalition.FailedPrecondition, "points")
+	// Nor captured beyond the hold, nor by another partner.
+	over := int64(41)
+	before := f.writes()
+	_, err = f.l.Capture(f.ctx, f.cinema.ID, ledger.Capture{IdempotencyKey: f.key(), HoldID: hold.ID, Points: &over})
+	wantError(t, err, coalition.FailedPrecondition, "points")
+	_, err = f.l.Capture(f.ctx, f.fuel.ID, ledger.Capture{IdempotencyKey: f.key(), HoldID: hold.ID})
+	wantError(t, err, coalition.NotFound, "hold_id")
+	if after := f.writes(); after != before {
+		t.Fatalf("refused captures wrote rows: %s → %s", before, after)
+	}
+	part := int64(25)
+	res, err := f.l.Capture(f.ctx, f.cinema.ID, ledger.Capture{IdempotencyKey: f.key(), HoldID: hold.ID, Points: &part})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Transaction.Points != -25 || res.Hold.Status != ledger.HoldCaptured || res.Hold.CapturedPoints != 25 || *res.Transaction.HoldID != hold.ID {
+		t.Fatalf("capture = %+v", res)
+	}
+	// The uncaptured 15 points are released.
+	f.wantBalance(m, 25, 0, 0, 0)
+	_, err = f.l.Capture(f.ctx, f.cinema.ID, ledger.Capture{IdempotencyKey: f.key(), HoldID: hold.ID})
+	wantError(t, err, coalition.FailedPrecondition, "hold_id")
+	_, err = f.l.Void(f.ctx, f.cinema.ID, ledger.Void{IdempotencyKey: f.key(), HoldID: hold.ID})
+	wantError(t, err, coalition.FailedPrecondition, "hold_id")
+
+	// A voided hold releases everything.
+	h2, err := f.l.Authorize(f.ctx, f.cinema.ID, ledger.Authorization{IdempotencyKey: f.key(), Member: ref, Points: 20, OrderID: "T-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wantBalance(m, 5, 0, 20, 0)
+	v, err := f.l.Void(f.ctx, f.cinema.ID, ledger.Void{IdempotencyKey: f.key(), HoldID: h2.ID})
+	if err != nil || v.Status != ledger.HoldVoided {
+		t.Fatalf("void = %+v, %v", v, err)
+	}
+	f.wantBalance(m, 25, 0, 0, 0)
+	f.checkClean()
+}
+
+func TestAHoldExpiresAfterItsTTL(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	f.accrue(f.cafe, m, 100_000) // 50
+	hold, err := f.l.Authorize(f.ctx, f.cinema.ID, ledger.Authorization{IdempotencyKey: f.key(), Member: ledger.MemberRef{ID: m.ID}, Points: 50, OrderID: "T-1", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wantBalance(m, 0, 0, 50, 0)
+	f.clock.Advance(time.Minute)
+	// Past its TTL the hold no longer counts, even before the sweeper runs.
+	f.wantBalance(m, 50, 0, 0, 0)
+	_, err = f.l.Capture(f.ctx, f.cinema.ID, ledger.Capture{IdempotencyKey: f.key(), HoldID: hold.ID})
+	wantError(t, err, coalition.FailedPrecondition, "hold_id")
+	f.clock.Advance(2 * time.Minute)
+	breaches, err := f.l.Check(f.ctx, time.Minute)
+	if err != nil || len(breaches) != 1 || breaches[0].Invariant != "no hold outlives its TTL unreleased" {
+		t.Fatalf("check before the sweep = %v, %v; want the unreleased hold reported", breaches, err)
+	}
+	n, err := f.l.ReleaseExpiredHolds(f.ctx, 100)
+	if err != nil || n != 1 {
+		t.Fatalf("released %d, %v; want 1", n, err)
+	}
+	f.checkClean()
+}
+
+func TestPartialRefundsOfAnEarnClawBackProportionallyAndAddUpExactly(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	earn := f.accrue(f.cafe, m, 100_000) // 50 points
+	refund := func(minor int64) (ledger.RefundResult, error) {
+		amount := rub(minor)
+		return f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: earn.Transaction.ID, Purchase: &amount})
+	}
+	// A third of the purchase: the member keeps floor(50 × 666.67 / 1000) = 33.
+	r1, err := refund(33_333)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Transaction.Points != -17 || r1.DebtPoints != 0 || *r1.Transaction.OriginalID != earn.Transaction.ID {
+		t.Fatalf("first refund = %+v, want 17 points clawed back", r1)
+	}
+	f.wantBalance(m, 33, 0, 0, 0)
+	// The rest of the purchase takes exactly the rest of the points.
+	r2, err := refund(66_667)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Transaction.Points != -33 {
+		t.Fatalf("second refund = %+v, want 33", r2)
+	}
+	f.wantBalance(m, 0, 0, 0, 0)
+	before := f.writes()
+	_, err = refund(1)
+	wantError(t, err, coalition.FailedPrecondition, "purchase.minor")
+	if after := f.writes(); after != before {
+		t.Fatalf("refused refund wrote rows: %s → %s", before, after)
+	}
+	f.checkClean()
+}
+
+func TestRefundOfSpentPointsLeavesADebtThatLaterEarningsPay(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	earn := f.accrue(f.cafe, m, 100_000) // 50 at the café
+	f.redeem(f.cinema, m, 50)            // all spent at the cinema
+	amount := rub(100_000)
+	r, err := f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: earn.Transaction.ID, Purchase: &amount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Transaction.Points != -50 || r.DebtPoints != 50 {
+		t.Fatalf("refund = %+v, want 50 clawed back, all of it owed", r)
+	}
+	f.wantBalance(m, -50, 0, 0, 50)
+	_, err = f.l.Redeem(f.ctx, f.cinema.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ledger.MemberRef{ID: m.ID}, Points: 1, OrderID: "x"})
+	wantError(t, err, coalition.FailedPrecondition, "points")
+	f.checkClean()
+	// 3 % of 2000.00 at the cinema = 60 points: 50 pay the café back.
+	pay := f.accrue(f.cinema, m, 200_000)
+	want := map[string]int64{"debt cinema→cafe": 50}
+	if got := f.consumptions(pay.Transaction.ID); !maps.Equal(got, want) {
+		t.Fatalf("consumptions = %v, want %v", got, want)
+	}
+	f.wantBalance(m, 10, 0, 0, 0)
+	f.checkClean()
+}
+
+func TestRefundOfSpentPointsTakesOtherPointsBeforeLeavingDebt(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	earn := f.accrue(f.cafe, m, 100_000) // 50 at the café
+	f.redeem(f.cinema, m, 50)
+	f.accrue(f.fuel, m, 200_000) // 20 pending at the fuel station
+	amount := rub(100_000)
+	r, err := f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: earn.Transaction.ID, Purchase: &amount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DebtPoints != 30 {
+		t.Fatalf("debt = %d, want 30 (50 clawed back less the 20 the member still had)", r.DebtPoints)
+	}
+	want := map[string]int64{"debt fuel→cafe": 20}
+	if got := f.consumptions(r.Transaction.ID); !maps.Equal(got, want) {
+		t.Fatalf("consumptions = %v, want %v", got, want)
+	}
+	f.wantBalance(m, -30, 0, 0, 30)
+	f.checkClean()
+}
+
+func TestRefundOfABurnGivesPointsBackToTheirIssuers(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	f.accrue(f.cafe, m, 100_000) // 50, expiring first
+	f.clock.Advance(time.Hour)
+	f.accrue(f.cinema, m, 100_000) // 30
+	burn := f.redeem(f.fuel, m, 60)
+	if got, want := f.consumptions(burn.ID), map[string]int64{"burn cafe→fuel": 50, "burn cinema→fuel": 10}; !maps.Equal(got, want) {
+		t.Fatalf("burn consumptions = %v, want %v", got, want)
+	}
+	points := int64(25)
+	r, err := f.l.Refund(f.ctx, f.fuel.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &points})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Latest to expire first: the cinema's 10, then 15 of the café's.
+	if got, want := f.consumptions(r.Transaction.ID), map[string]int64{"burn_refund cinema→fuel": -10, "burn_refund cafe→fuel": -15}; !maps.Equal(got, want) {
+		t.Fatalf("refund consumptions = %v, want %v", got, want)
+	}
+	f.wantBalance(m, 45, 0, 0, 0)
+	over := int64(36)
+	_, err = f.l.Refund(f.ctx, f.fuel.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &over})
+	wantError(t, err, coalition.FailedPrecondition, "points")
+	rest := int64(35)
+	if _, err := f.l.Refund(f.ctx, f.fuel.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &rest}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantBalance(m, 80, 0, 0, 0)
+	// Only the partner that made a transaction may refund it.
+	one := int64(1)
+	_, err = f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &one})
+	wantError(t, err, coalition.NotFound, "transaction_id")
+	f.checkClean()
+}
+
+func TestMembersAreFoundByCardPhoneAndQRToken(t *testing.T) {
+	f := newFixture(t)
+	m, err := f.l.Enroll(f.ctx, f.cafe.ID, ledger.Enrollment{IdempotencyKey: f.key(), Phone: "+79161234567"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.PhoneLast2 != "67" || len(m.CardNumber) != 16 || m.QRToken == "" || len(m.ReferralCode) != 8 {
+		t.Fatalf("member = %+v", m)
+	}
+	var stored int
+	if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM members WHERE phone_hash IS NOT NULL AND phone_last2 = '67'`).Scan(&stored); err != nil || stored != 1 {
+		t.Fatalf("phone stored as hash: %d, %v", stored, err)
+	}
+	for _, ref := range []ledger.MemberRef{{ID: m.ID}, {CardNumber: m.CardNumber}, {Phone: "+79161234567"}, {QRToken: m.QRToken}} {
+		got, err := f.l.Lookup(f.ctx, f.cinema.ID, ref)
+		if err != nil || got.ID != m.ID || got.QRToken != "" {
+			t.Fatalf("lookup %+v = %+v, %v", ref, got, err)
+		}
+	}
+	// The same phone cannot enroll twice; a referral code links a new member.
+	_, err = f.l.Enroll(f.ctx, f.cinema.ID, ledger.Enrollment{IdempotencyKey: f.key(), Phone: "+79161234567"})
+	wantError(t, err, coalition.Conflict, "phone")
+	if _, err := f.l.Enroll(f.ctx, f.cinema.ID, ledger.Enrollment{IdempotencyKey: f.key(), ReferralCode: m.ReferralCode}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.l.Enroll(f.ctx, f.cinema.ID, ledger.Enrollment{IdempotencyKey: f.key(), ReferralCode: "ZZZZZZZZ"})
+	wantError(t, err, coalition.NotFound, "referral_code")
+}
+
+func TestBadRequestsAreRefusedPreciselyAndWriteNothing(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	f.accrue(f.cafe, m, 100_000)
+	ref := ledger.MemberRef{ID: m.ID}
+	badCard := m.CardNumber[:15] + string('0'+(m.CardNumber[15]-'0'+1)%10)
+	cases := []struct {
+		name  string
+		call  func() error
+		code  coalition.Code
+		field string
+	}{
+		{"zero purchase", func() error {
+			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "k", Member: ref, Purchase: rub(0), OrderID: "o"})
+			return err
+		}, coalition.Invalid, "purchase.minor"},
+		{"negative purchase", func() error {
+			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "k", Member: ref, Purchase: rub(-5), OrderID: "o"})
+			return err
+		}, coalition.Invalid, "purchase.minor"},
+		{"overflowing purchase", func() error {
+			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "k", Member: ref, Purchase: rub(1 << 62), OrderID: "o"})
+			return err
+		}, coalition.Invalid, "purchase.minor"},
+		{"wrong currency", func() error {
+			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "k", Member: ref, Purchase: coalition.Money{Minor: 100, Currency: "EUR"}, OrderID: "o"})
+			return err
+		}, coalition.Invalid, "purchase.currency"},
+		{"unknown member", func() error {
+			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "k", Member: ledger.MemberRef{ID: uuid.New()}, Purchase: rub(100), OrderID: "o"})
+			return err
+		}, coalition.NotFound, "member.member_id"},
+		{"card with a wrong check digit", func() error {
+			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: "k", Member: ledger.MemberRef{CardNumber: badCard}, Points: 1, OrderID: "o"})
+			return err
+		}, coalition.Invalid, "member.card_number"},
+		{"zero points", func() error {
+			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: "k", Member: ref, Points: 0, OrderID: "o"})
+			return err
+		}, coalition.Invalid, "points"},
+		{"overflowing points", func() error {
+			_, err := f.l.Authorize(f.ctx, f.cafe.ID, ledger.Authorization{IdempotencyKey: "k", Member: ref, Points: coalition.MaxAmount + 1, OrderID: "o"})
+			return err
+		}, coalition.Invalid, "points"},
+		{"more points than the member has", func() error {
+			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: "k", Member: ref, Points: 51, OrderID: "o"})
+			return err
+		}, coalition.FailedPrecondition, "points"},
+		{"over-long order id", func() error {
+			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: "k", Member: ref, Points: 1, OrderID: string(make([]byte, 65))})
+			return err
+		}, coalition.Invalid, "order_id"},
+		{"hold TTL beyond a week", func() error {
+			_, err := f.l.Authorize(f.ctx, f.cafe.ID, ledger.Authorization{IdempotencyKey: "k", Member: ref, Points: 1, OrderID: "o", TTL: 8 * 24 * time.Hour})
+			return err
+		}, coalition.Invalid, "ttl"},
+		{"refund of an unknown transaction", func() error {
+			p := int64(1)
+			_, err := f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: "k", TransactionID: uuid.New(), Points: &p})
+			return err
+		}, coalition.NotFound, "transaction_id"},
+		{"missing idempotency key", func() error {
+			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{Member: ref, Points: 1, OrderID: "o"})
+			return err
+		}, coalition.Invalid, "idempotency_key"},
+		{"unknown partner", func() error {
+			_, err := f.l.Redeem(f.ctx, uuid.New(), ledger.Redemption{IdempotencyKey: "k", Member: ref, Points: 1, OrderID: "o"})
+			return err
+		}, coalition.PermissionDenied, ""},
+	}
+	before := f.writes()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantError(t, tc.call(), tc.code, tc.field)
+			if after := f.writes(); after != before {
+				t.Fatalf("wrote rows: %s → %s", before, after)
+			}
+		})
+	}
+}
+
+func TestHistoryIsNewestFirstPagedAndScopedToThePartner(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	for range 5 {
+		f.accrue(f.cafe, m, 10_000)
+		f.clock.Advance(time.Minute)
+	}
+	f.redeem(f.cinema, m, 3)
+	ref := ledger.MemberRef{ID: m.ID}
+	var all []ledger.Transaction
+	token := ""
+	for {
+		page, next, err := f.l.History(f.ctx, f.cafe.ID, ref, 2, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	if len(all) != 6 || all[0].Kind != ledger.KindBurn {
+		t.Fatalf("home partner sees %d transactions, newest %v; want 6, newest the burn", len(all), all)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].CreatedAt.After(all[i-1].CreatedAt) {
+			t.Fatalf("history not newest first at %d", i)
+		}
+	}
+	// The cinema did not enroll the member: it sees only its own burn.
+	page, _, err := f.l.History(f.ctx, f.cinema.ID, ref, 50, "")
+	if err != nil || len(page) != 1 || page[0].PartnerID != f.cinema.ID {
+		t.Fatalf("cinema sees %v, %v", page, err)
+	}
+	_, _, err = f.l.History(f.ctx, f.cafe.ID, ref, 10, "not-a-token")
+	wantError(t, err, coalition.Invalid, "page_token")
+}
+
+func TestSuspendedPartnerIsRefused(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	if _, err := f.pool.Exec(f.ctx, `UPDATE partners SET status = 'suspended' WHERE id = $1`, f.cinema.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.l.Accrue(f.ctx, f.cinema.ID, ledger.Accrual{IdempotencyKey: "k", Member: ledger.MemberRef{ID: m.ID}, Purchase: rub(100), OrderID: "o"})
+	wantError(t, err, coalition.PermissionDenied, "")
+}
+
+func TestCheckReportsABrokenLedger(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	earn := f.accrue(f.cafe, m, 100_000)
+	f.checkClean()
+	// Tamper: an extra entry that unbalances the earn and the member's lots.
+	if _, err := f.pool.Exec(f.ctx, `
+		INSERT INTO entries (transaction_id, seq, account_id, amount)
+		SELECT $1, 99, points_account_id, 7 FROM members WHERE id = $2`, earn.Transaction.ID, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	breaches, err := f.l.Check(f.ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, b := range breaches {
+		got[b.Invariant] = true
+	}
+	for _, want := range []string{
+		"every transaction's entries sum to zero",
+		"a transaction's points are the member's entries",
+		"a member's points account equals the member's lots",
+	} {
+		if !got[want] {
+			t.Errorf("check missed %q; reported %v", want, breaches)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+// Package pgtest gives tests a real PostgreSQL: one throwaway cluster per
+// test binary, a migrated template database, and a fresh database cloned
+// from it for each test.
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/coalition-loyalty/coalition/coalition/pgcluster"
+	"github.com/coalition-loyalty/coalition/coalition/schema"
+)
+
+const template = "coalition_template"
+
+var (
+	cluster *pgcluster.Cluster
+	seq     atomic.Int64
+)
+
+// Main starts the cluster, migrates the template, runs the tests and stops
+// the cluster. Call it from TestMain.
+func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var err error
+	cluster, err = pgcluster.Start(ctx, pgcluster.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest: start PostgreSQL:", err)
+		return 1
+	}
+	defer cluster.Stop()
+	if err := cluster.CreateDatabase(ctx, template, ""); err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		return 1
+	}
+	pool, err := pgxpool.New(ctx, cluster.URL(template))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		return 1
+	}
+	_, err = schema.Migrate(ctx, pool)
+	pool.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest: migrate template:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// NewDB returns a pool on a new, migrated, empty database that is dropped
+// when the test ends.
+func NewDB(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("t%d_%s", seq.Add(1), sanitize(t.Name()))
+	if cluster == nil {
+		t.Fatal("pgtest: no cluster; call pgtest.Main from TestMain")
+	}
+	if err := cluster.CreateDatabase(ctx, name, template); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	cfg, err := pgxpool.ParseConfig(cluster.URL(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 40
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		_ = cluster.DropDatabase(context.Background(), name)
+	})
+	return pool
+}
+
+func sanitize(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+		if b.Len() >= 40 {
+			break
+		}
+	}
+	return b.String()
+}
