@@ -210,12 +210,16 @@ func compareUUID(a, b uuid.UUID) int {
 func refundBurn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *purse, o original, r Refund, now time.Time) (RefundResult, error) {
 	n := *r.Points
 	rows, err := tx.Query(ctx, `
+		WITH burn_and_refunds AS (
+		    SELECT $1::UUID AS id
+		    UNION ALL
+		    SELECT id FROM transactions WHERE original_id = $1 AND kind = 'burn_refund'
+		)
 		SELECT l.id, l.issuer_id, l.points, l.remaining, l.earned_at, l.spendable_from, l.expires_at,
 		       SUM(c.points) AS still_spent
-		FROM lot_consumptions AS c
+		FROM burn_and_refunds AS t
+		JOIN lot_consumptions AS c ON c.transaction_id = t.id
 		JOIN lots AS l ON l.id = c.lot_id
-		WHERE c.transaction_id = $1
-		   OR c.transaction_id IN (SELECT id FROM transactions WHERE original_id = $1 AND kind = 'burn_refund')
 		GROUP BY l.id, l.issuer_id, l.points, l.remaining, l.earned_at, l.spendable_from, l.expires_at
 		ORDER BY l.expires_at DESC, l.earned_at DESC, l.id DESC`, r.TransactionID)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition/pgcluster"
 	"github.com/coalition-loyalty/coalition/coalition/schema"
+	"github.com/coalition-loyalty/coalition/coalition/txn"
 )
 
 const template = "coalition_template"
@@ -71,7 +72,7 @@ func NewDB(t testing.TB) *pgxpool.Pool {
 	if err := cluster.CreateDatabase(ctx, name, template); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	cfg, err := pgxpool.ParseConfig(cluster.URL(name))
+	cfg, err := txn.PoolConfig(cluster.URL(name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,14 +6,16 @@
 // ignoring the error of the final COMMIT. That is right on CockroachDB. On
 // PostgreSQL RELEASE commits nothing: a serialization failure can surface at
 // COMMIT, and a retry inside the same transaction reuses its snapshot and
-// fails again. So on PostgreSQL the runner gives the helper one attempt, sees
-// the COMMIT's own result, and retries the whole transaction afresh.
+// fails again, for ever. So on PostgreSQL the runner keeps a serialization
+// failure from the helper's inner loop, sees the COMMIT's own result, and
+// runs the whole transaction again on a fresh snapshot.
 package txn
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,6 +33,49 @@ type Runner struct {
 	cockroach   bool
 	maxAttempts int
 	retries     atomic.Int64
+}
+
+// PoolConfig parses a connection URL into a pool configuration fit for the
+// ledger. On PostgreSQL every connection runs with enable_seqscan off:
+// serializable isolation there takes a predicate lock on the whole table for
+// a sequential scan, so while tables are small (a new coalition, a test) the
+// planner's seq scans would make every pair of concurrent postings conflict.
+// Index scans lock only the rows and gaps they read, as on a grown database.
+func PoolConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		var version string
+		if err := conn.QueryRow(ctx, `SELECT version()`).Scan(&version); err != nil {
+			return err
+		}
+		if strings.Contains(version, "CockroachDB") {
+			return nil
+		}
+		_, err := conn.Exec(ctx, `SET enable_seqscan = off`)
+		return err
+	}
+	return cfg, nil
+}
+
+// Open connects a pool with PoolConfig and returns a Runner over it.
+func Open(ctx context.Context, url string) (*Runner, error) {
+	cfg, err := PoolConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	r, err := New(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 // New inspects the server behind pool to choose the retry strategy.
@@ -54,40 +99,56 @@ func (r *Runner) Retries() int64 { return r.retries.Load() }
 // Run executes fn in a SERIALIZABLE transaction and commits it. fn may run
 // several times and must have no effect outside the transaction.
 func (r *Runner) Run(ctx context.Context, fn func(pgx.Tx) error) error {
-	counted := func(tx pgx.Tx) error {
-		err := fn(tx)
-		if IsRetryable(err) {
-			r.retries.Add(1)
-		}
-		return err
-	}
 	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
 	if r.cockroach {
-		return crdbpgx.ExecuteTx(ctx, r.pool, opts, counted)
-	}
-	ctx = crdb.WithMaxRetries(ctx, 0) // one attempt per transaction; retried whole below
-	var err error
-	for attempt := 1; attempt <= r.maxAttempts; attempt++ {
-		conn := &commitWatcher{pool: r.pool}
-		err = crdbpgx.ExecuteTx(ctx, conn, opts, counted)
-		if err == nil {
-			err = conn.commitErr
+		return crdbpgx.ExecuteTx(ctx, r.pool, opts, func(tx pgx.Tx) error {
+			err := fn(tx)
 			if IsRetryable(err) {
 				r.retries.Add(1)
 			}
+			return err
+		})
+	}
+	var err error
+	for attempt := 1; attempt <= r.maxAttempts; attempt++ {
+		conn := &commitWatcher{pool: r.pool}
+		err = crdbpgx.ExecuteTx(ctx, conn, opts, func(tx pgx.Tx) error {
+			err := fn(tx)
+			if IsRetryable(err) {
+				// Hidden from the helper, which would retry inside this
+				// transaction, on its old snapshot, for ever.
+				return &restartWhole{err}
+			}
+			return err
+		})
+		if err == nil {
+			err = conn.commitErr
+		}
+		var restart *restartWhole
+		if errors.As(err, &restart) {
+			err = restart.cause
 		}
 		if !IsRetryable(err) {
 			return err
 		}
-		// Brief, growing pause so that colliding transactions stop colliding.
+		r.retries.Add(1)
+		// A short pause, growing and jittered, so that transactions that
+		// collided do not collide again in step.
+		pause := time.Duration(rand.Int64N(int64(min(1<<min(attempt, 7), 100))*int64(time.Millisecond))) + 1
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(attempt*attempt) * 100 * time.Microsecond):
+		case <-time.After(pause):
 		}
 	}
 	return fmt.Errorf("transaction still conflicting after %d attempts: %w", r.maxAttempts, err)
 }
+
+// restartWhole carries a serialization failure past crdbpgxv5.ExecuteTx
+// without its SQLSTATE, so that the whole transaction is run again.
+type restartWhole struct{ cause error }
+
+func (e *restartWhole) Error() string { return "restart transaction: " + e.cause.Error() }
 
 // IsRetryable reports a serialization failure (SQLSTATE 40001), which the
 // caller answers by running the transaction again.
