@@ -146,3 +146,10 @@ func (r *Register) SetStatus(ctx context.Context, code, status string) error {
 	}
 	return nil
 }
+
+// PartnerIDByCode resolves a partner's code to its id (for credentials that
+// name the partner by code).
+func (r *Register) PartnerIDByCode(ctx context.Context, code string) (uuid.UUID, error) {
+	p, err := r.ByCode(ctx, code)
+	return p.ID, err
+}

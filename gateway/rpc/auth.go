@@ -1,0 +1,92 @@
+package rpc
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+)
+
+// Role is what a caller may do.
+type Role string
+
+const (
+	RolePartner  Role = "partner"
+	RoleFinance  Role = "finance"
+	RoleOperator Role = "operator"
+)
+
+// Principal is the authenticated caller. For a partner, PartnerID comes from
+// its credentials, never from a request field.
+type Principal struct {
+	Role      Role
+	PartnerID coalition.PartnerID
+}
+
+// Authenticator establishes who is calling from the connection and its
+// metadata. The mutual-TLS implementation reads the partner id from the
+// client certificate; DevAuthenticator serves dev mode and tests.
+type Authenticator interface {
+	Authenticate(ctx context.Context) (Principal, error)
+}
+
+type principalKey struct{}
+
+// PrincipalFrom returns the caller the auth interceptor established.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// PartnerFinder resolves a partner's code to its id.
+type PartnerFinder interface {
+	PartnerIDByCode(ctx context.Context, code string) (coalition.PartnerID, error)
+}
+
+// DevAuthenticator accepts "authorization: Dev <partner-code>" metadata. It
+// proves nothing about the caller, so the server accepts it only on a
+// loopback address in dev mode; real partners use client certificates.
+type DevAuthenticator struct {
+	Partners PartnerFinder
+
+	mu    sync.Mutex
+	cache map[string]uuid.UUID // partner ids never change for a code
+}
+
+func (a *DevAuthenticator) Authenticate(ctx context.Context) (Principal, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get("authorization")
+	if len(vals) != 1 {
+		return Principal{}, status.Error(codes.Unauthenticated, `missing credentials: send "authorization: Dev <partner-code>"`)
+	}
+	scheme, code, ok := strings.Cut(vals[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Dev") || code == "" {
+		return Principal{}, status.Error(codes.Unauthenticated, `malformed credentials: want "Dev <partner-code>"`)
+	}
+	a.mu.Lock()
+	id, hit := a.cache[code]
+	a.mu.Unlock()
+	if !hit {
+		var err error
+		id, err = a.Partners.PartnerIDByCode(ctx, code)
+		if e, ok := coalition.AsError(err); ok && e.Code == coalition.NotFound {
+			return Principal{}, status.Error(codes.Unauthenticated, "unknown partner")
+		}
+		if err != nil {
+			return Principal{}, status.Error(codes.Unavailable, "cannot check credentials now")
+		}
+		a.mu.Lock()
+		if a.cache == nil {
+			a.cache = map[string]uuid.UUID{}
+		}
+		a.cache[code] = id
+		a.mu.Unlock()
+	}
+	return Principal{Role: RolePartner, PartnerID: id}, nil
+}

@@ -1,0 +1,233 @@
+package rpc
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
+	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
+)
+
+// Ledger is what the partner service needs of the ledger.
+type Ledger interface {
+	Enroll(ctx context.Context, partner coalition.PartnerID, e ledger.Enrollment) (ledger.Member, error)
+	Lookup(ctx context.Context, partner coalition.PartnerID, ref ledger.MemberRef) (ledger.Member, error)
+	Accrue(ctx context.Context, partner coalition.PartnerID, a ledger.Accrual) (ledger.AccrueResult, error)
+	Authorize(ctx context.Context, partner coalition.PartnerID, a ledger.Authorization) (ledger.Hold, error)
+	Capture(ctx context.Context, partner coalition.PartnerID, c ledger.Capture) (ledger.CaptureResult, error)
+	Void(ctx context.Context, partner coalition.PartnerID, v ledger.Void) (ledger.Hold, error)
+	Redeem(ctx context.Context, partner coalition.PartnerID, r ledger.Redemption) (ledger.Transaction, error)
+	Refund(ctx context.Context, partner coalition.PartnerID, r ledger.Refund) (ledger.RefundResult, error)
+	Balance(ctx context.Context, partner coalition.PartnerID, ref ledger.MemberRef) (ledger.Balance, error)
+	History(ctx context.Context, partner coalition.PartnerID, ref ledger.MemberRef, pageSize int, pageToken string) ([]ledger.Transaction, string, error)
+}
+
+// partnerService adapts PartnerService to the ledger: it converts messages
+// to domain values and back, and takes the partner from the caller's
+// credentials. Requests arrive already validated.
+type partnerService struct {
+	coalitionv1.UnimplementedPartnerServiceServer
+	l   Ledger
+	log *slog.Logger
+}
+
+// caller returns the authenticated partner; the auth interceptor guarantees
+// there is one for every PartnerService method.
+func caller(ctx context.Context) coalition.PartnerID {
+	p, _ := PrincipalFrom(ctx)
+	return p.PartnerID
+}
+
+func (s *partnerService) fail(ctx context.Context, method string, err error) error {
+	return toStatus(ctx, s.log, method, err)
+}
+
+func memberRef(r *coalitionv1.MemberRef) ledger.MemberRef {
+	switch v := r.GetRef().(type) {
+	case *coalitionv1.MemberRef_MemberId:
+		return ledger.MemberRef{ID: uuid.MustParse(v.MemberId)} // validated as a UUID
+	case *coalitionv1.MemberRef_CardNumber:
+		return ledger.MemberRef{CardNumber: v.CardNumber}
+	case *coalitionv1.MemberRef_Phone:
+		return ledger.MemberRef{Phone: v.Phone}
+	case *coalitionv1.MemberRef_QrToken:
+		return ledger.MemberRef{QRToken: v.QrToken}
+	}
+	return ledger.MemberRef{}
+}
+
+func money(m *coalitionv1.Money) coalition.Money {
+	return coalition.Money{Minor: m.GetMinor(), Currency: m.GetCurrency()}
+}
+
+func memberPB(m ledger.Member) *coalitionv1.Member {
+	return &coalitionv1.Member{
+		Id: m.ID.String(), CardNumber: m.CardNumber, QrToken: m.QRToken, ReferralCode: m.ReferralCode,
+		PhoneMasked: phone.Mask(m.PhoneLast2), HomePartnerId: m.HomePartnerID.String(),
+		EnrolledAt: timestamppb.New(m.EnrolledAt),
+	}
+}
+
+var kindPB = map[ledger.Kind]coalitionv1.TransactionKind{
+	ledger.KindEarn:       coalitionv1.TransactionKind_TRANSACTION_KIND_EARN,
+	ledger.KindBurn:       coalitionv1.TransactionKind_TRANSACTION_KIND_BURN,
+	ledger.KindCapture:    coalitionv1.TransactionKind_TRANSACTION_KIND_CAPTURE,
+	ledger.KindEarnRefund: coalitionv1.TransactionKind_TRANSACTION_KIND_EARN_REFUND,
+	ledger.KindBurnRefund: coalitionv1.TransactionKind_TRANSACTION_KIND_BURN_REFUND,
+	ledger.KindExpire:     coalitionv1.TransactionKind_TRANSACTION_KIND_EXPIRE,
+}
+
+func transactionPB(t ledger.Transaction) *coalitionv1.Transaction {
+	out := &coalitionv1.Transaction{
+		Id: t.ID.String(), Kind: kindPB[t.Kind], PartnerId: t.PartnerID.String(), MemberId: t.MemberID.String(),
+		Points: t.Points, OrderId: t.OrderID, BusinessDate: t.BusinessDate, CreatedAt: timestamppb.New(t.CreatedAt),
+	}
+	if t.Amount != nil {
+		out.Amount = &coalitionv1.Money{Minor: t.Amount.Minor, Currency: t.Amount.Currency}
+	}
+	if t.OriginalID != nil {
+		out.OriginalTransactionId = t.OriginalID.String()
+	}
+	if t.HoldID != nil {
+		out.HoldId = t.HoldID.String()
+	}
+	return out
+}
+
+var holdStatusPB = map[ledger.HoldStatus]coalitionv1.HoldStatus{
+	ledger.HoldActive:   coalitionv1.HoldStatus_HOLD_STATUS_ACTIVE,
+	ledger.HoldCaptured: coalitionv1.HoldStatus_HOLD_STATUS_CAPTURED,
+	ledger.HoldVoided:   coalitionv1.HoldStatus_HOLD_STATUS_VOIDED,
+	ledger.HoldExpired:  coalitionv1.HoldStatus_HOLD_STATUS_EXPIRED,
+}
+
+func holdPB(h ledger.Hold) *coalitionv1.Hold {
+	return &coalitionv1.Hold{
+		Id: h.ID.String(), MemberId: h.MemberID.String(), PartnerId: h.PartnerID.String(), Points: h.Points,
+		Status: holdStatusPB[h.Status], CapturedPoints: h.CapturedPoints, OrderId: h.OrderID,
+		ExpiresAt: timestamppb.New(h.ExpiresAt), CreatedAt: timestamppb.New(h.CreatedAt),
+	}
+}
+
+func (s *partnerService) EnrollMember(ctx context.Context, req *coalitionv1.EnrollMemberRequest) (*coalitionv1.EnrollMemberResponse, error) {
+	m, err := s.l.Enroll(ctx, caller(ctx), ledger.Enrollment{
+		IdempotencyKey: req.GetIdempotencyKey(), Phone: req.GetPhone(), ReferralCode: req.GetReferralCode(),
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "EnrollMember", err)
+	}
+	return &coalitionv1.EnrollMemberResponse{Member: memberPB(m)}, nil
+}
+
+func (s *partnerService) LookupMember(ctx context.Context, req *coalitionv1.LookupMemberRequest) (*coalitionv1.LookupMemberResponse, error) {
+	m, err := s.l.Lookup(ctx, caller(ctx), memberRef(req.GetMember()))
+	if err != nil {
+		return nil, s.fail(ctx, "LookupMember", err)
+	}
+	return &coalitionv1.LookupMemberResponse{Member: memberPB(m)}, nil
+}
+
+func (s *partnerService) Accrue(ctx context.Context, req *coalitionv1.AccrueRequest) (*coalitionv1.AccrueResponse, error) {
+	r, err := s.l.Accrue(ctx, caller(ctx), ledger.Accrual{
+		IdempotencyKey: req.GetIdempotencyKey(), Member: memberRef(req.GetMember()), Purchase: money(req.GetPurchase()),
+		OrderID: req.GetOrderId(), Category: req.GetCategory(),
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "Accrue", err)
+	}
+	out := &coalitionv1.AccrueResponse{
+		Transaction: transactionPB(r.Transaction), Points: r.Earning.Total,
+		SpendableFrom: timestamppb.New(r.SpendableFrom), ExpiresAt: timestamppb.New(r.ExpiresAt),
+	}
+	for _, line := range r.Earning.Lines {
+		out.Breakdown = append(out.Breakdown, &coalitionv1.EarnLine{Rule: line.Rule, Description: line.Description, Points: line.Points})
+	}
+	return out, nil
+}
+
+func (s *partnerService) Authorize(ctx context.Context, req *coalitionv1.AuthorizeRequest) (*coalitionv1.AuthorizeResponse, error) {
+	h, err := s.l.Authorize(ctx, caller(ctx), ledger.Authorization{
+		IdempotencyKey: req.GetIdempotencyKey(), Member: memberRef(req.GetMember()), Points: req.GetPoints(),
+		OrderID: req.GetOrderId(), TTL: req.GetTtl().AsDuration(),
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "Authorize", err)
+	}
+	return &coalitionv1.AuthorizeResponse{Hold: holdPB(h)}, nil
+}
+
+func (s *partnerService) Capture(ctx context.Context, req *coalitionv1.CaptureRequest) (*coalitionv1.CaptureResponse, error) {
+	r, err := s.l.Capture(ctx, caller(ctx), ledger.Capture{
+		IdempotencyKey: req.GetIdempotencyKey(), HoldID: uuid.MustParse(req.GetHoldId()), Points: req.Points,
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "Capture", err)
+	}
+	return &coalitionv1.CaptureResponse{Transaction: transactionPB(r.Transaction), Hold: holdPB(r.Hold)}, nil
+}
+
+func (s *partnerService) Void(ctx context.Context, req *coalitionv1.VoidRequest) (*coalitionv1.VoidResponse, error) {
+	h, err := s.l.Void(ctx, caller(ctx), ledger.Void{IdempotencyKey: req.GetIdempotencyKey(), HoldID: uuid.MustParse(req.GetHoldId())})
+	if err != nil {
+		return nil, s.fail(ctx, "Void", err)
+	}
+	return &coalitionv1.VoidResponse{Hold: holdPB(h)}, nil
+}
+
+func (s *partnerService) Redeem(ctx context.Context, req *coalitionv1.RedeemRequest) (*coalitionv1.RedeemResponse, error) {
+	t, err := s.l.Redeem(ctx, caller(ctx), ledger.Redemption{
+		IdempotencyKey: req.GetIdempotencyKey(), Member: memberRef(req.GetMember()), Points: req.GetPoints(), OrderID: req.GetOrderId(),
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "Redeem", err)
+	}
+	return &coalitionv1.RedeemResponse{Transaction: transactionPB(t)}, nil
+}
+
+func (s *partnerService) Refund(ctx context.Context, req *coalitionv1.RefundRequest) (*coalitionv1.RefundResponse, error) {
+	r := ledger.Refund{IdempotencyKey: req.GetIdempotencyKey(), TransactionID: uuid.MustParse(req.GetTransactionId())}
+	switch a := req.GetAmount().(type) {
+	case *coalitionv1.RefundRequest_Purchase:
+		m := money(a.Purchase)
+		r.Purchase = &m
+	case *coalitionv1.RefundRequest_Points:
+		r.Points = &a.Points
+	}
+	res, err := s.l.Refund(ctx, caller(ctx), r)
+	if err != nil {
+		return nil, s.fail(ctx, "Refund", err)
+	}
+	return &coalitionv1.RefundResponse{Transaction: transactionPB(res.Transaction), DebtPoints: res.DebtPoints}, nil
+}
+
+func (s *partnerService) GetBalance(ctx context.Context, req *coalitionv1.GetBalanceRequest) (*coalitionv1.GetBalanceResponse, error) {
+	b, err := s.l.Balance(ctx, caller(ctx), memberRef(req.GetMember()))
+	if err != nil {
+		return nil, s.fail(ctx, "GetBalance", err)
+	}
+	out := &coalitionv1.Balance{
+		MemberId: b.MemberID.String(), Available: b.Available, Pending: b.Pending, Held: b.Held, Debt: b.Debt,
+		Expiring_30D: b.Expiring30d, NextExpiryPoints: b.NextExpiryPoints,
+	}
+	if b.NextExpiryAt != nil {
+		out.NextExpiryAt = timestamppb.New(*b.NextExpiryAt)
+	}
+	return &coalitionv1.GetBalanceResponse{Balance: out, AsOf: timestamppb.New(b.AsOf)}, nil
+}
+
+func (s *partnerService) ListHistory(ctx context.Context, req *coalitionv1.ListHistoryRequest) (*coalitionv1.ListHistoryResponse, error) {
+	txs, next, err := s.l.History(ctx, caller(ctx), memberRef(req.GetMember()), int(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, s.fail(ctx, "ListHistory", err)
+	}
+	out := &coalitionv1.ListHistoryResponse{NextPageToken: next}
+	for _, t := range txs {
+		out.Transactions = append(out.Transactions, transactionPB(t))
+	}
+	return out, nil
+}

@@ -1,0 +1,158 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strings"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
+)
+
+// methodRoles says, for every RPC, which roles may call it. A method missing
+// here is refused to everyone: adding an RPC means deciding who may call it.
+var methodRoles = map[string][]Role{
+	coalitionv1.PartnerService_EnrollMember_FullMethodName: {RolePartner},
+	coalitionv1.PartnerService_LookupMember_FullMethodName: {RolePartner},
+	coalitionv1.PartnerService_Accrue_FullMethodName:       {RolePartner},
+	coalitionv1.PartnerService_Authorize_FullMethodName:    {RolePartner},
+	coalitionv1.PartnerService_Capture_FullMethodName:      {RolePartner},
+	coalitionv1.PartnerService_Void_FullMethodName:         {RolePartner},
+	coalitionv1.PartnerService_Redeem_FullMethodName:       {RolePartner},
+	coalitionv1.PartnerService_Refund_FullMethodName:       {RolePartner},
+	coalitionv1.PartnerService_GetBalance_FullMethodName:   {RolePartner},
+	coalitionv1.PartnerService_ListHistory_FullMethodName:  {RolePartner},
+}
+
+// public methods need no credentials: health checks and reflection.
+func public(method string) bool {
+	return strings.HasPrefix(method, "/grpc.health.v1.Health/") || strings.HasPrefix(method, "/grpc.reflection.")
+}
+
+// Options wire a server.
+type Options struct {
+	Ledger Ledger
+	Auth   Authenticator
+	Log    *slog.Logger
+	// Extra server options (transport credentials, stats handlers).
+	ServerOptions []grpc.ServerOption
+}
+
+// NewServer returns a gRPC server with the partner service, the health
+// service (reported SERVING) and reflection, behind the recovery, auth and
+// validation interceptors.
+func NewServer(o Options) (*grpc.Server, *health.Server, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, nil, fmt.Errorf("request validator: %w", err)
+	}
+	opts := append([]grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(recoverUnary(o.Log), authUnary(o.Auth), validateUnary(validator)),
+		grpc.ChainStreamInterceptor(recoverStream(o.Log), authStream(o.Auth)),
+	}, o.ServerOptions...)
+	s := grpc.NewServer(opts...)
+	coalitionv1.RegisterPartnerServiceServer(s, &partnerService{l: o.Ledger, log: o.Log})
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(s, hs)
+	hs.SetServingStatus(coalitionv1.PartnerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	reflection.Register(s)
+	return s, hs, nil
+}
+
+// recoverUnary turns a panic into Internal, so that no panic reaches a client
+// or takes the server down with it.
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+				resp, err = nil, status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.ErrorContext(ss.Context(), "panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return handler(srv, ss)
+	}
+}
+
+func authorize(ctx context.Context, auth Authenticator, method string) (context.Context, error) {
+	if public(method) {
+		return ctx, nil
+	}
+	roles, ok := methodRoles[method]
+	if !ok {
+		return nil, status.Errorf(codes.PermissionDenied, "%s is not open to any role", method)
+	}
+	p, err := auth.Authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(roles, p.Role) {
+		return nil, status.Errorf(codes.PermissionDenied, "role %s may not call %s", p.Role, method)
+	}
+	return context.WithValue(ctx, principalKey{}, p), nil
+}
+
+func authUnary(auth Authenticator) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, err := authorize(ctx, auth, info.FullMethod)
+		if err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+}
+
+type authedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s authedStream) Context() context.Context { return s.ctx }
+
+func authStream(auth Authenticator) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, err := authorize(ss.Context(), auth, info.FullMethod)
+		if err != nil {
+			return err
+		}
+		return handler(srv, authedStream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+// validateUnary checks every request against the constraints declared in the
+// protos before any handler runs, so a bad request writes nothing.
+func validateUnary(v protovalidate.Validator) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if m, ok := req.(proto.Message); ok {
+			if err := v.Validate(m); err != nil {
+				return nil, validationStatus(err)
+			}
+		}
+		return handler(ctx, req)
+	}
+}
