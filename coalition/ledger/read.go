@@ -183,3 +183,40 @@ func decodePageToken(s string) (pageCursor, error) {
 	at := time.UnixMicro(us).UTC()
 	return pageCursor{at: &at, id: u}, nil
 }
+
+// MemberOf finds a member for the operator, outside any partner's view.
+func (l *Ledger) MemberOf(ctx context.Context, ref MemberRef) (Member, error) {
+	h, err := l.hashRef(ctx, ref)
+	if err != nil {
+		return Member{}, err
+	}
+	var m memberRow
+	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+		m, err = findMember(ctx, tx, ref, h, "member")
+		return err
+	})
+	return m.Member, err
+}
+
+// BalanceOf reads a member's balance for the operator.
+func (l *Ledger) BalanceOf(ctx context.Context, ref MemberRef) (Balance, error) {
+	h, err := l.hashRef(ctx, ref)
+	if err != nil {
+		return Balance{}, err
+	}
+	var b Balance
+	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+		m, err := findMember(ctx, tx, ref, h, "member")
+		if err != nil {
+			return err
+		}
+		now := l.now()
+		pu, err := loadPurse(ctx, tx, m.ID, now)
+		if err != nil {
+			return err
+		}
+		b = summarize(m.ID, pu, now)
+		return nil
+	})
+	return b, err
+}

@@ -95,6 +95,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 		c.tempSock = c.sockDir
 	}
+	// The parent must be searchable by the postgres user; only the data dir
+	// itself is private.
+	if err := os.MkdirAll(filepath.Dir(c.dataDir), 0o755); err != nil {
+		return nil, fmt.Errorf("pgcluster: %w", err)
+	}
 	for _, d := range []string{c.dataDir, c.sockDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil { // postgres insists on 0700 data
 			return nil, fmt.Errorf("pgcluster: %w", err)

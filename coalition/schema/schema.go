@@ -7,6 +7,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,4 +106,27 @@ func applyOne(ctx context.Context, pool *pgxpool.Pool, m Migration) (bool, error
 		return nil
 	})
 	return done, err
+}
+
+// Pending returns the names of the migrations not yet applied.
+func Pending(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	all, err := All()
+	if err != nil {
+		return nil, err
+	}
+	var applied []int
+	rows, err := pool.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err == nil {
+		applied, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read applied migrations (has the database been migrated?): %w", err)
+	}
+	var pending []string
+	for _, m := range all {
+		if !slices.Contains(applied, m.Version) {
+			pending = append(pending, m.Name)
+		}
+	}
+	return pending, nil
 }

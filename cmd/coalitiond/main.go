@@ -1,0 +1,318 @@
+// Command coalitiond is the coalition server: `serve` runs it, `migrate`
+// brings a database's schema up to date, and `dev` runs a throwaway local
+// coalition with demo data on a PostgreSQL it starts itself.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
+	"github.com/coalition-loyalty/coalition/coalition/demo"
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/pgcluster"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/schema"
+	"github.com/coalition-loyalty/coalition/coalition/txn"
+	"github.com/coalition-loyalty/coalition/gateway/rpc"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := root().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "coalitiond:", err)
+		os.Exit(1)
+	}
+}
+
+type serverConfig struct {
+	databaseURL   string
+	listen        string
+	devAuth       bool
+	phoneHashKey  string
+	settings      ledger.Settings
+	sweepInterval time.Duration
+}
+
+func root() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:           "coalitiond",
+		Short:         "Coalition loyalty network server",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.AddCommand(serveCmd(), migrateCmd(), devCmd())
+	for _, c := range cmd.Commands() {
+		envflag.Bind(c)
+	}
+	return cmd
+}
+
+func addServerFlags(cmd *cobra.Command, c *serverConfig) {
+	f := cmd.Flags()
+	f.StringVar(&c.listen, "listen", "127.0.0.1:7443", "gRPC listen address")
+	f.StringVar(&c.settings.Name, "coalition-name", demo.Settings.Name, "coalition name, recorded on first start")
+	f.StringVar(&c.settings.Currency, "currency", demo.Settings.Currency, "ISO 4217 currency partners settle in, recorded on first start")
+	f.StringVar(&c.settings.TimeZone, "time-zone", demo.Settings.TimeZone, "IANA time zone that cuts business days, recorded on first start")
+	f.Int64Var(&c.settings.PointValueMinor, "point-value-minor", demo.Settings.PointValueMinor, "money value of one point in minor units, recorded on first start")
+	f.DurationVar(&c.sweepInterval, "hold-sweep-interval", 30*time.Second, "how often expired holds are marked released")
+}
+
+func serveCmd() *cobra.Command {
+	var c serverConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the coalition's gRPC API",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c.databaseURL == "" {
+				return errors.New("--database-url is required")
+			}
+			return runServer(cmd.Context(), c, false)
+		},
+	}
+	addServerFlags(cmd, &c)
+	cmd.Flags().StringVar(&c.databaseURL, "database-url", "", "PostgreSQL or CockroachDB connection URL")
+	cmd.Flags().BoolVar(&c.devAuth, "dev-auth", false, `accept "authorization: Dev <partner-code>" metadata; loopback listen addresses only`)
+	cmd.Flags().StringVar(&c.phoneHashKey, "phone-hash-key", "", "hex key (32+ bytes) for the keyed hash of phone numbers")
+	return cmd
+}
+
+func migrateCmd() *cobra.Command {
+	var url string
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the embedded schema migrations",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if url == "" {
+				return errors.New("--database-url is required")
+			}
+			runner, err := txn.Open(cmd.Context(), url)
+			if err != nil {
+				return err
+			}
+			defer runner.Pool().Close()
+			applied, err := schema.Migrate(cmd.Context(), runner.Pool())
+			for _, name := range applied {
+				fmt.Println("applied", name)
+			}
+			if err == nil && len(applied) == 0 {
+				fmt.Println("schema is up to date")
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&url, "database-url", "", "PostgreSQL or CockroachDB connection URL")
+	return cmd
+}
+
+func devCmd() *cobra.Command {
+	var c serverConfig
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a local coalition with demo data on a throwaway PostgreSQL",
+		Long: `dev starts PostgreSQL from the system's binaries with its data under --data-dir,
+migrates it, seeds a demo coalition on the first run, and serves gRPC on a
+loopback address with dev credentials. Ctrl-C stops everything.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDev(cmd.Context(), c, dataDir)
+		},
+	}
+	addServerFlags(cmd, &c)
+	cmd.Flags().StringVar(&dataDir, "data-dir", ".dev", "folder for the dev database and keys (kept between runs)")
+	return cmd
+}
+
+func runDev(ctx context.Context, c serverConfig, dataDir string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return err
+	}
+	log.Info("starting PostgreSQL", "dir", filepath.Join(abs, "pg"))
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cluster, err := pgcluster.Start(startCtx, pgcluster.Options{Dir: filepath.Join(abs, "pg")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		log.Info("stopping PostgreSQL")
+		if err := cluster.Stop(); err != nil {
+			log.Error("stop PostgreSQL", "error", err)
+		}
+	}()
+	if err := cluster.CreateDatabase(startCtx, "coalition", ""); err != nil && !strings.Contains(err.Error(), "already exists") {
+		return err
+	}
+	c.databaseURL = cluster.URL("coalition")
+	c.devAuth = true
+	if c.phoneHashKey, err = devKey(filepath.Join(abs, "phone-hash.key")); err != nil {
+		return err
+	}
+	return runServer(ctx, c, true)
+}
+
+// devKey reads the dev phone-hash key, making one on the first run.
+func devKey(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(k)
+	return s, os.WriteFile(path, []byte(s+"\n"), 0o600)
+}
+
+// runServer serves until ctx ends, then drains in-flight RPCs. In dev mode
+// it also migrates the database and seeds the demo coalition.
+func runServer(ctx context.Context, c serverConfig, dev bool) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if !c.devAuth {
+		return errors.New("no partner authentication is configured: client certificates from Vault are not wired in yet; " +
+			"run with --dev-auth on a loopback address")
+	}
+	if !loopback(c.listen) {
+		return fmt.Errorf("--dev-auth proves nothing about callers: listen on a loopback address, not %s", c.listen)
+	}
+	key, err := hex.DecodeString(c.phoneHashKey)
+	if err != nil || len(key) < 32 {
+		return errors.New("--phone-hash-key must be at least 32 bytes, hex-encoded")
+	}
+	hasher, err := phone.NewHMAC(key)
+	if err != nil {
+		return err
+	}
+	runner, err := txn.Open(ctx, c.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer runner.Pool().Close()
+	if dev {
+		if _, err := schema.Migrate(ctx, runner.Pool()); err != nil {
+			return err
+		}
+	}
+	if pending, err := schema.Pending(ctx, runner.Pool()); err != nil {
+		return err
+	} else if len(pending) > 0 {
+		return fmt.Errorf("the database lacks migrations %v: run coalitiond migrate", pending)
+	}
+	l := ledger.New(ledger.Config{Tx: runner, Phones: hasher})
+	if err := l.Bootstrap(ctx, c.settings); err != nil {
+		return err
+	}
+	reg := partners.New(runner, nil)
+	var seeded []demo.Member
+	if dev {
+		if seeded, err = demo.Seed(ctx, l, reg); err != nil {
+			return err
+		}
+	}
+	srv, hs, err := rpc.NewServer(rpc.Options{Ledger: l, Auth: &rpc.DevAuthenticator{Partners: reg}, Log: log})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	go sweepHolds(ctx, l, c.sweepInterval, log)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	log.Info("serving gRPC", "addr", lis.Addr().String(), "auth", "dev")
+	if dev {
+		printBanner(ctx, lis.Addr().String(), c.databaseURL, reg, seeded)
+	}
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests")
+	hs.Shutdown()
+	drained := make(chan struct{})
+	go func() { srv.GracefulStop(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(15 * time.Second):
+		srv.Stop()
+	}
+	return nil
+}
+
+// sweepHolds marks expired holds released, in batches, until ctx ends.
+func sweepHolds(ctx context.Context, l *ledger.Ledger, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for {
+				n, err := l.ReleaseExpiredHolds(ctx, 1000)
+				if err != nil {
+					if ctx.Err() == nil {
+						log.Error("release expired holds", "error", err)
+					}
+					break
+				}
+				if n > 0 {
+					log.Info("released expired holds", "count", n)
+				}
+				if n < 1000 {
+					break
+				}
+			}
+		}
+	}
+}
+
+func printBanner(ctx context.Context, addr, dbURL string, reg *partners.Register, seeded []demo.Member) {
+	ps, _ := reg.List(ctx)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nCoalition dev mode is up.\n\n  gRPC        %s (plaintext, loopback only)\n", addr)
+	fmt.Fprintf(&b, "  database    %s\n\n  Partners (credential: -H 'authorization: Dev <code>'):\n", dbURL)
+	for _, p := range ps {
+		fmt.Fprintf(&b, "    %-8s %-15s %-13s earns %d.%02d%%\n", p.Code, p.Name, p.Kind, p.EarnRateBP/100, p.EarnRateBP%100)
+	}
+	if len(seeded) > 0 {
+		b.WriteString("\n  Demo members:\n")
+		for _, m := range seeded {
+			fmt.Fprintf(&b, "    %-6s card %s  phone %s\n", m.Name, m.CardNumber, m.Phone)
+		}
+	}
+	fmt.Fprintf(&b, "\n  Try:\n    grpcurl -plaintext -H 'authorization: Dev cafe' %s list\n", addr)
+	fmt.Fprintf(&b, "    COALITION_DATABASE_URL='%s' coalitionctl partners list\n\nCtrl-C stops the server and PostgreSQL.\n\n", dbURL)
+	fmt.Print(b.String())
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
