@@ -1,0 +1,260 @@
+// Command coalitionctl is the operator's and finance team's tool: partners,
+// members, balances and the ledger check, straight against the database.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"regexp"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/txn"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := root().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "coalitionctl:", err)
+		var breach errBreaches
+		if errors.As(err, &breach) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// errBreaches is the ledger check's failure: exit status 2, distinct from
+// an error running the check.
+type errBreaches int
+
+func (e errBreaches) Error() string { return fmt.Sprintf("ledger check found %d breaches", int(e)) }
+
+type env struct {
+	databaseURL  string
+	phoneHashKey string
+	runner       *txn.Runner
+}
+
+func (e *env) open(ctx context.Context) error {
+	if e.databaseURL == "" {
+		return errors.New("--database-url is required (coalitiond dev prints it)")
+	}
+	var err error
+	e.runner, err = txn.Open(ctx, e.databaseURL)
+	return err
+}
+
+func (e *env) ledger() (*ledger.Ledger, error) {
+	var hasher phone.Hasher = noPhones{}
+	if e.phoneHashKey != "" {
+		key, err := decodeHex(e.phoneHashKey)
+		if err != nil {
+			return nil, err
+		}
+		if hasher, err = phone.NewHMAC(key); err != nil {
+			return nil, err
+		}
+	}
+	return ledger.New(ledger.Config{Tx: e.runner, Phones: hasher}), nil
+}
+
+// noPhones refuses phone look-ups when no hash key was given.
+type noPhones struct{}
+
+func (noPhones) HashPhone(context.Context, string) ([]byte, error) {
+	return nil, errors.New("looking members up by phone needs --phone-hash-key")
+}
+
+func root() *cobra.Command {
+	e := &env{}
+	cmd := &cobra.Command{
+		Use:           "coalitionctl",
+		Short:         "Operate the coalition: partners, members, balances, ledger check",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.PersistentFlags().StringVar(&e.databaseURL, "database-url", "", "PostgreSQL or CockroachDB connection URL")
+	cmd.PersistentFlags().StringVar(&e.phoneHashKey, "phone-hash-key", "", "hex key of the phone hash, to find members by phone")
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return e.open(c.Context()) }
+	cmd.PersistentPostRun = func(*cobra.Command, []string) {
+		if e.runner != nil {
+			e.runner.Pool().Close()
+		}
+	}
+	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e))
+	envflag.Bind(cmd)
+	return cmd
+}
+
+func table() *tabwriter.Writer { return tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0) }
+
+func partnersCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "partners", Short: "List, add, suspend and reactivate partners"}
+	var p partners.Partner
+	add := &cobra.Command{
+		Use:   "add",
+		Short: "Register a partner",
+		RunE: func(c *cobra.Command, _ []string) error {
+			added, err := partners.New(e.runner, nil).Add(c.Context(), p)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("added partner %s (%s), id %s\n", added.Code, added.Name, added.ID)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&p.Code, "code", "", "short unique code, e.g. cafe")
+	add.Flags().StringVar(&p.Name, "name", "", "name shown to members")
+	add.Flags().StringVar(&p.Kind, "kind", "", "kind of business, e.g. café")
+	add.Flags().Int64Var(&p.EarnRateBP, "earn-rate-bp", 0, "share of the purchase given back as points' worth, in basis points (500 = 5%)")
+	add.Flags().DurationVar(&p.ReturnWindow, "return-window", 0, "how long earned points stay pending, e.g. 336h for 14 days")
+	add.Flags().IntVar(&p.PointsTTLDays, "points-ttl-days", 365, "days until earned points expire")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List partners",
+		RunE: func(c *cobra.Command, _ []string) error {
+			ps, err := partners.New(e.runner, nil).List(c.Context())
+			if err != nil {
+				return err
+			}
+			w := table()
+			fmt.Fprintln(w, "CODE\tNAME\tKIND\tSTATUS\tEARN\tRETURN WINDOW\tPOINTS LIVE\tID")
+			for _, p := range ps {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d.%02d%%\t%s\t%d days\t%s\n", p.Code, p.Name, p.Kind, p.Status,
+					p.EarnRateBP/100, p.EarnRateBP%100, p.ReturnWindow, p.PointsTTLDays, p.ID)
+			}
+			return w.Flush()
+		},
+	}
+	status := func(use, s, short string) *cobra.Command {
+		return &cobra.Command{
+			Use: use + " CODE", Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(c *cobra.Command, args []string) error {
+				if err := partners.New(e.runner, nil).SetStatus(c.Context(), args[0], s); err != nil {
+					return err
+				}
+				fmt.Printf("partner %s is %s\n", args[0], s)
+				return nil
+			},
+		}
+	}
+	cmd.AddCommand(add, list,
+		status("suspend", "suspended", "Refuse a partner's requests from now on"),
+		status("activate", "active", "Accept a suspended partner's requests again"))
+	return cmd
+}
+
+var (
+	cardPattern  = regexp.MustCompile(`^[0-9]{16}$`)
+	phonePattern = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
+)
+
+// parseRef reads a member reference the way a person types it: a card
+// number, a phone number, a member id, or a QR token.
+func parseRef(s string) ledger.MemberRef {
+	switch {
+	case cardPattern.MatchString(s):
+		return ledger.MemberRef{CardNumber: s}
+	case phonePattern.MatchString(s):
+		return ledger.MemberRef{Phone: s}
+	}
+	if id, err := uuid.Parse(s); err == nil {
+		return ledger.MemberRef{ID: id}
+	}
+	return ledger.MemberRef{QRToken: s}
+}
+
+func membersCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "members", Short: "Look members up"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show CARD|PHONE|ID|QR",
+		Short: "Show a member",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			l, err := e.ledger()
+			if err != nil {
+				return err
+			}
+			m, err := l.MemberOf(c.Context(), parseRef(args[0]))
+			if err != nil {
+				return err
+			}
+			w := table()
+			fmt.Fprintf(w, "id\t%s\ncard\t%s\nphone\t%s\nreferral code\t%s\nhome partner\t%s\nenrolled\t%s\n",
+				m.ID, m.CardNumber, phone.Mask(m.PhoneLast2), m.ReferralCode, m.HomePartnerID, m.EnrolledAt.Format(time.RFC3339))
+			return w.Flush()
+		},
+	})
+	return cmd
+}
+
+func balanceCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "balance CARD|PHONE|ID|QR",
+		Short: "Show a member's balance",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			l, err := e.ledger()
+			if err != nil {
+				return err
+			}
+			b, err := l.BalanceOf(c.Context(), parseRef(args[0]))
+			if err != nil {
+				return err
+			}
+			w := table()
+			fmt.Fprintf(w, "available\t%d\npending\t%d\nheld\t%d\ndebt\t%d\nexpiring in 30 days\t%d\n",
+				b.Available, b.Pending, b.Held, b.Debt, b.Expiring30d)
+			if b.NextExpiryAt != nil {
+				fmt.Fprintf(w, "next expiry\t%d points on %s\n", b.NextExpiryPoints, b.NextExpiryAt.Format(time.DateOnly))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func ledgerCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "ledger", Short: "Ledger maintenance"}
+	var grace time.Duration
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "Verify every ledger invariant over the whole database",
+		Long: `check verifies that every transaction sums to zero, balances equal their entries,
+lots' remaining equals earned minus consumed, debts equal their payments, and no
+hold outlives its TTL unreleased. It prints each breach and exits with status 2
+if there is any.`,
+		RunE: func(c *cobra.Command, _ []string) error {
+			l, err := e.ledger()
+			if err != nil {
+				return err
+			}
+			breaches, err := l.Check(c.Context(), grace)
+			if err != nil {
+				return err
+			}
+			for _, b := range breaches {
+				fmt.Printf("BREACH  %s: %s\n", b.Invariant, b.Detail)
+			}
+			if len(breaches) > 0 {
+				return errBreaches(len(breaches))
+			}
+			fmt.Println("ledger check: all invariants hold")
+			return nil
+		},
+	}
+	check.Flags().DurationVar(&grace, "hold-grace", 5*time.Minute, "how long past its TTL an active hold is tolerated (the sweeper's lag)")
+	cmd.AddCommand(check)
+	return cmd
+}
