@@ -81,7 +81,7 @@ func Seed(ctx context.Context, l *ledger.Ledger, reg *partners.Register) ([]Memb
 	}
 	steps := []func() error{
 		// Anna earns at the café and the cinema, spends at the fuel station.
-		func() error { _, err := accrue(anna, "cafe", 240_000); return err },  // 120 points
+		func() error { _, err := accrue(anna, "cafe", 240_000); return err },   // 120 points
 		func() error { _, err := accrue(anna, "cinema", 150_000); return err }, // 45 points
 		func() error { _, err := redeem(anna, "fuel", 100); return err },
 		// Boris fills up (pending for 14 days) and goes to the cinema.

@@ -105,6 +105,13 @@ func (l *Ledger) Check(ctx context.Context, holdGrace time.Duration) ([]Breach, 
 	now := l.now()
 	err := l.tx.Run(ctx, func(tx pgx.Tx) error {
 		out = nil
+		if !l.tx.CockroachDB() {
+			// The check reads everything: whole-table scans are the right
+			// plan, whatever the connection's default (see txn.PoolConfig).
+			if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = on`); err != nil {
+				return err
+			}
+		}
 		for _, inv := range invariants {
 			var args []any
 			if inv.arg != nil {
