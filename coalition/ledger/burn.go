@@ -60,7 +60,7 @@ func (l *Ledger) Redeem(ctx context.Context, partner coalition.PartnerID, r Rede
 	if err != nil {
 		return Transaction{}, err
 	}
-	return idempotent(ctx, l, partner, r.IdempotencyKey, "redeem", r, func(tx pgx.Tx, now time.Time) (Transaction, error) {
+	return idempotent(ctx, l, partner, r.IdempotencyKey, "redeem", r.record(h), func(tx pgx.Tx, now time.Time) (Transaction, error) {
 		c, err := loadContext(ctx, tx, partner)
 		if err != nil {
 			return Transaction{}, err
@@ -124,7 +124,7 @@ func (l *Ledger) Authorize(ctx context.Context, partner coalition.PartnerID, a A
 	if err != nil {
 		return Hold{}, err
 	}
-	return idempotent(ctx, l, partner, a.IdempotencyKey, "authorize", a, func(tx pgx.Tx, now time.Time) (Hold, error) {
+	return idempotent(ctx, l, partner, a.IdempotencyKey, "authorize", a.record(h), func(tx pgx.Tx, now time.Time) (Hold, error) {
 		if _, err := loadContext(ctx, tx, partner); err != nil {
 			return Hold{}, err
 		}

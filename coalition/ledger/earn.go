@@ -70,7 +70,7 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 	if err != nil {
 		return AccrueResult{}, err
 	}
-	return idempotent(ctx, l, partner, a.IdempotencyKey, "accrue", a, func(tx pgx.Tx, now time.Time) (AccrueResult, error) {
+	return idempotent(ctx, l, partner, a.IdempotencyKey, "accrue", a.record(h), func(tx pgx.Tx, now time.Time) (AccrueResult, error) {
 		c, err := loadContext(ctx, tx, partner)
 		if err != nil {
 			return AccrueResult{}, err

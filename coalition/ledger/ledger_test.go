@@ -1,6 +1,9 @@
 package ledger_test
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"maps"
 	"reflect"
 	"testing"
@@ -508,5 +511,74 @@ func TestCheckReportsABrokenLedger(t *testing.T) {
 		if !got[want] {
 			t.Errorf("check missed %q; reported %v", want, breaches)
 		}
+	}
+}
+
+func TestExpiredPointsBecomeBreakageOfTheirIssuer(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	f.accrue(f.cafe, m, 100_000) // 50, expiring first
+	f.clock.Advance(24 * time.Hour)
+	f.accrue(f.cinema, m, 100_000) // 30
+	f.redeem(f.fuel, m, 20)        // from the café's lot
+	f.clock.Advance(364 * 24 * time.Hour)
+	// The café's lot has expired: it no longer counts, even before the job.
+	f.wantBalance(m, 30, 0, 0, 0)
+	n, err := f.l.ExpireLots(f.ctx, 100)
+	if err != nil || n != 1 {
+		t.Fatalf("expired %d lots, %v; want the café's one", n, err)
+	}
+	var points int64
+	if err := f.pool.QueryRow(f.ctx, `
+		SELECT t.points FROM transactions t WHERE t.kind = 'expire' AND t.partner_id = $1`, f.cafe.ID).Scan(&points); err != nil || points != -30 {
+		t.Fatalf("expire posting = %d, %v; want -30 (50 earned, 20 spent)", points, err)
+	}
+	if n, err := f.l.ExpireLots(f.ctx, 100); err != nil || n != 0 {
+		t.Fatalf("second run expired %d, %v; want nothing", n, err)
+	}
+	f.wantBalance(m, 30, 0, 0, 0)
+	f.checkClean()
+}
+
+func TestPhoneNumbersAreNotRecoverableFromStoredRequests(t *testing.T) {
+	f := newFixture(t)
+	const number = "+79161234567"
+	m, err := f.l.Enroll(f.ctx, f.cafe.ID, ledger.Enrollment{IdempotencyKey: "e", Phone: number})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "a", Member: ledger.MemberRef{Phone: number},
+		Purchase: rub(100_000), OrderID: "o"}); err != nil {
+		t.Fatal(err)
+	}
+	// What an attacker with the table would try: the unkeyed hash of each
+	// request with the number in clear.
+	guesses := map[string][]byte{}
+	for op, req := range map[string]any{
+		"enroll": ledger.Enrollment{Phone: number},
+		"accrue": ledger.Accrual{Member: ledger.MemberRef{Phone: number}, Purchase: rub(100_000), OrderID: "o"},
+	} {
+		b, _ := json.Marshal(req)
+		sum := sha256.Sum256(append([]byte(op+"\x00"), b...))
+		guesses[op] = sum[:]
+	}
+	rows, err := f.pool.Query(f.ctx, `SELECT operation, request_hash, response FROM idempotency_keys`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var op string
+		var hash, resp []byte
+		if err := rows.Scan(&op, &hash, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(hash, guesses[op]) || bytes.Contains(resp, []byte("9161234567")) {
+			t.Fatalf("%s record reveals the phone number", op)
+		}
+	}
+	// The number still finds the member.
+	if got, err := f.l.Lookup(f.ctx, f.cinema.ID, ledger.MemberRef{Phone: number}); err != nil || got.ID != m.ID {
+		t.Fatalf("lookup by phone = %v, %v", got.ID, err)
 	}
 }

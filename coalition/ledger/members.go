@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -68,7 +69,7 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 		m.PhoneLast2 = phone.Last2(e.Phone)
 	}
 	pointsAccount, debtAccount := uuid.New(), uuid.New()
-	return idempotent(ctx, l, partner, e.IdempotencyKey, "enroll", e, func(tx pgx.Tx, now time.Time) (Member, error) {
+	return idempotent(ctx, l, partner, e.IdempotencyKey, "enroll", Enrollment{Phone: hashedPhone(phoneHash), ReferralCode: e.ReferralCode}, func(tx pgx.Tx, now time.Time) (Member, error) {
 		if _, err := loadContext(ctx, tx, partner); err != nil {
 			return Member{}, err
 		}
@@ -108,6 +109,25 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 		}
 		return m, nil
 	})
+}
+
+// hashedPhone stands in for a phone number in what is stored of a request
+// (the idempotency record's request hash), so the number is never kept in a
+// form that can be brute-forced.
+func hashedPhone(h []byte) string {
+	if h == nil {
+		return ""
+	}
+	return "hmac:" + hex.EncodeToString(h)
+}
+
+// forRecord is the reference as recorded with a request: a phone number is
+// replaced by its keyed hash.
+func (r MemberRef) forRecord(phoneHash []byte) MemberRef {
+	if r.Phone != "" {
+		r.Phone = hashedPhone(phoneHash)
+	}
+	return r
 }
 
 // memberRow is what postings need of a member.
@@ -182,4 +202,19 @@ func (l *Ledger) Lookup(ctx context.Context, partner coalition.PartnerID, ref Me
 		return err
 	})
 	return m.Member, err
+}
+
+func (a Accrual) record(phoneHash []byte) Accrual {
+	a.Member = a.Member.forRecord(phoneHash)
+	return a
+}
+
+func (r Redemption) record(phoneHash []byte) Redemption {
+	r.Member = r.Member.forRecord(phoneHash)
+	return r
+}
+
+func (a Authorization) record(phoneHash []byte) Authorization {
+	a.Member = a.Member.forRecord(phoneHash)
+	return a
 }

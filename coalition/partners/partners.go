@@ -28,6 +28,11 @@ type Partner struct {
 	ReturnWindow  time.Duration
 	PointsTTLDays int
 	CreatedAt     time.Time
+	// The partner's own fees in basis points; nil means the coalition's.
+	InterchangeFeeBP, IssueFeeBP, BreakageShareBP *int64
+	// LiabilityLimit caps the points the partner may have outstanding; nil
+	// means no cap.
+	LiabilityLimit *int64
 }
 
 // Register reads and changes partners.
@@ -58,6 +63,13 @@ func (r *Register) Add(ctx context.Context, p Partner) (Partner, error) {
 		return p, coalition.Errorf(coalition.Invalid, "return_window", "must be whole seconds, not negative")
 	case p.PointsTTLDays <= 0:
 		return p, coalition.Errorf(coalition.Invalid, "points_ttl_days", "must be positive")
+	case p.LiabilityLimit != nil && *p.LiabilityLimit < 0:
+		return p, coalition.Errorf(coalition.Invalid, "liability_limit", "must not be negative")
+	}
+	for field, bp := range map[string]*int64{"interchange_fee_bp": p.InterchangeFeeBP, "issue_fee_bp": p.IssueFeeBP, "breakage_share_bp": p.BreakageShareBP} {
+		if bp != nil && (*bp < 0 || *bp > 10_000) {
+			return p, coalition.Errorf(coalition.Invalid, field, "must be between 0 and 10000")
+		}
 	}
 	if p.ID == uuid.Nil {
 		p.ID = uuid.New()
@@ -80,10 +92,12 @@ func (r *Register) Add(ctx context.Context, p Partner) (Partner, error) {
 			issued, redeemed, breakage, p.ID)
 		b.Queue(`
 			INSERT INTO partners (id, code, name, kind, status, earn_rate_bp, return_window_seconds, points_ttl_days,
-			                      issued_account_id, redeemed_account_id, breakage_account_id, created_at)
-			VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $10, $11)`,
+			                      issued_account_id, redeemed_account_id, breakage_account_id, created_at,
+			                      interchange_fee_bp, issue_fee_bp, breakage_share_bp, liability_limit_points)
+			VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 			p.ID, p.Code, p.Name, p.Kind, p.EarnRateBP, int64(p.ReturnWindow/time.Second), p.PointsTTLDays,
-			issued, redeemed, breakage, p.CreatedAt)
+			issued, redeemed, breakage, p.CreatedAt,
+			p.InterchangeFeeBP, p.IssueFeeBP, p.BreakageShareBP, p.LiabilityLimit)
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
@@ -93,13 +107,15 @@ func (r *Register) Add(ctx context.Context, p Partner) (Partner, error) {
 }
 
 const selectPartner = `
-	SELECT id, code, name, kind, status, earn_rate_bp, return_window_seconds, points_ttl_days, created_at
+	SELECT id, code, name, kind, status, earn_rate_bp, return_window_seconds, points_ttl_days, created_at,
+	       interchange_fee_bp, issue_fee_bp, breakage_share_bp, liability_limit_points
 	FROM partners`
 
 func scan(row pgx.CollectableRow) (Partner, error) {
 	var p Partner
 	var seconds int64
-	err := row.Scan(&p.ID, &p.Code, &p.Name, &p.Kind, &p.Status, &p.EarnRateBP, &seconds, &p.PointsTTLDays, &p.CreatedAt)
+	err := row.Scan(&p.ID, &p.Code, &p.Name, &p.Kind, &p.Status, &p.EarnRateBP, &seconds, &p.PointsTTLDays, &p.CreatedAt,
+		&p.InterchangeFeeBP, &p.IssueFeeBP, &p.BreakageShareBP, &p.LiabilityLimit)
 	p.ReturnWindow = time.Duration(seconds) * time.Second
 	return p, err
 }

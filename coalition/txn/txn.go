@@ -54,7 +54,10 @@ func PoolConfig(url string) (*pgxpool.Config, error) {
 		if strings.Contains(version, "CockroachDB") {
 			return nil
 		}
-		_, err := conn.Exec(ctx, `SET enable_seqscan = off`)
+		// With seq scans off, a query that must read a whole table looks so
+		// costly to the planner that it compiles it first: JIT costs about
+		// 120 ms on an empty table and buys nothing on OLTP queries.
+		_, err := conn.Exec(ctx, `SET enable_seqscan = off; SET jit = off`)
 		return err
 	}
 	return cfg, nil

@@ -422,3 +422,24 @@ func TestEarnAtOnePartnerBurnAtAnotherLeavesTheExpectedBalance(t *testing.T) {
 		}
 	}
 }
+
+func TestBalanceTellsWhichPointsExpireNext(t *testing.T) {
+	e := newEnv(t)
+	m := e.enroll("cafe")
+	e.accrue("cafe", m, 100_000) // 50, expiring in a year
+	e.clock.Advance(24 * time.Hour)
+	e.accrue("cinema", m, 100_000) // 30, a day later
+	b := e.balance(m)
+	if b.GetExpiring_30D() != 0 || b.GetNextExpiryPoints() != 50 || !b.GetNextExpiryAt().AsTime().Equal(start.AddDate(0, 0, pointsTTL)) {
+		t.Fatalf("balance = %v, want the café's 50 next to expire, none within 30 days", b)
+	}
+	e.clock.Advance(340 * 24 * time.Hour) // 24 days before the café's points expire, 25 before the cinema's
+	if b := e.balance(m); b.GetExpiring_30D() != 80 || b.GetAvailable() != 80 {
+		t.Fatalf("balance = %v, want all 80 expiring within 30 days", b)
+	}
+	e.clock.Advance(24 * 24 * time.Hour) // the café's points expire
+	b = e.balance(m)
+	if b.GetAvailable() != 30 || b.GetNextExpiryPoints() != 30 || !b.GetNextExpiryAt().AsTime().Equal(start.AddDate(0, 0, pointsTTL+1)) {
+		t.Fatalf("balance = %v, want the cinema's 30 left, next to expire", b)
+	}
+}

@@ -37,7 +37,12 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 		return err
 	}
 	if e, ok := coalition.AsError(err); ok {
-		st := status.New(codeOf[e.Code], e.Error())
+		code, ok := codeOf[e.Code]
+		if !ok {
+			log.ErrorContext(ctx, "domain error without a status code", "method", method, "error", err)
+			return status.Error(codes.Internal, "internal error")
+		}
+		st := status.New(code, e.Error())
 		if e.Field != "" {
 			if d, derr := st.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
 				{Field: e.Field, Description: e.Message},
