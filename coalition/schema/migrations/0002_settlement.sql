@@ -37,3 +37,8 @@ CREATE TABLE partner_liabilities (
 
 -- For the expiry job: lots past their date with points left.
 CREATE INDEX lots_expiring ON lots (expires_at) WHERE remaining > 0;
+
+-- On CockroachDB, the commit timestamp of the transaction that closed the
+-- window: clearing reads the window's rows AS OF SYSTEM TIME this value, so
+-- it sees every posting of the window and never blocks live traffic.
+ALTER TABLE settlement_windows ADD COLUMN closed_hlc TEXT;

@@ -1,0 +1,335 @@
+package clearing_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/txn"
+	"github.com/coalition-loyalty/coalition/settlement/clearing"
+	"github.com/coalition-loyalty/coalition/settlement/netting"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+
+type fixture struct {
+	t                  *testing.T
+	ctx                context.Context
+	runner             *txn.Runner
+	clock              *clock
+	l                  *ledger.Ledger
+	cafe, cinema, fuel partners.Partner
+	n                  int
+}
+
+var (
+	moscow, _ = time.LoadLocation("Europe/Moscow")
+	day1      = time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	day2      = day1.AddDate(0, 0, 1)
+)
+
+func bp(n int64) *int64 { return &n }
+
+// newFixture is a coalition whose terms make every fee visible: 1 %
+// interchange (1.5 % for the cinema), 0.5 % on points issued, 20 % of
+// breakage. Partner ids are fixed, so that two fixtures that post the same
+// traffic produce byte-identical reports.
+func newFixture(t *testing.T) *fixture {
+	ctx := context.Background()
+	runner, err := txn.New(ctx, pgtest.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: time.Date(2026, 3, 10, 12, 0, 0, 0, moscow)}
+	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
+	f := &fixture{t: t, ctx: ctx, runner: runner, clock: c, l: ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher})}
+	if err := f.l.Bootstrap(ctx, ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100,
+		InterchangeFeeBP: 100, IssueFeeBP: 50, BreakageShareBP: 2000}); err != nil {
+		t.Fatal(err)
+	}
+	reg := partners.New(runner, c.Now)
+	add := func(id, code string, earn int64, ttl int, interchange *int64) partners.Partner {
+		p, err := reg.Add(ctx, partners.Partner{ID: uuid.MustParse(id), Code: code, Name: code, Kind: code, EarnRateBP: earn,
+			PointsTTLDays: ttl, InterchangeFeeBP: interchange})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	f.cafe = add("00000000-0000-0000-0000-00000000000a", "cafe", 500, 365, nil)
+	f.cinema = add("00000000-0000-0000-0000-00000000000b", "cinema", 300, 365, bp(150))
+	f.fuel = add("00000000-0000-0000-0000-00000000000c", "fuel", 100, 1, nil)
+	return f
+}
+
+func (f *fixture) key() string { f.n++; return fmt.Sprintf("k%d", f.n) }
+
+func (f *fixture) enroll(p partners.Partner) ledger.MemberRef {
+	m, err := f.l.Enroll(f.ctx, p.ID, ledger.Enrollment{IdempotencyKey: f.key()})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ledger.MemberRef{ID: m.ID}
+}
+
+func (f *fixture) accrue(p partners.Partner, m ledger.MemberRef, minor int64) ledger.AccrueResult {
+	r, err := f.l.Accrue(f.ctx, p.ID, ledger.Accrual{IdempotencyKey: f.key(), Member: m, OrderID: f.key(),
+		Purchase: coalition.Money{Minor: minor, Currency: "RUB"}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+func (f *fixture) redeem(p partners.Partner, m ledger.MemberRef, points int64) ledger.Transaction {
+	tx, err := f.l.Redeem(f.ctx, p.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: m, OrderID: f.key(), Points: points})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return tx
+}
+
+func (f *fixture) advance(d time.Duration) { f.clock.Set(f.clock.Now().Add(d)) }
+
+// dayOne posts the first business day, 2026-03-10:
+//   - a member earns 50 at the café, then 30 at the cinema;
+//   - spends 60 at the fuel station: 50 of the café's, 10 of the cinema's;
+//   - spends 5 at the cinema, of the cinema's own points (no money moves);
+//   - another member earns 17 at the café (5 % of 340.00).
+func (f *fixture) dayOne() (burn ledger.Transaction) {
+	m1 := f.enroll(f.cafe)
+	f.accrue(f.cafe, m1, 100_000)
+	f.advance(time.Minute) // the cinema's points expire a minute later
+	f.accrue(f.cinema, m1, 100_000)
+	burn = f.redeem(f.fuel, m1, 60)
+	f.redeem(f.cinema, m1, 5)
+	m2 := f.enroll(f.cinema)
+	f.accrue(f.cafe, m2, 34_000)
+	return burn
+}
+
+func (f *fixture) clear(date time.Time) clearing.Report {
+	f.t.Helper()
+	b, err := clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now}).Run(f.ctx, date)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	r, err := clearing.Decode(b)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+func nets(r clearing.Report) map[string]int64 {
+	out := map[string]int64{}
+	for _, n := range r.Nets {
+		out[n.Party] = n.Net
+	}
+	return out
+}
+
+func TestClearingADayWithCrossBurnsSelfBurnsAndFees(t *testing.T) {
+	f := newFixture(t)
+	f.dayOne()
+	f.clock.Set(time.Date(2026, 3, 11, 0, 30, 0, 0, moscow)) // after the cut-off
+	r := f.clear(day1)
+
+	wantFlows := []clearing.Flow{
+		{Issuer: "cafe", Redeemer: "fuel", Kind: "burn", Points: 50, Minor: 5000},
+		{Issuer: "cinema", Redeemer: "cinema", Kind: "burn", Points: 5, Minor: 0},
+		{Issuer: "cinema", Redeemer: "fuel", Kind: "burn", Points: 10, Minor: 1000},
+	}
+	if !slices.Equal(r.Flows, wantFlows) {
+		t.Fatalf("flows = %+v\nwant    %+v", r.Flows, wantFlows)
+	}
+	wantFees := []clearing.Fee{
+		{Payer: "cafe", Kind: "interchange", BP: 100, BaseMinor: 5000, Minor: 50},
+		// 0.5 % of 67 points × 1.00 = 33.50, truncated to 33.
+		{Payer: "cafe", Kind: "issue", BP: 50, BaseMinor: 6700, Minor: 33},
+		{Payer: "cinema", Kind: "interchange", BP: 150, BaseMinor: 1000, Minor: 15},
+		{Payer: "cinema", Kind: "issue", BP: 50, BaseMinor: 3000, Minor: 15},
+	}
+	if !slices.Equal(r.Fees, wantFees) {
+		t.Fatalf("fees = %+v\nwant   %+v", r.Fees, wantFees)
+	}
+	wantNets := map[string]int64{"cafe": -5083, "cinema": -1030, "fuel": 6000, "operator": 113}
+	if got := nets(r); fmt.Sprint(got) != fmt.Sprint(wantNets) {
+		t.Fatalf("nets = %v, want %v", got, wantNets)
+	}
+	wantHub := []netting.Payment{{From: "cafe", To: "operator", Minor: 5083}, {From: "cinema", To: "operator", Minor: 1030}, {From: "operator", To: "fuel", Minor: 6000}}
+	if !slices.Equal(r.Hub, wantHub) {
+		t.Fatalf("hub = %+v, want %+v", r.Hub, wantHub)
+	}
+	wantDirect := []netting.Payment{{From: "cafe", To: "fuel", Minor: 5083}, {From: "cinema", To: "fuel", Minor: 917}, {From: "cinema", To: "operator", Minor: 113}}
+	if !slices.Equal(r.Direct, wantDirect) {
+		t.Fatalf("direct = %+v, want %+v", r.Direct, wantDirect)
+	}
+	wantLiabilities := []clearing.Liability{{Partner: "cafe", Outstanding: 17}, {Partner: "cinema", Outstanding: 15}, {Partner: "fuel", Outstanding: 0}}
+	if !slices.Equal(r.Liabilities, wantLiabilities) {
+		t.Fatalf("liabilities = %+v, want %+v", r.Liabilities, wantLiabilities)
+	}
+	// The next day is open and takes new postings.
+	var open string
+	if err := f.runner.Pool().QueryRow(f.ctx, `SELECT business_date::TEXT FROM settlement_windows WHERE status = 'open'`).Scan(&open); err != nil || open != "2026-03-11" {
+		t.Fatalf("open window = %q, %v", open, err)
+	}
+}
+
+func TestRefundOfABurnInALaterWindowAndBreakage(t *testing.T) {
+	f := newFixture(t)
+	burn := f.dayOne()
+	f.clock.Set(time.Date(2026, 3, 11, 0, 30, 0, 0, moscow))
+	f.clear(day1)
+	// Day two: the fuel station refunds 20 of day one's 60 points: 10 go
+	// back to the cinema's lot (latest to expire), 10 to the café's.
+	twenty := int64(20)
+	if _, err := f.l.Refund(f.ctx, f.fuel.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &twenty}); err != nil {
+		t.Fatal(err)
+	}
+	// A member earns 50 at the fuel station (1 % of 5000.00); fuel points
+	// live one day, and expire before the window is cleared.
+	m3 := f.enroll(f.fuel)
+	f.accrue(f.fuel, m3, 500_000)
+	f.advance(25 * time.Hour)
+	if n, err := f.l.ExpireLots(f.ctx, 100); err != nil || n != 1 {
+		t.Fatalf("expired %d, %v", n, err)
+	}
+	r := f.clear(day2)
+	wantFlows := []clearing.Flow{
+		{Issuer: "cafe", Redeemer: "fuel", Kind: "burn", Points: -10, Minor: -1000},
+		{Issuer: "cinema", Redeemer: "fuel", Kind: "burn", Points: -10, Minor: -1000},
+	}
+	if !slices.Equal(r.Flows, wantFlows) {
+		t.Fatalf("flows = %+v, want %+v", r.Flows, wantFlows)
+	}
+	if want := []clearing.Breakage{{Partner: "fuel", Points: 50, Minor: 5000}}; !slices.Equal(r.Breakage, want) {
+		t.Fatalf("breakage = %+v, want %+v", r.Breakage, want)
+	}
+	wantFees := []clearing.Fee{
+		// The refunded burns give back their interchange, truncated toward zero.
+		{Payer: "cafe", Kind: "interchange", BP: 100, BaseMinor: -1000, Minor: -10},
+		{Payer: "cinema", Kind: "interchange", BP: 150, BaseMinor: -1000, Minor: -15},
+		{Payer: "fuel", Kind: "issue", BP: 50, BaseMinor: 5000, Minor: 25},
+		{Payer: "fuel", Kind: "breakage", BP: 2000, BaseMinor: 5000, Minor: 1000},
+	}
+	if !slices.Equal(r.Fees, wantFees) {
+		t.Fatalf("fees = %+v\nwant   %+v", r.Fees, wantFees)
+	}
+	wantNets := map[string]int64{"cafe": 1010, "cinema": 1015, "fuel": -3025, "operator": 1000}
+	if got := nets(r); fmt.Sprint(got) != fmt.Sprint(wantNets) {
+		t.Fatalf("nets = %v, want %v", got, wantNets)
+	}
+	wantLiabilities := []clearing.Liability{{Partner: "cafe", Outstanding: 27}, {Partner: "cinema", Outstanding: 25}, {Partner: "fuel", Outstanding: 0}}
+	if !slices.Equal(r.Liabilities, wantLiabilities) {
+		t.Fatalf("liabilities = %+v, want %+v", r.Liabilities, wantLiabilities)
+	}
+}
+
+func TestClearingIsIdempotentAndSurvivesACrashAtEveryStep(t *testing.T) {
+	clean := newFixture(t)
+	clean.dayOne()
+	clean.clock.Set(time.Date(2026, 3, 11, 0, 30, 0, 0, moscow))
+	want, err := clearing.New(clearing.Config{Tx: clean.runner, Clock: clean.clock.Now}).Run(clean.ctx, day1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := clearing.New(clearing.Config{Tx: clean.runner, Clock: clean.clock.Now}).Run(clean.ctx, day1)
+	if err != nil || string(again) != string(want) {
+		t.Fatalf("second run differs (%v)", err)
+	}
+	for _, step := range []string{"closed", "computed"} {
+		t.Run("crash after "+step, func(t *testing.T) {
+			f := newFixture(t)
+			f.dayOne()
+			f.clock.Set(time.Date(2026, 3, 11, 0, 30, 0, 0, moscow))
+			crash := errors.New("crash")
+			_, err := clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now, AfterStep: func(s string) error {
+				if s == step {
+					return crash
+				}
+				return nil
+			}}).Run(f.ctx, day1)
+			if !errors.Is(err, crash) {
+				t.Fatalf("run = %v, want the injected crash", err)
+			}
+			f.advance(time.Hour) // the re-run comes later
+			got, err := clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now}).Run(f.ctx, day1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Fatalf("report after a crash differs from a clean run:\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestRacingClearingRunsAgreeOnOneReport(t *testing.T) {
+	f := newFixture(t)
+	f.dayOne()
+	f.clock.Set(time.Date(2026, 3, 11, 0, 30, 0, 0, moscow))
+	const runs = 4
+	out := make([][]byte, runs)
+	errs := make([]error, runs)
+	var wg sync.WaitGroup
+	for i := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now}).Run(f.ctx, day1)
+		}()
+	}
+	wg.Wait()
+	for i := range runs {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if string(out[i]) != string(out[0]) {
+			t.Fatal("racing runs returned different reports")
+		}
+	}
+	var reports, windows int
+	if err := f.runner.Pool().QueryRow(f.ctx, `SELECT count(*) FROM clearing_reports`).Scan(&reports); err != nil || reports != 1 {
+		t.Fatalf("%d reports stored, %v", reports, err)
+	}
+	if err := f.runner.Pool().QueryRow(f.ctx, `SELECT count(*) FROM settlement_windows`).Scan(&windows); err != nil || windows != 2 {
+		t.Fatalf("%d windows, %v; want the cleared day and the next", windows, err)
+	}
+}
+
+func TestWindowsClearInOrderAndAClosedWindowTakesNoPostings(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	f.clock.Set(time.Date(2026, 3, 11, 0, 30, 0, 0, moscow))
+	f.clear(day1)
+	// Postings now land in the next window.
+	r := f.accrue(f.cafe, m, 100_000)
+	if r.Transaction.BusinessDate != "2026-03-11" {
+		t.Fatalf("posting after the close landed in %s", r.Transaction.BusinessDate)
+	}
+	// A window cannot clear before the one before it.
+	_, err := clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now}).Run(f.ctx, day2.AddDate(0, 0, 1))
+	if e, ok := coalition.AsError(err); !ok || e.Code != coalition.FailedPrecondition || e.Field != "window" {
+		t.Fatalf("clearing 03-12 before 03-11 = %v, want FailedPrecondition", err)
+	}
+}

@@ -1,0 +1,315 @@
+package clearing
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coalition-loyalty/coalition/settlement/netting"
+)
+
+type terms struct {
+	currency        string
+	pointValue      int64
+	interchangeBP   int64
+	issueBP         int64
+	breakageBP      int64
+	partners        map[uuid.UUID]*partnerTerms
+	codes           []string // sorted
+	byCode          map[string]*partnerTerms
+}
+
+type partnerTerms struct {
+	id                                uuid.UUID
+	code, name                        string
+	interchangeBP, issueBP, breakageBP int64
+}
+
+// compute reads the window's rows set-based (a handful of GROUP BY queries,
+// no per-row round trips) and assembles the report.
+func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Report, error) {
+	day := date.Format(time.DateOnly)
+	var r Report
+	err := c.read(ctx, hlc, func(tx pgx.Tx) error {
+		t, err := loadTerms(ctx, tx)
+		if err != nil {
+			return err
+		}
+		r = Report{BusinessDate: day, Currency: t.currency, PointValueMinor: t.pointValue}
+		for _, code := range t.codes {
+			p := t.byCode[code]
+			r.Partners = append(r.Partners, Party{ID: p.id.String(), Code: p.code, Name: p.name})
+		}
+		code := func(id uuid.UUID) string { return t.partners[id].code }
+
+		// Gross matrix: lot consumptions of the window, net of burn refunds.
+		rows, err := tx.Query(ctx, `
+			SELECT issuer_id, redeemer_id,
+			       CASE WHEN kind = 'debt' THEN 'debt' ELSE 'burn' END,
+			       SUM(points)
+			FROM lot_consumptions
+			WHERE business_date = $1 AND kind IN ('burn', 'burn_refund', 'debt')
+			GROUP BY issuer_id, redeemer_id, CASE WHEN kind = 'debt' THEN 'debt' ELSE 'burn' END`, day)
+		if err != nil {
+			return fmt.Errorf("flows: %w", err)
+		}
+		var redeemed int64
+		for rows.Next() {
+			var issuer, redeemer uuid.UUID
+			var f Flow
+			if err := rows.Scan(&issuer, &redeemer, &f.Kind, &f.Points); err != nil {
+				rows.Close()
+				return fmt.Errorf("flows: %w", err)
+			}
+			if f.Points == 0 {
+				continue
+			}
+			f.Issuer, f.Redeemer = code(issuer), code(redeemer)
+			if !f.Self() {
+				f.Minor = f.Points * t.pointValue
+			}
+			if f.Kind == "burn" {
+				redeemed += f.Points
+			}
+			r.Flows = append(r.Flows, f)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("flows: %w", err)
+		}
+		slices.SortFunc(r.Flows, func(a, b Flow) int {
+			return cmp.Or(cmp.Compare(a.Issuer, b.Issuer), cmp.Compare(a.Redeemer, b.Redeemer), cmp.Compare(a.Kind, b.Kind))
+		})
+
+		// Issued and clawed back, per issuer.
+		issued := map[string]*Issued{}
+		rows, err = tx.Query(ctx, `
+			SELECT partner_id,
+			       COALESCE(SUM(CASE WHEN kind = 'earn' THEN points END), 0),
+			       COALESCE(-SUM(CASE WHEN kind = 'earn_refund' THEN points END), 0)
+			FROM transactions
+			WHERE business_date = $1 AND kind IN ('earn', 'earn_refund')
+			GROUP BY partner_id`, day)
+		if err != nil {
+			return fmt.Errorf("issued: %w", err)
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			var is Issued
+			if err := rows.Scan(&id, &is.Points, &is.ClawedBack); err != nil {
+				rows.Close()
+				return fmt.Errorf("issued: %w", err)
+			}
+			is.Partner = code(id)
+			issued[is.Partner] = &is
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("issued: %w", err)
+		}
+
+		// Expired points and every change to each issuer's lots.
+		expired := map[string]int64{}
+		consumed := map[string]int64{}
+		rows, err = tx.Query(ctx, `
+			SELECT issuer_id,
+			       COALESCE(SUM(CASE WHEN kind = 'expire' THEN points END), 0),
+			       SUM(points)
+			FROM lot_consumptions
+			WHERE business_date = $1
+			GROUP BY issuer_id`, day)
+		if err != nil {
+			return fmt.Errorf("consumptions: %w", err)
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			var exp, all int64
+			if err := rows.Scan(&id, &exp, &all); err != nil {
+				rows.Close()
+				return fmt.Errorf("consumptions: %w", err)
+			}
+			expired[code(id)], consumed[code(id)] = exp, all
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("consumptions: %w", err)
+		}
+
+		// Outstanding liability carried from the previous cleared window.
+		prev := map[string]int64{}
+		rows, err = tx.Query(ctx, `
+			SELECT partner_id, outstanding FROM partner_liabilities
+			WHERE business_date = (SELECT max(business_date) FROM clearing_reports WHERE business_date < $1)`, day)
+		if err != nil {
+			return fmt.Errorf("liabilities: %w", err)
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			var n int64
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return fmt.Errorf("liabilities: %w", err)
+			}
+			prev[code(id)] = n
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("liabilities: %w", err)
+		}
+
+		// The ledger's entries of the window, by kind of account, for the
+		// reconciliation.
+		entries := map[string]int64{}
+		rows, err = tx.Query(ctx, `
+			SELECT a.kind, SUM(e.amount)
+			FROM transactions AS t
+			JOIN entries AS e ON e.transaction_id = t.id
+			JOIN accounts AS a ON a.id = e.account_id
+			WHERE t.business_date = $1
+			GROUP BY a.kind`, day)
+		if err != nil {
+			return fmt.Errorf("entries: %w", err)
+		}
+		for rows.Next() {
+			var kind string
+			var sum int64
+			if err := rows.Scan(&kind, &sum); err != nil {
+				rows.Close()
+				return fmt.Errorf("entries: %w", err)
+			}
+			entries[kind] = sum
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("entries: %w", err)
+		}
+
+		assemble(&r, t, issued, expired, consumed, prev)
+		rec := &r.Reconciliation
+		rec.RedeemedPoints, rec.RedeemedEntries = redeemed, entries["partner_redeemed"]
+		var issuedEarn, allConsumed int64
+		for _, code := range t.codes {
+			if is := issued[code]; is != nil {
+				rec.IssuedPoints += is.Points - is.ClawedBack
+				issuedEarn += is.Points
+			}
+			rec.ExpiredPoints += expired[code]
+			allConsumed += consumed[code]
+		}
+		rec.IssuedEntries = -entries["partner_issued"]
+		rec.BreakageEntries = entries["partner_breakage"]
+		rec.MemberLotChange, rec.MemberEntries = issuedEarn-allConsumed, entries["member"]
+		return nil
+	})
+	if err != nil {
+		return Report{}, fmt.Errorf("compute %s: %w", day, err)
+	}
+	rec := r.Reconciliation
+	for _, pair := range []struct {
+		what        string
+		report, led int64
+	}{
+		{"points redeemed at partners", rec.RedeemedPoints, rec.RedeemedEntries},
+		{"points issued net of clawbacks", rec.IssuedPoints, rec.IssuedEntries},
+		{"points expired", rec.ExpiredPoints, rec.BreakageEntries},
+		{"change of members' points", rec.MemberLotChange, rec.MemberEntries},
+		{"sum of net positions", rec.NetsSum, 0},
+	} {
+		if pair.report != pair.led {
+			return Report{}, fmt.Errorf("clear %s: reconciliation failed: %s: report %d, ledger %d", day, pair.what, pair.report, pair.led)
+		}
+	}
+	return r, nil
+}
+
+func loadTerms(ctx context.Context, tx pgx.Tx) (*terms, error) {
+	t := &terms{partners: map[uuid.UUID]*partnerTerms{}, byCode: map[string]*partnerTerms{}}
+	if err := tx.QueryRow(ctx, `
+		SELECT currency, point_value_minor, interchange_fee_bp, issue_fee_bp, breakage_share_bp
+		FROM coalition_settings WHERE id = 1`).Scan(&t.currency, &t.pointValue, &t.interchangeBP, &t.issueBP, &t.breakageBP); err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT id, code, name,
+		       COALESCE(interchange_fee_bp, $1), COALESCE(issue_fee_bp, $2), COALESCE(breakage_share_bp, $3)
+		FROM partners ORDER BY code`, t.interchangeBP, t.issueBP, t.breakageBP)
+	if err != nil {
+		return nil, fmt.Errorf("partners: %w", err)
+	}
+	for rows.Next() {
+		p := &partnerTerms{}
+		if err := rows.Scan(&p.id, &p.code, &p.name, &p.interchangeBP, &p.issueBP, &p.breakageBP); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("partners: %w", err)
+		}
+		t.partners[p.id], t.byCode[p.code] = p, p
+		t.codes = append(t.codes, p.code)
+	}
+	return t, rows.Err()
+}
+
+// fee is base × bp / 10000, truncated toward zero.
+func fee(base, bp int64) int64 { return base * bp / 10_000 }
+
+// assemble derives fees, breakage, nets, instructions and liabilities from
+// the window's figures. Pure arithmetic, in integers.
+func assemble(r *Report, t *terms, issued map[string]*Issued, expired, consumed, prev map[string]int64) {
+	receivable, payable := map[string]int64{}, map[string]int64{}
+	pay := func(from, to string, minor int64) {
+		if minor < 0 {
+			from, to, minor = to, from, -minor
+		}
+		payable[from] += minor
+		receivable[to] += minor
+	}
+	crossBurn := map[string]int64{}
+	for _, f := range r.Flows {
+		if f.Self() {
+			continue
+		}
+		pay(f.Issuer, f.Redeemer, f.Minor)
+		if f.Kind == "burn" {
+			crossBurn[f.Issuer] += f.Minor
+		}
+	}
+	for _, code := range t.codes {
+		p := t.byCode[code]
+		if is := issued[code]; is != nil {
+			r.Issued = append(r.Issued, *is)
+		}
+		if n := expired[code]; n != 0 {
+			r.Breakage = append(r.Breakage, Breakage{Partner: code, Points: n, Minor: n * t.pointValue})
+		}
+		var netIssued int64
+		if is := issued[code]; is != nil {
+			netIssued = is.Points - is.ClawedBack
+		}
+		for _, f := range []Fee{
+			{Payer: code, Kind: "interchange", BP: p.interchangeBP, BaseMinor: crossBurn[code]},
+			{Payer: code, Kind: "issue", BP: p.issueBP, BaseMinor: netIssued * t.pointValue},
+			{Payer: code, Kind: "breakage", BP: p.breakageBP, BaseMinor: expired[code] * t.pointValue},
+		} {
+			if f.BaseMinor == 0 {
+				continue
+			}
+			f.Minor = fee(f.BaseMinor, f.BP)
+			r.Fees = append(r.Fees, f)
+			pay(code, Operator, f.Minor)
+		}
+		out := prev[code]
+		if is := issued[code]; is != nil {
+			out += is.Points
+		}
+		r.Liabilities = append(r.Liabilities, Liability{Partner: code, Outstanding: out - consumed[code]})
+	}
+	var positions []netting.Position
+	for _, party := range append(slices.Clone(t.codes), Operator) {
+		n := Net{Party: party, Receivable: receivable[party], Payable: payable[party]}
+		n.Net = n.Receivable - n.Payable
+		r.Nets = append(r.Nets, n)
+		r.Reconciliation.NetsSum += n.Net
+		positions = append(positions, netting.Position{Party: party, Net: n.Net})
+	}
+	r.Hub = netting.Hub(Operator, positions)
+	r.Direct, _ = netting.Direct(positions) // sums to zero by construction; checked by the reconciliation
+}

@@ -1,0 +1,111 @@
+// Package clearing closes a business day and computes what partners owe each
+// other for it: the gross issuer → redeemer matrix from lot consumptions,
+// the operator's fees, breakage, every party's net position and the payment
+// instructions that settle them. A window's report is computed once, stored
+// as exact bytes, and never changes.
+package clearing
+
+import (
+	"github.com/coalition-loyalty/coalition/settlement/netting"
+)
+
+// Operator names the coalition operator among the parties of a report.
+const Operator = "operator"
+
+// Report is the clearing of one window. Every list is in a fixed order, so
+// the same ledger always gives the same bytes.
+type Report struct {
+	BusinessDate    string `json:"business_date"`
+	Currency        string `json:"currency"`
+	PointValueMinor int64  `json:"point_value_minor"`
+	// Partners of the coalition when the window was cleared, by code.
+	Partners []Party `json:"partners"`
+	// Flows are points issued by one partner and used at another (or the
+	// same) in the window, net of refunds: kind "burn" for points spent,
+	// "debt" for points that paid a member's debt to the redeemer. Money
+	// moves only between different partners.
+	Flows    []Flow     `json:"flows"`
+	Issued   []Issued   `json:"issued"`
+	Breakage []Breakage `json:"breakage"`
+	Fees     []Fee      `json:"fees"`
+	// Nets are each party's net position; they sum to exactly zero.
+	Nets []Net `json:"nets"`
+	// Hub settles every partner with the operator's settlement account;
+	// Direct settles the nets with the fewest payments between parties.
+	Hub    []netting.Payment `json:"hub_instructions"`
+	Direct []netting.Payment `json:"direct_instructions"`
+	// Liabilities are each partner's outstanding points (issued, not yet
+	// spent or expired) at the end of the window.
+	Liabilities    []Liability    `json:"liabilities"`
+	Reconciliation Reconciliation `json:"reconciliation"`
+}
+
+type Party struct {
+	ID   string `json:"id"`
+	Code string `json:"code"`
+	Name string `json:"name"`
+}
+
+type Flow struct {
+	Issuer   string `json:"issuer"`
+	Redeemer string `json:"redeemer"`
+	Kind     string `json:"kind"`
+	Points   int64  `json:"points"`
+	// Minor is what the issuer pays the redeemer: Points × point value, or
+	// zero when issuer and redeemer are the same partner.
+	Minor int64 `json:"amount_minor"`
+}
+
+// Self reports a partner spending points it issued itself: no money moves.
+func (f Flow) Self() bool { return f.Issuer == f.Redeemer }
+
+// Issued is what a partner issued in the window and what refunds clawed back.
+type Issued struct {
+	Partner    string `json:"partner"`
+	Points     int64  `json:"points"`
+	ClawedBack int64  `json:"clawed_back"`
+}
+
+// Breakage is a partner's points that expired unspent in the window.
+type Breakage struct {
+	Partner string `json:"partner"`
+	Points  int64  `json:"points"`
+	Minor   int64  `json:"amount_minor"`
+}
+
+// Fee is one of the operator's fees on a partner: Minor = BaseMinor × BP /
+// 10000, truncated toward zero (a fee never rounds up against the payer,
+// and a refund of it never rounds up against the operator).
+type Fee struct {
+	Payer     string `json:"payer"`
+	Kind      string `json:"kind"` // interchange, issue, breakage
+	BP        int64  `json:"basis_points"`
+	BaseMinor int64  `json:"base_minor"`
+	Minor     int64  `json:"amount_minor"`
+}
+
+type Net struct {
+	Party      string `json:"party"`
+	Receivable int64  `json:"receivable_minor"`
+	Payable    int64  `json:"payable_minor"`
+	Net        int64  `json:"net_minor"`
+}
+
+type Liability struct {
+	Partner     string `json:"partner"`
+	Outstanding int64  `json:"outstanding_points"`
+}
+
+// Reconciliation is the report's totals checked against the ledger's entries
+// for the window; clearing fails if any pair differs.
+type Reconciliation struct {
+	RedeemedPoints  int64 `json:"redeemed_points"`
+	RedeemedEntries int64 `json:"redeemed_entries"`
+	IssuedPoints    int64 `json:"issued_points"`
+	IssuedEntries   int64 `json:"issued_entries"`
+	ExpiredPoints   int64 `json:"expired_points"`
+	BreakageEntries int64 `json:"breakage_entries"`
+	MemberLotChange int64 `json:"member_lot_change"`
+	MemberEntries   int64 `json:"member_entries"`
+	NetsSum         int64 `json:"nets_sum"`
+}
