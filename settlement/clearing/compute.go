@@ -14,19 +14,19 @@ import (
 )
 
 type terms struct {
-	currency        string
-	pointValue      int64
-	interchangeBP   int64
-	issueBP         int64
-	breakageBP      int64
-	partners        map[uuid.UUID]*partnerTerms
-	codes           []string // sorted
-	byCode          map[string]*partnerTerms
+	currency      string
+	pointValue    int64
+	interchangeBP int64
+	issueBP       int64
+	breakageBP    int64
+	partners      map[uuid.UUID]*partnerTerms
+	codes         []string // sorted
+	byCode        map[string]*partnerTerms
 }
 
 type partnerTerms struct {
-	id                                uuid.UUID
-	code, name                        string
+	id                                 uuid.UUID
+	code, name                         string
 	interchangeBP, issueBP, breakageBP int64
 }
 
