@@ -2,9 +2,12 @@ package clearing_test
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -331,5 +334,80 @@ func TestWindowsClearInOrderAndAClosedWindowTakesNoPostings(t *testing.T) {
 	_, err := clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now}).Run(f.ctx, day2.AddDate(0, 0, 1))
 	if e, ok := coalition.AsError(err); !ok || e.Code != coalition.FailedPrecondition || e.Field != "window" {
 		t.Fatalf("clearing 03-12 before 03-11 = %v, want FailedPrecondition", err)
+	}
+}
+
+func TestCSVAndDrillDownLeadFromEveryFigureToTheLedger(t *testing.T) {
+	f := newFixture(t)
+	f.dayOne()
+	f.clock.Set(time.Date(2026, 3, 11, 0, 30, 0, 0, moscow))
+	r := f.clear(day1)
+	var buf strings.Builder
+	if err := r.WriteCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(buf.String())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rows[0], clearing.CSVHeader) {
+		t.Fatalf("header = %v", rows[0])
+	}
+	// The money lines, summed per party, are the net lines.
+	moved, netLines := map[string]int64{}, map[string]int64{}
+	for _, row := range rows[1:] {
+		amount, _ := strconv.ParseInt(row[6], 10, 64)
+		switch row[0] {
+		case "flow", "fee":
+			moved[row[2]] -= amount
+			moved[row[3]] += amount
+		case "net":
+			netLines[row[2]] = amount
+		}
+	}
+	for party, n := range netLines {
+		if moved[party] != n {
+			t.Errorf("%s: money lines sum to %d, net line says %d", party, moved[party], n)
+		}
+	}
+	if fmt.Sprint(netLines) != fmt.Sprint(nets(r)) {
+		t.Fatalf("CSV nets %v, report nets %v", netLines, nets(r))
+	}
+	// Every flow and fee line drills down to postings that add up to it.
+	c := clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now})
+	for _, l := range r.Lines() {
+		if l.Section != "flow" && l.Section != "fee" && l.Section != "issued" {
+			continue
+		}
+		_, posts, err := c.DrillDown(f.ctx, day1, l.ID)
+		if err != nil {
+			t.Fatalf("drill down %s: %v", l.ID, err)
+		}
+		var points int64
+		for _, p := range posts {
+			points += p.Points
+		}
+		switch {
+		case l.Points != nil && points != *l.Points:
+			t.Errorf("line %s (%s %s→%s) has %d points, its postings %d", l.ID, l.Kind, l.Payer, l.Payee, *l.Points, points)
+		case l.BaseMinor != nil && points*r.PointValueMinor != *l.BaseMinor:
+			t.Errorf("fee line %s has base %d, its postings are worth %d", l.ID, *l.BaseMinor, points*r.PointValueMinor)
+		}
+		if len(posts) == 0 {
+			t.Errorf("line %s has no postings", l.ID)
+		}
+	}
+	if _, _, err := c.DrillDown(f.ctx, day1, "N1"); err == nil {
+		t.Fatal("a net line drilled down to postings")
+	}
+	// A partner's statement shows only what concerns it.
+	st := r.For("cinema")
+	for _, fl := range st.Flows {
+		if fl.Issuer != "cinema" && fl.Redeemer != "cinema" {
+			t.Fatalf("cinema's statement shows %+v", fl)
+		}
+	}
+	if len(st.Nets) != 1 || st.Nets[0].Net != -1030 || len(st.Partners) != 1 {
+		t.Fatalf("cinema's statement = %+v", st)
 	}
 }

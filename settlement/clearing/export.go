@@ -1,0 +1,209 @@
+package clearing
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/settlement/netting"
+)
+
+// CSVHeader names the columns of an exported report.
+var CSVHeader = []string{"section", "line", "payer", "payee", "kind", "points", "amount_minor", "currency", "basis_points", "base_minor"}
+
+// Line is one row of an exported report. Lines of the sections "flow" and
+// "fee" are the money that moves: summed per party (payee +, payer −) they
+// give the "net" lines. "hub" and "direct" are the payment instructions;
+// "issued", "breakage" and "liability" are information in points.
+type Line struct {
+	Section, ID, Payer, Payee, Kind string
+	Points, Minor, BP, BaseMinor    *int64
+}
+
+func ptr(n int64) *int64 { return &n }
+
+// Lines lists the report as rows, each with an id (F1, X1, …) that DrillDown
+// accepts.
+func (r Report) Lines() []Line {
+	var out []Line
+	add := func(section, prefix string, l Line) {
+		n := 1
+		for _, o := range out {
+			if o.Section == section {
+				n++
+			}
+		}
+		l.Section, l.ID = section, prefix+strconv.Itoa(n)
+		out = append(out, l)
+	}
+	for _, f := range r.Flows {
+		kind := f.Kind
+		if f.Self() {
+			kind = "self_" + f.Kind
+		}
+		add("flow", "F", Line{Payer: f.Issuer, Payee: f.Redeemer, Kind: kind, Points: ptr(f.Points), Minor: ptr(f.Minor)})
+	}
+	for _, f := range r.Fees {
+		add("fee", "X", Line{Payer: f.Payer, Payee: Operator, Kind: f.Kind, Minor: ptr(f.Minor), BP: ptr(f.BP), BaseMinor: ptr(f.BaseMinor)})
+	}
+	for _, n := range r.Nets {
+		add("net", "N", Line{Payer: n.Party, Kind: "net", Minor: ptr(n.Net)})
+	}
+	for _, p := range r.Hub {
+		add("hub", "H", Line{Payer: p.From, Payee: p.To, Kind: "payment", Minor: ptr(p.Minor)})
+	}
+	for _, p := range r.Direct {
+		add("direct", "D", Line{Payer: p.From, Payee: p.To, Kind: "payment", Minor: ptr(p.Minor)})
+	}
+	for _, is := range r.Issued {
+		add("issued", "I", Line{Payer: is.Partner, Kind: "issued", Points: ptr(is.Points)})
+		if is.ClawedBack != 0 {
+			add("issued", "I", Line{Payer: is.Partner, Kind: "clawed_back", Points: ptr(is.ClawedBack)})
+		}
+	}
+	for _, b := range r.Breakage {
+		add("breakage", "B", Line{Payer: b.Partner, Kind: "expired", Points: ptr(b.Points), BaseMinor: ptr(b.Minor)})
+	}
+	for _, l := range r.Liabilities {
+		add("liability", "L", Line{Payer: l.Partner, Kind: "outstanding", Points: ptr(l.Outstanding)})
+	}
+	return out
+}
+
+// WriteCSV writes the report as CSV: the header, then Lines.
+func (r Report) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CSVHeader); err != nil {
+		return err
+	}
+	num := func(p *int64) string {
+		if p == nil {
+			return ""
+		}
+		return strconv.FormatInt(*p, 10)
+	}
+	for _, l := range r.Lines() {
+		currency := ""
+		if l.Minor != nil || l.BaseMinor != nil {
+			currency = r.Currency
+		}
+		if err := cw.Write([]string{l.Section, l.ID, l.Payer, l.Payee, l.Kind, num(l.Points), num(l.Minor), currency, num(l.BP), num(l.BaseMinor)}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// For narrows the report to what concerns one partner: its statement.
+func (r Report) For(code string) Report {
+	out := r
+	keep := func(parties ...string) bool { return slices.Contains(parties, code) }
+	out.Partners = slices.DeleteFunc(slices.Clone(r.Partners), func(p Party) bool { return p.Code != code })
+	out.Flows = slices.DeleteFunc(slices.Clone(r.Flows), func(f Flow) bool { return !keep(f.Issuer, f.Redeemer) })
+	out.Issued = slices.DeleteFunc(slices.Clone(r.Issued), func(i Issued) bool { return i.Partner != code })
+	out.Breakage = slices.DeleteFunc(slices.Clone(r.Breakage), func(b Breakage) bool { return b.Partner != code })
+	out.Fees = slices.DeleteFunc(slices.Clone(r.Fees), func(f Fee) bool { return f.Payer != code })
+	out.Nets = slices.DeleteFunc(slices.Clone(r.Nets), func(n Net) bool { return n.Party != code })
+	out.Hub = slices.DeleteFunc(slices.Clone(r.Hub), func(p netting.Payment) bool { return !keep(p.From, p.To) })
+	out.Direct = slices.DeleteFunc(slices.Clone(r.Direct), func(p netting.Payment) bool { return !keep(p.From, p.To) })
+	out.Liabilities = slices.DeleteFunc(slices.Clone(r.Liabilities), func(l Liability) bool { return l.Partner != code })
+	out.Reconciliation = Reconciliation{}
+	return out
+}
+
+// Posting is one ledger transaction behind a report line, with the points
+// of it that the line counts.
+type Posting struct {
+	TransactionID uuid.UUID `json:"transaction_id"`
+	Kind          string    `json:"kind"`
+	Partner       string    `json:"partner"`
+	MemberID      uuid.UUID `json:"member_id"`
+	OrderID       string    `json:"order_id,omitempty"`
+	Points        int64     `json:"points"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// DrillDown lists the ledger transactions behind one line of a window's
+// report (a flow, a fee, issued points or breakage), so finance can follow
+// a figure down to the postings. The points listed add up to the line's.
+func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID string) (Line, []Posting, error) {
+	b, err := c.Stored(ctx, date)
+	if err != nil {
+		return Line{}, nil, err
+	}
+	r, err := Decode(b)
+	if err != nil {
+		return Line{}, nil, err
+	}
+	var line *Line
+	for _, l := range r.Lines() {
+		if l.ID == lineID {
+			line = &l
+			break
+		}
+	}
+	if line == nil {
+		return Line{}, nil, coalition.Errorf(coalition.NotFound, "line", "report %s has no line %s", r.BusinessDate, lineID)
+	}
+	ids := map[string]string{}
+	for _, p := range r.Partners {
+		ids[p.Code] = p.ID
+	}
+	const fromConsumptions = `
+		SELECT t.id, t.kind, p.code, t.member_id, COALESCE(t.order_id, ''), SUM(c.points), t.created_at
+		FROM lot_consumptions AS c
+		JOIN transactions AS t ON t.id = c.transaction_id
+		JOIN partners AS p ON p.id = t.partner_id
+		WHERE c.business_date = $1 AND c.issuer_id = $2 AND `
+	const group = ` GROUP BY t.id, t.kind, p.code, t.member_id, t.order_id, t.created_at ORDER BY t.created_at, t.id`
+	var sql string
+	args := []any{r.BusinessDate, ids[line.Payer]}
+	switch {
+	case line.Section == "flow" && (line.Kind == "debt" || line.Kind == "self_debt"):
+		sql, args = fromConsumptions+`c.redeemer_id = $3 AND c.kind = 'debt'`+group, append(args, ids[line.Payee])
+	case line.Section == "flow":
+		sql, args = fromConsumptions+`c.redeemer_id = $3 AND c.kind IN ('burn', 'burn_refund')`+group, append(args, ids[line.Payee])
+	case line.Section == "fee" && line.Kind == "interchange":
+		sql = fromConsumptions + `c.redeemer_id <> c.issuer_id AND c.kind IN ('burn', 'burn_refund')` + group
+	case (line.Section == "fee" && line.Kind == "breakage") || line.Section == "breakage":
+		sql = fromConsumptions + `c.kind = 'expire'` + group
+	case (line.Section == "fee" && line.Kind == "issue") || line.Section == "issued":
+		kinds := "'earn', 'earn_refund'"
+		switch line.Kind {
+		case "issued":
+			kinds = "'earn'"
+		case "clawed_back":
+			kinds = "'earn_refund'"
+		}
+		sql = `
+			SELECT t.id, t.kind, p.code, t.member_id, COALESCE(t.order_id, ''), t.points, t.created_at
+			FROM transactions AS t JOIN partners AS p ON p.id = t.partner_id
+			WHERE t.business_date = $1 AND t.partner_id = $2 AND t.kind IN (` + kinds + `)
+			ORDER BY t.created_at, t.id`
+	default:
+		return *line, nil, coalition.Errorf(coalition.Invalid, "line", "line %s (%s) is computed from other lines, not from postings", lineID, line.Section)
+	}
+	rows, err := c.tx.Pool().Query(ctx, sql, args...)
+	if err != nil {
+		return *line, nil, fmt.Errorf("drill down %s %s: %w", r.BusinessDate, lineID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Posting, error) {
+		var p Posting
+		err := row.Scan(&p.TransactionID, &p.Kind, &p.Partner, &p.MemberID, &p.OrderID, &p.Points, &p.CreatedAt)
+		p.CreatedAt = p.CreatedAt.UTC()
+		return p, err
+	})
+	if err != nil {
+		return *line, nil, fmt.Errorf("drill down %s %s: %w", r.BusinessDate, lineID, err)
+	}
+	return *line, out, nil
+}
