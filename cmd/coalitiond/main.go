@@ -29,6 +29,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/schema"
 	"github.com/coalition-loyalty/coalition/coalition/txn"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
 
 func main() {
@@ -47,6 +48,7 @@ type serverConfig struct {
 	phoneHashKey  string
 	settings      ledger.Settings
 	sweepInterval time.Duration
+	clearEvery    time.Duration
 }
 
 func root() *cobra.Command {
@@ -56,7 +58,7 @@ func root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.AddCommand(serveCmd(), migrateCmd(), devCmd())
+	cmd.AddCommand(serveCmd(), migrateCmd(), devCmd(), clearCmd())
 	for _, c := range cmd.Commands() {
 		envflag.Bind(c)
 	}
@@ -71,6 +73,10 @@ func addServerFlags(cmd *cobra.Command, c *serverConfig) {
 	f.StringVar(&c.settings.TimeZone, "time-zone", demo.Settings.TimeZone, "IANA time zone that cuts business days, recorded on first start")
 	f.Int64Var(&c.settings.PointValueMinor, "point-value-minor", demo.Settings.PointValueMinor, "money value of one point in minor units, recorded on first start")
 	f.DurationVar(&c.sweepInterval, "hold-sweep-interval", 30*time.Second, "how often expired holds are marked released")
+	f.DurationVar(&c.clearEvery, "clearing-interval", time.Minute, "how often to clear windows whose business day has ended (0: never; use coalitiond clear)")
+	f.Int64Var(&c.settings.InterchangeFeeBP, "interchange-fee-bp", demo.Settings.InterchangeFeeBP, "operator's fee on points burned at a partner other than the issuer, in basis points, recorded on first start")
+	f.Int64Var(&c.settings.IssueFeeBP, "issue-fee-bp", demo.Settings.IssueFeeBP, "operator's fee on points issued, in basis points, recorded on first start")
+	f.Int64Var(&c.settings.BreakageShareBP, "breakage-share-bp", demo.Settings.BreakageShareBP, "operator's share of expired points, in basis points, recorded on first start")
 }
 
 func serveCmd() *cobra.Command {
@@ -238,6 +244,9 @@ func runServer(ctx context.Context, c serverConfig, dev bool) error {
 		return err
 	}
 	go sweepHolds(ctx, l, c.sweepInterval, log)
+	if c.clearEvery > 0 {
+		go clearDue(ctx, clearing.New(clearing.Config{Tx: runner}), c.clearEvery, log)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("serving gRPC", "addr", lis.Addr().String(), "auth", "dev")
@@ -287,6 +296,78 @@ func sweepHolds(ctx context.Context, l *ledger.Ledger, every time.Duration, log 
 			}
 		}
 	}
+}
+
+// clearDue clears windows whose business day has ended, until ctx ends.
+// Every replica runs it; the report's primary key keeps one per window.
+func clearDue(ctx context.Context, c *clearing.Clearing, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		done, err := c.RunDue(ctx)
+		for _, d := range done {
+			log.Info("cleared settlement window", "business_date", d.Format(time.DateOnly))
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Error("clearing", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func clearCmd() *cobra.Command {
+	var url, window string
+	cmd := &cobra.Command{
+		Use:   "clear",
+		Short: "Clear settlement windows: every window whose business day has ended, or --window",
+		Long: `clear closes a settlement window (opening the next), computes its report and
+stores it. Without --window it clears every window whose business day has
+ended, oldest first. It is idempotent: a cleared window's report is printed as
+stored. The server does the same on a schedule (--clearing-interval).`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if url == "" {
+				return errors.New("--database-url is required")
+			}
+			ctx := cmd.Context()
+			runner, err := txn.Open(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer runner.Pool().Close()
+			c := clearing.New(clearing.Config{Tx: runner})
+			if window == "" {
+				done, err := c.RunDue(ctx)
+				for _, d := range done {
+					fmt.Println("cleared", d.Format(time.DateOnly))
+				}
+				if err == nil && len(done) == 0 {
+					fmt.Println("no window is due: every ended business day is cleared")
+				}
+				return err
+			}
+			date, err := time.Parse(time.DateOnly, window)
+			if err != nil {
+				return fmt.Errorf("--window: want YYYY-MM-DD: %w", err)
+			}
+			b, err := c.Run(ctx, date)
+			if err != nil {
+				return err
+			}
+			r, err := clearing.Decode(b)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("cleared %s: %d flows, %d fees; nets sum to %d\n", r.BusinessDate, len(r.Flows), len(r.Fees), r.Reconciliation.NetsSum)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "database-url", "", "PostgreSQL or CockroachDB connection URL")
+	cmd.Flags().StringVar(&window, "window", "", "business day to clear, YYYY-MM-DD (closes it if still open)")
+	return cmd
 }
 
 func printBanner(ctx context.Context, addr, dbURL string, reg *partners.Register, seeded []demo.Member) {

@@ -14,8 +14,10 @@ import (
 )
 
 // Settings are the demo coalition's terms: roubles, Moscow business days,
-// one point worth 1.00 RUB.
-var Settings = ledger.Settings{Name: "Demo Coalition", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}
+// one point worth 1.00 RUB; the operator takes 1 % of points burned across
+// partners, 0.5 % of points issued and 20 % of breakage.
+var Settings = ledger.Settings{Name: "Demo Coalition", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100,
+	InterchangeFeeBP: 100, IssueFeeBP: 50, BreakageShareBP: 2000}
 
 // Partners of the demo, by code.
 var Partners = []partners.Partner{

@@ -411,3 +411,27 @@ func TestCSVAndDrillDownLeadFromEveryFigureToTheLedger(t *testing.T) {
 		t.Fatalf("cinema's statement = %+v", st)
 	}
 }
+
+func TestDueWindowsAreClearedAfterTheCutOffInTheCoalitionsTimeZone(t *testing.T) {
+	f := newFixture(t)
+	f.dayOne()
+	c := clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now})
+	// 23:59 in Moscow: the business day has not ended.
+	f.clock.Set(time.Date(2026, 3, 10, 23, 59, 0, 0, moscow))
+	if due, err := c.Due(f.ctx); err != nil || len(due) != 0 {
+		t.Fatalf("due before midnight = %v, %v", due, err)
+	}
+	// 00:00 in Moscow is still 21:00 on the 10th in UTC: the day has ended.
+	f.clock.Set(time.Date(2026, 3, 11, 0, 0, 0, 0, moscow))
+	done, err := c.RunDue(f.ctx)
+	if err != nil || len(done) != 1 || !done[0].Equal(day1) {
+		t.Fatalf("cleared %v, %v; want 2026-03-10", done, err)
+	}
+	if done, err := c.RunDue(f.ctx); err != nil || len(done) != 0 {
+		t.Fatalf("second pass cleared %v, %v", done, err)
+	}
+	ws, err := c.Windows(f.ctx, 10)
+	if err != nil || len(ws) != 2 || ws[0].Status != "open" || !ws[1].Cleared {
+		t.Fatalf("windows = %+v, %v", ws, err)
+	}
+}
