@@ -132,7 +132,7 @@ func settlementCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			line, posts, err := clr().DrillDown(c.Context(), d, args[1])
+			line, posts, err := clr().DrillDown(c.Context(), d, args[1], partner)
 			if err != nil {
 				return err
 			}
@@ -148,6 +148,7 @@ func settlementCmd(e *env) *cobra.Command {
 			return w.Flush()
 		},
 	}
+	drill.Flags().StringVar(&partner, "partner", "", "line ids of this partner's statement")
 	cmd.AddCommand(windows, report, export, drill)
 	return cmd
 }

@@ -235,7 +235,8 @@ func runServer(ctx context.Context, c serverConfig, dev bool) error {
 			return err
 		}
 	}
-	srv, hs, err := rpc.NewServer(rpc.Options{Ledger: l, Auth: &rpc.DevAuthenticator{Partners: reg}, Log: log})
+	clr := clearing.New(clearing.Config{Tx: runner})
+	srv, hs, err := rpc.NewServer(rpc.Options{Ledger: l, Settlement: clr, Auth: &rpc.DevAuthenticator{Partners: reg}, Log: log})
 	if err != nil {
 		return err
 	}
@@ -245,7 +246,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool) error {
 	}
 	go sweepHolds(ctx, l, c.sweepInterval, log)
 	if c.clearEvery > 0 {
-		go clearDue(ctx, clearing.New(clearing.Config{Tx: runner}), c.clearEvery, log)
+		go clearDue(ctx, clr, c.clearEvery, log)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()

@@ -49,7 +49,8 @@ type PartnerFinder interface {
 	PartnerIDByCode(ctx context.Context, code string) (coalition.PartnerID, error)
 }
 
-// DevAuthenticator accepts "authorization: Dev <partner-code>" metadata. It
+// DevAuthenticator accepts "authorization: Dev <partner-code>" metadata for
+// a partner, and "Dev role=finance" or "Dev role=operator" for staff. It
 // proves nothing about the caller, so the server accepts it only on a
 // loopback address in dev mode; real partners use client certificates.
 type DevAuthenticator struct {
@@ -68,6 +69,13 @@ func (a *DevAuthenticator) Authenticate(ctx context.Context) (Principal, error) 
 	scheme, code, ok := strings.Cut(vals[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Dev") || code == "" {
 		return Principal{}, status.Error(codes.Unauthenticated, `malformed credentials: want "Dev <partner-code>"`)
+	}
+	if role, ok := strings.CutPrefix(code, "role="); ok {
+		switch Role(role) {
+		case RoleFinance, RoleOperator:
+			return Principal{Role: Role(role)}, nil
+		}
+		return Principal{}, status.Error(codes.Unauthenticated, "unknown role")
 	}
 	a.mu.Lock()
 	id, hit := a.cache[code]

@@ -25,6 +25,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/txn"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
+	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -65,6 +66,8 @@ type env struct {
 	clock    *clock
 	partners *partners.Register
 	client   pb.PartnerServiceClient
+	settle   pb.SettlementServiceClient
+	clearing *clearing.Clearing
 	conn     *grpc.ClientConn
 	// A café paying 5 % back with no return window, a cinema paying 3 %, and
 	// a fuel chain paying 1 % whose points stay pending for 14 days.
@@ -100,10 +103,12 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, pool: pool, clock: c, partners: reg,
 		cafe: add("cafe", 500, 0), cinema: add("cinema", 300, 0), fuel: add("fuel", 100, fuelPending)}
 
+	e.clearing = clearing.New(clearing.Config{Tx: runner, Clock: c.Now})
 	srv, _, err := rpc.NewServer(rpc.Options{
-		Ledger: l,
-		Auth:   &rpc.DevAuthenticator{Partners: reg},
-		Log:    slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Ledger:     l,
+		Settlement: e.clearing,
+		Auth:       &rpc.DevAuthenticator{Partners: reg},
+		Log:        slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +131,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { e.conn.Close() })
 	e.client = pb.NewPartnerServiceClient(e.conn)
+	e.settle = pb.NewSettlementServiceClient(e.conn)
 	// Whatever a test did over the wire, the ledger's invariants still hold.
 	t.Cleanup(func() {
 		breaches, err := l.Check(context.Background(), time.Hour)

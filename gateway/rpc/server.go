@@ -33,6 +33,12 @@ var methodRoles = map[string][]Role{
 	coalitionv1.PartnerService_Refund_FullMethodName:       {RolePartner},
 	coalitionv1.PartnerService_GetBalance_FullMethodName:   {RolePartner},
 	coalitionv1.PartnerService_ListHistory_FullMethodName:  {RolePartner},
+
+	coalitionv1.SettlementService_ListWindows_FullMethodName:         {RoleFinance, RolePartner},
+	coalitionv1.SettlementService_GetReport_FullMethodName:           {RoleFinance},
+	coalitionv1.SettlementService_GetPartnerStatement_FullMethodName: {RoleFinance, RolePartner},
+	coalitionv1.SettlementService_ExportReport_FullMethodName:        {RoleFinance, RolePartner},
+	coalitionv1.SettlementService_DrillDown_FullMethodName:           {RoleFinance, RolePartner},
 }
 
 // public methods need no credentials: health checks and reflection.
@@ -42,7 +48,8 @@ func public(method string) bool {
 
 // Options wire a server.
 type Options struct {
-	Ledger Ledger
+	Ledger     Ledger
+	Settlement Settlement
 	Auth   Authenticator
 	Log    *slog.Logger
 	// Extra server options (transport credentials, stats handlers).
@@ -66,9 +73,11 @@ func NewServer(o Options) (*grpc.Server, *health.Server, error) {
 	}, o.ServerOptions...)
 	s := grpc.NewServer(opts...)
 	coalitionv1.RegisterPartnerServiceServer(s, &partnerService{l: o.Ledger, log: o.Log})
+	coalitionv1.RegisterSettlementServiceServer(s, &settlementService{s: o.Settlement, log: o.Log})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(s, hs)
 	hs.SetServingStatus(coalitionv1.PartnerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(coalitionv1.SettlementService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(s)
 	return s, hs, nil
 }

@@ -379,7 +379,7 @@ func TestCSVAndDrillDownLeadFromEveryFigureToTheLedger(t *testing.T) {
 		if l.Section != "flow" && l.Section != "fee" && l.Section != "issued" {
 			continue
 		}
-		_, posts, err := c.DrillDown(f.ctx, day1, l.ID)
+		_, posts, err := c.DrillDown(f.ctx, day1, l.ID, "")
 		if err != nil {
 			t.Fatalf("drill down %s: %v", l.ID, err)
 		}
@@ -397,7 +397,7 @@ func TestCSVAndDrillDownLeadFromEveryFigureToTheLedger(t *testing.T) {
 			t.Errorf("line %s has no postings", l.ID)
 		}
 	}
-	if _, _, err := c.DrillDown(f.ctx, day1, "N1"); err == nil {
+	if _, _, err := c.DrillDown(f.ctx, day1, "N1", ""); err == nil {
 		t.Fatal("a net line drilled down to postings")
 	}
 	// A partner's statement shows only what concerns it.

@@ -135,7 +135,8 @@ type Posting struct {
 // DrillDown lists the ledger transactions behind one line of a window's
 // report (a flow, a fee, issued points or breakage), so finance can follow
 // a figure down to the postings. The points listed add up to the line's.
-func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID string) (Line, []Posting, error) {
+// With a partner's code, lines are those of the partner's statement.
+func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID, partner string) (Line, []Posting, error) {
 	b, err := c.Stored(ctx, date)
 	if err != nil {
 		return Line{}, nil, err
@@ -143,6 +144,13 @@ func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID string)
 	r, err := Decode(b)
 	if err != nil {
 		return Line{}, nil, err
+	}
+	ids := map[string]string{}
+	for _, p := range r.Partners {
+		ids[p.Code] = p.ID
+	}
+	if partner != "" {
+		r = r.For(partner)
 	}
 	var line *Line
 	for _, l := range r.Lines() {
@@ -153,10 +161,6 @@ func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID string)
 	}
 	if line == nil {
 		return Line{}, nil, coalition.Errorf(coalition.NotFound, "line", "report %s has no line %s", r.BusinessDate, lineID)
-	}
-	ids := map[string]string{}
-	for _, p := range r.Partners {
-		ids[p.Code] = p.ID
 	}
 	const fromConsumptions = `
 		SELECT t.id, t.kind, p.code, t.member_id, COALESCE(t.order_id, ''), SUM(c.points), t.created_at
