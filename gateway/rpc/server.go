@@ -50,8 +50,8 @@ func public(method string) bool {
 type Options struct {
 	Ledger     Ledger
 	Settlement Settlement
-	Auth   Authenticator
-	Log    *slog.Logger
+	Auth       Authenticator
+	Log        *slog.Logger
 	// Extra server options (transport credentials, stats handlers).
 	ServerOptions []grpc.ServerOption
 }

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/coalition-loyalty/coalition/coalition"
-	"github.com/coalition-loyalty/coalition/settlement/clearing"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
+	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
 
 // Settlement is what the settlement service needs of the clearing.
