@@ -110,10 +110,14 @@ func table() *tabwriter.Writer { return tabwriter.NewWriter(os.Stdout, 0, 4, 2, 
 func partnersCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "partners", Short: "List, add, suspend and reactivate partners"}
 	var p partners.Partner
+	var limit int64
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Register a partner",
 		RunE: func(c *cobra.Command, _ []string) error {
+			if c.Flags().Changed("liability-limit") {
+				p.LiabilityLimit = &limit
+			}
 			added, err := partners.New(e.runner, nil).Add(c.Context(), p)
 			if err != nil {
 				return err
@@ -128,6 +132,7 @@ func partnersCmd(e *env) *cobra.Command {
 	add.Flags().Int64Var(&p.EarnRateBP, "earn-rate-bp", 0, "share of the purchase given back as points' worth, in basis points (500 = 5%)")
 	add.Flags().DurationVar(&p.ReturnWindow, "return-window", 0, "how long earned points stay pending, e.g. 336h for 14 days")
 	add.Flags().IntVar(&p.PointsTTLDays, "points-ttl-days", 365, "days until earned points expire")
+	add.Flags().Int64Var(&limit, "liability-limit", 0, "most points the partner may have outstanding (issued, not yet spent or expired); no cap if not given")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List partners",

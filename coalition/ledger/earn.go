@@ -70,6 +70,10 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 	if err != nil {
 		return AccrueResult{}, err
 	}
+	li, err := l.readLiability(ctx, partner)
+	if err != nil {
+		return AccrueResult{}, err
+	}
 	return idempotent(ctx, l, partner, a.IdempotencyKey, "accrue", a.record(h), func(tx pgx.Tx, now time.Time) (AccrueResult, error) {
 		c, err := loadContext(ctx, tx, partner)
 		if err != nil {
@@ -98,6 +102,9 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		})
 		if err != nil {
 			return AccrueResult{}, fmt.Errorf("accrue: earn rules: %w", err)
+		}
+		if err := li.allows(earning.Total); err != nil {
+			return AccrueResult{}, err
 		}
 		amount := a.Purchase
 		p := newPosting(Transaction{

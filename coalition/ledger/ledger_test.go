@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"maps"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -581,4 +582,26 @@ func TestPhoneNumbersAreNotRecoverableFromStoredRequests(t *testing.T) {
 	if got, err := f.l.Lookup(f.ctx, f.cinema.ID, ledger.MemberRef{Phone: number}); err != nil || got.ID != m.ID {
 		t.Fatalf("lookup by phone = %v, %v", got.ID, err)
 	}
+}
+
+func TestAccrualsBeyondThePartnersLiabilityLimitAreRefused(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.pool.Exec(f.ctx, `UPDATE partners SET liability_limit_points = 60 WHERE id = $1`, f.cafe.ID); err != nil {
+		t.Fatal(err)
+	}
+	m := f.enroll(f.cafe)
+	f.accrue(f.cafe, m, 100_000) // 50 outstanding
+	before := f.writes()
+	_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "over", Member: ledger.MemberRef{ID: m.ID}, Purchase: rub(100_000), OrderID: "over"})
+	wantError(t, err, coalition.FailedPrecondition, "")
+	if e, _ := coalition.AsError(err); !strings.Contains(e.Message, "liability limit") {
+		t.Fatalf("message %q does not say why", e.Message)
+	}
+	if after := f.writes(); after != before {
+		t.Fatalf("refused accrual wrote rows: %s → %s", before, after)
+	}
+	// Other partners are not capped; spending the café's points frees room.
+	f.accrue(f.cinema, m, 100_000)
+	f.redeem(f.fuel, m, 40) // 40 of the café's 50
+	f.accrue(f.cafe, m, 100_000)
 }

@@ -42,3 +42,7 @@ CREATE INDEX lots_expiring ON lots (expires_at) WHERE remaining > 0;
 -- window: clearing reads the window's rows AS OF SYSTEM TIME this value, so
 -- it sees every posting of the window and never blocks live traffic.
 ALTER TABLE settlement_windows ADD COLUMN closed_hlc TEXT;
+
+-- For a partner's outstanding liability since the last cleared window.
+CREATE INDEX lot_consumptions_issuer_window ON lot_consumptions (issuer_id, business_date);
+CREATE INDEX transactions_partner_window ON transactions (partner_id, business_date) WHERE kind = 'earn';

@@ -1,0 +1,60 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+)
+
+// liability is a partner's cap and its outstanding points (issued, not yet
+// spent or expired): the figure of the last cleared window plus what the
+// partner issued since, less what was consumed of its lots since.
+type liability struct {
+	limit       *int64
+	outstanding int64
+}
+
+// readLiability reads the partner's liability outside the posting's
+// transaction, at READ COMMITTED: inside it, the read of every recent earn of
+// the partner would make all of the partner's accruals conflict with each
+// other. The cap is therefore soft by at most the points of accruals running
+// at the same moment.
+func (l *Ledger) readLiability(ctx context.Context, partner coalition.PartnerID) (liability, error) {
+	var li liability
+	err := pgx.BeginTxFunc(ctx, l.tx.Pool(), pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT liability_limit_points FROM partners WHERE id = $1`, partner).Scan(&li.limit); err != nil {
+			return err
+		}
+		if li.limit == nil {
+			return nil
+		}
+		return tx.QueryRow(ctx, `
+			WITH last AS (SELECT max(business_date) AS day FROM clearing_reports)
+			SELECT COALESCE((SELECT pl.outstanding FROM partner_liabilities AS pl, last
+			                 WHERE pl.partner_id = $1 AND pl.business_date = last.day), 0)
+			     + COALESCE((SELECT SUM(t.points) FROM transactions AS t, last
+			                 WHERE t.partner_id = $1 AND t.kind = 'earn'
+			                   AND (last.day IS NULL OR t.business_date > last.day)), 0)
+			     - COALESCE((SELECT SUM(c.points) FROM lot_consumptions AS c, last
+			                 WHERE c.issuer_id = $1 AND (last.day IS NULL OR c.business_date > last.day)), 0)`,
+			partner).Scan(&li.outstanding)
+	})
+	if err != nil {
+		return li, fmt.Errorf("liability of partner %s: %w", partner, err)
+	}
+	return li, nil
+}
+
+// allows refuses an accrual that would take the partner past its cap.
+func (li liability) allows(points int64) error {
+	if li.limit == nil || li.outstanding+points <= *li.limit {
+		return nil
+	}
+	return coalition.Errorf(coalition.FailedPrecondition, "",
+		"the partner has reached its liability limit: %d points outstanding of %d allowed, and this purchase would add %d; "+
+			"accruals resume once issued points are spent or the partner raises its limit",
+		li.outstanding, *li.limit, points)
+}
