@@ -169,9 +169,12 @@ func (c *Clearing) close(ctx context.Context, date time.Time) (string, error) {
 var hlcPattern = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
 
 // read runs fn in a read-only transaction that sees the closed window as it
-// was when it closed. On CockroachDB it reads AS OF SYSTEM TIME the close's
-// commit timestamp: a historical read, which takes no locks and is never
-// pushed by live postings.
+// was when it closed, without slowing live postings. On CockroachDB it reads
+// AS OF SYSTEM TIME the close's commit timestamp: a historical read, which
+// takes no locks and is never pushed by live postings. On PostgreSQL it is a
+// SERIALIZABLE READ ONLY DEFERRABLE transaction: it waits for a snapshot that
+// needs no predicate locks, so it can neither fail with nor cause a
+// serialization failure.
 func (c *Clearing) read(ctx context.Context, hlc string, fn func(pgx.Tx) error) error {
 	if c.tx.CockroachDB() && hlcPattern.MatchString(hlc) {
 		return pgx.BeginTxFunc(ctx, c.tx.Pool(), pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -181,7 +184,16 @@ func (c *Clearing) read(ctx context.Context, hlc string, fn func(pgx.Tx) error) 
 			return fn(tx)
 		})
 	}
-	return c.tx.Run(ctx, fn)
+	return pgx.BeginTxFunc(ctx, c.tx.Pool(), pgx.TxOptions{
+		IsoLevel: pgx.Serializable, AccessMode: pgx.ReadOnly, DeferrableMode: pgx.Deferrable,
+	}, func(tx pgx.Tx) error {
+		// A whole window is read: sequential scans are the right plan
+		// where they win (see txn.PoolConfig).
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = on`); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // store saves the report and the partners' liabilities unless another run
