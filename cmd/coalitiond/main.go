@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
 	"github.com/coalition-loyalty/coalition/coalition/demo"
@@ -28,6 +31,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/schema"
 	"github.com/coalition-loyalty/coalition/coalition/txn"
+	"github.com/coalition-loyalty/coalition/gateway/rest"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
@@ -44,6 +48,7 @@ func main() {
 type serverConfig struct {
 	databaseURL   string
 	listen        string
+	httpListen    string
 	devAuth       bool
 	phoneHashKey  string
 	settings      ledger.Settings
@@ -68,6 +73,7 @@ func root() *cobra.Command {
 func addServerFlags(cmd *cobra.Command, c *serverConfig) {
 	f := cmd.Flags()
 	f.StringVar(&c.listen, "listen", "127.0.0.1:7443", "gRPC listen address")
+	f.StringVar(&c.httpListen, "http-listen", "127.0.0.1:8080", "REST/JSON listen address (empty: no REST)")
 	f.StringVar(&c.settings.Name, "coalition-name", demo.Settings.Name, "coalition name, recorded on first start")
 	f.StringVar(&c.settings.Currency, "currency", demo.Settings.Currency, "ISO 4217 currency partners settle in, recorded on first start")
 	f.StringVar(&c.settings.TimeZone, "time-zone", demo.Settings.TimeZone, "IANA time zone that cuts business days, recorded on first start")
@@ -251,8 +257,16 @@ func runServer(ctx context.Context, c serverConfig, dev bool) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("serving gRPC", "addr", lis.Addr().String(), "auth", "dev")
+	var httpSrv *http.Server
+	if c.httpListen != "" {
+		if httpSrv, err = serveREST(ctx, c.httpListen, lis.Addr().String(), served); err != nil {
+			srv.Stop()
+			return err
+		}
+		log.Info("serving REST", "addr", c.httpListen)
+	}
 	if dev {
-		printBanner(ctx, lis.Addr().String(), c.databaseURL, reg, seeded)
+		printBanner(ctx, lis.Addr().String(), c.httpListen, c.databaseURL, reg, seeded)
 	}
 	select {
 	case err := <-served:
@@ -261,6 +275,11 @@ func runServer(ctx context.Context, c serverConfig, dev bool) error {
 	}
 	log.Info("shutting down: draining in-flight requests")
 	hs.Shutdown()
+	if httpSrv != nil {
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		httpSrv.Shutdown(shutdown)
+		cancel()
+	}
 	drained := make(chan struct{})
 	go func() { srv.GracefulStop(); close(drained) }()
 	select {
@@ -269,6 +288,31 @@ func runServer(ctx context.Context, c serverConfig, dev bool) error {
 		srv.Stop()
 	}
 	return nil
+}
+
+// serveREST serves the REST mirror, which calls the gRPC server on its
+// loopback address so that every request passes the same interceptors.
+func serveREST(ctx context.Context, addr, grpcAddr string, failed chan<- error) (*http.Server, error) {
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	h, err := rest.Handler(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			failed <- err
+		}
+		conn.Close()
+	}()
+	return srv, nil
 }
 
 // sweepHolds marks expired holds released, in batches, until ctx ends.
@@ -371,10 +415,13 @@ stored. The server does the same on a schedule (--clearing-interval).`,
 	return cmd
 }
 
-func printBanner(ctx context.Context, addr, dbURL string, reg *partners.Register, seeded []demo.Member) {
+func printBanner(ctx context.Context, addr, httpAddr, dbURL string, reg *partners.Register, seeded []demo.Member) {
 	ps, _ := reg.List(ctx)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nCoalition dev mode is up.\n\n  gRPC        %s (plaintext, loopback only)\n", addr)
+	if httpAddr != "" {
+		fmt.Fprintf(&b, "  REST        http://%s/v1/…  (OpenAPI: http://%s/openapi.json)\n", httpAddr, httpAddr)
+	}
 	fmt.Fprintf(&b, "  database    %s\n\n  Partners (credential: -H 'authorization: Dev <code>'):\n", dbURL)
 	for _, p := range ps {
 		fmt.Fprintf(&b, "    %-8s %-15s %-13s earns %d.%02d%%\n", p.Code, p.Name, p.Kind, p.EarnRateBP/100, p.EarnRateBP%100)

@@ -1,0 +1,141 @@
+package rest_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/txn"
+	"github.com/coalition-loyalty/coalition/gateway/rest"
+	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	"github.com/coalition-loyalty/coalition/settlement/clearing"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// newAPI serves the gRPC API on loopback and the REST mirror in front of it.
+func newAPI(t *testing.T) *httptest.Server {
+	ctx := context.Background()
+	runner, err := txn.New(ctx, pgtest.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
+	l := ledger.New(ledger.Config{Tx: runner, Phones: hasher})
+	if err := l.Bootstrap(ctx, ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
+		t.Fatal(err)
+	}
+	reg := partners.New(runner, nil)
+	for _, code := range []string{"cafe", "cinema"} {
+		if _, err := reg.Add(ctx, partners.Partner{Code: code, Name: code, Kind: code, EarnRateBP: 500, PointsTTLDays: 365}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, _, err := rpc.NewServer(rpc.Options{Ledger: l, Settlement: clearing.New(clearing.Config{Tx: runner}), Auth: &rpc.DevAuthenticator{Partners: reg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	h, err := rest.Handler(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(h)
+	t.Cleanup(api.Close)
+	return api
+}
+
+func call(t *testing.T, api *httptest.Server, method, path, partner, body string) (int, map[string]any, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, api.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if partner != "" {
+		req.Header.Set("Authorization", "Dev "+partner)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Timeout: 30 * time.Second}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: not JSON: %s", method, path, raw)
+	}
+	return res.StatusCode, out, res.Header
+}
+
+func TestEarnAndSpendOverREST(t *testing.T) {
+	api := newAPI(t)
+	code, m, hdr := call(t, api, "POST", "/v1/partner/members", "cafe", `{"idempotency_key": "e1"}`)
+	if code != 200 || hdr.Get(rest.RequestIDHeader) == "" {
+		t.Fatalf("enroll = %d %v (request id %q)", code, m, hdr.Get(rest.RequestIDHeader))
+	}
+	card := m["member"].(map[string]any)["card_number"].(string)
+	code, r, _ := call(t, api, "POST", "/v1/partner/accruals", "cafe",
+		`{"idempotency_key": "a1", "member": {"card_number": "`+card+`"}, "purchase": {"minor": "100000", "currency": "RUB"}, "order_id": "1"}`)
+	if code != 200 || r["points"] != "50" {
+		t.Fatalf("accrue = %d %v", code, r)
+	}
+	code, r, _ = call(t, api, "POST", "/v1/partner/redemptions", "cinema",
+		`{"idempotency_key": "r1", "member": {"card_number": "`+card+`"}, "points": "20", "order_id": "2"}`)
+	if code != 200 {
+		t.Fatalf("redeem = %d %v", code, r)
+	}
+	code, r, _ = call(t, api, "GET", "/v1/partner/balance?member.card_number="+card, "cinema", "")
+	if code != 200 || r["balance"].(map[string]any)["available"] != "30" {
+		t.Fatalf("balance = %d %v", code, r)
+	}
+}
+
+func TestRESTErrorsCarryTheCodeAndTheField(t *testing.T) {
+	api := newAPI(t)
+	code, r, _ := call(t, api, "POST", "/v1/partner/redemptions", "cinema",
+		`{"idempotency_key": "r1", "member": {"card_number": "7700000000000000"}, "points": "0", "order_id": "2"}`)
+	if code != 400 || r["code"] != float64(3) {
+		t.Fatalf("bad points = %d %v, want 400 with gRPC code 3", code, r)
+	}
+	details, _ := json.Marshal(r["details"])
+	if !strings.Contains(string(details), `"field":"points"`) {
+		t.Fatalf("details %s do not name the field", details)
+	}
+	code, r, _ = call(t, api, "GET", "/v1/partner/balance?member.card_number=7700000000000000", "", "")
+	if code != 401 {
+		t.Fatalf("no credentials = %d %v, want 401", code, r)
+	}
+	code, r, _ = call(t, api, "GET", "/v1/settlement/windows/2026-01-01/report", "cafe", "")
+	if code != 403 {
+		t.Fatalf("partner reading a full report = %d %v, want 403", code, r)
+	}
+	code, r, _ = call(t, api, "GET", "/openapi.json", "", "")
+	if code != 200 || r["swagger"] != "2.0" {
+		t.Fatalf("openapi = %d", code)
+	}
+}
