@@ -1,0 +1,261 @@
+// Package vault keeps the coalition's credentials in HashiCorp Vault: the
+// coalition's CA (PKI secrets engine) that issues partners' client
+// certificates and the server's own, the transit keys behind keyed hashes
+// (phone numbers, API keys), and the server's AppRole login with its token
+// renewal. Every call takes a context; renewal is done by a watcher, not by
+// callers.
+package vault
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/vault/api"
+)
+
+// Mount paths and names the coalition uses in Vault.
+const (
+	RootMount    = "coalition-root"
+	PKIMount     = "coalition-pki"
+	TransitMount = "coalition-transit"
+	PartnerRole  = "partner"
+	ServerRole   = "server"
+	StaffRole    = "staff"
+	PhoneHashKey = "phone-hash"
+	APIKeyKey    = "api-key"
+	AppRoleName  = "coalitiond"
+	// PartnerURIPrefix starts the URI SAN that names a partner in its
+	// certificate: coalition://partner/<partner id>.
+	PartnerURIPrefix = "coalition://partner/"
+	// StaffURIPrefix starts the URI SAN of finance and operator staff:
+	// coalition://staff/<role>/<name>.
+	StaffURIPrefix = "coalition://staff/"
+)
+
+// Client is a Vault client for the coalition's paths.
+type Client struct {
+	api *api.Client
+}
+
+// New connects to Vault at addr with a token.
+func New(addr, token string) (*Client, error) {
+	cfg := api.DefaultConfig()
+	cfg.Address = addr
+	cfg.Timeout = 10 * time.Second
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("vault client: %w", err)
+	}
+	c.SetToken(token)
+	return &Client{api: c}, nil
+}
+
+// API is the underlying client, for what this package does not wrap.
+func (c *Client) API() *api.Client { return c.api }
+
+func (c *Client) write(ctx context.Context, path string, data map[string]any) (*api.Secret, error) {
+	s, err := c.api.Logical().WriteWithContext(ctx, path, data)
+	if err != nil {
+		return nil, fmt.Errorf("vault: write %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (c *Client) read(ctx context.Context, path string) (*api.Secret, error) {
+	s, err := c.api.Logical().ReadWithContext(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("vault: read %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Bundle is what a partner receives once: its certificate and key, and the
+// CA chain that signs the server's certificate too.
+type Bundle struct {
+	CertPEM    string
+	KeyPEM     string
+	CAChainPEM string
+	Serial     string
+	NotAfter   time.Time
+}
+
+// PartnerURI is the URI SAN naming a partner.
+func PartnerURI(id uuid.UUID) string { return PartnerURIPrefix + id.String() }
+
+// IssuePartnerCert issues a client certificate for a partner: its code as
+// the common name, its id in a URI SAN.
+func (c *Client) IssuePartnerCert(ctx context.Context, id uuid.UUID, code string, ttl time.Duration) (Bundle, error) {
+	s, err := c.write(ctx, PKIMount+"/issue/"+PartnerRole, map[string]any{
+		"common_name": code,
+		"uri_sans":    PartnerURI(id),
+		"ttl":         ttl.String(),
+	})
+	if err != nil {
+		return Bundle{}, err
+	}
+	return bundleOf(s)
+}
+
+// IssueStaffCert issues a client certificate for a finance or operator
+// person.
+func (c *Client) IssueStaffCert(ctx context.Context, role, name string, ttl time.Duration) (Bundle, error) {
+	s, err := c.write(ctx, PKIMount+"/issue/"+StaffRole, map[string]any{
+		"common_name": name,
+		"uri_sans":    StaffURIPrefix + role + "/" + name,
+		"ttl":         ttl.String(),
+	})
+	if err != nil {
+		return Bundle{}, err
+	}
+	return bundleOf(s)
+}
+
+// IssueServerCert issues the server's TLS certificate for the given host
+// names and IP addresses.
+func (c *Client) IssueServerCert(ctx context.Context, hosts []string, ttl time.Duration) (tls.Certificate, Bundle, error) {
+	var names, ips []string
+	for _, h := range hosts {
+		if strings.Count(h, ".") == 3 || strings.Contains(h, ":") {
+			ips = append(ips, h)
+		} else {
+			names = append(names, h)
+		}
+	}
+	data := map[string]any{"common_name": names[0], "ttl": ttl.String(), "ip_sans": strings.Join(ips, ",")}
+	if len(names) > 1 {
+		data["alt_names"] = strings.Join(names[1:], ",")
+	}
+	s, err := c.write(ctx, PKIMount+"/issue/"+ServerRole, data)
+	if err != nil {
+		return tls.Certificate{}, Bundle{}, err
+	}
+	b, err := bundleOf(s)
+	if err != nil {
+		return tls.Certificate{}, Bundle{}, err
+	}
+	cert, err := tls.X509KeyPair([]byte(b.CertPEM+"\n"+b.CAChainPEM), []byte(b.KeyPEM))
+	if err != nil {
+		return tls.Certificate{}, Bundle{}, fmt.Errorf("vault: server certificate: %w", err)
+	}
+	return cert, b, nil
+}
+
+func bundleOf(s *api.Secret) (Bundle, error) {
+	if s == nil || s.Data == nil {
+		return Bundle{}, errors.New("vault: issue returned nothing")
+	}
+	str := func(k string) string { v, _ := s.Data[k].(string); return v }
+	b := Bundle{CertPEM: str("certificate"), KeyPEM: str("private_key"), Serial: str("serial_number")}
+	if chain, ok := s.Data["ca_chain"].([]any); ok {
+		var parts []string
+		for _, p := range chain {
+			if ps, ok := p.(string); ok {
+				parts = append(parts, ps)
+			}
+		}
+		b.CAChainPEM = strings.Join(parts, "\n")
+	}
+	block, _ := pem.Decode([]byte(b.CertPEM))
+	if block == nil {
+		return Bundle{}, errors.New("vault: issued certificate is not PEM")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return Bundle{}, fmt.Errorf("vault: issued certificate: %w", err)
+	}
+	b.NotAfter = cert.NotAfter
+	return b, nil
+}
+
+// Revoke revokes a certificate by serial; the CRL is rebuilt at once.
+func (c *Client) Revoke(ctx context.Context, serial string) error {
+	_, err := c.write(ctx, PKIMount+"/revoke", map[string]any{"serial_number": serial})
+	return err
+}
+
+// CAPool is the pool of the coalition's CA chain (intermediate and root):
+// what a server trusts for client certificates, and a partner for the
+// server's.
+func (c *Client) CAPool(ctx context.Context) (*x509.CertPool, string, error) {
+	s, err := c.read(ctx, PKIMount+"/cert/ca_chain")
+	if err != nil {
+		return nil, "", err
+	}
+	chain, _ := s.Data["ca_chain"].(string)
+	if chain == "" {
+		chain, _ = s.Data["certificate"].(string)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(chain)) {
+		return nil, "", errors.New("vault: no CA certificate in the coalition's PKI")
+	}
+	return pool, chain, nil
+}
+
+// RevokedSerials reads the coalition CA's revocation list.
+func (c *Client) RevokedSerials(ctx context.Context) (map[string]bool, error) {
+	r := c.api.NewRequest("GET", "/v1/"+PKIMount+"/crl")
+	resp, err := c.api.RawRequestWithContext(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("vault: read CRL: %w", err)
+	}
+	defer resp.Body.Close()
+	var der []byte
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		der = append(der, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return nil, fmt.Errorf("vault: parse CRL: %w", err)
+	}
+	out := map[string]bool{}
+	for _, e := range crl.RevokedCertificateEntries {
+		out[SerialString(e.SerialNumber.Bytes())] = true
+	}
+	return out, nil
+}
+
+// SerialString formats a certificate serial as Vault does: hex bytes
+// separated by colons.
+func SerialString(b []byte) string {
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = fmt.Sprintf("%02x", x)
+	}
+	return strings.Join(parts, ":")
+}
+
+// HMAC computes a keyed hash with a transit key; the key never leaves Vault.
+func (c *Client) HMAC(ctx context.Context, key string, data []byte) ([]byte, error) {
+	s, err := c.write(ctx, TransitMount+"/hmac/"+key+"/sha2-256", map[string]any{
+		"input": base64.StdEncoding.EncodeToString(data),
+	})
+	if err != nil {
+		return nil, err
+	}
+	h, _ := s.Data["hmac"].(string)
+	if h == "" {
+		return nil, errors.New("vault: transit returned no hmac")
+	}
+	return []byte(h), nil
+}
+
+// PhoneHasher hashes phone numbers with the transit key phone-hash.
+type PhoneHasher struct{ C *Client }
+
+func (p PhoneHasher) HashPhone(ctx context.Context, e164 string) ([]byte, error) {
+	return p.C.HMAC(ctx, PhoneHashKey, []byte(e164))
+}

@@ -1,0 +1,94 @@
+package vault_test
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/coalition-loyalty/coalition/coalition/vault"
+	"github.com/coalition-loyalty/coalition/coalition/vaultdev"
+)
+
+func startVault(t *testing.T) *vault.Client {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := vaultdev.Start(ctx, vaultdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	c, err := vault.New(srv.Addr, srv.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestBootstrapIsIdempotentAndIssuesPartnerCertificates(t *testing.T) {
+	ctx := context.Background()
+	c := startVault(t)
+	creds, err := c.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if creds.RoleID == "" || creds.SecretID == "" {
+		t.Fatalf("approle credentials = %+v", creds)
+	}
+	pool, chain, err := c.CAPool(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second bootstrap keeps the CA and the transit keys.
+	h1, err := c.HMAC(ctx, vault.PhoneHashKey, []byte("+79160000001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, chain2, _ := c.CAPool(ctx); chain2 != chain {
+		t.Fatal("a second bootstrap replaced the CA")
+	}
+	if h2, _ := c.HMAC(ctx, vault.PhoneHashKey, []byte("+79160000001")); string(h2) != string(h1) {
+		t.Fatal("a second bootstrap changed the phone hash key")
+	}
+	id := uuid.New()
+	b, err := c.IssuePartnerCert(ctx, id, "cafe", 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode([]byte(b.CertPEM))
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cert.URIs) != 1 || cert.URIs[0].String() != vault.PartnerURI(id) || cert.Subject.CommonName != "cafe" {
+		t.Fatalf("certificate names %v %q", cert.URIs, cert.Subject.CommonName)
+	}
+	inter := x509.NewCertPool()
+	inter.AppendCertsFromPEM([]byte(b.CAChainPEM))
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("partner certificate does not verify against the coalition CA: %v", err)
+	}
+	// A partner certificate cannot name another kind of URI.
+	if _, err := c.API().Logical().WriteWithContext(ctx, vault.PKIMount+"/issue/"+vault.PartnerRole, map[string]any{
+		"common_name": "evil", "uri_sans": "coalition://staff/finance/evil"}); err == nil {
+		t.Fatal("the partner role issued a staff URI")
+	}
+	// Revocation shows in the CRL.
+	if err := c.Revoke(ctx, b.Serial); err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := c.RevokedSerials(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !revoked[strings.ToLower(b.Serial)] {
+		t.Fatalf("CRL %v lacks revoked serial %s", revoked, b.Serial)
+	}
+}
