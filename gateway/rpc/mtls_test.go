@@ -286,4 +286,3 @@ func selfSigned(t *testing.T, partner uuid.UUID) *tls.Certificate {
 	}
 	return &tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey}
 }
-
