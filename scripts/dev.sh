@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs a local coalition with demo data: installs PostgreSQL if absent, then
-# `coalitiond dev` starts a throwaway cluster under .dev/, migrates, seeds and
-# serves gRPC on 127.0.0.1:7443. Ctrl-C stops everything. Extra arguments go
-# to `coalitiond dev` (see --help).
+# Runs a local coalition with demo data: installs PostgreSQL if absent, builds
+# Vault if not cached, then `coalitiond dev` starts PostgreSQL and Vault with
+# their data under .dev/, migrates, seeds, issues the demo partners'
+# certificates and serves gRPC (TLS) on 127.0.0.1:7443 and REST on
+# 127.0.0.1:8080. Ctrl-C stops everything. Extra arguments go to
+# `coalitiond dev` (see --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# A real Vault holds the coalition's CA and keys: built once from the Go
+# module proxy (the first time takes a while: it says so), then cached.
+COALITION_VAULT_BINARY="$(scripts/vault.sh path)"
+export COALITION_VAULT_BINARY
 exec go run ./cmd/coalitiond dev "$@"

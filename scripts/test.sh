@@ -6,5 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Tests talk to a real Vault: build it once (minutes the first time; cached).
+COALITION_VAULT_BINARY="$(scripts/vault.sh path)"
+export COALITION_VAULT_BINARY
 go vet ./...
 go test -race -count=1 -timeout 20m "$@" ./...

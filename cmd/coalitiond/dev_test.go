@@ -2,26 +2,29 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
 
 	"github.com/coalition-loyalty/coalition/coalition/demo"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 
 // TestDevModeServesTheDemoAndLeavesNothingRunning runs `coalitiond dev` as a
-// person would (in-process), reads a demo balance over gRPC, stops it as
-// Ctrl-C does, and checks that PostgreSQL is gone; a second start reuses the
-// data without seeding twice.
+// person would (in-process), connects as the café with the certificate
+// bundle dev mode issued it through Vault, reads a demo balance by phone
+// (hashed by Vault), stops it as Ctrl-C does, and checks that PostgreSQL and
+// Vault are gone; a second start reuses both without seeding twice.
 func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 	dir, err := os.MkdirTemp("", "coalition-dev-")
 	if err != nil {
@@ -35,30 +38,40 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close()
-	cfg := serverConfig{listen: addr, settings: demo.Settings, sweepInterval: time.Second, clearEvery: time.Minute}
+	cfg := serverConfig{listen: addr, settings: demo.Settings, sweepInterval: time.Second, clearEvery: time.Minute,
+		tlsHosts: []string{"localhost", "127.0.0.1"}}
 
 	for run := 1; run <= 2; run++ {
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- runDev(ctx, cfg, dir) }()
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var serving bool
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "coalition.v1.PartnerService"})
+		var conn *grpc.ClientConn
+		for deadline := time.Now().Add(120 * time.Second); conn == nil && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			bundle := filepath.Join(dir, "partners", "cafe")
+			cert, err := tls.LoadX509KeyPair(filepath.Join(bundle, "cert.pem"), filepath.Join(bundle, "key.pem"))
+			if err != nil {
+				continue // not issued yet
+			}
+			ca, _ := os.ReadFile(filepath.Join(bundle, "ca.pem"))
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(ca)
+			c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+				Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: "localhost"})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := healthpb.NewHealthClient(c).Check(ctx, &healthpb.HealthCheckRequest{Service: "coalition.v1.PartnerService"})
 			if err == nil && res.Status == healthpb.HealthCheckResponse_SERVING {
-				serving = true
-				break
+				conn = c
+			} else {
+				c.Close()
 			}
 		}
-		if !serving {
+		if conn == nil {
 			stop()
 			t.Fatalf("run %d: dev mode did not start serving: %v", run, <-done)
 		}
-		call := metadata.AppendToOutgoingContext(ctx, "authorization", "Dev cafe")
-		b, err := coalitionv1.NewPartnerServiceClient(conn).GetBalance(call, &coalitionv1.GetBalanceRequest{
+		b, err := coalitionv1.NewPartnerServiceClient(conn).GetBalance(ctx, &coalitionv1.GetBalanceRequest{
 			Member: &coalitionv1.MemberRef{Ref: &coalitionv1.MemberRef_Phone{Phone: "+79160000001"}}})
 		if err != nil {
 			t.Fatalf("run %d: demo member's balance: %v", run, err)
@@ -72,9 +85,11 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
-		out, _ := exec.Command("pgrep", "-f", "postgres -D "+dir).Output()
-		if strings.TrimSpace(string(out)) != "" {
-			t.Fatalf("run %d: PostgreSQL still running after stop: %s", run, out)
+		for _, proc := range []string{"postgres -D " + dir, "vault server -config=" + dir} {
+			out, _ := exec.Command("pgrep", "-f", proc).Output()
+			if strings.TrimSpace(string(out)) != "" {
+				t.Fatalf("run %d: %q still running after stop: %s", run, proc, out)
+			}
 		}
 	}
 }

@@ -5,8 +5,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,16 +23,20 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
 	"github.com/coalition-loyalty/coalition/coalition/demo"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/onboarding"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/pgcluster"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/schema"
 	"github.com/coalition-loyalty/coalition/coalition/txn"
+	"github.com/coalition-loyalty/coalition/coalition/vault"
+	"github.com/coalition-loyalty/coalition/coalition/vaultdev"
 	"github.com/coalition-loyalty/coalition/gateway/rest"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
@@ -49,6 +55,11 @@ type serverConfig struct {
 	databaseURL   string
 	listen        string
 	httpListen    string
+	tlsHosts      []string
+	vaultAddr     string
+	vaultToken    string
+	vaultRoleID   string
+	vaultSecretID string
 	devAuth       bool
 	phoneHashKey  string
 	settings      ledger.Settings
@@ -74,6 +85,7 @@ func addServerFlags(cmd *cobra.Command, c *serverConfig) {
 	f := cmd.Flags()
 	f.StringVar(&c.listen, "listen", "127.0.0.1:7443", "gRPC listen address")
 	f.StringVar(&c.httpListen, "http-listen", "127.0.0.1:8080", "REST/JSON listen address (empty: no REST)")
+	f.StringSliceVar(&c.tlsHosts, "tls-hosts", []string{"localhost", "127.0.0.1"}, "names and addresses in the server's TLS certificate")
 	f.StringVar(&c.settings.Name, "coalition-name", demo.Settings.Name, "coalition name, recorded on first start")
 	f.StringVar(&c.settings.Currency, "currency", demo.Settings.Currency, "ISO 4217 currency partners settle in, recorded on first start")
 	f.StringVar(&c.settings.TimeZone, "time-zone", demo.Settings.TimeZone, "IANA time zone that cuts business days, recorded on first start")
@@ -94,13 +106,17 @@ func serveCmd() *cobra.Command {
 			if c.databaseURL == "" {
 				return errors.New("--database-url is required")
 			}
-			return runServer(cmd.Context(), c, false)
+			return runServer(cmd.Context(), c, false, nil)
 		},
 	}
 	addServerFlags(cmd, &c)
 	cmd.Flags().StringVar(&c.databaseURL, "database-url", "", "PostgreSQL or CockroachDB connection URL")
-	cmd.Flags().BoolVar(&c.devAuth, "dev-auth", false, `accept "authorization: Dev <partner-code>" metadata; loopback listen addresses only`)
-	cmd.Flags().StringVar(&c.phoneHashKey, "phone-hash-key", "", "hex key (32+ bytes) for the keyed hash of phone numbers")
+	cmd.Flags().BoolVar(&c.devAuth, "dev-auth", false, `accept "authorization: Dev <partner-code>" metadata (from loopback peers only)`)
+	cmd.Flags().StringVar(&c.phoneHashKey, "phone-hash-key", "", "without Vault: hex key (32+ bytes) for the keyed hash of phone numbers")
+	cmd.Flags().StringVar(&c.vaultAddr, "vault-addr", "", "Vault address (default $VAULT_ADDR)")
+	cmd.Flags().StringVar(&c.vaultRoleID, "vault-role-id", "", "the server's AppRole role id")
+	cmd.Flags().StringVar(&c.vaultSecretID, "vault-secret-id", "", "the server's AppRole secret id")
+	cmd.Flags().StringVar(&c.vaultToken, "vault-token", "", "a Vault token instead of AppRole (default $VAULT_TOKEN)")
 	return cmd
 }
 
@@ -177,43 +193,84 @@ func runDev(ctx context.Context, c serverConfig, dataDir string) error {
 	}
 	c.databaseURL = cluster.URL("coalition")
 	c.devAuth = true
-	if c.phoneHashKey, err = devKey(filepath.Join(abs, "phone-hash.key")); err != nil {
-		return err
-	}
-	return runServer(ctx, c, true)
-}
-
-// devKey reads the dev phone-hash key, making one on the first run.
-func devKey(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
-	}
-	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		return "", err
-	}
-	s := hex.EncodeToString(k)
-	return s, os.WriteFile(path, []byte(s+"\n"), 0o600)
-}
-
-// runServer serves until ctx ends, then drains in-flight RPCs. In dev mode
-// it also migrates the database and seeds the demo coalition.
-func runServer(ctx context.Context, c serverConfig, dev bool) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if !c.devAuth {
-		return errors.New("no partner authentication is configured: client certificates from Vault are not wired in yet; " +
-			"run with --dev-auth on a loopback address")
-	}
-	if !loopback(c.listen) {
-		return fmt.Errorf("--dev-auth proves nothing about callers: listen on a loopback address, not %s", c.listen)
-	}
-	key, err := hex.DecodeString(c.phoneHashKey)
-	if err != nil || len(key) < 32 {
-		return errors.New("--phone-hash-key must be at least 32 bytes, hex-encoded")
-	}
-	hasher, err := phone.NewHMAC(key)
+	log.Info("starting Vault", "dir", filepath.Join(abs, "vault"))
+	vs, err := vaultdev.Start(startCtx, vaultdev.Options{DataDir: filepath.Join(abs, "vault")})
 	if err != nil {
 		return err
+	}
+	defer func() {
+		log.Info("stopping Vault")
+		vs.Stop()
+	}()
+	// The operator's side: set Vault up, and give the server its AppRole.
+	operator, err := vault.New(vs.Addr, vs.Token)
+	if err != nil {
+		return err
+	}
+	creds, err := operator.Bootstrap(startCtx)
+	if err != nil {
+		return err
+	}
+	c.vaultAddr, c.vaultRoleID, c.vaultSecretID = vs.Addr, creds.RoleID, creds.SecretID
+	bundles := filepath.Join(abs, "partners")
+	return runServer(ctx, c, true, func(ctx context.Context, reg *partners.Register) error {
+		return devBundles(ctx, operator, reg, bundles, log)
+	})
+}
+
+// devBundles gives every partner without a valid certificate in dir a new
+// bundle, dir/<code>/{cert,key,ca}.pem, as a partner would receive it.
+func devBundles(ctx context.Context, v *vault.Client, reg *partners.Register, dir string, log *slog.Logger) error {
+	ps, err := reg.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		certPath := filepath.Join(dir, p.Code, onboarding.CertFile)
+		if b, err := os.ReadFile(certPath); err == nil {
+			if block, _ := pem.Decode(b); block != nil {
+				if cert, err := x509.ParseCertificate(block.Bytes); err == nil && time.Until(cert.NotAfter) > 24*time.Hour {
+					continue
+				}
+			}
+		}
+		if _, err := onboarding.IssueCertificate(ctx, v, reg, p, 0, filepath.Join(dir, p.Code)); err != nil {
+			return err
+		}
+		log.Info("issued partner certificate", "partner", p.Code, "bundle", filepath.Join(dir, p.Code))
+	}
+	return nil
+}
+
+// runServer serves until ctx ends, then drains in-flight RPCs. With Vault it
+// serves TLS with a certificate from Vault and identifies partners by their
+// client certificates; without, only dev credentials on loopback. In dev
+// mode it also migrates the database, seeds the demo coalition, and hands
+// the seeded partners their certificates through onboard.
+func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(context.Context, *partners.Register) error) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	sec, err := connectVault(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	var hasher phone.Hasher
+	if sec != nil {
+		hasher = vault.PhoneHasher{C: sec.client}
+	} else {
+		if !c.devAuth {
+			return errors.New("no partner authentication is configured: give --vault-addr with AppRole credentials " +
+				"(or a token), or run with --dev-auth on a loopback address")
+		}
+		if !loopback(c.listen) {
+			return fmt.Errorf("--dev-auth without TLS proves nothing about callers: listen on a loopback address, not %s", c.listen)
+		}
+		key, err := hex.DecodeString(c.phoneHashKey)
+		if err != nil || len(key) < 32 {
+			return errors.New("without Vault, --phone-hash-key must be at least 32 bytes, hex-encoded")
+		}
+		if hasher, err = phone.NewHMAC(key); err != nil {
+			return err
+		}
 	}
 	runner, err := txn.Open(ctx, c.databaseURL)
 	if err != nil {
@@ -241,8 +298,33 @@ func runServer(ctx context.Context, c serverConfig, dev bool) error {
 			return err
 		}
 	}
-	clr := clearing.New(clearing.Config{Tx: runner})
-	srv, hs, err := rpc.NewServer(rpc.Options{Ledger: l, Settlement: clr, Auth: &rpc.DevAuthenticator{Partners: reg}, Log: log})
+	if onboard != nil {
+		if err := onboard(ctx, reg); err != nil {
+			return err
+		}
+	}
+	var devAuth *rpc.DevAuthenticator
+	if c.devAuth {
+		devAuth = &rpc.DevAuthenticator{Partners: reg}
+	}
+	opts := rpc.Options{Ledger: l, Settlement: clearing.New(clearing.Config{Tx: runner}), Log: log, Auth: devAuth}
+	authMode := "dev credentials, plaintext"
+	if sec != nil {
+		crl := &rpc.CRLCache{}
+		go crl.Refresh(ctx, 30*time.Second, sec.client.RevokedSerials, func(err error) {
+			log.Warn("refresh the revocation list (keeping the last one)", "error", err)
+		})
+		go sec.cert.Renew(ctx, log)
+		opts.Auth = rpc.CertOrDev{MTLS: &rpc.MTLSAuthenticator{Roots: sec.pool, Intermediates: x509.NewCertPool(), Revocations: crl}, Dev: devAuth}
+		opts.ServerOptions = append(opts.ServerOptions, grpc.Creds(credentials.NewTLS(&tls.Config{
+			GetCertificate: sec.cert.GetCertificate, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12,
+		})))
+		authMode = "client certificates from the coalition CA"
+		if c.devAuth {
+			authMode += "; dev credentials from loopback"
+		}
+	}
+	srv, hs, err := rpc.NewServer(opts)
 	if err != nil {
 		return err
 	}
@@ -252,21 +334,25 @@ func runServer(ctx context.Context, c serverConfig, dev bool) error {
 	}
 	go sweepHolds(ctx, l, c.sweepInterval, log)
 	if c.clearEvery > 0 {
-		go clearDue(ctx, clr, c.clearEvery, log)
+		go clearDue(ctx, opts.Settlement.(*clearing.Clearing), c.clearEvery, log)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	log.Info("serving gRPC", "addr", lis.Addr().String(), "auth", "dev")
+	log.Info("serving gRPC", "addr", lis.Addr().String(), "auth", authMode)
 	var httpSrv *http.Server
 	if c.httpListen != "" {
-		if httpSrv, err = serveREST(ctx, c.httpListen, lis.Addr().String(), served); err != nil {
+		dial := insecure.NewCredentials()
+		if sec != nil {
+			dial = credentials.NewTLS(&tls.Config{RootCAs: sec.pool, ServerName: "localhost"})
+		}
+		if httpSrv, err = serveREST(ctx, c.httpListen, lis.Addr().String(), dial, served); err != nil {
 			srv.Stop()
 			return err
 		}
 		log.Info("serving REST", "addr", c.httpListen)
 	}
 	if dev {
-		printBanner(ctx, lis.Addr().String(), c.httpListen, c.databaseURL, reg, seeded)
+		printBanner(ctx, lis.Addr().String(), c.httpListen, c.databaseURL, sec != nil, reg, seeded)
 	}
 	select {
 	case err := <-served:
@@ -290,10 +376,55 @@ func runServer(ctx context.Context, c serverConfig, dev bool) error {
 	return nil
 }
 
+// security is what the server takes from Vault.
+type security struct {
+	client *vault.Client
+	cert   *vault.ServerCert
+	pool   *x509.CertPool
+}
+
+// connectVault logs the server in to Vault (AppRole, or a token), and gets
+// its TLS certificate and the coalition's CA. No Vault address: nil.
+func connectVault(ctx context.Context, c serverConfig, log *slog.Logger) (*security, error) {
+	addr := c.vaultAddr
+	if addr == "" {
+		addr = os.Getenv("VAULT_ADDR")
+	}
+	if addr == "" {
+		return nil, nil
+	}
+	var client *vault.Client
+	var err error
+	switch {
+	case c.vaultRoleID != "" && c.vaultSecretID != "":
+		client, err = vault.LoginAppRole(ctx, addr, vault.AppRoleCredentials{RoleID: c.vaultRoleID, SecretID: c.vaultSecretID}, log)
+	case c.vaultToken != "" || os.Getenv("VAULT_TOKEN") != "":
+		tok := c.vaultToken
+		if tok == "" {
+			tok = os.Getenv("VAULT_TOKEN")
+		}
+		client, err = vault.New(addr, tok)
+	default:
+		return nil, errors.New("Vault at " + addr + ": give --vault-role-id and --vault-secret-id (AppRole), or a token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	pool, _, err := client.CAPool(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w (has `coalitionctl vault bootstrap` run?)", err)
+	}
+	cert, err := vault.NewServerCert(ctx, client, c.tlsHosts, 72*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	return &security{client: client, cert: cert, pool: pool}, nil
+}
+
 // serveREST serves the REST mirror, which calls the gRPC server on its
 // loopback address so that every request passes the same interceptors.
-func serveREST(ctx context.Context, addr, grpcAddr string, failed chan<- error) (*http.Server, error) {
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.TransportCredentials, failed chan<- error) (*http.Server, error) {
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, err
 	}
@@ -415,14 +546,18 @@ stored. The server does the same on a schedule (--clearing-interval).`,
 	return cmd
 }
 
-func printBanner(ctx context.Context, addr, httpAddr, dbURL string, reg *partners.Register, seeded []demo.Member) {
+func printBanner(ctx context.Context, addr, httpAddr, dbURL string, tlsOn bool, reg *partners.Register, seeded []demo.Member) {
 	ps, _ := reg.List(ctx)
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nCoalition dev mode is up.\n\n  gRPC        %s (plaintext, loopback only)\n", addr)
+	mode := "plaintext, dev credentials"
+	if tlsOn {
+		mode = "TLS; partners' client certificates from Vault, or dev credentials from loopback"
+	}
+	fmt.Fprintf(&b, "\nCoalition dev mode is up.\n\n  gRPC        %s (%s)\n", addr, mode)
 	if httpAddr != "" {
 		fmt.Fprintf(&b, "  REST        http://%s/v1/…  (OpenAPI: http://%s/openapi.json)\n", httpAddr, httpAddr)
 	}
-	fmt.Fprintf(&b, "  database    %s\n\n  Partners (credential: -H 'authorization: Dev <code>'):\n", dbURL)
+	fmt.Fprintf(&b, "  database    %s\n\n  Partners (bundles in .dev/partners/<code>/; or -H 'authorization: Dev <code>'):\n", dbURL)
 	for _, p := range ps {
 		fmt.Fprintf(&b, "    %-8s %-15s %-13s earns %d.%02d%%\n", p.Code, p.Name, p.Kind, p.EarnRateBP/100, p.EarnRateBP%100)
 	}
@@ -432,9 +567,18 @@ func printBanner(ctx context.Context, addr, httpAddr, dbURL string, reg *partner
 			fmt.Fprintf(&b, "    %-6s card %s  phone %s\n", m.Name, m.CardNumber, m.Phone)
 		}
 	}
-	fmt.Fprintf(&b, "\n  Try:\n    grpcurl -plaintext -H 'authorization: Dev cafe' %s list\n", addr)
-	fmt.Fprintf(&b, "    COALITION_DATABASE_URL='%s' coalitionctl partners list\n\nCtrl-C stops the server and PostgreSQL.\n\n", dbURL)
+	if tlsOn {
+		fmt.Fprintf(&b, "\n  Try:\n    grpcurl -cacert .dev/partners/cafe/ca.pem -cert .dev/partners/cafe/cert.pem -key .dev/partners/cafe/key.pem localhost:%s list\n", portOf(addr))
+	} else {
+		fmt.Fprintf(&b, "\n  Try:\n    grpcurl -plaintext -H 'authorization: Dev cafe' %s list\n", addr)
+	}
+	fmt.Fprintf(&b, "    COALITION_DATABASE_URL='%s' coalitionctl partners list\n\nCtrl-C stops the server, Vault and PostgreSQL.\n\n", dbURL)
 	fmt.Print(b.String())
+}
+
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }
 
 func loopback(addr string) bool {

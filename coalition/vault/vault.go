@@ -129,6 +129,9 @@ func (c *Client) IssueServerCert(ctx context.Context, hosts []string, ttl time.D
 			names = append(names, h)
 		}
 	}
+	if len(names) == 0 {
+		return tls.Certificate{}, Bundle{}, errors.New("vault: a server certificate needs at least one host name")
+	}
 	data := map[string]any{"common_name": names[0], "ttl": ttl.String(), "ip_sans": strings.Join(ips, ",")}
 	if len(names) > 1 {
 		data["alt_names"] = strings.Join(names[1:], ",")

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"crypto/x509"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -138,4 +139,34 @@ func (c *CRLCache) Refresh(ctx context.Context, every time.Duration, fetch func(
 		case <-t.C:
 		}
 	}
+}
+
+// CertOrDev identifies a caller by its client certificate when the
+// connection presents one, and otherwise, in dev mode only, by dev
+// credentials from a loopback peer (the REST gateway and grpcurl in dev).
+type CertOrDev struct {
+	MTLS *MTLSAuthenticator
+	Dev  *DevAuthenticator // nil outside dev mode
+}
+
+func (a CertOrDev) Authenticate(ctx context.Context) (Principal, error) {
+	p, ok := peer.FromContext(ctx)
+	if ok {
+		if info, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(info.State.PeerCertificates) > 0 {
+			return a.MTLS.Authenticate(ctx)
+		}
+	}
+	if a.Dev == nil || !ok || !loopbackPeer(p) {
+		return Principal{}, status.Error(codes.Unauthenticated, "a client certificate issued by the coalition is required")
+	}
+	return a.Dev.Authenticate(ctx)
+}
+
+func loopbackPeer(p *peer.Peer) bool {
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
