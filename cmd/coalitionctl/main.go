@@ -21,6 +21,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/txn"
+	"github.com/coalition-loyalty/coalition/coalition/vault"
 )
 
 func main() {
@@ -45,6 +46,8 @@ func (e errBreaches) Error() string { return fmt.Sprintf("ledger check found %d 
 type env struct {
 	databaseURL  string
 	phoneHashKey string
+	vaultAddr    string
+	vaultToken   string
 	runner       *txn.Runner
 }
 
@@ -59,7 +62,9 @@ func (e *env) open(ctx context.Context) error {
 
 func (e *env) ledger() (*ledger.Ledger, error) {
 	var hasher phone.Hasher = noPhones{}
-	if e.phoneHashKey != "" {
+	if v, err := e.vault(); err == nil {
+		hasher = vault.PhoneHasher{C: v}
+	} else if e.phoneHashKey != "" {
 		key, err := decodeHex(e.phoneHashKey)
 		if err != nil {
 			return nil, err
@@ -75,7 +80,7 @@ func (e *env) ledger() (*ledger.Ledger, error) {
 type noPhones struct{}
 
 func (noPhones) HashPhone(context.Context, string) ([]byte, error) {
-	return nil, errors.New("looking members up by phone needs --phone-hash-key")
+	return nil, errors.New("looking members up by phone needs Vault (--vault-addr, --vault-token) or --phone-hash-key")
 }
 
 func root() *cobra.Command {
@@ -87,14 +92,16 @@ func root() *cobra.Command {
 		SilenceErrors: true,
 	}
 	cmd.PersistentFlags().StringVar(&e.databaseURL, "database-url", "", "PostgreSQL or CockroachDB connection URL")
-	cmd.PersistentFlags().StringVar(&e.phoneHashKey, "phone-hash-key", "", "hex key of the phone hash, to find members by phone")
+	cmd.PersistentFlags().StringVar(&e.phoneHashKey, "phone-hash-key", "", "hex key of the phone hash, to find members by phone (without Vault)")
+	cmd.PersistentFlags().StringVar(&e.vaultAddr, "vault-addr", "", "Vault address (default $VAULT_ADDR)")
+	cmd.PersistentFlags().StringVar(&e.vaultToken, "vault-token", "", "Vault token (default $VAULT_TOKEN)")
 	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return e.open(c.Context()) }
 	cmd.PersistentPostRun = func(*cobra.Command, []string) {
 		if e.runner != nil {
 			e.runner.Pool().Close()
 		}
 	}
-	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e))
+	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e), vaultCmd(e))
 	envflag.Bind(cmd)
 	return cmd
 }
@@ -162,6 +169,7 @@ func partnersCmd(e *env) *cobra.Command {
 			},
 		}
 	}
+	cmd.AddCommand(certCmds(e)...)
 	cmd.AddCommand(add, list,
 		status("suspend", "suspended", "Refuse a partner's requests from now on"),
 		status("activate", "active", "Accept a suspended partner's requests again"))

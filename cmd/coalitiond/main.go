@@ -212,6 +212,12 @@ func runDev(ctx context.Context, c serverConfig, dataDir string) error {
 		return err
 	}
 	c.vaultAddr, c.vaultRoleID, c.vaultSecretID = vs.Addr, creds.RoleID, creds.SecretID
+	// For coalitionctl in another terminal: `source .dev/env`.
+	envFile := fmt.Sprintf("export COALITION_DATABASE_URL='%s'\nexport VAULT_ADDR='%s'\nexport VAULT_TOKEN='%s'\n",
+		c.databaseURL, vs.Addr, vs.Token)
+	if err := os.WriteFile(filepath.Join(abs, "env"), []byte(envFile), 0o600); err != nil {
+		return err
+	}
 	bundles := filepath.Join(abs, "partners")
 	return runServer(ctx, c, true, func(ctx context.Context, reg *partners.Register) error {
 		return devBundles(ctx, operator, reg, bundles, log)
@@ -572,7 +578,7 @@ func printBanner(ctx context.Context, addr, httpAddr, dbURL string, tlsOn bool, 
 	} else {
 		fmt.Fprintf(&b, "\n  Try:\n    grpcurl -plaintext -H 'authorization: Dev cafe' %s list\n", addr)
 	}
-	fmt.Fprintf(&b, "    COALITION_DATABASE_URL='%s' coalitionctl partners list\n\nCtrl-C stops the server, Vault and PostgreSQL.\n\n", dbURL)
+	fmt.Fprintf(&b, "    source .dev/env; go run ./cmd/coalitionctl partners list   (database, Vault address and token)\n\nCtrl-C stops the server, Vault and PostgreSQL.\n\n")
 	fmt.Print(b.String())
 }
 

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coalition-loyalty/coalition/coalition/onboarding"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/vault"
+)
+
+// vaultClient connects with --vault-addr/--vault-token or the standard
+// VAULT_ADDR/VAULT_TOKEN.
+func (e *env) vault() (*vault.Client, error) {
+	addr, tok := e.vaultAddr, e.vaultToken
+	if addr == "" {
+		addr = os.Getenv("VAULT_ADDR")
+	}
+	if tok == "" {
+		tok = os.Getenv("VAULT_TOKEN")
+	}
+	if addr == "" || tok == "" {
+		return nil, errors.New("Vault is needed: give --vault-addr and --vault-token (or VAULT_ADDR and VAULT_TOKEN)")
+	}
+	return vault.New(addr, tok)
+}
+
+func vaultCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "vault", Short: "Set up Vault for the coalition"}
+	var secretFile string
+	bootstrap := &cobra.Command{
+		Use:   "bootstrap",
+		Short: "Create the coalition CA, roles, transit keys, policies and the server's AppRole (idempotent)",
+		Long: `bootstrap sets up, in the Vault given by --vault-addr and --vault-token: the
+coalition's root and issuing CA (PKI engine), the partner, staff and server
+certificate roles, the transit keys that hash phone numbers and API keys, the
+least-privilege policies from deploy/vault/policies, and the server's AppRole.
+What exists already is left as it is. It prints the AppRole's role id and
+writes a new secret id to --secret-id-file (mode 0600), for coalitiond serve.`,
+		PersistentPreRunE: func(*cobra.Command, []string) error { return nil }, // no database needed
+		RunE: func(c *cobra.Command, _ []string) error {
+			v, err := e.vault()
+			if err != nil {
+				return err
+			}
+			creds, err := v.Bootstrap(c.Context())
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(secretFile, []byte(creds.SecretID+"\n"), 0o600); err != nil {
+				return err
+			}
+			fmt.Printf("Vault is ready for the coalition.\n  AppRole role id: %s\n  secret id written to %s\n", creds.RoleID, secretFile)
+			return nil
+		},
+	}
+	bootstrap.Flags().StringVar(&secretFile, "secret-id-file", "coalitiond.secret-id", "where to write the server's AppRole secret id")
+	cmd.AddCommand(bootstrap)
+	return cmd
+}
+
+func certCmds(e *env) []*cobra.Command {
+	var dir string
+	var ttl time.Duration
+	issue := &cobra.Command{
+		Use:   "issue-cert CODE",
+		Short: "Issue a client certificate bundle for a partner (also to rotate: older ones stay valid until revoked)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			v, err := e.vault()
+			if err != nil {
+				return err
+			}
+			reg := partners.New(e.runner, nil)
+			p, err := reg.ByCode(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			out := dir
+			if out == "" {
+				out = filepath.Join("bundles", p.Code)
+			}
+			b, err := onboarding.IssueCertificate(c.Context(), v, reg, p, ttl, out)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("issued certificate %s for %s, valid until %s\n  bundle: %s/{%s,%s,%s}\n  hand it to the partner once; the key is not kept anywhere else\n",
+				b.Serial, p.Code, b.NotAfter.Format(time.RFC3339), out, onboarding.CertFile, onboarding.KeyFile, onboarding.CAFile)
+			return nil
+		},
+	}
+	issue.Flags().StringVar(&dir, "bundle-dir", "", "folder for the bundle (default bundles/<code>)")
+	issue.Flags().DurationVar(&ttl, "ttl", onboarding.DefaultTTL, "certificate lifetime")
+	list := &cobra.Command{
+		Use:   "certs CODE",
+		Short: "List a partner's certificates",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			reg := partners.New(e.runner, nil)
+			p, err := reg.ByCode(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			cs, err := reg.Certificates(c.Context(), p.ID)
+			if err != nil {
+				return err
+			}
+			w := table()
+			fmt.Fprintln(w, "SERIAL\tISSUED\tEXPIRES\tREVOKED")
+			for _, x := range cs {
+				revoked := "-"
+				if x.RevokedAt != nil {
+					revoked = x.RevokedAt.Format(time.RFC3339)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", x.Serial, x.IssuedAt.Format(time.RFC3339), x.NotAfter.Format(time.RFC3339), revoked)
+			}
+			return w.Flush()
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke-cert SERIAL",
+		Short: "Revoke a partner certificate (servers refuse it within their revocation-list refresh, 30 s)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			v, err := e.vault()
+			if err != nil {
+				return err
+			}
+			if err := onboarding.RevokeCertificate(c.Context(), v, partners.New(e.runner, nil), args[0]); err != nil {
+				return err
+			}
+			fmt.Println("revoked", args[0])
+			return nil
+		},
+	}
+	return []*cobra.Command{issue, list, revoke}
+}
