@@ -69,7 +69,7 @@ func NewServer(o Options) (*grpc.Server, *health.Server, error) {
 	}
 	opts := append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(recoverUnary(o.Log), authUnary(o.Auth), validateUnary(validator)),
-		grpc.ChainStreamInterceptor(recoverStream(o.Log), authStream(o.Auth)),
+		grpc.ChainStreamInterceptor(recoverStream(o.Log), authStream(o.Auth), validateStream(validator)),
 	}, o.ServerOptions...)
 	s := grpc.NewServer(opts...)
 	coalitionv1.RegisterPartnerServiceServer(s, &partnerService{l: o.Ledger, log: o.Log})
@@ -163,5 +163,30 @@ func validateUnary(v protovalidate.Validator) grpc.UnaryServerInterceptor {
 			}
 		}
 		return handler(ctx, req)
+	}
+}
+
+// validatingStream checks each message a client streams in, as validateUnary
+// checks a unary request.
+type validatingStream struct {
+	grpc.ServerStream
+	v protovalidate.Validator
+}
+
+func (s validatingStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if pm, ok := m.(proto.Message); ok {
+		if err := s.v.Validate(pm); err != nil {
+			return validationStatus(err)
+		}
+	}
+	return nil
+}
+
+func validateStream(v protovalidate.Validator) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return handler(srv, validatingStream{ServerStream: ss, v: v})
 	}
 }

@@ -141,3 +141,12 @@ func TestAPartnerReadsOnlyItsOwnStatement(t *testing.T) {
 	_, err = e.client.GetBalance(e.as("role=finance"), &pb.GetBalanceRequest{Member: byID(e.enroll("cafe"))})
 	wantStatus(t, err, codes.PermissionDenied, "")
 }
+
+func TestAStreamedExportValidatesItsRequest(t *testing.T) {
+	e := newEnv(t)
+	stream, err := e.settle.ExportReport(e.as("role=finance"), &pb.ExportReportRequest{BusinessDate: "25.11.2026"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	wantStatus(t, err, codes.InvalidArgument, "business_date")
+}
