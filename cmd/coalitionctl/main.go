@@ -101,7 +101,7 @@ func root() *cobra.Command {
 			e.runner.Pool().Close()
 		}
 	}
-	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e), vaultCmd(e))
+	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e), vaultCmd(e), apiKeysCmd(e))
 	envflag.Bind(cmd)
 	return cmd
 }

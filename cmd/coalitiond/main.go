@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
+	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/coalition/demo"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/onboarding"
@@ -193,15 +194,21 @@ func runDev(ctx context.Context, c serverConfig, dataDir string) error {
 	}
 	c.databaseURL = cluster.URL("coalition")
 	c.devAuth = true
-	log.Info("starting Vault", "dir", filepath.Join(abs, "vault"))
-	vs, err := vaultdev.Start(startCtx, vaultdev.Options{DataDir: filepath.Join(abs, "vault")})
-	if err != nil {
-		return err
+	// A Vault of the user's own (VAULT_ADDR and VAULT_TOKEN), or one of ours
+	// with its data under the dev folder.
+	vs := &vaultdev.Server{Addr: os.Getenv("VAULT_ADDR"), Token: os.Getenv("VAULT_TOKEN")}
+	if vs.Addr == "" || vs.Token == "" {
+		log.Info("starting Vault", "dir", filepath.Join(abs, "vault"))
+		if vs, err = vaultdev.Start(startCtx, vaultdev.Options{DataDir: filepath.Join(abs, "vault")}); err != nil {
+			return err
+		}
+		defer func() {
+			log.Info("stopping Vault")
+			vs.Stop()
+		}()
+	} else {
+		log.Info("using the Vault at $VAULT_ADDR", "addr", vs.Addr)
 	}
-	defer func() {
-		log.Info("stopping Vault")
-		vs.Stop()
-	}()
 	// The operator's side: set Vault up, and give the server its AppRole.
 	operator, err := vault.New(vs.Addr, vs.Token)
 	if err != nil {
@@ -321,11 +328,15 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 			log.Warn("refresh the revocation list (keeping the last one)", "error", err)
 		})
 		go sec.cert.Renew(ctx, log)
-		opts.Auth = rpc.CertOrDev{MTLS: &rpc.MTLSAuthenticator{Roots: sec.pool, Intermediates: x509.NewCertPool(), Revocations: crl}, Dev: devAuth}
+		opts.Auth = rpc.CertOrDev{
+			MTLS:    &rpc.MTLSAuthenticator{Roots: sec.pool, Intermediates: x509.NewCertPool(), Revocations: crl},
+			APIKeys: apikeys.New(runner, sec.client, nil, time.Minute, 10_000),
+			Dev:     devAuth,
+		}
 		opts.ServerOptions = append(opts.ServerOptions, grpc.Creds(credentials.NewTLS(&tls.Config{
 			GetCertificate: sec.cert.GetCertificate, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12,
 		})))
-		authMode = "client certificates from the coalition CA"
+		authMode = "client certificates from the coalition CA, API keys"
 		if c.devAuth {
 			authMode += "; dev credentials from loopback"
 		}

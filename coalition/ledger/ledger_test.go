@@ -601,6 +601,7 @@ func TestAccrualsBeyondThePartnersLiabilityLimitAreRefused(t *testing.T) {
 		t.Fatalf("refused accrual wrote rows: %s → %s", before, after)
 	}
 	// Other partners are not capped; spending the café's points frees room.
+	f.clock.Advance(time.Minute) // the cinema's points expire after the café's
 	f.accrue(f.cinema, m, 100_000)
 	f.redeem(f.fuel, m, 40) // 40 of the café's 50
 	f.accrue(f.cafe, m, 100_000)

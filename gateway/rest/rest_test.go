@@ -70,12 +70,21 @@ func newAPI(t *testing.T) *httptest.Server {
 
 func call(t *testing.T, api *httptest.Server, method, path, partner, body string) (int, map[string]any, http.Header) {
 	t.Helper()
+	auth := ""
+	if partner != "" {
+		auth = "Dev " + partner
+	}
+	return callAuth(t, api, method, path, auth, body)
+}
+
+func callAuth(t *testing.T, api *httptest.Server, method, path, auth, body string) (int, map[string]any, http.Header) {
+	t.Helper()
 	req, err := http.NewRequest(method, api.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if partner != "" {
-		req.Header.Set("Authorization", "Dev "+partner)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	client := &http.Client{Timeout: 30 * time.Second}

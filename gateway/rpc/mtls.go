@@ -3,14 +3,18 @@ package rpc
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"net"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
@@ -141,23 +145,47 @@ func (c *CRLCache) Refresh(ctx context.Context, every time.Duration, fetch func(
 	}
 }
 
+// KeyChecker checks an API key (package apikeys).
+type KeyChecker interface {
+	Check(ctx context.Context, secret string) (apikeys.Key, error)
+}
+
 // CertOrDev identifies a caller by its client certificate when the
-// connection presents one, and otherwise, in dev mode only, by dev
-// credentials from a loopback peer (the REST gateway and grpcurl in dev).
+// connection presents one; otherwise by an API key ("authorization: Bearer
+// ck_…", as REST clients send through the gateway); otherwise, in dev mode
+// only, by dev credentials from a loopback peer.
 type CertOrDev struct {
-	MTLS *MTLSAuthenticator
-	Dev  *DevAuthenticator // nil outside dev mode
+	MTLS    *MTLSAuthenticator
+	APIKeys KeyChecker        // nil: no API keys
+	Dev     *DevAuthenticator // nil outside dev mode
 }
 
 func (a CertOrDev) Authenticate(ctx context.Context) (Principal, error) {
 	p, ok := peer.FromContext(ctx)
-	if ok {
+	if ok && a.MTLS != nil {
 		if info, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(info.State.PeerCertificates) > 0 {
 			return a.MTLS.Authenticate(ctx)
 		}
 	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if vals := md.Get("authorization"); len(vals) == 1 && a.APIKeys != nil {
+		if secret, ok := strings.CutPrefix(vals[0], "Bearer "); ok {
+			k, err := a.APIKeys.Check(ctx, secret)
+			if errors.Is(err, apikeys.ErrInvalid) {
+				return Principal{}, status.Error(codes.Unauthenticated, "invalid, expired or revoked API key")
+			}
+			if err != nil {
+				return Principal{}, status.Error(codes.Unavailable, "cannot check the API key now")
+			}
+			pr := Principal{Role: Role(k.Role)}
+			if k.PartnerID != nil {
+				pr.PartnerID = *k.PartnerID
+			}
+			return pr, nil
+		}
+	}
 	if a.Dev == nil || !ok || !loopbackPeer(p) {
-		return Principal{}, status.Error(codes.Unauthenticated, "a client certificate issued by the coalition is required")
+		return Principal{}, status.Error(codes.Unauthenticated, "a client certificate issued by the coalition, or an API key, is required")
 	}
 	return a.Dev.Authenticate(ctx)
 }

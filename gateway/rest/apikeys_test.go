@@ -1,0 +1,126 @@
+package rest_test
+
+import (
+	"context"
+	"net"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/coalition-loyalty/coalition/coalition/apikeys"
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/txn"
+	"github.com/coalition-loyalty/coalition/coalition/vault"
+	"github.com/coalition-loyalty/coalition/coalition/vaultdev"
+	"github.com/coalition-loyalty/coalition/gateway/rest"
+	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	"github.com/coalition-loyalty/coalition/settlement/clearing"
+)
+
+func TestRESTClientsUseAPIKeysHashedByVault(t *testing.T) {
+	ctx := context.Background()
+	vs, err := vaultdev.Start(ctx, vaultdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vs.Stop() })
+	v, err := vault.New(vs.Addr, vs.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runner, err := txn.New(ctx, pgtest.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(ledger.Config{Tx: runner, Phones: vault.PhoneHasher{C: v}})
+	if err := l.Bootstrap(ctx, ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
+		t.Fatal(err)
+	}
+	reg := partners.New(runner, nil)
+	cafe, err := reg.Add(ctx, partners.Partner{Code: "cafe", Name: "cafe", Kind: "cafe", EarnRateBP: 500, PointsTTLDays: 365})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Add(ctx, partners.Partner{Code: "cinema", Name: "cinema", Kind: "cinema", EarnRateBP: 300, PointsTTLDays: 365}); err != nil {
+		t.Fatal(err)
+	}
+	keys := apikeys.New(runner, v, nil, time.Minute, 100)
+	srv, _, err := rpc.NewServer(rpc.Options{Ledger: l, Settlement: clearing.New(clearing.Config{Tx: runner}), Auth: rpc.CertOrDev{APIKeys: keys}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, _ := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	t.Cleanup(func() { conn.Close() })
+	h, err := rest.Handler(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(h)
+	t.Cleanup(api.Close)
+
+	_, secret, err := keys.Issue(ctx, &cafe.ID, "partner", "till")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := func(key string) string { return "Bearer " + key }
+	// call() sends "Dev <x>"; API keys go as they are.
+	code, m, _ := callAuth(t, api, "POST", "/v1/partner/members", bearer(secret), `{"idempotency_key": "e1"}`)
+	if code != 200 || m["member"].(map[string]any)["home_partner_id"] != cafe.ID.String() {
+		t.Fatalf("enroll with the café's key = %d %v", code, m)
+	}
+	// The key was stored only as Vault's HMAC of it.
+	var stored []byte
+	if err := runner.Pool().QueryRow(ctx, `SELECT hash FROM api_keys`).Scan(&stored); err != nil || string(stored) == secret || len(stored) == 0 {
+		t.Fatalf("stored %q", stored)
+	}
+	var open time.Time
+	if err := runner.Pool().QueryRow(ctx, `SELECT business_date FROM settlement_windows WHERE status = 'open'`).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clearing.New(clearing.Config{Tx: runner}).Run(ctx, open); err != nil {
+		t.Fatal(err)
+	}
+	day := open.Format(time.DateOnly)
+	if code, _, _ := callAuth(t, api, "GET", "/v1/settlement/windows/"+day+"/statements/cafe", bearer(secret), ""); code != 200 {
+		t.Fatalf("the café's key reading its own statement = %d", code)
+	}
+	code, _, _ = callAuth(t, api, "GET", "/v1/settlement/windows/"+day+"/statements/cinema", bearer(secret), "")
+	if code != 403 {
+		t.Fatalf("the café's key reading the cinema's statement = %d, want 403", code)
+	}
+	code, _, _ = callAuth(t, api, "GET", "/v1/settlement/windows", bearer("ck_not-a-key"), "")
+	if code != 401 {
+		t.Fatalf("a made-up key = %d, want 401", code)
+	}
+	// Rotation: both keys work during the overlap; then the old is revoked.
+	list, _ := keys.List(ctx)
+	newKey, newSecret, err := keys.Rotate(ctx, list[0].ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{secret, newSecret} {
+		if code, _, _ := callAuth(t, api, "GET", "/v1/settlement/windows", bearer(s), ""); code != 200 {
+			t.Fatalf("during the overlap a key got %d", code)
+		}
+	}
+	if err := keys.Revoke(ctx, list[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := callAuth(t, api, "GET", "/v1/settlement/windows", bearer(secret), ""); code != 401 {
+		t.Fatalf("revoked key = %d, want 401", code)
+	}
+	if code, _, _ := callAuth(t, api, "GET", "/v1/settlement/windows", bearer(newSecret), ""); code != 200 {
+		t.Fatalf("new key %s after revoking the old = %d", newKey.ID, code)
+	}
+}
