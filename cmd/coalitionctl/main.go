@@ -118,6 +118,7 @@ func partnersCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "partners", Short: "List, add, suspend and reactivate partners"}
 	var p partners.Partner
 	var limit int64
+	var bundleDir string
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Register a partner",
@@ -125,12 +126,20 @@ func partnersCmd(e *env) *cobra.Command {
 			if c.Flags().Changed("liability-limit") {
 				p.LiabilityLimit = &limit
 			}
-			added, err := partners.New(e.runner, nil).Add(c.Context(), p)
+			reg := partners.New(e.runner, nil)
+			added, err := reg.Add(c.Context(), p)
 			if err != nil {
 				return err
 			}
 			fmt.Printf("added partner %s (%s), id %s\n", added.Code, added.Name, added.ID)
-			return nil
+			if bundleDir == "" {
+				return nil
+			}
+			v, err := e.vault()
+			if err != nil {
+				return fmt.Errorf("partner added, but no certificate: %w (run partners issue-cert %s later)", err, added.Code)
+			}
+			return issueAndTell(c, v, reg, added, 0, bundleDir)
 		},
 	}
 	add.Flags().StringVar(&p.Code, "code", "", "short unique code, e.g. cafe")
@@ -139,6 +148,7 @@ func partnersCmd(e *env) *cobra.Command {
 	add.Flags().Int64Var(&p.EarnRateBP, "earn-rate-bp", 0, "share of the purchase given back as points' worth, in basis points (500 = 5%)")
 	add.Flags().DurationVar(&p.ReturnWindow, "return-window", 0, "how long earned points stay pending, e.g. 336h for 14 days")
 	add.Flags().IntVar(&p.PointsTTLDays, "points-ttl-days", 365, "days until earned points expire")
+	add.Flags().StringVar(&bundleDir, "bundle-dir", "", "also issue the partner's client certificate bundle into this folder (needs Vault)")
 	add.Flags().Int64Var(&limit, "liability-limit", 0, "most points the partner may have outstanding (issued, not yet spent or expired); no cap if not given")
 	list := &cobra.Command{
 		Use:   "list",

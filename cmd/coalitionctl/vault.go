@@ -68,9 +68,10 @@ func certCmds(e *env) []*cobra.Command {
 	var dir string
 	var ttl time.Duration
 	issue := &cobra.Command{
-		Use:   "issue-cert CODE",
-		Short: "Issue a client certificate bundle for a partner (also to rotate: older ones stay valid until revoked)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "issue-cert CODE",
+		Aliases: []string{"rotate-cert"},
+		Short:   "Issue a client certificate bundle for a partner (rotate-cert: the same; older ones stay valid until revoked)",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			v, err := e.vault()
 			if err != nil {
@@ -85,13 +86,7 @@ func certCmds(e *env) []*cobra.Command {
 			if out == "" {
 				out = filepath.Join("bundles", p.Code)
 			}
-			b, err := onboarding.IssueCertificate(c.Context(), v, reg, p, ttl, out)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("issued certificate %s for %s, valid until %s\n  bundle: %s/{%s,%s,%s}\n  hand it to the partner once; the key is not kept anywhere else\n",
-				b.Serial, p.Code, b.NotAfter.Format(time.RFC3339), out, onboarding.CertFile, onboarding.KeyFile, onboarding.CAFile)
-			return nil
+			return issueAndTell(c, v, reg, p, ttl, out)
 		},
 	}
 	issue.Flags().StringVar(&dir, "bundle-dir", "", "folder for the bundle (default bundles/<code>)")
@@ -138,5 +133,47 @@ func certCmds(e *env) []*cobra.Command {
 			return nil
 		},
 	}
-	return []*cobra.Command{issue, list, revoke}
+	revokeAll := &cobra.Command{
+		Use:   "revoke CODE",
+		Short: "Revoke every certificate of a partner (see also suspend)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			v, err := e.vault()
+			if err != nil {
+				return err
+			}
+			reg := partners.New(e.runner, nil)
+			p, err := reg.ByCode(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			cs, err := reg.Certificates(c.Context(), p.ID)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for _, x := range cs {
+				if x.RevokedAt != nil {
+					continue
+				}
+				if err := onboarding.RevokeCertificate(c.Context(), v, reg, x.Serial); err != nil {
+					return err
+				}
+				n++
+			}
+			fmt.Printf("revoked %d certificates of %s\n", n, p.Code)
+			return nil
+		},
+	}
+	return []*cobra.Command{issue, list, revoke, revokeAll}
+}
+
+func issueAndTell(c *cobra.Command, v *vault.Client, reg *partners.Register, p partners.Partner, ttl time.Duration, out string) error {
+	b, err := onboarding.IssueCertificate(c.Context(), v, reg, p, ttl, out)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("issued certificate %s for %s, valid until %s\n  bundle: %s/{%s,%s,%s}\n  hand it to the partner once; the key is not kept anywhere else\n",
+		b.Serial, p.Code, b.NotAfter.Format(time.RFC3339), out, onboarding.CertFile, onboarding.KeyFile, onboarding.CAFile)
+	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +92,61 @@ func TestBootstrapIsIdempotentAndIssuesPartnerCertificates(t *testing.T) {
 	}
 	if !revoked[strings.ToLower(b.Serial)] {
 		t.Fatalf("CRL %v lacks revoked serial %s", revoked, b.Serial)
+	}
+}
+
+func TestServerCertificateIsRenewedBeforeItExpiresWithoutARestart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := startVault(t)
+	creds, err := c.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server's own identity: AppRole login, renewed by a watcher.
+	srv, err := vault.LoginAppRole(ctx, c.API().Address(), creds, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := vault.NewServerCert(ctx, srv, []string{"localhost", "127.0.0.1"}, 6*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := cert.GetCertificate(nil)
+	go cert.Renew(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		cur, _ := cert.GetCertificate(nil)
+		if cur != first {
+			leaf, err := x509.ParseCertificate(cur.Certificate[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if old, _ := x509.ParseCertificate(first.Certificate[0]); !leaf.NotAfter.After(old.NotAfter) || time.Now().After(old.NotAfter) {
+				t.Fatalf("renewed at %s, old expired at %s", time.Now(), old.NotAfter)
+			}
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("the server certificate was not renewed before it expired")
+}
+
+func TestTheServersPolicyCannotIssuePartnerCertificates(t *testing.T) {
+	ctx := context.Background()
+	c := startVault(t)
+	creds, err := c.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := vault.LoginAppRole(ctx, c.API().Address(), creds, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.IssuePartnerCert(ctx, uuid.New(), "evil", time.Hour); err == nil {
+		t.Fatal("the server's AppRole issued a partner certificate")
+	}
+	if _, err := srv.HMAC(ctx, vault.PhoneHashKey, []byte("+79160000001")); err != nil {
+		t.Fatalf("the server cannot hash phones: %v", err)
 	}
 }
