@@ -47,6 +47,12 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		go func() { done <- runDev(ctx, cfg, dir) }()
 		var conn *grpc.ClientConn
 		for deadline := time.Now().Add(120 * time.Second); conn == nil && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			select {
+			case err := <-done:
+				stop()
+				t.Fatalf("run %d: dev mode stopped: %v", run, err)
+			default:
+			}
 			bundle := filepath.Join(dir, "partners", "cafe")
 			cert, err := tls.LoadX509KeyPair(filepath.Join(bundle, "cert.pem"), filepath.Join(bundle, "key.pem"))
 			if err != nil {

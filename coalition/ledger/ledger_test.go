@@ -606,3 +606,32 @@ func TestAccrualsBeyondThePartnersLiabilityLimitAreRefused(t *testing.T) {
 	f.redeem(f.fuel, m, 40) // 40 of the café's 50
 	f.accrue(f.cafe, m, 100_000)
 }
+
+// A refund of a burn while the member owes points pays the debt in the same
+// transaction; those debt payments must not count as more of the burn left
+// to refund (found by the property test).
+func TestABurnCannotBeRefundedTwiceThroughDebtPayments(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	earn := f.accrue(f.cafe, m, 100_000) // 50
+	burn := f.redeem(f.cinema, m, 50)
+	all := rub(100_000)
+	if _, err := f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: earn.Transaction.ID, Purchase: &all}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantBalance(m, -50, 0, 0, 50)
+	ten := int64(10)
+	if _, err := f.l.Refund(f.ctx, f.cinema.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &ten}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantBalance(m, -40, 0, 0, 40) // the 10 given back paid the debt
+	over := int64(41)
+	_, err := f.l.Refund(f.ctx, f.cinema.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &over})
+	wantError(t, err, coalition.FailedPrecondition, "points")
+	rest := int64(40)
+	if _, err := f.l.Refund(f.ctx, f.cinema.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &rest}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantBalance(m, 0, 0, 0, 0)
+	f.checkClean()
+}

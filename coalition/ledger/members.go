@@ -189,14 +189,25 @@ func findMember(ctx context.Context, tx pgx.Tx, ref MemberRef, phoneHash []byte,
 
 // Lookup finds a member for a partner at checkout.
 func (l *Ledger) Lookup(ctx context.Context, partner coalition.PartnerID, ref MemberRef) (Member, error) {
+	return l.lookup(ctx, &partner, ref)
+}
+
+// MemberOf finds a member for the operator, outside any partner's view.
+func (l *Ledger) MemberOf(ctx context.Context, ref MemberRef) (Member, error) {
+	return l.lookup(ctx, nil, ref)
+}
+
+func (l *Ledger) lookup(ctx context.Context, partner *coalition.PartnerID, ref MemberRef) (Member, error) {
 	h, err := l.hashRef(ctx, ref)
 	if err != nil {
 		return Member{}, err
 	}
 	var m memberRow
 	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
-		if _, err := loadContext(ctx, tx, partner); err != nil {
-			return err
+		if partner != nil {
+			if _, err := loadContext(ctx, tx, *partner); err != nil {
+				return err
+			}
 		}
 		m, err = findMember(ctx, tx, ref, h, "member")
 		return err

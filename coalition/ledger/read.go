@@ -33,14 +33,26 @@ const ExpiryHorizon = 30 * 24 * time.Hour
 // Balance reads a member's balance for any partner of the coalition (a
 // member may spend anywhere, so any checkout may ask).
 func (l *Ledger) Balance(ctx context.Context, partner coalition.PartnerID, ref MemberRef) (Balance, error) {
+	return l.balance(ctx, &partner, ref)
+}
+
+// BalanceOf reads a member's balance for the operator.
+func (l *Ledger) BalanceOf(ctx context.Context, ref MemberRef) (Balance, error) {
+	return l.balance(ctx, nil, ref)
+}
+
+// balance reads a balance; with a partner, only for a partner that may trade.
+func (l *Ledger) balance(ctx context.Context, partner *coalition.PartnerID, ref MemberRef) (Balance, error) {
 	h, err := l.hashRef(ctx, ref)
 	if err != nil {
 		return Balance{}, err
 	}
 	var b Balance
 	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
-		if _, err := loadContext(ctx, tx, partner); err != nil {
-			return err
+		if partner != nil {
+			if _, err := loadContext(ctx, tx, *partner); err != nil {
+				return err
+			}
 		}
 		m, err := findMember(ctx, tx, ref, h, "member")
 		if err != nil {
@@ -182,41 +194,4 @@ func decodePageToken(s string) (pageCursor, error) {
 	}
 	at := time.UnixMicro(us).UTC()
 	return pageCursor{at: &at, id: u}, nil
-}
-
-// MemberOf finds a member for the operator, outside any partner's view.
-func (l *Ledger) MemberOf(ctx context.Context, ref MemberRef) (Member, error) {
-	h, err := l.hashRef(ctx, ref)
-	if err != nil {
-		return Member{}, err
-	}
-	var m memberRow
-	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
-		m, err = findMember(ctx, tx, ref, h, "member")
-		return err
-	})
-	return m.Member, err
-}
-
-// BalanceOf reads a member's balance for the operator.
-func (l *Ledger) BalanceOf(ctx context.Context, ref MemberRef) (Balance, error) {
-	h, err := l.hashRef(ctx, ref)
-	if err != nil {
-		return Balance{}, err
-	}
-	var b Balance
-	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
-		m, err := findMember(ctx, tx, ref, h, "member")
-		if err != nil {
-			return err
-		}
-		now := l.now()
-		pu, err := loadPurse(ctx, tx, m.ID, now)
-		if err != nil {
-			return err
-		}
-		b = summarize(m.ID, pu, now)
-		return nil
-	})
-	return b, err
 }

@@ -218,7 +218,7 @@ func refundBurn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 		SELECT l.id, l.issuer_id, l.points, l.remaining, l.earned_at, l.spendable_from, l.expires_at,
 		       SUM(c.points) AS still_spent
 		FROM burn_and_refunds AS t
-		JOIN lot_consumptions AS c ON c.transaction_id = t.id
+		JOIN lot_consumptions AS c ON c.transaction_id = t.id AND c.kind IN ('burn', 'burn_refund')
 		JOIN lots AS l ON l.id = c.lot_id
 		GROUP BY l.id, l.issuer_id, l.points, l.remaining, l.earned_at, l.spendable_from, l.expires_at
 		ORDER BY l.expires_at DESC, l.earned_at DESC, l.id DESC`, r.TransactionID)
@@ -242,9 +242,22 @@ func refundBurn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 	if err := rows.Err(); err != nil {
 		return RefundResult{}, fmt.Errorf("refund: lots of %s: %w", r.TransactionID, err)
 	}
+	// What is left to refund, from the lots (a refund's transaction may also
+	// hold debt payments, which are not the burn's: hence the kinds above),
+	// checked against the transactions themselves.
 	var still int64
 	for _, s := range lots {
 		still += s.still
+	}
+	var restored int64
+	if err := tx.QueryRow(ctx, `
+		SELECT COALESCE(SUM(points), 0) FROM transactions WHERE original_id = $1 AND kind = 'burn_refund'`,
+		r.TransactionID).Scan(&restored); err != nil {
+		return RefundResult{}, fmt.Errorf("refund: earlier refunds: %w", err)
+	}
+	if still != -o.points-restored {
+		return RefundResult{}, fmt.Errorf("refund: burn %s has %d points left by its lots but %d by its transactions",
+			r.TransactionID, still, -o.points-restored)
 	}
 	if n > still {
 		return RefundResult{}, coalition.Errorf(coalition.FailedPrecondition, "points",

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
@@ -51,18 +52,8 @@ func TestFinanceReadsReportsStatementsCSVAndDrillsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var file bytes.Buffer
-	for {
-		chunk, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		file.Write(chunk.Data)
-	}
-	rows, err := csv.NewReader(&file).ReadAll()
+	file := readExport(t, stream)
+	rows, err := csv.NewReader(file).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,18 +106,8 @@ func TestAPartnerReadsOnlyItsOwnStatement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var file bytes.Buffer
-	for {
-		chunk, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		file.Write(chunk.Data)
-	}
-	rows, _ := csv.NewReader(&file).ReadAll()
+	file := readExport(t, stream)
+	rows, _ := csv.NewReader(file).ReadAll()
 	for _, r := range rows[1:] {
 		if r[2] == "cafe" || r[3] == "cafe" || r[2] == "cinema" || r[3] == "cinema" {
 			t.Fatalf("the fuel station's export shows another partner's line %v", r)
@@ -149,4 +130,20 @@ func TestAStreamedExportValidatesItsRequest(t *testing.T) {
 		_, err = stream.Recv()
 	}
 	wantStatus(t, err, codes.InvalidArgument, "business_date")
+}
+
+// readExport reads a streamed CSV export to its end.
+func readExport(t *testing.T, stream grpc.ServerStreamingClient[pb.ExportReportResponse]) *bytes.Buffer {
+	t.Helper()
+	var file bytes.Buffer
+	for {
+		chunk, err := stream.Recv()
+		if err == io.EOF {
+			return &file
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		file.Write(chunk.Data)
+	}
 }
