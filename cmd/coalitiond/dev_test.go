@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +40,13 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close()
-	cfg := serverConfig{listen: addr, settings: demo.Settings, sweepInterval: time.Second, clearEvery: time.Minute,
+	httpLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := httpLis.Addr().String()
+	httpLis.Close()
+	cfg := serverConfig{listen: addr, httpListen: httpAddr, settings: demo.Settings, sweepInterval: time.Second, clearEvery: time.Minute,
 		tlsHosts: []string{"localhost", "127.0.0.1"}}
 
 	for run := 1; run <= 2; run++ {
@@ -85,6 +93,29 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		// Anna: 120 at the café + 45 at the cinema − 100 at the fuel station.
 		if b.Balance.Available != 65 {
 			t.Fatalf("run %d: Anna has %d points, want 65 (seeded once)", run, b.Balance.Available)
+		}
+		// Probes and metrics, as a load balancer and Prometheus see them.
+		var ready string
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && ready != "ready\n"; time.Sleep(200 * time.Millisecond) {
+			if res, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				ready = string(b)
+			}
+		}
+		if ready != "ready\n" {
+			t.Fatalf("run %d: /readyz says %q", run, ready)
+		}
+		res, err := http.Get("http://" + httpAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		for _, want := range []string{"rpc_server_call_duration", "coalition_ledger_transaction_retries"} {
+			if !strings.Contains(string(body), want) {
+				t.Fatalf("run %d: /metrics lacks %s", run, want)
+			}
 		}
 		conn.Close()
 		stop()

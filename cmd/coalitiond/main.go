@@ -18,13 +18,20 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
@@ -35,11 +42,13 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/pgcluster"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/schema"
+	"github.com/coalition-loyalty/coalition/coalition/telemetry"
 	"github.com/coalition-loyalty/coalition/coalition/txn"
 	"github.com/coalition-loyalty/coalition/coalition/vault"
 	"github.com/coalition-loyalty/coalition/coalition/vaultdev"
 	"github.com/coalition-loyalty/coalition/gateway/rest"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
 
@@ -261,7 +270,16 @@ func devBundles(ctx context.Context, v *vault.Client, reg *partners.Register, di
 // mode it also migrates the database, seeds the demo coalition, and hands
 // the seeded partners their certificates through onboard.
 func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(context.Context, *partners.Register) error) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := slog.New(telemetry.LogHandler(slog.NewTextHandler(os.Stderr, nil)))
+	tel, err := telemetry.Setup(ctx, "coalitiond")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tel.Shutdown(flush)
+	}()
 	sec, err := connectVault(ctx, c, log)
 	if err != nil {
 		return err
@@ -285,11 +303,24 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 			return err
 		}
 	}
-	runner, err := txn.Open(ctx, c.databaseURL)
+	poolCfg, err := txn.PoolConfig(c.databaseURL)
 	if err != nil {
 		return err
 	}
-	defer runner.Pool().Close()
+	poolCfg.ConnConfig.Tracer = telemetry.PgxTracer{T: tel.Traces.Tracer("github.com/coalition-loyalty/coalition/db")}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	runner, err := txn.New(ctx, pool)
+	if err != nil {
+		return err
+	}
+	metrics, err := telemetry.NewMetrics(tel.Meters, runner.Retries)
+	if err != nil {
+		return err
+	}
 	if dev {
 		if _, err := schema.Migrate(ctx, runner.Pool()); err != nil {
 			return err
@@ -320,11 +351,14 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 	if c.devAuth {
 		devAuth = &rpc.DevAuthenticator{Partners: reg}
 	}
-	opts := rpc.Options{Ledger: l, Settlement: clearing.New(clearing.Config{Tx: runner}), Log: log, Auth: devAuth}
+	opts := rpc.Options{Ledger: l, Settlement: clearing.New(clearing.Config{Tx: runner}), Log: log, Auth: devAuth,
+		ServerOptions: []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(tel.Traces), otelgrpc.WithMeterProvider(tel.Meters)))}}
 	authMode := "dev credentials, plaintext"
 	if sec != nil {
 		crl := &rpc.CRLCache{}
 		go crl.Refresh(ctx, 30*time.Second, sec.client.RevokedSerials, func(err error) {
+			metrics.VaultErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", "crl")))
 			log.Warn("refresh the revocation list (keeping the last one)", "error", err)
 		})
 		go sec.cert.Renew(ctx, log)
@@ -349,10 +383,16 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 	if err != nil {
 		return err
 	}
-	go sweepHolds(ctx, l, c.sweepInterval, log)
+	go sweepHolds(ctx, l, c.sweepInterval, metrics, log)
 	if c.clearEvery > 0 {
-		go clearDue(ctx, opts.Settlement.(*clearing.Clearing), c.clearEvery, log)
+		go clearDue(ctx, opts.Settlement.(*clearing.Clearing), c.clearEvery, metrics, log)
 	}
+	ready := &readiness{pool: pool, health: hs}
+	if sec != nil {
+		ready.vault = sec.client
+		ready.vaultErrors = metrics.VaultErrors
+	}
+	go ready.watch(ctx, 5*time.Second, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("serving gRPC", "addr", lis.Addr().String(), "auth", authMode)
@@ -362,7 +402,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 		if sec != nil {
 			dial = credentials.NewTLS(&tls.Config{RootCAs: sec.pool, ServerName: "localhost"})
 		}
-		if httpSrv, err = serveREST(ctx, c.httpListen, lis.Addr().String(), dial, served); err != nil {
+		if httpSrv, err = serveREST(ctx, c.httpListen, lis.Addr().String(), dial, tel.Metrics, ready, served); err != nil {
 			srv.Stop()
 			return err
 		}
@@ -440,7 +480,7 @@ func connectVault(ctx context.Context, c serverConfig, log *slog.Logger) (*secur
 
 // serveREST serves the REST mirror, which calls the gRPC server on its
 // loopback address so that every request passes the same interceptors.
-func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.TransportCredentials, failed chan<- error) (*http.Server, error) {
+func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.TransportCredentials, metrics http.Handler, ready *readiness, failed chan<- error) (*http.Server, error) {
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, err
@@ -453,7 +493,12 @@ func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.Tra
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", ready.ServeHTTP)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			failed <- err
@@ -464,7 +509,7 @@ func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.Tra
 }
 
 // sweepHolds marks expired holds released, in batches, until ctx ends.
-func sweepHolds(ctx context.Context, l *ledger.Ledger, every time.Duration, log *slog.Logger) {
+func sweepHolds(ctx context.Context, l *ledger.Ledger, every time.Duration, m *telemetry.Metrics, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -481,6 +526,7 @@ func sweepHolds(ctx context.Context, l *ledger.Ledger, every time.Duration, log 
 					break
 				}
 				if n > 0 {
+					m.HoldsExpired.Add(ctx, n)
 					log.Info("released expired holds", "count", n)
 				}
 				if n < 1000 {
@@ -493,13 +539,25 @@ func sweepHolds(ctx context.Context, l *ledger.Ledger, every time.Duration, log 
 
 // clearDue clears windows whose business day has ended, until ctx ends.
 // Every replica runs it; the report's primary key keeps one per window.
-func clearDue(ctx context.Context, c *clearing.Clearing, every time.Duration, log *slog.Logger) {
+func clearDue(ctx context.Context, c *clearing.Clearing, every time.Duration, m *telemetry.Metrics, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		done, err := c.RunDue(ctx)
-		for _, d := range done {
-			log.Info("cleared settlement window", "business_date", d.Format(time.DateOnly))
+		due, err := c.Due(ctx)
+		for _, d := range due {
+			start := time.Now()
+			b, err2 := c.Run(ctx, d)
+			if err = err2; err != nil {
+				break
+			}
+			lines := 0
+			if r, err := clearing.Decode(b); err == nil {
+				lines = len(r.Lines())
+			}
+			m.ClearingDuration.Record(ctx, time.Since(start).Seconds())
+			m.ClearingLines.Add(ctx, int64(lines))
+			log.InfoContext(ctx, "cleared settlement window", "business_date", d.Format(time.DateOnly), "lines", lines,
+				"seconds", time.Since(start).Seconds())
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Error("clearing", "error", err)
@@ -510,6 +568,71 @@ func clearDue(ctx context.Context, c *clearing.Clearing, every time.Duration, lo
 		case <-t.C:
 		}
 	}
+}
+
+// readiness says whether this replica can serve: its database answers and,
+// when it uses Vault, Vault does. Load balancers read /readyz; the gRPC
+// health service reports the same.
+type readiness struct {
+	pool        *pgxpool.Pool
+	vault       *vault.Client
+	vaultErrors metric.Int64Counter
+	health      *health.Server
+	ok          atomic.Bool
+	why         atomic.Pointer[string]
+}
+
+func (r *readiness) check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := r.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if r.vault != nil {
+		if _, err := r.vault.API().Sys().HealthWithContext(ctx); err != nil {
+			r.vaultErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", "health")))
+			return fmt.Errorf("vault: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *readiness) watch(ctx context.Context, every time.Duration, log *slog.Logger) {
+	for {
+		err := r.check(ctx)
+		was := r.ok.Load()
+		r.ok.Store(err == nil)
+		status := healthpb.HealthCheckResponse_SERVING
+		if err != nil {
+			why := err.Error()
+			r.why.Store(&why)
+			status = healthpb.HealthCheckResponse_NOT_SERVING
+			if was && ctx.Err() == nil {
+				log.Warn("not ready", "error", err)
+			}
+		}
+		for _, svc := range []string{"", coalitionv1.PartnerService_ServiceDesc.ServiceName, coalitionv1.SettlementService_ServiceDesc.ServiceName} {
+			r.health.SetServingStatus(svc, status)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+func (r *readiness) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	if r.ok.Load() {
+		w.Write([]byte("ready\n"))
+		return
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	why := "starting"
+	if p := r.why.Load(); p != nil {
+		why = *p
+	}
+	w.Write([]byte("not ready: " + why + "\n"))
 }
 
 func clearCmd() *cobra.Command {

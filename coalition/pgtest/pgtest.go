@@ -60,19 +60,27 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
+// NewURL creates a new, migrated, empty database that is dropped when the
+// test ends, and returns its connection URL.
+func NewURL(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d_%s", seq.Add(1), sanitize(t.Name()))
+	if cluster == nil {
+		t.Fatal("pgtest: no cluster; call pgtest.Main from TestMain")
+	}
+	if err := cluster.CreateDatabase(context.Background(), name, template); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() { _ = cluster.DropDatabase(context.Background(), name) })
+	return cluster.URL(name)
+}
+
 // NewDB returns a pool on a new, migrated, empty database that is dropped
 // when the test ends.
 func NewDB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	name := fmt.Sprintf("t%d_%s", seq.Add(1), sanitize(t.Name()))
-	if cluster == nil {
-		t.Fatal("pgtest: no cluster; call pgtest.Main from TestMain")
-	}
-	if err := cluster.CreateDatabase(ctx, name, template); err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	cfg, err := txn.PoolConfig(cluster.URL(name))
+	cfg, err := txn.PoolConfig(NewURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,10 +89,7 @@ func NewDB(t testing.TB) *pgxpool.Pool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		pool.Close()
-		_ = cluster.DropDatabase(context.Background(), name)
-	})
+	t.Cleanup(pool.Close)
 	return pool
 }
 

@@ -1,0 +1,47 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Metrics are the coalition's own instruments, beside the RPC metrics of
+// the gRPC instrumentation.
+type Metrics struct {
+	HoldsExpired     metric.Int64Counter
+	ClearingDuration metric.Float64Histogram
+	ClearingLines    metric.Int64Counter
+	VaultErrors      metric.Int64Counter
+}
+
+// NewMetrics creates the instruments; retries reports the count of ledger
+// transactions run again after a serialization failure (txn.Runner.Retries).
+func NewMetrics(mp metric.MeterProvider, retries func() int64) (*Metrics, error) {
+	m := mp.Meter("github.com/coalition-loyalty/coalition")
+	var out Metrics
+	var err error
+	if out.HoldsExpired, err = m.Int64Counter("coalition.holds.expired", metric.WithDescription("Holds released because their TTL passed")); err != nil {
+		return nil, err
+	}
+	if out.ClearingDuration, err = m.Float64Histogram("coalition.clearing.duration", metric.WithUnit("s"), metric.WithDescription("Time to clear one settlement window")); err != nil {
+		return nil, err
+	}
+	if out.ClearingLines, err = m.Int64Counter("coalition.clearing.lines", metric.WithDescription("Report lines produced by clearing")); err != nil {
+		return nil, err
+	}
+	if out.VaultErrors, err = m.Int64Counter("coalition.vault.errors", metric.WithDescription("Failed calls to Vault, by operation")); err != nil {
+		return nil, err
+	}
+	_, err = m.Int64ObservableCounter("coalition.ledger.transaction_retries",
+		metric.WithDescription("Ledger transactions run again after a serialization failure"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(retries())
+			return nil
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("retries metric: %w", err)
+	}
+	return &out, nil
+}

@@ -1,0 +1,142 @@
+package rpc_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/telemetry"
+	"github.com/coalition-loyalty/coalition/coalition/txn"
+	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
+)
+
+// TestAnAccrualLeavesATraceAndMetrics serves the API with the same
+// instrumentation as coalitiond, into an in-memory span recorder and metric
+// reader, and checks what an operator would look for after one Accrue: a
+// server span for the RPC with the database queries as its children, the
+// RPC's latency by method and code, and the ledger's retry counter.
+func TestAnAccrualLeavesATraceAndMetrics(t *testing.T) {
+	ctx := context.Background()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+
+	cfg, err := txn.PoolConfig(pgtest.NewURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = telemetry.PgxTracer{T: tp.Tracer("db")}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	runner, err := txn.New(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := telemetry.NewMetrics(mp, runner.Retries); err != nil {
+		t.Fatal(err)
+	}
+	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
+	l := ledger.New(ledger.Config{Tx: runner, Phones: hasher})
+	if err := l.Bootstrap(ctx, ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
+		t.Fatal(err)
+	}
+	reg := partners.New(runner, nil)
+	if _, err := reg.Add(ctx, partners.Partner{Code: "cafe", Name: "cafe", Kind: "cafe", EarnRateBP: 500, PointsTTLDays: 365}); err != nil {
+		t.Fatal(err)
+	}
+	srv, _, err := rpc.NewServer(rpc.Options{Ledger: l, Auth: &rpc.DevAuthenticator{Partners: reg},
+		ServerOptions: []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(tp), otelgrpc.WithMeterProvider(mp)))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, _ := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	t.Cleanup(func() { conn.Close() })
+	client := pb.NewPartnerServiceClient(conn)
+	call := metadata.AppendToOutgoingContext(ctx, "authorization", "Dev cafe")
+	m, err := client.EnrollMember(call, &pb.EnrollMemberRequest{IdempotencyKey: "e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans.Reset()
+	if _, err := client.Accrue(call, &pb.AccrueRequest{IdempotencyKey: "a", Member: byID(m.Member), Purchase: rub(100_000), OrderId: "1"}); err != nil {
+		t.Fatal(err)
+	}
+
+	var server sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		if s.Name() == "coalition.v1.PartnerService/Accrue" {
+			server = s
+		}
+	}
+	if server == nil {
+		t.Fatalf("no server span for Accrue among %d spans", len(spans.Ended()))
+	}
+	var queries []string
+	for _, s := range spans.Ended() {
+		if s.Parent().SpanID() == server.SpanContext().SpanID() && s.SpanContext().TraceID() == server.SpanContext().TraceID() {
+			queries = append(queries, s.Name())
+		}
+	}
+	joined := strings.Join(queries, ", ")
+	if !strings.Contains(joined, "SELECT") || !strings.Contains(joined, "batch") || !strings.Contains(joined, "INSERT INTO idempotency_keys") {
+		t.Fatalf("the Accrue span's children are %q; want its queries, its write batch and its idempotency record", joined)
+	}
+	for _, s := range spans.Ended() {
+		for _, a := range s.Attributes() {
+			if a.Key == "db.statement" && strings.Contains(a.Value.AsString(), "100000") {
+				t.Fatalf("a span carries a query's values: %s", a.Value.AsString())
+			}
+		}
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, metric := range sm.Metrics {
+			found[metric.Name] = true
+			if strings.HasPrefix(metric.Name, "rpc.server.") && strings.Contains(metric.Name, "duration") {
+				h := metric.Data.(metricdata.Histogram[float64])
+				for _, dp := range h.DataPoints {
+					method, _ := dp.Attributes.Value(attribute.Key("rpc.method"))
+					code, _ := dp.Attributes.Value(attribute.Key("rpc.response.status_code"))
+					if method.AsString() == "coalition.v1.PartnerService/Accrue" && code.AsString() == "OK" {
+						found["rpc latency of Accrue"] = true
+					}
+				}
+			}
+		}
+	}
+	for _, want := range []string{"rpc latency of Accrue", "coalition.ledger.transaction_retries"} {
+		if !found[want] {
+			t.Errorf("no %s among the metrics %v", want, found)
+		}
+	}
+}
