@@ -100,4 +100,4 @@ func (h traceIDs) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h traceIDs) WithAttrs(as []slog.Attr) slog.Handler { return traceIDs{h.Handler.WithAttrs(as)} }
-func (h traceIDs) WithGroup(name string) slog.Handler   { return traceIDs{h.Handler.WithGroup(name)} }
+func (h traceIDs) WithGroup(name string) slog.Handler    { return traceIDs{h.Handler.WithGroup(name)} }
