@@ -402,7 +402,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 		if sec != nil {
 			dial = credentials.NewTLS(&tls.Config{RootCAs: sec.pool, ServerName: "localhost"})
 		}
-		if httpSrv, err = serveREST(ctx, c.httpListen, lis.Addr().String(), dial, tel.Metrics, ready, served); err != nil {
+		if httpSrv, err = serveREST(ctx, c.httpListen, lis.Addr().String(), dial, tel, ready, served); err != nil {
 			srv.Stop()
 			return err
 		}
@@ -480,8 +480,9 @@ func connectVault(ctx context.Context, c serverConfig, log *slog.Logger) (*secur
 
 // serveREST serves the REST mirror, which calls the gRPC server on its
 // loopback address so that every request passes the same interceptors.
-func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.TransportCredentials, metrics http.Handler, ready *readiness, failed chan<- error) (*http.Server, error) {
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(creds))
+func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.TransportCredentials, tel *telemetry.Telemetry, ready *readiness, failed chan<- error) (*http.Server, error) {
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(creds),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tel.Traces), otelgrpc.WithMeterProvider(tel.Meters))))
 	if err != nil {
 		return nil, err
 	}
@@ -495,7 +496,7 @@ func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.Tra
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
-	mux.Handle("GET /metrics", metrics)
+	mux.Handle("GET /metrics", tel.Metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", ready.ServeHTTP)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
