@@ -1,17 +1,23 @@
-// Package pgtest gives tests a real PostgreSQL: one throwaway cluster per
-// test binary, a migrated template database, and a fresh database cloned
-// from it for each test.
+// Package pgtest gives tests a real database: one throwaway PostgreSQL
+// cluster per test binary, a migrated template database, and a fresh
+// database cloned from it for each test. With COCKROACH_BINARY set to a
+// cockroach binary, the same tests run on a single-node CockroachDB started
+// by cockroach-go's testserver instead (each test's database is created and
+// migrated, CockroachDB having no template databases).
 package pgtest
 
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/cockroach-go/v2/testserver"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/coalition-loyalty/coalition/coalition/pgcluster"
@@ -22,9 +28,14 @@ import (
 const template = "coalition_template"
 
 var (
-	cluster *pgcluster.Cluster
-	seq     atomic.Int64
+	cluster   *pgcluster.Cluster
+	cockroach *url.URL // set when the tests run on CockroachDB
+	seq       atomic.Int64
 )
+
+// CockroachEnv names the variable that points the tests at a cockroach
+// binary.
+const CockroachEnv = "COCKROACH_BINARY"
 
 // Main starts the cluster, migrates the template, runs the tests and stops
 // the cluster. Call it from TestMain.
@@ -35,6 +46,16 @@ func Main(m *testing.M) {
 func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if bin := os.Getenv(CockroachEnv); bin != "" {
+		ts, err := testserver.NewTestServer(testserver.CockroachBinaryPathOpt(bin))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest: start CockroachDB:", err)
+			return 1
+		}
+		defer ts.Stop()
+		cockroach = ts.PGURL()
+		return m.Run()
+	}
 	var err error
 	cluster, err = pgcluster.Start(ctx, pgcluster.Options{})
 	if err != nil {
@@ -65,6 +86,9 @@ func run(m *testing.M) int {
 func NewURL(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("t%d_%s", seq.Add(1), sanitize(t.Name()))
+	if cockroach != nil {
+		return newCockroachDB(t, name)
+	}
 	if cluster == nil {
 		t.Fatal("pgtest: no cluster; call pgtest.Main from TestMain")
 	}
@@ -106,4 +130,36 @@ func sanitize(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// newCockroachDB creates and migrates a database on the CockroachDB test
+// server.
+func newCockroachDB(t testing.TB, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, cockroach.String())
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), cockroach.String()); err == nil {
+			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" CASCADE")
+			c.Close(context.Background())
+		}
+	})
+	u := *cockroach
+	u.Path = "/" + name
+	pool, err := pgxpool.New(ctx, u.String())
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	defer pool.Close()
+	if _, err := schema.Migrate(ctx, pool); err != nil {
+		t.Fatalf("pgtest: migrate on CockroachDB: %v", err)
+	}
+	return u.String()
 }
