@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
+	"github.com/coalition-loyalty/coalition/coalition/vault"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -19,11 +20,6 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// URI SANs that name a caller in a certificate issued by the coalition CA.
-const (
-	PartnerURIPrefix = "coalition://partner/"
-	StaffURIPrefix   = "coalition://staff/" // coalition://staff/<role>/<name>
-)
 
 // Revocations answers whether a certificate serial is revoked.
 type Revocations interface {
@@ -68,19 +64,19 @@ func (a *MTLSAuthenticator) Authenticate(ctx context.Context) (Principal, error)
 		}
 		return Principal{}, status.Error(codes.Unauthenticated, msg)
 	}
-	if a.Revocations != nil && a.Revocations.Revoked(serialString(leaf.SerialNumber.Bytes())) {
+	if a.Revocations != nil && a.Revocations.Revoked(vault.SerialString(leaf.SerialNumber.Bytes())) {
 		return Principal{}, status.Error(codes.Unauthenticated, "client certificate revoked")
 	}
 	for _, u := range leaf.URIs {
 		s := u.String()
-		if rest, ok := strings.CutPrefix(s, PartnerURIPrefix); ok {
+		if rest, ok := strings.CutPrefix(s, vault.PartnerURIPrefix); ok {
 			id, err := uuid.Parse(rest)
 			if err != nil {
 				break
 			}
 			return Principal{Role: RolePartner, PartnerID: id}, nil
 		}
-		if rest, ok := strings.CutPrefix(s, StaffURIPrefix); ok {
+		if rest, ok := strings.CutPrefix(s, vault.StaffURIPrefix); ok {
 			role, _, _ := strings.Cut(rest, "/")
 			switch Role(role) {
 			case RoleFinance, RoleOperator:
@@ -89,19 +85,6 @@ func (a *MTLSAuthenticator) Authenticate(ctx context.Context) (Principal, error)
 		}
 	}
 	return Principal{}, status.Error(codes.Unauthenticated, "client certificate names no partner or staff role")
-}
-
-func serialString(b []byte) string {
-	var sb strings.Builder
-	const hex = "0123456789abcdef"
-	for i, x := range b {
-		if i > 0 {
-			sb.WriteByte(':')
-		}
-		sb.WriteByte(hex[x>>4])
-		sb.WriteByte(hex[x&15])
-	}
-	return sb.String()
 }
 
 // CRLCache keeps the revoked serials, refreshed by Refresh from the CA's
