@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-
 // Revocations answers whether a certificate serial is revoked.
 type Revocations interface {
 	Revoked(serial string) bool
