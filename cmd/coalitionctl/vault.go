@@ -33,6 +33,7 @@ func (e *env) vault() (*vault.Client, error) {
 func vaultCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "vault", Short: "Set up Vault for the coalition"}
 	var secretFile string
+	var serverDomains []string
 	bootstrap := &cobra.Command{
 		Use:   "bootstrap",
 		Short: "Create the coalition CA, roles, transit keys, policies and the server's AppRole (idempotent)",
@@ -48,7 +49,7 @@ writes a new secret id to --secret-id-file (mode 0600), for coalitiond serve.`,
 			if err != nil {
 				return err
 			}
-			creds, err := v.Bootstrap(c.Context())
+			creds, err := v.Bootstrap(c.Context(), serverDomains...)
 			if err != nil {
 				return err
 			}
@@ -60,6 +61,8 @@ writes a new secret id to --secret-id-file (mode 0600), for coalitiond serve.`,
 		},
 	}
 	bootstrap.Flags().StringVar(&secretFile, "secret-id-file", "coalitiond.secret-id", "where to write the server's AppRole secret id")
+	bootstrap.Flags().StringSliceVar(&serverDomains, "server-domains", []string{"localhost"},
+		"DNS names (and their subdomains) the server's certificate may carry, e.g. localhost,coalition.example")
 	cmd.AddCommand(bootstrap)
 	return cmd
 }

@@ -571,15 +571,15 @@ func clearDue(ctx context.Context, c *clearing.Clearing, every time.Duration, m 
 	}
 }
 
-// readiness says whether this replica can serve: its database answers and,
-// when it uses Vault, Vault does. Load balancers read /readyz; the gRPC
-// health service reports the same.
+// readiness says whether this replica can serve: its database answers.
+// Load balancers read /readyz; the gRPC health service reports the same.
 type readiness struct {
 	pool        *pgxpool.Pool
 	vault       *vault.Client
 	vaultErrors metric.Int64Counter
 	health      *health.Server
 	ok          atomic.Bool
+	vaultUp     atomic.Bool
 	why         atomic.Pointer[string]
 }
 
@@ -589,10 +589,18 @@ func (r *readiness) check(ctx context.Context) error {
 	if err := r.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
+	// Vault being away does not make the replica unready: established
+	// partners keep trading on the cached revocation list, and every replica
+	// would otherwise leave the load balancer at once. It is counted and
+	// logged instead.
 	if r.vault != nil {
 		if _, err := r.vault.API().Sys().HealthWithContext(ctx); err != nil {
 			r.vaultErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", "health")))
-			return fmt.Errorf("vault: %w", err)
+			if r.vaultUp.Swap(false) {
+				slog.Default().WarnContext(ctx, "Vault unreachable; serving on cached credentials", "error", err)
+			}
+		} else {
+			r.vaultUp.Store(true)
 		}
 	}
 	return nil

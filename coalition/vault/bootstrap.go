@@ -19,9 +19,13 @@ type AppRoleCredentials struct {
 // Bootstrap sets up everything the coalition needs in Vault, and changes
 // nothing that is already there: the root CA and the intermediate CA that
 // issues certificates, the partner and server roles, the transit keys, the
-// policies, and the server's AppRole. It returns fresh AppRole credentials
-// for the server.
-func (c *Client) Bootstrap(ctx context.Context) (AppRoleCredentials, error) {
+// policies, and the server's AppRole. serverDomains are the DNS names (and
+// their subdomains) the server's certificate may carry; localhost if none.
+// It returns fresh AppRole credentials for the server.
+func (c *Client) Bootstrap(ctx context.Context, serverDomains ...string) (AppRoleCredentials, error) {
+	if len(serverDomains) == 0 {
+		serverDomains = []string{"localhost"}
+	}
 	mounts, err := c.api.Sys().ListMountsWithContext(ctx)
 	if err != nil {
 		return AppRoleCredentials{}, fmt.Errorf("vault bootstrap: list mounts: %w", err)
@@ -67,7 +71,7 @@ func (c *Client) Bootstrap(ctx context.Context) (AppRoleCredentials, error) {
 		},
 		// The server's certificate, for the host names it is reached by.
 		PKIMount + "/roles/" + ServerRole: {
-			"allowed_domains": "localhost", "allow_bare_domains": true, "allow_localhost": true,
+			"allowed_domains": strings.Join(serverDomains, ","), "allow_bare_domains": true, "allow_localhost": true,
 			"allow_subdomains": true, "allow_ip_sans": true,
 			"client_flag": false, "server_flag": true,
 			"key_type": "ec", "key_bits": 256, "ttl": "72h", "max_ttl": "720h",

@@ -150,3 +150,17 @@ func TestTheServersPolicyCannotIssuePartnerCertificates(t *testing.T) {
 		t.Fatalf("the server cannot hash phones: %v", err)
 	}
 }
+
+func TestTheServerCertificateMayNameOnlyTheDomainsGivenAtBootstrap(t *testing.T) {
+	ctx := context.Background()
+	c := startVault(t)
+	if _, err := c.Bootstrap(ctx, "localhost", "coalition.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.IssueServerCert(ctx, []string{"api.coalition.example", "127.0.0.1"}, time.Hour); err != nil {
+		t.Fatalf("a name under a bootstrapped domain was refused: %v", err)
+	}
+	if _, _, err := c.IssueServerCert(ctx, []string{"evil.example"}, time.Hour); err == nil {
+		t.Fatal("a server certificate for a foreign domain was issued")
+	}
+}
