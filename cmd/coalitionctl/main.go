@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -287,4 +288,12 @@ if there is any.`,
 	check.Flags().DurationVar(&grace, "hold-grace", 5*time.Minute, "how long past its TTL an active hold is tolerated (the sweeper's lag)")
 	cmd.AddCommand(check)
 	return cmd
+}
+
+func decodeHex(s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) < 32 {
+		return nil, errors.New("--phone-hash-key must be at least 32 bytes, hex-encoded")
+	}
+	return b, nil
 }

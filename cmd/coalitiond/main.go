@@ -356,7 +356,14 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 			otelgrpc.WithTracerProvider(tel.Traces), otelgrpc.WithMeterProvider(tel.Meters)))}}
 	authMode := "dev credentials, plaintext"
 	if sec != nil {
+		// The first revocation list is read before serving: until then a
+		// revoked certificate would pass.
 		crl := &rpc.CRLCache{}
+		revoked, err := sec.client.RevokedSerials(ctx)
+		if err != nil {
+			return err
+		}
+		crl.Set(revoked, time.Now())
 		go crl.Refresh(ctx, 30*time.Second, sec.client.RevokedSerials, func(err error) {
 			metrics.VaultErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", "crl")))
 			log.Warn("refresh the revocation list (keeping the last one)", "error", err)

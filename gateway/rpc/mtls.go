@@ -109,20 +109,21 @@ func (c *CRLCache) Set(revoked map[string]bool, at time.Time) {
 }
 
 // Refresh fetches the list every interval until ctx ends; failures keep the
-// previous list and are reported to onErr.
+// previous list and are reported to onErr. The caller sets the first list
+// before serving.
 func (c *CRLCache) Refresh(ctx context.Context, every time.Duration, fetch func(context.Context) (map[string]bool, error), onErr func(error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if r, err := fetch(ctx); err == nil {
-			c.Set(r, time.Now())
-		} else if ctx.Err() == nil && onErr != nil {
-			onErr(err)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if r, err := fetch(ctx); err == nil {
+			c.Set(r, time.Now())
+		} else if ctx.Err() == nil && onErr != nil {
+			onErr(err)
 		}
 	}
 }
