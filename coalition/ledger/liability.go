@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -24,13 +25,17 @@ type liability struct {
 // at the same moment.
 func (l *Ledger) readLiability(ctx context.Context, partner coalition.PartnerID) (liability, error) {
 	var li liability
+	// One indexed read for the common case of a partner without a cap.
+	if err := l.tx.Pool().QueryRow(ctx, `SELECT liability_limit_points FROM partners WHERE id = $1`, partner).Scan(&li.limit); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return li, nil // unknown partner: the posting refuses it
+		}
+		return li, fmt.Errorf("liability limit of partner %s: %w", partner, err)
+	}
+	if li.limit == nil {
+		return li, nil
+	}
 	err := pgx.BeginTxFunc(ctx, l.tx.Pool(), pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT liability_limit_points FROM partners WHERE id = $1`, partner).Scan(&li.limit); err != nil {
-			return err
-		}
-		if li.limit == nil {
-			return nil
-		}
 		return tx.QueryRow(ctx, `
 			WITH last AS (SELECT max(business_date) AS day FROM clearing_reports)
 			SELECT COALESCE((SELECT pl.outstanding FROM partner_liabilities AS pl, last
