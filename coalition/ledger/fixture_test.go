@@ -3,13 +3,13 @@ package ledger_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/clock"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/pgtest"
@@ -19,30 +19,12 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// clock is a settable clock, so tests can travel in time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	t      testing.TB
 	ctx    context.Context
 	pool   *pgxpool.Pool
 	runner *txn.Runner
-	clock  *clock
+	clock  *clock.Manual
 	l      *ledger.Ledger
 	// Three partners of different kinds: a café paying 5 % back with no
 	// return window, a cinema paying 3 %, a fuel chain paying 1 % whose
@@ -61,7 +43,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{t: start}
+	c := clock.NewManual(start)
 	hasher, err := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
 	if err != nil {
 		t.Fatal(err)

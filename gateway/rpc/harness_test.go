@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/coalition-loyalty/coalition/coalition/clock"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/pgtest"
@@ -29,24 +29,6 @@ import (
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// clock is a settable clock, so tests can travel in time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // start is 12:00 in Moscow, so the business day is the UTC date.
 var start = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
@@ -63,7 +45,7 @@ const (
 type env struct {
 	t        *testing.T
 	pool     *pgxpool.Pool
-	clock    *clock
+	clock    *clock.Manual
 	partners *partners.Register
 	client   pb.PartnerServiceClient
 	settle   pb.SettlementServiceClient
@@ -83,7 +65,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{t: start}
+	c := clock.NewManual(start)
 	hasher, err := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/clock"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/pgtest"
@@ -26,19 +27,11 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
-
 type fixture struct {
 	t                  *testing.T
 	ctx                context.Context
 	runner             *txn.Runner
-	clock              *clock
+	clock              *clock.Manual
 	l                  *ledger.Ledger
 	cafe, cinema, fuel partners.Partner
 	n                  int
@@ -62,7 +55,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{t: time.Date(2026, 3, 10, 12, 0, 0, 0, moscow)}
+	c := clock.NewManual(time.Date(2026, 3, 10, 12, 0, 0, 0, moscow))
 	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
 	f := &fixture{t: t, ctx: ctx, runner: runner, clock: c, l: ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher})}
 	if err := f.l.Bootstrap(ctx, ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100,
