@@ -74,7 +74,7 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 	if err != nil {
 		return AccrueResult{}, err
 	}
-	return idempotent(ctx, l, partner, a.IdempotencyKey, "accrue", a.record(h), func(tx pgx.Tx, now time.Time) (AccrueResult, error) {
+	res, err := idempotent(ctx, l, partner, a.IdempotencyKey, "accrue", a.record(h), func(tx pgx.Tx, now time.Time) (AccrueResult, error) {
 		c, err := loadContext(ctx, tx, partner)
 		if err != nil {
 			return AccrueResult{}, err
@@ -138,4 +138,10 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		res.Transaction = p.tx
 		return res, nil
 	})
+	if uniqueViolation(err, "transactions_one_earn_per_order") {
+		// Another accrual of the same order committed between our check and
+		// our insert.
+		return AccrueResult{}, coalition.Errorf(coalition.Conflict, "order_id", "order %q has already earned points", a.OrderID)
+	}
+	return res, err
 }

@@ -69,7 +69,7 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 		m.PhoneLast2 = phone.Last2(e.Phone)
 	}
 	pointsAccount, debtAccount := uuid.New(), uuid.New()
-	return idempotent(ctx, l, partner, e.IdempotencyKey, "enroll", Enrollment{Phone: hashedPhone(phoneHash), ReferralCode: e.ReferralCode}, func(tx pgx.Tx, now time.Time) (Member, error) {
+	m, err = idempotent(ctx, l, partner, e.IdempotencyKey, "enroll", Enrollment{Phone: hashedPhone(phoneHash), ReferralCode: e.ReferralCode}, func(tx pgx.Tx, now time.Time) (Member, error) {
 		if _, err := loadContext(ctx, tx, partner); err != nil {
 			return Member{}, err
 		}
@@ -109,6 +109,11 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 		}
 		return m, nil
 	})
+	if uniqueViolation(err, "members_phone_hash_key") {
+		// The same phone enrolled concurrently and committed first.
+		return Member{}, coalition.Errorf(coalition.Conflict, "phone", "a member with this phone number is already enrolled")
+	}
+	return m, err
 }
 
 // hashedPhone stands in for a phone number in what is stored of a request
