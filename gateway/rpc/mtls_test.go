@@ -36,7 +36,6 @@ import (
 type mtlsEnv struct {
 	t            *testing.T
 	vaultDir     string
-	vaultPort    int
 	vsrv         *vaultdev.Server
 	v            *vault.Client
 	pool         *x509.CertPool
@@ -103,27 +102,17 @@ func newMTLSEnv(t *testing.T) *mtlsEnv {
 }
 
 func (e *mtlsEnv) startVault() {
-	srv, err := vaultdev.Start(context.Background(), vaultdev.Options{DataDir: e.vaultDir, Port: e.vaultPort})
+	// The same storage on whatever port is free: a restarted Vault keeps its
+	// CA and keys.
+	srv, err := vaultdev.Start(context.Background(), vaultdev.Options{DataDir: e.vaultDir})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.vsrv = srv
 	e.t.Cleanup(func() { srv.Stop() })
-	if e.vaultPort == 0 {
-		u, _ := url.Parse(srv.Addr)
-		e.vaultPort = mustAtoi(u.Port())
-	}
 	if e.v, err = vault.New(srv.Addr, srv.Token); err != nil {
 		e.t.Fatal(err)
 	}
-}
-
-func mustAtoi(s string) int {
-	n := 0
-	for _, r := range s {
-		n = n*10 + int(r-'0')
-	}
-	return n
 }
 
 func (e *mtlsEnv) refreshCRL() {
