@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -76,12 +77,7 @@ func certCmds(e *env) []*cobra.Command {
 		Short:   "Issue a client certificate bundle for a partner (rotate-cert: the same; older ones stay valid until revoked)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			v, err := e.vault()
-			if err != nil {
-				return err
-			}
-			reg := partners.New(e.runner, nil)
-			p, err := reg.ByCode(c.Context(), args[0])
+			v, reg, p, err := e.vaultAndPartner(c.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -141,12 +137,7 @@ func certCmds(e *env) []*cobra.Command {
 		Short: "Revoke every certificate of a partner (see also suspend)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			v, err := e.vault()
-			if err != nil {
-				return err
-			}
-			reg := partners.New(e.runner, nil)
-			p, err := reg.ByCode(c.Context(), args[0])
+			v, reg, p, err := e.vaultAndPartner(c.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -179,4 +170,15 @@ func issueAndTell(c *cobra.Command, v *vault.Client, reg *partners.Register, p p
 	fmt.Printf("issued certificate %s for %s, valid until %s\n  bundle: %s/{%s,%s,%s}\n  hand it to the partner once; the key is not kept anywhere else\n",
 		b.Serial, p.Code, b.NotAfter.Format(time.RFC3339), out, onboarding.CertFile, onboarding.KeyFile, onboarding.CAFile)
 	return nil
+}
+
+// vaultAndPartner connects to Vault and finds the partner a command names.
+func (e *env) vaultAndPartner(ctx context.Context, code string) (*vault.Client, *partners.Register, partners.Partner, error) {
+	v, err := e.vault()
+	if err != nil {
+		return nil, nil, partners.Partner{}, err
+	}
+	reg := partners.New(e.runner, nil)
+	p, err := reg.ByCode(ctx, code)
+	return v, reg, p, err
 }

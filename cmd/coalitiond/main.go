@@ -363,7 +363,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 		if err != nil {
 			return err
 		}
-		crl.Set(revoked, time.Now())
+		crl.Set(revoked)
 		go crl.Refresh(ctx, 30*time.Second, sec.client.RevokedSerials, func(err error) {
 			metrics.VaultErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", "crl")))
 			log.Warn("refresh the revocation list (keeping the last one)", "error", err)
@@ -394,7 +394,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 	if c.clearEvery > 0 {
 		go clearDue(ctx, opts.Settlement.(*clearing.Clearing), c.clearEvery, metrics, log)
 	}
-	ready := &readiness{pool: pool, health: hs}
+	ready := &readiness{pool: pool, health: hs, log: log}
 	if sec != nil {
 		ready.vault = sec.client
 		ready.vaultErrors = metrics.VaultErrors
@@ -585,6 +585,7 @@ type readiness struct {
 	vault       *vault.Client
 	vaultErrors metric.Int64Counter
 	health      *health.Server
+	log         *slog.Logger
 	ok          atomic.Bool
 	vaultUp     atomic.Bool
 	why         atomic.Pointer[string]
@@ -604,7 +605,7 @@ func (r *readiness) check(ctx context.Context) error {
 		if _, err := r.vault.API().Sys().HealthWithContext(ctx); err != nil {
 			r.vaultErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", "health")))
 			if r.vaultUp.Swap(false) {
-				slog.Default().WarnContext(ctx, "Vault unreachable; serving on cached credentials", "error", err)
+				r.log.WarnContext(ctx, "Vault unreachable; serving on cached credentials", "error", err)
 			}
 		} else {
 			r.vaultUp.Store(true)

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -211,14 +212,9 @@ func (c *Client) RevokedSerials(ctx context.Context) (map[string]bool, error) {
 		return nil, fmt.Errorf("vault: read CRL: %w", err)
 	}
 	defer resp.Body.Close()
-	var der []byte
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		der = append(der, buf[:n]...)
-		if err != nil {
-			break
-		}
+	der, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("vault: read CRL: %w", err)
 	}
 	crl, err := x509.ParseRevocationList(der)
 	if err != nil {

@@ -92,7 +92,6 @@ func (a *MTLSAuthenticator) Authenticate(ctx context.Context) (Principal, error)
 type CRLCache struct {
 	mu      sync.RWMutex
 	revoked map[string]bool
-	fetched time.Time
 }
 
 func (c *CRLCache) Revoked(serial string) bool {
@@ -102,10 +101,10 @@ func (c *CRLCache) Revoked(serial string) bool {
 }
 
 // Set replaces the list.
-func (c *CRLCache) Set(revoked map[string]bool, at time.Time) {
+func (c *CRLCache) Set(revoked map[string]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.revoked, c.fetched = revoked, at
+	c.revoked = revoked
 }
 
 // Refresh fetches the list every interval until ctx ends; failures keep the
@@ -121,7 +120,7 @@ func (c *CRLCache) Refresh(ctx context.Context, every time.Duration, fetch func(
 		case <-t.C:
 		}
 		if r, err := fetch(ctx); err == nil {
-			c.Set(r, time.Now())
+			c.Set(r)
 		} else if ctx.Err() == nil && onErr != nil {
 			onErr(err)
 		}

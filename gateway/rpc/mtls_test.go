@@ -121,7 +121,7 @@ func (e *mtlsEnv) refreshCRL() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.crl.Set(r, time.Now())
+	e.crl.Set(r)
 }
 
 // dial connects with a client certificate (none if cert is nil).
