@@ -135,9 +135,7 @@ func (r *Runner) Run(ctx context.Context, fn func(pgx.Tx) error) error {
 			return err
 		}
 		r.retries.Add(1)
-		// A short pause, growing and jittered, so that transactions that
-		// collided do not collide again in step.
-		pause := time.Duration(rand.Int64N(int64(min(1<<min(attempt, 7), 100))*int64(time.Millisecond))) + 1
+		pause := backoff(attempt)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -145,6 +143,16 @@ func (r *Runner) Run(ctx context.Context, fn func(pgx.Tx) error) error {
 		}
 	}
 	return fmt.Errorf("transaction still conflicting after %d attempts: %w", r.maxAttempts, err)
+}
+
+// backoff is the pause before attempt+1: exponential with full jitter,
+// 2 ms after the first failure, doubling up to one second. Transactions that
+// collided do not collide again in step, and under heavy contention on one
+// member the pauses spread out until the colliding transactions take turns;
+// a cap of 100 ms once let one transaction on a busy member lose 100 times.
+func backoff(attempt int) time.Duration {
+	ceiling := min(time.Millisecond<<min(attempt, 10), time.Second)
+	return time.Duration(rand.Int64N(int64(ceiling))) + 1
 }
 
 // restartWhole carries a serialization failure past crdbpgxv5.ExecuteTx
