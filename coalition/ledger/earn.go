@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,10 +24,15 @@ type Accrual struct {
 
 // AccrueResult is the earn posted and how its points were computed.
 type AccrueResult struct {
-	Transaction   Transaction   `json:"transaction"`
-	Earning       rules.Earning `json:"earning"`
-	SpendableFrom time.Time     `json:"spendable_from"`
-	ExpiresAt     time.Time     `json:"expires_at"`
+	Transaction Transaction   `json:"transaction"`
+	Earning     rules.Earning `json:"earning"`
+	// Bonuses are the points of other funders, or locked ones, posted with
+	// the earn (and the referrer's bonus, on another member).
+	Bonuses []Transaction `json:"bonuses,omitempty"`
+	// Unlocked is the joint-promotion points this purchase unlocked.
+	Unlocked      int64     `json:"unlocked,omitempty"`
+	SpendableFrom time.Time `json:"spendable_from"`
+	ExpiresAt     time.Time `json:"expires_at"`
 }
 
 func checkMoney(field string, m coalition.Money) error {
@@ -56,15 +62,21 @@ func checkOrderID(id string) error {
 	return nil
 }
 
-// Accrue earns points on a purchase: it posts issued → member and creates
-// the lot, pending until the partner's return window has passed. Points
-// earned while the member owes points pay the debt first.
+// Accrue earns points on a purchase under the rules in force: it posts the
+// earn (the partner's own points: base, tier and the promotions it funds)
+// and a bonus transaction for each other funder's points or locked points,
+// with a lot each, pending until the partner's return window has passed.
+// Points earned while the member owes points pay the debt first. A purchase
+// here also unlocks the member's joint-promotion points waiting for it.
 func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accrual) (AccrueResult, error) {
 	if err := checkMoney("purchase", a.Purchase); err != nil {
 		return AccrueResult{}, err
 	}
 	if err := checkOrderID(a.OrderID); err != nil {
 		return AccrueResult{}, err
+	}
+	if len(a.Category) > 64 {
+		return AccrueResult{}, coalition.Errorf(coalition.Invalid, "category", "must be at most 64 characters")
 	}
 	h, err := l.hashRef(ctx, a.Member)
 	if err != nil {
@@ -96,46 +108,77 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		if n > 0 {
 			return AccrueResult{}, coalition.Errorf(coalition.Conflict, "order_id", "order %q has already earned points", a.OrderID)
 		}
-		earning, err := l.earn.Earn(ctx, rules.Purchase{
-			Partner: partner, Member: m.ID, Amount: a.Purchase, Category: a.Category, At: now,
-			EarnRateBP: c.earnRateBP, PointValueMinor: c.pointValueMinor,
-		})
+		rs, err := l.rulesAt(ctx, tx, now)
 		if err != nil {
-			return AccrueResult{}, fmt.Errorf("accrue: earn rules: %w", err)
-		}
-		if err := li.allows(earning.Total); err != nil {
 			return AccrueResult{}, err
 		}
-		amount := a.Purchase
-		p := newPosting(Transaction{
-			ID: uuid.New(), Kind: KindEarn, PartnerID: partner, MemberID: m.ID, Points: earning.Total,
-			Amount: &amount, OrderID: a.OrderID, BusinessDate: c.date(), CreatedAt: now,
-		})
-		p.ruleVersion = earning.Version
+		purchase, err := l.memberState(ctx, tx, rs, c, m, now)
+		if err != nil {
+			return AccrueResult{}, err
+		}
+		purchase.Amount, purchase.Category, purchase.At = a.Purchase.Minor, a.Category, now
+		earning, err := rs.Evaluate(purchase)
+		if err != nil {
+			return AccrueResult{}, fmt.Errorf("accrue: %w", err)
+		}
+		for i := range earning.Lines {
+			line := &earning.Lines[i]
+			if line.Budget > 0 && line.Points > 0 {
+				granted, err := drawBudget(ctx, tx, line.Ref, line.Points, line.Budget, m.ID)
+				if err != nil {
+					return AccrueResult{}, err
+				}
+				if granted < line.Points {
+					line.Description += fmt.Sprintf(" (%d of %d: the promotion's budget is spent)", granted, line.Points)
+					line.Points = granted
+				}
+			}
+		}
+		earning.Sum()
+		if err := li.allows(earning.Own()); err != nil {
+			return AccrueResult{}, err
+		}
 		res := AccrueResult{
 			Earning:       earning,
 			SpendableFrom: now.Add(c.returnWindow),
 			ExpiresAt:     now.AddDate(0, 0, c.pointsTTLDays),
 		}
-		if earning.Total > 0 {
-			t := &lot{ID: uuid.New(), IssuerID: partner, Points: earning.Total, Remaining: earning.Total,
-				EarnedAt: now, SpendableFrom: res.SpendableFrom, ExpiresAt: res.ExpiresAt}
-			p.newLots = append(p.newLots, t)
-			p.move(c.issuedAccount, m.pointsAccount, earning.Total)
-			debts, err := loadDebts(ctx, tx, m.ID)
+		amount := a.Purchase
+		earn := newPosting(Transaction{
+			ID: uuid.New(), Kind: KindEarn, PartnerID: partner, MemberID: m.ID,
+			Amount: &amount, OrderID: a.OrderID, BusinessDate: c.date(), CreatedAt: now,
+		})
+		earn.ruleVersion = earning.Version
+		bonuses, err := l.postLines(ctx, tx, c, m, earn, earning.Lines, res.SpendableFrom, res.ExpiresAt)
+		if err != nil {
+			return AccrueResult{}, err
+		}
+		if earning.ReferrerPoints > 0 {
+			b, err := l.referrerBonus(ctx, tx, c, m, earn, earning, res.SpendableFrom, res.ExpiresAt)
 			if err != nil {
 				return AccrueResult{}, err
 			}
-			if len(debts) > 0 {
-				// Only the new lot: any older points already went to the debt
-				// when it arose.
-				p.payDebts(&purse{lots: []*lot{t}, debts: debts}, m)
-			}
+			bonuses = append(bonuses, b)
 		}
-		if err := p.write(ctx, tx); err != nil {
+		if err := l.settleTier(ctx, tx, m.ID, purchase.Tier, earning, now); err != nil {
 			return AccrueResult{}, err
 		}
-		res.Transaction = p.tx
+		if err := tx.QueryRow(ctx, `
+			SELECT COALESCE(SUM(remaining), 0) FROM lots
+			WHERE member_id = $1 AND unlock_partner_id = $2 AND remaining > 0 AND expires_at > $3`,
+			m.ID, partner, now).Scan(&res.Unlocked); err != nil {
+			return AccrueResult{}, fmt.Errorf("accrue: locked points: %w", err)
+		}
+		if res.Unlocked > 0 {
+			if _, err := tx.Exec(ctx, `
+				UPDATE lots SET unlock_partner_id = NULL
+				WHERE member_id = $1 AND unlock_partner_id = $2 AND remaining > 0 AND expires_at > $3`,
+				m.ID, partner, now); err != nil {
+				return AccrueResult{}, fmt.Errorf("accrue: unlock: %w", err)
+			}
+		}
+		res.Transaction = earn.tx
+		res.Bonuses = bonuses
 		return res, nil
 	})
 	if uniqueViolation(err, "transactions_one_earn_per_order") {
@@ -144,4 +187,330 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		return AccrueResult{}, coalition.Errorf(coalition.Conflict, "order_id", "order %q has already earned points", a.OrderID)
 	}
 	return res, err
+}
+
+// rulesAt is the rule set in force at t, read in the posting's transaction.
+func (l *Ledger) rulesAt(ctx context.Context, tx pgx.Tx, t time.Time) (rules.RuleSet, error) {
+	if l.rules == nil {
+		return rules.RuleSet{}, nil
+	}
+	return l.rules.InForce(ctx, tx, t)
+}
+
+// memberState reads what the rules need to know of the member: the stored
+// tier, the qualifying spend over the tier period, what the member earned
+// today at this partner (for a daily cap), and whether a referral bonus is
+// still due. Each read is of the member's own rows.
+func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c opContext, m memberRow, now time.Time) (rules.Purchase, error) {
+	p := rules.Purchase{
+		Partner: c.code, Location: c.location, PartnerRateBP: c.earnRateBP, PointValueMinor: c.pointValueMinor,
+	}
+	if rs.Tiers != nil {
+		var err error
+		if p.Tier, err = storedTier(ctx, tx, m.ID); err != nil {
+			return p, err
+		}
+		if p.SpendBefore, err = qualifyingSpend(ctx, tx, m.ID, now.AddDate(0, 0, -rs.Tiers.PeriodDays)); err != nil {
+			return p, err
+		}
+	}
+	if pr := rs.For(c.code); pr != nil && pr.CapPerMemberDay > 0 {
+		y, mo, d := now.In(c.location).Date()
+		dayStart := time.Date(y, mo, d, 0, 0, 0, 0, c.location)
+		if err := tx.QueryRow(ctx, `
+			SELECT COALESCE(SUM(l.points), 0)
+			FROM transactions AS t JOIN earn_lines AS l ON l.transaction_id = t.id
+			WHERE t.member_id = $1 AND t.kind = 'earn' AND t.created_at >= $3
+			  AND t.partner_id = $2 AND l.rule IN ('base', 'tier')`, m.ID, c.partnerID, dayStart).Scan(&p.EarnedToday); err != nil {
+			return p, fmt.Errorf("accrue: earned today: %w", err)
+		}
+	}
+	if rs.Referral != nil && m.referredBy != nil {
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM referral_bonuses WHERE member_id = $1`, m.ID).Scan(&n); err != nil {
+			return p, fmt.Errorf("accrue: referral: %w", err)
+		}
+		p.ReferralPending = n == 0
+	}
+	return p, nil
+}
+
+func storedTier(ctx context.Context, tx pgx.Tx, member uuid.UUID) (string, error) {
+	var tier string
+	err := tx.QueryRow(ctx, `SELECT tier FROM member_tiers WHERE member_id = $1`, member).Scan(&tier)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("tier of %s: %w", member, err)
+	}
+	return tier, nil
+}
+
+// qualifyingSpend is the member's purchases since from, net of refunds, at
+// every partner of the coalition.
+func qualifyingSpend(ctx context.Context, q rules.Queryer, member uuid.UUID, from time.Time) (int64, error) {
+	var spend int64
+	if err := q.QueryRow(ctx, `
+		SELECT COALESCE(SUM(CASE WHEN kind = 'earn' THEN amount_minor ELSE -amount_minor END), 0)
+		FROM transactions
+		WHERE member_id = $1 AND kind IN ('earn', 'earn_refund') AND created_at > $2`, member, from).Scan(&spend); err != nil {
+		return 0, fmt.Errorf("qualifying spend of %s: %w", member, err)
+	}
+	return max(spend, 0), nil
+}
+
+// settleTier stores a tier the purchase raised.
+func (l *Ledger) settleTier(ctx context.Context, tx pgx.Tx, member uuid.UUID, before string, e rules.Earning, now time.Time) error {
+	if !e.Upgraded || e.Tier == before {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO member_tiers (member_id, tier, since, reviewed_at) VALUES ($1, $2, $3, $3)
+		ON CONFLICT (member_id) DO UPDATE SET tier = excluded.tier, since = excluded.since, reviewed_at = excluded.reviewed_at`,
+		member, e.Tier, now)
+	if err != nil {
+		return fmt.Errorf("raise tier of %s: %w", member, err)
+	}
+	return nil
+}
+
+// budgetShards spreads a promotion's budget so that concurrent accruals
+// update different rows.
+const budgetShards = 8
+
+// drawBudget grants up to want points from a promotion's budget: from the
+// member's shard first, then from the others, and returns what it granted.
+func drawBudget(ctx context.Context, tx pgx.Tx, promotion string, want, budget int64, member uuid.UUID) (int64, error) {
+	share := func(shard int) int64 {
+		s := budget / budgetShards
+		if shard == 0 {
+			s += budget % budgetShards
+		}
+		return s
+	}
+	first := int(member[15]) % budgetShards
+	granted := map[int]int64{}
+	read := func(q string, args ...any) error {
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var shard int
+			var g int64
+			if err := rows.Scan(&shard, &g); err != nil {
+				rows.Close()
+				return err
+			}
+			granted[shard] = g
+		}
+		return rows.Err()
+	}
+	if err := read(`SELECT shard, granted FROM promotion_budgets WHERE promotion = $1 AND shard = $2`, promotion, first); err != nil {
+		return 0, fmt.Errorf("budget of %s: %w", promotion, err)
+	}
+	take := map[int]int64{first: min(want, max(share(first)-granted[first], 0))}
+	got := take[first]
+	if got < want {
+		if err := read(`SELECT shard, granted FROM promotion_budgets WHERE promotion = $1`, promotion); err != nil {
+			return 0, fmt.Errorf("budget of %s: %w", promotion, err)
+		}
+		for s := range budgetShards {
+			if s == first || got == want {
+				continue
+			}
+			n := min(want-got, max(share(s)-granted[s], 0))
+			take[s], got = n, got+n
+		}
+	}
+	for s := range budgetShards {
+		if take[s] == 0 {
+			continue
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO promotion_budgets (promotion, shard, granted) VALUES ($1, $2, $3)
+			ON CONFLICT (promotion, shard) DO UPDATE SET granted = promotion_budgets.granted + excluded.granted`,
+			promotion, s, take[s]); err != nil {
+			return 0, fmt.Errorf("budget of %s: %w", promotion, err)
+		}
+	}
+	return got, nil
+}
+
+// funder is an issuer of points named by a rule line.
+type funder struct {
+	id            uuid.UUID
+	issuedAccount uuid.UUID
+}
+
+// funders resolves the codes the lines name ("operator" included).
+func funders(ctx context.Context, tx pgx.Tx, lines []rules.Line) (map[string]funder, error) {
+	var codes []string
+	for _, l := range lines {
+		codes = append(codes, l.Funder)
+		if l.UnlockAt != "" {
+			codes = append(codes, l.UnlockAt)
+		}
+	}
+	out := map[string]funder{}
+	if len(codes) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT code, id, issued_account_id FROM partners WHERE code = ANY($1)`, codes)
+	if err != nil {
+		return nil, fmt.Errorf("funders: %w", err)
+	}
+	for rows.Next() {
+		var code string
+		var f funder
+		if err := rows.Scan(&code, &f.id, &f.issuedAccount); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("funders: %w", err)
+		}
+		out[code] = f
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("funders: %w", err)
+	}
+	for _, c := range codes {
+		if _, ok := out[c]; !ok {
+			return nil, fmt.Errorf("the rules name partner %q, which is not in the coalition", c)
+		}
+	}
+	return out, nil
+}
+
+// postLines writes an earn and its bonus transactions: the lines funded by
+// the earn's partner and not locked go into the earn's own lot; every other
+// (funder, unlock) group gets a bonus transaction with a lot of its own,
+// so that each lot has one issuer and each point its payer.
+func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, earn *posting, lines []rules.Line,
+	spendableFrom, expiresAt time.Time) ([]Transaction, error) {
+	fs, err := funders(ctx, tx, lines)
+	if err != nil {
+		return nil, err
+	}
+	type group struct{ funder, unlock string }
+	own := group{c.code, ""}
+	order := []group{own} // the earn first: bonus transactions name it
+	postings := map[group]*posting{own: earn}
+	lots := map[group]*lot{}
+	for _, line := range lines {
+		g := group{line.Funder, line.UnlockAt}
+		p, ok := postings[g]
+		if !ok {
+			orig := earn.tx.ID
+			p = newPosting(Transaction{
+				ID: uuid.New(), Kind: KindBonus, PartnerID: fs[g.funder].id, MemberID: m.ID,
+				BusinessDate: c.date(), CreatedAt: earn.tx.CreatedAt, OriginalID: &orig,
+			})
+			p.ruleVersion = earn.ruleVersion
+			postings[g] = p
+			order = append(order, g)
+		}
+		sl := storedLine{Line: line, funderID: fs[g.funder].id}
+		if line.Points > 0 {
+			t := lots[g]
+			if t == nil {
+				t = &lot{ID: uuid.New(), IssuerID: fs[g.funder].id, EarnedAt: earn.tx.CreatedAt,
+					SpendableFrom: spendableFrom, ExpiresAt: expiresAt}
+				if g.unlock != "" {
+					id := fs[g.unlock].id
+					t.Unlock = &id
+				}
+				lots[g] = t
+				p.newLots = append(p.newLots, t)
+			}
+			t.Points += line.Points
+			t.Remaining += line.Points
+			p.tx.Points += line.Points
+			p.move(fs[g.funder].issuedAccount, m.pointsAccount, line.Points)
+			sl.lot = t
+		}
+		p.lines = append(p.lines, sl)
+	}
+	// Points earned while the member owes points pay the debt first: only
+	// the new lots, as any older points went to the debt when it arose.
+	debts, err := loadDebts(ctx, tx, m.ID)
+	if err != nil {
+		return nil, err
+	}
+	var bonuses []Transaction
+	for _, g := range order {
+		p := postings[g]
+		if len(debts) > 0 && len(p.newLots) > 0 {
+			p.payDebts(&purse{lots: p.newLots, debts: debts}, m)
+		}
+		if err := p.write(ctx, tx); err != nil {
+			return nil, err
+		}
+		if p != earn {
+			bonuses = append(bonuses, p.tx)
+		}
+	}
+	return bonuses, nil
+}
+
+// referrerBonus pays the member who referred this one, at the operator's
+// cost, and records that the referral has been paid.
+func (l *Ledger) referrerBonus(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, earn *posting, e rules.Earning,
+	spendableFrom, expiresAt time.Time) (Transaction, error) {
+	ref, err := findMember(ctx, tx, MemberRef{ID: *m.referredBy}, nil, "member")
+	if err != nil {
+		return Transaction{}, err
+	}
+	line := rules.Line{Rule: rules.LineReferral, Points: e.ReferrerPoints, Funder: rules.FundedByOperator,
+		Description: "referral bonus: a member you referred made a first purchase"}
+	fs, err := funders(ctx, tx, []rules.Line{line})
+	if err != nil {
+		return Transaction{}, err
+	}
+	op := fs[rules.FundedByOperator]
+	orig := earn.tx.ID
+	p := newPosting(Transaction{
+		ID: uuid.New(), Kind: KindBonus, PartnerID: op.id, MemberID: ref.ID, Points: line.Points,
+		BusinessDate: c.date(), CreatedAt: earn.tx.CreatedAt, OriginalID: &orig,
+	})
+	p.ruleVersion = e.Version
+	t := &lot{ID: uuid.New(), IssuerID: op.id, Points: line.Points, Remaining: line.Points,
+		EarnedAt: earn.tx.CreatedAt, SpendableFrom: spendableFrom, ExpiresAt: expiresAt}
+	p.newLots = append(p.newLots, t)
+	p.lines = []storedLine{{Line: line, funderID: op.id, lot: t}}
+	p.move(op.issuedAccount, ref.pointsAccount, line.Points)
+	debts, err := loadDebts(ctx, tx, ref.ID)
+	if err != nil {
+		return Transaction{}, err
+	}
+	if len(debts) > 0 {
+		p.payDebts(&purse{lots: []*lot{t}, debts: debts}, ref)
+	}
+	if err := p.write(ctx, tx); err != nil {
+		return Transaction{}, err
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO referral_bonuses (member_id, referrer_id, transaction_id, created_at) VALUES ($1, $2, $3, $4)`,
+		m.ID, ref.ID, earn.tx.ID, earn.tx.CreatedAt); err != nil {
+		return Transaction{}, fmt.Errorf("record referral of %s: %w", m.ID, err)
+	}
+	return p.tx, nil
+}
+
+// postWelcome writes a welcome bonus: the partner's own points, as one
+// bonus transaction with one lot.
+func (l *Ledger) postWelcome(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, bonus *posting, lines []rules.Line,
+	spendableFrom, expiresAt time.Time) (Transaction, error) {
+	t := &lot{ID: uuid.New(), IssuerID: c.partnerID, EarnedAt: bonus.tx.CreatedAt, SpendableFrom: spendableFrom, ExpiresAt: expiresAt}
+	for _, line := range lines {
+		t.Points += line.Points
+		bonus.lines = append(bonus.lines, storedLine{Line: line, funderID: c.partnerID, lot: t})
+	}
+	t.Remaining = t.Points
+	bonus.tx.Points = t.Points
+	bonus.newLots = []*lot{t}
+	bonus.move(c.issuedAccount, m.pointsAccount, t.Points)
+	if err := bonus.write(ctx, tx); err != nil {
+		return Transaction{}, err
+	}
+	return bonus.tx, nil
 }

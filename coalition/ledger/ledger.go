@@ -24,16 +24,13 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/txn"
 )
 
-// EarnRule decides the points a purchase earns (package rules).
-type EarnRule interface {
-	Earn(ctx context.Context, p rules.Purchase) (rules.Earning, error)
-}
-
 // Config wires a Ledger.
 type Config struct {
-	Tx     *txn.Runner
-	Clock  func() time.Time // time.Now if nil
-	Earn   EarnRule         // rules.BaseRate if nil
+	Tx    *txn.Runner
+	Clock func() time.Time // time.Now if nil
+	// Rules holds the versions of the loyalty rules; nil: partners' base
+	// rates only.
+	Rules  *rules.Store
 	Phones phone.Hasher
 	// DefaultHoldTTL applies when Authorize is given none (15 minutes if zero).
 	DefaultHoldTTL time.Duration
@@ -44,18 +41,15 @@ type Config struct {
 type Ledger struct {
 	tx      *txn.Runner
 	clock   func() time.Time
-	earn    EarnRule
+	rules   *rules.Store
 	phones  phone.Hasher
 	holdTTL time.Duration
 }
 
 func New(cfg Config) *Ledger {
-	l := &Ledger{tx: cfg.Tx, clock: cfg.Clock, earn: cfg.Earn, phones: cfg.Phones, holdTTL: cfg.DefaultHoldTTL}
+	l := &Ledger{tx: cfg.Tx, clock: cfg.Clock, rules: cfg.Rules, phones: cfg.Phones, holdTTL: cfg.DefaultHoldTTL}
 	if l.clock == nil {
 		l.clock = time.Now
-	}
-	if l.earn == nil {
-		l.earn = rules.BaseRate{}
 	}
 	if l.holdTTL == 0 {
 		l.holdTTL = 15 * time.Minute
@@ -77,6 +71,11 @@ const (
 	KindEarnRefund Kind = "earn_refund"
 	KindBurnRefund Kind = "burn_refund"
 	KindExpire     Kind = "expire"
+	// KindBonus is points given outside a purchase's own earn: a welcome
+	// bonus, a referrer's bonus, or a promotion's points funded by someone
+	// other than the partner of the purchase (or locked until a purchase
+	// elsewhere). OriginalID names the earn it came with, if any.
+	KindBonus Kind = "bonus"
 )
 
 // Transaction is one posting as the member sees it.
@@ -167,6 +166,7 @@ func uniqueViolation(err error, constraint string) bool {
 // calling partner's terms, the coalition's, and the open window.
 type opContext struct {
 	partnerID       uuid.UUID
+	code            string
 	earnRateBP      int64
 	returnWindow    time.Duration
 	pointsTTLDays   int
@@ -174,6 +174,7 @@ type opContext struct {
 	redeemedAccount uuid.UUID
 	currency        string
 	pointValueMinor int64
+	location        *time.Location
 	businessDate    time.Time
 }
 
@@ -183,18 +184,19 @@ func loadContext(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID) (o
 	c := opContext{partnerID: partner}
 	var status string
 	var returnSeconds int64
+	var zone string
 	err := tx.QueryRow(ctx, `
-		SELECT p.status, p.earn_rate_bp, p.return_window_seconds, p.points_ttl_days,
+		SELECT p.code, p.status, p.earn_rate_bp, p.return_window_seconds, p.points_ttl_days,
 		       p.issued_account_id, p.redeemed_account_id,
-		       s.currency, s.point_value_minor, w.business_date
+		       s.currency, s.point_value_minor, s.time_zone, w.business_date
 		FROM partners AS p, coalition_settings AS s, settlement_windows AS w
-		WHERE p.id = $1 AND s.id = 1 AND w.status = 'open'`, partner).Scan(
-		&status, &c.earnRateBP, &returnSeconds, &c.pointsTTLDays,
+		WHERE p.id = $1 AND p.kind <> 'operator' AND s.id = 1 AND w.status = 'open'`, partner).Scan(
+		&c.code, &status, &c.earnRateBP, &returnSeconds, &c.pointsTTLDays,
 		&c.issuedAccount, &c.redeemedAccount,
-		&c.currency, &c.pointValueMinor, &c.businessDate)
+		&c.currency, &c.pointValueMinor, &zone, &c.businessDate)
 	if errors.Is(err, pgx.ErrNoRows) {
 		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM partners WHERE id = $1`, partner).Scan(&n); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM partners WHERE id = $1 AND kind <> 'operator'`, partner).Scan(&n); err != nil {
 			return c, fmt.Errorf("load partner %s: %w", partner, err)
 		}
 		if n == 0 {
@@ -209,5 +211,8 @@ func loadContext(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID) (o
 		return c, coalition.Errorf(coalition.PermissionDenied, "", "partner %s is %s", partner, status)
 	}
 	c.returnWindow = time.Duration(returnSeconds) * time.Second
+	if c.location, err = time.LoadLocation(zone); err != nil {
+		return c, fmt.Errorf("coalition time zone %q: %w", zone, err)
+	}
 	return c, nil
 }

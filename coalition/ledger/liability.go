@@ -43,6 +43,9 @@ func (l *Ledger) readLiability(ctx context.Context, partner coalition.PartnerID)
 			     + COALESCE((SELECT SUM(t.points) FROM transactions AS t, last
 			                 WHERE t.partner_id = $1 AND t.kind = 'earn'
 			                   AND (last.day IS NULL OR t.business_date > last.day)), 0)
+			     + COALESCE((SELECT SUM(t.points) FROM transactions AS t, last
+			                 WHERE t.partner_id = $1 AND t.kind = 'bonus'
+			                   AND (last.day IS NULL OR t.business_date > last.day)), 0)
 			     - COALESCE((SELECT SUM(c.points) FROM lot_consumptions AS c, last
 			                 WHERE c.issuer_id = $1 AND (last.day IS NULL OR c.business_date > last.day)), 0)`,
 			partner).Scan(&li.outstanding)

@@ -24,6 +24,9 @@ type Member struct {
 	PhoneLast2    string    `json:"phone_last2,omitempty"`
 	HomePartnerID uuid.UUID `json:"home_partner_id"`
 	EnrolledAt    time.Time `json:"enrolled_at"`
+	// WelcomePoints is the enrolling partner's welcome bonus, given at
+	// enrollment (zero when looked up later).
+	WelcomePoints int64 `json:"welcome_points,omitempty"`
 }
 
 // MemberRef names a member by exactly one of its identifiers.
@@ -70,7 +73,8 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 	}
 	pointsAccount, debtAccount := uuid.New(), uuid.New()
 	m, err = idempotent(ctx, l, partner, e.IdempotencyKey, "enroll", Enrollment{Phone: hashedPhone(phoneHash), ReferralCode: e.ReferralCode}, func(tx pgx.Tx, now time.Time) (Member, error) {
-		if _, err := loadContext(ctx, tx, partner); err != nil {
+		c, err := loadContext(ctx, tx, partner)
+		if err != nil {
 			return Member{}, err
 		}
 		if phoneHash != nil {
@@ -107,6 +111,24 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return Member{}, fmt.Errorf("enroll: insert member: %w", err)
 		}
+		rs, err := l.rulesAt(ctx, tx, now)
+		if err != nil {
+			return Member{}, err
+		}
+		if w := rs.Welcome(c.code); w.Total > 0 {
+			// A welcome bonus is no purchase: nothing to refund, so it is
+			// spendable at once.
+			row := memberRow{Member: m, pointsAccount: pointsAccount, debtAccount: debtAccount}
+			bonus := newPosting(Transaction{
+				ID: uuid.New(), Kind: KindBonus, PartnerID: partner, MemberID: m.ID,
+				BusinessDate: c.date(), CreatedAt: now,
+			})
+			bonus.ruleVersion = w.Version
+			if _, err := l.postWelcome(ctx, tx, c, row, bonus, w.Lines, now, now.AddDate(0, 0, c.pointsTTLDays)); err != nil {
+				return Member{}, err
+			}
+			m.WelcomePoints = w.Total
+		}
 		return m, nil
 	})
 	if uniqueViolation(err, "members_phone_hash_key") {
@@ -140,6 +162,7 @@ type memberRow struct {
 	Member
 	pointsAccount uuid.UUID
 	debtAccount   uuid.UUID
+	referredBy    *uuid.UUID
 }
 
 // hashRef turns a phone reference into the hash stored for it, before any
@@ -178,10 +201,10 @@ func findMember(ctx context.Context, tx pgx.Tx, ref MemberRef, phoneHash []byte,
 	var m memberRow
 	err := tx.QueryRow(ctx, `
 		SELECT id, card_number, referral_code, phone_last2, home_partner_id, enrolled_at,
-		       points_account_id, debt_account_id
+		       points_account_id, debt_account_id, referred_by
 		FROM members WHERE `+where, arg).Scan(
 		&m.ID, &m.CardNumber, &m.ReferralCode, &m.PhoneLast2, &m.HomePartnerID, &m.EnrolledAt,
-		&m.pointsAccount, &m.debtAccount)
+		&m.pointsAccount, &m.debtAccount, &m.referredBy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, coalition.Errorf(coalition.NotFound, field+"."+sub, "no such member")
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
 // lot is a member's points from one earn.
@@ -22,9 +23,12 @@ type lot struct {
 	EarnedAt      time.Time
 	SpendableFrom time.Time
 	ExpiresAt     time.Time
+	// Unlock: a joint promotion's points, locked until the member buys at
+	// this partner.
+	Unlock *uuid.UUID
 }
 
-func (t lot) spendable(now time.Time) bool { return !t.SpendableFrom.After(now) }
+func (t lot) spendable(now time.Time) bool { return t.Unlock == nil && !t.SpendableFrom.After(now) }
 
 // debt is points a member owes a partner after a refund of spent points.
 type debt struct {
@@ -52,7 +56,17 @@ func (p *purse) spendable(now time.Time) (n int64) {
 
 func (p *purse) pending(now time.Time) (n int64) {
 	for _, t := range p.lots {
-		if !t.spendable(now) {
+		if t.Unlock == nil && !t.spendable(now) {
+			n += t.Remaining
+		}
+	}
+	return n
+}
+
+// locked is the points of joint promotions still waiting for their unlock.
+func (p *purse) locked() (n int64) {
+	for _, t := range p.lots {
+		if t.Unlock != nil {
 			n += t.Remaining
 		}
 	}
@@ -73,7 +87,7 @@ func (p *purse) available(now time.Time) int64 { return p.spendable(now) - p.hel
 func loadPurse(ctx context.Context, tx pgx.Tx, member uuid.UUID, now time.Time) (*purse, error) {
 	p := &purse{}
 	rows, err := tx.Query(ctx, `
-		SELECT id, issuer_id, points, remaining, earned_at, spendable_from, expires_at
+		SELECT id, issuer_id, points, remaining, earned_at, spendable_from, expires_at, unlock_partner_id
 		FROM lots
 		WHERE member_id = $1 AND remaining > 0 AND expires_at > $2
 		ORDER BY expires_at, earned_at, id`, member, now)
@@ -82,7 +96,7 @@ func loadPurse(ctx context.Context, tx pgx.Tx, member uuid.UUID, now time.Time) 
 	}
 	for rows.Next() {
 		t := &lot{}
-		if err := rows.Scan(&t.ID, &t.IssuerID, &t.Points, &t.Remaining, &t.EarnedAt, &t.SpendableFrom, &t.ExpiresAt); err != nil {
+		if err := rows.Scan(&t.ID, &t.IssuerID, &t.Points, &t.Remaining, &t.EarnedAt, &t.SpendableFrom, &t.ExpiresAt, &t.Unlock); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load lots: %w", err)
 		}
@@ -125,6 +139,14 @@ type posting struct {
 	debtPaid     map[*debt]int64
 	holdInsert   *Hold
 	holdUpdate   *Hold
+	lines        []storedLine
+}
+
+// storedLine is one line of an earn's breakdown, as earn_lines keeps it.
+type storedLine struct {
+	rules.Line
+	funderID uuid.UUID
+	lot      *lot
 }
 
 type newDebt struct {
@@ -243,9 +265,20 @@ func (p *posting) write(ctx context.Context, tx pgx.Tx) error {
 	}
 	for _, t := range p.newLots {
 		b.Queue(`
-			INSERT INTO lots (id, member_id, issuer_id, transaction_id, points, remaining, earned_at, spendable_from, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)`,
-			t.ID, p.tx.MemberID, t.IssuerID, p.tx.ID, t.Points, t.EarnedAt, t.SpendableFrom, t.ExpiresAt)
+			INSERT INTO lots (id, member_id, issuer_id, transaction_id, points, remaining, earned_at, spendable_from, expires_at,
+			                  unlock_partner_id)
+			VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)`,
+			t.ID, p.tx.MemberID, t.IssuerID, p.tx.ID, t.Points, t.EarnedAt, t.SpendableFrom, t.ExpiresAt, t.Unlock)
+	}
+	for i, l := range p.lines {
+		var lotID *uuid.UUID
+		if l.lot != nil {
+			lotID = &l.lot.ID
+		}
+		b.Queue(`
+			INSERT INTO earn_lines (transaction_id, seq, rule, ref, description, points, funder_id, lot_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			p.tx.ID, i+1, l.Rule, l.Ref, l.Description, l.Points, l.funderID, lotID)
 	}
 	for _, d := range p.newDebts {
 		b.Queue(`

@@ -19,6 +19,7 @@ type Balance struct {
 	MemberID         uuid.UUID  `json:"member_id"`
 	Available        int64      `json:"available"`
 	Pending          int64      `json:"pending"`
+	Locked           int64      `json:"locked"` // joint-promotion points awaiting a purchase at their partner
 	Held             int64      `json:"held"`
 	Debt             int64      `json:"debt"`
 	Expiring30d      int64      `json:"expiring_30d"`
@@ -70,7 +71,7 @@ func (l *Ledger) balance(ctx context.Context, partner *coalition.PartnerID, ref 
 }
 
 func summarize(member uuid.UUID, pu *purse, now time.Time) Balance {
-	b := Balance{MemberID: member, Available: pu.available(now), Pending: pu.pending(now), Held: pu.held, Debt: pu.owed(), AsOf: now}
+	b := Balance{MemberID: member, Available: pu.available(now), Pending: pu.pending(now), Locked: pu.locked(), Held: pu.held, Debt: pu.owed(), AsOf: now}
 	for _, t := range pu.lots { // soonest to expire first
 		if t.ExpiresAt.Sub(now) <= ExpiryHorizon {
 			b.Expiring30d += t.Remaining

@@ -102,19 +102,22 @@ func (l *Ledger) Refund(ctx context.Context, partner coalition.PartnerID, r Refu
 	})
 }
 
-// refundEarn claws back the points of the refunded share of the purchase.
-// The member keeps floor(points × amount left / amount): rounding favours the
-// issuer, and refunds that add up to the whole purchase take back exactly
-// what was earned. Points no longer in the lot are taken from the member's
-// other points, and what even those cannot cover becomes a debt.
+// refundEarn claws back the points of the refunded share of the purchase,
+// from the earn's lot and from the lots of the bonuses that came with it
+// (promotions, a referral bonus), each lot to its own issuer. A lot keeps
+// floor(points × amount left / amount): rounding favours the issuer, and
+// refunds that add up to the whole purchase take back exactly what was
+// earned. Points no longer in a lot are taken from the member's other
+// points, and what even those cannot cover becomes a debt to the lot's
+// issuer.
 func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *purse, o original, r Refund, now time.Time) (RefundResult, error) {
 	if r.Purchase.Currency != o.currency {
 		return RefundResult{}, coalition.Errorf(coalition.Invalid, "purchase.currency", "the purchase was in %s", o.currency)
 	}
-	var refundedMinor, clawedPoints int64
+	var refundedMinor int64
 	if err := tx.QueryRow(ctx, `
-		SELECT COALESCE(SUM(amount_minor), 0), COALESCE(-SUM(points), 0)
-		FROM transactions WHERE original_id = $1 AND kind = 'earn_refund'`, r.TransactionID).Scan(&refundedMinor, &clawedPoints); err != nil {
+		SELECT COALESCE(SUM(amount_minor), 0)
+		FROM transactions WHERE original_id = $1 AND kind = 'earn_refund'`, r.TransactionID).Scan(&refundedMinor); err != nil {
 		return RefundResult{}, fmt.Errorf("refund: earlier refunds: %w", err)
 	}
 	total := refundedMinor + r.Purchase.Minor
@@ -122,30 +125,45 @@ func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 		return RefundResult{}, coalition.Errorf(coalition.FailedPrecondition, "purchase.minor",
 			"refunds would total %d, above the purchase of %d (%d already refunded)", total, o.amount, refundedMinor)
 	}
-	keep := coalition.MulDivFloor(o.points, o.amount-total, o.amount)
-	claw := o.points - keep - clawedPoints
+	lots, err := earnLots(ctx, tx, pu, r.TransactionID, m.ID, now)
+	if err != nil {
+		return RefundResult{}, err
+	}
 	amount := *r.Purchase
 	orig := r.TransactionID
 	p := newPosting(Transaction{
-		ID: uuid.New(), Kind: KindEarnRefund, PartnerID: c.partnerID, MemberID: m.ID, Points: -claw,
+		ID: uuid.New(), Kind: KindEarnRefund, PartnerID: c.partnerID, MemberID: m.ID,
 		Amount: &amount, OrderID: o.orderID, BusinessDate: c.date(), CreatedAt: now, OriginalID: &orig,
 	})
 	var res RefundResult
-	if claw > 0 {
-		t, err := originalLot(ctx, tx, pu, r.TransactionID, now)
-		if err != nil {
-			return res, err
+	var owed bool
+	for _, el := range lots {
+		keepBefore := coalition.MulDivFloor(el.lot.Points, o.amount-refundedMinor, o.amount)
+		keepAfter := coalition.MulDivFloor(el.lot.Points, o.amount-total, o.amount)
+		claw := keepBefore - keepAfter
+		if claw <= 0 {
+			continue
 		}
-		issuer := c.partnerID
-		fromLot := p.take([]*lot{t}, claw, func(*lot) bool { return true }, "earn_refund", &issuer, nil)
-		p.move(m.pointsAccount, c.issuedAccount, fromLot)
+		p.tx.Points -= claw
+		issuer := el.lot.IssuerID
+		fromLot := p.take([]*lot{el.lot}, claw, func(*lot) bool { return true }, "earn_refund", &issuer, nil)
+		p.move(m.pointsAccount, el.issuedAccount, fromLot)
 		if short := claw - fromLot; short > 0 {
-			d := &debt{ID: uuid.New(), CreditorID: c.partnerID, Remaining: short}
+			d := &debt{ID: uuid.New(), CreditorID: issuer, Remaining: short}
 			p.newDebts = append(p.newDebts, newDebt{debt: *d, points: short})
-			p.move(m.debtAccount, c.issuedAccount, short)
+			p.move(m.debtAccount, el.issuedAccount, short)
 			pu.debts = append(pu.debts, d)
-			p.payDebts(pu, m)
-			res.DebtPoints = d.Remaining
+			owed = true
+		}
+	}
+	if owed {
+		p.payDebts(pu, m)
+		for _, d := range p.newDebts {
+			for _, have := range pu.debts {
+				if have.ID == d.ID {
+					res.DebtPoints += have.Remaining
+				}
+			}
 		}
 	}
 	if err := p.write(ctx, tx); err != nil {
@@ -155,17 +173,47 @@ func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 	return res, nil
 }
 
-// originalLot returns the lot an earn created, as the purse holds it if the
-// purse has it, so that a posting changes one copy.
-func originalLot(ctx context.Context, tx pgx.Tx, pu *purse, earn uuid.UUID, now time.Time) (*lot, error) {
-	t := &lot{}
-	if err := tx.QueryRow(ctx, `
-		SELECT id, issuer_id, points, remaining, earned_at, spendable_from, expires_at
-		FROM lots WHERE transaction_id = $1`, earn).Scan(
-		&t.ID, &t.IssuerID, &t.Points, &t.Remaining, &t.EarnedAt, &t.SpendableFrom, &t.ExpiresAt); err != nil {
-		return nil, fmt.Errorf("refund: lot of %s: %w", earn, err)
+// earnLot is a lot of an earn or of one of its bonuses, with the account
+// its issuer's points came from.
+type earnLot struct {
+	lot           *lot
+	issuedAccount uuid.UUID
+}
+
+// earnLots returns the member's lots of an earn and of the bonuses posted
+// with it, as the purse holds them where it has them, so that a posting
+// changes one copy of each.
+func earnLots(ctx context.Context, tx pgx.Tx, pu *purse, earn, member uuid.UUID, now time.Time) ([]earnLot, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT l.id, l.issuer_id, l.points, l.remaining, l.earned_at, l.spendable_from, l.expires_at, l.unlock_partner_id,
+		       p.issued_account_id
+		FROM lots AS l
+		JOIN transactions AS t ON t.id = l.transaction_id
+		JOIN partners AS p ON p.id = l.issuer_id
+		WHERE l.member_id = $2 AND (t.id = $1 OR (t.original_id = $1 AND t.kind = 'bonus'))
+		ORDER BY t.created_at, t.id`, earn, member)
+	if err != nil {
+		return nil, fmt.Errorf("refund: lots of %s: %w", earn, err)
 	}
-	return pu.adopt(t, now), nil
+	var out []earnLot
+	for rows.Next() {
+		t := &lot{}
+		var el earnLot
+		if err := rows.Scan(&t.ID, &t.IssuerID, &t.Points, &t.Remaining, &t.EarnedAt, &t.SpendableFrom, &t.ExpiresAt, &t.Unlock,
+			&el.issuedAccount); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("refund: lots of %s: %w", earn, err)
+		}
+		out = append(out, el)
+		out[len(out)-1].lot = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("refund: lots of %s: %w", earn, err)
+	}
+	for i := range out {
+		out[i].lot = pu.adopt(out[i].lot, now)
+	}
+	return out, nil
 }
 
 // adopt returns the purse's copy of t, or adds t to the purse (if it is

@@ -57,6 +57,8 @@ func (r *Register) Add(ctx context.Context, p Partner) (Partner, error) {
 		return p, coalition.Errorf(coalition.Invalid, "code", "must be 2-32 lowercase letters, digits or '-', starting with a letter")
 	case p.Name == "" || len(p.Name) > 200:
 		return p, coalition.Errorf(coalition.Invalid, "name", "must be 1 to 200 characters")
+	case p.Kind == "operator":
+		return p, coalition.Errorf(coalition.Invalid, "kind", "kind operator is the coalition operator's own")
 	case p.EarnRateBP < 0 || p.EarnRateBP > 10_000:
 		return p, coalition.Errorf(coalition.Invalid, "earn_rate_bp", "must be between 0 and 10000")
 	case p.ReturnWindow < 0 || p.ReturnWindow%time.Second != 0:
@@ -109,7 +111,8 @@ func (r *Register) Add(ctx context.Context, p Partner) (Partner, error) {
 const selectPartner = `
 	SELECT id, code, name, kind, status, earn_rate_bp, return_window_seconds, points_ttl_days, created_at,
 	       interchange_fee_bp, issue_fee_bp, breakage_share_bp, liability_limit_points
-	FROM partners`
+	FROM partners
+	WHERE kind <> 'operator'` // the operator's own issuer row is not a partner
 
 func scan(row pgx.CollectableRow) (Partner, error) {
 	var p Partner
@@ -131,7 +134,7 @@ func (r *Register) List(ctx context.Context) ([]Partner, error) {
 
 // ByCode finds a partner by its code.
 func (r *Register) ByCode(ctx context.Context, code string) (Partner, error) {
-	rows, err := r.tx.Pool().Query(ctx, selectPartner+` WHERE code = $1`, code)
+	rows, err := r.tx.Pool().Query(ctx, selectPartner+` AND code = $1`, code)
 	if err != nil {
 		return Partner{}, fmt.Errorf("partner %s: %w", code, err)
 	}
@@ -150,7 +153,7 @@ func (r *Register) SetStatus(ctx context.Context, code, status string) error {
 	}
 	var n int64
 	err := r.tx.Run(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE partners SET status = $2 WHERE code = $1`, code, status)
+		tag, err := tx.Exec(ctx, `UPDATE partners SET status = $2 WHERE code = $1 AND kind <> 'operator'`, code, status)
 		n = tag.RowsAffected()
 		return err
 	})

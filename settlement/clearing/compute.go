@@ -22,6 +22,16 @@ type terms struct {
 	partners      map[uuid.UUID]*partnerTerms
 	codes         []string // sorted
 	byCode        map[string]*partnerTerms
+	operator      *partnerTerms // the operator as an issuer, if the ledger has it
+}
+
+// issuers are the partners and, last, the operator: everyone whose points
+// members may hold.
+func (t *terms) issuers() []string {
+	if t.operator == nil {
+		return t.codes
+	}
+	return append(slices.Clone(t.codes), Operator)
 }
 
 type partnerTerms struct {
@@ -85,15 +95,19 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 			return cmp.Or(cmp.Compare(a.Issuer, b.Issuer), cmp.Compare(a.Redeemer, b.Redeemer), cmp.Compare(a.Kind, b.Kind))
 		})
 
-		// Issued and clawed back, per issuer.
+		// Issued and clawed back, per issuer: from the entries on issuers'
+		// accounts, since one purchase may issue points of several issuers
+		// (a promotion the operator or another partner funds).
 		issued := map[string]*Issued{}
 		rows, err = tx.Query(ctx, `
-			SELECT partner_id,
-			       COALESCE(SUM(CASE WHEN kind = 'earn' THEN points END), 0),
-			       COALESCE(-SUM(CASE WHEN kind = 'earn_refund' THEN points END), 0)
-			FROM transactions
-			WHERE business_date = $1 AND kind IN ('earn', 'earn_refund')
-			GROUP BY partner_id`, day)
+			SELECT a.owner_id,
+			       COALESCE(-SUM(CASE WHEN t.kind IN ('earn', 'bonus') THEN e.amount END), 0),
+			       COALESCE(SUM(CASE WHEN t.kind = 'earn_refund' THEN e.amount END), 0)
+			FROM transactions AS t
+			JOIN entries AS e ON e.transaction_id = t.id
+			JOIN accounts AS a ON a.id = e.account_id
+			WHERE t.business_date = $1 AND a.kind = 'partner_issued'
+			GROUP BY a.owner_id`, day)
 		if err != nil {
 			return fmt.Errorf("issued: %w", err)
 		}
@@ -103,6 +117,9 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 			if err := rows.Scan(&id, &is.Points, &is.ClawedBack); err != nil {
 				rows.Close()
 				return fmt.Errorf("issued: %w", err)
+			}
+			if is.Points == 0 && is.ClawedBack == 0 {
+				continue
 			}
 			is.Partner = code(id)
 			issued[is.Partner] = &is
@@ -188,7 +205,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 		rec := &r.Reconciliation
 		rec.RedeemedPoints, rec.RedeemedEntries = redeemed, entries["partner_redeemed"]
 		var issuedEarn, allConsumed int64
-		for _, code := range t.codes {
+		for _, code := range t.issuers() {
 			if is := issued[code]; is != nil {
 				rec.IssuedPoints += is.Points - is.ClawedBack
 				issuedEarn += is.Points
@@ -230,7 +247,7 @@ func loadTerms(ctx context.Context, tx pgx.Tx) (*terms, error) {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT id, code, name,
+		SELECT id, code, name, kind = 'operator',
 		       COALESCE(interchange_fee_bp, $1), COALESCE(issue_fee_bp, $2), COALESCE(breakage_share_bp, $3)
 		FROM partners ORDER BY code`, t.interchangeBP, t.issueBP, t.breakageBP)
 	if err != nil {
@@ -238,9 +255,17 @@ func loadTerms(ctx context.Context, tx pgx.Tx) (*terms, error) {
 	}
 	for rows.Next() {
 		p := &partnerTerms{}
-		if err := rows.Scan(&p.id, &p.code, &p.name, &p.interchangeBP, &p.issueBP, &p.breakageBP); err != nil {
+		var operator bool
+		if err := rows.Scan(&p.id, &p.code, &p.name, &operator, &p.interchangeBP, &p.issueBP, &p.breakageBP); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("partners: %w", err)
+		}
+		if operator {
+			// The operator issues the points it funds; it is a party of
+			// every report already, and pays itself no fees.
+			p.code, p.interchangeBP, p.issueBP, p.breakageBP = Operator, 0, 0, 0
+			t.partners[p.id], t.operator = p, p
+			continue
 		}
 		t.partners[p.id], t.byCode[p.code] = p, p
 		t.codes = append(t.codes, p.code)
@@ -301,6 +326,23 @@ func assemble(r *Report, t *terms, issued map[string]*Issued, expired, consumed,
 			out += is.Points
 		}
 		r.Liabilities = append(r.Liabilities, Liability{Partner: code, Outstanding: out - consumed[code]})
+	}
+	if t.operator != nil {
+		// The operator's own points: issued, expired and outstanding like
+		// any issuer's, without fees (it would pay them to itself).
+		if is := issued[Operator]; is != nil {
+			r.Issued = append(r.Issued, *is)
+		}
+		if n := expired[Operator]; n != 0 {
+			r.Breakage = append(r.Breakage, Breakage{Partner: Operator, Points: n, Minor: n * t.pointValue})
+		}
+		out := prev[Operator]
+		if is := issued[Operator]; is != nil {
+			out += is.Points
+		}
+		if out-consumed[Operator] != 0 || prev[Operator] != 0 {
+			r.Liabilities = append(r.Liabilities, Liability{Partner: Operator, Outstanding: out - consumed[Operator]})
+		}
 	}
 	var positions []netting.Position
 	for _, party := range append(slices.Clone(t.codes), Operator) {

@@ -1,0 +1,168 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/txn"
+)
+
+// Store keeps the versions of the rule set. Versions are immutable once
+// stored, so a parsed version may be cached by any replica for ever; which
+// version is in force is read in the caller's transaction every time.
+type Store struct {
+	tx    *txn.Runner
+	clock func() time.Time
+
+	mu     sync.Mutex
+	parsed map[int64]RuleSet
+}
+
+func NewStore(tx *txn.Runner, clock func() time.Time) *Store {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &Store{tx: tx, clock: clock, parsed: map[int64]RuleSet{}}
+}
+
+// Queryer is what InForce reads through: a transaction or a pool.
+type Queryer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// InForce returns the version in force at t (the latest to take effect at
+// or before t), or the empty version 0 if none is.
+func (s *Store) InForce(ctx context.Context, q Queryer, t time.Time) (RuleSet, error) {
+	var version int64
+	var body string
+	err := q.QueryRow(ctx, `
+		SELECT version, body FROM rule_sets
+		WHERE effective_from <= $1
+		ORDER BY effective_from DESC, version DESC
+		LIMIT 1`, t).Scan(&version, &body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return RuleSet{}, nil
+	}
+	if err != nil {
+		return RuleSet{}, fmt.Errorf("rules in force: %w", err)
+	}
+	return s.parse(version, body)
+}
+
+func (s *Store) parse(version int64, body string) (RuleSet, error) {
+	s.mu.Lock()
+	rs, ok := s.parsed[version]
+	s.mu.Unlock()
+	if ok {
+		return rs, nil
+	}
+	rs, err := Decode([]byte(body))
+	if err != nil {
+		return RuleSet{}, fmt.Errorf("rule set %d as stored: %w", version, err)
+	}
+	rs.Version = version
+	s.mu.Lock()
+	s.parsed[version] = rs
+	s.mu.Unlock()
+	return rs, nil
+}
+
+// Put stores a new version. It takes effect at rs.EffectiveFrom (now if
+// zero), which may not be in the past: accruals already made must keep the
+// version they name.
+func (s *Store) Put(ctx context.Context, rs RuleSet) (RuleSet, error) {
+	now := s.clock().UTC().Truncate(time.Microsecond)
+	if rs.EffectiveFrom.IsZero() {
+		rs.EffectiveFrom = now
+	}
+	rs.EffectiveFrom = rs.EffectiveFrom.UTC().Truncate(time.Microsecond)
+	if rs.EffectiveFrom.Before(now) {
+		return RuleSet{}, coalition.Errorf(coalition.Invalid, "effective_from",
+			"%s is in the past; a rule set takes effect now or later", rs.EffectiveFrom.Format(time.RFC3339))
+	}
+	err := s.tx.Run(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT code FROM partners WHERE kind <> 'operator' ORDER BY code`)
+		if err != nil {
+			return fmt.Errorf("partners: %w", err)
+		}
+		codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("partners: %w", err)
+		}
+		if err := rs.Validate(codes); err != nil {
+			return err
+		}
+		// Rule changes are rare and made by the operator: max + 1 in a
+		// serializable transaction is a safe version number.
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(max(version), 0) + 1 FROM rule_sets`).Scan(&rs.Version); err != nil {
+			return fmt.Errorf("next version: %w", err)
+		}
+		body := rs
+		body.Version = 0
+		_, err = tx.Exec(ctx, `INSERT INTO rule_sets (version, effective_from, body, created_at) VALUES ($1, $2, $3, $4)`,
+			rs.Version, rs.EffectiveFrom, string(Encode(body)), now)
+		return err
+	})
+	if err != nil {
+		return RuleSet{}, fmt.Errorf("store rule set: %w", err)
+	}
+	return rs, nil
+}
+
+// Get returns one version.
+func (s *Store) Get(ctx context.Context, version int64) (RuleSet, error) {
+	var body string
+	err := s.tx.Pool().QueryRow(ctx, `SELECT body FROM rule_sets WHERE version = $1`, version).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return RuleSet{}, coalition.Errorf(coalition.NotFound, "version", "no rule set version %d", version)
+	}
+	if err != nil {
+		return RuleSet{}, fmt.Errorf("rule set %d: %w", version, err)
+	}
+	return s.parse(version, body)
+}
+
+// Current is the version in force now.
+func (s *Store) Current(ctx context.Context) (RuleSet, error) {
+	return s.InForce(ctx, s.tx.Pool(), s.clock())
+}
+
+// Summary is one stored version without its body.
+type Summary struct {
+	Version       int64     `json:"version"`
+	EffectiveFrom time.Time `json:"effective_from"`
+	CreatedAt     time.Time `json:"created_at"`
+	Note          string    `json:"note,omitempty"`
+}
+
+// List returns every version, newest first.
+func (s *Store) List(ctx context.Context) ([]Summary, error) {
+	rows, err := s.tx.Pool().Query(ctx, `SELECT version, body, effective_from, created_at FROM rule_sets ORDER BY version DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list rule sets: %w", err)
+	}
+	var out []Summary
+	for rows.Next() {
+		var sm Summary
+		var body string
+		if err := rows.Scan(&sm.Version, &body, &sm.EffectiveFrom, &sm.CreatedAt); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list rule sets: %w", err)
+		}
+		rs, err := s.parse(sm.Version, body)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		sm.Note = rs.Note
+		sm.EffectiveFrom, sm.CreatedAt = sm.EffectiveFrom.UTC(), sm.CreatedAt.UTC()
+		out = append(out, sm)
+	}
+	return out, rows.Err()
+}
