@@ -3,8 +3,11 @@ package vault
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -15,19 +18,73 @@ import (
 // until ctx ends: a watcher renews it, and logs in again when it can no
 // longer be renewed (its maximum TTL reached, or Vault was away too long).
 func LoginAppRole(ctx context.Context, addr string, creds AppRoleCredentials, log *slog.Logger) (*Client, error) {
+	return loginAndRenew(ctx, addr, "approle", log, func(ctx context.Context) (string, map[string]any, error) {
+		return "auth/approle/login", map[string]any{"role_id": creds.RoleID, "secret_id": creds.SecretID}, nil
+	})
+}
+
+// DefaultKubernetesTokenPath is where Kubernetes mounts a pod's service
+// account token.
+const DefaultKubernetesTokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+// KubernetesLogin says how the server logs in with Vault's Kubernetes auth
+// method: as Role, with the service account token in TokenPath, at the auth
+// method mounted at Mount.
+type KubernetesLogin struct {
+	Role      string
+	TokenPath string // DefaultKubernetesTokenPath if empty
+	Mount     string // "kubernetes" if empty
+}
+
+// LoginKubernetes logs in with the pod's service account token (Vault asks
+// the Kubernetes TokenReview API whether it is genuine) and keeps the Vault
+// token alive as LoginAppRole does. The service account token is read from
+// its file at every login, not once: the kubelet rotates projected tokens
+// in place, and a token read at start-up expires.
+func LoginKubernetes(ctx context.Context, addr string, k KubernetesLogin, log *slog.Logger) (*Client, error) {
+	if k.Role == "" {
+		return nil, errors.New("vault: kubernetes login: no role")
+	}
+	if k.TokenPath == "" {
+		k.TokenPath = DefaultKubernetesTokenPath
+	}
+	if k.Mount == "" {
+		k.Mount = "kubernetes"
+	}
+	path := "auth/" + strings.Trim(k.Mount, "/") + "/login"
+	return loginAndRenew(ctx, addr, "kubernetes", log, func(context.Context) (string, map[string]any, error) {
+		jwt, err := os.ReadFile(k.TokenPath)
+		if err != nil {
+			return "", nil, fmt.Errorf("read the service account token: %w", err)
+		}
+		if len(strings.TrimSpace(string(jwt))) == 0 {
+			return "", nil, fmt.Errorf("the service account token file %s is empty", k.TokenPath)
+		}
+		return path, map[string]any{"role": k.Role, "jwt": strings.TrimSpace(string(jwt))}, nil
+	})
+}
+
+// loginAndRenew logs in once (request gives the login path and its body,
+// afresh for each login), then keeps the token alive until ctx ends: a
+// watcher renews it, and it logs in again when the token can no longer be
+// renewed. Neither the credentials nor the token are ever logged.
+func loginAndRenew(ctx context.Context, addr, method string, log *slog.Logger,
+	request func(context.Context) (string, map[string]any, error)) (*Client, error) {
 	c, err := New(addr, "")
 	if err != nil {
 		return nil, err
 	}
 	login := func() (*api.Secret, error) {
-		s, err := c.api.Logical().WriteWithContext(ctx, "auth/approle/login", map[string]any{
-			"role_id": creds.RoleID, "secret_id": creds.SecretID,
-		})
+		path, body, err := request(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("vault: approle login: %w", err)
+			return nil, fmt.Errorf("vault: %s login: %w", method, err)
+		}
+		s, err := c.api.Logical().WriteWithContext(ctx, path, body)
+		if err != nil {
+			return nil, fmt.Errorf("vault: %s login: %w", method, err)
 		}
 		if s == nil || s.Auth == nil {
-			return nil, fmt.Errorf("vault: approle login returned no token")
+			return nil, fmt.Errorf("vault: %s login returned no token", method)
 		}
 		c.api.SetToken(s.Auth.ClientToken)
 		return s, nil
@@ -134,4 +191,29 @@ func (s *ServerCert) Renew(ctx context.Context, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// Check asks Vault whether it is up (reachable, initialised, unsealed) and
+// whether the client's token is still good, and returns how long the token
+// has left: zero for a token that does not expire (a root or periodic
+// token without a TTL).
+func (c *Client) Check(ctx context.Context) (time.Duration, error) {
+	h, err := c.api.Sys().HealthWithContext(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("vault: health: %w", err)
+	}
+	// The health call answers 200 for a sealed or uninitialised Vault too
+	// (it asks for that, to read the state): such a Vault serves nothing.
+	if !h.Initialized || h.Sealed {
+		return 0, fmt.Errorf("vault: sealed or not initialised")
+	}
+	s, err := c.api.Auth().Token().LookupSelfWithContext(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("vault: look up the server's token: %w", err)
+	}
+	ttl, err := s.TokenTTL()
+	if err != nil {
+		return 0, fmt.Errorf("vault: the server's token: %w", err)
+	}
+	return ttl, nil
 }
