@@ -1,0 +1,290 @@
+package readiness_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/readiness"
+	"github.com/coalition-loyalty/coalition/coalition/clock"
+	"github.com/coalition-loyalty/coalition/coalition/pgcluster"
+	"github.com/coalition-loyalty/coalition/coalition/vault"
+	"github.com/coalition-loyalty/coalition/coalition/vaultdev"
+)
+
+// deps are a real PostgreSQL and a real Vault that the test can stop and
+// start again on the same port with the same data, as an outage does.
+type deps struct {
+	t        *testing.T
+	dir      string
+	pg       *pgcluster.Cluster
+	pgPort   int
+	vault    *vaultdev.Server
+	vaultDir string
+	vaultPrt int
+}
+
+func startDeps(t *testing.T) *deps {
+	t.Helper()
+	// Not t.TempDir: the postgres user (tests running as root) must reach it.
+	dir, err := os.MkdirTemp("", "readiness-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	d := &deps{t: t, dir: dir, vaultDir: filepath.Join(dir, "vault")}
+	t.Cleanup(func() {
+		if d.vault != nil {
+			d.vault.Stop()
+		}
+		if d.pg != nil {
+			d.pg.Stop()
+		}
+		os.RemoveAll(dir)
+	})
+	d.startPG()
+	d.startVault()
+	return d
+}
+
+func (d *deps) startPG() {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(d.dir, "pg"), Port: d.pgPort})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.pg, d.pgPort = c, c.Port()
+}
+
+func (d *deps) stopPG() {
+	d.pg.Stop()
+	d.pg = nil
+}
+
+func (d *deps) startVault() {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The same storage and the same port: the server's client keeps its
+	// address, and its token survives the restart as it would in Vault.
+	s, err := vaultdev.Start(ctx, vaultdev.Options{DataDir: d.vaultDir, Port: d.vaultPrt})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	u, _ := url.Parse(s.Addr)
+	d.vault = s
+	d.vaultPrt, _ = strconv.Atoi(u.Port())
+}
+
+func (d *deps) stopVault() {
+	d.vault.Stop()
+	d.vault = nil
+}
+
+// readyz is /readyz as a load balancer and an operator see it.
+func readyz(t *testing.T, c *readiness.Checker) (int, readiness.Report) {
+	t.Helper()
+	c.Check(context.Background())
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var r readiness.Report
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, r
+}
+
+type want struct {
+	code     int
+	status   string
+	database string
+	vault    string
+	expired  []string // credentials no longer trusted
+}
+
+func expect(t *testing.T, step string, c *readiness.Checker, w want) readiness.Report {
+	t.Helper()
+	code, r := readyz(t, c)
+	if code != w.code || r.Status != w.status || r.Checks["database"].Status != w.database || r.Checks["vault"].Status != w.vault {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		t.Fatalf("%s: /readyz is %d %s (database %s, vault %s), want %d %s (database %s, vault %s):\n%s", step, code, r.Status,
+			r.Checks["database"].Status, r.Checks["vault"].Status, w.code, w.status, w.database, w.vault, b)
+	}
+	for name, cr := range r.Checks["vault"].Credentials {
+		expired := false
+		for _, e := range w.expired {
+			expired = expired || e == name
+		}
+		if (cr.Status != readiness.OK) != expired {
+			t.Fatalf("%s: credential %s is %s, want expired: %v", step, name, cr.Status, expired)
+		}
+	}
+	if w.database == readiness.OK && r.Checks["database"].Error != "" {
+		t.Fatalf("%s: database ok with an error: %s", step, r.Checks["database"].Error)
+	}
+	return r
+}
+
+func TestReadinessFollowsTheDatabaseAndTheTrustInVaultCredentialsNotEveryVaultBlip(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := startDeps(t)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	root, err := vault.New(d.vault.Addr, d.vault.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := root.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server's side, as coalitiond serve wires it.
+	sv, err := vault.LoginAppRole(ctx, d.vault.Addr, creds, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := vault.NewServerCert(ctx, sv, []string{"localhost"}, 72*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewManual(time.Now())
+	crl := &readiness.Stamp{}
+	refreshCRL := func() error {
+		_, err := sv.RevokedSerials(ctx)
+		if err == nil {
+			crl.Set(clk.Now())
+		}
+		return err
+	}
+	if err := refreshCRL(); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, d.pg.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var serving []bool
+	c := &readiness.Checker{
+		Database: pool.Ping,
+		Vault: &readiness.Vault{Check: sv.Check, CertExpiry: cert.NotAfter, CertMargin: 10 * time.Minute,
+			CRL: crl, CRLMaxAge: 15 * time.Minute},
+		Now: clk.Now, Log: quiet,
+		OnChange: func(ready bool) { serving = append(serving, ready) },
+	}
+	lastServing := func() bool { return serving[len(serving)-1] }
+
+	r := expect(t, "all up", c, want{200, "ready", readiness.OK, readiness.OK, nil})
+	tok := r.Checks["vault"].Credentials["token"]
+	if tok.Remaining == nil || *tok.Remaining <= 0 || *tok.Remaining > 3600 {
+		t.Fatalf("the token's remaining seconds are %v, want within the AppRole's 1h TTL", tok.Remaining)
+	}
+	if !lastServing() {
+		t.Fatal("gRPC health is not SERVING while ready")
+	}
+
+	// A Vault blip: still ready, and the body says Vault is degraded.
+	d.stopVault()
+	r = expect(t, "Vault stopped", c, want{200, "degraded", readiness.OK, readiness.Degraded, nil})
+	since := r.Checks["vault"].Since
+	if r.Checks["vault"].Error == "" || since == nil || !since.Equal(clk.Now()) {
+		t.Fatalf("a degraded Vault says error %q since %v", r.Checks["vault"].Error, since)
+	}
+	clk.Advance(10 * time.Minute)
+	r = expect(t, "Vault away 10 minutes", c, want{200, "degraded", readiness.OK, readiness.Degraded, nil})
+	if !r.Checks["vault"].Since.Equal(*since) {
+		t.Fatalf("the outage's start moved from %s to %s", since, r.Checks["vault"].Since)
+	}
+	if !lastServing() {
+		t.Fatal("gRPC health is not SERVING while degraded")
+	}
+
+	// Past the revocation list's maximum age, a certificate revoked since
+	// could pass: the replica leaves the load balancer.
+	clk.Advance(6 * time.Minute)
+	expect(t, "Vault away 16 minutes", c, want{503, "not ready", readiness.OK, readiness.Down, []string{"revocation_list"}})
+	if lastServing() {
+		t.Fatal("gRPC health is SERVING while not ready")
+	}
+
+	// Vault is back, but until the list is read again it is still old.
+	d.startVault()
+	r = expect(t, "Vault back, list not yet read", c, want{503, "not ready", readiness.OK, readiness.Down, []string{"revocation_list"}})
+	if r.Checks["vault"].Error != "" {
+		t.Fatalf("Vault is back but the check says %q", r.Checks["vault"].Error)
+	}
+	if err := refreshCRL(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "Vault back, list read", c, want{200, "ready", readiness.OK, readiness.OK, nil})
+
+	// A long outage: the token the server held has expired too.
+	d.stopVault()
+	clk.Advance(61 * time.Minute)
+	expect(t, "Vault away 61 minutes", c, want{503, "not ready", readiness.OK, readiness.Down, []string{"token", "revocation_list"}})
+	d.startVault()
+	// The server logs in again (its token watcher; here the renewal is
+	// still good: Vault's own clock has not moved) and reads the list.
+	if err := refreshCRL(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "Vault back after a long outage", c, want{200, "ready", readiness.OK, readiness.OK, nil})
+
+	// The server certificate near its end (renewal failing for a day):
+	// unready before handshakes fail, even with Vault answering.
+	clk.Set(cert.NotAfter().Add(-9 * time.Minute))
+	if err := refreshCRL(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "certificate expiring", c, want{503, "not ready", readiness.OK, readiness.Down, []string{"server_certificate"}})
+	clk.Set(time.Now())
+	if err := refreshCRL(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The database down: unready whatever Vault says.
+	d.stopPG()
+	r = expect(t, "database stopped", c, want{503, "not ready", readiness.Down, readiness.OK, nil})
+	if r.Checks["database"].Error == "" {
+		t.Fatal("the database is down without a reason")
+	}
+	d.startPG()
+	expect(t, "database back", c, want{200, "ready", readiness.OK, readiness.OK, nil})
+}
+
+func TestReadinessWithoutVaultFollowsTheDatabaseOnly(t *testing.T) {
+	c := &readiness.Checker{Database: func(context.Context) error { return nil }, Now: time.Now}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("before the first check /readyz is %d, want 503", res.StatusCode)
+	}
+	code, r := readyz(t, c)
+	if _, ok := r.Checks["vault"]; code != 200 || r.Status != "ready" || ok {
+		t.Fatalf("/readyz is %d %+v", code, r)
+	}
+}
