@@ -14,6 +14,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 	"github.com/coalition-loyalty/coalition/coalition/txn"
 )
 
@@ -26,6 +27,7 @@ type fixture struct {
 	runner *txn.Runner
 	clock  *clock.Manual
 	l      *ledger.Ledger
+	rules  *rules.Store
 	// Three partners of different kinds: a café paying 5 % back with no
 	// return window, a cinema paying 3 %, a fuel chain paying 1 % whose
 	// points stay pending for 14 days.
@@ -48,8 +50,9 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, ctx: ctx, pool: pool, runner: runner, clock: c,
-		l: ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher})}
+	store := rules.NewStore(runner, c.Now)
+	f := &fixture{t: t, ctx: ctx, pool: pool, runner: runner, clock: c, rules: store,
+		l: ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher, Rules: store})}
 	if err := f.l.Bootstrap(ctx, ledger.Settings{Name: "Test", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
 		t.Fatal(err)
 	}

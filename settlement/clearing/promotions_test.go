@@ -1,0 +1,68 @@
+package clearing_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
+	"github.com/coalition-loyalty/coalition/settlement/clearing"
+)
+
+// Points a promotion's funder pays for: the operator funds double points at
+// the café, the cinema funds a bonus at the café. When the member spends
+// them at the fuel station, each funder owes the fuel station for its own
+// points, and the operator charges itself no fees.
+func TestPromotionPointsSettleWithTheirFunders(t *testing.T) {
+	f := newFixture(t)
+	store := rules.NewStore(f.runner, f.clock.Now)
+	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
+	f.l = ledger.New(ledger.Config{Tx: f.runner, Clock: f.clock.Now, Phones: hasher, Rules: store})
+	now := f.clock.Now()
+	if _, err := store.Put(f.ctx, rules.RuleSet{Promotions: []rules.Promotion{
+		{Code: "double", Name: "Double", Starts: now, Ends: now.AddDate(0, 1, 0), MultiplierBP: 10_000,
+			Partners: []string{"cafe"}, FundedBy: rules.FundedByOperator},
+		{Code: "movie", Name: "Movie", Starts: now, Ends: now.AddDate(0, 1, 0), BonusPoints: 20,
+			Partners: []string{"cafe"}, FundedBy: "cinema"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	m := f.enroll(f.cafe)
+	r := f.accrue(f.cafe, m, 100_000) // 50 of the café's, 50 of the operator's, 20 of the cinema's
+	if r.Earning.Total != 120 {
+		t.Fatalf("earned %+v", r.Earning)
+	}
+	f.redeem(f.fuel, m, 120)
+	f.clock.Set(time.Date(2026, 3, 11, 0, 30, 0, 0, moscow))
+	rep := f.clear(day1)
+
+	wantFlows := []clearing.Flow{
+		{Issuer: "cafe", Redeemer: "fuel", Kind: "burn", Points: 50, Minor: 5000},
+		{Issuer: "cinema", Redeemer: "fuel", Kind: "burn", Points: 20, Minor: 2000},
+		{Issuer: "operator", Redeemer: "fuel", Kind: "burn", Points: 50, Minor: 5000},
+	}
+	if !slices.Equal(rep.Flows, wantFlows) {
+		t.Fatalf("flows = %+v\nwant    %+v", rep.Flows, wantFlows)
+	}
+	wantFees := []clearing.Fee{
+		{Payer: "cafe", Kind: "interchange", BP: 100, BaseMinor: 5000, Minor: 50},
+		{Payer: "cafe", Kind: "issue", BP: 50, BaseMinor: 5000, Minor: 25},
+		{Payer: "cinema", Kind: "interchange", BP: 150, BaseMinor: 2000, Minor: 30},
+		{Payer: "cinema", Kind: "issue", BP: 50, BaseMinor: 2000, Minor: 10},
+	}
+	if !slices.Equal(rep.Fees, wantFees) {
+		t.Fatalf("fees = %+v\nwant   %+v", rep.Fees, wantFees)
+	}
+	// operator: receives 50 + 25 + 30 + 10 = 115 in fees, pays 5000.
+	wantNets := map[string]int64{"cafe": -5075, "cinema": -2040, "fuel": 12000, "operator": -4885}
+	if got := nets(rep); fmt.Sprint(got) != fmt.Sprint(wantNets) {
+		t.Fatalf("nets = %v, want %v", got, wantNets)
+	}
+	wantIssued := []clearing.Issued{{Partner: "cafe", Points: 50}, {Partner: "cinema", Points: 20}, {Partner: "operator", Points: 50}}
+	if !slices.Equal(rep.Issued, wantIssued) {
+		t.Fatalf("issued = %+v, want %+v", rep.Issued, wantIssued)
+	}
+}
