@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/readiness"
 	"github.com/coalition-loyalty/coalition/coalition/demo"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
@@ -95,16 +97,24 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 			t.Fatalf("run %d: Anna has %d points, want 65 (seeded once)", run, b.Balance.Available)
 		}
 		// Probes and metrics, as a load balancer and Prometheus see them.
-		var ready string
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && ready != "ready\n"; time.Sleep(200 * time.Millisecond) {
+		var ready readiness.Report
+		var readyBody string
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && ready.Status != "ready"; time.Sleep(200 * time.Millisecond) {
 			if res, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
 				b, _ := io.ReadAll(res.Body)
 				res.Body.Close()
-				ready = string(b)
+				readyBody = string(b)
+				ready = readiness.Report{}
+				json.Unmarshal(b, &ready)
 			}
 		}
-		if ready != "ready\n" {
-			t.Fatalf("run %d: /readyz says %q", run, ready)
+		if ready.Status != "ready" || ready.Checks["database"].Status != readiness.OK || ready.Checks["vault"].Status != readiness.OK {
+			t.Fatalf("run %d: /readyz says %s", run, readyBody)
+		}
+		for _, cred := range []string{"token", "server_certificate", "revocation_list"} {
+			if ready.Checks["vault"].Credentials[cred].Status != readiness.OK {
+				t.Fatalf("run %d: /readyz says %s", run, readyBody)
+			}
 		}
 		res, err := http.Get("http://" + httpAddr + "/metrics")
 		if err != nil {
@@ -112,7 +122,8 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		}
 		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		for _, want := range []string{"rpc_server_call_duration", "coalition_ledger_transaction_retries"} {
+		for _, want := range []string{"rpc_server_call_duration", "coalition_ledger_transaction_retries",
+			`coalition_dependency_up{dependency="vault"`, `coalition_vault_credential_remaining_seconds{credential="server_certificate"`} {
 			if !strings.Contains(string(body), want) {
 				t.Fatalf("run %d: /metrics lacks %s", run, want)
 			}

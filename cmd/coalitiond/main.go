@@ -18,7 +18,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,9 +29,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/readiness"
 	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/coalition/demo"
@@ -70,6 +69,8 @@ type serverConfig struct {
 	vaultToken    string
 	vaultRoleID   string
 	vaultSecretID string
+	vaultK8s      vault.KubernetesLogin
+	crlMaxAge     time.Duration
 	devAuth       bool
 	phoneHashKey  string
 	settings      ledger.Settings
@@ -101,6 +102,7 @@ func addServerFlags(cmd *cobra.Command, c *serverConfig) {
 	f.StringVar(&c.settings.TimeZone, "time-zone", demo.Settings.TimeZone, "IANA time zone that cuts business days, recorded on first start")
 	f.Int64Var(&c.settings.PointValueMinor, "point-value-minor", demo.Settings.PointValueMinor, "money value of one point in minor units, recorded on first start")
 	f.DurationVar(&c.sweepInterval, "hold-sweep-interval", 30*time.Second, "how often expired holds are marked released")
+	f.DurationVar(&c.crlMaxAge, "revocation-max-age", 15*time.Minute, "with Vault unreachable, the replica stays ready until its revocation list is this old (0: any age)")
 	f.DurationVar(&c.clearEvery, "clearing-interval", time.Minute, "how often to clear windows whose business day has ended (0: never; use coalitiond clear)")
 	f.Int64Var(&c.settings.InterchangeFeeBP, "interchange-fee-bp", demo.Settings.InterchangeFeeBP, "operator's fee on points burned at a partner other than the issuer, in basis points, recorded on first start")
 	f.Int64Var(&c.settings.IssueFeeBP, "issue-fee-bp", demo.Settings.IssueFeeBP, "operator's fee on points issued, in basis points, recorded on first start")
@@ -127,6 +129,9 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().StringVar(&c.vaultRoleID, "vault-role-id", "", "the server's AppRole role id")
 	cmd.Flags().StringVar(&c.vaultSecretID, "vault-secret-id", "", "the server's AppRole secret id")
 	cmd.Flags().StringVar(&c.vaultToken, "vault-token", "", "a Vault token instead of AppRole (default $VAULT_TOKEN)")
+	cmd.Flags().StringVar(&c.vaultK8s.Role, "vault-kubernetes-role", "", "log in with Vault's Kubernetes auth method as this role, with the pod's service account token")
+	cmd.Flags().StringVar(&c.vaultK8s.TokenPath, "vault-kubernetes-token-file", vault.DefaultKubernetesTokenPath, "the service account token for --vault-kubernetes-role (read again at every login)")
+	cmd.Flags().StringVar(&c.vaultK8s.Mount, "vault-kubernetes-mount", "kubernetes", "where Vault's Kubernetes auth method is mounted")
 	return cmd
 }
 
@@ -364,7 +369,15 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 			return err
 		}
 		crl.Set(revoked)
-		go crl.Refresh(ctx, 30*time.Second, sec.client.RevokedSerials, func(err error) {
+		sec.crlRead.Set(time.Now())
+		fetch := func(ctx context.Context) (map[string]bool, error) {
+			r, err := sec.client.RevokedSerials(ctx)
+			if err == nil {
+				sec.crlRead.Set(time.Now())
+			}
+			return r, err
+		}
+		go crl.Refresh(ctx, 30*time.Second, fetch, func(err error) {
 			metrics.VaultErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", "crl")))
 			log.Warn("refresh the revocation list (keeping the last one)", "error", err)
 		})
@@ -394,12 +407,24 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 	if c.clearEvery > 0 {
 		go clearDue(ctx, opts.Settlement.(*clearing.Clearing), c.clearEvery, metrics, log)
 	}
-	ready := &readiness{pool: pool, health: hs, log: log}
+	ready := &readiness.Checker{Database: pool.Ping, Now: time.Now, Log: log, VaultErrors: metrics.VaultErrors,
+		OnChange: func(ok bool) {
+			status := healthpb.HealthCheckResponse_SERVING
+			if !ok {
+				status = healthpb.HealthCheckResponse_NOT_SERVING
+			}
+			for _, svc := range []string{"", coalitionv1.PartnerService_ServiceDesc.ServiceName, coalitionv1.SettlementService_ServiceDesc.ServiceName} {
+				hs.SetServingStatus(svc, status)
+			}
+		}}
 	if sec != nil {
-		ready.vault = sec.client
-		ready.vaultErrors = metrics.VaultErrors
+		ready.Vault = &readiness.Vault{Check: sec.client.Check, CertExpiry: sec.cert.NotAfter, CertMargin: 10 * time.Minute,
+			CRL: &sec.crlRead, CRLMaxAge: c.crlMaxAge}
 	}
-	go ready.watch(ctx, 5*time.Second, log)
+	if err := ready.RegisterMetrics(tel.Meters.Meter("github.com/coalition-loyalty/coalition")); err != nil {
+		return err
+	}
+	go ready.Watch(ctx, 5*time.Second)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("serving gRPC", "addr", lis.Addr().String(), "auth", authMode)
@@ -442,12 +467,14 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 
 // security is what the server takes from Vault.
 type security struct {
-	client *vault.Client
-	cert   *vault.ServerCert
-	pool   *x509.CertPool
+	client  *vault.Client
+	cert    *vault.ServerCert
+	pool    *x509.CertPool
+	crlRead readiness.Stamp // when the revocation list was last read
 }
 
-// connectVault logs the server in to Vault (AppRole, or a token), and gets
+// connectVault logs the server in to Vault (AppRole, Kubernetes, or a
+// token), and gets
 // its TLS certificate and the coalition's CA. No Vault address: nil.
 func connectVault(ctx context.Context, c serverConfig, log *slog.Logger) (*security, error) {
 	addr := c.vaultAddr
@@ -462,6 +489,8 @@ func connectVault(ctx context.Context, c serverConfig, log *slog.Logger) (*secur
 	switch {
 	case c.vaultRoleID != "" && c.vaultSecretID != "":
 		client, err = vault.LoginAppRole(ctx, addr, vault.AppRoleCredentials{RoleID: c.vaultRoleID, SecretID: c.vaultSecretID}, log)
+	case c.vaultK8s.Role != "":
+		client, err = vault.LoginKubernetes(ctx, addr, c.vaultK8s, log)
 	case c.vaultToken != "" || os.Getenv("VAULT_TOKEN") != "":
 		tok := c.vaultToken
 		if tok == "" {
@@ -469,7 +498,7 @@ func connectVault(ctx context.Context, c serverConfig, log *slog.Logger) (*secur
 		}
 		client, err = vault.New(addr, tok)
 	default:
-		return nil, errors.New("Vault at " + addr + ": give --vault-role-id and --vault-secret-id (AppRole), or a token")
+		return nil, errors.New("Vault at " + addr + ": give --vault-role-id and --vault-secret-id (AppRole), --vault-kubernetes-role, or a token")
 	}
 	if err != nil {
 		return nil, err
@@ -487,7 +516,7 @@ func connectVault(ctx context.Context, c serverConfig, log *slog.Logger) (*secur
 
 // serveREST serves the REST mirror, which calls the gRPC server on its
 // loopback address so that every request passes the same interceptors.
-func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.TransportCredentials, tel *telemetry.Telemetry, ready *readiness, failed chan<- error) (*http.Server, error) {
+func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.TransportCredentials, tel *telemetry.Telemetry, ready http.Handler, failed chan<- error) (*http.Server, error) {
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(creds),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tel.Traces), otelgrpc.WithMeterProvider(tel.Meters))))
 	if err != nil {
@@ -505,7 +534,7 @@ func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.Tra
 	mux.Handle("/", h)
 	mux.Handle("GET /metrics", tel.Metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", ready.ServeHTTP)
+	mux.Handle("GET /readyz", ready)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -576,80 +605,6 @@ func clearDue(ctx context.Context, c *clearing.Clearing, every time.Duration, m 
 		case <-t.C:
 		}
 	}
-}
-
-// readiness says whether this replica can serve: its database answers.
-// Load balancers read /readyz; the gRPC health service reports the same.
-type readiness struct {
-	pool        *pgxpool.Pool
-	vault       *vault.Client
-	vaultErrors metric.Int64Counter
-	health      *health.Server
-	log         *slog.Logger
-	ok          atomic.Bool
-	vaultUp     atomic.Bool
-	why         atomic.Pointer[string]
-}
-
-func (r *readiness) check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := r.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
-	// Vault being away does not make the replica unready: established
-	// partners keep trading on the cached revocation list, and every replica
-	// would otherwise leave the load balancer at once. It is counted and
-	// logged instead.
-	if r.vault != nil {
-		if _, err := r.vault.API().Sys().HealthWithContext(ctx); err != nil {
-			r.vaultErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", "health")))
-			if r.vaultUp.Swap(false) {
-				r.log.WarnContext(ctx, "Vault unreachable; serving on cached credentials", "error", err)
-			}
-		} else {
-			r.vaultUp.Store(true)
-		}
-	}
-	return nil
-}
-
-func (r *readiness) watch(ctx context.Context, every time.Duration, log *slog.Logger) {
-	for {
-		err := r.check(ctx)
-		was := r.ok.Load()
-		r.ok.Store(err == nil)
-		status := healthpb.HealthCheckResponse_SERVING
-		if err != nil {
-			why := err.Error()
-			r.why.Store(&why)
-			status = healthpb.HealthCheckResponse_NOT_SERVING
-			if was && ctx.Err() == nil {
-				log.Warn("not ready", "error", err)
-			}
-		}
-		for _, svc := range []string{"", coalitionv1.PartnerService_ServiceDesc.ServiceName, coalitionv1.SettlementService_ServiceDesc.ServiceName} {
-			r.health.SetServingStatus(svc, status)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-	}
-}
-
-func (r *readiness) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	if r.ok.Load() {
-		w.Write([]byte("ready\n"))
-		return
-	}
-	w.WriteHeader(http.StatusServiceUnavailable)
-	why := "starting"
-	if p := r.why.Load(); p != nil {
-		why = *p
-	}
-	w.Write([]byte("not ready: " + why + "\n"))
 }
 
 func clearCmd() *cobra.Command {
