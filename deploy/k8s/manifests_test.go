@@ -69,7 +69,6 @@ func (r ref) String() string { return r.kind + " " + r.namespace + "/" + r.name 
 // external are the objects the manifests use but do not hold, because they
 // carry keys and certificates; docs/DEPLOY.md says how to make each.
 var external = map[ref]bool{
-	{"Secret", "coalition", "coalitiond-vault-approle"}:      true,
 	{"Secret", "coalition", "cockroachdb-client-coalitiond"}: true,
 	{"ConfigMap", "coalition", "vault-ca"}:                   true,
 	{"Secret", "cockroachdb", "cockroachdb-node"}:            true,
@@ -623,11 +622,10 @@ func TestCoalitiondServer(t *testing.T) {
 		for _, e := range c.Env {
 			envs[e.Name] = true
 		}
-		for _, want := range []string{"COALITION_DATABASE_URL", "COALITION_VAULT_ROLE_ID", "COALITION_VAULT_SECRET_ID"} {
-			if !envs[want] {
-				t.Errorf("%s: the server has no %s", r.dir, want)
-			}
+		if !envs["COALITION_DATABASE_URL"] {
+			t.Errorf("%s: the server has no COALITION_DATABASE_URL", r.dir)
 		}
+		checkVaultKubernetesLogin(t, r, d, cfg)
 		if pdb := get[policyv1.PodDisruptionBudget](r, "PodDisruptionBudget", ns, "coalitiond"); pdb == nil {
 			t.Errorf("%s: no PodDisruptionBudget for the server", r.dir)
 		}
@@ -960,5 +958,66 @@ func TestGeneratedConfigRollsThePods(t *testing.T) {
 				t.Errorf("%s: no generated %s with a content hash", r.dir, want)
 			}
 		}
+	}
+}
+
+// checkVaultKubernetesLogin: the server logs in to Vault with the
+// Kubernetes auth role that deploy/k8s/vault/kubernetes-auth.sh writes, as
+// the ServiceAccount that role is bound to, with a projected token for the
+// audience the role demands, mounted where the server reads it; and with
+// no AppRole secret beside it.
+func checkVaultKubernetesLogin(t *testing.T, r rendering, d *appsv1.Deployment, cfg map[string]string) {
+	t.Helper()
+	script, err := os.ReadFile("vault/kubernetes-auth.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setting := func(re string) string {
+		m := regexp.MustCompile(re).FindStringSubmatch(string(script))
+		if m == nil {
+			t.Fatalf("kubernetes-auth.sh: no %s", re)
+		}
+		return m[1]
+	}
+	role := setting(`auth/kubernetes/role/(\S+)`)
+	account := setting(`bound_service_account_names=(\S+)`)
+	namespace := setting(`bound_service_account_namespaces=(\S+)`)
+	audience := setting(`audience=(\S+)`)
+	spec := &d.Spec.Template.Spec
+	c := container(t, spec, "coalitiond")
+	if cfg["COALITION_VAULT_KUBERNETES_ROLE"] != role {
+		t.Errorf("%s: the server logs in as Vault role %q, want %q (kubernetes-auth.sh)", r.dir, cfg["COALITION_VAULT_KUBERNETES_ROLE"], role)
+	}
+	if spec.ServiceAccountName != account || d.Namespace != namespace {
+		t.Errorf("%s: the server runs as %s/%s, but the Vault role is bound to %s/%s", r.dir, d.Namespace, spec.ServiceAccountName, namespace, account)
+	}
+	for _, e := range c.Env {
+		if strings.HasPrefix(e.Name, "COALITION_VAULT_ROLE_ID") || strings.HasPrefix(e.Name, "COALITION_VAULT_SECRET_ID") {
+			t.Errorf("%s: the server is given %s besides its Kubernetes login", r.dir, e.Name)
+		}
+	}
+	file := cfg["COALITION_VAULT_KUBERNETES_TOKEN_FILE"]
+	found := false
+	for _, m := range c.VolumeMounts {
+		dir := strings.TrimSuffix(m.MountPath, "/") + "/"
+		if !strings.HasPrefix(file, dir) {
+			continue
+		}
+		for _, v := range spec.Volumes {
+			if v.Name != m.Name || v.Projected == nil {
+				continue
+			}
+			for _, src := range v.Projected.Sources {
+				if sat := src.ServiceAccountToken; sat != nil && sat.Path == strings.TrimPrefix(file, dir) {
+					found = true
+					if sat.Audience != audience {
+						t.Errorf("%s: the Vault token's audience is %q, the Vault role wants %q", r.dir, sat.Audience, audience)
+					}
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("%s: COALITION_VAULT_KUBERNETES_TOKEN_FILE %q is not a projected service account token", r.dir, file)
 	}
 }
