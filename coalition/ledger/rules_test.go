@@ -139,6 +139,10 @@ func TestRulesOnTheLedger(t *testing.T) {
 		if before.Earning.Total != 50 || before.Earning.Version != "rules/v1" || after.Earning.Total != 100 || after.Earning.Version != rules.VersionName(v2.Version) {
 			t.Fatalf("before %+v, after %+v", before.Earning, after.Earning)
 		}
+		// A retried request stores nothing new.
+		if again := f.putRules(rules.RuleSet{EffectiveFrom: start.Add(time.Hour), Partners: []rules.PartnerRules{{Partner: "cafe", RateBP: ptr[int64](1_000)}}}); again.Version != v2.Version {
+			t.Fatalf("the same rules again made version %d", again.Version)
+		}
 		_, err := f.rules.Put(f.ctx, rules.RuleSet{EffectiveFrom: start})
 		wantError(t, err, coalition.Invalid, "effective_from")
 		_, err = f.rules.Put(f.ctx, rules.RuleSet{Tiers: &rules.Tiers{PeriodDays: 30, Levels: []rules.Tier{

@@ -76,8 +76,12 @@ func (s *Store) parse(version int64, body string) (RuleSet, error) {
 // Put stores a new version. It takes effect at rs.EffectiveFrom (now if
 // zero), which may not be in the past: accruals already made must keep the
 // version they name.
+//
+// Storing the same rules as the latest version again (a retried request)
+// returns that version rather than a copy of it.
 func (s *Store) Put(ctx context.Context, rs RuleSet) (RuleSet, error) {
 	now := s.clock().UTC().Truncate(time.Microsecond)
+	asked := rs.EffectiveFrom
 	if rs.EffectiveFrom.IsZero() {
 		rs.EffectiveFrom = now
 	}
@@ -86,33 +90,83 @@ func (s *Store) Put(ctx context.Context, rs RuleSet) (RuleSet, error) {
 		return RuleSet{}, coalition.Errorf(coalition.Invalid, "effective_from",
 			"%s is in the past; a rule set takes effect now or later", rs.EffectiveFrom.Format(time.RFC3339))
 	}
+	var same *RuleSet
 	err := s.tx.Run(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT code FROM partners WHERE kind <> 'operator' ORDER BY code`)
-		if err != nil {
-			return fmt.Errorf("partners: %w", err)
-		}
-		codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("partners: %w", err)
-		}
-		if err := rs.Validate(codes); err != nil {
+		same = nil
+		if err := validate(ctx, tx, rs); err != nil {
 			return err
+		}
+		var latest int64
+		var body string
+		err := tx.QueryRow(ctx, `SELECT version, body FROM rule_sets ORDER BY version DESC LIMIT 1`).Scan(&latest, &body)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("latest version: %w", err)
+		}
+		if err == nil {
+			prev, err := s.parse(latest, body)
+			if err != nil {
+				return err
+			}
+			a, b := prev, rs
+			a.Version, b.Version = 0, 0
+			if asked.IsZero() {
+				a.EffectiveFrom, b.EffectiveFrom = time.Time{}, time.Time{}
+			}
+			if string(Encode(a)) == string(Encode(b)) {
+				same = &prev
+				return nil
+			}
 		}
 		// Rule changes are rare and made by the operator: max + 1 in a
 		// serializable transaction is a safe version number.
 		if err := tx.QueryRow(ctx, `SELECT COALESCE(max(version), 0) + 1 FROM rule_sets`).Scan(&rs.Version); err != nil {
 			return fmt.Errorf("next version: %w", err)
 		}
-		body := rs
-		body.Version = 0
+		stored := rs
+		stored.Version = 0
 		_, err = tx.Exec(ctx, `INSERT INTO rule_sets (version, effective_from, body, created_at) VALUES ($1, $2, $3, $4)`,
-			rs.Version, rs.EffectiveFrom, string(Encode(body)), now)
+			rs.Version, rs.EffectiveFrom, string(Encode(stored)), now)
 		return err
 	})
 	if err != nil {
 		return RuleSet{}, fmt.Errorf("store rule set: %w", err)
 	}
+	if same != nil {
+		return *same, nil
+	}
 	return rs, nil
+}
+
+func validate(ctx context.Context, tx pgx.Tx, rs RuleSet) error {
+	rows, err := tx.Query(ctx, `SELECT code FROM partners WHERE kind <> 'operator' ORDER BY code`)
+	if err != nil {
+		return fmt.Errorf("partners: %w", err)
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("partners: %w", err)
+	}
+	return rs.Validate(codes)
+}
+
+// Check validates a rule set as Put would, without storing it, and returns
+// the version in force now.
+func (s *Store) Check(ctx context.Context, rs RuleSet) (int64, error) {
+	now := s.clock().UTC()
+	if !rs.EffectiveFrom.IsZero() && rs.EffectiveFrom.Before(now.Truncate(time.Microsecond)) {
+		return 0, coalition.Errorf(coalition.Invalid, "effective_from",
+			"%s is in the past; a rule set takes effect now or later", rs.EffectiveFrom.Format(time.RFC3339))
+	}
+	var inForce int64
+	err := s.tx.Run(ctx, func(tx pgx.Tx) error {
+		if err := validate(ctx, tx, rs); err != nil {
+			return err
+		}
+		cur, err := s.InForce(ctx, tx, now)
+		inForce = cur.Version
+		return err
+	})
+	return inForce, err
 }
 
 // Get returns one version.
