@@ -21,6 +21,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 	"github.com/coalition-loyalty/coalition/coalition/txn"
 	"github.com/coalition-loyalty/coalition/coalition/vault"
 )
@@ -74,7 +75,7 @@ func (e *env) ledger() (*ledger.Ledger, error) {
 			return nil, err
 		}
 	}
-	return ledger.New(ledger.Config{Tx: e.runner, Phones: hasher}), nil
+	return ledger.New(ledger.Config{Tx: e.runner, Phones: hasher, Rules: rules.NewStore(e.runner, nil)}), nil
 }
 
 // noPhones refuses phone look-ups when no hash key was given.
@@ -102,7 +103,7 @@ func root() *cobra.Command {
 			e.runner.Pool().Close()
 		}
 	}
-	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e), vaultCmd(e), apiKeysCmd(e))
+	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e), vaultCmd(e), apiKeysCmd(e), rulesCmd(e))
 	envflag.Bind(cmd)
 	return cmd
 }
@@ -222,9 +223,23 @@ func membersCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			s, err := l.Standing(c.Context(), ledger.MemberRef{ID: m.ID})
+			if err != nil {
+				return err
+			}
 			w := table()
 			fmt.Fprintf(w, "id\t%s\ncard\t%s\nphone\t%s\nreferral code\t%s\nhome partner\t%s\nenrolled\t%s\n",
 				m.ID, m.CardNumber, phone.Mask(m.PhoneLast2), m.ReferralCode, m.HomePartnerID, m.EnrolledAt.Format(time.RFC3339))
+			if s.PeriodDays > 0 {
+				tier := s.TierName
+				if tier == "" {
+					tier = "none"
+				}
+				fmt.Fprintf(w, "tier\t%s (spend %s over %d days)\n", tier, minorUnits(s.Spend), s.PeriodDays)
+				if s.NextTier != "" {
+					fmt.Fprintf(w, "next tier\t%s, %s to go\n", s.NextName, minorUnits(s.Needed))
+				}
+			}
 			return w.Flush()
 		},
 	})
@@ -246,8 +261,8 @@ func balanceCmd(e *env) *cobra.Command {
 				return err
 			}
 			w := table()
-			fmt.Fprintf(w, "available\t%d\npending\t%d\nheld\t%d\ndebt\t%d\nexpiring in 30 days\t%d\n",
-				b.Available, b.Pending, b.Held, b.Debt, b.Expiring30d)
+			fmt.Fprintf(w, "available\t%d\npending\t%d\nlocked\t%d\nheld\t%d\ndebt\t%d\nexpiring in 30 days\t%d\n",
+				b.Available, b.Pending, b.Locked, b.Held, b.Debt, b.Expiring30d)
 			if b.NextExpiryAt != nil {
 				fmt.Fprintf(w, "next expiry\t%d points on %s\n", b.NextExpiryPoints, b.NextExpiryAt.Format(time.DateOnly))
 			}

@@ -92,9 +92,12 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run %d: demo member's balance: %v", run, err)
 		}
-		// Anna: 120 at the café + 45 at the cinema − 100 at the fuel station.
-		if b.Balance.Available != 65 {
-			t.Fatalf("run %d: Anna has %d points, want 65 (seeded once)", run, b.Balance.Available)
+		// Anna: 50 welcome + 48 for coffee (10 %, doubled) + 180 for dinner
+		// (5 %, doubled) + 100 of the joint promotion, unlocked by 75 at the
+		// cinema (the 5 % step) − 100 at the fuel station + 200 for
+		// referring Vera.
+		if b.Balance.Available != 553 || b.Balance.Locked != 0 {
+			t.Fatalf("run %d: Anna has %d points (%d locked), want 553 (seeded once)", run, b.Balance.Available, b.Balance.Locked)
 		}
 		// Probes and metrics, as a load balancer and Prometheus see them.
 		var ready readiness.Report

@@ -40,6 +40,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/pgcluster"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 	"github.com/coalition-loyalty/coalition/coalition/schema"
 	"github.com/coalition-loyalty/coalition/coalition/telemetry"
 	"github.com/coalition-loyalty/coalition/coalition/txn"
@@ -336,14 +337,15 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 	} else if len(pending) > 0 {
 		return fmt.Errorf("the database lacks migrations %v: run coalitiond migrate", pending)
 	}
-	l := ledger.New(ledger.Config{Tx: runner, Phones: hasher})
+	ruleStore := rules.NewStore(runner, nil)
+	l := ledger.New(ledger.Config{Tx: runner, Phones: hasher, Rules: ruleStore})
 	if err := l.Bootstrap(ctx, c.settings); err != nil {
 		return err
 	}
 	reg := partners.New(runner, nil)
 	var seeded []demo.Member
 	if dev {
-		if seeded, err = demo.Seed(ctx, l, reg); err != nil {
+		if seeded, err = demo.Seed(ctx, l, reg, ruleStore); err != nil {
 			return err
 		}
 	}
@@ -357,6 +359,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 		devAuth = &rpc.DevAuthenticator{Partners: reg}
 	}
 	opts := rpc.Options{Ledger: l, Settlement: clearing.New(clearing.Config{Tx: runner}), Log: log, Auth: devAuth,
+		Rules: ruleStore, Tiers: rpc.LedgerTiers{L: l},
 		ServerOptions: []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(tel.Traces), otelgrpc.WithMeterProvider(tel.Meters)))}}
 	authMode := "dev credentials, plaintext"
@@ -404,6 +407,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 		return err
 	}
 	go sweepHolds(ctx, l, c.sweepInterval, metrics, log)
+	go maintain(ctx, l, 15*time.Minute, log)
 	if c.clearEvery > 0 {
 		go clearDue(ctx, opts.Settlement.(*clearing.Clearing), c.clearEvery, metrics, log)
 	}
@@ -570,6 +574,53 @@ func sweepHolds(ctx context.Context, l *ledger.Ledger, every time.Duration, m *t
 					break
 				}
 			}
+		}
+	}
+}
+
+// maintain is the daily job, run often so that a replica that restarts
+// soon catches up: lots past their expiry date expire into breakage, and
+// tiers whose spend has fallen below their threshold are lowered. Both are
+// idempotent and safe on every replica at once (each member's change is one
+// serializable transaction).
+func maintain(ctx context.Context, l *ledger.Ledger, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for {
+			n, err := l.ExpireLots(ctx, 1000)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("expire lots", "error", err)
+				}
+				break
+			}
+			if n > 0 {
+				log.Info("expired lots", "lots", n)
+			}
+			if n < 1000 {
+				break
+			}
+		}
+		for {
+			n, down, err := l.ReviewTiers(ctx, 1000)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("review tiers", "error", err)
+				}
+				break
+			}
+			if down > 0 {
+				log.Info("lowered tiers", "reviewed", n, "lowered", down)
+			}
+			if n < 1000 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
 // Settings are the demo coalition's terms: roubles, Moscow business days,
@@ -23,7 +24,43 @@ var Settings = ledger.Settings{Name: "Demo Coalition", Currency: "RUB", TimeZone
 var Partners = []partners.Partner{
 	{Code: "cafe", Name: "Coffee Corner", Kind: "café", EarnRateBP: 500, PointsTTLDays: 365},
 	{Code: "cinema", Name: "Star Cinema", Kind: "cinema", EarnRateBP: 300, PointsTTLDays: 365},
-	{Code: "fuel", Name: "FuelGo", Kind: "fuel station", EarnRateBP: 100, ReturnWindow: 14 * 24 * time.Hour, PointsTTLDays: 365},
+	// The fuel chain's points expire 45 days after they are earned, so the
+	// demo shows points expiring soon.
+	{Code: "fuel", Name: "FuelGo", Kind: "fuel station", EarnRateBP: 100, ReturnWindow: 14 * 24 * time.Hour, PointsTTLDays: 45},
+}
+
+// Rules are the demo's loyalty rules, from the moment of seeding: category
+// and stepped rates with caps, a welcome bonus, three tiers, a seasonal
+// promotion, weekend bonuses, a joint promotion of the café and the cinema
+// with a budget, a tier promotion funded by the operator, and referrals.
+func Rules(now time.Time) rules.RuleSet {
+	rate := func(bp int64) *int64 { return &bp }
+	return rules.RuleSet{
+		Note: "demo coalition",
+		Partners: []rules.PartnerRules{
+			{Partner: "cafe", RateBP: rate(500), Categories: []rules.CategoryRate{{Category: "coffee", RateBP: 1_000}},
+				MinPurchaseMinor: 10_000, CapPerMemberDay: 500, WelcomePoints: 50},
+			{Partner: "cinema", RateBP: rate(300), Steps: []rules.Step{{FromMinor: 150_000, RateBP: 500}}},
+			{Partner: "fuel", PointsPer: &rules.PointsPer{Points: 1, MoneyMinor: 10_000}, CapPerPurchase: 200},
+		},
+		Tiers: &rules.Tiers{PeriodDays: 365, Levels: []rules.Tier{
+			{Code: "silver", Name: "Silver", ThresholdMinor: 500_000, MultiplierBP: 12_500},
+			{Code: "gold", Name: "Gold", ThresholdMinor: 2_000_000, MultiplierBP: 15_000},
+			{Code: "platinum", Name: "Platinum", ThresholdMinor: 5_000_000, MultiplierBP: 20_000},
+		}},
+		Promotions: []rules.Promotion{
+			{Code: "winter-coffee", Name: "Winter coffee: double points", Starts: now.Add(-time.Hour), Ends: now.AddDate(0, 2, 0),
+				Partners: []string{"cafe"}, MultiplierBP: 10_000, FundedBy: rules.FundedByPartner},
+			{Code: "weekend-movies", Name: "Weekend at the movies", Starts: now.Add(-time.Hour), Ends: now.AddDate(1, 0, 0),
+				Weekdays: []string{"sat", "sun"}, Partners: []string{"cinema"}, BonusPoints: 30, FundedBy: rules.FundedByPartner},
+			{Code: "dinner-and-a-movie", Name: "Dinner and a movie", Starts: now.Add(-time.Hour), Ends: now.AddDate(0, 3, 0),
+				Partners: []string{"cafe"}, Categories: []string{"dinner"}, BonusPoints: 100, FundedBy: "cinema", UnlockAt: "cinema",
+				BudgetPoints: 100_000},
+			{Code: "gold-fuel", Name: "Gold and Platinum at the pump", Starts: now.Add(-time.Hour), Ends: now.AddDate(1, 0, 0),
+				Partners: []string{"fuel"}, Tiers: []string{"gold", "platinum"}, MultiplierBP: 5_000, FundedBy: rules.FundedByOperator},
+		},
+		Referral: &rules.Referral{ReferrerPoints: 200, NewMemberPoints: 100, MinPurchaseMinor: 50_000},
+	}
 }
 
 // Member is a seeded member, for the dev mode banner.
@@ -35,7 +72,7 @@ type Member struct {
 
 // Seed adds the demo partners and members unless partners exist already,
 // and returns the members it enrolled (none on a second run).
-func Seed(ctx context.Context, l *ledger.Ledger, reg *partners.Register) ([]Member, error) {
+func Seed(ctx context.Context, l *ledger.Ledger, reg *partners.Register, store *rules.Store) ([]Member, error) {
 	existing, err := reg.List(ctx)
 	if err != nil {
 		return nil, err
@@ -51,52 +88,63 @@ func Seed(ctx context.Context, l *ledger.Ledger, reg *partners.Register) ([]Memb
 		}
 		ids[p.Code] = added.ID
 	}
+	if _, err := store.Put(ctx, Rules(time.Now())); err != nil {
+		return nil, fmt.Errorf("seed rules: %w", err)
+	}
 	rub := func(minor int64) coalition.Money { return coalition.Money{Minor: minor, Currency: "RUB"} }
 	var out []Member
 	step := 0
 	key := func() string { step++; return fmt.Sprintf("demo-seed-%d", step) }
-	enroll := func(name, phone, at string) (Member, error) {
-		m, err := l.Enroll(ctx, ids[at], ledger.Enrollment{IdempotencyKey: key(), Phone: phone})
+	enroll := func(name, phone, at, referral string) (Member, error) {
+		m, err := l.Enroll(ctx, ids[at], ledger.Enrollment{IdempotencyKey: key(), Phone: phone, ReferralCode: referral})
 		if err != nil {
 			return Member{}, fmt.Errorf("seed member %s: %w", name, err)
 		}
 		out = append(out, Member{Name: name, Phone: phone, Member: m})
 		return out[len(out)-1], nil
 	}
-	accrue := func(m Member, at string, minor int64) (ledger.AccrueResult, error) {
-		return l.Accrue(ctx, ids[at], ledger.Accrual{IdempotencyKey: key(), Member: ledger.MemberRef{ID: m.ID}, Purchase: rub(minor), OrderID: key()})
+	accrueIn := func(m Member, at string, minor int64, category string) (ledger.AccrueResult, error) {
+		return l.Accrue(ctx, ids[at], ledger.Accrual{IdempotencyKey: key(), Member: ledger.MemberRef{ID: m.ID}, Purchase: rub(minor),
+			OrderID: key(), Category: category})
 	}
+	accrue := func(m Member, at string, minor int64) (ledger.AccrueResult, error) { return accrueIn(m, at, minor, "") }
 	redeem := func(m Member, at string, points int64) (ledger.Transaction, error) {
 		return l.Redeem(ctx, ids[at], ledger.Redemption{IdempotencyKey: key(), Member: ledger.MemberRef{ID: m.ID}, Points: points, OrderID: key()})
 	}
-	anna, err := enroll("Anna", "+79160000001", "cafe")
+	anna, err := enroll("Anna", "+79160000001", "cafe", "") // welcome bonus: 50 points
 	if err != nil {
 		return nil, err
 	}
-	boris, err := enroll("Boris", "+79160000002", "cinema")
+	boris, err := enroll("Boris", "+79160000002", "cinema", "")
 	if err != nil {
 		return nil, err
 	}
-	vera, err := enroll("Vera", "+79160000003", "fuel")
+	vera, err := enroll("Vera", "+79160000003", "fuel", anna.ReferralCode) // referred by Anna
 	if err != nil {
 		return nil, err
 	}
 	steps := []func() error{
-		// Anna earns at the café and the cinema, spends at the fuel station.
-		func() error { _, err := accrue(anna, "cafe", 240_000); return err },   // 120 points
-		func() error { _, err := accrue(anna, "cinema", 150_000); return err }, // 45 points
+		// Anna has coffee (10 %, doubled by the winter promotion), then
+		// dinner at the café, whose joint bonus waits for the cinema...
+		func() error { _, err := accrueIn(anna, "cafe", 24_000, "coffee"); return err },  // 24 + 24 points
+		func() error { _, err := accrueIn(anna, "cafe", 180_000, "dinner"); return err }, // 90 + 90, and 100 locked
+		// ...and the cinema unlocks it; then she spends at the fuel station.
+		func() error { _, err := accrue(anna, "cinema", 150_000); return err }, // 75 points (the 5 % step)
 		func() error { _, err := redeem(anna, "fuel", 100); return err },
-		// Boris fills up (pending for 14 days) and goes to the cinema.
+		// Boris fills up (pending for 14 days; fuel points expire after 45
+		// days) and goes to the cinema a lot: the purchase that crosses
+		// 5000.00 of spend makes him Silver.
 		func() error { _, err := accrue(boris, "fuel", 500_000); return err },   // 50 points, pending
-		func() error { _, err := accrue(boris, "cinema", 300_000); return err }, // 90 points
+		func() error { _, err := accrue(boris, "cinema", 300_000); return err }, // 150 points, and Silver: +37
 		// Boris holds points for a cinema ticket that is still being paid.
 		func() error {
 			_, err := l.Authorize(ctx, ids["cinema"], ledger.Authorization{IdempotencyKey: key(), Member: ledger.MemberRef{ID: boris.ID}, Points: 40, OrderID: key(), TTL: 7 * 24 * time.Hour})
 			return err
 		},
-		// Vera buys coffee twice, returns half of the second purchase, and
-		// spends at the cinema.
-		func() error { _, err := accrue(vera, "cafe", 100_000); return err }, // 50 points
+		// Vera's first purchase pays the referral: 100 points to her, 200
+		// to Anna, both from the operator. Then she buys coffee, returns
+		// half of the second purchase, and spends at the cinema.
+		func() error { _, err := accrue(vera, "cafe", 100_000); return err }, // 50 + 50 points, and the referral
 		func() error {
 			r, err := accrue(vera, "cafe", 60_000) // 30 points
 			if err != nil {

@@ -26,6 +26,13 @@ import (
 // as x-request-id metadata for its logs.
 const RequestIDHeader = "X-Request-Id"
 
+// SessionCookie holds a signed-in person's session token (package
+// sessions), set by the web pages. A REST request that carries it and no
+// Authorization header is made as that person, so a signed-in member's or
+// staff member's browser can call the API for their own role. The cookie is
+// SameSite=Strict, so another site's page cannot send it.
+const SessionCookie = "coalition_session"
+
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // Handler returns the REST API under /v1/ and its OpenAPI document at
@@ -37,14 +44,27 @@ func Handler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
 		runtime.WithMetadata(func(_ context.Context, r *http.Request) metadata.MD {
-			return metadata.Pairs("x-request-id", r.Header.Get(RequestIDHeader))
+			md := metadata.Pairs("x-request-id", r.Header.Get(RequestIDHeader))
+			if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" && r.Header.Get("Authorization") == "" {
+				md.Set("authorization", "Bearer "+c.Value)
+			}
+			return md
 		}),
 	)
 	if err := coalitionv1.RegisterPartnerServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("rest: partner service: %w", err)
 	}
+	if err := coalitionv1.RegisterAdminServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("rest: admin service: %w", err)
+	}
 	if err := coalitionv1.RegisterSettlementServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("rest: settlement service: %w", err)
+	}
+	if err := coalitionv1.RegisterMemberServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("rest: member service: %w", err)
+	}
+	if err := coalitionv1.RegisterNetworkServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("rest: network service: %w", err)
 	}
 	root := http.NewServeMux()
 	root.Handle("/v1/", mux)

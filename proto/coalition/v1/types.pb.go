@@ -39,6 +39,10 @@ const (
 	TransactionKind_TRANSACTION_KIND_BURN_REFUND TransactionKind = 5
 	// Points that reached their expiry date (breakage).
 	TransactionKind_TRANSACTION_KIND_EXPIRE TransactionKind = 6
+	// Points given outside a purchase's own earn: a welcome bonus, a
+	// referrer's bonus, or a promotion funded by someone other than the
+	// partner of the purchase (original_transaction_id names that earn).
+	TransactionKind_TRANSACTION_KIND_BONUS TransactionKind = 7
 )
 
 // Enum value maps for TransactionKind.
@@ -51,6 +55,7 @@ var (
 		4: "TRANSACTION_KIND_EARN_REFUND",
 		5: "TRANSACTION_KIND_BURN_REFUND",
 		6: "TRANSACTION_KIND_EXPIRE",
+		7: "TRANSACTION_KIND_BONUS",
 	}
 	TransactionKind_value = map[string]int32{
 		"TRANSACTION_KIND_UNSPECIFIED": 0,
@@ -60,6 +65,7 @@ var (
 		"TRANSACTION_KIND_EARN_REFUND": 4,
 		"TRANSACTION_KIND_BURN_REFUND": 5,
 		"TRANSACTION_KIND_EXPIRE":      6,
+		"TRANSACTION_KIND_BONUS":       7,
 	}
 )
 
@@ -674,8 +680,11 @@ type Balance struct {
 	// The next expiry date and how many points expire then; unset if none.
 	NextExpiryAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_expiry_at,json=nextExpiryAt,proto3" json:"next_expiry_at,omitempty"`
 	NextExpiryPoints int64                  `protobuf:"varint,8,opt,name=next_expiry_points,json=nextExpiryPoints,proto3" json:"next_expiry_points,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Joint-promotion points waiting for a purchase at the partner that
+	// unlocks them.
+	Locked        int64 `protobuf:"varint,9,opt,name=locked,proto3" json:"locked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Balance) Reset() {
@@ -764,6 +773,13 @@ func (x *Balance) GetNextExpiryPoints() int64 {
 	return 0
 }
 
+func (x *Balance) GetLocked() int64 {
+	if x != nil {
+		return x.Locked
+	}
+	return 0
+}
+
 var File_coalition_v1_types_proto protoreflect.FileDescriptor
 
 const file_coalition_v1_types_proto_rawDesc = "" +
@@ -817,7 +833,7 @@ const file_coalition_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
 	"\n" +
-	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x99\x02\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xb1\x02\n" +
 	"\aBalance\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x1c\n" +
 	"\tavailable\x18\x02 \x01(\x03R\tavailable\x12\x18\n" +
@@ -826,7 +842,8 @@ const file_coalition_v1_types_proto_rawDesc = "" +
 	"\x04debt\x18\x05 \x01(\x03R\x04debt\x12!\n" +
 	"\fexpiring_30d\x18\x06 \x01(\x03R\vexpiring30d\x12@\n" +
 	"\x0enext_expiry_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fnextExpiryAt\x12,\n" +
-	"\x12next_expiry_points\x18\b \x01(\x03R\x10nextExpiryPoints*\xe8\x01\n" +
+	"\x12next_expiry_points\x18\b \x01(\x03R\x10nextExpiryPoints\x12\x16\n" +
+	"\x06locked\x18\t \x01(\x03R\x06locked*\x84\x02\n" +
 	"\x0fTransactionKind\x12 \n" +
 	"\x1cTRANSACTION_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TRANSACTION_KIND_EARN\x10\x01\x12\x19\n" +
@@ -834,7 +851,8 @@ const file_coalition_v1_types_proto_rawDesc = "" +
 	"\x18TRANSACTION_KIND_CAPTURE\x10\x03\x12 \n" +
 	"\x1cTRANSACTION_KIND_EARN_REFUND\x10\x04\x12 \n" +
 	"\x1cTRANSACTION_KIND_BURN_REFUND\x10\x05\x12\x1b\n" +
-	"\x17TRANSACTION_KIND_EXPIRE\x10\x06*\x8c\x01\n" +
+	"\x17TRANSACTION_KIND_EXPIRE\x10\x06\x12\x1a\n" +
+	"\x16TRANSACTION_KIND_BONUS\x10\a*\x8c\x01\n" +
 	"\n" +
 	"HoldStatus\x12\x1b\n" +
 	"\x17HOLD_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
