@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -98,6 +99,28 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		// referring Vera.
 		if b.Balance.Available != 553 || b.Balance.Locked != 0 {
 			t.Fatalf("run %d: Anna has %d points (%d locked), want 553 (seeded once)", run, b.Balance.Available, b.Balance.Locked)
+		}
+		// Boris is Silver; coffee at the café earns the base rate, his tier's
+		// bonus and the winter promotion, each a line of the receipt.
+		if run == 1 {
+			acc, err := coalitionv1.NewPartnerServiceClient(conn).Accrue(ctx, &coalitionv1.AccrueRequest{
+				IdempotencyKey: "dev-test-coffee", OrderId: "dev-test-coffee", Category: "coffee",
+				Member:   &coalitionv1.MemberRef{Ref: &coalitionv1.MemberRef_Phone{Phone: "+79160000002"}},
+				Purchase: &coalitionv1.Money{Minor: 40_000, Currency: "RUB"}})
+			if err != nil {
+				t.Fatalf("accrue for Boris: %v", err)
+			}
+			var got []string
+			for _, l := range acc.GetBreakdown() {
+				got = append(got, fmt.Sprintf("%s/%s:%d@%s", l.GetRule(), l.GetRef(), l.GetPoints(), l.GetFunder()))
+			}
+			// 10 % of 400.00 = 40; Silver × 1.25: +10; winter coffee: +40.
+			if want := "base/:40@cafe tier/silver:10@cafe promotion/winter-coffee:40@cafe"; strings.Join(got, " ") != want {
+				t.Fatalf("Boris's receipt: %v, want %s", got, want)
+			}
+			if acc.GetTier() != "silver" || acc.GetRuleVersion() != "rules/v1" {
+				t.Fatalf("tier %q, version %q", acc.GetTier(), acc.GetRuleVersion())
+			}
 		}
 		// Probes and metrics, as a load balancer and Prometheus see them.
 		var ready readiness.Report
