@@ -20,13 +20,16 @@ const (
 	RolePartner  Role = "partner"
 	RoleFinance  Role = "finance"
 	RoleOperator Role = "operator"
+	RoleMember   Role = "member"
 )
 
 // Principal is the authenticated caller. For a partner, PartnerID comes from
-// its credentials, never from a request field.
+// its credentials, never from a request field; for a member, MemberID comes
+// from the member's session.
 type Principal struct {
 	Role      Role
 	PartnerID coalition.PartnerID
+	MemberID  uuid.UUID
 }
 
 // Authenticator establishes who is calling from the connection and its
@@ -50,7 +53,8 @@ type PartnerFinder interface {
 }
 
 // DevAuthenticator accepts "authorization: Dev <partner-code>" metadata for
-// a partner, and "Dev role=finance" or "Dev role=operator" for staff. It
+// a partner, "Dev role=finance" or "Dev role=operator" for staff, and
+// "Dev member=<member id>" for a member. It
 // proves nothing about the caller, so the server accepts it only on a
 // loopback address in dev mode; real partners use client certificates.
 type DevAuthenticator struct {
@@ -76,6 +80,13 @@ func (a *DevAuthenticator) Authenticate(ctx context.Context) (Principal, error) 
 			return Principal{Role: Role(role)}, nil
 		}
 		return Principal{}, status.Error(codes.Unauthenticated, "unknown role")
+	}
+	if member, ok := strings.CutPrefix(code, "member="); ok {
+		id, err := uuid.Parse(member)
+		if err != nil {
+			return Principal{}, status.Error(codes.Unauthenticated, "malformed member id")
+		}
+		return Principal{Role: RoleMember, MemberID: id}, nil
 	}
 	a.mu.Lock()
 	id, hit := a.cache[code]

@@ -19,9 +19,12 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition/clock"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/network"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
+	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	"github.com/coalition-loyalty/coalition/coalition/txn"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
@@ -49,7 +52,10 @@ type env struct {
 	partners *partners.Register
 	client   pb.PartnerServiceClient
 	settle   pb.SettlementServiceClient
+	member   pb.MemberServiceClient
+	network  pb.NetworkServiceClient
 	clearing *clearing.Clearing
+	sessions *sessions.Store
 	conn     *grpc.ClientConn
 	// A café paying 5 % back with no return window, a cinema paying 3 %, and
 	// a fuel chain paying 1 % whose points stay pending for 14 days.
@@ -70,7 +76,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher})
+	ruleStore := rules.NewStore(runner, c.Now)
+	l := ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher, Rules: ruleStore})
 	if err := l.Bootstrap(ctx, ledger.Settings{Name: "Test", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
 		t.Fatal(err)
 	}
@@ -86,10 +93,18 @@ func newEnv(t *testing.T) *env {
 		cafe: add("cafe", 500, 0), cinema: add("cinema", 300, 0), fuel: add("fuel", 100, fuelPending)}
 
 	e.clearing = clearing.New(clearing.Config{Tx: runner, Clock: c.Now})
+	e.sessions = sessions.New(sessions.Config{Tx: runner, Clock: c.Now})
 	srv, _, err := rpc.NewServer(rpc.Options{
 		Ledger:     l,
 		Settlement: e.clearing,
-		Auth:       &rpc.DevAuthenticator{Partners: reg},
+		Members:    l,
+		Partners:   reg,
+		Network:    network.New(runner, reg, c.Now),
+		Links:      e.sessions,
+		Rules:      ruleStore,
+		Tiers:      rpc.LedgerTiers{L: l},
+		PublicURL:  "https://coalition.example",
+		Auth:       rpc.SessionAuth{Sessions: e.sessions, Next: &rpc.DevAuthenticator{Partners: reg}},
 		Log:        slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -114,6 +129,8 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { e.conn.Close() })
 	e.client = pb.NewPartnerServiceClient(e.conn)
 	e.settle = pb.NewSettlementServiceClient(e.conn)
+	e.member = pb.NewMemberServiceClient(e.conn)
+	e.network = pb.NewNetworkServiceClient(e.conn)
 	// Whatever a test did over the wire, the ledger's invariants still hold.
 	t.Cleanup(func() {
 		breaches, err := l.Check(context.Background(), time.Hour)

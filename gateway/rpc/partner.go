@@ -32,8 +32,11 @@ type Ledger interface {
 // credentials. Requests arrive already validated.
 type partnerService struct {
 	coalitionv1.UnimplementedPartnerServiceServer
-	l   Ledger
-	log *slog.Logger
+	l     Ledger
+	links MemberLinks
+	// publicURL is where members open the pages (member links point there).
+	publicURL string
+	log       *slog.Logger
 }
 
 // caller returns the authenticated partner; the auth interceptor guarantees
@@ -80,6 +83,7 @@ var kindPB = map[ledger.Kind]coalitionv1.TransactionKind{
 	ledger.KindEarnRefund: coalitionv1.TransactionKind_TRANSACTION_KIND_EARN_REFUND,
 	ledger.KindBurnRefund: coalitionv1.TransactionKind_TRANSACTION_KIND_BURN_REFUND,
 	ledger.KindExpire:     coalitionv1.TransactionKind_TRANSACTION_KIND_EXPIRE,
+	ledger.KindBonus:      coalitionv1.TransactionKind_TRANSACTION_KIND_BONUS,
 }
 
 func transactionPB(t ledger.Transaction) *coalitionv1.Transaction {
@@ -143,9 +147,14 @@ func (s *partnerService) Accrue(ctx context.Context, req *coalitionv1.AccrueRequ
 	out := &coalitionv1.AccrueResponse{
 		Transaction: transactionPB(r.Transaction), Points: r.Earning.Total,
 		SpendableFrom: timestamppb.New(r.SpendableFrom), ExpiresAt: timestamppb.New(r.ExpiresAt),
+		RuleVersion: r.Earning.Version, Tier: r.Earning.Tier, TierUpgraded: r.Earning.Upgraded, UnlockedPoints: r.Unlocked,
 	}
 	for _, line := range r.Earning.Lines {
-		out.Breakdown = append(out.Breakdown, &coalitionv1.EarnLine{Rule: line.Rule, Description: line.Description, Points: line.Points})
+		out.Breakdown = append(out.Breakdown, &coalitionv1.EarnLine{Rule: line.Rule, Description: line.Description, Points: line.Points,
+			Ref: line.Ref, Funder: line.Funder, UnlockAt: line.UnlockAt})
+	}
+	for _, b := range r.Bonuses {
+		out.Bonuses = append(out.Bonuses, transactionPB(b))
 	}
 	return out, nil
 }
@@ -212,7 +221,7 @@ func (s *partnerService) GetBalance(ctx context.Context, req *coalitionv1.GetBal
 	}
 	out := &coalitionv1.Balance{
 		MemberId: b.MemberID.String(), Available: b.Available, Pending: b.Pending, Held: b.Held, Debt: b.Debt,
-		Expiring_30D: b.Expiring30d, NextExpiryPoints: b.NextExpiryPoints,
+		Expiring_30D: b.Expiring30d, NextExpiryPoints: b.NextExpiryPoints, Locked: b.Locked,
 	}
 	if b.NextExpiryAt != nil {
 		out.NextExpiryAt = timestamppb.New(*b.NextExpiryAt)

@@ -26,9 +26,16 @@ func TestEveryRPCAdmitsExactlyItsRoles(t *testing.T) {
 		"PartnerService":              {"partner"},
 		"SettlementService/GetReport": {"finance"},
 		"SettlementService":           {"finance", "partner"},
+		"MemberService":               {"member"},
+		"NetworkService":              {"operator"},
+		"AdminService":                {"operator"},
+		"AdminService/GetRules":       {"operator", "finance"},
+		"AdminService/ListRuleSets":   {"operator", "finance"},
 	}
-	callers := map[string]string{"partner": "Dev cafe", "finance": "Dev role=finance", "operator": "Dev role=operator"}
-	for _, svc := range []protoreflect.FullName{"coalition.v1.PartnerService", "coalition.v1.SettlementService"} {
+	callers := map[string]string{"partner": "Dev cafe", "finance": "Dev role=finance", "operator": "Dev role=operator",
+		"member": "Dev member=" + e.enroll("cafe").GetId()}
+	for _, svc := range []protoreflect.FullName{"coalition.v1.PartnerService", "coalition.v1.SettlementService",
+		"coalition.v1.MemberService", "coalition.v1.NetworkService", "coalition.v1.AdminService"} {
 		d, err := protoregistry.GlobalFiles.FindDescriptorByName(svc)
 		if err != nil {
 			t.Fatal(err)

@@ -23,22 +23,45 @@ import (
 // methodRoles says, for every RPC, which roles may call it. A method missing
 // here is refused to everyone: adding an RPC means deciding who may call it.
 var methodRoles = map[string][]Role{
-	coalitionv1.PartnerService_EnrollMember_FullMethodName: {RolePartner},
-	coalitionv1.PartnerService_LookupMember_FullMethodName: {RolePartner},
-	coalitionv1.PartnerService_Accrue_FullMethodName:       {RolePartner},
-	coalitionv1.PartnerService_Authorize_FullMethodName:    {RolePartner},
-	coalitionv1.PartnerService_Capture_FullMethodName:      {RolePartner},
-	coalitionv1.PartnerService_Void_FullMethodName:         {RolePartner},
-	coalitionv1.PartnerService_Redeem_FullMethodName:       {RolePartner},
-	coalitionv1.PartnerService_Refund_FullMethodName:       {RolePartner},
-	coalitionv1.PartnerService_GetBalance_FullMethodName:   {RolePartner},
-	coalitionv1.PartnerService_ListHistory_FullMethodName:  {RolePartner},
+	coalitionv1.PartnerService_EnrollMember_FullMethodName:    {RolePartner},
+	coalitionv1.PartnerService_LookupMember_FullMethodName:    {RolePartner},
+	coalitionv1.PartnerService_Accrue_FullMethodName:          {RolePartner},
+	coalitionv1.PartnerService_Authorize_FullMethodName:       {RolePartner},
+	coalitionv1.PartnerService_Capture_FullMethodName:         {RolePartner},
+	coalitionv1.PartnerService_Void_FullMethodName:            {RolePartner},
+	coalitionv1.PartnerService_Redeem_FullMethodName:          {RolePartner},
+	coalitionv1.PartnerService_Refund_FullMethodName:          {RolePartner},
+	coalitionv1.PartnerService_GetBalance_FullMethodName:      {RolePartner},
+	coalitionv1.PartnerService_ListHistory_FullMethodName:     {RolePartner},
+	coalitionv1.PartnerService_IssueMemberLink_FullMethodName: {RolePartner},
+
+	coalitionv1.MemberService_GetMe_FullMethodName:              {RoleMember},
+	coalitionv1.MemberService_ListMyHistory_FullMethodName:      {RoleMember},
+	coalitionv1.MemberService_ListExpiringPoints_FullMethodName: {RoleMember},
+	coalitionv1.MemberService_ListSpendPartners_FullMethodName:  {RoleMember},
+
+	coalitionv1.NetworkService_ListPartnerStandings_FullMethodName: {RoleOperator},
+	coalitionv1.NetworkService_GetNetworkFigures_FullMethodName:    {RoleOperator},
+
+	coalitionv1.AdminService_GetRules_FullMethodName:      {RoleOperator, RoleFinance},
+	coalitionv1.AdminService_ListRuleSets_FullMethodName:  {RoleOperator, RoleFinance},
+	coalitionv1.AdminService_PutRules_FullMethodName:      {RoleOperator},
+	coalitionv1.AdminService_ValidateRules_FullMethodName: {RoleOperator},
 
 	coalitionv1.SettlementService_ListWindows_FullMethodName:         {RoleFinance, RolePartner},
 	coalitionv1.SettlementService_GetReport_FullMethodName:           {RoleFinance},
 	coalitionv1.SettlementService_GetPartnerStatement_FullMethodName: {RoleFinance, RolePartner},
 	coalitionv1.SettlementService_ExportReport_FullMethodName:        {RoleFinance, RolePartner},
 	coalitionv1.SettlementService_DrillDown_FullMethodName:           {RoleFinance, RolePartner},
+}
+
+// Services are the coalition's gRPC services, by name (for health checks).
+var Services = []string{
+	coalitionv1.PartnerService_ServiceDesc.ServiceName,
+	coalitionv1.SettlementService_ServiceDesc.ServiceName,
+	coalitionv1.MemberService_ServiceDesc.ServiceName,
+	coalitionv1.NetworkService_ServiceDesc.ServiceName,
+	coalitionv1.AdminService_ServiceDesc.ServiceName,
 }
 
 // public methods need no credentials: health checks and reflection.
@@ -50,8 +73,21 @@ func public(method string) bool {
 type Options struct {
 	Ledger     Ledger
 	Settlement Settlement
-	Auth       Authenticator
-	Log        *slog.Logger
+	// The member's own view, the partners' register, the network's
+	// figures, and member links for the member and network services.
+	Members  Members
+	Partners PartnerList
+	Network  Network
+	Links    MemberLinks
+	// Tiers tells members their tier; nil: the coalition has no tiers.
+	Tiers TierSource
+	// PublicURL is the address people open the web pages at; member links
+	// point there.
+	PublicURL string
+	// Rules are the versioned loyalty rules, for the admin service.
+	Rules RulesAdmin
+	Auth  Authenticator
+	Log   *slog.Logger
 	// Extra server options (transport credentials, stats handlers).
 	ServerOptions []grpc.ServerOption
 }
@@ -71,13 +107,22 @@ func NewServer(o Options) (*grpc.Server, *health.Server, error) {
 		grpc.ChainUnaryInterceptor(recoverUnary(o.Log), authUnary(o.Auth), validateUnary(validator)),
 		grpc.ChainStreamInterceptor(recoverStream(o.Log), authStream(o.Auth), validateStream(validator)),
 	}, o.ServerOptions...)
+	if o.Tiers == nil {
+		// TODO(tiers): wire the rules engine's tiers here (a TierSource
+		// answering a member's tier, qualifying spend and the next tier).
+		o.Tiers = NoTiers{}
+	}
 	s := grpc.NewServer(opts...)
-	coalitionv1.RegisterPartnerServiceServer(s, &partnerService{l: o.Ledger, log: o.Log})
+	coalitionv1.RegisterPartnerServiceServer(s, &partnerService{l: o.Ledger, links: o.Links, publicURL: o.PublicURL, log: o.Log})
 	coalitionv1.RegisterSettlementServiceServer(s, &settlementService{s: o.Settlement, log: o.Log})
+	coalitionv1.RegisterMemberServiceServer(s, &memberService{m: o.Members, partners: o.Partners, tiers: o.Tiers, log: o.Log})
+	coalitionv1.RegisterNetworkServiceServer(s, &networkService{n: o.Network, log: o.Log})
+	coalitionv1.RegisterAdminServiceServer(s, &adminService{r: o.Rules, log: o.Log})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(s, hs)
-	hs.SetServingStatus(coalitionv1.PartnerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(coalitionv1.SettlementService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	for _, svc := range Services {
+		hs.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
+	}
 	reflection.Register(s)
 	return s, hs, nil
 }

@@ -302,10 +302,17 @@ func (x *AccrueRequest) GetCategory() string {
 // EarnLine is one part of the points earned, so a receipt can explain them.
 type EarnLine struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// What the line is, e.g. "base".
-	Rule          string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
-	Description   string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	Points        int64  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
+	// What the line is: "base", "tier", "promotion", "referral" or "welcome".
+	Rule        string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Points      int64  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
+	// The tier's or the promotion's code.
+	Ref string `protobuf:"bytes,4,opt,name=ref,proto3" json:"ref,omitempty"`
+	// Who issues these points and pays for them when they are spent: a
+	// partner's code, or "operator".
+	Funder string `protobuf:"bytes,5,opt,name=funder,proto3" json:"funder,omitempty"`
+	// Joint promotions: the points stay locked until a purchase at this partner.
+	UnlockAt      string `protobuf:"bytes,6,opt,name=unlock_at,json=unlockAt,proto3" json:"unlock_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -361,6 +368,27 @@ func (x *EarnLine) GetPoints() int64 {
 	return 0
 }
 
+func (x *EarnLine) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *EarnLine) GetFunder() string {
+	if x != nil {
+		return x.Funder
+	}
+	return ""
+}
+
+func (x *EarnLine) GetUnlockAt() string {
+	if x != nil {
+		return x.UnlockAt
+	}
+	return ""
+}
+
 type AccrueResponse struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Transaction *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
@@ -370,8 +398,19 @@ type AccrueResponse struct {
 	// When the points become spendable (end of the partner's return window).
 	SpendableFrom *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=spendable_from,json=spendableFrom,proto3" json:"spendable_from,omitempty"`
 	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The version of the loyalty rules that computed the breakdown.
+	RuleVersion string `protobuf:"bytes,6,opt,name=rule_version,json=ruleVersion,proto3" json:"rule_version,omitempty"`
+	// Points of other funders (a promotion the operator or another partner
+	// pays for), locked points, and the referrer's bonus, each posted as a
+	// bonus transaction with the earn.
+	Bonuses []*Transaction `protobuf:"bytes,7,rep,name=bonuses,proto3" json:"bonuses,omitempty"`
+	// The member's tier after this purchase, and whether the purchase raised it.
+	Tier         string `protobuf:"bytes,8,opt,name=tier,proto3" json:"tier,omitempty"`
+	TierUpgraded bool   `protobuf:"varint,9,opt,name=tier_upgraded,json=tierUpgraded,proto3" json:"tier_upgraded,omitempty"`
+	// Joint-promotion points this purchase unlocked.
+	UnlockedPoints int64 `protobuf:"varint,10,opt,name=unlocked_points,json=unlockedPoints,proto3" json:"unlocked_points,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AccrueResponse) Reset() {
@@ -437,6 +476,41 @@ func (x *AccrueResponse) GetExpiresAt() *timestamppb.Timestamp {
 		return x.ExpiresAt
 	}
 	return nil
+}
+
+func (x *AccrueResponse) GetRuleVersion() string {
+	if x != nil {
+		return x.RuleVersion
+	}
+	return ""
+}
+
+func (x *AccrueResponse) GetBonuses() []*Transaction {
+	if x != nil {
+		return x.Bonuses
+	}
+	return nil
+}
+
+func (x *AccrueResponse) GetTier() string {
+	if x != nil {
+		return x.Tier
+	}
+	return ""
+}
+
+func (x *AccrueResponse) GetTierUpgraded() bool {
+	if x != nil {
+		return x.TierUpgraded
+	}
+	return false
+}
+
+func (x *AccrueResponse) GetUnlockedPoints() int64 {
+	if x != nil {
+		return x.UnlockedPoints
+	}
+	return 0
 }
 
 type AuthorizeRequest struct {
@@ -1246,6 +1320,103 @@ func (x *ListHistoryResponse) GetNextPageToken() string {
 	return ""
 }
 
+type IssueMemberLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        *MemberRef             `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueMemberLinkRequest) Reset() {
+	*x = IssueMemberLinkRequest{}
+	mi := &file_coalition_v1_partner_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueMemberLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueMemberLinkRequest) ProtoMessage() {}
+
+func (x *IssueMemberLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_partner_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueMemberLinkRequest.ProtoReflect.Descriptor instead.
+func (*IssueMemberLinkRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *IssueMemberLinkRequest) GetMember() *MemberRef {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+type IssueMemberLinkResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The link to hand to the member; it holds the one-time code.
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueMemberLinkResponse) Reset() {
+	*x = IssueMemberLinkResponse{}
+	mi := &file_coalition_v1_partner_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueMemberLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueMemberLinkResponse) ProtoMessage() {}
+
+func (x *IssueMemberLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_partner_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueMemberLinkResponse.ProtoReflect.Descriptor instead.
+func (*IssueMemberLinkResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *IssueMemberLinkResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *IssueMemberLinkResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 var File_coalition_v1_partner_proto protoreflect.FileDescriptor
 
 const file_coalition_v1_partner_proto_rawDesc = "" +
@@ -1266,18 +1437,27 @@ const file_coalition_v1_partner_proto_rawDesc = "" +
 	"\x06member\x18\x02 \x01(\v2\x17.coalition.v1.MemberRefB\x06\xbaH\x03\xc8\x01\x01R\x06member\x127\n" +
 	"\bpurchase\x18\x03 \x01(\v2\x13.coalition.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\bpurchase\x12$\n" +
 	"\border_id\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\aorderId\x12#\n" +
-	"\bcategory\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\bcategory\"X\n" +
+	"\bcategory\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\bcategory\"\x9f\x01\n" +
 	"\bEarnLine\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x16\n" +
-	"\x06points\x18\x03 \x01(\x03R\x06points\"\x99\x02\n" +
+	"\x06points\x18\x03 \x01(\x03R\x06points\x12\x10\n" +
+	"\x03ref\x18\x04 \x01(\tR\x03ref\x12\x16\n" +
+	"\x06funder\x18\x05 \x01(\tR\x06funder\x12\x1b\n" +
+	"\tunlock_at\x18\x06 \x01(\tR\bunlockAt\"\xd3\x03\n" +
 	"\x0eAccrueResponse\x12;\n" +
 	"\vtransaction\x18\x01 \x01(\v2\x19.coalition.v1.TransactionR\vtransaction\x12\x16\n" +
 	"\x06points\x18\x02 \x01(\x03R\x06points\x124\n" +
 	"\tbreakdown\x18\x03 \x03(\v2\x16.coalition.v1.EarnLineR\tbreakdown\x12A\n" +
 	"\x0espendable_from\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rspendableFrom\x129\n" +
 	"\n" +
-	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x9d\x02\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12!\n" +
+	"\frule_version\x18\x06 \x01(\tR\vruleVersion\x123\n" +
+	"\abonuses\x18\a \x03(\v2\x19.coalition.v1.TransactionR\abonuses\x12\x12\n" +
+	"\x04tier\x18\b \x01(\tR\x04tier\x12#\n" +
+	"\rtier_upgraded\x18\t \x01(\bR\ftierUpgraded\x12'\n" +
+	"\x0funlocked_points\x18\n" +
+	" \x01(\x03R\x0eunlockedPoints\"\x9d\x02\n" +
 	"\x10AuthorizeRequest\x12C\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\x1a\xbaH\x17r\x15\x10\x01\x18\x80\x012\x0e^[\\x21-\\x7E]+$R\x0eidempotencyKey\x127\n" +
 	"\x06member\x18\x02 \x01(\v2\x17.coalition.v1.MemberRefB\x06\xbaH\x03\xc8\x01\x01R\x06member\x12&\n" +
@@ -1330,7 +1510,13 @@ const file_coalition_v1_partner_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"|\n" +
 	"\x13ListHistoryResponse\x12=\n" +
 	"\ftransactions\x18\x01 \x03(\v2\x19.coalition.v1.TransactionR\ftransactions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xe5\b\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Q\n" +
+	"\x16IssueMemberLinkRequest\x127\n" +
+	"\x06member\x18\x01 \x01(\v2\x17.coalition.v1.MemberRefB\x06\xbaH\x03\xc8\x01\x01R\x06member\"f\n" +
+	"\x17IssueMemberLinkResponse\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xeb\t\n" +
 	"\x0ePartnerService\x12u\n" +
 	"\fEnrollMember\x12!.coalition.v1.EnrollMemberRequest\x1a\".coalition.v1.EnrollMemberResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/partner/members\x12y\n" +
 	"\fLookupMember\x12!.coalition.v1.LookupMemberRequest\x1a\".coalition.v1.LookupMemberResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/partner/members:lookup\x12d\n" +
@@ -1342,7 +1528,8 @@ const file_coalition_v1_partner_proto_rawDesc = "" +
 	"\x06Refund\x12\x1b.coalition.v1.RefundRequest\x1a\x1c.coalition.v1.RefundResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/partner/refunds\x12l\n" +
 	"\n" +
 	"GetBalance\x12\x1f.coalition.v1.GetBalanceRequest\x1a .coalition.v1.GetBalanceResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/partner/balance\x12o\n" +
-	"\vListHistory\x12 .coalition.v1.ListHistoryRequest\x1a!.coalition.v1.ListHistoryResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/partner/historyBGZEgithub.com/coalition-loyalty/coalition/proto/coalition/v1;coalitionv1b\x06proto3"
+	"\vListHistory\x12 .coalition.v1.ListHistoryRequest\x1a!.coalition.v1.ListHistoryResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/partner/history\x12\x83\x01\n" +
+	"\x0fIssueMemberLink\x12$.coalition.v1.IssueMemberLinkRequest\x1a%.coalition.v1.IssueMemberLinkResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/partner/member-linksBGZEgithub.com/coalition-loyalty/coalition/proto/coalition/v1;coalitionv1b\x06proto3"
 
 var (
 	file_coalition_v1_partner_proto_rawDescOnce sync.Once
@@ -1356,88 +1543,95 @@ func file_coalition_v1_partner_proto_rawDescGZIP() []byte {
 	return file_coalition_v1_partner_proto_rawDescData
 }
 
-var file_coalition_v1_partner_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_coalition_v1_partner_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_coalition_v1_partner_proto_goTypes = []any{
-	(*EnrollMemberRequest)(nil),   // 0: coalition.v1.EnrollMemberRequest
-	(*EnrollMemberResponse)(nil),  // 1: coalition.v1.EnrollMemberResponse
-	(*LookupMemberRequest)(nil),   // 2: coalition.v1.LookupMemberRequest
-	(*LookupMemberResponse)(nil),  // 3: coalition.v1.LookupMemberResponse
-	(*AccrueRequest)(nil),         // 4: coalition.v1.AccrueRequest
-	(*EarnLine)(nil),              // 5: coalition.v1.EarnLine
-	(*AccrueResponse)(nil),        // 6: coalition.v1.AccrueResponse
-	(*AuthorizeRequest)(nil),      // 7: coalition.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),     // 8: coalition.v1.AuthorizeResponse
-	(*CaptureRequest)(nil),        // 9: coalition.v1.CaptureRequest
-	(*CaptureResponse)(nil),       // 10: coalition.v1.CaptureResponse
-	(*VoidRequest)(nil),           // 11: coalition.v1.VoidRequest
-	(*VoidResponse)(nil),          // 12: coalition.v1.VoidResponse
-	(*RedeemRequest)(nil),         // 13: coalition.v1.RedeemRequest
-	(*RedeemResponse)(nil),        // 14: coalition.v1.RedeemResponse
-	(*RefundRequest)(nil),         // 15: coalition.v1.RefundRequest
-	(*RefundResponse)(nil),        // 16: coalition.v1.RefundResponse
-	(*GetBalanceRequest)(nil),     // 17: coalition.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),    // 18: coalition.v1.GetBalanceResponse
-	(*ListHistoryRequest)(nil),    // 19: coalition.v1.ListHistoryRequest
-	(*ListHistoryResponse)(nil),   // 20: coalition.v1.ListHistoryResponse
-	(*Member)(nil),                // 21: coalition.v1.Member
-	(*MemberRef)(nil),             // 22: coalition.v1.MemberRef
-	(*Money)(nil),                 // 23: coalition.v1.Money
-	(*Transaction)(nil),           // 24: coalition.v1.Transaction
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
-	(*Hold)(nil),                  // 27: coalition.v1.Hold
-	(*Balance)(nil),               // 28: coalition.v1.Balance
+	(*EnrollMemberRequest)(nil),     // 0: coalition.v1.EnrollMemberRequest
+	(*EnrollMemberResponse)(nil),    // 1: coalition.v1.EnrollMemberResponse
+	(*LookupMemberRequest)(nil),     // 2: coalition.v1.LookupMemberRequest
+	(*LookupMemberResponse)(nil),    // 3: coalition.v1.LookupMemberResponse
+	(*AccrueRequest)(nil),           // 4: coalition.v1.AccrueRequest
+	(*EarnLine)(nil),                // 5: coalition.v1.EarnLine
+	(*AccrueResponse)(nil),          // 6: coalition.v1.AccrueResponse
+	(*AuthorizeRequest)(nil),        // 7: coalition.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),       // 8: coalition.v1.AuthorizeResponse
+	(*CaptureRequest)(nil),          // 9: coalition.v1.CaptureRequest
+	(*CaptureResponse)(nil),         // 10: coalition.v1.CaptureResponse
+	(*VoidRequest)(nil),             // 11: coalition.v1.VoidRequest
+	(*VoidResponse)(nil),            // 12: coalition.v1.VoidResponse
+	(*RedeemRequest)(nil),           // 13: coalition.v1.RedeemRequest
+	(*RedeemResponse)(nil),          // 14: coalition.v1.RedeemResponse
+	(*RefundRequest)(nil),           // 15: coalition.v1.RefundRequest
+	(*RefundResponse)(nil),          // 16: coalition.v1.RefundResponse
+	(*GetBalanceRequest)(nil),       // 17: coalition.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),      // 18: coalition.v1.GetBalanceResponse
+	(*ListHistoryRequest)(nil),      // 19: coalition.v1.ListHistoryRequest
+	(*ListHistoryResponse)(nil),     // 20: coalition.v1.ListHistoryResponse
+	(*IssueMemberLinkRequest)(nil),  // 21: coalition.v1.IssueMemberLinkRequest
+	(*IssueMemberLinkResponse)(nil), // 22: coalition.v1.IssueMemberLinkResponse
+	(*Member)(nil),                  // 23: coalition.v1.Member
+	(*MemberRef)(nil),               // 24: coalition.v1.MemberRef
+	(*Money)(nil),                   // 25: coalition.v1.Money
+	(*Transaction)(nil),             // 26: coalition.v1.Transaction
+	(*timestamppb.Timestamp)(nil),   // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 28: google.protobuf.Duration
+	(*Hold)(nil),                    // 29: coalition.v1.Hold
+	(*Balance)(nil),                 // 30: coalition.v1.Balance
 }
 var file_coalition_v1_partner_proto_depIdxs = []int32{
-	21, // 0: coalition.v1.EnrollMemberResponse.member:type_name -> coalition.v1.Member
-	22, // 1: coalition.v1.LookupMemberRequest.member:type_name -> coalition.v1.MemberRef
-	21, // 2: coalition.v1.LookupMemberResponse.member:type_name -> coalition.v1.Member
-	22, // 3: coalition.v1.AccrueRequest.member:type_name -> coalition.v1.MemberRef
-	23, // 4: coalition.v1.AccrueRequest.purchase:type_name -> coalition.v1.Money
-	24, // 5: coalition.v1.AccrueResponse.transaction:type_name -> coalition.v1.Transaction
+	23, // 0: coalition.v1.EnrollMemberResponse.member:type_name -> coalition.v1.Member
+	24, // 1: coalition.v1.LookupMemberRequest.member:type_name -> coalition.v1.MemberRef
+	23, // 2: coalition.v1.LookupMemberResponse.member:type_name -> coalition.v1.Member
+	24, // 3: coalition.v1.AccrueRequest.member:type_name -> coalition.v1.MemberRef
+	25, // 4: coalition.v1.AccrueRequest.purchase:type_name -> coalition.v1.Money
+	26, // 5: coalition.v1.AccrueResponse.transaction:type_name -> coalition.v1.Transaction
 	5,  // 6: coalition.v1.AccrueResponse.breakdown:type_name -> coalition.v1.EarnLine
-	25, // 7: coalition.v1.AccrueResponse.spendable_from:type_name -> google.protobuf.Timestamp
-	25, // 8: coalition.v1.AccrueResponse.expires_at:type_name -> google.protobuf.Timestamp
-	22, // 9: coalition.v1.AuthorizeRequest.member:type_name -> coalition.v1.MemberRef
-	26, // 10: coalition.v1.AuthorizeRequest.ttl:type_name -> google.protobuf.Duration
-	27, // 11: coalition.v1.AuthorizeResponse.hold:type_name -> coalition.v1.Hold
-	24, // 12: coalition.v1.CaptureResponse.transaction:type_name -> coalition.v1.Transaction
-	27, // 13: coalition.v1.CaptureResponse.hold:type_name -> coalition.v1.Hold
-	27, // 14: coalition.v1.VoidResponse.hold:type_name -> coalition.v1.Hold
-	22, // 15: coalition.v1.RedeemRequest.member:type_name -> coalition.v1.MemberRef
-	24, // 16: coalition.v1.RedeemResponse.transaction:type_name -> coalition.v1.Transaction
-	23, // 17: coalition.v1.RefundRequest.purchase:type_name -> coalition.v1.Money
-	24, // 18: coalition.v1.RefundResponse.transaction:type_name -> coalition.v1.Transaction
-	22, // 19: coalition.v1.GetBalanceRequest.member:type_name -> coalition.v1.MemberRef
-	28, // 20: coalition.v1.GetBalanceResponse.balance:type_name -> coalition.v1.Balance
-	25, // 21: coalition.v1.GetBalanceResponse.as_of:type_name -> google.protobuf.Timestamp
-	22, // 22: coalition.v1.ListHistoryRequest.member:type_name -> coalition.v1.MemberRef
-	24, // 23: coalition.v1.ListHistoryResponse.transactions:type_name -> coalition.v1.Transaction
-	0,  // 24: coalition.v1.PartnerService.EnrollMember:input_type -> coalition.v1.EnrollMemberRequest
-	2,  // 25: coalition.v1.PartnerService.LookupMember:input_type -> coalition.v1.LookupMemberRequest
-	4,  // 26: coalition.v1.PartnerService.Accrue:input_type -> coalition.v1.AccrueRequest
-	7,  // 27: coalition.v1.PartnerService.Authorize:input_type -> coalition.v1.AuthorizeRequest
-	9,  // 28: coalition.v1.PartnerService.Capture:input_type -> coalition.v1.CaptureRequest
-	11, // 29: coalition.v1.PartnerService.Void:input_type -> coalition.v1.VoidRequest
-	13, // 30: coalition.v1.PartnerService.Redeem:input_type -> coalition.v1.RedeemRequest
-	15, // 31: coalition.v1.PartnerService.Refund:input_type -> coalition.v1.RefundRequest
-	17, // 32: coalition.v1.PartnerService.GetBalance:input_type -> coalition.v1.GetBalanceRequest
-	19, // 33: coalition.v1.PartnerService.ListHistory:input_type -> coalition.v1.ListHistoryRequest
-	1,  // 34: coalition.v1.PartnerService.EnrollMember:output_type -> coalition.v1.EnrollMemberResponse
-	3,  // 35: coalition.v1.PartnerService.LookupMember:output_type -> coalition.v1.LookupMemberResponse
-	6,  // 36: coalition.v1.PartnerService.Accrue:output_type -> coalition.v1.AccrueResponse
-	8,  // 37: coalition.v1.PartnerService.Authorize:output_type -> coalition.v1.AuthorizeResponse
-	10, // 38: coalition.v1.PartnerService.Capture:output_type -> coalition.v1.CaptureResponse
-	12, // 39: coalition.v1.PartnerService.Void:output_type -> coalition.v1.VoidResponse
-	14, // 40: coalition.v1.PartnerService.Redeem:output_type -> coalition.v1.RedeemResponse
-	16, // 41: coalition.v1.PartnerService.Refund:output_type -> coalition.v1.RefundResponse
-	18, // 42: coalition.v1.PartnerService.GetBalance:output_type -> coalition.v1.GetBalanceResponse
-	20, // 43: coalition.v1.PartnerService.ListHistory:output_type -> coalition.v1.ListHistoryResponse
-	34, // [34:44] is the sub-list for method output_type
-	24, // [24:34] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	27, // 7: coalition.v1.AccrueResponse.spendable_from:type_name -> google.protobuf.Timestamp
+	27, // 8: coalition.v1.AccrueResponse.expires_at:type_name -> google.protobuf.Timestamp
+	26, // 9: coalition.v1.AccrueResponse.bonuses:type_name -> coalition.v1.Transaction
+	24, // 10: coalition.v1.AuthorizeRequest.member:type_name -> coalition.v1.MemberRef
+	28, // 11: coalition.v1.AuthorizeRequest.ttl:type_name -> google.protobuf.Duration
+	29, // 12: coalition.v1.AuthorizeResponse.hold:type_name -> coalition.v1.Hold
+	26, // 13: coalition.v1.CaptureResponse.transaction:type_name -> coalition.v1.Transaction
+	29, // 14: coalition.v1.CaptureResponse.hold:type_name -> coalition.v1.Hold
+	29, // 15: coalition.v1.VoidResponse.hold:type_name -> coalition.v1.Hold
+	24, // 16: coalition.v1.RedeemRequest.member:type_name -> coalition.v1.MemberRef
+	26, // 17: coalition.v1.RedeemResponse.transaction:type_name -> coalition.v1.Transaction
+	25, // 18: coalition.v1.RefundRequest.purchase:type_name -> coalition.v1.Money
+	26, // 19: coalition.v1.RefundResponse.transaction:type_name -> coalition.v1.Transaction
+	24, // 20: coalition.v1.GetBalanceRequest.member:type_name -> coalition.v1.MemberRef
+	30, // 21: coalition.v1.GetBalanceResponse.balance:type_name -> coalition.v1.Balance
+	27, // 22: coalition.v1.GetBalanceResponse.as_of:type_name -> google.protobuf.Timestamp
+	24, // 23: coalition.v1.ListHistoryRequest.member:type_name -> coalition.v1.MemberRef
+	26, // 24: coalition.v1.ListHistoryResponse.transactions:type_name -> coalition.v1.Transaction
+	24, // 25: coalition.v1.IssueMemberLinkRequest.member:type_name -> coalition.v1.MemberRef
+	27, // 26: coalition.v1.IssueMemberLinkResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 27: coalition.v1.PartnerService.EnrollMember:input_type -> coalition.v1.EnrollMemberRequest
+	2,  // 28: coalition.v1.PartnerService.LookupMember:input_type -> coalition.v1.LookupMemberRequest
+	4,  // 29: coalition.v1.PartnerService.Accrue:input_type -> coalition.v1.AccrueRequest
+	7,  // 30: coalition.v1.PartnerService.Authorize:input_type -> coalition.v1.AuthorizeRequest
+	9,  // 31: coalition.v1.PartnerService.Capture:input_type -> coalition.v1.CaptureRequest
+	11, // 32: coalition.v1.PartnerService.Void:input_type -> coalition.v1.VoidRequest
+	13, // 33: coalition.v1.PartnerService.Redeem:input_type -> coalition.v1.RedeemRequest
+	15, // 34: coalition.v1.PartnerService.Refund:input_type -> coalition.v1.RefundRequest
+	17, // 35: coalition.v1.PartnerService.GetBalance:input_type -> coalition.v1.GetBalanceRequest
+	19, // 36: coalition.v1.PartnerService.ListHistory:input_type -> coalition.v1.ListHistoryRequest
+	21, // 37: coalition.v1.PartnerService.IssueMemberLink:input_type -> coalition.v1.IssueMemberLinkRequest
+	1,  // 38: coalition.v1.PartnerService.EnrollMember:output_type -> coalition.v1.EnrollMemberResponse
+	3,  // 39: coalition.v1.PartnerService.LookupMember:output_type -> coalition.v1.LookupMemberResponse
+	6,  // 40: coalition.v1.PartnerService.Accrue:output_type -> coalition.v1.AccrueResponse
+	8,  // 41: coalition.v1.PartnerService.Authorize:output_type -> coalition.v1.AuthorizeResponse
+	10, // 42: coalition.v1.PartnerService.Capture:output_type -> coalition.v1.CaptureResponse
+	12, // 43: coalition.v1.PartnerService.Void:output_type -> coalition.v1.VoidResponse
+	14, // 44: coalition.v1.PartnerService.Redeem:output_type -> coalition.v1.RedeemResponse
+	16, // 45: coalition.v1.PartnerService.Refund:output_type -> coalition.v1.RefundResponse
+	18, // 46: coalition.v1.PartnerService.GetBalance:output_type -> coalition.v1.GetBalanceResponse
+	20, // 47: coalition.v1.PartnerService.ListHistory:output_type -> coalition.v1.ListHistoryResponse
+	22, // 48: coalition.v1.PartnerService.IssueMemberLink:output_type -> coalition.v1.IssueMemberLinkResponse
+	38, // [38:49] is the sub-list for method output_type
+	27, // [27:38] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_coalition_v1_partner_proto_init() }
@@ -1457,7 +1651,7 @@ func file_coalition_v1_partner_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coalition_v1_partner_proto_rawDesc), len(file_coalition_v1_partner_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,16 +19,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PartnerService_EnrollMember_FullMethodName = "/coalition.v1.PartnerService/EnrollMember"
-	PartnerService_LookupMember_FullMethodName = "/coalition.v1.PartnerService/LookupMember"
-	PartnerService_Accrue_FullMethodName       = "/coalition.v1.PartnerService/Accrue"
-	PartnerService_Authorize_FullMethodName    = "/coalition.v1.PartnerService/Authorize"
-	PartnerService_Capture_FullMethodName      = "/coalition.v1.PartnerService/Capture"
-	PartnerService_Void_FullMethodName         = "/coalition.v1.PartnerService/Void"
-	PartnerService_Redeem_FullMethodName       = "/coalition.v1.PartnerService/Redeem"
-	PartnerService_Refund_FullMethodName       = "/coalition.v1.PartnerService/Refund"
-	PartnerService_GetBalance_FullMethodName   = "/coalition.v1.PartnerService/GetBalance"
-	PartnerService_ListHistory_FullMethodName  = "/coalition.v1.PartnerService/ListHistory"
+	PartnerService_EnrollMember_FullMethodName    = "/coalition.v1.PartnerService/EnrollMember"
+	PartnerService_LookupMember_FullMethodName    = "/coalition.v1.PartnerService/LookupMember"
+	PartnerService_Accrue_FullMethodName          = "/coalition.v1.PartnerService/Accrue"
+	PartnerService_Authorize_FullMethodName       = "/coalition.v1.PartnerService/Authorize"
+	PartnerService_Capture_FullMethodName         = "/coalition.v1.PartnerService/Capture"
+	PartnerService_Void_FullMethodName            = "/coalition.v1.PartnerService/Void"
+	PartnerService_Redeem_FullMethodName          = "/coalition.v1.PartnerService/Redeem"
+	PartnerService_Refund_FullMethodName          = "/coalition.v1.PartnerService/Refund"
+	PartnerService_GetBalance_FullMethodName      = "/coalition.v1.PartnerService/GetBalance"
+	PartnerService_ListHistory_FullMethodName     = "/coalition.v1.PartnerService/ListHistory"
+	PartnerService_IssueMemberLink_FullMethodName = "/coalition.v1.PartnerService/IssueMemberLink"
 )
 
 // PartnerServiceClient is the client API for PartnerService service.
@@ -65,6 +66,12 @@ type PartnerServiceClient interface {
 	// transaction of the members it enrolled, and its own transactions with
 	// other members.
 	ListHistory(ctx context.Context, in *ListHistoryRequest, opts ...grpc.CallOption) (*ListHistoryResponse, error)
+	// Issues a one-time sign-in link to the member's own page, for a member
+	// the calling partner enrolled; the partner delivers it through its own
+	// channel (SMS, app, e-mail). The link opens one member session and is
+	// valid for 15 minutes. It moves no points, so it needs no idempotency
+	// key: a retry issues another link, and the unused one lapses.
+	IssueMemberLink(ctx context.Context, in *IssueMemberLinkRequest, opts ...grpc.CallOption) (*IssueMemberLinkResponse, error)
 }
 
 type partnerServiceClient struct {
@@ -175,6 +182,16 @@ func (c *partnerServiceClient) ListHistory(ctx context.Context, in *ListHistoryR
 	return out, nil
 }
 
+func (c *partnerServiceClient) IssueMemberLink(ctx context.Context, in *IssueMemberLinkRequest, opts ...grpc.CallOption) (*IssueMemberLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueMemberLinkResponse)
+	err := c.cc.Invoke(ctx, PartnerService_IssueMemberLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PartnerServiceServer is the server API for PartnerService service.
 // All implementations must embed UnimplementedPartnerServiceServer
 // for forward compatibility.
@@ -209,6 +226,12 @@ type PartnerServiceServer interface {
 	// transaction of the members it enrolled, and its own transactions with
 	// other members.
 	ListHistory(context.Context, *ListHistoryRequest) (*ListHistoryResponse, error)
+	// Issues a one-time sign-in link to the member's own page, for a member
+	// the calling partner enrolled; the partner delivers it through its own
+	// channel (SMS, app, e-mail). The link opens one member session and is
+	// valid for 15 minutes. It moves no points, so it needs no idempotency
+	// key: a retry issues another link, and the unused one lapses.
+	IssueMemberLink(context.Context, *IssueMemberLinkRequest) (*IssueMemberLinkResponse, error)
 	mustEmbedUnimplementedPartnerServiceServer()
 }
 
@@ -248,6 +271,9 @@ func (UnimplementedPartnerServiceServer) GetBalance(context.Context, *GetBalance
 }
 func (UnimplementedPartnerServiceServer) ListHistory(context.Context, *ListHistoryRequest) (*ListHistoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListHistory not implemented")
+}
+func (UnimplementedPartnerServiceServer) IssueMemberLink(context.Context, *IssueMemberLinkRequest) (*IssueMemberLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueMemberLink not implemented")
 }
 func (UnimplementedPartnerServiceServer) mustEmbedUnimplementedPartnerServiceServer() {}
 func (UnimplementedPartnerServiceServer) testEmbeddedByValue()                        {}
@@ -450,6 +476,24 @@ func _PartnerService_ListHistory_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PartnerService_IssueMemberLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueMemberLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PartnerServiceServer).IssueMemberLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PartnerService_IssueMemberLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PartnerServiceServer).IssueMemberLink(ctx, req.(*IssueMemberLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PartnerService_ServiceDesc is the grpc.ServiceDesc for PartnerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -496,6 +540,10 @@ var PartnerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListHistory",
 			Handler:    _PartnerService_ListHistory_Handler,
+		},
+		{
+			MethodName: "IssueMemberLink",
+			Handler:    _PartnerService_IssueMemberLink_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,103 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+)
+
+// These reads serve the member's own page: the member sees every one of
+// their transactions, at whichever partner, and their points lot by lot.
+
+// MemberHistory lists all of a member's transactions, newest first, a page
+// at a time (the member's own view; partners use History).
+func (l *Ledger) MemberHistory(ctx context.Context, member uuid.UUID, pageSize int, pageToken string) ([]Transaction, string, error) {
+	if pageSize <= 0 {
+		pageSize = 50
+	}
+	if pageSize > 200 {
+		return nil, "", coalition.Errorf(coalition.Invalid, "page_size", "must be at most 200")
+	}
+	after, err := decodePageToken(pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := l.tx.Pool().Query(ctx, `
+		SELECT id, kind, partner_id, member_id, points, amount_minor, currency, COALESCE(order_id, ''),
+		       business_date, created_at, original_id, hold_id
+		FROM transactions
+		WHERE member_id = $1
+		  AND ($2::TIMESTAMPTZ IS NULL OR (created_at, id) < ($2, $3))
+		ORDER BY created_at DESC, id DESC
+		LIMIT $4`, member, after.at, after.id, pageSize+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("member history: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanTransaction)
+	if err != nil {
+		return nil, "", fmt.Errorf("member history: %w", err)
+	}
+	next := ""
+	if len(out) > pageSize {
+		out = out[:pageSize]
+		last := out[pageSize-1]
+		next = encodePageToken(last.CreatedAt, last.ID)
+	}
+	return out, next, nil
+}
+
+// OpenLot is what is left of one earn.
+type OpenLot struct {
+	IssuerID      uuid.UUID
+	Remaining     int64
+	SpendableFrom time.Time
+	ExpiresAt     time.Time
+}
+
+// Pending says whether the lot is still inside its issuer's return window.
+func (t OpenLot) Pending(now time.Time) bool { return t.SpendableFrom.After(now) }
+
+// ExpiringLots lists a member's lots with points left that expire within
+// the horizon, soonest first.
+func (l *Ledger) ExpiringLots(ctx context.Context, member uuid.UUID, within time.Duration) ([]OpenLot, error) {
+	now := l.now()
+	rows, err := l.tx.Pool().Query(ctx, `
+		SELECT issuer_id, remaining, spendable_from, expires_at
+		FROM lots
+		WHERE member_id = $1 AND remaining > 0 AND expires_at > $2 AND expires_at <= $3
+		ORDER BY expires_at, id`, member, now, now.Add(within))
+	if err != nil {
+		return nil, fmt.Errorf("expiring lots: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OpenLot, error) {
+		var t OpenLot
+		err := r.Scan(&t.IssuerID, &t.Remaining, &t.SpendableFrom, &t.ExpiresAt)
+		t.SpendableFrom, t.ExpiresAt = t.SpendableFrom.UTC(), t.ExpiresAt.UTC()
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expiring lots: %w", err)
+	}
+	return out, nil
+}
+
+// Now is the ledger's clock, for callers that judge what it returns (is a
+// lot still pending?).
+func (l *Ledger) Now() time.Time { return l.now() }
+
+// Terms reads the coalition's terms as recorded on first start.
+func (l *Ledger) Terms(ctx context.Context) (Settings, error) {
+	var s Settings
+	err := l.tx.Pool().QueryRow(ctx, `
+		SELECT name, currency, time_zone, point_value_minor FROM coalition_settings WHERE id = 1`).
+		Scan(&s.Name, &s.Currency, &s.TimeZone, &s.PointValueMinor)
+	if err != nil {
+		return s, fmt.Errorf("coalition terms: %w", err)
+	}
+	return s, nil
+}
