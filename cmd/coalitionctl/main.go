@@ -103,7 +103,7 @@ func root() *cobra.Command {
 			e.runner.Pool().Close()
 		}
 	}
-	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e), vaultCmd(e), apiKeysCmd(e), rulesCmd(e))
+	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e), vaultCmd(e), apiKeysCmd(e), rulesCmd(e), staffCmd(e))
 	envflag.Bind(cmd)
 	return cmd
 }

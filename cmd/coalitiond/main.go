@@ -36,19 +36,21 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/coalition/demo"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/network"
 	"github.com/coalition-loyalty/coalition/coalition/onboarding"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/pgcluster"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 	"github.com/coalition-loyalty/coalition/coalition/schema"
+	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	"github.com/coalition-loyalty/coalition/coalition/telemetry"
 	"github.com/coalition-loyalty/coalition/coalition/txn"
 	"github.com/coalition-loyalty/coalition/coalition/vault"
 	"github.com/coalition-loyalty/coalition/coalition/vaultdev"
 	"github.com/coalition-loyalty/coalition/gateway/rest"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
-	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
+	"github.com/coalition-loyalty/coalition/gateway/web"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
 
@@ -62,9 +64,13 @@ func main() {
 }
 
 type serverConfig struct {
-	databaseURL   string
-	listen        string
-	httpListen    string
+	databaseURL string
+	listen      string
+	httpListen  string
+	// publicURL is where people open the web pages (member links point
+	// there); devDir, in dev mode, receives the demo's web credentials.
+	publicURL     string
+	devDir        string
 	tlsHosts      []string
 	vaultAddr     string
 	vaultToken    string
@@ -96,7 +102,8 @@ func root() *cobra.Command {
 func addServerFlags(cmd *cobra.Command, c *serverConfig) {
 	f := cmd.Flags()
 	f.StringVar(&c.listen, "listen", "127.0.0.1:7443", "gRPC listen address")
-	f.StringVar(&c.httpListen, "http-listen", "127.0.0.1:8080", "REST/JSON listen address (empty: no REST)")
+	f.StringVar(&c.httpListen, "http-listen", "127.0.0.1:8080", "REST/JSON and web pages listen address (empty: neither)")
+	f.StringVar(&c.publicURL, "public-url", "", "address people open the web pages at, for member links (default http://<http-listen>); https:// marks cookies Secure")
 	f.StringSliceVar(&c.tlsHosts, "tls-hosts", []string{"localhost", "127.0.0.1"}, "names and addresses in the server's TLS certificate")
 	f.StringVar(&c.settings.Name, "coalition-name", demo.Settings.Name, "coalition name, recorded on first start")
 	f.StringVar(&c.settings.Currency, "currency", demo.Settings.Currency, "ISO 4217 currency partners settle in, recorded on first start")
@@ -209,6 +216,7 @@ func runDev(ctx context.Context, c serverConfig, dataDir string) error {
 	}
 	c.databaseURL = cluster.URL("coalition")
 	c.devAuth = true
+	c.devDir = abs
 	// A Vault of the user's own (VAULT_ADDR and VAULT_TOKEN), or one of ours
 	// with its data under the dev folder.
 	vs := &vaultdev.Server{Addr: os.Getenv("VAULT_ADDR"), Token: os.Getenv("VAULT_TOKEN")}
@@ -363,6 +371,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 		ServerOptions: []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(tel.Traces), otelgrpc.WithMeterProvider(tel.Meters)))}}
 	authMode := "dev credentials, plaintext"
+	var keys *apikeys.Store
 	if sec != nil {
 		// The first revocation list is read before serving: until then a
 		// revoked certificate would pass.
@@ -385,9 +394,10 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 			log.Warn("refresh the revocation list (keeping the last one)", "error", err)
 		})
 		go sec.cert.Renew(ctx, log)
+		keys = apikeys.New(runner, sec.client, nil, time.Minute, 10_000)
 		opts.Auth = rpc.CertOrDev{
 			MTLS:    &rpc.MTLSAuthenticator{Roots: sec.pool, Intermediates: x509.NewCertPool(), Revocations: crl},
-			APIKeys: apikeys.New(runner, sec.client, nil, time.Minute, 10_000),
+			APIKeys: keys,
 			Dev:     devAuth,
 		}
 		opts.ServerOptions = append(opts.ServerOptions, grpc.Creds(credentials.NewTLS(&tls.Config{
@@ -398,6 +408,20 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 			authMode += "; dev credentials from loopback"
 		}
 	}
+	// People on the web pages: members by their session from a partner's
+	// link, finance and operator staff by a session from their credential
+	// (a staff API key; none without Vault).
+	sessCfg := sessions.Config{Tx: runner}
+	if keys != nil {
+		sessCfg.Credentials = keys
+	}
+	sess := sessions.New(sessCfg)
+	if c.publicURL == "" {
+		c.publicURL = "http://" + c.httpListen
+	}
+	opts.Auth = rpc.SessionAuth{Sessions: sess, Next: opts.Auth}
+	opts.Members, opts.Partners, opts.Links, opts.PublicURL = l, reg, sess, c.publicURL
+	opts.Network = network.New(runner, reg, nil)
 	srv, hs, err := rpc.NewServer(opts)
 	if err != nil {
 		return err
@@ -417,7 +441,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 			if !ok {
 				status = healthpb.HealthCheckResponse_NOT_SERVING
 			}
-			for _, svc := range []string{"", coalitionv1.PartnerService_ServiceDesc.ServiceName, coalitionv1.SettlementService_ServiceDesc.ServiceName} {
+			for _, svc := range append([]string{""}, rpc.Services...) {
 				hs.SetServingStatus(svc, status)
 			}
 		}}
@@ -438,14 +462,23 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 		if sec != nil {
 			dial = credentials.NewTLS(&tls.Config{RootCAs: sec.pool, ServerName: "localhost"})
 		}
-		if httpSrv, err = serveREST(ctx, c.httpListen, lis.Addr().String(), dial, tel, ready, served); err != nil {
+		pages := func(conn *grpc.ClientConn) (http.Handler, error) {
+			return web.Handler(web.Config{Conn: conn, Sessions: sess, Secure: strings.HasPrefix(c.publicURL, "https://"), Log: log})
+		}
+		if httpSrv, err = serveREST(ctx, c.httpListen, lis.Addr().String(), dial, tel, ready, pages, served); err != nil {
 			srv.Stop()
 			return err
 		}
-		log.Info("serving REST", "addr", c.httpListen)
+		log.Info("serving REST and web pages", "addr", c.httpListen, "public_url", c.publicURL)
 	}
 	if dev {
-		printBanner(ctx, lis.Addr().String(), c.httpListen, c.databaseURL, sec != nil, reg, seeded)
+		var pages *devPages
+		if c.devDir != "" && c.httpListen != "" {
+			if pages, err = devWeb(ctx, c.devDir, c.publicURL, keys, sess, l, reg, seeded); err != nil {
+				log.Warn("dev web credentials", "error", err)
+			}
+		}
+		printBanner(ctx, lis.Addr().String(), c.httpListen, c.databaseURL, sec != nil, reg, seeded, pages)
 	}
 	select {
 	case err := <-served:
@@ -520,7 +553,8 @@ func connectVault(ctx context.Context, c serverConfig, log *slog.Logger) (*secur
 
 // serveREST serves the REST mirror, which calls the gRPC server on its
 // loopback address so that every request passes the same interceptors.
-func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.TransportCredentials, tel *telemetry.Telemetry, ready http.Handler, failed chan<- error) (*http.Server, error) {
+func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.TransportCredentials, tel *telemetry.Telemetry, ready http.Handler,
+	pages func(*grpc.ClientConn) (http.Handler, error), failed chan<- error) (*http.Server, error) {
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(creds),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tel.Traces), otelgrpc.WithMeterProvider(tel.Meters))))
 	if err != nil {
@@ -530,12 +564,18 @@ func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.Tra
 	if err != nil {
 		return nil, err
 	}
+	site, err := pages(conn)
+	if err != nil {
+		return nil, err
+	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", h)
+	mux.Handle("/v1/", h)
+	mux.Handle("GET /openapi.json", h)
+	mux.Handle("/", rest.WithRequestID(site))
 	mux.Handle("GET /metrics", tel.Metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.Handle("GET /readyz", ready)
@@ -709,7 +749,7 @@ stored. The server does the same on a schedule (--clearing-interval).`,
 	return cmd
 }
 
-func printBanner(ctx context.Context, addr, httpAddr, dbURL string, tlsOn bool, reg *partners.Register, seeded []demo.Member) {
+func printBanner(ctx context.Context, addr, httpAddr, dbURL string, tlsOn bool, reg *partners.Register, seeded []demo.Member, pages *devPages) {
 	ps, _ := reg.List(ctx)
 	var b strings.Builder
 	mode := "plaintext, dev credentials"
@@ -729,6 +769,9 @@ func printBanner(ctx context.Context, addr, httpAddr, dbURL string, tlsOn bool, 
 		for _, m := range seeded {
 			fmt.Fprintf(&b, "    %-6s card %s  phone %s\n", m.Name, m.CardNumber, m.Phone)
 		}
+	}
+	if pages != nil {
+		pages.banner(&b)
 	}
 	if tlsOn {
 		fmt.Fprintf(&b, "\n  Try:\n    grpcurl -cacert .dev/partners/cafe/ca.pem -cert .dev/partners/cafe/cert.pem -key .dev/partners/cafe/key.pem localhost:%s list\n", portOf(addr))

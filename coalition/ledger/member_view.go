@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -100,4 +101,22 @@ func (l *Ledger) Terms(ctx context.Context) (Settings, error) {
 		return s, fmt.Errorf("coalition terms: %w", err)
 	}
 	return s, nil
+}
+
+// MemberCard reads a member for the member themself: with the QR token their
+// phone shows at the till, which partners' lookups never return.
+func (l *Ledger) MemberCard(ctx context.Context, member uuid.UUID) (Member, error) {
+	var m Member
+	err := l.tx.Pool().QueryRow(ctx, `
+		SELECT id, card_number, qr_token, referral_code, phone_last2, home_partner_id, enrolled_at
+		FROM members WHERE id = $1`, member).Scan(
+		&m.ID, &m.CardNumber, &m.QRToken, &m.ReferralCode, &m.PhoneLast2, &m.HomePartnerID, &m.EnrolledAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, coalition.Errorf(coalition.NotFound, "member", "no such member")
+	}
+	if err != nil {
+		return m, fmt.Errorf("member card: %w", err)
+	}
+	m.EnrolledAt = m.EnrolledAt.UTC()
+	return m, nil
 }

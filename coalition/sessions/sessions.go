@@ -123,6 +123,9 @@ func hash(tok string) []byte {
 // It returns the session and its token, to be kept by the browser only.
 func (s *Store) SignInStaff(ctx context.Context, credential string) (Session, string, error) {
 	credential = strings.TrimSpace(credential)
+	if s.cfg.Credentials == nil { // a server without Vault has no staff credentials
+		return Session{}, "", ErrBadCredential
+	}
 	k, err := s.cfg.Credentials.Check(ctx, credential)
 	if errors.Is(err, apikeys.ErrInvalid) {
 		return Session{}, "", ErrBadCredential

@@ -72,10 +72,12 @@ func Handler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapi.JSON)
 	})
-	return withRequestID(root), nil
+	return WithRequestID(root), nil
 }
 
-func withRequestID(next http.Handler) http.Handler {
+// WithRequestID gives every request an id (the client's, if sane) in the
+// X-Request-Id header, echoed in the response.
+func WithRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(RequestIDHeader)
 		if !requestIDPattern.MatchString(id) {

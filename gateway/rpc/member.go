@@ -17,7 +17,7 @@ import (
 // Members is what the member service needs of the ledger: the member's own
 // view of their account.
 type Members interface {
-	MemberOf(ctx context.Context, ref ledger.MemberRef) (ledger.Member, error)
+	MemberCard(ctx context.Context, member uuid.UUID) (ledger.Member, error)
 	BalanceOf(ctx context.Context, ref ledger.MemberRef) (ledger.Balance, error)
 	MemberHistory(ctx context.Context, member uuid.UUID, pageSize int, pageToken string) ([]ledger.Transaction, string, error)
 	ExpiringLots(ctx context.Context, member uuid.UUID, within time.Duration) ([]ledger.OpenLot, error)
@@ -85,7 +85,7 @@ func balancePB(b ledger.Balance) *coalitionv1.Balance {
 
 func (s *memberService) GetMe(ctx context.Context, _ *coalitionv1.GetMeRequest) (*coalitionv1.GetMeResponse, error) {
 	ref := ledger.MemberRef{ID: me(ctx)}
-	m, err := s.m.MemberOf(ctx, ref)
+	m, err := s.m.MemberCard(ctx, ref.ID)
 	if err != nil {
 		return nil, s.fail(ctx, "GetMe", err)
 	}

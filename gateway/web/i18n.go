@@ -1,0 +1,307 @@
+package web
+
+import (
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/text/language"
+
+	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Languages of the pages; the first is the fallback.
+var languages = []language.Tag{language.English, language.Russian}
+
+var matcher = language.NewMatcher(languages)
+
+// lang picks the page's language: ?lang= (remembered in a cookie), then the
+// cookie, then the browser's Accept-Language.
+func lang(w http.ResponseWriter, r *http.Request) string {
+	if q := r.URL.Query().Get("lang"); q == "ru" || q == "en" {
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: q, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode})
+		return q
+	}
+	if c, err := r.Cookie(langCookie); err == nil && (c.Value == "ru" || c.Value == "en") {
+		return c.Value
+	}
+	tags, _, _ := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+	_, i, _ := matcher.Match(tags...)
+	if i == 1 {
+		return "ru"
+	}
+	return "en"
+}
+
+func translator(lang string) func(string) string {
+	return func(key string) string {
+		m, ok := messages[key]
+		if !ok {
+			return key
+		}
+		if lang == "ru" {
+			return m[1]
+		}
+		return m[0]
+	}
+}
+
+var funcs = template.FuncMap{
+	"points": fmtPoints,
+	"money":  fmtMoney,
+	"date":   fmtDate,
+	"bp":     fmtBP,
+	"deref":  func(p *int64) int64 { return derefInt(p) },
+	"has":    func(p *int64) bool { return p != nil },
+	"neg":    func(n int64) bool { return n < 0 },
+	"abs":    abs,
+	"lower":  strings.ToLower,
+}
+
+func derefInt(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// group writes n with a thin space between thousands (as both Russian and
+// international typography allow), and a real minus sign.
+func group(n int64) string {
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	s := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	if neg {
+		b.WriteString("−")
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteString("\u202f")
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func fmtPoints(n int64) string { return group(n) }
+
+// fmtMoney shows minor units as major ones, with two decimals (every
+// currency the coalition runs in has two), and the currency's sign.
+func fmtMoney(lang string, minor int64, currency string) string {
+	sign := ""
+	if minor < 0 {
+		sign, minor = "−", -minor
+	}
+	sep := "."
+	if lang == "ru" {
+		sep = ","
+	}
+	sym := map[string]string{"RUB": "₽", "EUR": "€", "USD": "$"}[currency]
+	if sym == "" {
+		sym = currency
+	}
+	return sign + group(minor/100) + sep + strconv.FormatInt(100+minor%100, 10)[1:] + "\u00a0" + sym
+}
+
+func fmtBP(bp int64) string {
+	return strconv.FormatInt(bp/100, 10) + "." + strconv.FormatInt(100+bp%100, 10)[1:] + "\u00a0%"
+}
+
+var monthsRU = []string{"января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября", "ноября", "декабря"}
+
+// fmtDate shows a timestamp's date (UTC) in the page's language.
+func fmtDate(lang string, ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "—"
+	}
+	t := ts.AsTime().UTC()
+	if lang == "ru" {
+		return strconv.Itoa(t.Day()) + "\u00a0" + monthsRU[t.Month()-1] + " " + strconv.Itoa(t.Year())
+	}
+	return t.Format("2 Jan 2006")
+}
+
+func fmtTime(lang string, ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "—"
+	}
+	return fmtDate(lang, ts) + ", " + ts.AsTime().UTC().Format("15:04") + " UTC"
+}
+
+// kindLabel names a transaction's kind for people; a kind without a text
+// of its own shows its name.
+func kindLabel(lang string, k coalitionv1.TransactionKind) string {
+	name := strings.ToLower(strings.TrimPrefix(k.String(), "TRANSACTION_KIND_"))
+	if _, ok := messages["kind."+name]; ok {
+		return translator(lang)("kind." + name)
+	}
+	return strings.ReplaceAll(name, "_", " ")
+}
+
+func init() {
+	funcs["kind"] = kindLabel
+	funcs["days"] = func(d *durationpb.Duration) int64 { return int64(d.AsDuration() / (24 * time.Hour)) }
+	funcs["datetime"] = fmtTime
+	funcs["day"] = func(lang, d string) string {
+		t, err := time.Parse(time.DateOnly, d)
+		if err != nil {
+			return d
+		}
+		return fmtDate(lang, timestamppb.New(t))
+	}
+}
+
+// messages are the pages' texts: English, Russian.
+var messages = map[string][2]string{
+	"app":                  {"Coalition", "Коалиция"},
+	"nav.member":           {"My card", "Моя карта"},
+	"nav.finance":          {"Settlement", "Расчёты"},
+	"nav.operator":         {"Network", "Сеть"},
+	"nav.signin":           {"Staff sign-in", "Вход для сотрудников"},
+	"nav.signout":          {"Sign out", "Выйти"},
+	"nav.lang":             {"Язык: русский", "Language: English"},
+	"nav.skip":             {"Skip to content", "К содержанию"},
+	"home.title":           {"Coalition loyalty", "Коалиционная программа лояльности"},
+	"home.lead":            {"One points account, earned at any partner and spent at any other.", "Один счёт баллов: копите у любого партнёра, тратьте у любого другого."},
+	"home.members":         {"Members open their card with the link their partner sends them (by SMS, in the app or by e-mail).", "Участники открывают свою карту по ссылке, которую присылает партнёр (в SMS, в приложении или по почте)."},
+	"home.staff":           {"Finance and operator staff sign in with the credential the operator issued them.", "Сотрудники финансов и оператора входят по ключу, выданному оператором."},
+	"signin.title":         {"Staff sign-in", "Вход для сотрудников"},
+	"signin.credential":    {"Staff credential", "Ключ сотрудника"},
+	"signin.hint":          {"The credential the operator issued you (starts with ck_). It is never stored here in clear.", "Ключ, выданный вам оператором (начинается с ck_). Мы не храним его в открытом виде."},
+	"signin.submit":        {"Sign in", "Войти"},
+	"signin.bad":           {"This credential is not valid: it is unknown, revoked, expired, or not a staff credential.", "Ключ недействителен: он неизвестен, отозван, истёк или не является ключом сотрудника."},
+	"link.title":           {"Open my card", "Открыть мою карту"},
+	"link.lead":            {"Your partner sent you this link to open your points card. It works once, for 15 minutes.", "Партнёр прислал вам эту ссылку, чтобы открыть карту баллов. Она действует один раз, 15 минут."},
+	"link.submit":          {"Open my card", "Открыть карту"},
+	"link.bad":             {"This link has already been used or has expired. Ask your partner for a new one.", "Ссылка уже использована или истекла. Попросите у партнёра новую."},
+	"nolink.lead":          {"To open your card, use the link your partner sent you. Ask at the till or in the partner's app for a new one.", "Чтобы открыть карту, перейдите по ссылке от партнёра. Новую ссылку можно получить на кассе или в приложении партнёра."},
+	"member.title":         {"My card", "Моя карта"},
+	"member.available":     {"Available", "Доступно"},
+	"member.pending":       {"Pending", "Ожидают"},
+	"member.pending.hint":  {"Earned points that become spendable after the partner's return period.", "Начисленные баллы станут доступны после срока возврата покупки."},
+	"member.held":          {"Held", "Заблокировано"},
+	"member.held.hint":     {"Reserved for a purchase in progress.", "Зарезервировано под покупку."},
+	"member.debt":          {"Owed", "Долг"},
+	"member.points":        {"points", "баллов"},
+	"member.tier":          {"Tier", "Уровень"},
+	"member.notiers":       {"This coalition has no tiers yet.", "В коалиции пока нет уровней."},
+	"member.nexttier":      {"To reach %s, spend", "До уровня %s осталось потратить"},
+	"member.toptier":       {"You are at the top tier.", "У вас высший уровень."},
+	"member.qualifying":    {"Qualifying spend", "Сумма покупок для уровня"},
+	"member.card":          {"Card", "Карта"},
+	"member.cardnumber":    {"Card number", "Номер карты"},
+	"member.qr":            {"Show this code at the till", "Покажите этот код на кассе"},
+	"member.referral":      {"Referral code", "Код для друзей"},
+	"member.referral.hint": {"A friend who joins with your code and makes a first purchase brings you both a bonus.", "Друг, который присоединится с вашим кодом и сделает первую покупку, принесёт бонус вам обоим."},
+	"member.expiring":      {"Expiring within 30 days", "Сгорают в ближайшие 30 дней"},
+	"member.noexpiring":    {"No points expire in the next 30 days.", "В ближайшие 30 дней баллы не сгорают."},
+	"member.expires":       {"Expires", "Сгорают"},
+	"member.from":          {"Earned at", "Начислены в"},
+	"member.history":       {"History", "История"},
+	"member.nohistory":     {"No transactions yet.", "Операций пока нет."},
+	"member.spend":         {"Where to spend points", "Где потратить баллы"},
+	"member.more":          {"Older transactions", "Более ранние операции"},
+	"col.date":             {"Date", "Дата"},
+	"col.what":             {"Operation", "Операция"},
+	"col.partner":          {"Partner", "Партнёр"},
+	"col.points":           {"Points", "Баллы"},
+	"col.amount":           {"Amount", "Сумма"},
+	"col.status":           {"Status", "Статус"},
+	"kind.earn":            {"Earned", "Начисление"},
+	"kind.burn":            {"Spent", "Списание"},
+	"kind.capture":         {"Spent", "Списание"},
+	"kind.earn_refund":     {"Purchase returned", "Возврат покупки"},
+	"kind.burn_refund":     {"Points returned", "Возврат баллов"},
+	"kind.expire":          {"Expired", "Сгорание"},
+	"kind.bonus":           {"Bonus", "Бонус"},
+	"finance.title":        {"Settlement windows", "Расчётные дни"},
+	"finance.lead":         {"Each business day is a settlement window; once cleared, its report is final.", "Каждый операционный день — расчётное окно; после клиринга отчёт окончателен."},
+	"finance.day":          {"Business day", "Операционный день"},
+	"finance.open":         {"open", "открыт"},
+	"finance.closed":       {"closed", "закрыт"},
+	"finance.cleared":      {"cleared", "рассчитан"},
+	"finance.pending":      {"awaiting clearing", "ждёт клиринга"},
+	"finance.report":       {"Report", "Отчёт"},
+	"finance.nowindows":    {"No windows yet.", "Окон пока нет."},
+	"report.title":         {"Settlement report", "Отчёт о расчётах"},
+	"report.csv":           {"Download CSV", "Скачать CSV"},
+	"report.nets":          {"Net positions", "Нетто-позиции"},
+	"report.party":         {"Party", "Участник"},
+	"report.receivable":    {"Receives", "Получает"},
+	"report.payable":       {"Pays", "Платит"},
+	"report.net":           {"Net", "Нетто"},
+	"report.matrix":        {"Gross flows, issuer → redeemer", "Валовые потоки, эмитент → партнёр списания"},
+	"report.matrix.hint":   {"Rows: the partner whose points were spent (pays). Columns: where they were spent (receives).", "Строки — партнёр, чьи баллы потрачены (платит). Столбцы — где потрачены (получает)."},
+	"report.chart":         {"Flows between partners", "Потоки между партнёрами"},
+	"report.lines":         {"Report lines", "Строки отчёта"},
+	"report.line":          {"Line", "Строка"},
+	"report.payer":         {"Payer", "Плательщик"},
+	"report.payee":         {"Payee", "Получатель"},
+	"report.kind":          {"Kind", "Вид"},
+	"report.fees":          {"Operator's fees", "Комиссии оператора"},
+	"report.rate":          {"Rate", "Ставка"},
+	"report.base":          {"Base", "База"},
+	"report.breakage":      {"Breakage (expired points)", "Сгоревшие баллы"},
+	"report.instructions":  {"Payments through the operator", "Платежи через оператора"},
+	"report.direct":        {"Direct payments", "Прямые платежи"},
+	"report.sha":           {"Report SHA-256", "SHA-256 отчёта"},
+	"report.drill":         {"Postings", "Проводки"},
+	"report.none":          {"Nothing in this window.", "В этом окне ничего нет."},
+	"drill.title":          {"Ledger postings behind a line", "Проводки по строке отчёта"},
+	"drill.tx":             {"Transaction", "Транзакция"},
+	"drill.member":         {"Member", "Участник"},
+	"drill.order":          {"Order", "Заказ"},
+	"drill.total":          {"Total", "Итого"},
+	"drill.back":           {"Back to the report", "Назад к отчёту"},
+	"operator.title":       {"Network", "Сеть"},
+	"operator.figures":     {"Network figures, last 30 days", "Показатели сети за 30 дней"},
+	"operator.members":     {"Members", "Участников"},
+	"operator.active":      {"Active members", "Активных участников"},
+	"operator.repeat":      {"Repeat purchase rate", "Доля повторных покупок"},
+	"operator.check":       {"Average check", "Средний чек"},
+	"operator.purchases":   {"Purchases", "Покупок"},
+	"operator.issued":      {"Points issued", "Начислено баллов"},
+	"operator.burned":      {"Points burned", "Списано баллов"},
+	"operator.cross":       {"Burned at another partner", "Списано у другого партнёра"},
+	"operator.expired":     {"Points expired", "Сгорело баллов"},
+	"operator.partners":    {"Partners", "Партнёры"},
+	"operator.code":        {"Code", "Код"},
+	"operator.name":        {"Name", "Название"},
+	"operator.cert":        {"Certificate valid until", "Сертификат действует до"},
+	"operator.nocert":      {"no valid certificate", "нет действующего сертификата"},
+	"operator.liability":   {"Outstanding points", "Обязательства, баллы"},
+	"operator.limit":       {"Limit", "Лимит"},
+	"operator.nolimit":     {"no limit", "без лимита"},
+	"operator.active.s":    {"active", "активен"},
+	"operator.suspended":   {"suspended", "приостановлен"},
+	"operator.rules":       {"Rules and promotions at a glance", "Правила и акции"},
+	"operator.earnrate":    {"Base earn rate", "Базовое начисление"},
+	"operator.window":      {"Return window", "Срок возврата"},
+	"operator.ttl":         {"Points live", "Срок жизни баллов"},
+	"operator.days":        {"days", "дн."},
+	"operator.version":     {"Rule set version", "Версия правил"},
+	"operator.tiers":       {"Tiers", "Уровни"},
+	"operator.promotions":  {"Promotions", "Акции"},
+	"operator.nopromos":    {"No promotions.", "Акций нет."},
+	"operator.referral":    {"Referral bonus", "Бонус за друга"},
+	"operator.welcome":     {"Welcome bonus", "Приветственный бонус"},
+	"error.title":          {"Something is in the way", "Что-то пошло не так"},
+	"error.forbidden":      {"This page is not open to your role.", "Эта страница недоступна для вашей роли."},
+	"error.signin":         {"Your session has ended. Sign in again.", "Сеанс завершён. Войдите снова."},
+	"error.notfound":       {"Not found.", "Не найдено."},
+	"error.invalid":        {"The address is not valid.", "Неверный адрес."},
+	"error.notyet":         {"This window has not been cleared yet.", "Это окно ещё не рассчитано."},
+	"error.unavailable":    {"The service is unavailable for a moment. Try again.", "Сервис временно недоступен. Попробуйте ещё раз."},
+	"error.internal":       {"Something went wrong on our side.", "Что-то пошло не так на нашей стороне."},
+	"error.csrf":           {"This form has expired or came from another site. Go back, reload the page and try again.", "Форма устарела или отправлена с другого сайта. Вернитесь, обновите страницу и повторите."},
+	"error.home":           {"Home", "На главную"},
+}

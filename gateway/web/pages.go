@@ -1,0 +1,245 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/coalition-loyalty/coalition/coalition/sessions"
+	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
+)
+
+var (
+	datePattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+	linePattern = regexp.MustCompile(`^[A-Z][0-9]{1,6}$`)
+)
+
+type memberData struct {
+	Me       *coalitionv1.GetMeResponse
+	QR       any // template.HTML: the card's QR code as inline SVG
+	Expiring *coalitionv1.ListExpiringPointsResponse
+	History  *coalitionv1.ListMyHistoryResponse
+	Partners []*coalitionv1.SpendPartner
+	Page     string // this history page's token
+}
+
+func (s *server) memberPage(w http.ResponseWriter, r *http.Request) {
+	sess, tok := s.need(w, r, sessions.RoleMember)
+	if sess == nil {
+		return
+	}
+	ctx := rpcContext(r, tok)
+	me, err := s.member.GetMe(ctx, &coalitionv1.GetMeRequest{})
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	d := memberData{Me: me, Page: r.URL.Query().Get("page")}
+	if d.QR, err = qrSVG(me.GetMember().GetQrToken()); err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	if d.Expiring, err = s.member.ListExpiringPoints(ctx, &coalitionv1.ListExpiringPointsRequest{Days: 30}); err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	if d.History, err = s.member.ListMyHistory(ctx, &coalitionv1.ListMyHistoryRequest{PageSize: 20, PageToken: d.Page}); err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	ps, err := s.member.ListSpendPartners(ctx, &coalitionv1.ListSpendPartnersRequest{})
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	d.Partners = ps.GetPartners()
+	s.render(w, r, "member", page{Title: "member.title", Session: sess, Data: d})
+}
+
+func (s *server) financePage(w http.ResponseWriter, r *http.Request) {
+	sess, tok := s.need(w, r, sessions.RoleFinance)
+	if sess == nil {
+		return
+	}
+	res, err := s.settlement.ListWindows(rpcContext(r, tok), &coalitionv1.ListWindowsRequest{PageSize: 62})
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	s.render(w, r, "finance", page{Title: "finance.title", Session: sess, Data: res.GetWindows()})
+}
+
+// matrix is the gross issuer → redeemer flows as a table.
+type matrix struct {
+	Issuers, Redeemers []string
+	Cells              map[string]map[string]int64 // issuer → redeemer → minor
+	RowTotal, ColTotal map[string]int64
+	Total              int64
+}
+
+type reportData struct {
+	Report    *coalitionv1.SettlementReport
+	Matrix    matrix
+	Chart     any // template.HTML
+	Flows     []*coalitionv1.ReportLine
+	Fees      []*coalitionv1.ReportLine
+	Breakage  []*coalitionv1.ReportLine
+	Other     []*coalitionv1.ReportLine
+	FeesTotal int64
+}
+
+func (s *server) reportPage(w http.ResponseWriter, r *http.Request) {
+	sess, tok := s.need(w, r, sessions.RoleFinance)
+	if sess == nil {
+		return
+	}
+	date := r.PathValue("date")
+	if !datePattern.MatchString(date) {
+		s.render(w, r, "error", page{Title: "error.title", Session: sess, Status: http.StatusNotFound, Error: "error.notfound"})
+		return
+	}
+	res, err := s.settlement.GetReport(rpcContext(r, tok), &coalitionv1.GetReportRequest{BusinessDate: date})
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	rep := res.GetReport()
+	d := reportData{Report: rep, Matrix: matrix{Cells: map[string]map[string]int64{}, RowTotal: map[string]int64{}, ColTotal: map[string]int64{}}}
+	for _, l := range rep.GetLines() {
+		switch l.GetSection() {
+		case "flow":
+			d.Flows = append(d.Flows, l)
+			// Points spent where they were issued move no money between
+			// partners; the matrix and the chart show what does.
+			if strings.HasPrefix(l.GetKind(), "self_") {
+				continue
+			}
+			m := &d.Matrix
+			if m.Cells[l.GetPayer()] == nil {
+				m.Cells[l.GetPayer()] = map[string]int64{}
+				m.Issuers = append(m.Issuers, l.GetPayer())
+			}
+			if _, ok := m.ColTotal[l.GetPayee()]; !ok {
+				m.Redeemers = append(m.Redeemers, l.GetPayee())
+			}
+			amt := derefInt(l.AmountMinor)
+			m.Cells[l.GetPayer()][l.GetPayee()] += amt
+			m.RowTotal[l.GetPayer()] += amt
+			m.ColTotal[l.GetPayee()] += amt
+			m.Total += amt
+		case "fee":
+			d.Fees = append(d.Fees, l)
+			d.FeesTotal += derefInt(l.AmountMinor)
+		case "breakage":
+			d.Breakage = append(d.Breakage, l)
+		case "net", "hub", "direct":
+			// shown from the report's own tables
+		default:
+			d.Other = append(d.Other, l)
+		}
+	}
+	slices.Sort(d.Matrix.Issuers)
+	slices.Sort(d.Matrix.Redeemers)
+	d.Chart = flowChart(d.Matrix, rep.GetCurrency(), lang(w, r))
+	s.render(w, r, "report", page{Title: "report.title", Session: sess, Data: d})
+}
+
+// reportCSV streams the report's CSV export as a download.
+func (s *server) reportCSV(w http.ResponseWriter, r *http.Request) {
+	sess, tok := s.need(w, r, sessions.RoleFinance)
+	if sess == nil {
+		return
+	}
+	date := r.PathValue("date")
+	if !datePattern.MatchString(date) {
+		s.render(w, r, "error", page{Title: "error.title", Session: sess, Status: http.StatusNotFound, Error: "error.notfound"})
+		return
+	}
+	stream, err := s.settlement.ExportReport(rpcContext(r, tok), &coalitionv1.ExportReportRequest{BusinessDate: date})
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	// The first chunk tells whether the export is allowed and exists,
+	// before any header is written.
+	first, err := stream.Recv()
+	if err != nil && err != io.EOF {
+		s.fail(w, r, sess, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="settlement-`+date+`.csv"`)
+	w.Header().Set("Cache-Control", "no-store")
+	if first != nil {
+		w.Write(first.GetData())
+	}
+	for err == nil {
+		var chunk *coalitionv1.ExportReportResponse
+		if chunk, err = stream.Recv(); err == nil {
+			w.Write(chunk.GetData())
+		}
+	}
+	if err != io.EOF {
+		// Headers are gone: cut the body short so the download fails
+		// rather than looking complete.
+		s.cfg.Log.ErrorContext(r.Context(), "csv export broke off", "error", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+type drillData struct {
+	Date     string
+	Line     *coalitionv1.ReportLine
+	Postings []*coalitionv1.LedgerPosting
+	Total    int64
+}
+
+func (s *server) drillPage(w http.ResponseWriter, r *http.Request) {
+	sess, tok := s.need(w, r, sessions.RoleFinance)
+	if sess == nil {
+		return
+	}
+	date, line := r.PathValue("date"), r.PathValue("line")
+	if !datePattern.MatchString(date) || !linePattern.MatchString(line) {
+		s.render(w, r, "error", page{Title: "error.title", Session: sess, Status: http.StatusNotFound, Error: "error.notfound"})
+		return
+	}
+	res, err := s.settlement.DrillDown(rpcContext(r, tok), &coalitionv1.DrillDownRequest{BusinessDate: date, Line: line})
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	d := drillData{Date: date, Line: res.GetLine(), Postings: res.GetPostings()}
+	for _, p := range d.Postings {
+		d.Total += p.GetPoints()
+	}
+	s.render(w, r, "drill", page{Title: "drill.title", Session: sess, Data: d})
+}
+
+type operatorData struct {
+	Partners []*coalitionv1.PartnerStanding
+	Figures  *coalitionv1.NetworkFigures
+	Rules    any // the rule set in force, when the rules service answers
+}
+
+func (s *server) operatorPage(w http.ResponseWriter, r *http.Request) {
+	sess, tok := s.need(w, r, sessions.RoleOperator)
+	if sess == nil {
+		return
+	}
+	ctx := rpcContext(r, tok)
+	ps, err := s.network.ListPartnerStandings(ctx, &coalitionv1.ListPartnerStandingsRequest{})
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	f, err := s.network.GetNetworkFigures(ctx, &coalitionv1.GetNetworkFiguresRequest{Days: 30})
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	d := operatorData{Partners: ps.GetPartners(), Figures: f.GetFigures()}
+	s.render(w, r, "operator", page{Title: "operator.title", Session: sess, Data: d})
+}
