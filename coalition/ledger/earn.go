@@ -112,7 +112,7 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		if err != nil {
 			return AccrueResult{}, err
 		}
-		purchase, err := l.memberState(ctx, tx, rs, c, m, now)
+		purchase, locked, err := l.memberState(ctx, tx, rs, c, m, now)
 		if err != nil {
 			return AccrueResult{}, err
 		}
@@ -163,13 +163,7 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		if err := l.settleTier(ctx, tx, m.ID, purchase.Tier, earning, now); err != nil {
 			return AccrueResult{}, err
 		}
-		if err := tx.QueryRow(ctx, `
-			SELECT COALESCE(SUM(remaining), 0) FROM lots
-			WHERE member_id = $1 AND unlock_partner_id = $2 AND remaining > 0 AND expires_at > $3`,
-			m.ID, partner, now).Scan(&res.Unlocked); err != nil {
-			return AccrueResult{}, fmt.Errorf("accrue: locked points: %w", err)
-		}
-		if res.Unlocked > 0 {
+		if res.Unlocked = locked; locked > 0 {
 			if _, err := tx.Exec(ctx, `
 				UPDATE lots SET unlock_partner_id = NULL
 				WHERE member_id = $1 AND unlock_partner_id = $2 AND remaining > 0 AND expires_at > $3`,
@@ -197,42 +191,57 @@ func (l *Ledger) rulesAt(ctx context.Context, tx pgx.Tx, t time.Time) (rules.Rul
 	return l.rules.InForce(ctx, tx, t)
 }
 
-// memberState reads what the rules need to know of the member: the stored
-// tier, the qualifying spend over the tier period, what the member earned
-// today at this partner (for a daily cap), and whether a referral bonus is
-// still due. Each read is of the member's own rows.
-func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c opContext, m memberRow, now time.Time) (rules.Purchase, error) {
+// memberState reads what the rules need to know of the member, in one
+// round trip: the stored tier, the qualifying spend over the tier period,
+// what the member earned today at this partner (for a daily cap), whether a
+// referral bonus is still due, and the joint-promotion points this purchase
+// will unlock. Each read is of the member's own rows.
+func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c opContext, m memberRow, now time.Time) (rules.Purchase, int64, error) {
 	p := rules.Purchase{
 		Partner: c.code, Location: c.location, PartnerRateBP: c.earnRateBP, PointValueMinor: c.pointValueMinor,
 	}
+	var locked int64
+	b := &pgx.Batch{}
 	if rs.Tiers != nil {
-		var err error
-		if p.Tier, err = storedTier(ctx, tx, m.ID); err != nil {
-			return p, err
-		}
-		if p.SpendBefore, err = qualifyingSpend(ctx, tx, m.ID, now.AddDate(0, 0, -rs.Tiers.PeriodDays)); err != nil {
-			return p, err
-		}
+		b.Queue(`SELECT tier FROM member_tiers WHERE member_id = $1`, m.ID).QueryRow(func(r pgx.Row) error {
+			if err := r.Scan(&p.Tier); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("tier: %w", err)
+			}
+			return nil
+		})
+		b.Queue(qualifyingSpendSQL, m.ID, now.AddDate(0, 0, -rs.Tiers.PeriodDays)).QueryRow(func(r pgx.Row) error {
+			return r.Scan(&p.SpendBefore)
+		})
 	}
 	if pr := rs.For(c.code); pr != nil && pr.CapPerMemberDay > 0 {
 		y, mo, d := now.In(c.location).Date()
 		dayStart := time.Date(y, mo, d, 0, 0, 0, 0, c.location)
-		if err := tx.QueryRow(ctx, `
+		// The partner is matched on the lines (base and tier lines are its
+		// own), not on transactions.partner_id: that would lead the planner
+		// to the partner's order index, a read (and, at SERIALIZABLE, a
+		// predicate lock) over all of the partner's earns.
+		b.Queue(`
 			SELECT COALESCE(SUM(l.points), 0)
 			FROM transactions AS t JOIN earn_lines AS l ON l.transaction_id = t.id
 			WHERE t.member_id = $1 AND t.kind = 'earn' AND t.created_at >= $3
-			  AND t.partner_id = $2 AND l.rule IN ('base', 'tier')`, m.ID, c.partnerID, dayStart).Scan(&p.EarnedToday); err != nil {
-			return p, fmt.Errorf("accrue: earned today: %w", err)
-		}
+			  AND l.funder_id = $2 AND l.rule IN ('base', 'tier')`, m.ID, c.partnerID, dayStart).QueryRow(func(r pgx.Row) error {
+			return r.Scan(&p.EarnedToday)
+		})
 	}
 	if rs.Referral != nil && m.referredBy != nil {
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM referral_bonuses WHERE member_id = $1`, m.ID).Scan(&n); err != nil {
-			return p, fmt.Errorf("accrue: referral: %w", err)
-		}
-		p.ReferralPending = n == 0
+		b.Queue(`SELECT count(*) = 0 FROM referral_bonuses WHERE member_id = $1`, m.ID).QueryRow(func(r pgx.Row) error {
+			return r.Scan(&p.ReferralPending)
+		})
 	}
-	return p, nil
+	b.Queue(`
+		SELECT COALESCE(SUM(remaining), 0) FROM lots
+		WHERE member_id = $1 AND unlock_partner_id = $2 AND remaining > 0 AND expires_at > $3`,
+		m.ID, c.partnerID, now).QueryRow(func(r pgx.Row) error { return r.Scan(&locked) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return p, 0, fmt.Errorf("accrue: member state: %w", err)
+	}
+	p.SpendBefore = max(p.SpendBefore, 0)
+	return p, locked, nil
 }
 
 func storedTier(ctx context.Context, tx pgx.Tx, member uuid.UUID) (string, error) {
@@ -251,14 +260,16 @@ func storedTier(ctx context.Context, tx pgx.Tx, member uuid.UUID) (string, error
 // every partner of the coalition.
 func qualifyingSpend(ctx context.Context, q rules.Queryer, member uuid.UUID, from time.Time) (int64, error) {
 	var spend int64
-	if err := q.QueryRow(ctx, `
-		SELECT COALESCE(SUM(CASE WHEN kind = 'earn' THEN amount_minor ELSE -amount_minor END), 0)
-		FROM transactions
-		WHERE member_id = $1 AND kind IN ('earn', 'earn_refund') AND created_at > $2`, member, from).Scan(&spend); err != nil {
+	if err := q.QueryRow(ctx, qualifyingSpendSQL, member, from).Scan(&spend); err != nil {
 		return 0, fmt.Errorf("qualifying spend of %s: %w", member, err)
 	}
 	return max(spend, 0), nil
 }
+
+const qualifyingSpendSQL = `
+	SELECT COALESCE(SUM(CASE WHEN kind = 'earn' THEN amount_minor ELSE -amount_minor END), 0)
+	FROM transactions
+	WHERE member_id = $1 AND kind IN ('earn', 'earn_refund') AND created_at > $2`
 
 // settleTier stores a tier the purchase raised.
 func (l *Ledger) settleTier(ctx context.Context, tx pgx.Tx, member uuid.UUID, before string, e rules.Earning, now time.Time) error {
@@ -344,16 +355,26 @@ type funder struct {
 	issuedAccount uuid.UUID
 }
 
-// funders resolves the codes the lines name ("operator" included).
-func funders(ctx context.Context, tx pgx.Tx, lines []rules.Line) (map[string]funder, error) {
+// funders resolves the codes the lines name ("operator" included). A
+// partner's code, id and issued account never change, so what was read once
+// is kept.
+func (l *Ledger) funders(ctx context.Context, tx pgx.Tx, lines []rules.Line) (map[string]funder, error) {
 	var codes []string
-	for _, l := range lines {
-		codes = append(codes, l.Funder)
-		if l.UnlockAt != "" {
-			codes = append(codes, l.UnlockAt)
+	out := map[string]funder{}
+	l.mu.Lock()
+	for _, line := range lines {
+		for _, code := range []string{line.Funder, line.UnlockAt} {
+			if code == "" {
+				continue
+			}
+			if f, ok := l.funderCache[code]; ok {
+				out[code] = f
+			} else {
+				codes = append(codes, code)
+			}
 		}
 	}
-	out := map[string]funder{}
+	l.mu.Unlock()
 	if len(codes) == 0 {
 		return out, nil
 	}
@@ -373,11 +394,16 @@ func funders(ctx context.Context, tx pgx.Tx, lines []rules.Line) (map[string]fun
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("funders: %w", err)
 	}
+	l.mu.Lock()
 	for _, c := range codes {
-		if _, ok := out[c]; !ok {
+		f, ok := out[c]
+		if !ok {
+			l.mu.Unlock()
 			return nil, fmt.Errorf("the rules name partner %q, which is not in the coalition", c)
 		}
+		l.funderCache[c] = f
 	}
+	l.mu.Unlock()
 	return out, nil
 }
 
@@ -387,7 +413,7 @@ func funders(ctx context.Context, tx pgx.Tx, lines []rules.Line) (map[string]fun
 // so that each lot has one issuer and each point its payer.
 func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, earn *posting, lines []rules.Line,
 	spendableFrom, expiresAt time.Time) ([]Transaction, error) {
-	fs, err := funders(ctx, tx, lines)
+	fs, err := l.funders(ctx, tx, lines)
 	if err != nil {
 		return nil, err
 	}
@@ -437,17 +463,21 @@ func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m member
 		return nil, err
 	}
 	var bonuses []Transaction
+	b := &pgx.Batch{}
 	for _, g := range order {
 		p := postings[g]
 		if len(debts) > 0 && len(p.newLots) > 0 {
 			p.payDebts(&purse{lots: p.newLots, debts: debts}, m)
 		}
-		if err := p.write(ctx, tx); err != nil {
+		if err := p.queue(b); err != nil {
 			return nil, err
 		}
 		if p != earn {
 			bonuses = append(bonuses, p.tx)
 		}
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("write earn %s: %w", earn.tx.ID, err)
 	}
 	return bonuses, nil
 }
@@ -462,7 +492,7 @@ func (l *Ledger) referrerBonus(ctx context.Context, tx pgx.Tx, c opContext, m me
 	}
 	line := rules.Line{Rule: rules.LineReferral, Points: e.ReferrerPoints, Funder: rules.FundedByOperator,
 		Description: "referral bonus: a member you referred made a first purchase"}
-	fs, err := funders(ctx, tx, []rules.Line{line})
+	fs, err := l.funders(ctx, tx, []rules.Line{line})
 	if err != nil {
 		return Transaction{}, err
 	}

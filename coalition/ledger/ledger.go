@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,15 +40,18 @@ type Config struct {
 // Ledger posts points. Safe for concurrent use; holds no state of its own
 // beyond its configuration, so any number of replicas can share a database.
 type Ledger struct {
-	tx      *txn.Runner
-	clock   func() time.Time
-	rules   *rules.Store
-	phones  phone.Hasher
-	holdTTL time.Duration
+	tx    *txn.Runner
+	clock func() time.Time
+	rules *rules.Store
+
+	mu          sync.Mutex
+	funderCache map[string]funder
+	phones      phone.Hasher
+	holdTTL     time.Duration
 }
 
 func New(cfg Config) *Ledger {
-	l := &Ledger{tx: cfg.Tx, clock: cfg.Clock, rules: cfg.Rules, phones: cfg.Phones, holdTTL: cfg.DefaultHoldTTL}
+	l := &Ledger{tx: cfg.Tx, clock: cfg.Clock, rules: cfg.Rules, funderCache: map[string]funder{}, phones: cfg.Phones, holdTTL: cfg.DefaultHoldTTL}
 	if l.clock == nil {
 		l.clock = time.Now
 	}

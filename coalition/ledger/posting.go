@@ -215,6 +215,19 @@ func (p *posting) payDebts(pu *purse, m memberRow) {
 
 // write stores the posting. The order of statements follows the foreign keys.
 func (p *posting) write(ctx context.Context, tx pgx.Tx) error {
+	b := &pgx.Batch{}
+	if err := p.queue(b); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write %s %s: %w", p.tx.Kind, p.tx.ID, err)
+	}
+	return nil
+}
+
+// queue adds the posting's statements to b, so that several postings of one
+// operation go to the database in one round trip.
+func (p *posting) queue(b *pgx.Batch) error {
 	var sum int64
 	for _, a := range p.accounts {
 		sum += p.entries[a]
@@ -222,7 +235,6 @@ func (p *posting) write(ctx context.Context, tx pgx.Tx) error {
 	if sum != 0 {
 		return fmt.Errorf("posting %s is unbalanced by %d", p.tx.ID, sum)
 	}
-	b := &pgx.Batch{}
 	if h := p.holdInsert; h != nil {
 		b.Queue(`
 			INSERT INTO holds (id, member_id, partner_id, points, status, order_id, created_at, expires_at)
@@ -315,9 +327,6 @@ func (p *posting) write(ctx context.Context, tx pgx.Tx) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			uuid.New(), p.tx.ID, c.lot.ID, p.tx.MemberID, c.lot.IssuerID, c.redeemer, c.debtID,
 			c.kind, c.points, p.tx.BusinessDate, p.tx.CreatedAt)
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("write %s %s: %w", p.tx.Kind, p.tx.ID, err)
 	}
 	return nil
 }

@@ -1,0 +1,62 @@
+package ledger_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
+)
+
+// BenchmarkAccrue measures one accrual, sequentially, on 64 members: with
+// base rates only, and under a full rule set (three tiers, a seasonal, a
+// joint, a tier-scoped and a budgeted promotion, a daily cap). The ratio of
+// the two is the cost of the rules engine and the member state it reads.
+//
+//	go test ./coalition/ledger -run '^$' -bench Accrue -benchtime 2000x
+func BenchmarkAccrue(b *testing.B) {
+	for _, withRules := range []bool{false, true} {
+		name := "base-rates"
+		if withRules {
+			name = "full-rules"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := newFixture(b)
+			if withRules {
+				month := start.AddDate(0, 1, 0)
+				f.putRules(rules.RuleSet{
+					Partners: []rules.PartnerRules{{Partner: "cafe", RateBP: ptr[int64](500), CapPerMemberDay: 1_000_000,
+						Categories: []rules.CategoryRate{{Category: "coffee", RateBP: 1_000}}}},
+					Tiers: &rules.Tiers{PeriodDays: 365, Levels: []rules.Tier{
+						{Code: "silver", Name: "Silver", ThresholdMinor: 500_000, MultiplierBP: 12_500},
+						{Code: "gold", Name: "Gold", ThresholdMinor: 2_000_000, MultiplierBP: 15_000},
+						{Code: "platinum", Name: "Platinum", ThresholdMinor: 5_000_000, MultiplierBP: 20_000},
+					}},
+					Promotions: []rules.Promotion{
+						{Code: "season", Name: "Season", Starts: start, Ends: month, MultiplierBP: 10_000, FundedBy: rules.FundedByPartner},
+						{Code: "joint", Name: "Joint", Starts: start, Ends: month, BonusPoints: 10, Partners: []string{"cafe"},
+							FundedBy: "cinema", UnlockAt: "cinema", BudgetPoints: 1_000_000_000},
+						{Code: "gold", Name: "Gold", Starts: start, Ends: month, MultiplierBP: 5_000, Tiers: []string{"gold", "platinum"},
+							FundedBy: rules.FundedByOperator},
+					},
+					Referral: &rules.Referral{ReferrerPoints: 200, NewMemberPoints: 100},
+				})
+			}
+			var members []ledger.Member
+			for range 64 {
+				members = append(members, f.enroll(f.cafe))
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				f.clock.Advance(time.Second)
+				m := members[i%len(members)]
+				key := fmt.Sprintf("bench-%d", i)
+				if _, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: key, Member: ledger.MemberRef{ID: m.ID},
+					Purchase: rub(100_000), OrderID: key}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
