@@ -424,6 +424,12 @@ func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m member
 	lots := map[group]*lot{}
 	for _, line := range lines {
 		g := group{line.Funder, line.UnlockAt}
+		if line.Points == 0 {
+			// Nothing to issue (a spent budget, a cap): the line explains the
+			// receipt from the earn, and no empty bonus transaction is made.
+			earn.lines = append(earn.lines, storedLine{Line: line, funderID: fs[g.funder].id})
+			continue
+		}
 		p, ok := postings[g]
 		if !ok {
 			orig := earn.tx.ID
@@ -435,25 +441,22 @@ func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m member
 			postings[g] = p
 			order = append(order, g)
 		}
-		sl := storedLine{Line: line, funderID: fs[g.funder].id}
-		if line.Points > 0 {
-			t := lots[g]
-			if t == nil {
-				t = &lot{ID: uuid.New(), IssuerID: fs[g.funder].id, EarnedAt: earn.tx.CreatedAt,
-					SpendableFrom: spendableFrom, ExpiresAt: expiresAt}
-				if g.unlock != "" {
-					id := fs[g.unlock].id
-					t.Unlock = &id
-				}
-				lots[g] = t
-				p.newLots = append(p.newLots, t)
+		t := lots[g]
+		if t == nil {
+			t = &lot{ID: uuid.New(), IssuerID: fs[g.funder].id, EarnedAt: earn.tx.CreatedAt,
+				SpendableFrom: spendableFrom, ExpiresAt: expiresAt}
+			if g.unlock != "" {
+				id := fs[g.unlock].id
+				t.Unlock = &id
 			}
-			t.Points += line.Points
-			t.Remaining += line.Points
-			p.tx.Points += line.Points
-			p.move(fs[g.funder].issuedAccount, m.pointsAccount, line.Points)
-			sl.lot = t
+			lots[g] = t
+			p.newLots = append(p.newLots, t)
 		}
+		t.Points += line.Points
+		t.Remaining += line.Points
+		p.tx.Points += line.Points
+		p.move(fs[g.funder].issuedAccount, m.pointsAccount, line.Points)
+		sl := storedLine{Line: line, funderID: fs[g.funder].id, lot: t}
 		p.lines = append(p.lines, sl)
 	}
 	// Points earned while the member owes points pay the debt first: only
