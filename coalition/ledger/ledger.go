@@ -95,6 +95,10 @@ type Transaction struct {
 	CreatedAt    time.Time        `json:"created_at"`
 	OriginalID   *uuid.UUID       `json:"original_id,omitempty"`
 	HoldID       *uuid.UUID       `json:"hold_id,omitempty"`
+	// RuleVersion and Lines explain an earn or a bonus: the version of the
+	// loyalty rules that computed it and its breakdown (in history reads).
+	RuleVersion string       `json:"rule_version,omitempty"`
+	Lines       []rules.Line `json:"lines,omitempty"`
 }
 
 // idempotent runs body at most once per (partner, key): a replay of the same

@@ -30,7 +30,7 @@ func (l *Ledger) MemberHistory(ctx context.Context, member uuid.UUID, pageSize i
 	}
 	rows, err := l.tx.Pool().Query(ctx, `
 		SELECT id, kind, partner_id, member_id, points, amount_minor, currency, COALESCE(order_id, ''),
-		       business_date, created_at, original_id, hold_id
+		       business_date, created_at, original_id, hold_id, COALESCE(rule_version, '')
 		FROM transactions
 		WHERE member_id = $1
 		  AND ($2::TIMESTAMPTZ IS NULL OR (created_at, id) < ($2, $3))
@@ -42,6 +42,9 @@ func (l *Ledger) MemberHistory(ctx context.Context, member uuid.UUID, pageSize i
 	out, err := pgx.CollectRows(rows, scanTransaction)
 	if err != nil {
 		return nil, "", fmt.Errorf("member history: %w", err)
+	}
+	if err := explain(ctx, l.tx.Pool(), out); err != nil {
+		return nil, "", err
 	}
 	next := ""
 	if len(out) > pageSize {

@@ -228,6 +228,7 @@ func (p *posting) write(ctx context.Context, tx pgx.Tx) error {
 // queue adds the posting's statements to b, so that several postings of one
 // operation go to the database in one round trip.
 func (p *posting) queue(b *pgx.Batch) error {
+	p.tx.RuleVersion = p.ruleVersion
 	var sum int64
 	for _, a := range p.accounts {
 		sum += p.entries[a]

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
 // Balance is a member's points at one instant.
@@ -118,7 +119,7 @@ func (l *Ledger) History(ctx context.Context, partner coalition.PartnerID, ref M
 		seeAll := m.HomePartnerID == partner
 		rows, err := tx.Query(ctx, `
 			SELECT id, kind, partner_id, member_id, points, amount_minor, currency, COALESCE(order_id, ''),
-			       business_date, created_at, original_id, hold_id
+			       business_date, created_at, original_id, hold_id, COALESCE(rule_version, '')
 			FROM transactions
 			WHERE member_id = $1
 			  AND ($2 OR partner_id = $3)
@@ -131,6 +132,9 @@ func (l *Ledger) History(ctx context.Context, partner coalition.PartnerID, ref M
 		out, err = pgx.CollectRows(rows, scanTransaction)
 		if err != nil {
 			return fmt.Errorf("history: %w", err)
+		}
+		if err := explain(ctx, tx, out); err != nil {
+			return err
 		}
 		return nil
 	})
@@ -146,6 +150,42 @@ func (l *Ledger) History(ctx context.Context, partner coalition.PartnerID, ref M
 	return out, next, nil
 }
 
+// explain adds to earns and bonuses the breakdown their rule version
+// computed, as recorded at the time, in one query for the page.
+func explain(ctx context.Context, q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}, txs []Transaction) error {
+	var ids []uuid.UUID
+	at := map[uuid.UUID]int{}
+	for i, t := range txs {
+		if t.Kind == KindEarn || t.Kind == KindBonus {
+			ids = append(ids, t.ID)
+			at[t.ID] = i
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := q.Query(ctx, `
+		SELECT l.transaction_id, l.rule, l.ref, l.description, l.points, p.code
+		FROM earn_lines AS l JOIN partners AS p ON p.id = l.funder_id
+		WHERE l.transaction_id = ANY($1)
+		ORDER BY l.transaction_id, l.seq`, ids)
+	if err != nil {
+		return fmt.Errorf("history: breakdown: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id uuid.UUID
+		var line rules.Line
+		if err := rows.Scan(&id, &line.Rule, &line.Ref, &line.Description, &line.Points, &line.Funder); err != nil {
+			return fmt.Errorf("history: breakdown: %w", err)
+		}
+		txs[at[id]].Lines = append(txs[at[id]].Lines, line)
+	}
+	return rows.Err()
+}
+
 func scanTransaction(r pgx.CollectableRow) (Transaction, error) {
 	var t Transaction
 	var kind string
@@ -153,7 +193,7 @@ func scanTransaction(r pgx.CollectableRow) (Transaction, error) {
 	var currency *string
 	var date time.Time
 	if err := r.Scan(&t.ID, &kind, &t.PartnerID, &t.MemberID, &t.Points, &amount, &currency, &t.OrderID,
-		&date, &t.CreatedAt, &t.OriginalID, &t.HoldID); err != nil {
+		&date, &t.CreatedAt, &t.OriginalID, &t.HoldID, &t.RuleVersion); err != nil {
 		return t, err
 	}
 	t.Kind = Kind(kind)

@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -215,12 +216,33 @@ func TestRulesOnTheLedger(t *testing.T) {
 			t.Fatalf("earn %+v, bonuses %+v", r.Transaction, r.Bonuses)
 		}
 		wantMap(t, "anna's lots", f.issuers(anna), map[string]int64{"cafe": 50, "operator": 50, "locked:cinema": 40})
+		// History explains each transaction by its own lines and version.
+		hist, _, err := f.l.History(f.ctx, f.cafe.ID, ledger.MemberRef{ID: anna.ID}, 10, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		explained := map[string]string{}
+		for _, tx := range hist {
+			var parts []string
+			for _, l := range tx.Lines {
+				parts = append(parts, l.Rule+"/"+l.Ref+":"+strconv.FormatInt(l.Points, 10)+"@"+l.Funder)
+			}
+			explained[string(tx.Kind)+" "+tx.RuleVersion+" "+strconv.FormatInt(tx.Points, 10)] += strings.Join(parts, " ") + ";"
+		}
+		wantExplained := map[string]string{
+			"earn rules/v1 50":  "base/:50@cafe;",
+			"bonus rules/v1 50": "promotion/spring:50@operator;",
+			"bonus rules/v1 40": "promotion/movie-night:40@cinema;",
+		}
+		if fmt.Sprint(explained) != fmt.Sprint(wantExplained) {
+			t.Fatalf("history explains %v, want %v", explained, wantExplained)
+		}
 		b := f.balance(anna)
 		if b.Available != 100 || b.Locked != 40 {
 			t.Fatalf("balance %+v", b)
 		}
 		// Locked points cannot be spent...
-		_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ledger.MemberRef{ID: anna.ID}, Points: 101, OrderID: "o"})
+		_, err = f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ledger.MemberRef{ID: anna.ID}, Points: 101, OrderID: "o"})
 		wantError(t, err, coalition.FailedPrecondition, "points")
 		// ...until a purchase at the cinema unlocks them.
 		u := f.accrue(f.cinema, anna, 10_000)

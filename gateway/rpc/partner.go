@@ -100,6 +100,11 @@ func transactionPB(t ledger.Transaction) *coalitionv1.Transaction {
 	if t.HoldID != nil {
 		out.HoldId = t.HoldID.String()
 	}
+	out.RuleVersion = t.RuleVersion
+	for _, line := range t.Lines {
+		out.Breakdown = append(out.Breakdown, &coalitionv1.EarnLine{Rule: line.Rule, Description: line.Description, Points: line.Points,
+			Ref: line.Ref, Funder: line.Funder, UnlockAt: line.UnlockAt})
+	}
 	return out
 }
 

@@ -299,96 +299,6 @@ func (x *AccrueRequest) GetCategory() string {
 	return ""
 }
 
-// EarnLine is one part of the points earned, so a receipt can explain them.
-type EarnLine struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// What the line is: "base", "tier", "promotion", "referral" or "welcome".
-	Rule        string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
-	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	Points      int64  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
-	// The tier's or the promotion's code.
-	Ref string `protobuf:"bytes,4,opt,name=ref,proto3" json:"ref,omitempty"`
-	// Who issues these points and pays for them when they are spent: a
-	// partner's code, or "operator".
-	Funder string `protobuf:"bytes,5,opt,name=funder,proto3" json:"funder,omitempty"`
-	// Joint promotions: the points stay locked until a purchase at this partner.
-	UnlockAt      string `protobuf:"bytes,6,opt,name=unlock_at,json=unlockAt,proto3" json:"unlock_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *EarnLine) Reset() {
-	*x = EarnLine{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *EarnLine) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*EarnLine) ProtoMessage() {}
-
-func (x *EarnLine) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use EarnLine.ProtoReflect.Descriptor instead.
-func (*EarnLine) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *EarnLine) GetRule() string {
-	if x != nil {
-		return x.Rule
-	}
-	return ""
-}
-
-func (x *EarnLine) GetDescription() string {
-	if x != nil {
-		return x.Description
-	}
-	return ""
-}
-
-func (x *EarnLine) GetPoints() int64 {
-	if x != nil {
-		return x.Points
-	}
-	return 0
-}
-
-func (x *EarnLine) GetRef() string {
-	if x != nil {
-		return x.Ref
-	}
-	return ""
-}
-
-func (x *EarnLine) GetFunder() string {
-	if x != nil {
-		return x.Funder
-	}
-	return ""
-}
-
-func (x *EarnLine) GetUnlockAt() string {
-	if x != nil {
-		return x.UnlockAt
-	}
-	return ""
-}
-
 type AccrueResponse struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Transaction *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
@@ -415,7 +325,7 @@ type AccrueResponse struct {
 
 func (x *AccrueResponse) Reset() {
 	*x = AccrueResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[6]
+	mi := &file_coalition_v1_partner_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +337,7 @@ func (x *AccrueResponse) String() string {
 func (*AccrueResponse) ProtoMessage() {}
 
 func (x *AccrueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[6]
+	mi := &file_coalition_v1_partner_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +350,7 @@ func (x *AccrueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccrueResponse.ProtoReflect.Descriptor instead.
 func (*AccrueResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{6}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AccrueResponse) GetTransaction() *Transaction {
@@ -527,7 +437,7 @@ type AuthorizeRequest struct {
 
 func (x *AuthorizeRequest) Reset() {
 	*x = AuthorizeRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[7]
+	mi := &file_coalition_v1_partner_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +449,7 @@ func (x *AuthorizeRequest) String() string {
 func (*AuthorizeRequest) ProtoMessage() {}
 
 func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[7]
+	mi := &file_coalition_v1_partner_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +462,7 @@ func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{7}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AuthorizeRequest) GetIdempotencyKey() string {
@@ -599,7 +509,7 @@ type AuthorizeResponse struct {
 
 func (x *AuthorizeResponse) Reset() {
 	*x = AuthorizeResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[8]
+	mi := &file_coalition_v1_partner_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +521,7 @@ func (x *AuthorizeResponse) String() string {
 func (*AuthorizeResponse) ProtoMessage() {}
 
 func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[8]
+	mi := &file_coalition_v1_partner_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +534,7 @@ func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{8}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AuthorizeResponse) GetHold() *Hold {
@@ -646,7 +556,7 @@ type CaptureRequest struct {
 
 func (x *CaptureRequest) Reset() {
 	*x = CaptureRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[9]
+	mi := &file_coalition_v1_partner_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +568,7 @@ func (x *CaptureRequest) String() string {
 func (*CaptureRequest) ProtoMessage() {}
 
 func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[9]
+	mi := &file_coalition_v1_partner_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +581,7 @@ func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureRequest.ProtoReflect.Descriptor instead.
 func (*CaptureRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{9}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CaptureRequest) GetIdempotencyKey() string {
@@ -705,7 +615,7 @@ type CaptureResponse struct {
 
 func (x *CaptureResponse) Reset() {
 	*x = CaptureResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[10]
+	mi := &file_coalition_v1_partner_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +627,7 @@ func (x *CaptureResponse) String() string {
 func (*CaptureResponse) ProtoMessage() {}
 
 func (x *CaptureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[10]
+	mi := &file_coalition_v1_partner_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +640,7 @@ func (x *CaptureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureResponse.ProtoReflect.Descriptor instead.
 func (*CaptureResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{10}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CaptureResponse) GetTransaction() *Transaction {
@@ -757,7 +667,7 @@ type VoidRequest struct {
 
 func (x *VoidRequest) Reset() {
 	*x = VoidRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[11]
+	mi := &file_coalition_v1_partner_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +679,7 @@ func (x *VoidRequest) String() string {
 func (*VoidRequest) ProtoMessage() {}
 
 func (x *VoidRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[11]
+	mi := &file_coalition_v1_partner_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +692,7 @@ func (x *VoidRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoidRequest.ProtoReflect.Descriptor instead.
 func (*VoidRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{11}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VoidRequest) GetIdempotencyKey() string {
@@ -808,7 +718,7 @@ type VoidResponse struct {
 
 func (x *VoidResponse) Reset() {
 	*x = VoidResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[12]
+	mi := &file_coalition_v1_partner_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +730,7 @@ func (x *VoidResponse) String() string {
 func (*VoidResponse) ProtoMessage() {}
 
 func (x *VoidResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[12]
+	mi := &file_coalition_v1_partner_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +743,7 @@ func (x *VoidResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoidResponse.ProtoReflect.Descriptor instead.
 func (*VoidResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{12}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VoidResponse) GetHold() *Hold {
@@ -855,7 +765,7 @@ type RedeemRequest struct {
 
 func (x *RedeemRequest) Reset() {
 	*x = RedeemRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[13]
+	mi := &file_coalition_v1_partner_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +777,7 @@ func (x *RedeemRequest) String() string {
 func (*RedeemRequest) ProtoMessage() {}
 
 func (x *RedeemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[13]
+	mi := &file_coalition_v1_partner_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +790,7 @@ func (x *RedeemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemRequest.ProtoReflect.Descriptor instead.
 func (*RedeemRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{13}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RedeemRequest) GetIdempotencyKey() string {
@@ -920,7 +830,7 @@ type RedeemResponse struct {
 
 func (x *RedeemResponse) Reset() {
 	*x = RedeemResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[14]
+	mi := &file_coalition_v1_partner_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +842,7 @@ func (x *RedeemResponse) String() string {
 func (*RedeemResponse) ProtoMessage() {}
 
 func (x *RedeemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[14]
+	mi := &file_coalition_v1_partner_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +855,7 @@ func (x *RedeemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemResponse.ProtoReflect.Descriptor instead.
 func (*RedeemResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{14}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RedeemResponse) GetTransaction() *Transaction {
@@ -972,7 +882,7 @@ type RefundRequest struct {
 
 func (x *RefundRequest) Reset() {
 	*x = RefundRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[15]
+	mi := &file_coalition_v1_partner_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +894,7 @@ func (x *RefundRequest) String() string {
 func (*RefundRequest) ProtoMessage() {}
 
 func (x *RefundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[15]
+	mi := &file_coalition_v1_partner_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +907,7 @@ func (x *RefundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundRequest.ProtoReflect.Descriptor instead.
 func (*RefundRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{15}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RefundRequest) GetIdempotencyKey() string {
@@ -1069,7 +979,7 @@ type RefundResponse struct {
 
 func (x *RefundResponse) Reset() {
 	*x = RefundResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[16]
+	mi := &file_coalition_v1_partner_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +991,7 @@ func (x *RefundResponse) String() string {
 func (*RefundResponse) ProtoMessage() {}
 
 func (x *RefundResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[16]
+	mi := &file_coalition_v1_partner_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1004,7 @@ func (x *RefundResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundResponse.ProtoReflect.Descriptor instead.
 func (*RefundResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{16}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RefundResponse) GetTransaction() *Transaction {
@@ -1120,7 +1030,7 @@ type GetBalanceRequest struct {
 
 func (x *GetBalanceRequest) Reset() {
 	*x = GetBalanceRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[17]
+	mi := &file_coalition_v1_partner_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1042,7 @@ func (x *GetBalanceRequest) String() string {
 func (*GetBalanceRequest) ProtoMessage() {}
 
 func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[17]
+	mi := &file_coalition_v1_partner_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1055,7 @@ func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{17}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetBalanceRequest) GetMember() *MemberRef {
@@ -1165,7 +1075,7 @@ type GetBalanceResponse struct {
 
 func (x *GetBalanceResponse) Reset() {
 	*x = GetBalanceResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[18]
+	mi := &file_coalition_v1_partner_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1087,7 @@ func (x *GetBalanceResponse) String() string {
 func (*GetBalanceResponse) ProtoMessage() {}
 
 func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[18]
+	mi := &file_coalition_v1_partner_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1100,7 @@ func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{18}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetBalanceResponse) GetBalance() *Balance {
@@ -1219,7 +1129,7 @@ type ListHistoryRequest struct {
 
 func (x *ListHistoryRequest) Reset() {
 	*x = ListHistoryRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[19]
+	mi := &file_coalition_v1_partner_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1141,7 @@ func (x *ListHistoryRequest) String() string {
 func (*ListHistoryRequest) ProtoMessage() {}
 
 func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[19]
+	mi := &file_coalition_v1_partner_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1154,7 @@ func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{19}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListHistoryRequest) GetMember() *MemberRef {
@@ -1278,7 +1188,7 @@ type ListHistoryResponse struct {
 
 func (x *ListHistoryResponse) Reset() {
 	*x = ListHistoryResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[20]
+	mi := &file_coalition_v1_partner_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1200,7 @@ func (x *ListHistoryResponse) String() string {
 func (*ListHistoryResponse) ProtoMessage() {}
 
 func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[20]
+	mi := &file_coalition_v1_partner_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1213,7 @@ func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{20}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListHistoryResponse) GetTransactions() []*Transaction {
@@ -1329,7 +1239,7 @@ type IssueMemberLinkRequest struct {
 
 func (x *IssueMemberLinkRequest) Reset() {
 	*x = IssueMemberLinkRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[21]
+	mi := &file_coalition_v1_partner_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1251,7 @@ func (x *IssueMemberLinkRequest) String() string {
 func (*IssueMemberLinkRequest) ProtoMessage() {}
 
 func (x *IssueMemberLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[21]
+	mi := &file_coalition_v1_partner_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1264,7 @@ func (x *IssueMemberLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueMemberLinkRequest.ProtoReflect.Descriptor instead.
 func (*IssueMemberLinkRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{21}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *IssueMemberLinkRequest) GetMember() *MemberRef {
@@ -1375,7 +1285,7 @@ type IssueMemberLinkResponse struct {
 
 func (x *IssueMemberLinkResponse) Reset() {
 	*x = IssueMemberLinkResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[22]
+	mi := &file_coalition_v1_partner_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1297,7 @@ func (x *IssueMemberLinkResponse) String() string {
 func (*IssueMemberLinkResponse) ProtoMessage() {}
 
 func (x *IssueMemberLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[22]
+	mi := &file_coalition_v1_partner_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1310,7 @@ func (x *IssueMemberLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueMemberLinkResponse.ProtoReflect.Descriptor instead.
 func (*IssueMemberLinkResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{22}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *IssueMemberLinkResponse) GetUrl() string {
@@ -1437,14 +1347,7 @@ const file_coalition_v1_partner_proto_rawDesc = "" +
 	"\x06member\x18\x02 \x01(\v2\x17.coalition.v1.MemberRefB\x06\xbaH\x03\xc8\x01\x01R\x06member\x127\n" +
 	"\bpurchase\x18\x03 \x01(\v2\x13.coalition.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\bpurchase\x12$\n" +
 	"\border_id\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\aorderId\x12#\n" +
-	"\bcategory\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\bcategory\"\x9f\x01\n" +
-	"\bEarnLine\x12\x12\n" +
-	"\x04rule\x18\x01 \x01(\tR\x04rule\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x16\n" +
-	"\x06points\x18\x03 \x01(\x03R\x06points\x12\x10\n" +
-	"\x03ref\x18\x04 \x01(\tR\x03ref\x12\x16\n" +
-	"\x06funder\x18\x05 \x01(\tR\x06funder\x12\x1b\n" +
-	"\tunlock_at\x18\x06 \x01(\tR\bunlockAt\"\xd3\x03\n" +
+	"\bcategory\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\bcategory\"\xd3\x03\n" +
 	"\x0eAccrueResponse\x12;\n" +
 	"\vtransaction\x18\x01 \x01(\v2\x19.coalition.v1.TransactionR\vtransaction\x12\x16\n" +
 	"\x06points\x18\x02 \x01(\x03R\x06points\x124\n" +
@@ -1543,90 +1446,90 @@ func file_coalition_v1_partner_proto_rawDescGZIP() []byte {
 	return file_coalition_v1_partner_proto_rawDescData
 }
 
-var file_coalition_v1_partner_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_coalition_v1_partner_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_coalition_v1_partner_proto_goTypes = []any{
 	(*EnrollMemberRequest)(nil),     // 0: coalition.v1.EnrollMemberRequest
 	(*EnrollMemberResponse)(nil),    // 1: coalition.v1.EnrollMemberResponse
 	(*LookupMemberRequest)(nil),     // 2: coalition.v1.LookupMemberRequest
 	(*LookupMemberResponse)(nil),    // 3: coalition.v1.LookupMemberResponse
 	(*AccrueRequest)(nil),           // 4: coalition.v1.AccrueRequest
-	(*EarnLine)(nil),                // 5: coalition.v1.EarnLine
-	(*AccrueResponse)(nil),          // 6: coalition.v1.AccrueResponse
-	(*AuthorizeRequest)(nil),        // 7: coalition.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),       // 8: coalition.v1.AuthorizeResponse
-	(*CaptureRequest)(nil),          // 9: coalition.v1.CaptureRequest
-	(*CaptureResponse)(nil),         // 10: coalition.v1.CaptureResponse
-	(*VoidRequest)(nil),             // 11: coalition.v1.VoidRequest
-	(*VoidResponse)(nil),            // 12: coalition.v1.VoidResponse
-	(*RedeemRequest)(nil),           // 13: coalition.v1.RedeemRequest
-	(*RedeemResponse)(nil),          // 14: coalition.v1.RedeemResponse
-	(*RefundRequest)(nil),           // 15: coalition.v1.RefundRequest
-	(*RefundResponse)(nil),          // 16: coalition.v1.RefundResponse
-	(*GetBalanceRequest)(nil),       // 17: coalition.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),      // 18: coalition.v1.GetBalanceResponse
-	(*ListHistoryRequest)(nil),      // 19: coalition.v1.ListHistoryRequest
-	(*ListHistoryResponse)(nil),     // 20: coalition.v1.ListHistoryResponse
-	(*IssueMemberLinkRequest)(nil),  // 21: coalition.v1.IssueMemberLinkRequest
-	(*IssueMemberLinkResponse)(nil), // 22: coalition.v1.IssueMemberLinkResponse
-	(*Member)(nil),                  // 23: coalition.v1.Member
-	(*MemberRef)(nil),               // 24: coalition.v1.MemberRef
-	(*Money)(nil),                   // 25: coalition.v1.Money
-	(*Transaction)(nil),             // 26: coalition.v1.Transaction
+	(*AccrueResponse)(nil),          // 5: coalition.v1.AccrueResponse
+	(*AuthorizeRequest)(nil),        // 6: coalition.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),       // 7: coalition.v1.AuthorizeResponse
+	(*CaptureRequest)(nil),          // 8: coalition.v1.CaptureRequest
+	(*CaptureResponse)(nil),         // 9: coalition.v1.CaptureResponse
+	(*VoidRequest)(nil),             // 10: coalition.v1.VoidRequest
+	(*VoidResponse)(nil),            // 11: coalition.v1.VoidResponse
+	(*RedeemRequest)(nil),           // 12: coalition.v1.RedeemRequest
+	(*RedeemResponse)(nil),          // 13: coalition.v1.RedeemResponse
+	(*RefundRequest)(nil),           // 14: coalition.v1.RefundRequest
+	(*RefundResponse)(nil),          // 15: coalition.v1.RefundResponse
+	(*GetBalanceRequest)(nil),       // 16: coalition.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),      // 17: coalition.v1.GetBalanceResponse
+	(*ListHistoryRequest)(nil),      // 18: coalition.v1.ListHistoryRequest
+	(*ListHistoryResponse)(nil),     // 19: coalition.v1.ListHistoryResponse
+	(*IssueMemberLinkRequest)(nil),  // 20: coalition.v1.IssueMemberLinkRequest
+	(*IssueMemberLinkResponse)(nil), // 21: coalition.v1.IssueMemberLinkResponse
+	(*Member)(nil),                  // 22: coalition.v1.Member
+	(*MemberRef)(nil),               // 23: coalition.v1.MemberRef
+	(*Money)(nil),                   // 24: coalition.v1.Money
+	(*Transaction)(nil),             // 25: coalition.v1.Transaction
+	(*EarnLine)(nil),                // 26: coalition.v1.EarnLine
 	(*timestamppb.Timestamp)(nil),   // 27: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),     // 28: google.protobuf.Duration
 	(*Hold)(nil),                    // 29: coalition.v1.Hold
 	(*Balance)(nil),                 // 30: coalition.v1.Balance
 }
 var file_coalition_v1_partner_proto_depIdxs = []int32{
-	23, // 0: coalition.v1.EnrollMemberResponse.member:type_name -> coalition.v1.Member
-	24, // 1: coalition.v1.LookupMemberRequest.member:type_name -> coalition.v1.MemberRef
-	23, // 2: coalition.v1.LookupMemberResponse.member:type_name -> coalition.v1.Member
-	24, // 3: coalition.v1.AccrueRequest.member:type_name -> coalition.v1.MemberRef
-	25, // 4: coalition.v1.AccrueRequest.purchase:type_name -> coalition.v1.Money
-	26, // 5: coalition.v1.AccrueResponse.transaction:type_name -> coalition.v1.Transaction
-	5,  // 6: coalition.v1.AccrueResponse.breakdown:type_name -> coalition.v1.EarnLine
+	22, // 0: coalition.v1.EnrollMemberResponse.member:type_name -> coalition.v1.Member
+	23, // 1: coalition.v1.LookupMemberRequest.member:type_name -> coalition.v1.MemberRef
+	22, // 2: coalition.v1.LookupMemberResponse.member:type_name -> coalition.v1.Member
+	23, // 3: coalition.v1.AccrueRequest.member:type_name -> coalition.v1.MemberRef
+	24, // 4: coalition.v1.AccrueRequest.purchase:type_name -> coalition.v1.Money
+	25, // 5: coalition.v1.AccrueResponse.transaction:type_name -> coalition.v1.Transaction
+	26, // 6: coalition.v1.AccrueResponse.breakdown:type_name -> coalition.v1.EarnLine
 	27, // 7: coalition.v1.AccrueResponse.spendable_from:type_name -> google.protobuf.Timestamp
 	27, // 8: coalition.v1.AccrueResponse.expires_at:type_name -> google.protobuf.Timestamp
-	26, // 9: coalition.v1.AccrueResponse.bonuses:type_name -> coalition.v1.Transaction
-	24, // 10: coalition.v1.AuthorizeRequest.member:type_name -> coalition.v1.MemberRef
+	25, // 9: coalition.v1.AccrueResponse.bonuses:type_name -> coalition.v1.Transaction
+	23, // 10: coalition.v1.AuthorizeRequest.member:type_name -> coalition.v1.MemberRef
 	28, // 11: coalition.v1.AuthorizeRequest.ttl:type_name -> google.protobuf.Duration
 	29, // 12: coalition.v1.AuthorizeResponse.hold:type_name -> coalition.v1.Hold
-	26, // 13: coalition.v1.CaptureResponse.transaction:type_name -> coalition.v1.Transaction
+	25, // 13: coalition.v1.CaptureResponse.transaction:type_name -> coalition.v1.Transaction
 	29, // 14: coalition.v1.CaptureResponse.hold:type_name -> coalition.v1.Hold
 	29, // 15: coalition.v1.VoidResponse.hold:type_name -> coalition.v1.Hold
-	24, // 16: coalition.v1.RedeemRequest.member:type_name -> coalition.v1.MemberRef
-	26, // 17: coalition.v1.RedeemResponse.transaction:type_name -> coalition.v1.Transaction
-	25, // 18: coalition.v1.RefundRequest.purchase:type_name -> coalition.v1.Money
-	26, // 19: coalition.v1.RefundResponse.transaction:type_name -> coalition.v1.Transaction
-	24, // 20: coalition.v1.GetBalanceRequest.member:type_name -> coalition.v1.MemberRef
+	23, // 16: coalition.v1.RedeemRequest.member:type_name -> coalition.v1.MemberRef
+	25, // 17: coalition.v1.RedeemResponse.transaction:type_name -> coalition.v1.Transaction
+	24, // 18: coalition.v1.RefundRequest.purchase:type_name -> coalition.v1.Money
+	25, // 19: coalition.v1.RefundResponse.transaction:type_name -> coalition.v1.Transaction
+	23, // 20: coalition.v1.GetBalanceRequest.member:type_name -> coalition.v1.MemberRef
 	30, // 21: coalition.v1.GetBalanceResponse.balance:type_name -> coalition.v1.Balance
 	27, // 22: coalition.v1.GetBalanceResponse.as_of:type_name -> google.protobuf.Timestamp
-	24, // 23: coalition.v1.ListHistoryRequest.member:type_name -> coalition.v1.MemberRef
-	26, // 24: coalition.v1.ListHistoryResponse.transactions:type_name -> coalition.v1.Transaction
-	24, // 25: coalition.v1.IssueMemberLinkRequest.member:type_name -> coalition.v1.MemberRef
+	23, // 23: coalition.v1.ListHistoryRequest.member:type_name -> coalition.v1.MemberRef
+	25, // 24: coalition.v1.ListHistoryResponse.transactions:type_name -> coalition.v1.Transaction
+	23, // 25: coalition.v1.IssueMemberLinkRequest.member:type_name -> coalition.v1.MemberRef
 	27, // 26: coalition.v1.IssueMemberLinkResponse.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 27: coalition.v1.PartnerService.EnrollMember:input_type -> coalition.v1.EnrollMemberRequest
 	2,  // 28: coalition.v1.PartnerService.LookupMember:input_type -> coalition.v1.LookupMemberRequest
 	4,  // 29: coalition.v1.PartnerService.Accrue:input_type -> coalition.v1.AccrueRequest
-	7,  // 30: coalition.v1.PartnerService.Authorize:input_type -> coalition.v1.AuthorizeRequest
-	9,  // 31: coalition.v1.PartnerService.Capture:input_type -> coalition.v1.CaptureRequest
-	11, // 32: coalition.v1.PartnerService.Void:input_type -> coalition.v1.VoidRequest
-	13, // 33: coalition.v1.PartnerService.Redeem:input_type -> coalition.v1.RedeemRequest
-	15, // 34: coalition.v1.PartnerService.Refund:input_type -> coalition.v1.RefundRequest
-	17, // 35: coalition.v1.PartnerService.GetBalance:input_type -> coalition.v1.GetBalanceRequest
-	19, // 36: coalition.v1.PartnerService.ListHistory:input_type -> coalition.v1.ListHistoryRequest
-	21, // 37: coalition.v1.PartnerService.IssueMemberLink:input_type -> coalition.v1.IssueMemberLinkRequest
+	6,  // 30: coalition.v1.PartnerService.Authorize:input_type -> coalition.v1.AuthorizeRequest
+	8,  // 31: coalition.v1.PartnerService.Capture:input_type -> coalition.v1.CaptureRequest
+	10, // 32: coalition.v1.PartnerService.Void:input_type -> coalition.v1.VoidRequest
+	12, // 33: coalition.v1.PartnerService.Redeem:input_type -> coalition.v1.RedeemRequest
+	14, // 34: coalition.v1.PartnerService.Refund:input_type -> coalition.v1.RefundRequest
+	16, // 35: coalition.v1.PartnerService.GetBalance:input_type -> coalition.v1.GetBalanceRequest
+	18, // 36: coalition.v1.PartnerService.ListHistory:input_type -> coalition.v1.ListHistoryRequest
+	20, // 37: coalition.v1.PartnerService.IssueMemberLink:input_type -> coalition.v1.IssueMemberLinkRequest
 	1,  // 38: coalition.v1.PartnerService.EnrollMember:output_type -> coalition.v1.EnrollMemberResponse
 	3,  // 39: coalition.v1.PartnerService.LookupMember:output_type -> coalition.v1.LookupMemberResponse
-	6,  // 40: coalition.v1.PartnerService.Accrue:output_type -> coalition.v1.AccrueResponse
-	8,  // 41: coalition.v1.PartnerService.Authorize:output_type -> coalition.v1.AuthorizeResponse
-	10, // 42: coalition.v1.PartnerService.Capture:output_type -> coalition.v1.CaptureResponse
-	12, // 43: coalition.v1.PartnerService.Void:output_type -> coalition.v1.VoidResponse
-	14, // 44: coalition.v1.PartnerService.Redeem:output_type -> coalition.v1.RedeemResponse
-	16, // 45: coalition.v1.PartnerService.Refund:output_type -> coalition.v1.RefundResponse
-	18, // 46: coalition.v1.PartnerService.GetBalance:output_type -> coalition.v1.GetBalanceResponse
-	20, // 47: coalition.v1.PartnerService.ListHistory:output_type -> coalition.v1.ListHistoryResponse
-	22, // 48: coalition.v1.PartnerService.IssueMemberLink:output_type -> coalition.v1.IssueMemberLinkResponse
+	5,  // 40: coalition.v1.PartnerService.Accrue:output_type -> coalition.v1.AccrueResponse
+	7,  // 41: coalition.v1.PartnerService.Authorize:output_type -> coalition.v1.AuthorizeResponse
+	9,  // 42: coalition.v1.PartnerService.Capture:output_type -> coalition.v1.CaptureResponse
+	11, // 43: coalition.v1.PartnerService.Void:output_type -> coalition.v1.VoidResponse
+	13, // 44: coalition.v1.PartnerService.Redeem:output_type -> coalition.v1.RedeemResponse
+	15, // 45: coalition.v1.PartnerService.Refund:output_type -> coalition.v1.RefundResponse
+	17, // 46: coalition.v1.PartnerService.GetBalance:output_type -> coalition.v1.GetBalanceResponse
+	19, // 47: coalition.v1.PartnerService.ListHistory:output_type -> coalition.v1.ListHistoryResponse
+	21, // 48: coalition.v1.PartnerService.IssueMemberLink:output_type -> coalition.v1.IssueMemberLinkResponse
 	38, // [38:49] is the sub-list for method output_type
 	27, // [27:38] is the sub-list for method input_type
 	27, // [27:27] is the sub-list for extension type_name
@@ -1640,8 +1543,8 @@ func file_coalition_v1_partner_proto_init() {
 		return
 	}
 	file_coalition_v1_types_proto_init()
-	file_coalition_v1_partner_proto_msgTypes[9].OneofWrappers = []any{}
-	file_coalition_v1_partner_proto_msgTypes[15].OneofWrappers = []any{
+	file_coalition_v1_partner_proto_msgTypes[8].OneofWrappers = []any{}
+	file_coalition_v1_partner_proto_msgTypes[14].OneofWrappers = []any{
 		(*RefundRequest_Purchase)(nil),
 		(*RefundRequest_Points)(nil),
 	}
@@ -1651,7 +1554,7 @@ func file_coalition_v1_partner_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coalition_v1_partner_proto_rawDesc), len(file_coalition_v1_partner_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

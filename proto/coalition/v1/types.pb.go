@@ -440,7 +440,11 @@ type Transaction struct {
 	// For refunds: the transaction refunded.
 	OriginalTransactionId string `protobuf:"bytes,10,opt,name=original_transaction_id,json=originalTransactionId,proto3" json:"original_transaction_id,omitempty"`
 	// For captures: the hold captured.
-	HoldId        string `protobuf:"bytes,11,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
+	HoldId string `protobuf:"bytes,11,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
+	// For earns and bonuses (in history): the version of the loyalty rules
+	// that computed the points, and the breakdown as computed then.
+	RuleVersion   string      `protobuf:"bytes,12,opt,name=rule_version,json=ruleVersion,proto3" json:"rule_version,omitempty"`
+	Breakdown     []*EarnLine `protobuf:"bytes,13,rep,name=breakdown,proto3" json:"breakdown,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -552,6 +556,110 @@ func (x *Transaction) GetHoldId() string {
 	return ""
 }
 
+func (x *Transaction) GetRuleVersion() string {
+	if x != nil {
+		return x.RuleVersion
+	}
+	return ""
+}
+
+func (x *Transaction) GetBreakdown() []*EarnLine {
+	if x != nil {
+		return x.Breakdown
+	}
+	return nil
+}
+
+// EarnLine is one part of the points earned, so a receipt can explain them.
+type EarnLine struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the line is: "base", "tier", "promotion", "referral" or "welcome".
+	Rule        string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Points      int64  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
+	// The tier's or the promotion's code.
+	Ref string `protobuf:"bytes,4,opt,name=ref,proto3" json:"ref,omitempty"`
+	// Who issues these points and pays for them when they are spent: a
+	// partner's code, or "operator".
+	Funder string `protobuf:"bytes,5,opt,name=funder,proto3" json:"funder,omitempty"`
+	// Joint promotions: the points stay locked until a purchase at this partner.
+	UnlockAt      string `protobuf:"bytes,6,opt,name=unlock_at,json=unlockAt,proto3" json:"unlock_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EarnLine) Reset() {
+	*x = EarnLine{}
+	mi := &file_coalition_v1_types_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EarnLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EarnLine) ProtoMessage() {}
+
+func (x *EarnLine) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_types_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EarnLine.ProtoReflect.Descriptor instead.
+func (*EarnLine) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_types_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *EarnLine) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *EarnLine) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *EarnLine) GetPoints() int64 {
+	if x != nil {
+		return x.Points
+	}
+	return 0
+}
+
+func (x *EarnLine) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *EarnLine) GetFunder() string {
+	if x != nil {
+		return x.Funder
+	}
+	return ""
+}
+
+func (x *EarnLine) GetUnlockAt() string {
+	if x != nil {
+		return x.UnlockAt
+	}
+	return ""
+}
+
 // Hold is points reserved by Authorize until captured, voided or expired.
 type Hold struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -570,7 +678,7 @@ type Hold struct {
 
 func (x *Hold) Reset() {
 	*x = Hold{}
-	mi := &file_coalition_v1_types_proto_msgTypes[4]
+	mi := &file_coalition_v1_types_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +690,7 @@ func (x *Hold) String() string {
 func (*Hold) ProtoMessage() {}
 
 func (x *Hold) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_types_proto_msgTypes[4]
+	mi := &file_coalition_v1_types_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +703,7 @@ func (x *Hold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hold.ProtoReflect.Descriptor instead.
 func (*Hold) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_types_proto_rawDescGZIP(), []int{4}
+	return file_coalition_v1_types_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Hold) GetId() string {
@@ -689,7 +797,7 @@ type Balance struct {
 
 func (x *Balance) Reset() {
 	*x = Balance{}
-	mi := &file_coalition_v1_types_proto_msgTypes[5]
+	mi := &file_coalition_v1_types_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +809,7 @@ func (x *Balance) String() string {
 func (*Balance) ProtoMessage() {}
 
 func (x *Balance) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_types_proto_msgTypes[5]
+	mi := &file_coalition_v1_types_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +822,7 @@ func (x *Balance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Balance.ProtoReflect.Descriptor instead.
 func (*Balance) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_types_proto_rawDescGZIP(), []int{5}
+	return file_coalition_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Balance) GetMemberId() string {
@@ -805,7 +913,7 @@ const file_coalition_v1_types_proto_rawDesc = "" +
 	"\fphone_masked\x18\x05 \x01(\tR\vphoneMasked\x12&\n" +
 	"\x0fhome_partner_id\x18\x06 \x01(\tR\rhomePartnerId\x12;\n" +
 	"\venrolled_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"enrolledAt\"\x9d\x03\n" +
+	"enrolledAt\"\xf6\x03\n" +
 	"\vTransaction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x121\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1d.coalition.v1.TransactionKindR\x04kind\x12\x1d\n" +
@@ -820,7 +928,16 @@ const file_coalition_v1_types_proto_rawDesc = "" +
 	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x126\n" +
 	"\x17original_transaction_id\x18\n" +
 	" \x01(\tR\x15originalTransactionId\x12\x17\n" +
-	"\ahold_id\x18\v \x01(\tR\x06holdId\"\xd6\x02\n" +
+	"\ahold_id\x18\v \x01(\tR\x06holdId\x12!\n" +
+	"\frule_version\x18\f \x01(\tR\vruleVersion\x124\n" +
+	"\tbreakdown\x18\r \x03(\v2\x16.coalition.v1.EarnLineR\tbreakdown\"\x9f\x01\n" +
+	"\bEarnLine\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x16\n" +
+	"\x06points\x18\x03 \x01(\x03R\x06points\x12\x10\n" +
+	"\x03ref\x18\x04 \x01(\tR\x03ref\x12\x16\n" +
+	"\x06funder\x18\x05 \x01(\tR\x06funder\x12\x1b\n" +
+	"\tunlock_at\x18\x06 \x01(\tR\bunlockAt\"\xd6\x02\n" +
 	"\x04Hold\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x1d\n" +
@@ -874,7 +991,7 @@ func file_coalition_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_coalition_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_coalition_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_coalition_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_coalition_v1_types_proto_goTypes = []any{
 	(TransactionKind)(0),          // 0: coalition.v1.TransactionKind
 	(HoldStatus)(0),               // 1: coalition.v1.HoldStatus
@@ -882,24 +999,26 @@ var file_coalition_v1_types_proto_goTypes = []any{
 	(*MemberRef)(nil),             // 3: coalition.v1.MemberRef
 	(*Member)(nil),                // 4: coalition.v1.Member
 	(*Transaction)(nil),           // 5: coalition.v1.Transaction
-	(*Hold)(nil),                  // 6: coalition.v1.Hold
-	(*Balance)(nil),               // 7: coalition.v1.Balance
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*EarnLine)(nil),              // 6: coalition.v1.EarnLine
+	(*Hold)(nil),                  // 7: coalition.v1.Hold
+	(*Balance)(nil),               // 8: coalition.v1.Balance
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_coalition_v1_types_proto_depIdxs = []int32{
-	8, // 0: coalition.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
+	9, // 0: coalition.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
 	0, // 1: coalition.v1.Transaction.kind:type_name -> coalition.v1.TransactionKind
 	2, // 2: coalition.v1.Transaction.amount:type_name -> coalition.v1.Money
-	8, // 3: coalition.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
-	1, // 4: coalition.v1.Hold.status:type_name -> coalition.v1.HoldStatus
-	8, // 5: coalition.v1.Hold.expires_at:type_name -> google.protobuf.Timestamp
-	8, // 6: coalition.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
-	8, // 7: coalition.v1.Balance.next_expiry_at:type_name -> google.protobuf.Timestamp
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	9, // 3: coalition.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
+	6, // 4: coalition.v1.Transaction.breakdown:type_name -> coalition.v1.EarnLine
+	1, // 5: coalition.v1.Hold.status:type_name -> coalition.v1.HoldStatus
+	9, // 6: coalition.v1.Hold.expires_at:type_name -> google.protobuf.Timestamp
+	9, // 7: coalition.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
+	9, // 8: coalition.v1.Balance.next_expiry_at:type_name -> google.protobuf.Timestamp
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_coalition_v1_types_proto_init() }
@@ -919,7 +1038,7 @@ func file_coalition_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coalition_v1_types_proto_rawDesc), len(file_coalition_v1_types_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
