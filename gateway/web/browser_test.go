@@ -30,6 +30,7 @@ import (
 	coalnet "github.com/coalition-loyalty/coalition/coalition/network"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	"github.com/coalition-loyalty/coalition/coalition/txn"
 	"github.com/coalition-loyalty/coalition/coalition/vault"
@@ -108,7 +109,7 @@ func newSite(t *testing.T) *site {
 	s.url = "http://" + hl.Addr().String()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, _, err := rpc.NewServer(rpc.Options{Ledger: l, Settlement: s.clearing, Members: l, Partners: reg,
-		Network: coalnet.New(runner, reg, c.Now), Links: sess, PublicURL: s.url, Log: log,
+		Network: coalnet.New(runner, reg, c.Now), Links: sess, PublicURL: s.url, Log: log, Rules: rules.NewStore(runner, c.Now),
 		Auth: rpc.SessionAuth{Sessions: sess, Next: rpc.CertOrDev{APIKeys: s.keys, Dev: &rpc.DevAuthenticator{Partners: reg}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -555,6 +556,10 @@ func TestOperatorSeesPartnersAndNetworkFigures(t *testing.T) {
 	// The café issued 100 and 65 of them were spent: 35 outstanding.
 	if got := text(t, ctx, `tr[data-partner="cafe"] td:nth-of-type(4)`); got != "35" {
 		t.Fatalf("café's outstanding points = %q, want 35", got)
+	}
+	// The rules in force: none stored yet, so each partner's onboarding rate.
+	if got := text(t, ctx, "#rules-version"); got != "0" {
+		t.Fatalf("rule set version shown = %q, want 0", got)
 	}
 	screenshot(t, ctx, "operator")
 }

@@ -149,6 +149,10 @@ func kindLabel(lang string, k coalitionv1.TransactionKind) string {
 
 func init() {
 	funcs["kind"] = kindLabel
+	// times shows a multiplier in basis points (15000) as a factor (1.5).
+	funcs["times"] = func(bp int64) string {
+		return strings.TrimSuffix(strings.TrimRight(strconv.FormatInt(bp/10000, 10)+"."+strconv.FormatInt(10000+bp%10000, 10)[1:], "0"), ".")
+	}
 	funcs["days"] = func(d *durationpb.Duration) int64 { return int64(d.AsDuration() / (24 * time.Hour)) }
 	funcs["datetime"] = fmtTime
 	funcs["day"] = func(lang, d string) string {

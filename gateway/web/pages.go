@@ -2,6 +2,8 @@ package web
 
 import (
 	"io"
+
+	"google.golang.org/grpc/status"
 	"net/http"
 	"regexp"
 	"slices"
@@ -221,7 +223,9 @@ func (s *server) drillPage(w http.ResponseWriter, r *http.Request) {
 type operatorData struct {
 	Partners []*coalitionv1.PartnerStanding
 	Figures  *coalitionv1.NetworkFigures
-	Rules    any // the rule set in force, when the rules service answers
+	// Rules is the rule set in force; nil if the rules service does not
+	// answer, and the page shows each partner's base terms only.
+	Rules *coalitionv1.RuleSet
 }
 
 func (s *server) operatorPage(w http.ResponseWriter, r *http.Request) {
@@ -241,5 +245,10 @@ func (s *server) operatorPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := operatorData{Partners: ps.GetPartners(), Figures: f.GetFigures()}
+	if rs, err := s.admin.GetRules(ctx, &coalitionv1.GetRulesRequest{}); err == nil {
+		d.Rules = rs
+	} else {
+		s.cfg.Log.WarnContext(r.Context(), "rules for the operator page", "code", status.Code(err).String())
+	}
 	s.render(w, r, "operator", page{Title: "operator.title", Session: sess, Data: d})
 }

@@ -74,6 +74,7 @@ type server struct {
 	member     coalitionv1.MemberServiceClient
 	settlement coalitionv1.SettlementServiceClient
 	network    coalitionv1.NetworkServiceClient
+	admin      coalitionv1.AdminServiceClient
 }
 
 // Handler returns the pages, to be mounted at the root of the HTTP server
@@ -86,6 +87,7 @@ func Handler(cfg Config) (http.Handler, error) {
 		member:     coalitionv1.NewMemberServiceClient(cfg.Conn),
 		settlement: coalitionv1.NewSettlementServiceClient(cfg.Conn),
 		network:    coalitionv1.NewNetworkServiceClient(cfg.Conn),
+		admin:      coalitionv1.NewAdminServiceClient(cfg.Conn),
 	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
