@@ -108,9 +108,7 @@ func NewServer(o Options) (*grpc.Server, *health.Server, error) {
 		grpc.ChainStreamInterceptor(recoverStream(o.Log), authStream(o.Auth), validateStream(validator)),
 	}, o.ServerOptions...)
 	if o.Tiers == nil {
-		// TODO(tiers): wire the rules engine's tiers here (a TierSource
-		// answering a member's tier, qualifying spend and the next tier).
-		o.Tiers = NoTiers{}
+		o.Tiers = NoTiers{} // a server without the ledger's tiers (LedgerTiers)
 	}
 	s := grpc.NewServer(opts...)
 	coalitionv1.RegisterPartnerServiceServer(s, &partnerService{l: o.Ledger, links: o.Links, publicURL: o.PublicURL, log: o.Log})
