@@ -86,4 +86,21 @@ func TestOperatorSetsRulesAndTheReceiptExplainsThem(t *testing.T) {
 		t.Fatalf("bonuses %v", res.GetBonuses())
 	}
 	e.wantBalance(m, 70, 0, 0, 0)
+
+	// The member sees the tier and what is left to the next one.
+	tiers := proto.Clone(good).(*pb.RuleSet)
+	tiers.Tiers.Levels = append(tiers.Tiers.Levels, &pb.Tier{Code: "gold", Name: "Gold", ThresholdMinor: 250_000, MultiplierBp: 15_000})
+	if _, err := admin.PutRules(e.operator(), &pb.PutRulesRequest{RuleSet: tiers}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := metadata.AppendToOutgoingContext(e.anonymous(), "authorization", "Dev member="+m.GetId())
+	me, err := e.member.GetMe(ctx, &pb.GetMeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier := me.GetTier()
+	if !tier.GetHasTiers() || tier.GetCode() != "silver" || tier.GetNextCode() != "gold" ||
+		tier.GetQualifyingSpend().GetMinor() != 100_000 || tier.GetSpendToNext().GetMinor() != 150_000 {
+		t.Fatalf("member's tier: %v", tier)
+	}
 }
