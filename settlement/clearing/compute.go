@@ -262,8 +262,8 @@ func loadTerms(ctx context.Context, tx pgx.Tx) (*terms, error) {
 		}
 		if operator {
 			// The operator issues the points it funds; it is a party of
-			// every report already, and pays itself no fees.
-			p.code, p.interchangeBP, p.issueBP, p.breakageBP = Operator, 0, 0, 0
+			// every report already.
+			p.code = Operator
 			t.partners[p.id], t.operator = p, p
 			continue
 		}
@@ -297,18 +297,32 @@ func assemble(r *Report, t *terms, issued map[string]*Issued, expired, consumed,
 			crossBurn[f.Issuer] += f.Minor
 		}
 	}
-	for _, code := range t.codes {
-		p := t.byCode[code]
-		if is := issued[code]; is != nil {
+	// Every issuer's points, the operator's own included: issued, expired
+	// and outstanding alike; only partners pay fees (the operator would pay
+	// them to itself).
+	for _, code := range t.issuers() {
+		is := issued[code]
+		if is != nil {
 			r.Issued = append(r.Issued, *is)
 		}
 		if n := expired[code]; n != 0 {
 			r.Breakage = append(r.Breakage, Breakage{Partner: code, Points: n, Minor: n * t.pointValue})
 		}
+		out := prev[code]
 		var netIssued int64
-		if is := issued[code]; is != nil {
+		if is != nil {
+			out += is.Points
 			netIssued = is.Points - is.ClawedBack
 		}
+		if code == Operator {
+			// Listed only once the operator has funded points, so that a
+			// coalition without operator promotions reports as before.
+			if out-consumed[code] != 0 || prev[code] != 0 {
+				r.Liabilities = append(r.Liabilities, Liability{Partner: code, Outstanding: out - consumed[code]})
+			}
+			continue
+		}
+		p := t.byCode[code]
 		for _, f := range []Fee{
 			{Payer: code, Kind: "interchange", BP: p.interchangeBP, BaseMinor: crossBurn[code]},
 			{Payer: code, Kind: "issue", BP: p.issueBP, BaseMinor: netIssued * t.pointValue},
@@ -321,28 +335,7 @@ func assemble(r *Report, t *terms, issued map[string]*Issued, expired, consumed,
 			r.Fees = append(r.Fees, f)
 			pay(code, Operator, f.Minor)
 		}
-		out := prev[code]
-		if is := issued[code]; is != nil {
-			out += is.Points
-		}
 		r.Liabilities = append(r.Liabilities, Liability{Partner: code, Outstanding: out - consumed[code]})
-	}
-	if t.operator != nil {
-		// The operator's own points: issued, expired and outstanding like
-		// any issuer's, without fees (it would pay them to itself).
-		if is := issued[Operator]; is != nil {
-			r.Issued = append(r.Issued, *is)
-		}
-		if n := expired[Operator]; n != 0 {
-			r.Breakage = append(r.Breakage, Breakage{Partner: Operator, Points: n, Minor: n * t.pointValue})
-		}
-		out := prev[Operator]
-		if is := issued[Operator]; is != nil {
-			out += is.Points
-		}
-		if out-consumed[Operator] != 0 || prev[Operator] != 0 {
-			r.Liabilities = append(r.Liabilities, Liability{Partner: Operator, Outstanding: out - consumed[Operator]})
-		}
 	}
 	var positions []netting.Position
 	for _, party := range append(slices.Clone(t.codes), Operator) {
