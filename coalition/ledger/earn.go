@@ -407,10 +407,11 @@ func (l *Ledger) funders(ctx context.Context, tx pgx.Tx, lines []rules.Line) (ma
 	return out, nil
 }
 
-// postLines writes an earn and its bonus transactions: the lines funded by
-// the earn's partner and not locked go into the earn's own lot; every other
-// (funder, unlock) group gets a bonus transaction with a lot of its own,
-// so that each lot has one issuer and each point its payer.
+// postLines writes an earn and its bonus transactions (or a welcome bonus,
+// given as earn): the lines funded by the earn's partner and not locked go
+// into the earn's own lot; every other (funder, unlock) group gets a bonus
+// transaction with a lot of its own, so that each lot has one issuer and
+// each point its payer.
 func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, earn *posting, lines []rules.Line,
 	spendableFrom, expiresAt time.Time) ([]Transaction, error) {
 	fs, err := l.funders(ctx, tx, lines)
@@ -527,23 +528,4 @@ func (l *Ledger) referrerBonus(ctx context.Context, tx pgx.Tx, c opContext, m me
 		return Transaction{}, fmt.Errorf("record referral of %s: %w", m.ID, err)
 	}
 	return p.tx, nil
-}
-
-// postWelcome writes a welcome bonus: the partner's own points, as one
-// bonus transaction with one lot.
-func (l *Ledger) postWelcome(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, bonus *posting, lines []rules.Line,
-	spendableFrom, expiresAt time.Time) (Transaction, error) {
-	t := &lot{ID: uuid.New(), IssuerID: c.partnerID, EarnedAt: bonus.tx.CreatedAt, SpendableFrom: spendableFrom, ExpiresAt: expiresAt}
-	for _, line := range lines {
-		t.Points += line.Points
-		bonus.lines = append(bonus.lines, storedLine{Line: line, funderID: c.partnerID, lot: t})
-	}
-	t.Remaining = t.Points
-	bonus.tx.Points = t.Points
-	bonus.newLots = []*lot{t}
-	bonus.move(c.issuedAccount, m.pointsAccount, t.Points)
-	if err := bonus.write(ctx, tx); err != nil {
-		return Transaction{}, err
-	}
-	return bonus.tx, nil
 }
