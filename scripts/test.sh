@@ -5,7 +5,7 @@
 # to `go test` (e.g. -run Concurrent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --browser
 # Tests talk to a real Vault: build it once (minutes the first time; cached).
 COALITION_VAULT_BINARY="$(scripts/vault.sh path)"
 export COALITION_VAULT_BINARY
