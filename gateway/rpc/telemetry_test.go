@@ -87,6 +87,10 @@ func TestAnAccrualLeavesATraceAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The server ends its span after the response is on the wire, so the
+	// client can read the response before the span is recorded: stop the
+	// server, which waits for the handler (and its span) to finish.
+	srv.GracefulStop()
 	var server sdktrace.ReadOnlySpan
 	for _, s := range spans.Ended() {
 		if s.Name() == "coalition.v1.PartnerService/Accrue" {
