@@ -431,7 +431,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 		return err
 	}
 	go sweepHolds(ctx, l, c.sweepInterval, metrics, log)
-	go maintain(ctx, l, 15*time.Minute, log)
+	go maintain(ctx, l, sess, 15*time.Minute, log)
 	if c.clearEvery > 0 {
 		go clearDue(ctx, opts.Settlement.(*clearing.Clearing), c.clearEvery, metrics, log)
 	}
@@ -620,10 +620,11 @@ func sweepHolds(ctx context.Context, l *ledger.Ledger, every time.Duration, m *t
 
 // maintain is the daily job, run often so that a replica that restarts
 // soon catches up: lots past their expiry date expire into breakage, and
-// tiers whose spend has fallen below their threshold are lowered. Both are
-// idempotent and safe on every replica at once (each member's change is one
-// serializable transaction).
-func maintain(ctx context.Context, l *ledger.Ledger, every time.Duration, log *slog.Logger) {
+// tiers whose spend has fallen below their threshold are lowered, and web
+// sessions and member links long lapsed are deleted. All are idempotent and
+// safe on every replica at once (each change is one serializable
+// transaction).
+func maintain(ctx context.Context, l *ledger.Ledger, sess *sessions.Store, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -652,6 +653,21 @@ func maintain(ctx context.Context, l *ledger.Ledger, every time.Duration, log *s
 			}
 			if down > 0 {
 				log.Info("lowered tiers", "reviewed", n, "lowered", down)
+			}
+			if n < 1000 {
+				break
+			}
+		}
+		for {
+			n, err := sess.Purge(ctx, sessions.DefaultRetention, 1000)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("purge lapsed sessions and links", "error", err)
+				}
+				break
+			}
+			if n > 0 {
+				log.Info("purged lapsed sessions and links", "rows", n)
 			}
 			if n < 1000 {
 				break

@@ -279,3 +279,41 @@ func (s *Store) OpenMemberLink(ctx context.Context, code string) (Session, strin
 		return Session{Role: RoleMember, MemberID: member, Name: "•••• " + card[len(card)-4:]}, nil
 	})
 }
+
+// DefaultRetention is how long sessions and links are kept after they
+// lapse: long enough to answer "who was signed in last week", short enough
+// that the tables do not grow with every sign-in for ever.
+const DefaultRetention = 30 * 24 * time.Hour
+
+// Purge deletes up to limit sessions and up to limit member links that
+// lapsed before now minus retention, and says how many rows it deleted. A
+// lapsed row opens nothing, so deleting it changes no answer of Check or
+// OpenMemberLink. The deletes are bounded so that each transaction stays
+// small on CockroachDB; the caller repeats while a whole batch went.
+func (s *Store) Purge(ctx context.Context, retention time.Duration, limit int) (int64, error) {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	before := s.now().Add(-retention)
+	var n int64
+	err := s.cfg.Tx.Run(ctx, func(tx pgx.Tx) error {
+		n = 0
+		for _, q := range []string{
+			`DELETE FROM web_sessions WHERE token_hash IN (
+				SELECT token_hash FROM web_sessions WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)`,
+			`DELETE FROM member_links WHERE code_hash IN (
+				SELECT code_hash FROM member_links WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)`,
+		} {
+			tag, err := tx.Exec(ctx, q, before, limit)
+			if err != nil {
+				return err
+			}
+			n += tag.RowsAffected()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge sessions: %w", err)
+	}
+	return n, nil
+}
