@@ -156,6 +156,9 @@ func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 			owed = true
 		}
 	}
+	if err := releaseBudgets(ctx, tx, lots, m.ID, o.amount, o.amount-refundedMinor, o.amount-total); err != nil {
+		return RefundResult{}, err
+	}
 	if owed {
 		p.payDebts(pu, m)
 		for _, d := range p.newDebts {
@@ -173,11 +176,98 @@ func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 	return res, nil
 }
 
+// releaseBudgets gives the refunded share of each budgeted promotion's
+// bonus back to the promotion's budget, so that a budget counts the points
+// its promotion still grants, not those of purchases taken back. Each line
+// keeps floor(points × left / amount) of its grant, the same rounding as
+// its lot, so refunds of the whole purchase give back exactly what was
+// drawn.
+func releaseBudgets(ctx context.Context, tx pgx.Tx, lots []earnLot, member uuid.UUID, amount, leftBefore, leftAfter int64) error {
+	var txs, ids []uuid.UUID
+	for _, el := range lots {
+		txs, ids = append(txs, el.transaction), append(ids, el.lot.ID)
+	}
+	// By transaction, the key of earn_lines: a scan by lot would read (and,
+	// on PostgreSQL, lock) every accrual's lines.
+	rows, err := tx.Query(ctx, `
+		SELECT ref, points FROM earn_lines
+		WHERE transaction_id = ANY($1) AND lot_id = ANY($2) AND rule = 'promotion' AND points > 0`, txs, ids)
+	if err != nil {
+		return fmt.Errorf("refund: promotion lines: %w", err)
+	}
+	release := map[string]int64{}
+	for rows.Next() {
+		var ref string
+		var points int64
+		if err := rows.Scan(&ref, &points); err != nil {
+			rows.Close()
+			return fmt.Errorf("refund: promotion lines: %w", err)
+		}
+		release[ref] += coalition.MulDivFloor(points, leftBefore, amount) - coalition.MulDivFloor(points, leftAfter, amount)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("refund: promotion lines: %w", err)
+	}
+	refs := make([]string, 0, len(release))
+	for ref := range release {
+		refs = append(refs, ref)
+	}
+	slices.Sort(refs)
+	for _, ref := range refs {
+		if err := releaseBudget(ctx, tx, ref, release[ref], member); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseBudget takes points off what a promotion's budget has granted:
+// from the member's shard first, where drawBudget took them first, then
+// from the others. A promotion without a budget has no rows and nothing
+// to give back.
+func releaseBudget(ctx context.Context, tx pgx.Tx, promotion string, points int64, member uuid.UUID) error {
+	if points <= 0 {
+		return nil
+	}
+	first := int(member[15]) % budgetShards
+	rows, err := tx.Query(ctx, `SELECT shard, granted FROM promotion_budgets WHERE promotion = $1 AND granted > 0`, promotion)
+	if err != nil {
+		return fmt.Errorf("refund: budget of %s: %w", promotion, err)
+	}
+	granted := map[int]int64{}
+	for rows.Next() {
+		var shard int
+		var g int64
+		if err := rows.Scan(&shard, &g); err != nil {
+			rows.Close()
+			return fmt.Errorf("refund: budget of %s: %w", promotion, err)
+		}
+		granted[shard] = g
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("refund: budget of %s: %w", promotion, err)
+	}
+	for i := range budgetShards {
+		s := (first + i) % budgetShards
+		give := min(points, granted[s])
+		if give == 0 {
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE promotion_budgets SET granted = granted - $3 WHERE promotion = $1 AND shard = $2`,
+			promotion, s, give); err != nil {
+			return fmt.Errorf("refund: budget of %s: %w", promotion, err)
+		}
+		points -= give
+	}
+	return nil
+}
+
 // earnLot is a lot of an earn or of one of its bonuses, with the account
 // its issuer's points came from.
 type earnLot struct {
 	lot           *lot
 	issuedAccount uuid.UUID
+	transaction   uuid.UUID // the earn or the bonus that made the lot
 }
 
 // earnLots returns the member's lots of an earn and of the bonuses posted
@@ -186,7 +276,7 @@ type earnLot struct {
 func earnLots(ctx context.Context, tx pgx.Tx, pu *purse, earn, member uuid.UUID, now time.Time) ([]earnLot, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT l.id, l.issuer_id, l.points, l.remaining, l.earned_at, l.spendable_from, l.expires_at, l.unlock_partner_id,
-		       p.issued_account_id
+		       p.issued_account_id, l.transaction_id
 		FROM lots AS l
 		JOIN transactions AS t ON t.id = l.transaction_id
 		JOIN partners AS p ON p.id = l.issuer_id
@@ -200,7 +290,7 @@ func earnLots(ctx context.Context, tx pgx.Tx, pu *purse, earn, member uuid.UUID,
 		t := &lot{}
 		var el earnLot
 		if err := rows.Scan(&t.ID, &t.IssuerID, &t.Points, &t.Remaining, &t.EarnedAt, &t.SpendableFrom, &t.ExpiresAt, &t.Unlock,
-			&el.issuedAccount); err != nil {
+			&el.issuedAccount, &el.transaction); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("refund: lots of %s: %w", earn, err)
 		}

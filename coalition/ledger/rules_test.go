@@ -299,6 +299,61 @@ func TestRulesOnTheLedger(t *testing.T) {
 		f.checkClean()
 	})
 
+	t.Run("a refund gives its share of a promotion's bonus back to the budget", func(t *testing.T) {
+		f := newFixture(t)
+		f.putRules(rules.RuleSet{Promotions: []rules.Promotion{
+			{Code: "lunch", Name: "Lunch", Starts: start, Ends: start.AddDate(0, 1, 0), BonusPoints: 40,
+				Partners: []string{"cafe"}, FundedBy: rules.FundedByOperator, BudgetPoints: 100},
+			{Code: "double", Name: "Double", Starts: start, Ends: start.AddDate(0, 1, 0), MultiplierBP: 10_000,
+				Partners: []string{"cafe"}, FundedBy: rules.FundedByOperator},
+		}})
+		granted := func() int64 {
+			var n int64
+			if err := f.pool.QueryRow(f.ctx, `SELECT COALESCE(SUM(granted), 0) FROM promotion_budgets WHERE promotion = 'lunch'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		refund := func(tx ledger.Transaction, minor int64) {
+			t.Helper()
+			if _, err := f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: tx.ID, Purchase: ptr(rub(minor))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		anna, boris, vera := f.enroll(f.cafe), f.enroll(f.cafe), f.enroll(f.cafe)
+		a := f.accrue(f.cafe, anna, 10_000)
+		f.accrue(f.cafe, boris, 10_000)
+		if g := granted(); g != 80 {
+			t.Fatalf("granted %d after two bonuses of 40", g)
+		}
+		// Half of Anna's purchase back: her bonus keeps floor(40 × ½) = 20,
+		// and the other 20 return to the budget (the unbudgeted multiplier
+		// has no budget to return to).
+		refund(a.Transaction, 5_000)
+		if g := granted(); g != 60 {
+			t.Fatalf("granted %d after half a refund, want 60", g)
+		}
+		if got := lines(f.accrue(f.cafe, vera, 10_000)); got != "base:5@cafe promotion/lunch:40@operator promotion/double:5@operator" {
+			t.Fatalf("vera gets the whole bonus again: %s", got)
+		}
+		if r := f.accrue(f.cafe, vera, 10_000); r.Earning.Lines[1].Points != 0 {
+			t.Fatalf("budget spent: %s", lines(r))
+		}
+		// The rest of Anna's purchase: exactly her 40 went back in all.
+		refund(a.Transaction, 5_000)
+		if g := granted(); g != 80 {
+			t.Fatalf("granted %d after the whole purchase came back, want 80", g)
+		}
+		if r := f.accrue(f.cafe, boris, 10_000); r.Earning.Lines[1].Points != 20 {
+			t.Fatalf("boris: %s", lines(r))
+		}
+		if g := granted(); g != 100 {
+			t.Fatalf("granted %d, want the whole budget", g)
+		}
+		f.wantBalance(anna, 0, 0, 0, 0)
+		f.checkClean()
+	})
+
 	t.Run("referral bonus on the first qualifying purchase, welcome bonus on enrollment", func(t *testing.T) {
 		f := newFixture(t)
 		f.putRules(rules.RuleSet{
