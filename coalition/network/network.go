@@ -58,15 +58,17 @@ func (r *Reader) Standings(ctx context.Context) ([]Standing, error) {
 	byID := map[uuid.UUID]extra{}
 	// Outstanding from the lots themselves (remaining = issued − consumed,
 	// an invariant `ledger check` verifies), so the figure holds whatever
-	// rule made a lot.
+	// rule made a lot. One pass over the open lots for all partners (the
+	// partial index on lots WHERE remaining > 0), not one per partner.
 	rows, err := r.tx.Pool().Query(ctx, `
+		WITH open_lots AS (SELECT issuer_id, SUM(remaining) AS points FROM lots WHERE remaining > 0 GROUP BY issuer_id)
 		SELECT p.id,
-		       COALESCE((SELECT SUM(l.remaining) FROM lots AS l WHERE l.issuer_id = p.id), 0),
+		       COALESCE(o.points, 0),
 		       (SELECT count(*) FROM partner_certificates AS c
 		        WHERE c.partner_id = p.id AND c.revoked_at IS NULL AND c.not_after > $1),
 		       (SELECT max(c.not_after) FROM partner_certificates AS c
 		        WHERE c.partner_id = p.id AND c.revoked_at IS NULL AND c.not_after > $1)
-		FROM partners AS p`, r.clock().UTC())
+		FROM partners AS p LEFT JOIN open_lots AS o ON o.issuer_id = p.id`, r.clock().UTC())
 	if err != nil {
 		return nil, fmt.Errorf("partner standings: %w", err)
 	}
