@@ -27,6 +27,9 @@ type Refund struct {
 type RefundResult struct {
 	Transaction Transaction `json:"transaction"`
 	DebtPoints  int64       `json:"debt_points"`
+	// Referrer is the clawback of the referral bonus the purchase paid to
+	// the member who referred this one, if it paid one.
+	Referrer *Transaction `json:"referrer,omitempty"`
 }
 
 type original struct {
@@ -136,11 +139,30 @@ func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 		Amount: &amount, OrderID: o.orderID, BusinessDate: c.date(), CreatedAt: now, OriginalID: &orig,
 	})
 	var res RefundResult
-	var owed bool
+	res.DebtPoints = p.clawBack(pu, m, lots, o.amount, o.amount-refundedMinor, o.amount-total)
+	if err := releaseBudgets(ctx, tx, lots, m.ID, o.amount, o.amount-refundedMinor, o.amount-total); err != nil {
+		return RefundResult{}, err
+	}
+	if err := p.write(ctx, tx); err != nil {
+		return res, err
+	}
+	res.Transaction = p.tx
+	referrer, err := refundReferrer(ctx, tx, c, o, r, o.amount-refundedMinor, o.amount-total, now)
+	if err != nil {
+		return RefundResult{}, err
+	}
+	res.Referrer = referrer
+	return res, nil
+}
+
+// clawBack takes from each lot the points it no longer keeps once the
+// purchase is down from leftBefore to leftAfter of amount, each to its own
+// issuer, and returns the points of the new debts still owed after the
+// member's other points paid what they could.
+func (p *posting) clawBack(pu *purse, m memberRow, lots []earnLot, amount, leftBefore, leftAfter int64) int64 {
+	owed := false
 	for _, el := range lots {
-		keepBefore := coalition.MulDivFloor(el.lot.Points, o.amount-refundedMinor, o.amount)
-		keepAfter := coalition.MulDivFloor(el.lot.Points, o.amount-total, o.amount)
-		claw := keepBefore - keepAfter
+		claw := coalition.MulDivFloor(el.lot.Points, leftBefore, amount) - coalition.MulDivFloor(el.lot.Points, leftAfter, amount)
 		if claw <= 0 {
 			continue
 		}
@@ -156,24 +178,68 @@ func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 			owed = true
 		}
 	}
-	if err := releaseBudgets(ctx, tx, lots, m.ID, o.amount, o.amount-refundedMinor, o.amount-total); err != nil {
-		return RefundResult{}, err
+	if !owed {
+		return 0
 	}
-	if owed {
-		p.payDebts(pu, m)
-		for _, d := range p.newDebts {
-			for _, have := range pu.debts {
-				if have.ID == d.ID {
-					res.DebtPoints += have.Remaining
-				}
+	p.payDebts(pu, m)
+	var still int64
+	for _, d := range p.newDebts {
+		for _, have := range pu.debts {
+			if have.ID == d.ID {
+				still += have.Remaining
 			}
 		}
 	}
-	if err := p.write(ctx, tx); err != nil {
-		return res, err
+	return still
+}
+
+// refundReferrer takes back from the referrer the same share of the
+// referral bonus that the purchase paid, if it paid one: the bonus was
+// earned by that purchase, so a refund reverses it like the purchase's own
+// points (inside the return window it cancels pending points; after it,
+// points already spent become the referrer's debt to the operator). It is a
+// transaction of its own, on the referrer, pointing at the bonus.
+func refundReferrer(ctx context.Context, tx pgx.Tx, c opContext, o original, r Refund,
+	leftBefore, leftAfter int64, now time.Time) (*Transaction, error) {
+	var referrer, bonus, funder uuid.UUID
+	err := tx.QueryRow(ctx, `
+		SELECT b.referrer_id, t.id, t.partner_id
+		FROM referral_bonuses AS b
+		JOIN transactions AS t ON t.original_id = b.transaction_id AND t.member_id = b.referrer_id AND t.kind = 'bonus'
+		WHERE b.member_id = $1 AND b.transaction_id = $2`, o.member, r.TransactionID).Scan(&referrer, &bonus, &funder)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
 	}
-	res.Transaction = p.tx
-	return res, nil
+	if err != nil {
+		return nil, fmt.Errorf("refund: referral paid by %s: %w", r.TransactionID, err)
+	}
+	ref, err := findMember(ctx, tx, MemberRef{ID: referrer}, nil, "member")
+	if err != nil {
+		return nil, err
+	}
+	pu, err := loadPurse(ctx, tx, ref.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	lots, err := earnLots(ctx, tx, pu, r.TransactionID, ref.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	// Like the bonus it reverses, it is the funder's (the operator's), and
+	// it carries neither the purchase's amount nor its order: those are the
+	// referred member's business, not the referrer's.
+	p := newPosting(Transaction{
+		ID: uuid.New(), Kind: KindEarnRefund, PartnerID: funder, MemberID: ref.ID,
+		BusinessDate: c.date(), CreatedAt: now, OriginalID: &bonus,
+	})
+	p.clawBack(pu, ref, lots, o.amount, leftBefore, leftAfter)
+	if p.tx.Points == 0 {
+		return nil, nil
+	}
+	if err := p.write(ctx, tx); err != nil {
+		return nil, err
+	}
+	return &p.tx, nil
 }
 
 // releaseBudgets gives the refunded share of each budgeted promotion's

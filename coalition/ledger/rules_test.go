@@ -386,4 +386,58 @@ func TestRulesOnTheLedger(t *testing.T) {
 		wantMap(t, "anna's lots", f.issuers(anna), map[string]int64{"cinema": 30, "operator": 200})
 		f.checkClean()
 	})
+
+	t.Run("a refund of the qualifying purchase takes back the referrer's bonus too", func(t *testing.T) {
+		f := newFixture(t)
+		f.putRules(rules.RuleSet{Referral: &rules.Referral{ReferrerPoints: 200, NewMemberPoints: 100, MinPurchaseMinor: 50_000}})
+		anna := f.enroll(f.cinema)
+		boris, err := f.l.Enroll(f.ctx, f.cafe.ID, ledger.Enrollment{IdempotencyKey: f.key(), ReferralCode: anna.ReferralCode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refund := func(tx ledger.Transaction, minor int64) ledger.RefundResult {
+			t.Helper()
+			res, err := f.l.Refund(f.ctx, f.fuel.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: tx.ID, Purchase: ptr(rub(minor))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		first := f.accrue(f.fuel, boris, 100_000) // 10 base, 100 referral; anna 200
+		second := f.accrue(f.fuel, boris, 100_000)
+		f.wantBalance(anna, 0, 200, 0, 0)
+		// A quarter back inside the fuel station's return window: each of
+		// the three lots keeps floor(points × ¾), and anna's pending bonus
+		// simply shrinks, in a transaction of her own that says nothing of
+		// boris's purchase.
+		res := refund(first.Transaction, 25_000)
+		if res.Transaction.Points != -28 || res.Referrer == nil {
+			t.Fatalf("refund %+v", res)
+		}
+		if r := res.Referrer; r.Points != -50 || r.MemberID != anna.ID || r.Amount != nil || r.OrderID != "" || r.Kind != ledger.KindEarnRefund {
+			t.Fatalf("referrer's refund %+v", r)
+		}
+		wantMap(t, "anna's clawback", f.consumptions(res.Referrer.ID), map[string]int64{"earn_refund operator→operator": 50})
+		f.wantBalance(anna, 0, 150, 0, 0)
+		// A purchase that paid no referral takes nothing from anna.
+		if res := refund(second.Transaction, 100_000); res.Referrer != nil {
+			t.Fatalf("the second purchase's refund touched the referrer: %+v", res.Referrer)
+		}
+		// After the window anna spends her 150; the rest of the purchase
+		// back, and she owes them to the operator, which funded them.
+		f.clock.Advance(15 * 24 * time.Hour)
+		f.redeem(f.cafe, anna, 150)
+		res = refund(first.Transaction, 75_000)
+		if res.Referrer == nil || res.Referrer.Points != -150 {
+			t.Fatalf("second refund %+v", res)
+		}
+		f.wantBalance(anna, -150, 0, 0, 150)
+		f.wantBalance(boris, 0, 0, 0, 0)
+		// A referral is paid once per referred member, ever: a later
+		// qualifying purchase does not pay it again.
+		if r := f.accrue(f.fuel, boris, 100_000); lines(r) != "base:10@fuel" || r.Earning.ReferrerPoints != 0 {
+			t.Fatalf("after the refunds: %s, referrer %d", lines(r), r.Earning.ReferrerPoints)
+		}
+		f.checkClean()
+	})
 }
