@@ -100,6 +100,40 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		if b.Balance.Available != 553 || b.Balance.Locked != 0 {
 			t.Fatalf("run %d: Anna has %d points (%d locked), want 553 (seeded once)", run, b.Balance.Available, b.Balance.Locked)
 		}
+		// The demo's first day is yesterday, already cleared: the café's
+		// statement shows what it owes for its points spent elsewhere
+		// (Anna's at the fuel station) and is owed for Boris's spent at it.
+		settle := coalitionv1.NewSettlementServiceClient(conn)
+		ws, err := settle.ListWindows(ctx, &coalitionv1.ListWindowsRequest{})
+		if err != nil {
+			t.Fatalf("run %d: windows: %v", run, err)
+		}
+		var cleared string
+		for _, w := range ws.GetWindows() {
+			if w.GetCleared() {
+				cleared = w.GetBusinessDate()
+			}
+		}
+		moscow, _ := time.LoadLocation("Europe/Moscow")
+		if want := time.Now().In(moscow).AddDate(0, 0, -1).Format(time.DateOnly); cleared != want {
+			t.Fatalf("run %d: cleared window %q, want yesterday %s, among %v", run, cleared, want, ws.GetWindows())
+		}
+		st, err := settle.GetPartnerStatement(ctx, &coalitionv1.GetPartnerStatementRequest{BusinessDate: cleared, Partner: "cafe"})
+		if err != nil {
+			t.Fatalf("run %d: the café's statement: %v", run, err)
+		}
+		flows := map[string]int64{}
+		for _, line := range st.GetStatement().GetLines() {
+			if line.GetSection() == "flow" && line.GetKind() == "burn" {
+				flows[line.GetPayer()+"→"+line.GetPayee()] += line.GetPoints()
+			}
+		}
+		// Anna's 100 at the fuel station came first from her earliest lots
+		// to expire, all of them the café's; Boris spent 60 cinema points
+		// at the café.
+		if flows["cafe→fuel"] == 0 || flows["cinema→cafe"] != 60 {
+			t.Fatalf("run %d: the café's flows yesterday: %v", run, flows)
+		}
 		// Boris is Silver; coffee at the café earns the base rate, his tier's
 		// bonus and the winter promotion, each a line of the receipt.
 		if run == 1 {

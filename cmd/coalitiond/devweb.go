@@ -88,7 +88,7 @@ func devWeb(ctx context.Context, dir, url string, keys *apikeys.Store, sess *ses
 	p.linkCurl = fmt.Sprintf(`curl -s -X POST -H 'Authorization: Dev %s' %s/v1/partner/member-links -d '{"member": {"card_number": "%s"}}'`, home, url, card)
 	text := fmt.Sprintf(`Coalition dev mode: the web pages at %s
 
-Finance (settlement reports): sign in at %s/signin with
+Finance (settlement reports; the demo's first day, yesterday, is cleared): sign in at %s/signin with
   %s
 Operator (network): sign in at %s/signin with
   %s

@@ -347,15 +347,31 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 	}
 	ruleStore := rules.NewStore(runner, nil)
 	l := ledger.New(ledger.Config{Tx: runner, Phones: hasher, Rules: ruleStore})
-	if err := l.Bootstrap(ctx, c.settings); err != nil {
-		return err
-	}
 	reg := partners.New(runner, nil)
 	var seeded []demo.Member
 	if dev {
-		if seeded, err = demo.Seed(ctx, l, reg, ruleStore); err != nil {
+		// The demo's first day is yesterday, cleared, so that the finance
+		// pages have a report to show.
+		yesterday := func() time.Time { return time.Now().AddDate(0, 0, -1) }
+		yesterdayRules := rules.NewStore(runner, yesterday)
+		env := demo.Env{
+			Yesterday:    ledger.New(ledger.Config{Tx: runner, Phones: hasher, Rules: yesterdayRules, Clock: yesterday}),
+			Today:        l,
+			YesterdayNow: yesterday,
+			Rules:        yesterdayRules,
+			Partners:     reg,
+			Settings:     c.settings,
+			Clear: func(ctx context.Context, day time.Time) error {
+				_, err := clearing.New(clearing.Config{Tx: runner}).Run(ctx, day)
+				return err
+			},
+		}
+		if seeded, err = demo.Seed(ctx, env); err != nil {
 			return err
 		}
+	}
+	if err := l.Bootstrap(ctx, c.settings); err != nil {
+		return err
 	}
 	if onboard != nil {
 		if err := onboard(ctx, reg); err != nil {

@@ -70,27 +70,47 @@ type Member struct {
 	ledger.Member
 }
 
+// Env is what seeding needs. The demo's history spans two business days so
+// that the finance pages have a cleared report from the first run: the
+// first day's postings go through Yesterday, the ledger with a clock a day
+// behind Today's, and Clear then closes and clears that day, which opens
+// today's window for the rest.
+type Env struct {
+	Yesterday, Today *ledger.Ledger
+	// YesterdayNow is Yesterday's clock, from which the rules take effect.
+	YesterdayNow func() time.Time
+	Rules        *rules.Store // with Yesterday's clock
+	Partners     *partners.Register
+	Settings     ledger.Settings
+	Clear        func(ctx context.Context, day time.Time) error
+}
+
 // Seed adds the demo partners and members unless partners exist already,
-// and returns the members it enrolled (none on a second run).
-func Seed(ctx context.Context, l *ledger.Ledger, reg *partners.Register, store *rules.Store) ([]Member, error) {
-	existing, err := reg.List(ctx)
+// and returns the members it enrolled (none on a second run). On a fresh
+// database it also opens the coalition's first window, yesterday.
+func Seed(ctx context.Context, env Env) ([]Member, error) {
+	existing, err := env.Partners.List(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(existing) > 0 {
 		return nil, nil
 	}
+	if err := env.Yesterday.Bootstrap(ctx, env.Settings); err != nil {
+		return nil, err
+	}
 	ids := map[string]coalition.PartnerID{}
 	for _, p := range Partners {
-		added, err := reg.Add(ctx, p)
+		added, err := env.Partners.Add(ctx, p)
 		if err != nil {
 			return nil, fmt.Errorf("seed partner %s: %w", p.Code, err)
 		}
 		ids[p.Code] = added.ID
 	}
-	if _, err := store.Put(ctx, Rules(time.Now())); err != nil {
+	if _, err := env.Rules.Put(ctx, Rules(env.YesterdayNow())); err != nil {
 		return nil, fmt.Errorf("seed rules: %w", err)
 	}
+	l := env.Yesterday
 	rub := func(minor int64) coalition.Money { return coalition.Money{Minor: minor, Currency: "RUB"} }
 	var out []Member
 	step := 0
@@ -123,7 +143,7 @@ func Seed(ctx context.Context, l *ledger.Ledger, reg *partners.Register, store *
 	if err != nil {
 		return nil, err
 	}
-	steps := []func() error{
+	yesterday := []func() error{
 		// Anna has coffee (10 %, doubled by the winter promotion), then
 		// dinner at the café, whose joint bonus waits for the cinema...
 		func() error { _, err := accrueIn(anna, "cafe", 24_000, "coffee"); return err },  // 24 + 24 points
@@ -136,6 +156,10 @@ func Seed(ctx context.Context, l *ledger.Ledger, reg *partners.Register, store *
 		// 5000.00 of spend makes him Silver.
 		func() error { _, err := accrue(boris, "fuel", 500_000); return err },   // 50 points, pending
 		func() error { _, err := accrue(boris, "cinema", 300_000); return err }, // 150 points, and Silver: +37
+		// He spends some of them at the café.
+		func() error { _, err := redeem(boris, "cafe", 60); return err },
+	}
+	today := []func() error{
 		// Boris holds points for a cinema ticket that is still being paid.
 		func() error {
 			_, err := l.Authorize(ctx, ids["cinema"], ledger.Authorization{IdempotencyKey: key(), Member: ledger.MemberRef{ID: boris.ID}, Points: 40, OrderID: key(), TTL: 7 * 24 * time.Hour})
@@ -156,9 +180,25 @@ func Seed(ctx context.Context, l *ledger.Ledger, reg *partners.Register, store *
 		},
 		func() error { _, err := redeem(vera, "cinema", 20); return err },
 	}
-	for i, s := range steps {
+	for i, s := range yesterday {
 		if err := s(); err != nil {
-			return nil, fmt.Errorf("seed history step %d: %w", i+1, err)
+			return nil, fmt.Errorf("seed yesterday's history, step %d: %w", i+1, err)
+		}
+	}
+	// Yesterday's business day, in the coalition's time zone, as clearing
+	// names windows.
+	loc, err := time.LoadLocation(env.Settings.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	y := env.YesterdayNow().In(loc)
+	if err := env.Clear(ctx, time.Date(y.Year(), y.Month(), y.Day(), 0, 0, 0, 0, time.UTC)); err != nil {
+		return nil, fmt.Errorf("seed: clear yesterday: %w", err)
+	}
+	l = env.Today
+	for i, s := range today {
+		if err := s(); err != nil {
+			return nil, fmt.Errorf("seed today's history, step %d: %w", i+1, err)
 		}
 	}
 	return out, nil
