@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,8 +9,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,11 +35,17 @@ import (
 type Config struct {
 	Targets     []string
 	Partners    []string
-	Requests    int
+	Requests    int           // requests to send; with Duration, at most this many (0: no limit)
+	Duration    time.Duration // send for this long (0: until Requests are sent)
 	Concurrency int
 	Members     int
 	CAFile      string
 	Timeout     time.Duration
+	// Mix weighs the operations (accrue, redeem, balance); nil is 6:2:2.
+	Mix map[string]int
+	// MetricsURL is a replica's Prometheus endpoint, read before and after
+	// the run for the ledger's retried transactions ("" skips it).
+	MetricsURL string
 }
 
 // Report is what a run measured.
@@ -44,18 +54,28 @@ type Report struct {
 	Elapsed   time.Duration
 	ByCode    map[codes.Code]int
 	Latencies map[string][]time.Duration
+	// Retries is how many ledger transactions the servers re-ran for
+	// serialization conflicts during the run (-1: not measured).
+	Retries int64
 }
+
+// Throughput is requests per second.
+func (r Report) Throughput() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
 
 func (r Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d requests in %s: %.0f requests/s\n", r.Requests, r.Elapsed.Round(time.Millisecond), float64(r.Requests)/r.Elapsed.Seconds())
-	for _, op := range []string{"accrue", "redeem", "balance"} {
+	fmt.Fprintf(&b, "%d requests in %s: %.0f requests/s\n", r.Requests, r.Elapsed.Round(time.Millisecond), r.Throughput())
+	for _, op := range operations {
 		l := slices.Clone(r.Latencies[op])
 		if len(l) == 0 {
 			continue
 		}
 		slices.Sort(l)
-		fmt.Fprintf(&b, "  %-8s %6d  p50 %-8s p99 %s\n", op, len(l), l[len(l)/2].Round(10*time.Microsecond), l[len(l)*99/100].Round(10*time.Microsecond))
+		fmt.Fprintf(&b, "  %-8s %6d  %6.0f/s  p50 %-8s p90 %-8s p99 %s\n", op, len(l), float64(len(l))/r.Elapsed.Seconds(),
+			l[len(l)/2].Round(10*time.Microsecond), l[len(l)*9/10].Round(10*time.Microsecond), l[len(l)*99/100].Round(10*time.Microsecond))
+	}
+	if r.Retries >= 0 {
+		fmt.Fprintf(&b, "  ledger transactions retried: %d\n", r.Retries)
 	}
 	codesSeen := make([]codes.Code, 0, len(r.ByCode))
 	for c := range r.ByCode {
@@ -118,8 +138,100 @@ func dial(cfg Config) (*grpc.ClientConn, error) {
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`))
 }
 
+// operations are what the generator sends, in the order of its report.
+var operations = []string{"accrue", "redeem", "balance"}
+
+// ParseMix reads "accrue=6,redeem=2,balance=2" (any subset; weights ≥ 0,
+// not all zero).
+func ParseMix(s string) (map[string]int, error) {
+	mix := map[string]int{}
+	total := 0
+	for part := range strings.SplitSeq(s, ",") {
+		op, w, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(w)
+		if !ok || err != nil || n < 0 || !slices.Contains(operations, op) {
+			return nil, fmt.Errorf("mix %q: want op=weight with op one of %v and a weight ≥ 0", part, operations)
+		}
+		mix[op] = n
+		total += n
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("mix %q: no operation has a weight", s)
+	}
+	return mix, nil
+}
+
+// pick draws an operation by the mix's weights.
+func pick(mix map[string]int, rng *rand.Rand) string {
+	total := 0
+	for _, op := range operations {
+		total += mix[op]
+	}
+	n := rng.IntN(total)
+	for _, op := range operations {
+		if n < mix[op] {
+			return op
+		}
+		n -= mix[op]
+	}
+	return operations[0]
+}
+
+// retries reads the ledger's retried-transaction counter, summed over its
+// series, from a Prometheus text endpoint on loopback.
+func retries(ctx context.Context, url string) (int64, error) {
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return 0, err
+	}
+	if err := loopbackOnly([]string{u.Host}); err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %s", url, res.Status)
+	}
+	var sum float64
+	found := false
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "coalition_ledger_transaction_retries") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %w", url, line, err)
+		}
+		sum, found = sum+v, true
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, fmt.Errorf("%s has no coalition_ledger_transaction_retries", url)
+	}
+	return int64(sum), nil
+}
+
 // Run enrolls the members, then sends the requests.
 func Run(ctx context.Context, cfg Config) (Report, error) {
+	if cfg.Mix == nil {
+		cfg.Mix = map[string]int{"accrue": 6, "redeem": 2, "balance": 2}
+	}
+	if cfg.Requests <= 0 && cfg.Duration <= 0 {
+		return Report{}, errors.New("give a number of requests, a duration, or both")
+	}
 	conn, err := dial(cfg)
 	if err != nil {
 		return Report{}, err
@@ -138,10 +250,20 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 		cards[i] = m.Member.CardNumber
 	}
-	rep := Report{ByCode: map[codes.Code]int{}, Latencies: map[string][]time.Duration{}}
+	rep := Report{ByCode: map[codes.Code]int{}, Latencies: map[string][]time.Duration{}, Retries: -1}
+	var retriesBefore int64
+	if cfg.MetricsURL != "" {
+		if retriesBefore, err = retries(ctx, cfg.MetricsURL); err != nil {
+			return Report{}, fmt.Errorf("metrics: %w", err)
+		}
+	}
 	var mu sync.Mutex
 	var next atomic.Int64
 	start := time.Now()
+	var deadline time.Time
+	if cfg.Duration > 0 {
+		deadline = start.Add(cfg.Duration)
+	}
 	var wg sync.WaitGroup
 	for w := range cfg.Concurrency {
 		wg.Add(1)
@@ -150,26 +272,23 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
 			for {
 				i := next.Add(1)
-				if int(i) > cfg.Requests || ctx.Err() != nil {
+				if (cfg.Requests > 0 && int(i) > cfg.Requests) || (!deadline.IsZero() && time.Now().After(deadline)) || ctx.Err() != nil {
 					return
 				}
 				partner := cfg.Partners[rng.IntN(len(cfg.Partners))]
 				member := &coalitionv1.MemberRef{Ref: &coalitionv1.MemberRef_CardNumber{CardNumber: cards[rng.IntN(len(cards))]}}
 				key := fmt.Sprintf("load-%s-%d", run, i)
-				var op string
 				var err error
+				op := pick(cfg.Mix, rng)
 				t0 := time.Now()
-				switch p := rng.IntN(10); {
-				case p < 6:
-					op = "accrue"
+				switch op {
+				case "accrue":
 					_, err = client.Accrue(as(partner), &coalitionv1.AccrueRequest{IdempotencyKey: key, Member: member, OrderId: key,
 						Purchase: &coalitionv1.Money{Minor: int64(1000 + rng.IntN(500_000)), Currency: "RUB"}})
-				case p < 8:
-					op = "redeem"
+				case "redeem":
 					_, err = client.Redeem(as(partner), &coalitionv1.RedeemRequest{IdempotencyKey: key, Member: member, OrderId: key,
 						Points: int64(1 + rng.IntN(50))})
 				default:
-					op = "balance"
 					_, err = client.GetBalance(as(partner), &coalitionv1.GetBalanceRequest{Member: member})
 				}
 				took := time.Since(t0)
@@ -187,5 +306,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	wg.Wait()
 	rep.Elapsed = time.Since(start)
+	if cfg.MetricsURL != "" {
+		// The counter is updated as each transaction ends, before its
+		// answer is sent, so every retry of the run is in it by now.
+		after, err := retries(ctx, cfg.MetricsURL)
+		if err != nil {
+			return rep, fmt.Errorf("metrics: %w", err)
+		}
+		rep.Retries = after - retriesBefore
+	}
 	return rep, nil
 }

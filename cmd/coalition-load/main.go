@@ -20,12 +20,21 @@ func main() {
 	var cfg Config
 	targets := flag.String("targets", "127.0.0.1:7443", "comma-separated gRPC addresses (loopback only)")
 	partners := flag.String("partners", "cafe,cinema,fuel", "partner codes to act as (dev credentials)")
-	flag.IntVar(&cfg.Requests, "requests", 5000, "requests to send in all")
+	flag.IntVar(&cfg.Requests, "requests", 5000, "requests to send in all (0 with -duration: as many as fit)")
+	flag.DurationVar(&cfg.Duration, "duration", 0, "send for this long (0: until -requests are sent)")
+	mix := flag.String("mix", "accrue=6,redeem=2,balance=2", "weights of the operations, e.g. accrue=1 for accruals only")
+	flag.StringVar(&cfg.MetricsURL, "metrics", "", "a replica's Prometheus endpoint (e.g. http://127.0.0.1:8080/metrics), read before and after for the ledger's retries")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 16, "requests in flight at once")
 	flag.IntVar(&cfg.Members, "members", 200, "members to enroll and trade with")
 	flag.StringVar(&cfg.CAFile, "cacert", "", "CA bundle of the server's certificate (TLS); empty: plaintext")
 	flag.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "stop after this long whatever is left")
 	flag.Parse()
+	m, err := ParseMix(*mix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "coalition-load:", err)
+		os.Exit(2)
+	}
+	cfg.Mix = m
 	cfg.Targets = strings.Split(*targets, ",")
 	cfg.Partners = strings.Split(*partners, ",")
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
