@@ -99,15 +99,10 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		if err != nil {
 			return AccrueResult{}, err
 		}
-		var n int
-		if err := tx.QueryRow(ctx, `
-			SELECT count(*) FROM transactions
-			WHERE partner_id = $1 AND order_id = $2 AND kind = 'earn'`, partner, a.OrderID).Scan(&n); err != nil {
-			return AccrueResult{}, fmt.Errorf("accrue: check order: %w", err)
-		}
-		if n > 0 {
-			return AccrueResult{}, coalition.Errorf(coalition.Conflict, "order_id", "order %q has already earned points", a.OrderID)
-		}
+		// An order earns once: the unique index on (partner, order) refuses
+		// a second earn when it is written (see below). Checking first with
+		// a read would lock, at SERIALIZABLE, the index page that every
+		// partner's next (sequential) order id is written to.
 		rs, err := l.rulesAt(ctx, tx, now)
 		if err != nil {
 			return AccrueResult{}, err
@@ -176,8 +171,7 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		return res, nil
 	})
 	if uniqueViolation(err, "transactions_one_earn_per_order") {
-		// Another accrual of the same order committed between our check and
-		// our insert.
+		// The order has earned already (with another idempotency key).
 		return AccrueResult{}, coalition.Errorf(coalition.Conflict, "order_id", "order %q has already earned points", a.OrderID)
 	}
 	return res, err

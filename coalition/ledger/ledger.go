@@ -116,53 +116,86 @@ func idempotent[T any](ctx context.Context, l *Ledger, partner coalition.Partner
 	}
 	sum := sha256.Sum256(append([]byte(op+"\x00"), reqJSON...))
 	hash := sum[:]
-	run := func() error {
-		return l.tx.Run(ctx, func(tx pgx.Tx) error {
-			var zero T
-			out = zero
-			var storedOp string
-			var storedHash, stored []byte
-			err := tx.QueryRow(ctx, `
-				SELECT operation, request_hash, response
-				FROM idempotency_keys
-				WHERE partner_id = $1 AND key = $2`, partner, key).Scan(&storedOp, &storedHash, &stored)
-			switch {
-			case err == nil:
-				if storedOp != op || !bytes.Equal(storedHash, hash) {
-					return coalition.Errorf(coalition.Conflict, "idempotency_key",
-						"was already used by this partner for a different request (%s)", storedOp)
-				}
-				if err := json.Unmarshal(stored, &out); err != nil {
-					return fmt.Errorf("%s: decode stored result: %w", op, err)
-				}
-				return nil
-			case !errors.Is(err, pgx.ErrNoRows):
-				return fmt.Errorf("%s: read idempotency key: %w", op, err)
-			}
-			res, err := body(tx, l.now())
-			if err != nil {
-				return err
-			}
-			resJSON, err := json.Marshal(res)
-			if err != nil {
-				return fmt.Errorf("%s: encode result: %w", op, err)
-			}
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO idempotency_keys (partner_id, key, operation, request_hash, response, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6)`, partner, key, op, hash, resJSON, l.now()); err != nil {
-				return fmt.Errorf("%s: record idempotency key: %w", op, err)
-			}
-			out = res
-			return nil
-		})
+	// The body runs first and the key is recorded last, with ON CONFLICT DO
+	// NOTHING: a new key, the common case, is never read. Reading it first
+	// would take a serializable read lock on the key index's page, and
+	// partners' keys (and order ids) tend to be sequential, so every
+	// concurrent request would read and write the same last page and
+	// conflict with the others.
+	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+		var zero T
+		out = zero
+		res, err := body(tx, l.now())
+		if err != nil {
+			return err
+		}
+		resJSON, err := json.Marshal(res)
+		if err != nil {
+			return fmt.Errorf("%s: encode result: %w", op, err)
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO idempotency_keys (partner_id, key, operation, request_hash, response, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (partner_id, key) DO NOTHING`, partner, key, op, hash, resJSON, l.now())
+		if err != nil {
+			return fmt.Errorf("%s: record idempotency key: %w", op, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return errKeyUsed // undoes this run's writes
+		}
+		out = res
+		return nil
+	})
+	if err == nil {
+		return out, nil
 	}
-	err = run()
-	if uniqueViolation(err, "idempotency_keys_pkey") {
-		// A concurrent request with the same key committed first; running
-		// again finds its record and replays (or refuses) it.
-		err = run()
+	// The key may have been used before: then its stored answer is the
+	// answer, whatever this run met (a replayed redeem finds the points
+	// already spent, a replayed accrual its order already earned).
+	var zero T
+	found, rerr := l.replay(ctx, partner, key, op, hash, &out)
+	switch {
+	case found && rerr != nil: // recorded for another request, or unreadable
+		return zero, rerr
+	case found:
+		return out, nil
+	case rerr != nil && errors.Is(err, errKeyUsed):
+		return zero, rerr
+	case errors.Is(err, errKeyUsed):
+		return zero, fmt.Errorf("%s: idempotency key recorded and then not found", op)
+	default:
+		return zero, err
 	}
-	return out, err
+}
+
+// errKeyUsed rolls back a run whose idempotency key turned out to be
+// recorded already.
+var errKeyUsed = errors.New("idempotency key already recorded")
+
+// replay reads the stored answer of (partner, key) into out. It says
+// whether the key was recorded; a key recorded for another operation or
+// request is a Conflict.
+func (l *Ledger) replay(ctx context.Context, partner coalition.PartnerID, key, op string, hash []byte, out any) (bool, error) {
+	var storedOp string
+	var storedHash, stored []byte
+	err := l.tx.Pool().QueryRow(ctx, `
+		SELECT operation, request_hash, response
+		FROM idempotency_keys
+		WHERE partner_id = $1 AND key = $2`, partner, key).Scan(&storedOp, &storedHash, &stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s: read idempotency key: %w", op, err)
+	}
+	if storedOp != op || !bytes.Equal(storedHash, hash) {
+		return true, coalition.Errorf(coalition.Conflict, "idempotency_key",
+			"was already used by this partner for a different request (%s)", storedOp)
+	}
+	if err := json.Unmarshal(stored, out); err != nil {
+		return true, fmt.Errorf("%s: decode stored result: %w", op, err)
+	}
+	return true, nil
 }
 
 func uniqueViolation(err error, constraint string) bool {
