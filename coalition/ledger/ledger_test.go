@@ -7,6 +7,7 @@ import (
 	"maps"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,6 +108,58 @@ func TestReplayingAnIdempotencyKeyReturnsTheOriginalAndWritesNothing(t *testing.
 		t.Fatal(err)
 	}
 	f.wantBalance(m, 45, 0, 0, 0)
+	// A replay is answered from the record even when running the request
+	// again would now fail: these 45 points are spent by the first run.
+	spend := ledger.Redemption{IdempotencyKey: "pos-7-receipt-2", Member: req.Member, Points: 45, OrderID: "R-2"}
+	spent, err := f.l.Redeem(f.ctx, f.cafe.ID, spend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = f.writes()
+	if again, err := f.l.Redeem(f.ctx, f.cafe.ID, spend); err != nil || !reflect.DeepEqual(again, spent) {
+		t.Fatalf("replay of a redeem that spent everything: %+v, %v; want the original %+v", again, err, spent)
+	}
+	if after := f.writes(); after != before {
+		t.Fatalf("replay wrote rows: %s → %s", before, after)
+	}
+	f.wantBalance(m, 0, 0, 0, 0)
+	f.checkClean()
+}
+
+// TestConcurrentUsesOfOneKeyPostOnce sends the same accrual under the same
+// key from eight goroutines at once, as a POS retrying on timeouts might:
+// one earn is posted and every caller gets its result.
+func TestConcurrentUsesOfOneKeyPostOnce(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	req := ledger.Accrual{IdempotencyKey: "pos-9-receipt-1", Member: ledger.MemberRef{ID: m.ID}, Purchase: rub(100_000), OrderID: "R-9"}
+	results := make([]ledger.AccrueResult, 8)
+	errs := make([]error, 8)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = f.l.Accrue(f.ctx, f.cafe.ID, req)
+		}()
+	}
+	wg.Wait()
+	for i := range results {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		if results[i].Transaction.ID != results[0].Transaction.ID {
+			t.Fatalf("callers got different transactions: %s and %s", results[0].Transaction.ID, results[i].Transaction.ID)
+		}
+	}
+	var earns int
+	if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM transactions WHERE kind = 'earn'`).Scan(&earns); err != nil {
+		t.Fatal(err)
+	}
+	if earns != 1 {
+		t.Fatalf("%d earns posted, want 1", earns)
+	}
+	f.wantBalance(m, 50, 0, 0, 0)
 	f.checkClean()
 }
 
