@@ -47,6 +47,7 @@ func PoolConfig(url string) (*pgxpool.Config, error) {
 		return nil, fmt.Errorf("database url: %w", err)
 	}
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		registerUUID(conn.TypeMap())
 		var version string
 		if err := conn.QueryRow(ctx, `SELECT version()`).Scan(&version); err != nil {
 			return err
