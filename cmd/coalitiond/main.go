@@ -67,6 +67,7 @@ type serverConfig struct {
 	databaseURL string
 	listen      string
 	httpListen  string
+	pprofListen string
 	// publicURL is where people open the web pages (member links point
 	// there); devDir, in dev mode, receives the demo's web credentials.
 	publicURL     string
@@ -103,6 +104,7 @@ func addServerFlags(cmd *cobra.Command, c *serverConfig) {
 	f := cmd.Flags()
 	f.StringVar(&c.listen, "listen", "127.0.0.1:7443", "gRPC listen address")
 	f.StringVar(&c.httpListen, "http-listen", "127.0.0.1:8080", "REST/JSON and web pages listen address (empty: neither)")
+	f.StringVar(&c.pprofListen, "pprof-listen", "", "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060 (empty: off)")
 	f.StringVar(&c.publicURL, "public-url", "", "address people open the web pages at, for member links (default http://<http-listen>); https:// marks cookies Secure")
 	f.StringSliceVar(&c.tlsHosts, "tls-hosts", []string{"localhost", "127.0.0.1"}, "names and addresses in the server's TLS certificate")
 	f.StringVar(&c.settings.Name, "coalition-name", demo.Settings.Name, "coalition name, recorded on first start")
@@ -469,6 +471,11 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 		return err
 	}
 	go ready.Watch(ctx, 5*time.Second)
+	if c.pprofListen != "" {
+		if err := servePprof(ctx, c.pprofListen, log); err != nil {
+			return err
+		}
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("serving gRPC", "addr", lis.Addr().String(), "auth", authMode)
