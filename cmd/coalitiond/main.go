@@ -323,7 +323,9 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 	if err != nil {
 		return err
 	}
-	poolCfg.ConnConfig.Tracer = telemetry.PgxTracer{T: tel.Traces.Tracer("github.com/coalition-loyalty/coalition/db")}
+	if tel.ExportsTraces {
+		poolCfg.ConnConfig.Tracer = telemetry.PgxTracer{T: tel.Traces.Tracer("github.com/coalition-loyalty/coalition/db")}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return err

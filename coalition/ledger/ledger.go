@@ -252,8 +252,25 @@ func loadContext(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID) (o
 		return c, coalition.Errorf(coalition.PermissionDenied, "", "partner %s is %s", partner, status)
 	}
 	c.returnWindow = time.Duration(returnSeconds) * time.Second
-	if c.location, err = time.LoadLocation(zone); err != nil {
+	if c.location, err = location(zone); err != nil {
 		return c, fmt.Errorf("coalition time zone %q: %w", zone, err)
 	}
 	return c, nil
+}
+
+// locations keeps the time zones loaded: time.LoadLocation reads and
+// parses the zone's file on every call, and every posting needs the
+// coalition's zone to place itself in a business day.
+var locations sync.Map // name → *time.Location
+
+func location(name string) (*time.Location, error) {
+	if loc, ok := locations.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, loc)
+	return loc, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,6 +22,27 @@ var (
 	_ pgx.QueryTracer = PgxTracer{}
 	_ pgx.BatchTracer = PgxTracer{}
 )
+
+// spanNames keeps each statement's span name and shortened text: the
+// statements are the code's constants, so the set is small, and the cap
+// keeps it small whatever a caller sends.
+var (
+	spanNames   sync.Map // SQL → [2]string{operation, statement}
+	spanNamesN  atomic.Int64
+	maxSpanName = int64(4096)
+)
+
+func names(sql string) (string, string) {
+	if v, ok := spanNames.Load(sql); ok {
+		n := v.([2]string)
+		return n[0], n[1]
+	}
+	op, st := operation(sql), statement(sql)
+	if spanNamesN.Add(1) <= maxSpanName {
+		spanNames.Store(sql, [2]string{op, st})
+	}
+	return op, st
+}
 
 func operation(sql string) string {
 	f := strings.Fields(sql)
@@ -42,8 +65,9 @@ func statement(sql string) string {
 }
 
 func (p PgxTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	ctx, _ = p.T.Start(ctx, operation(d.SQL), trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("db.system", "postgresql"), attribute.String("db.statement", statement(d.SQL))))
+	op, st := names(d.SQL)
+	ctx, _ = p.T.Start(ctx, op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system", "postgresql"), attribute.String("db.statement", st)))
 	return ctx
 }
 

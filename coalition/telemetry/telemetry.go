@@ -28,10 +28,13 @@ import (
 
 // Telemetry holds the providers and the Prometheus handler.
 type Telemetry struct {
-	Traces   trace.TracerProvider
-	Meters   metric.MeterProvider
-	Metrics  http.Handler // Prometheus text format
-	shutdown []func(context.Context) error
+	Traces trace.TracerProvider
+	// ExportsTraces says whether spans leave the process. Without an
+	// exporter, per-query database spans would only cost the hot path.
+	ExportsTraces bool
+	Meters        metric.MeterProvider
+	Metrics       http.Handler // Prometheus text format
+	shutdown      []func(context.Context) error
 }
 
 // Setup builds the providers for a service. OTLP export is on when
@@ -50,6 +53,7 @@ func Setup(ctx context.Context, service string) (*Telemetry, error) {
 			return nil, fmt.Errorf("otlp traces: %w", err)
 		}
 		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+		t.ExportsTraces = true
 	}
 	tp := sdktrace.NewTracerProvider(tpOpts...)
 	t.Traces, t.shutdown = tp, append(t.shutdown, tp.Shutdown)
