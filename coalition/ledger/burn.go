@@ -61,11 +61,7 @@ func (l *Ledger) Redeem(ctx context.Context, partner coalition.PartnerID, r Rede
 		return Transaction{}, err
 	}
 	return idempotent(ctx, l, partner, r.IdempotencyKey, "redeem", r.record(h), func(tx pgx.Tx, now time.Time) (Transaction, error) {
-		c, err := loadContext(ctx, tx, partner)
-		if err != nil {
-			return Transaction{}, err
-		}
-		m, err := findMember(ctx, tx, r.Member, h, "member")
+		c, m, err := loadContextAndMember(ctx, tx, partner, r.Member, h, "member")
 		if err != nil {
 			return Transaction{}, err
 		}
@@ -125,10 +121,7 @@ func (l *Ledger) Authorize(ctx context.Context, partner coalition.PartnerID, a A
 		return Hold{}, err
 	}
 	return idempotent(ctx, l, partner, a.IdempotencyKey, "authorize", a.record(h), func(tx pgx.Tx, now time.Time) (Hold, error) {
-		if _, err := loadContext(ctx, tx, partner); err != nil {
-			return Hold{}, err
-		}
-		m, err := findMember(ctx, tx, a.Member, h, "member")
+		_, m, err := loadContextAndMember(ctx, tx, partner, a.Member, h, "member")
 		if err != nil {
 			return Hold{}, err
 		}

@@ -87,15 +87,15 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		return AccrueResult{}, err
 	}
 	res, err := idempotent(ctx, l, partner, a.IdempotencyKey, "accrue", a.record(h), func(tx pgx.Tx, now time.Time) (AccrueResult, error) {
-		c, err := loadContext(ctx, tx, partner)
-		if err != nil {
+		c, m, err := loadContextAndMember(ctx, tx, partner, a.Member, h, "member")
+		// A wrong currency is reported before an unknown member.
+		if e, ok := coalition.AsError(err); err != nil && (!ok || e.Code != coalition.NotFound) {
 			return AccrueResult{}, err
 		}
 		if a.Purchase.Currency != c.currency {
 			return AccrueResult{}, coalition.Errorf(coalition.Invalid, "purchase.currency",
 				"the coalition settles in %s, not %s", c.currency, a.Purchase.Currency)
 		}
-		m, err := findMember(ctx, tx, a.Member, h, "member")
 		if err != nil {
 			return AccrueResult{}, err
 		}

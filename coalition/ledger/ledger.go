@@ -217,24 +217,69 @@ type opContext struct {
 	pointValueMinor int64
 	location        *time.Location
 	businessDate    time.Time
+	status, zone    string
 }
 
 func (c opContext) date() string { return c.businessDate.Format(time.DateOnly) }
 
+const contextSQL = `
+	SELECT p.code, p.status, p.earn_rate_bp, p.return_window_seconds, p.points_ttl_days,
+	       p.issued_account_id, p.redeemed_account_id,
+	       s.currency, s.point_value_minor, s.time_zone, w.business_date
+	FROM partners AS p, coalition_settings AS s, settlement_windows AS w
+	WHERE p.id = $1 AND p.kind <> 'operator' AND s.id = 1 AND w.status = 'open'`
+
 func loadContext(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID) (opContext, error) {
+	c, err := scanContext(tx.QueryRow(ctx, contextSQL, partner), partner)
+	return finishContext(ctx, tx, c, err)
+}
+
+// loadContextAndMember is loadContext and findMember in one round trip.
+// The partner's refusal, if any, comes first, as when they run in turn.
+func loadContextAndMember(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID, ref MemberRef, phoneHash []byte,
+	field string) (opContext, memberRow, error) {
+	where, arg, sub, err := memberWhere(ref, phoneHash, field)
+	if err != nil {
+		c, cerr := loadContext(ctx, tx, partner)
+		if cerr != nil {
+			return c, memberRow{}, cerr
+		}
+		return c, memberRow{}, err
+	}
+	var c opContext
+	var m memberRow
+	var cerr, merr error
+	b := &pgx.Batch{}
+	b.Queue(contextSQL, partner).QueryRow(func(r pgx.Row) error {
+		c, cerr = scanContext(r, partner)
+		return nil
+	})
+	b.Queue(memberSQL+where, arg).QueryRow(func(r pgx.Row) error {
+		m, merr = scanMember(r, field, sub)
+		return nil
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return c, m, fmt.Errorf("load context of partner %s and member: %w", partner, err)
+	}
+	if c, cerr = finishContext(ctx, tx, c, cerr); cerr != nil {
+		return c, m, cerr
+	}
+	return c, m, merr
+}
+
+func scanContext(row pgx.Row, partner coalition.PartnerID) (opContext, error) {
 	c := opContext{partnerID: partner}
-	var status string
 	var returnSeconds int64
-	var zone string
-	err := tx.QueryRow(ctx, `
-		SELECT p.code, p.status, p.earn_rate_bp, p.return_window_seconds, p.points_ttl_days,
-		       p.issued_account_id, p.redeemed_account_id,
-		       s.currency, s.point_value_minor, s.time_zone, w.business_date
-		FROM partners AS p, coalition_settings AS s, settlement_windows AS w
-		WHERE p.id = $1 AND p.kind <> 'operator' AND s.id = 1 AND w.status = 'open'`, partner).Scan(
-		&c.code, &status, &c.earnRateBP, &returnSeconds, &c.pointsTTLDays,
+	err := row.Scan(&c.code, &c.status, &c.earnRateBP, &returnSeconds, &c.pointsTTLDays,
 		&c.issuedAccount, &c.redeemedAccount,
-		&c.currency, &c.pointValueMinor, &zone, &c.businessDate)
+		&c.currency, &c.pointValueMinor, &c.zone, &c.businessDate)
+	c.returnWindow = time.Duration(returnSeconds) * time.Second
+	return c, err
+}
+
+// finishContext explains a missing row and refuses an inactive partner.
+func finishContext(ctx context.Context, tx pgx.Tx, c opContext, err error) (opContext, error) {
+	partner := c.partnerID
 	if errors.Is(err, pgx.ErrNoRows) {
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM partners WHERE id = $1 AND kind <> 'operator'`, partner).Scan(&n); err != nil {
@@ -248,12 +293,11 @@ func loadContext(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID) (o
 	if err != nil {
 		return c, fmt.Errorf("load context of partner %s: %w", partner, err)
 	}
-	if status != "active" {
-		return c, coalition.Errorf(coalition.PermissionDenied, "", "partner %s is %s", partner, status)
+	if c.status != "active" {
+		return c, coalition.Errorf(coalition.PermissionDenied, "", "partner %s is %s", partner, c.status)
 	}
-	c.returnWindow = time.Duration(returnSeconds) * time.Second
-	if c.location, err = location(zone); err != nil {
-		return c, fmt.Errorf("coalition time zone %q: %w", zone, err)
+	if c.location, err = location(c.zone); err != nil {
+		return c, fmt.Errorf("coalition time zone %q: %w", c.zone, err)
 	}
 	return c, nil
 }

@@ -181,29 +181,41 @@ func (l *Ledger) hashRef(ctx context.Context, ref MemberRef) ([]byte, error) {
 // findMember resolves a reference inside a transaction. field is the
 // request field holding the reference, for the error.
 func findMember(ctx context.Context, tx pgx.Tx, ref MemberRef, phoneHash []byte, field string) (memberRow, error) {
-	var where, sub string
-	var arg any
+	where, arg, sub, err := memberWhere(ref, phoneHash, field)
+	if err != nil {
+		return memberRow{}, err
+	}
+	return scanMember(tx.QueryRow(ctx, memberSQL+where, arg), field, sub)
+}
+
+const memberSQL = `
+	SELECT id, card_number, referral_code, phone_last2, home_partner_id, enrolled_at,
+	       points_account_id, debt_account_id, referred_by
+	FROM members WHERE `
+
+// memberWhere is the condition that finds the member a reference names,
+// its argument, and the name of the reference's field for errors.
+func memberWhere(ref MemberRef, phoneHash []byte, field string) (string, any, string, error) {
 	switch {
 	case ref.ID != uuid.Nil:
-		where, arg, sub = "id = $1", ref.ID, "member_id"
+		return "id = $1", ref.ID, "member_id", nil
 	case ref.CardNumber != "":
 		if !card.ValidNumber(ref.CardNumber) {
-			return memberRow{}, coalition.Errorf(coalition.Invalid, field+".card_number", "is not a valid card number (check digit)")
+			return "", nil, "", coalition.Errorf(coalition.Invalid, field+".card_number", "is not a valid card number (check digit)")
 		}
-		where, arg, sub = "card_number = $1", ref.CardNumber, "card_number"
+		return "card_number = $1", ref.CardNumber, "card_number", nil
 	case ref.Phone != "":
-		where, arg, sub = "phone_hash = $1", phoneHash, "phone"
+		return "phone_hash = $1", phoneHash, "phone", nil
 	case ref.QRToken != "":
-		where, arg, sub = "qr_token = $1", ref.QRToken, "qr_token"
+		return "qr_token = $1", ref.QRToken, "qr_token", nil
 	default:
-		return memberRow{}, coalition.Errorf(coalition.Invalid, field, "names no member")
+		return "", nil, "", coalition.Errorf(coalition.Invalid, field, "names no member")
 	}
+}
+
+func scanMember(row pgx.Row, field, sub string) (memberRow, error) {
 	var m memberRow
-	err := tx.QueryRow(ctx, `
-		SELECT id, card_number, referral_code, phone_last2, home_partner_id, enrolled_at,
-		       points_account_id, debt_account_id, referred_by
-		FROM members WHERE `+where, arg).Scan(
-		&m.ID, &m.CardNumber, &m.ReferralCode, &m.PhoneLast2, &m.HomePartnerID, &m.EnrolledAt,
+	err := row.Scan(&m.ID, &m.CardNumber, &m.ReferralCode, &m.PhoneLast2, &m.HomePartnerID, &m.EnrolledAt,
 		&m.pointsAccount, &m.debtAccount, &m.referredBy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, coalition.Errorf(coalition.NotFound, field+"."+sub, "no such member")
@@ -233,11 +245,10 @@ func (l *Ledger) lookup(ctx context.Context, partner *coalition.PartnerID, ref M
 	var m memberRow
 	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
 		if partner != nil {
-			if _, err := loadContext(ctx, tx, *partner); err != nil {
-				return err
-			}
+			_, m, err = loadContextAndMember(ctx, tx, *partner, ref, h, "member")
+		} else {
+			m, err = findMember(ctx, tx, ref, h, "member")
 		}
-		m, err = findMember(ctx, tx, ref, h, "member")
 		return err
 	})
 	return m.Member, err

@@ -51,12 +51,13 @@ func (l *Ledger) balance(ctx context.Context, partner *coalition.PartnerID, ref 
 	}
 	var b Balance
 	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+		var m memberRow
+		var err error
 		if partner != nil {
-			if _, err := loadContext(ctx, tx, *partner); err != nil {
-				return err
-			}
+			_, m, err = loadContextAndMember(ctx, tx, *partner, ref, h, "member")
+		} else {
+			m, err = findMember(ctx, tx, ref, h, "member")
 		}
-		m, err := findMember(ctx, tx, ref, h, "member")
 		if err != nil {
 			return err
 		}
@@ -109,10 +110,7 @@ func (l *Ledger) History(ctx context.Context, partner coalition.PartnerID, ref M
 	var out []Transaction
 	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
 		out = nil
-		if _, err := loadContext(ctx, tx, partner); err != nil {
-			return err
-		}
-		m, err := findMember(ctx, tx, ref, h, "member")
+		_, m, err := loadContextAndMember(ctx, tx, partner, ref, h, "member")
 		if err != nil {
 			return err
 		}
