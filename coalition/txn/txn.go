@@ -198,6 +198,19 @@ type watchedTx struct {
 	c *commitWatcher
 }
 
+// Exec answers the helper's SAVEPOINT and RELEASE itself. On PostgreSQL
+// the savepoint protocol buys nothing, since a serialization failure
+// restarts the whole transaction here, and it would cost two round trips
+// per transaction; COMMIT, whose result is kept, then does what RELEASE
+// does on CockroachDB. The body's own statements pass through.
+func (t *watchedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	switch sql {
+	case "SAVEPOINT cockroach_restart", "RELEASE SAVEPOINT cockroach_restart":
+		return pgconn.CommandTag{}, nil
+	}
+	return t.Tx.Exec(ctx, sql, args...)
+}
+
 func (t *watchedTx) Commit(ctx context.Context) error {
 	err := t.Tx.Commit(ctx)
 	t.c.commitErr = err
