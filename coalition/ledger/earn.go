@@ -82,11 +82,36 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 	if err != nil {
 		return AccrueResult{}, err
 	}
-	li, err := l.readLiability(ctx, partner)
-	if err != nil {
-		return AccrueResult{}, err
+	var outstanding *int64
+	if _, capped := l.capped.Load(partner); capped {
+		o, err := l.readOutstanding(ctx, partner)
+		if err != nil {
+			return AccrueResult{}, err
+		}
+		outstanding = &o
 	}
-	res, err := idempotent(ctx, l, partner, a.IdempotencyKey, "accrue", a.record(h), func(tx pgx.Tx, now time.Time) (AccrueResult, error) {
+	res, err := l.accrue(ctx, partner, a, h, outstanding)
+	if errors.Is(err, errOutstandingUnread) {
+		// First sight of the partner's cap: read what it has outstanding
+		// and post again.
+		l.capped.Store(partner, struct{}{})
+		o, rerr := l.readOutstanding(ctx, partner)
+		if rerr != nil {
+			return AccrueResult{}, rerr
+		}
+		res, err = l.accrue(ctx, partner, a, h, &o)
+	}
+	if uniqueViolation(err, "transactions_one_earn_per_order") {
+		// The order has earned already (with another idempotency key).
+		return AccrueResult{}, coalition.Errorf(coalition.Conflict, "order_id", "order %q has already earned points", a.OrderID)
+	}
+	return res, err
+}
+
+// accrue posts an accrual; outstanding is the partner's outstanding points
+// if they were read, which a capped partner's accrual needs.
+func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accrual, h []byte, outstanding *int64) (AccrueResult, error) {
+	return idempotent(ctx, l, partner, a.IdempotencyKey, "accrue", a.record(h), func(tx pgx.Tx, now time.Time) (AccrueResult, error) {
 		c, m, err := loadContextAndMember(ctx, tx, partner, a.Member, h, "member")
 		// A wrong currency is reported before an unknown member.
 		if e, ok := coalition.AsError(err); err != nil && (!ok || e.Code != coalition.NotFound) {
@@ -130,7 +155,11 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 			}
 		}
 		earning.Sum()
-		if err := li.allows(earning.Own()); err != nil {
+		if c.liabilityLimit == nil {
+			l.capped.Delete(partner)
+		} else if outstanding == nil {
+			return AccrueResult{}, errOutstandingUnread
+		} else if err := (liability{limit: c.liabilityLimit, outstanding: *outstanding}).allows(earning.Own()); err != nil {
 			return AccrueResult{}, err
 		}
 		res := AccrueResult{
@@ -170,11 +199,6 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		res.Bonuses = bonuses
 		return res, nil
 	})
-	if uniqueViolation(err, "transactions_one_earn_per_order") {
-		// The order has earned already (with another idempotency key).
-		return AccrueResult{}, coalition.Errorf(coalition.Conflict, "order_id", "order %q has already earned points", a.OrderID)
-	}
-	return res, err
 }
 
 // rulesAt is the rule set in force at t, read in the posting's transaction.

@@ -48,6 +48,9 @@ type Ledger struct {
 	funderCache map[string]funder
 	phones      phone.Hasher
 	holdTTL     time.Duration
+	// capped remembers the partners last seen with a liability limit, whose
+	// accruals read the outstanding points before their transaction.
+	capped sync.Map // coalition.PartnerID → struct{}
 }
 
 func New(cfg Config) *Ledger {
@@ -218,6 +221,7 @@ type opContext struct {
 	location        *time.Location
 	businessDate    time.Time
 	status, zone    string
+	liabilityLimit  *int64
 }
 
 func (c opContext) date() string { return c.businessDate.Format(time.DateOnly) }
@@ -225,7 +229,7 @@ func (c opContext) date() string { return c.businessDate.Format(time.DateOnly) }
 const contextSQL = `
 	SELECT p.code, p.status, p.earn_rate_bp, p.return_window_seconds, p.points_ttl_days,
 	       p.issued_account_id, p.redeemed_account_id,
-	       s.currency, s.point_value_minor, s.time_zone, w.business_date
+	       s.currency, s.point_value_minor, s.time_zone, w.business_date, p.liability_limit_points
 	FROM partners AS p, coalition_settings AS s, settlement_windows AS w
 	WHERE p.id = $1 AND p.kind <> 'operator' AND s.id = 1 AND w.status = 'open'`
 
@@ -272,7 +276,7 @@ func scanContext(row pgx.Row, partner coalition.PartnerID) (opContext, error) {
 	var returnSeconds int64
 	err := row.Scan(&c.code, &c.status, &c.earnRateBP, &returnSeconds, &c.pointsTTLDays,
 		&c.issuedAccount, &c.redeemedAccount,
-		&c.currency, &c.pointValueMinor, &c.zone, &c.businessDate)
+		&c.currency, &c.pointValueMinor, &c.zone, &c.businessDate, &c.liabilityLimit)
 	c.returnWindow = time.Duration(returnSeconds) * time.Second
 	return c, err
 }

@@ -18,23 +18,20 @@ type liability struct {
 	outstanding int64
 }
 
-// readLiability reads the partner's liability outside the posting's
-// transaction, at READ COMMITTED: inside it, the read of every recent earn of
-// the partner would make all of the partner's accruals conflict with each
-// other. The cap is therefore soft by at most the points of accruals running
-// at the same moment.
-func (l *Ledger) readLiability(ctx context.Context, partner coalition.PartnerID) (liability, error) {
-	var li liability
-	// One indexed read for the common case of a partner without a cap.
-	if err := l.tx.Pool().QueryRow(ctx, `SELECT liability_limit_points FROM partners WHERE id = $1`, partner).Scan(&li.limit); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return li, nil // unknown partner: the posting refuses it
-		}
-		return li, fmt.Errorf("liability limit of partner %s: %w", partner, err)
-	}
-	if li.limit == nil {
-		return li, nil
-	}
+// errOutstandingUnread stops an accrual that found its partner capped
+// before the partner's outstanding points were read.
+var errOutstandingUnread = errors.New("the partner has a liability limit: outstanding points not read yet")
+
+// readOutstanding reads the partner's outstanding points outside the
+// posting's transaction, at READ COMMITTED: inside it, the read of every
+// recent earn of the partner would make all of the partner's accruals
+// conflict with each other. The cap is therefore soft by at most the points
+// of accruals running at the same moment. The cap itself is read with the
+// partner's terms, inside the posting (loadContext), so that a partner
+// without one pays for nothing: Accrue reads this only for partners it has
+// seen capped.
+func (l *Ledger) readOutstanding(ctx context.Context, partner coalition.PartnerID) (int64, error) {
+	var outstanding int64
 	err := pgx.BeginTxFunc(ctx, l.tx.Pool(), pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `
 			WITH last AS (SELECT max(business_date) AS day FROM clearing_reports)
@@ -48,12 +45,12 @@ func (l *Ledger) readLiability(ctx context.Context, partner coalition.PartnerID)
 			                   AND (last.day IS NULL OR t.business_date > last.day)), 0)
 			     - COALESCE((SELECT SUM(c.points) FROM lot_consumptions AS c, last
 			                 WHERE c.issuer_id = $1 AND (last.day IS NULL OR c.business_date > last.day)), 0)`,
-			partner).Scan(&li.outstanding)
+			partner).Scan(&outstanding)
 	})
 	if err != nil {
-		return li, fmt.Errorf("liability of partner %s: %w", partner, err)
+		return 0, fmt.Errorf("liability of partner %s: %w", partner, err)
 	}
-	return li, nil
+	return outstanding, nil
 }
 
 // allows refuses an accrual that would take the partner past its cap.
