@@ -132,7 +132,7 @@ func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		if err != nil {
 			return AccrueResult{}, err
 		}
-		purchase, locked, err := l.memberState(ctx, tx, rs, c, m, now)
+		purchase, locked, debts, err := l.memberState(ctx, tx, rs, c, m, now)
 		if err != nil {
 			return AccrueResult{}, err
 		}
@@ -173,7 +173,7 @@ func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 			Amount: &amount, OrderID: a.OrderID, BusinessDate: c.date(), CreatedAt: now,
 		})
 		earn.ruleVersion = earning.Version
-		bonuses, err := l.postLines(ctx, tx, c, m, earn, earning.Lines, res.SpendableFrom, res.ExpiresAt)
+		bonuses, err := l.postLines(ctx, tx, c, m, earn, earning.Lines, res.SpendableFrom, res.ExpiresAt, debts)
 		if err != nil {
 			return AccrueResult{}, err
 		}
@@ -214,7 +214,10 @@ func (l *Ledger) rulesAt(ctx context.Context, tx pgx.Tx, t time.Time) (rules.Rul
 // what the member earned today at this partner (for a daily cap), whether a
 // referral bonus is still due, and the joint-promotion points this purchase
 // will unlock. Each read is of the member's own rows.
-func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c opContext, m memberRow, now time.Time) (rules.Purchase, int64, error) {
+// memberState reads, in one round trip, what the rules need to know of the
+// member and what the posting needs: the points locked for this partner and
+// the member's open debts.
+func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c opContext, m memberRow, now time.Time) (rules.Purchase, int64, []*debt, error) {
 	p := rules.Purchase{
 		Partner: c.code, Location: c.location, PartnerRateBP: c.earnRateBP, PointValueMinor: c.pointValueMinor,
 	}
@@ -255,11 +258,17 @@ func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c
 		SELECT COALESCE(SUM(remaining), 0) FROM lots
 		WHERE member_id = $1 AND unlock_partner_id = $2 AND remaining > 0 AND expires_at > $3`,
 		m.ID, c.partnerID, now).QueryRow(func(r pgx.Row) error { return r.Scan(&locked) })
+	var debts []*debt
+	b.Queue(debtsSQL, m.ID).Query(func(rows pgx.Rows) error {
+		var err error
+		debts, err = scanDebts(rows)
+		return err
+	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return p, 0, fmt.Errorf("accrue: member state: %w", err)
+		return p, 0, nil, fmt.Errorf("accrue: member state: %w", err)
 	}
 	p.SpendBefore = max(p.SpendBefore, 0)
-	return p, locked, nil
+	return p, locked, debts, nil
 }
 
 func storedTier(ctx context.Context, tx pgx.Tx, member uuid.UUID) (string, error) {
@@ -430,8 +439,10 @@ func (l *Ledger) funders(ctx context.Context, tx pgx.Tx, lines []rules.Line) (ma
 // into the earn's own lot; every other (funder, unlock) group gets a bonus
 // transaction with a lot of its own, so that each lot has one issuer and
 // each point its payer.
+//
+// debts are the member's open debts, which the new lots pay first.
 func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, earn *posting, lines []rules.Line,
-	spendableFrom, expiresAt time.Time) ([]Transaction, error) {
+	spendableFrom, expiresAt time.Time, debts []*debt) ([]Transaction, error) {
 	fs, err := l.funders(ctx, tx, lines)
 	if err != nil {
 		return nil, err
@@ -480,10 +491,6 @@ func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m member
 	}
 	// Points earned while the member owes points pay the debt first: only
 	// the new lots, as any older points went to the debt when it arose.
-	debts, err := loadDebts(ctx, tx, m.ID)
-	if err != nil {
-		return nil, err
-	}
 	var bonuses []Transaction
 	b := &pgx.Batch{}
 	for _, g := range order {

@@ -124,7 +124,8 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 				BusinessDate: c.date(), CreatedAt: now,
 			})
 			bonus.ruleVersion = w.Version
-			if _, err := l.postLines(ctx, tx, c, row, bonus, w.Lines, now, now.AddDate(0, 0, c.pointsTTLDays)); err != nil {
+			// A new member owes nothing.
+			if _, err := l.postLines(ctx, tx, c, row, bonus, w.Lines, now, now.AddDate(0, 0, c.pointsTTLDays), nil); err != nil {
 				return Member{}, err
 			}
 			m.WelcomePoints = w.Total

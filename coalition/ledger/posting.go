@@ -338,15 +338,21 @@ func insufficient(field string, want, available int64) error {
 		"not enough points: %d requested, %d available", want, max(available, 0))
 }
 
+const debtsSQL = `
+	SELECT id, creditor_id, remaining
+	FROM member_debts
+	WHERE member_id = $1 AND remaining > 0
+	ORDER BY created_at, id`
+
 func loadDebts(ctx context.Context, tx pgx.Tx, member uuid.UUID) ([]*debt, error) {
-	rows, err := tx.Query(ctx, `
-		SELECT id, creditor_id, remaining
-		FROM member_debts
-		WHERE member_id = $1 AND remaining > 0
-		ORDER BY created_at, id`, member)
+	rows, err := tx.Query(ctx, debtsSQL, member)
 	if err != nil {
 		return nil, fmt.Errorf("load debts: %w", err)
 	}
+	return scanDebts(rows)
+}
+
+func scanDebts(rows pgx.Rows) ([]*debt, error) {
 	debts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*debt, error) {
 		d := &debt{}
 		return d, r.Scan(&d.ID, &d.CreditorID, &d.Remaining)
