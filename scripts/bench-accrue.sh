@@ -49,17 +49,26 @@ fi
 
 go build -o .dev/coalition-load ./cmd/coalition-load
 
+# The server's CPU time (user + system, in clock ticks), to report what an
+# accrual costs it.
+server_pid="$(pgrep -f '^([^ ]*/)?coalitiond dev' | head -1 || true)"
+server_ticks() { if [ -n "$server_pid" ]; then awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; else echo 0; fi; }
+
 pgbench_tps() { # isolation
   PGOPTIONS="-c default_transaction_isolation=$1" "$PGBIN/pgbench" -n -M prepared -c "$CONCURRENCY" -j 2 \
     -T "$SECONDS_PER_RUN" --max-tries=100 "$bench_url" 2>&1 |
     sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
 }
 
-printf '%-6s %14s %12s %20s %12s %18s %12s\n' round "accrue/s" retries "pgbench SER tps" ratio "pgbench RC tps" ratio
+printf '%-6s %10s %8s %16s %16s %7s %16s %7s\n' round "accrue/s" retries "server CPU/acc" "pgbench SER tps" ratio "pgbench RC tps" ratio
 for round in $(seq 1 "$ROUNDS"); do
+  t0="$(server_ticks)"
   out="$(.dev/coalition-load -targets "$GRPC" -cacert .dev/partners/cafe/ca.pem -mix accrue=1 \
     -concurrency "$CONCURRENCY" -members "$MEMBERS" -requests 0 -duration "${SECONDS_PER_RUN}s" -metrics "$METRICS")"
+  t1="$(server_ticks)"
   ours="$(sed -n 's/.*: \([0-9]*\) requests\/s$/\1/p' <<<"$out")"
+  sent="$(sed -n 's/^\([0-9]*\) requests in .*/\1/p' <<<"$out")"
+  cpu="$(awk -v d="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$sent" 'BEGIN { if (d == 0) print "-"; else printf "%.2f ms", d / hz * 1000 / n }')"
   retried="$(sed -n 's/.*retried: \([0-9]*\)$/\1/p' <<<"$out")"
   if grep -qvE '^(.*requests/s|  accrue .*|  OK .*|  ledger .*)$' <<<"$out"; then
     echo "coalition-load saw answers other than OK:" >&2
@@ -67,7 +76,7 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
   ser="$(pgbench_tps serializable)"
   rc="$(pgbench_tps 'read\ committed')"
-  printf '%-6s %14s %12s %20s %12s %18s %12s\n' "$round" "$ours" "$retried" "$ser" \
+  printf '%-6s %10s %8s %16s %16s %7s %16s %7s\n' "$round" "$ours" "$retried" "$cpu" "$ser" \
     "$(awk -v a="$ours" -v b="$ser" 'BEGIN { printf "%.2f", a / b }')" "$rc" \
     "$(awk -v a="$ours" -v b="$rc" 'BEGIN { printf "%.2f", a / b }')"
 done
