@@ -26,6 +26,7 @@ ROUNDS="${ROUNDS:-2}"
 MEMBERS="${MEMBERS:-2000}"
 GRPC="${GRPC:-127.0.0.1:7443}"
 METRICS="${METRICS:-http://127.0.0.1:8080/metrics}"
+PGBENCH="${PGBENCH:-1}" # 0: the server alone (to compare two builds of it)
 
 if [ ! -f .dev/env ]; then
   echo "bench-accrue: .dev/env not found: start the local coalition first (scripts/dev.sh)" >&2
@@ -74,9 +75,12 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "coalition-load saw answers other than OK:" >&2
     echo "$out" >&2
   fi
-  ser="$(pgbench_tps serializable)"
-  rc="$(pgbench_tps 'read\ committed')"
+  ser=- rc=-
+  if [ "$PGBENCH" = 1 ]; then
+    ser="$(pgbench_tps serializable)"
+    rc="$(pgbench_tps 'read\ committed')"
+  fi
   printf '%-6s %10s %8s %16s %16s %7s %16s %7s\n' "$round" "$ours" "$retried" "$cpu" "$ser" \
-    "$(awk -v a="$ours" -v b="$ser" 'BEGIN { printf "%.2f", a / b }')" "$rc" \
-    "$(awk -v a="$ours" -v b="$rc" 'BEGIN { printf "%.2f", a / b }')"
+    "$(awk -v a="$ours" -v b="$ser" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "-" }')" "$rc" \
+    "$(awk -v a="$ours" -v b="$rc" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
 done
