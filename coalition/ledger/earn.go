@@ -112,7 +112,12 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 // if they were read, which a capped partner's accrual needs.
 func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accrual, h []byte, outstanding *int64) (AccrueResult, error) {
 	return idempotent(ctx, l, partner, a.IdempotencyKey, "accrue", a.record(h), func(tx pgx.Tx, now time.Time) (AccrueResult, error) {
-		c, m, err := loadContextAndMember(ctx, tx, partner, a.Member, h, "member")
+		rulesInForce := func() (rules.RuleSet, error) { return l.rulesAt(ctx, tx, now) }
+		c, m, err := loadContextAndMember(ctx, tx, partner, a.Member, h, "member", func(b *pgx.Batch) {
+			if l.rules != nil {
+				rulesInForce = l.rules.QueueInForce(b, now)
+			}
+		})
 		// A wrong currency is reported before an unknown member.
 		if e, ok := coalition.AsError(err); err != nil && (!ok || e.Code != coalition.NotFound) {
 			return AccrueResult{}, err
@@ -128,7 +133,7 @@ func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		// a second earn when it is written (see below). Checking first with
 		// a read would lock, at SERIALIZABLE, the index page that every
 		// partner's next (sequential) order id is written to.
-		rs, err := l.rulesAt(ctx, tx, now)
+		rs, err := rulesInForce()
 		if err != nil {
 			return AccrueResult{}, err
 		}
@@ -213,10 +218,8 @@ func (l *Ledger) rulesAt(ctx context.Context, tx pgx.Tx, t time.Time) (rules.Rul
 // round trip: the stored tier, the qualifying spend over the tier period,
 // what the member earned today at this partner (for a daily cap), whether a
 // referral bonus is still due, and the joint-promotion points this purchase
-// will unlock. Each read is of the member's own rows.
-// memberState reads, in one round trip, what the rules need to know of the
-// member and what the posting needs: the points locked for this partner and
-// the member's open debts.
+// will unlock; and the member's open debts, which the new points pay
+// first. Each read is of the member's own rows.
 func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c opContext, m memberRow, now time.Time) (rules.Purchase, int64, []*debt, error) {
 	p := rules.Purchase{
 		Partner: c.code, Location: c.location, PartnerRateBP: c.earnRateBP, PointValueMinor: c.pointValueMinor,

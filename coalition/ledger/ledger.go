@@ -238,10 +238,11 @@ func loadContext(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID) (o
 	return finishContext(ctx, tx, c, err)
 }
 
-// loadContextAndMember is loadContext and findMember in one round trip.
-// The partner's refusal, if any, comes first, as when they run in turn.
+// loadContextAndMember is loadContext and findMember in one round trip,
+// with any further reads more queues on the same batch. The partner's
+// refusal, if any, comes first, as when they run in turn.
 func loadContextAndMember(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID, ref MemberRef, phoneHash []byte,
-	field string) (opContext, memberRow, error) {
+	field string, more ...func(*pgx.Batch)) (opContext, memberRow, error) {
 	where, arg, sub, err := memberWhere(ref, phoneHash, field)
 	if err != nil {
 		c, cerr := loadContext(ctx, tx, partner)
@@ -262,6 +263,9 @@ func loadContextAndMember(ctx context.Context, tx pgx.Tx, partner coalition.Part
 		m, merr = scanMember(r, field, sub)
 		return nil
 	})
+	for _, q := range more {
+		q(b)
+	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return c, m, fmt.Errorf("load context of partner %s and member: %w", partner, err)
 	}

@@ -36,16 +36,34 @@ type Queryer interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+const inForceSQL = `
+	SELECT version, body FROM rule_sets
+	WHERE effective_from <= $1
+	ORDER BY effective_from DESC, version DESC
+	LIMIT 1`
+
 // InForce returns the version in force at t (the latest to take effect at
 // or before t), or the empty version 0 if none is.
 func (s *Store) InForce(ctx context.Context, q Queryer, t time.Time) (RuleSet, error) {
+	return s.inForce(q.QueryRow(ctx, inForceSQL, t))
+}
+
+// QueueInForce queues InForce's read on b, so that it shares a round trip
+// with other reads; once b has been sent, the returned function gives the
+// version in force.
+func (s *Store) QueueInForce(b *pgx.Batch, t time.Time) func() (RuleSet, error) {
+	rs, err := RuleSet{}, errors.New("rules in force: the batch was not sent")
+	b.Queue(inForceSQL, t).QueryRow(func(row pgx.Row) error {
+		rs, err = s.inForce(row)
+		return nil
+	})
+	return func() (RuleSet, error) { return rs, err }
+}
+
+func (s *Store) inForce(row pgx.Row) (RuleSet, error) {
 	var version int64
 	var body string
-	err := q.QueryRow(ctx, `
-		SELECT version, body FROM rule_sets
-		WHERE effective_from <= $1
-		ORDER BY effective_from DESC, version DESC
-		LIMIT 1`, t).Scan(&version, &body)
+	err := row.Scan(&version, &body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return RuleSet{}, nil
 	}
