@@ -8,6 +8,7 @@
 #
 #   scripts/bench-accrue.sh                  # 8 clients, 30 s per run, 2 rounds
 #   CONCURRENCY=16 SECONDS_PER_RUN=60 ROUNDS=3 scripts/bench-accrue.sh
+#   PGBENCH=0 scripts/bench-accrue.sh        # the server alone, to compare builds
 #
 # Each round runs, for SECONDS_PER_RUN each:
 #   1. coalition-load, accruals only, over gRPC with TLS (the whole stack:
