@@ -366,30 +366,8 @@ func TestCSVAndDrillDownLeadFromEveryFigureToTheLedger(t *testing.T) {
 	if fmt.Sprint(netLines) != fmt.Sprint(nets(r)) {
 		t.Fatalf("CSV nets %v, report nets %v", netLines, nets(r))
 	}
-	// Every flow and fee line drills down to postings that add up to it.
+	drillsDownExactly(t, f, day1, r)
 	c := clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now})
-	for _, l := range r.Lines() {
-		if l.Section != "flow" && l.Section != "fee" && l.Section != "issued" {
-			continue
-		}
-		_, posts, err := c.DrillDown(f.ctx, day1, l.ID, "")
-		if err != nil {
-			t.Fatalf("drill down %s: %v", l.ID, err)
-		}
-		var points int64
-		for _, p := range posts {
-			points += p.Points
-		}
-		switch {
-		case l.Points != nil && points != *l.Points:
-			t.Errorf("line %s (%s %s→%s) has %d points, its postings %d", l.ID, l.Kind, l.Payer, l.Payee, *l.Points, points)
-		case l.BaseMinor != nil && points*r.PointValueMinor != *l.BaseMinor:
-			t.Errorf("fee line %s has base %d, its postings are worth %d", l.ID, *l.BaseMinor, points*r.PointValueMinor)
-		}
-		if len(posts) == 0 {
-			t.Errorf("line %s has no postings", l.ID)
-		}
-	}
 	if _, _, err := c.DrillDown(f.ctx, day1, "N1", ""); err == nil {
 		t.Fatal("a net line drilled down to postings")
 	}
@@ -426,5 +404,34 @@ func TestDueWindowsAreClearedAfterTheCutOffInTheCoalitionsTimeZone(t *testing.T)
 	ws, err := c.Windows(f.ctx, 10)
 	if err != nil || len(ws) != 2 || ws[0].Status != "open" || !ws[1].Cleared {
 		t.Fatalf("windows = %+v, %v", ws, err)
+	}
+}
+
+// drillsDownExactly checks that every flow, fee and issued line of a report
+// drills down to postings that add up to it.
+func drillsDownExactly(t *testing.T, f *fixture, day time.Time, r clearing.Report) {
+	t.Helper()
+	c := clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now})
+	for _, l := range r.Lines() {
+		if l.Section != "flow" && l.Section != "fee" && l.Section != "issued" {
+			continue
+		}
+		_, posts, err := c.DrillDown(f.ctx, day, l.ID, "")
+		if err != nil {
+			t.Fatalf("drill down %s: %v", l.ID, err)
+		}
+		var points int64
+		for _, p := range posts {
+			points += p.Points
+		}
+		switch {
+		case l.Points != nil && points != *l.Points:
+			t.Errorf("line %s (%s %s→%s) has %d points, its postings %d", l.ID, l.Kind, l.Payer, l.Payee, *l.Points, points)
+		case l.BaseMinor != nil && points*r.PointValueMinor != *l.BaseMinor:
+			t.Errorf("fee line %s has base %d, its postings are worth %d", l.ID, *l.BaseMinor, points*r.PointValueMinor)
+		}
+		if len(posts) == 0 {
+			t.Errorf("line %s has no postings", l.ID)
+		}
 	}
 }

@@ -162,6 +162,18 @@ func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID, partne
 	if line == nil {
 		return Line{}, nil, coalition.Errorf(coalition.NotFound, "line", "report %s has no line %s", r.BusinessDate, lineID)
 	}
+	// The report lists the partners; the operator, which issues the points
+	// it funds and so appears in lines too, is looked up by its code.
+	for _, code := range []string{line.Payer, line.Payee} {
+		if _, ok := ids[code]; ok || code == "" {
+			continue
+		}
+		var id string
+		if err := c.tx.Pool().QueryRow(ctx, `SELECT id::TEXT FROM partners WHERE code = $1`, code).Scan(&id); err != nil {
+			return *line, nil, fmt.Errorf("drill down %s %s: party %s: %w", r.BusinessDate, lineID, code, err)
+		}
+		ids[code] = id
+	}
 	const fromConsumptions = `
 		SELECT t.id, t.kind, p.code, t.member_id, COALESCE(t.order_id, ''), SUM(c.points), t.created_at
 		FROM lot_consumptions AS c
@@ -181,17 +193,27 @@ func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID, partne
 	case (line.Section == "fee" && line.Kind == "breakage") || line.Section == "breakage":
 		sql = fromConsumptions + `c.kind = 'expire'` + group
 	case (line.Section == "fee" && line.Kind == "issue") || line.Section == "issued":
-		kinds := "'earn', 'earn_refund'"
+		// From the entries on the issuer's account, as the report counts
+		// them: an issuer's points are also issued by bonuses (promotions
+		// it funds, welcome and referral bonuses), and one refund may claw
+		// back points of several issuers.
+		// Points issued count up and points clawed back down, except on the
+		// clawed-back line, which counts them up.
+		kinds, sign := "'earn', 'bonus', 'earn_refund'", "-"
 		switch line.Kind {
 		case "issued":
-			kinds = "'earn'"
+			kinds = "'earn', 'bonus'"
 		case "clawed_back":
-			kinds = "'earn_refund'"
+			kinds, sign = "'earn_refund'", ""
 		}
 		sql = `
-			SELECT t.id, t.kind, p.code, t.member_id, COALESCE(t.order_id, ''), t.points, t.created_at
-			FROM transactions AS t JOIN partners AS p ON p.id = t.partner_id
-			WHERE t.business_date = $1 AND t.partner_id = $2 AND t.kind IN (` + kinds + `)
+			SELECT t.id, t.kind, p.code, t.member_id, COALESCE(t.order_id, ''), ` + sign + `SUM(e.amount), t.created_at
+			FROM transactions AS t
+			JOIN entries AS e ON e.transaction_id = t.id
+			JOIN accounts AS a ON a.id = e.account_id
+			JOIN partners AS p ON p.id = t.partner_id
+			WHERE t.business_date = $1 AND a.kind = 'partner_issued' AND a.owner_id = $2 AND t.kind IN (` + kinds + `)
+			GROUP BY t.id, t.kind, p.code, t.member_id, t.order_id, t.created_at
 			ORDER BY t.created_at, t.id`
 	default:
 		return *line, nil, coalition.Errorf(coalition.Invalid, "line", "line %s (%s) is computed from other lines, not from postings", lineID, line.Section)

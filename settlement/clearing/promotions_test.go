@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
@@ -65,4 +66,45 @@ func TestPromotionPointsSettleWithTheirFunders(t *testing.T) {
 	if !slices.Equal(rep.Issued, wantIssued) {
 		t.Fatalf("issued = %+v, want %+v", rep.Issued, wantIssued)
 	}
+	// The operator's line drills down like any partner's.
+	drillsDownExactly(t, f, day1, rep)
+}
+
+// A refund of half of a purchase that earned points of three issuers claws
+// back half of each issuer's points. The report counts each issuer's
+// points issued and clawed back, and every such line (and every fee on
+// them) drills down to the postings on that issuer's account: the
+// operator's and the cinema's points came in bonus transactions, and one
+// refund transaction took points back from all three.
+func TestIssuedAndClawedBackPointsDrillDownToEachIssuer(t *testing.T) {
+	f := newFixture(t)
+	store := rules.NewStore(f.runner, f.clock.Now)
+	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
+	f.l = ledger.New(ledger.Config{Tx: f.runner, Clock: f.clock.Now, Phones: hasher, Rules: store})
+	now := f.clock.Now()
+	if _, err := store.Put(f.ctx, rules.RuleSet{Promotions: []rules.Promotion{
+		{Code: "double", Name: "Double", Starts: now, Ends: now.AddDate(0, 1, 0), MultiplierBP: 10_000,
+			Partners: []string{"cafe"}, FundedBy: rules.FundedByOperator},
+		{Code: "movie", Name: "Movie", Starts: now, Ends: now.AddDate(0, 1, 0), BonusPoints: 20,
+			Partners: []string{"cafe"}, FundedBy: "cinema"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	m := f.enroll(f.cafe)
+	r := f.accrue(f.cafe, m, 100_000) // 50 of the café's, 50 of the operator's, 20 of the cinema's
+	half := coalition.Money{Minor: 50_000, Currency: "RUB"}
+	if _, err := f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: r.Transaction.ID, Purchase: &half}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(time.Date(2026, 3, 11, 0, 30, 0, 0, moscow))
+	rep := f.clear(day1)
+	wantIssued := []clearing.Issued{
+		{Partner: "cafe", Points: 50, ClawedBack: 25},
+		{Partner: "cinema", Points: 20, ClawedBack: 10},
+		{Partner: "operator", Points: 50, ClawedBack: 25},
+	}
+	if !slices.Equal(rep.Issued, wantIssued) {
+		t.Fatalf("issued = %+v, want %+v", rep.Issued, wantIssued)
+	}
+	drillsDownExactly(t, f, day1, rep)
 }
