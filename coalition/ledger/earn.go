@@ -161,7 +161,9 @@ func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		}
 		earning.Sum()
 		if c.liabilityLimit == nil {
-			l.capped.Delete(partner)
+			if outstanding != nil { // the cap was lifted
+				l.capped.Delete(partner)
+			}
 		} else if outstanding == nil {
 			return AccrueResult{}, errOutstandingUnread
 		} else if err := (liability{limit: c.liabilityLimit, outstanding: *outstanding}).allows(earning.Own()); err != nil {

@@ -658,6 +658,18 @@ func TestAccrualsBeyondThePartnersLiabilityLimitAreRefused(t *testing.T) {
 	f.accrue(f.cinema, m, 100_000)
 	f.redeem(f.fuel, m, 40) // 40 of the café's 50
 	f.accrue(f.cafe, m, 100_000)
+	// The cap follows the partner's row at once: lowered, the next accrual
+	// is refused; lifted, any accrual passes.
+	if _, err := f.pool.Exec(f.ctx, `UPDATE partners SET liability_limit_points = 70 WHERE id = $1`, f.cafe.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "over-again", Member: ledger.MemberRef{ID: m.ID}, Purchase: rub(100_000), OrderID: "over-again"})
+	wantError(t, err, coalition.FailedPrecondition, "")
+	if _, err := f.pool.Exec(f.ctx, `UPDATE partners SET liability_limit_points = NULL WHERE id = $1`, f.cafe.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.accrue(f.cafe, m, 10_000_000) // 5,000 points, no cap
+	f.checkClean()
 }
 
 // A refund of a burn while the member owes points pays the debt in the same
