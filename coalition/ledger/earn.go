@@ -332,31 +332,15 @@ func drawBudget(ctx context.Context, tx pgx.Tx, promotion string, want, budget i
 		}
 		return s
 	}
-	first := int(member[15]) % budgetShards
+	first := homeShard(member)
 	granted := map[int]int64{}
-	read := func(q string, args ...any) error {
-		rows, err := tx.Query(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var shard int
-			var g int64
-			if err := rows.Scan(&shard, &g); err != nil {
-				rows.Close()
-				return err
-			}
-			granted[shard] = g
-		}
-		return rows.Err()
-	}
-	if err := read(`SELECT shard, granted FROM promotion_budgets WHERE promotion = $1 AND shard = $2`, promotion, first); err != nil {
+	if err := readGranted(ctx, tx, granted, `SELECT shard, granted FROM promotion_budgets WHERE promotion = $1 AND shard = $2`, promotion, first); err != nil {
 		return 0, fmt.Errorf("budget of %s: %w", promotion, err)
 	}
 	take := map[int]int64{first: min(want, max(share(first)-granted[first], 0))}
 	got := take[first]
 	if got < want {
-		if err := read(`SELECT shard, granted FROM promotion_budgets WHERE promotion = $1`, promotion); err != nil {
+		if err := readGranted(ctx, tx, granted, `SELECT shard, granted FROM promotion_budgets WHERE promotion = $1`, promotion); err != nil {
 			return 0, fmt.Errorf("budget of %s: %w", promotion, err)
 		}
 		for s := range budgetShards {
@@ -379,6 +363,26 @@ func drawBudget(ctx context.Context, tx pgx.Tx, promotion string, want, budget i
 		}
 	}
 	return got, nil
+}
+
+// homeShard is the budget shard a member's accruals draw on first (and
+// refunds give back to first).
+func homeShard(member uuid.UUID) int { return int(member[15]) % budgetShards }
+
+// readGranted reads (shard, granted) rows of a promotion's budget into
+// granted.
+func readGranted(ctx context.Context, tx pgx.Tx, granted map[int]int64, q string, args ...any) error {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	var shard int
+	var g int64
+	_, err = pgx.ForEachRow(rows, []any{&shard, &g}, func() error {
+		granted[shard] = g
+		return nil
+	})
+	return err
 }
 
 // funder is an issuer of points named by a rule line.

@@ -295,22 +295,9 @@ func releaseBudget(ctx context.Context, tx pgx.Tx, promotion string, points int6
 	if points <= 0 {
 		return nil
 	}
-	first := int(member[15]) % budgetShards
-	rows, err := tx.Query(ctx, `SELECT shard, granted FROM promotion_budgets WHERE promotion = $1 AND granted > 0`, promotion)
-	if err != nil {
-		return fmt.Errorf("refund: budget of %s: %w", promotion, err)
-	}
+	first := homeShard(member)
 	granted := map[int]int64{}
-	for rows.Next() {
-		var shard int
-		var g int64
-		if err := rows.Scan(&shard, &g); err != nil {
-			rows.Close()
-			return fmt.Errorf("refund: budget of %s: %w", promotion, err)
-		}
-		granted[shard] = g
-	}
-	if err := rows.Err(); err != nil {
+	if err := readGranted(ctx, tx, granted, `SELECT shard, granted FROM promotion_budgets WHERE promotion = $1 AND granted > 0`, promotion); err != nil {
 		return fmt.Errorf("refund: budget of %s: %w", promotion, err)
 	}
 	for i := range budgetShards {
