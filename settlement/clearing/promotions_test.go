@@ -18,19 +18,7 @@ import (
 // them at the fuel station, each funder owes the fuel station for its own
 // points, and the operator charges itself no fees.
 func TestPromotionPointsSettleWithTheirFunders(t *testing.T) {
-	f := newFixture(t)
-	store := rules.NewStore(f.runner, f.clock.Now)
-	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
-	f.l = ledger.New(ledger.Config{Tx: f.runner, Clock: f.clock.Now, Phones: hasher, Rules: store})
-	now := f.clock.Now()
-	if _, err := store.Put(f.ctx, rules.RuleSet{Promotions: []rules.Promotion{
-		{Code: "double", Name: "Double", Starts: now, Ends: now.AddDate(0, 1, 0), MultiplierBP: 10_000,
-			Partners: []string{"cafe"}, FundedBy: rules.FundedByOperator},
-		{Code: "movie", Name: "Movie", Starts: now, Ends: now.AddDate(0, 1, 0), BonusPoints: 20,
-			Partners: []string{"cafe"}, FundedBy: "cinema"},
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	f := promotionsFixture(t)
 	m := f.enroll(f.cafe)
 	r := f.accrue(f.cafe, m, 100_000) // 50 of the café's, 50 of the operator's, 20 of the cinema's
 	if r.Earning.Total != 120 {
@@ -77,19 +65,7 @@ func TestPromotionPointsSettleWithTheirFunders(t *testing.T) {
 // operator's and the cinema's points came in bonus transactions, and one
 // refund transaction took points back from all three.
 func TestIssuedAndClawedBackPointsDrillDownToEachIssuer(t *testing.T) {
-	f := newFixture(t)
-	store := rules.NewStore(f.runner, f.clock.Now)
-	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
-	f.l = ledger.New(ledger.Config{Tx: f.runner, Clock: f.clock.Now, Phones: hasher, Rules: store})
-	now := f.clock.Now()
-	if _, err := store.Put(f.ctx, rules.RuleSet{Promotions: []rules.Promotion{
-		{Code: "double", Name: "Double", Starts: now, Ends: now.AddDate(0, 1, 0), MultiplierBP: 10_000,
-			Partners: []string{"cafe"}, FundedBy: rules.FundedByOperator},
-		{Code: "movie", Name: "Movie", Starts: now, Ends: now.AddDate(0, 1, 0), BonusPoints: 20,
-			Partners: []string{"cafe"}, FundedBy: "cinema"},
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	f := promotionsFixture(t)
 	m := f.enroll(f.cafe)
 	r := f.accrue(f.cafe, m, 100_000) // 50 of the café's, 50 of the operator's, 20 of the cinema's
 	half := coalition.Money{Minor: 50_000, Currency: "RUB"}
@@ -107,4 +83,24 @@ func TestIssuedAndClawedBackPointsDrillDownToEachIssuer(t *testing.T) {
 		t.Fatalf("issued = %+v, want %+v", rep.Issued, wantIssued)
 	}
 	drillsDownExactly(t, f, day1, rep)
+}
+
+// promotionsFixture is a fixture whose ledger runs two promotions at the
+// café: double points funded by the operator, and 20 points funded by the
+// cinema.
+func promotionsFixture(t *testing.T) *fixture {
+	f := newFixture(t)
+	store := rules.NewStore(f.runner, f.clock.Now)
+	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
+	f.l = ledger.New(ledger.Config{Tx: f.runner, Clock: f.clock.Now, Phones: hasher, Rules: store})
+	now := f.clock.Now()
+	if _, err := store.Put(f.ctx, rules.RuleSet{Promotions: []rules.Promotion{
+		{Code: "double", Name: "Double", Starts: now, Ends: now.AddDate(0, 1, 0), MultiplierBP: 10_000,
+			Partners: []string{"cafe"}, FundedBy: rules.FundedByOperator},
+		{Code: "movie", Name: "Movie", Starts: now, Ends: now.AddDate(0, 1, 0), BonusPoints: 20,
+			Partners: []string{"cafe"}, FundedBy: "cinema"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
