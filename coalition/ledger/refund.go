@@ -155,6 +155,14 @@ func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 	return res, nil
 }
 
+// refundedShare is what points earned on a purchase of amount give back
+// when what is left of the purchase goes from leftBefore to leftAfter: they
+// keep floor(points × left / amount), so rounding favours the issuer and
+// refunds of the whole purchase give back exactly the points.
+func refundedShare(points, amount, leftBefore, leftAfter int64) int64 {
+	return coalition.MulDivFloor(points, leftBefore, amount) - coalition.MulDivFloor(points, leftAfter, amount)
+}
+
 // clawBack takes from each lot the points it no longer keeps once the
 // purchase is down from leftBefore to leftAfter of amount, each to its own
 // issuer, and returns the points of the new debts still owed after the
@@ -162,7 +170,7 @@ func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 func (p *posting) clawBack(pu *purse, m memberRow, lots []earnLot, amount, leftBefore, leftAfter int64) int64 {
 	owed := false
 	for _, el := range lots {
-		claw := coalition.MulDivFloor(el.lot.Points, leftBefore, amount) - coalition.MulDivFloor(el.lot.Points, leftAfter, amount)
+		claw := refundedShare(el.lot.Points, amount, leftBefore, leftAfter)
 		if claw <= 0 {
 			continue
 		}
@@ -245,9 +253,8 @@ func refundReferrer(ctx context.Context, tx pgx.Tx, c opContext, o original, r R
 // releaseBudgets gives the refunded share of each budgeted promotion's
 // bonus back to the promotion's budget, so that a budget counts the points
 // its promotion still grants, not those of purchases taken back. Each line
-// keeps floor(points × left / amount) of its grant, the same rounding as
-// its lot, so refunds of the whole purchase give back exactly what was
-// drawn.
+// gives back its refundedShare, the same rounding as its lot, so refunds
+// of the whole purchase give back exactly what was drawn.
 func releaseBudgets(ctx context.Context, tx pgx.Tx, lots []earnLot, member uuid.UUID, amount, leftBefore, leftAfter int64) error {
 	var txs, ids []uuid.UUID
 	for _, el := range lots {
@@ -269,7 +276,7 @@ func releaseBudgets(ctx context.Context, tx pgx.Tx, lots []earnLot, member uuid.
 			rows.Close()
 			return fmt.Errorf("refund: promotion lines: %w", err)
 		}
-		release[ref] += coalition.MulDivFloor(points, leftBefore, amount) - coalition.MulDivFloor(points, leftAfter, amount)
+		release[ref] += refundedShare(points, amount, leftBefore, leftAfter)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("refund: promotion lines: %w", err)
