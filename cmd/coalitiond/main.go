@@ -653,55 +653,50 @@ func maintain(ctx context.Context, l *ledger.Ledger, sess *sessions.Store, every
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		for {
-			n, err := l.ExpireLots(ctx, 1000)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Error("expire lots", "error", err)
-				}
-				break
-			}
-			if n > 0 {
+		inBatches(ctx, log, "expire lots", func(limit int) (int, error) {
+			n, err := l.ExpireLots(ctx, limit)
+			if err == nil && n > 0 {
 				log.Info("expired lots", "lots", n)
 			}
-			if n < 1000 {
-				break
-			}
-		}
-		for {
-			n, down, err := l.ReviewTiers(ctx, 1000)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Error("review tiers", "error", err)
-				}
-				break
-			}
-			if down > 0 {
+			return n, err
+		})
+		inBatches(ctx, log, "review tiers", func(limit int) (int, error) {
+			n, down, err := l.ReviewTiers(ctx, limit)
+			if err == nil && down > 0 {
 				log.Info("lowered tiers", "reviewed", n, "lowered", down)
 			}
-			if n < 1000 {
-				break
-			}
-		}
-		for {
-			n, err := sess.Purge(ctx, sessions.DefaultRetention, 1000)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Error("purge lapsed sessions and links", "error", err)
-				}
-				break
-			}
-			if n > 0 {
+			return n, err
+		})
+		inBatches(ctx, log, "purge lapsed sessions and links", func(limit int) (int, error) {
+			n, err := sess.Purge(ctx, sessions.DefaultRetention, limit)
+			if err == nil && n > 0 {
 				log.Info("purged lapsed sessions and links", "rows", n)
 			}
-			if n < 1000 {
-				break
-			}
-		}
+			return int(n), err
+		})
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// inBatches runs one of the periodic jobs' steps, a batch of at most 1000
+// rows at a time, until a batch is not full or a step fails (logged as
+// what, unless the server is stopping).
+func inBatches(ctx context.Context, log *slog.Logger, what string, step func(limit int) (int, error)) {
+	const limit = 1000
+	for {
+		n, err := step(limit)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error(what, "error", err)
+			}
+			return
+		}
+		if n < limit {
+			return
 		}
 	}
 }
