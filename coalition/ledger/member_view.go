@@ -18,13 +18,7 @@ import (
 // MemberHistory lists all of a member's transactions, newest first, a page
 // at a time (the member's own view; partners use History).
 func (l *Ledger) MemberHistory(ctx context.Context, member uuid.UUID, pageSize int, pageToken string) ([]Transaction, string, error) {
-	if pageSize <= 0 {
-		pageSize = 50
-	}
-	if pageSize > 200 {
-		return nil, "", coalition.Errorf(coalition.Invalid, "page_size", "must be at most 200")
-	}
-	after, err := decodePageToken(pageToken)
+	pageSize, after, err := page(pageSize, pageToken)
 	if err != nil {
 		return nil, "", err
 	}

@@ -93,13 +93,7 @@ func summarize(member uuid.UUID, pu *purse, now time.Time) Balance {
 // partner sees every transaction of the members it enrolled, and only its own
 // transactions with other members.
 func (l *Ledger) History(ctx context.Context, partner coalition.PartnerID, ref MemberRef, pageSize int, pageToken string) ([]Transaction, string, error) {
-	if pageSize <= 0 {
-		pageSize = 50
-	}
-	if pageSize > 200 {
-		return nil, "", coalition.Errorf(coalition.Invalid, "page_size", "must be at most 200")
-	}
-	after, err := decodePageToken(pageToken)
+	pageSize, after, err := page(pageSize, pageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -211,6 +205,19 @@ type pageCursor struct {
 // Page tokens are opaque to clients: the position of the last row returned.
 func encodePageToken(at time.Time, id uuid.UUID) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "." + id.String()))
+}
+
+// page checks a history request's paging: 50 transactions if no size is
+// given, at most 200, after the cursor of the token.
+func page(size int, token string) (int, pageCursor, error) {
+	if size <= 0 {
+		size = 50
+	}
+	if size > 200 {
+		return 0, pageCursor{}, coalition.Errorf(coalition.Invalid, "page_size", "must be at most 200")
+	}
+	after, err := decodePageToken(token)
+	return size, after, err
 }
 
 func decodePageToken(s string) (pageCursor, error) {
