@@ -21,7 +21,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/readiness"
-	"github.com/coalition-loyalty/coalition/coalition/demo"
+	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 
@@ -49,8 +49,17 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 	}
 	httpAddr := httpLis.Addr().String()
 	httpLis.Close()
+	// The business clock starts on a Wednesday at noon in Moscow, whatever
+	// the machine's date: the demo's yesterday is then a Tuesday, outside
+	// the weekend promotion. TestDemoOnEveryDayOfTheWeek covers the others.
+	moscow, err := time.LoadLocation("Europe/Moscow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, started := time.Date(2026, 11, 25, 12, 0, 0, 0, moscow), time.Now()
+	now := func() time.Time { return base.Add(time.Since(started)) }
 	cfg := serverConfig{listen: addr, httpListen: httpAddr, settings: demo.Settings, sweepInterval: time.Second, clearEvery: time.Minute,
-		tlsHosts: []string{"localhost", "127.0.0.1"}}
+		tlsHosts: []string{"localhost", "127.0.0.1"}, now: now}
 
 	for run := 1; run <= 2; run++ {
 		ctx, stop := context.WithCancel(context.Background())
@@ -114,8 +123,7 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 				cleared = w.GetBusinessDate()
 			}
 		}
-		moscow, _ := time.LoadLocation("Europe/Moscow")
-		if want := time.Now().In(moscow).AddDate(0, 0, -1).Format(time.DateOnly); cleared != want {
+		if want := "2026-11-24"; cleared != want {
 			t.Fatalf("run %d: cleared window %q, want yesterday %s, among %v", run, cleared, want, ws.GetWindows())
 		}
 		st, err := settle.GetPartnerStatement(ctx, &coalitionv1.GetPartnerStatementRequest{BusinessDate: cleared, Partner: "cafe"})

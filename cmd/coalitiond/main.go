@@ -34,7 +34,7 @@ import (
 	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/readiness"
 	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
-	"github.com/coalition-loyalty/coalition/coalition/demo"
+	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/network"
 	"github.com/coalition-loyalty/coalition/coalition/onboarding"
@@ -84,6 +84,10 @@ type serverConfig struct {
 	settings      ledger.Settings
 	sweepInterval time.Duration
 	clearEvery    time.Duration
+	// now is the business clock: business days, rules in force, holds,
+	// expiry and the demo's dates (time.Now if nil). Credentials and
+	// readiness always use the real time.
+	now func() time.Time
 }
 
 func root() *cobra.Command {
@@ -349,28 +353,17 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 	} else if len(pending) > 0 {
 		return fmt.Errorf("the database lacks migrations %v: run coalitiond migrate", pending)
 	}
-	ruleStore := rules.NewStore(runner, nil)
-	l := ledger.New(ledger.Config{Tx: runner, Phones: hasher, Rules: ruleStore})
-	reg := partners.New(runner, nil)
+	now := c.now
+	if now == nil {
+		now = time.Now
+	}
+	ruleStore := rules.NewStore(runner, now)
+	l := ledger.New(ledger.Config{Tx: runner, Phones: hasher, Rules: ruleStore, Clock: now})
+	reg := partners.New(runner, now)
+	settlement := clearing.New(clearing.Config{Tx: runner, Clock: now})
 	var seeded []demo.Member
 	if dev {
-		// The demo's first day is yesterday, cleared, so that the finance
-		// pages have a report to show.
-		yesterday := func() time.Time { return time.Now().AddDate(0, 0, -1) }
-		yesterdayRules := rules.NewStore(runner, yesterday)
-		env := demo.Env{
-			Yesterday:    ledger.New(ledger.Config{Tx: runner, Phones: hasher, Rules: yesterdayRules, Clock: yesterday}),
-			Today:        l,
-			YesterdayNow: yesterday,
-			Rules:        yesterdayRules,
-			Partners:     reg,
-			Settings:     c.settings,
-			Clear: func(ctx context.Context, day time.Time) error {
-				_, err := clearing.New(clearing.Config{Tx: runner}).Run(ctx, day)
-				return err
-			},
-		}
-		if seeded, err = demo.Seed(ctx, env); err != nil {
+		if seeded, err = demo.Seed(ctx, demo.NewEnv(runner, hasher, c.settings, now)); err != nil {
 			return err
 		}
 	}
@@ -386,7 +379,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 	if c.devAuth {
 		devAuth = &rpc.DevAuthenticator{Partners: reg}
 	}
-	opts := rpc.Options{Ledger: l, Settlement: clearing.New(clearing.Config{Tx: runner}), Log: log, Auth: devAuth,
+	opts := rpc.Options{Ledger: l, Settlement: settlement, Log: log, Auth: devAuth,
 		Rules: ruleStore, Tiers: rpc.LedgerTiers{L: l},
 		ServerOptions: []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(tel.Traces), otelgrpc.WithMeterProvider(tel.Meters)))}}
@@ -441,7 +434,7 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 	}
 	opts.Auth = rpc.SessionAuth{Sessions: sess, Next: opts.Auth}
 	opts.Members, opts.Partners, opts.Links, opts.PublicURL = l, reg, sess, c.publicURL
-	opts.Network = network.New(runner, reg, nil)
+	opts.Network = network.New(runner, reg, now)
 	srv, hs, err := rpc.NewServer(opts)
 	if err != nil {
 		return err

@@ -11,7 +11,10 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
+	"github.com/coalition-loyalty/coalition/coalition/txn"
+	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
 
 // Settings are the demo coalition's terms: roubles, Moscow business days,
@@ -83,6 +86,26 @@ type Env struct {
 	Partners     *partners.Register
 	Settings     ledger.Settings
 	Clear        func(ctx context.Context, day time.Time) error
+}
+
+// NewEnv is the seeding environment of a coalition whose clock is now:
+// the demo's first day is the business day before now's, cleared, so that
+// the finance pages have a report to show.
+func NewEnv(tx *txn.Runner, phones phone.Hasher, settings ledger.Settings, now func() time.Time) Env {
+	yesterday := func() time.Time { return now().AddDate(0, 0, -1) }
+	yesterdayRules := rules.NewStore(tx, yesterday)
+	return Env{
+		Yesterday:    ledger.New(ledger.Config{Tx: tx, Phones: phones, Rules: yesterdayRules, Clock: yesterday}),
+		Today:        ledger.New(ledger.Config{Tx: tx, Phones: phones, Rules: rules.NewStore(tx, now), Clock: now}),
+		YesterdayNow: yesterday,
+		Rules:        yesterdayRules,
+		Partners:     partners.New(tx, now),
+		Settings:     settings,
+		Clear: func(ctx context.Context, day time.Time) error {
+			_, err := clearing.New(clearing.Config{Tx: tx, Clock: now}).Run(ctx, day)
+			return err
+		},
+	}
 }
 
 // Seed adds the demo partners and members unless partners exist already,
