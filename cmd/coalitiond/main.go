@@ -31,10 +31,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
 	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/readiness"
 	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
-	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/network"
 	"github.com/coalition-loyalty/coalition/coalition/onboarding"
