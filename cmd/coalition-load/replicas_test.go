@@ -9,11 +9,11 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/coalition/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
-	"github.com/coalition-loyalty/coalition/coalition/txn"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )

@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/onboarding"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/coalition/vault"
 )
 
 // vaultClient connects with --vault-addr/--vault-token or the standard
@@ -41,7 +41,7 @@ func vaultCmd(e *env) *cobra.Command {
 		Long: `bootstrap sets up, in the Vault given by --vault-addr and --vault-token: the
 coalition's root and issuing CA (PKI engine), the partner, staff and server
 certificate roles, the transit keys that hash phone numbers and API keys, the
-least-privilege policies from deploy/vault/policies, and the server's AppRole.
+least-privilege policies from coalition/infra/vault/policies, and the server's AppRole.
 What exists already is left as it is. It prints the AppRole's role id and
 writes a new secret id to --secret-id-file (mode 0600), for coalitiond serve.`,
 		PersistentPreRunE: func(*cobra.Command, []string) error { return nil }, // no database needed

@@ -9,13 +9,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/coalition-loyalty/coalition/coalition"
-	"github.com/coalition-loyalty/coalition/coalition/clock"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/coalition/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
-	"github.com/coalition-loyalty/coalition/coalition/txn"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

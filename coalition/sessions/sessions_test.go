@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coalition-loyalty/coalition/coalition/clock"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/coalition/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
-	"github.com/coalition-loyalty/coalition/coalition/txn"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

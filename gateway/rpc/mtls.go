@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
-	"github.com/coalition-loyalty/coalition/coalition/vault"
+	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"

@@ -21,12 +21,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
+	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/coalition/pgtest"
-	"github.com/coalition-loyalty/coalition/coalition/txn"
-	"github.com/coalition-loyalty/coalition/coalition/vault"
-	"github.com/coalition-loyalty/coalition/coalition/vaultdev"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )

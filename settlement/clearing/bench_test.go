@@ -15,10 +15,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/coalition/pgtest"
-	"github.com/coalition-loyalty/coalition/coalition/txn"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
 

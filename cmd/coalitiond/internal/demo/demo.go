@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
-	"github.com/coalition-loyalty/coalition/coalition/txn"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/coalition-loyalty/coalition/deploy/vault/policies"
 )
 
 // AppRoleCredentials are what the server logs in with.
@@ -89,7 +88,7 @@ func (c *Client) Bootstrap(ctx context.Context, serverDomains ...string) (AppRol
 			return AppRoleCredentials{}, err
 		}
 	}
-	for name, rules := range policies.All() {
+	for name, rules := range policies() {
 		if err := c.api.Sys().PutPolicyWithContext(ctx, name, rules); err != nil {
 			return AppRoleCredentials{}, fmt.Errorf("vault bootstrap: policy %s: %w", name, err)
 		}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/coalition-loyalty/coalition/coalition/pgtest"
-	"github.com/coalition-loyalty/coalition/coalition/txn"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

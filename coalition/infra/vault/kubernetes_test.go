@@ -24,8 +24,8 @@ import (
 	"github.com/google/uuid"
 	authv1 "k8s.io/api/authentication/v1"
 
-	"github.com/coalition-loyalty/coalition/coalition/vault"
-	"github.com/coalition-loyalty/coalition/coalition/vaultdev"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
+	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 )
 
 // kubeAPI stands in for the one call of the Kubernetes API that Vault's

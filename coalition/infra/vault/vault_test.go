@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/coalition-loyalty/coalition/coalition/vault"
-	"github.com/coalition-loyalty/coalition/coalition/vaultdev"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
+	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 )
 
 func startVault(t *testing.T) *vault.Client {

@@ -20,9 +20,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/coalition-loyalty/coalition/coalition/pgcluster"
-	"github.com/coalition-loyalty/coalition/coalition/schema"
-	"github.com/coalition-loyalty/coalition/coalition/txn"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/pgcluster"
+	"github.com/coalition-loyalty/coalition/coalition/infra/schema"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 )
 
 const template = "coalition_template"

@@ -1,5 +1,10 @@
 // Package schema owns the database schema: numbered SQL migration files,
 // embedded in the binary and applied in order, each in its own transaction.
+//
+// A migration's number is its identity in schema_migrations, so numbers are
+// never reused or renumbered: 0006 and 0007 were drafts folded into 0005
+// before any release and do not exist; the gap is deliberate. A new
+// migration takes the next number after the highest one.
 package schema
 
 import (
