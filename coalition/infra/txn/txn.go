@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,10 +42,19 @@ type Runner struct {
 // a sequential scan, so while tables are small (a new coalition, a test) the
 // planner's seq scans would make every pair of concurrent postings conflict.
 // Index scans lock only the rows and gaps they read, as on a grown database.
+//
+// The pool holds DefaultMaxConns(GOMAXPROCS) connections unless the URL
+// says otherwise (?pool_max_conns=N): pgxpool's own default, the number of
+// CPUs, let only 4 transactions run at once on a 2-core server, so that 16
+// or 64 concurrent clients queued for a connection while the database sat
+// waiting on round trips.
 func PoolConfig(url string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns(runtime.GOMAXPROCS(0))
 	}
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		registerUUID(conn.TypeMap())
@@ -63,6 +73,14 @@ func PoolConfig(url string) (*pgxpool.Config, error) {
 	}
 	return cfg, nil
 }
+
+// DefaultMaxConns is the pool size for a server with cpus CPUs: eight
+// connections per CPU, at least 16. A posting spends most of its time
+// waiting on round trips and the commit's fsync, so a database keeps busy
+// with several transactions in flight per core (pgbench tpcb-like peaks
+// near 16 clients on 2 cores), and PostgreSQL's default max_connections
+// (100) leaves room for a few replicas at that size.
+func DefaultMaxConns(cpus int) int32 { return int32(max(16, 8*cpus)) }
 
 // Open connects a pool with PoolConfig and returns a Runner over it.
 func Open(ctx context.Context, url string) (*Runner, error) {

@@ -2,6 +2,7 @@ package txn_test
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -73,5 +74,28 @@ func TestWriteSkewIsRetriedAndBothWritesCommit(t *testing.T) {
 	}
 	if r.Retries() == 0 {
 		t.Fatal("no retry: the two transactions did not conflict as the test intends")
+	}
+}
+
+// TestPoolSizeFromTheURLOrTheDefault: a URL without pool_max_conns gets a
+// pool sized for concurrent postings, not pgxpool's one connection per CPU;
+// a URL that names a size keeps it.
+func TestPoolSizeFromTheURLOrTheDefault(t *testing.T) {
+	cfg, err := txn.PoolConfig("postgres://u@127.0.0.1:5432/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := txn.DefaultMaxConns(runtime.GOMAXPROCS(0)); cfg.MaxConns != want || want < 16 {
+		t.Fatalf("default pool size %d, want %d (at least 16)", cfg.MaxConns, want)
+	}
+	cfg, err = txn.PoolConfig("postgres://u@127.0.0.1:5432/db?pool_max_conns=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxConns != 5 {
+		t.Fatalf("pool_max_conns=5 gave %d connections", cfg.MaxConns)
+	}
+	if got := txn.DefaultMaxConns(8); got != 64 {
+		t.Fatalf("8 CPUs: %d connections, want 64", got)
 	}
 }

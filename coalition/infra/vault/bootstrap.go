@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/vault/api"
-
 )
 
 // AppRoleCredentials are what the server logs in with.
