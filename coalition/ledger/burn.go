@@ -61,7 +61,7 @@ func (l *Ledger) Redeem(ctx context.Context, partner coalition.PartnerID, r Rede
 		return Transaction{}, err
 	}
 	return idempotent(ctx, l, partner, r.IdempotencyKey, "redeem", r.record(h), func(tx pgx.Tx, now time.Time) (Transaction, error) {
-		c, m, err := loadContextAndMember(ctx, tx, partner, r.Member, h, "member")
+		c, m, err := loadContextAndMember(ctx, tx, posts, partner, r.Member, h, "member")
 		if err != nil {
 			return Transaction{}, err
 		}
@@ -121,7 +121,7 @@ func (l *Ledger) Authorize(ctx context.Context, partner coalition.PartnerID, a A
 		return Hold{}, err
 	}
 	return idempotent(ctx, l, partner, a.IdempotencyKey, "authorize", a.record(h), func(tx pgx.Tx, now time.Time) (Hold, error) {
-		_, m, err := loadContextAndMember(ctx, tx, partner, a.Member, h, "member")
+		_, m, err := loadContextAndMember(ctx, tx, posts, partner, a.Member, h, "member")
 		if err != nil {
 			return Hold{}, err
 		}
@@ -141,6 +141,18 @@ func (l *Ledger) Authorize(ctx context.Context, partner coalition.PartnerID, a A
 		}
 		return hold, nil
 	})
+}
+
+// lockHoldMember locks the member of one of the partner's holds, before
+// the hold is read: captures and voids of a hold then take turns, and each
+// reads the hold as the one before it left it.
+func lockHoldMember(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID, id uuid.UUID) (memberRow, error) {
+	m, err := scanMember(tx.QueryRow(ctx, memberSQL+`id = (SELECT member_id FROM holds WHERE id = $1 AND partner_id = $2)`+lockMember,
+		id, partner), "hold", "id")
+	if e, ok := coalition.AsError(err); ok && e.Code == coalition.NotFound {
+		return m, coalition.Errorf(coalition.NotFound, "hold_id", "no hold %s of this partner", id)
+	}
+	return m, err
 }
 
 // loadHold reads one of the partner's holds; another partner's hold is
@@ -188,7 +200,11 @@ func (l *Ledger) Capture(ctx context.Context, partner coalition.PartnerID, cp Ca
 		}
 	}
 	return idempotent(ctx, l, partner, cp.IdempotencyKey, "capture", cp, func(tx pgx.Tx, now time.Time) (CaptureResult, error) {
-		c, err := loadContext(ctx, tx, partner)
+		c, err := loadContext(ctx, tx, partner, posts)
+		if err != nil {
+			return CaptureResult{}, err
+		}
+		m, err := lockHoldMember(ctx, tx, partner, cp.HoldID)
 		if err != nil {
 			return CaptureResult{}, err
 		}
@@ -210,10 +226,6 @@ func (l *Ledger) Capture(ctx context.Context, partner coalition.PartnerID, cp Ca
 		if n > hold.Points {
 			return CaptureResult{}, coalition.Errorf(coalition.FailedPrecondition, "points",
 				"capture of %d exceeds the hold of %d", n, hold.Points)
-		}
-		m, err := findMember(ctx, tx, MemberRef{ID: hold.MemberID}, nil, "hold")
-		if err != nil {
-			return CaptureResult{}, err
 		}
 		pu, err := loadPurse(ctx, tx, m.ID, now)
 		if err != nil {
@@ -249,7 +261,10 @@ type Void struct {
 
 func (l *Ledger) Void(ctx context.Context, partner coalition.PartnerID, v Void) (Hold, error) {
 	return idempotent(ctx, l, partner, v.IdempotencyKey, "void", v, func(tx pgx.Tx, now time.Time) (Hold, error) {
-		if _, err := loadContext(ctx, tx, partner); err != nil {
+		if _, err := loadContext(ctx, tx, partner, posts); err != nil {
+			return Hold{}, err
+		}
+		if _, err := lockHoldMember(ctx, tx, partner, v.HoldID); err != nil {
 			return Hold{}, err
 		}
 		hold, err := loadHold(ctx, tx, partner, v.HoldID)
@@ -280,10 +295,13 @@ func (l *Ledger) Void(ctx context.Context, partner coalition.PartnerID, v Void) 
 // counting against the balance when their TTL passes; this makes it visible.
 func (l *Ledger) ReleaseExpiredHolds(ctx context.Context, limit int) (int64, error) {
 	var n int64
-	err := l.tx.Run(ctx, func(tx pgx.Tx) error {
+	// No member lock: the update re-checks each hold's status as it takes
+	// the hold's row (the outer status condition), and a capture or void
+	// that meets a hold expired under it runs again and sees it so.
+	err := l.tx.Write(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE holds SET status = 'expired', released_at = expires_at
-			WHERE id IN (
+			WHERE status = 'active' AND id IN (
 			    SELECT id FROM holds
 			    WHERE status = 'active' AND expires_at <= $1
 			    ORDER BY expires_at

@@ -103,7 +103,7 @@ var invariants = []struct {
 func (l *Ledger) Check(ctx context.Context, holdGrace time.Duration) ([]Breach, error) {
 	var out []Breach
 	now := l.now()
-	err := l.tx.Run(ctx, func(tx pgx.Tx) error {
+	err := l.tx.Read(ctx, func(tx pgx.Tx) error {
 		out = nil
 		if !l.tx.CockroachDB() {
 			// The check reads everything: whole-table scans are the right

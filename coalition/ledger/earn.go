@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
@@ -113,7 +114,7 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accrual, h []byte, outstanding *int64) (AccrueResult, error) {
 	return idempotent(ctx, l, partner, a.IdempotencyKey, "accrue", a.record(h), func(tx pgx.Tx, now time.Time) (AccrueResult, error) {
 		rulesInForce := func() (rules.RuleSet, error) { return l.rulesAt(ctx, tx, now) }
-		c, m, err := loadContextAndMember(ctx, tx, partner, a.Member, h, "member", func(b *pgx.Batch) {
+		c, m, err := loadContextAndMember(ctx, tx, posts, partner, a.Member, h, "member", func(b *pgx.Batch) {
 			if l.rules != nil {
 				rulesInForce = l.rules.QueueInForce(b, now)
 			}
@@ -355,11 +356,20 @@ func drawBudget(ctx context.Context, tx pgx.Tx, promotion string, want, budget i
 		if take[s] == 0 {
 			continue
 		}
-		if _, err := tx.Exec(ctx, `
+		// Shards are budget rows shared by many members' accruals, read
+		// without a lock: the draw re-checks the shard's share as it
+		// takes the row's lock, and a draw that would now overrun it runs
+		// the posting again on what the other accruals left.
+		tag, err := tx.Exec(ctx, `
 			INSERT INTO promotion_budgets (promotion, shard, granted) VALUES ($1, $2, $3)
-			ON CONFLICT (promotion, shard) DO UPDATE SET granted = promotion_budgets.granted + excluded.granted`,
-			promotion, s, take[s]); err != nil {
+			ON CONFLICT (promotion, shard) DO UPDATE SET granted = promotion_budgets.granted + excluded.granted
+			WHERE promotion_budgets.granted + excluded.granted <= $4`,
+			promotion, s, take[s], share(s))
+		if err != nil {
 			return 0, fmt.Errorf("budget of %s: %w", promotion, err)
+		}
+		if tag.RowsAffected() != 1 {
+			return 0, txn.ErrRetry
 		}
 	}
 	return got, nil
@@ -524,7 +534,7 @@ func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m member
 // cost, and records that the referral has been paid.
 func (l *Ledger) referrerBonus(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, earn *posting, e rules.Earning,
 	spendableFrom, expiresAt time.Time) (Transaction, error) {
-	ref, err := findMember(ctx, tx, MemberRef{ID: *m.referredBy}, nil, "member")
+	ref, err := findMember(ctx, tx, posts, MemberRef{ID: *m.referredBy}, nil, "member")
 	if err != nil {
 		return Transaction{}, err
 	}

@@ -2,11 +2,14 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 )
 
 // ExpireLots posts the expiry of lots whose date has passed with points
@@ -30,7 +33,7 @@ func (l *Ledger) ExpireLots(ctx context.Context, limit int) (int, error) {
 	total := 0
 	for _, member := range members {
 		var n int
-		err := l.tx.Run(ctx, func(tx pgx.Tx) error {
+		err := l.tx.Write(ctx, func(tx pgx.Tx) error {
 			var err error
 			n, err = expireMemberLots(ctx, tx, member, now)
 			return err
@@ -45,10 +48,14 @@ func (l *Ledger) ExpireLots(ctx context.Context, limit int) (int, error) {
 
 func expireMemberLots(ctx context.Context, tx pgx.Tx, member uuid.UUID, now time.Time) (int, error) {
 	var date time.Time
-	if err := tx.QueryRow(ctx, `SELECT business_date FROM settlement_windows WHERE status = 'open'`).Scan(&date); err != nil {
+	err := tx.QueryRow(ctx, `SELECT business_date FROM settlement_windows AS w WHERE status = 'open'`+lockWindow).Scan(&date)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, txn.ErrRetry // closed while this waited; the next is open
+	}
+	if err != nil {
 		return 0, fmt.Errorf("open window: %w", err)
 	}
-	m, err := findMember(ctx, tx, MemberRef{ID: member}, nil, "member")
+	m, err := findMember(ctx, tx, posts, MemberRef{ID: member}, nil, "member")
 	if err != nil {
 		return 0, err
 	}

@@ -26,8 +26,11 @@ type fixture struct {
 	pool   *pgxpool.Pool
 	runner *txn.Runner
 	clock  *clock.Manual
-	l      *ledger.Ledger
-	rules  *rules.Store
+	// protocol checks every committed transaction against the ledger's
+	// lock protocol; a breach fails the test at cleanup.
+	protocol *protocol
+	l        *ledger.Ledger
+	rules    *rules.Store
 	// Three partners of different kinds: a café paying 5 % back with no
 	// return window, a cinema paying 3 %, a fuel chain paying 1 % whose
 	// points stay pending for 14 days.
@@ -40,7 +43,23 @@ var start = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	pool := pgtest.NewDB(t)
+	proto := newProtocol()
+	cfg, err := txn.PoolConfig(pgtest.NewURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 40
+	cfg.ConnConfig.Tracer = proto
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	t.Cleanup(func() {
+		for _, b := range proto.breaches() {
+			t.Errorf("lock protocol: %s", b)
+		}
+	})
 	runner, err := txn.New(ctx, pool)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +70,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	store := rules.NewStore(runner, c.Now)
-	f := &fixture{t: t, ctx: ctx, pool: pool, runner: runner, clock: c, rules: store,
+	f := &fixture{t: t, ctx: ctx, pool: pool, runner: runner, clock: c, rules: store, protocol: proto,
 		l: ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher, Rules: store})}
 	if err := f.l.Bootstrap(ctx, ledger.Settings{Name: "Test", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
 		t.Fatal(err)

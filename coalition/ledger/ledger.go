@@ -125,7 +125,7 @@ func idempotent[T any](ctx context.Context, l *Ledger, partner coalition.Partner
 	// partners' keys (and order ids) tend to be sequential, so every
 	// concurrent request would read and write the same last page and
 	// conflict with the others.
-	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+	err = l.tx.Write(ctx, func(tx pgx.Tx) error {
 		var zero T
 		out = zero
 		res, err := body(tx, l.now())
@@ -233,19 +233,50 @@ const contextSQL = `
 	FROM partners AS p, coalition_settings AS s, settlement_windows AS w
 	WHERE p.id = $1 AND p.kind <> 'operator' AND s.id = 1 AND w.status = 'open'`
 
-func loadContext(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID) (opContext, error) {
-	c, err := scanContext(tx.QueryRow(ctx, contextSQL, partner), partner)
+// lockWindow is the first lock of the ledger's protocol: a posting holds
+// the open window in share mode until it commits, so that clearing, which
+// takes the window FOR UPDATE after closing it, waits for every posting
+// that found it open (docs/DATABASE.md, invariant 8).
+const lockWindow = `
+	FOR KEY SHARE OF w`
+
+// access says whether a transaction reads or posts. A posting takes the
+// protocol's locks as it reads: the window in share mode, then its members
+// FOR UPDATE; a read takes none.
+type access bool
+
+const (
+	reading access = false
+	posts   access = true
+)
+
+func (a access) window() string {
+	if a == posts {
+		return lockWindow
+	}
+	return ""
+}
+
+func (a access) member() string {
+	if a == posts {
+		return lockMember
+	}
+	return ""
+}
+
+func loadContext(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID, a access) (opContext, error) {
+	c, err := scanContext(tx.QueryRow(ctx, contextSQL+a.window(), partner), partner)
 	return finishContext(ctx, tx, c, err)
 }
 
 // loadContextAndMember is loadContext and findMember in one round trip,
 // with any further reads more queues on the same batch. The partner's
 // refusal, if any, comes first, as when they run in turn.
-func loadContextAndMember(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID, ref MemberRef, phoneHash []byte,
+func loadContextAndMember(ctx context.Context, tx pgx.Tx, a access, partner coalition.PartnerID, ref MemberRef, phoneHash []byte,
 	field string, more ...func(*pgx.Batch)) (opContext, memberRow, error) {
 	where, arg, sub, err := memberWhere(ref, phoneHash, field)
 	if err != nil {
-		c, cerr := loadContext(ctx, tx, partner)
+		c, cerr := loadContext(ctx, tx, partner, a)
 		if cerr != nil {
 			return c, memberRow{}, cerr
 		}
@@ -255,11 +286,13 @@ func loadContextAndMember(ctx context.Context, tx pgx.Tx, partner coalition.Part
 	var m memberRow
 	var cerr, merr error
 	b := &pgx.Batch{}
-	b.Queue(contextSQL, partner).QueryRow(func(r pgx.Row) error {
+	b.Queue(contextSQL+a.window(), partner).QueryRow(func(r pgx.Row) error {
 		c, cerr = scanContext(r, partner)
 		return nil
 	})
-	b.Queue(memberSQL+where, arg).QueryRow(func(r pgx.Row) error {
+	// The member's lock comes before the batch's further reads, which
+	// therefore see every posting of the member that committed before it.
+	b.Queue(memberSQL+where+a.member(), arg).QueryRow(func(r pgx.Row) error {
 		m, merr = scanMember(r, field, sub)
 		return nil
 	})
@@ -295,6 +328,15 @@ func finishContext(ctx context.Context, tx pgx.Tx, c opContext, err error) (opCo
 		}
 		if n == 0 {
 			return c, coalition.Errorf(coalition.PermissionDenied, "", "partner %s is not a member of the coalition", partner)
+		}
+		var open int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM settlement_windows`).Scan(&open); err != nil {
+			return c, fmt.Errorf("load windows: %w", err)
+		}
+		if open > 0 {
+			// Clearing closed the window while this statement waited for
+			// it; the next attempt finds the next one open.
+			return c, txn.ErrRetry
 		}
 		return c, errors.New("ledger is not initialised: no coalition settings or no open settlement window")
 	}

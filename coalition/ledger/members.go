@@ -73,7 +73,7 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 	}
 	pointsAccount, debtAccount := uuid.New(), uuid.New()
 	m, err = idempotent(ctx, l, partner, e.IdempotencyKey, "enroll", Enrollment{Phone: hashedPhone(phoneHash), ReferralCode: e.ReferralCode}, func(tx pgx.Tx, now time.Time) (Member, error) {
-		c, err := loadContext(ctx, tx, partner)
+		c, err := loadContext(ctx, tx, partner, posts)
 		if err != nil {
 			return Member{}, err
 		}
@@ -181,13 +181,23 @@ func (l *Ledger) hashRef(ctx context.Context, ref MemberRef) ([]byte, error) {
 
 // findMember resolves a reference inside a transaction. field is the
 // request field holding the reference, for the error.
-func findMember(ctx context.Context, tx pgx.Tx, ref MemberRef, phoneHash []byte, field string) (memberRow, error) {
+func findMember(ctx context.Context, tx pgx.Tx, a access, ref MemberRef, phoneHash []byte, field string) (memberRow, error) {
 	where, arg, sub, err := memberWhere(ref, phoneHash, field)
 	if err != nil {
 		return memberRow{}, err
 	}
-	return scanMember(tx.QueryRow(ctx, memberSQL+where, arg), field, sub)
+	return scanMember(tx.QueryRow(ctx, memberSQL+where+a.member(), arg), field, sub)
 }
+
+// lockMember is the protocol's second lock: a posting holds each member
+// whose points, lots, holds, debts or tier it changes FOR UPDATE, from
+// before it reads them until it commits, so that postings of one member run
+// one after the other and each reads what the one before it wrote. A
+// posting that touches two members (a referral's bonus) locks the buyer,
+// then the referrer, who enrolled earlier: the order follows the referral
+// chain, which has no cycles.
+const lockMember = `
+	FOR UPDATE`
 
 const memberSQL = `
 	SELECT id, card_number, referral_code, phone_last2, home_partner_id, enrolled_at,
@@ -244,11 +254,11 @@ func (l *Ledger) lookup(ctx context.Context, partner *coalition.PartnerID, ref M
 		return Member{}, err
 	}
 	var m memberRow
-	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+	err = l.tx.Read(ctx, func(tx pgx.Tx) error {
 		if partner != nil {
-			_, m, err = loadContextAndMember(ctx, tx, *partner, ref, h, "member")
+			_, m, err = loadContextAndMember(ctx, tx, reading, *partner, ref, h, "member")
 		} else {
-			m, err = findMember(ctx, tx, ref, h, "member")
+			m, err = findMember(ctx, tx, reading, ref, h, "member")
 		}
 		return err
 	})

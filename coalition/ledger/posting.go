@@ -9,8 +9,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
@@ -259,7 +261,13 @@ func (p *posting) queue(b *pgx.Batch) error {
 		b.Queue(`
 			UPDATE holds SET status = $2, captured_points = $3, released_at = $4
 			WHERE id = $1 AND status = 'active'`,
-			h.ID, string(h.Status), h.CapturedPoints, h.ReleasedAt)
+			h.ID, string(h.Status), h.CapturedPoints, h.ReleasedAt).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != 1 {
+				// The sweeper expired the hold since it was read.
+				return txn.ErrRetry
+			}
+			return nil
+		})
 	}
 	var values []string
 	var args []any

@@ -50,13 +50,13 @@ func (l *Ledger) balance(ctx context.Context, partner *coalition.PartnerID, ref 
 		return Balance{}, err
 	}
 	var b Balance
-	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+	err = l.tx.Read(ctx, func(tx pgx.Tx) error {
 		var m memberRow
 		var err error
 		if partner != nil {
-			_, m, err = loadContextAndMember(ctx, tx, *partner, ref, h, "member")
+			_, m, err = loadContextAndMember(ctx, tx, reading, *partner, ref, h, "member")
 		} else {
-			m, err = findMember(ctx, tx, ref, h, "member")
+			m, err = findMember(ctx, tx, reading, ref, h, "member")
 		}
 		if err != nil {
 			return err
@@ -102,9 +102,9 @@ func (l *Ledger) History(ctx context.Context, partner coalition.PartnerID, ref M
 		return nil, "", err
 	}
 	var out []Transaction
-	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+	err = l.tx.Read(ctx, func(tx pgx.Tx) error {
 		out = nil
-		_, m, err := loadContextAndMember(ctx, tx, partner, ref, h, "member")
+		_, m, err := loadContextAndMember(ctx, tx, reading, partner, ref, h, "member")
 		if err != nil {
 			return err
 		}

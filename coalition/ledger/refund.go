@@ -55,7 +55,7 @@ func (l *Ledger) Refund(ctx context.Context, partner coalition.PartnerID, r Refu
 		}
 	}
 	return idempotent(ctx, l, partner, r.IdempotencyKey, "refund", r, func(tx pgx.Tx, now time.Time) (RefundResult, error) {
-		c, err := loadContext(ctx, tx, partner)
+		c, err := loadContext(ctx, tx, partner, posts)
 		if err != nil {
 			return RefundResult{}, err
 		}
@@ -80,7 +80,7 @@ func (l *Ledger) Refund(ctx context.Context, partner coalition.PartnerID, r Refu
 		if orderID != nil {
 			o.orderID = *orderID
 		}
-		m, err := findMember(ctx, tx, MemberRef{ID: o.member}, nil, "transaction")
+		m, err := findMember(ctx, tx, posts, MemberRef{ID: o.member}, nil, "transaction")
 		if err != nil {
 			return RefundResult{}, err
 		}
@@ -221,7 +221,7 @@ func refundReferrer(ctx context.Context, tx pgx.Tx, c opContext, o original, r R
 	if err != nil {
 		return nil, fmt.Errorf("refund: referral paid by %s: %w", r.TransactionID, err)
 	}
-	ref, err := findMember(ctx, tx, MemberRef{ID: referrer}, nil, "member")
+	ref, err := findMember(ctx, tx, posts, MemberRef{ID: referrer}, nil, "member")
 	if err != nil {
 		return nil, err
 	}

@@ -35,8 +35,8 @@ func (l *Ledger) Standing(ctx context.Context, ref MemberRef) (Standing, error) 
 		return Standing{}, err
 	}
 	var s Standing
-	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
-		m, err := findMember(ctx, tx, ref, h, "member")
+	err = l.tx.Read(ctx, func(tx pgx.Tx) error {
+		m, err := findMember(ctx, tx, reading, ref, h, "member")
 		if err != nil {
 			return err
 		}
@@ -95,8 +95,13 @@ func (l *Ledger) ReviewTiers(ctx context.Context, limit int) (reviewed, lowered 
 	}
 	for _, id := range members {
 		var down bool
-		err := l.tx.Run(ctx, func(tx pgx.Tx) error {
+		err := l.tx.Write(ctx, func(tx pgx.Tx) error {
 			down = false
+			// The member's lock orders the review with the member's
+			// accruals, which may raise the same tier.
+			if _, err := findMember(ctx, tx, posts, MemberRef{ID: id}, nil, "member"); err != nil {
+				return err
+			}
 			rs, err := l.rulesAt(ctx, tx, now)
 			if err != nil {
 				return err

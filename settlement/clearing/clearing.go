@@ -70,6 +70,9 @@ func (c *Clearing) Run(ctx context.Context, date time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.drain(ctx, date); err != nil {
+		return nil, err
+	}
 	if err := c.afterStep("closed"); err != nil {
 		return nil, err
 	}
@@ -164,6 +167,26 @@ func (c *Clearing) close(ctx context.Context, date time.Time) (string, error) {
 		return nil
 	})
 	return hlc, err
+}
+
+// drain waits until every posting that found the window open has ended.
+// A posting holds the open window in share mode (FOR KEY SHARE) from the
+// moment it reads it until it commits or rolls back, and closing the window
+// on PostgreSQL (an update of a non-key column) does not wait for those
+// holders; this FOR UPDATE does. Postings that start after the close find
+// the next window open, so none can join the ones drained: after drain, no
+// posting can ever land in the window. On CockroachDB the close's own write
+// already waited for them; the drain returns at once.
+func (c *Clearing) drain(ctx context.Context, date time.Time) error {
+	day := date.Format(time.DateOnly)
+	err := c.tx.Write(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT business_date FROM settlement_windows WHERE business_date = $1 FOR UPDATE`, day)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("clear %s: wait for postings in flight: %w", day, err)
+	}
+	return nil
 }
 
 var hlcPattern = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)

@@ -163,3 +163,23 @@ func newCockroachDB(t testing.TB, name string) string {
 	}
 	return u.String()
 }
+
+// AwaitLockWait waits until some session of the database is waiting for a
+// lock in a statement containing fragment, so that a test can order
+// concurrent transactions at their locks instead of with sleeps. It fails
+// the test after a minute.
+func AwaitLockWait(t testing.TB, pool *pgxpool.Pool, fragment string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		var n int
+		if err := pool.QueryRow(context.Background(), `
+			SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`, fragment).Scan(&n); err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		if n > 0 {
+			return
+		}
+	}
+	t.Fatalf("pgtest: no session waited for a lock in a statement with %q", fragment)
+}

@@ -1,14 +1,22 @@
-// Package txn runs serializable transactions through cockroach-go's retry
-// helper, on CockroachDB and on PostgreSQL alike, without losing a commit.
+// Package txn runs the ledger's transactions, with retries, on CockroachDB
+// and on PostgreSQL alike, without losing a commit.
 //
-// crdbpgx.ExecuteTx retries a failed body inside one transaction with
-// SAVEPOINT cockroach_restart, and treats RELEASE SAVEPOINT as the commit,
-// ignoring the error of the final COMMIT. That is right on CockroachDB. On
-// PostgreSQL RELEASE commits nothing: a serialization failure can surface at
-// COMMIT, and a retry inside the same transaction reuses its snapshot and
-// fails again, for ever. So on PostgreSQL the runner keeps a serialization
-// failure from the helper's inner loop, sees the COMMIT's own result, and
-// runs the whole transaction again on a fresh snapshot.
+// Two kinds of transaction:
+//   - Write runs at READ COMMITTED. Its bodies follow the ledger's lock
+//     protocol (docs/DATABASE.md): the open settlement window in share
+//     mode, then the members they touch FOR UPDATE in a fixed order, then
+//     the rows beside them. Row locks, not predicate locks, keep the
+//     invariants, so writers of different members never conflict.
+//   - Run runs at SERIALIZABLE, for the few writers whose invariants a
+//     lock does not express (rules, partners, clearing, sessions).
+//
+// Either way a failed attempt is run again whole, on a fresh snapshot,
+// after a jittered pause. cockroach-go's helpers retry inside one
+// transaction with SAVEPOINT cockroach_restart, which on PostgreSQL reuses
+// the old snapshot and fails for ever, and they ignore the result of the
+// final COMMIT, where PostgreSQL reports a serialization failure; its
+// ExecuteCtx neither pauses nor knows deadlocks. So the runner owns its
+// loop around pgx.BeginTxFunc, which returns the COMMIT's own error.
 package txn
 
 import (
@@ -21,8 +29,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/cockroach-go/v2/crdb"
-	crdbpgx "github.com/cockroachdb/cockroach-go/v2/crdb/crdbpgxv5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -118,47 +124,42 @@ func (r *Runner) CockroachDB() bool { return r.cockroach }
 // Retries counts the transaction attempts that had to be run again.
 func (r *Runner) Retries() int64 { return r.retries.Load() }
 
+// Write executes fn in a READ COMMITTED transaction and commits it. fn
+// must take the ledger's row locks before it reads what it decides on; it
+// may run several times and must have no effect outside the transaction.
+func (r *Runner) Write(ctx context.Context, fn func(pgx.Tx) error) error {
+	return r.run(ctx, pgx.ReadCommitted, fn)
+}
+
 // Run executes fn in a SERIALIZABLE transaction and commits it. fn may run
 // several times and must have no effect outside the transaction.
 func (r *Runner) Run(ctx context.Context, fn func(pgx.Tx) error) error {
-	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
-	if r.cockroach {
-		return crdbpgx.ExecuteTx(ctx, r.pool, opts, func(tx pgx.Tx) error {
-			err := fn(tx)
-			if IsRetryable(err) {
-				r.retries.Add(1)
-			}
-			return err
-		})
-	}
+	return r.run(ctx, pgx.Serializable, fn)
+}
+
+// Read executes fn in a read-only transaction on one snapshot (REPEATABLE
+// READ): a balance or a history reads the member's rows as of one moment,
+// takes no locks and never conflicts with a posting.
+func (r *Runner) Read(ctx context.Context, fn func(pgx.Tx) error) error {
+	return r.retry(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+func (r *Runner) run(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
+	return r.retry(ctx, pgx.TxOptions{IsoLevel: iso}, fn)
+}
+
+func (r *Runner) retry(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	var err error
 	for attempt := 1; attempt <= r.maxAttempts; attempt++ {
-		conn := &commitWatcher{pool: r.pool}
-		err = crdbpgx.ExecuteTx(ctx, conn, opts, func(tx pgx.Tx) error {
-			err := fn(tx)
-			if IsRetryable(err) {
-				// Hidden from the helper, which would retry inside this
-				// transaction, on its old snapshot, for ever.
-				return &restartWhole{err}
-			}
-			return err
-		})
-		if err == nil {
-			err = conn.commitErr
-		}
-		var restart *restartWhole
-		if errors.As(err, &restart) {
-			err = restart.cause
-		}
+		err = pgx.BeginTxFunc(ctx, r.pool, opts, fn)
 		if !IsRetryable(err) {
 			return err
 		}
 		r.retries.Add(1)
-		pause := backoff(attempt)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(pause):
+		case <-time.After(backoff(attempt)):
 		}
 	}
 	return fmt.Errorf("transaction still conflicting after %d attempts: %w", r.maxAttempts, err)
@@ -174,63 +175,27 @@ func backoff(attempt int) time.Duration {
 	return time.Duration(rand.Int64N(int64(ceiling))) + 1
 }
 
-// restartWhole carries a serialization failure past crdbpgxv5.ExecuteTx
-// without its SQLSTATE, so that the whole transaction is run again.
-type restartWhole struct{ cause error }
+// ErrRetry is returned by a body that found the database moving under it
+// in a way a fresh attempt resolves (the settlement window it locked was
+// closed meanwhile); the runner runs the transaction again.
+var ErrRetry = errors.New("transaction must run again")
 
-func (e *restartWhole) Error() string { return "restart transaction: " + e.cause.Error() }
-
-// IsRetryable reports a serialization failure (SQLSTATE 40001), which the
-// caller answers by running the transaction again.
+// IsRetryable reports an error that running the whole transaction again
+// answers: a serialization failure (40001, and CockroachDB's CR000), a
+// deadlock (40P01, which READ COMMITTED writers locking two members can
+// meet), CockroachDB's ambiguous commit (40003: every body this runner
+// runs is idempotent, by its idempotency key or by the state it reads), or
+// ErrRetry.
 func IsRetryable(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "40001" {
+	if errors.Is(err, ErrRetry) {
 		return true
 	}
-	// A failed ROLLBACK TO SAVEPOINT after a serialization failure: nothing
-	// was committed, so the whole transaction may run again.
-	var restart *crdb.TxnRestartError
-	return errors.As(err, &restart) && IsRetryable(restart.RetryCause())
-}
-
-// commitWatcher hands crdbpgxv5 transactions whose Commit result is kept.
-type commitWatcher struct {
-	pool      *pgxpool.Pool
-	commitErr error
-}
-
-func (c *commitWatcher) Begin(ctx context.Context) (pgx.Tx, error) {
-	return c.BeginTx(ctx, pgx.TxOptions{})
-}
-
-func (c *commitWatcher) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
-	tx, err := c.pool.BeginTx(ctx, opts)
-	if err != nil {
-		return nil, err
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", "40P01", "40003", "CR000":
+			return true
+		}
 	}
-	return &watchedTx{Tx: tx, c: c}, nil
-}
-
-type watchedTx struct {
-	pgx.Tx
-	c *commitWatcher
-}
-
-// Exec answers the helper's SAVEPOINT and RELEASE itself. On PostgreSQL
-// the savepoint protocol buys nothing, since a serialization failure
-// restarts the whole transaction here, and it would cost two round trips
-// per transaction; COMMIT, whose result is kept, then does what RELEASE
-// does on CockroachDB. The body's own statements pass through.
-func (t *watchedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	switch sql {
-	case "SAVEPOINT cockroach_restart", "RELEASE SAVEPOINT cockroach_restart":
-		return pgconn.CommandTag{}, nil
-	}
-	return t.Tx.Exec(ctx, sql, args...)
-}
-
-func (t *watchedTx) Commit(ctx context.Context) error {
-	err := t.Tx.Commit(ctx)
-	t.c.commitErr = err
-	return err
+	return false
 }

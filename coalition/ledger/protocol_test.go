@@ -1,0 +1,191 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+)
+
+// protocol watches every statement the ledger sends and checks, at each
+// COMMIT, that a transaction that posted followed the lock protocol of
+// docs/DATABASE.md: it ran at READ COMMITTED, and before its first write to
+// a member's rows it had locked the open window in share mode (if it posted
+// a transaction) and the member FOR UPDATE (or inserted the member). Every
+// ledger test's fixture runs through it, so a new writer that skips a lock
+// fails the suite.
+type protocol struct {
+	mu         sync.Mutex
+	open       map[*pgx.Conn][]string
+	violations []string
+}
+
+func newProtocol() *protocol { return &protocol{open: map[*pgx.Conn][]string{}} }
+
+// memberRows are the tables whose rows belong to one member: writing them
+// is what the member's lock protects.
+var memberRows = regexp.MustCompile(`^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+(transactions|lots|lot_consumptions|holds|member_debts|member_tiers|earn_lines|referral_bonuses)\b`)
+
+func (p *protocol) statement(conn *pgx.Conn, sql string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	verb := strings.ToLower(strings.TrimSpace(sql))
+	switch {
+	case strings.HasPrefix(verb, "begin"):
+		p.open[conn] = []string{sql}
+	case verb == "commit":
+		if v := check(p.open[conn]); v != "" {
+			p.violations = append(p.violations, v)
+		}
+		delete(p.open, conn)
+	case verb == "rollback":
+		delete(p.open, conn)
+	default:
+		if stmts, ok := p.open[conn]; ok {
+			p.open[conn] = append(stmts, sql)
+		}
+	}
+}
+
+// check returns what a committed transaction did wrong, if anything.
+func check(stmts []string) string {
+	if len(stmts) == 0 {
+		return ""
+	}
+	var windowLocked, memberLocked, posted bool
+	for _, s := range stmts[1:] {
+		switch {
+		case strings.Contains(s, "settlement_windows") && strings.Contains(s, "FOR KEY SHARE"):
+			windowLocked = true
+		case strings.Contains(s, "FROM members WHERE") && strings.Contains(s, "FOR UPDATE"),
+			strings.HasPrefix(strings.TrimSpace(s), "INSERT INTO members"):
+			memberLocked = true
+		}
+		m := memberRows.FindStringSubmatch(s)
+		if m == nil {
+			continue
+		}
+		// The hold sweeper's conditional update is the one writer without
+		// a member lock: it re-checks each hold's status under the hold's
+		// own row lock, and captures and voids check what it left.
+		if strings.Contains(s, "SET status = 'expired'") {
+			continue
+		}
+		if !strings.Contains(strings.ToLower(stmts[0]), "read committed") {
+			return fmt.Sprintf("%s %s outside a READ COMMITTED posting (%s)", m[1], m[2], stmts[0])
+		}
+		if !memberLocked {
+			return fmt.Sprintf("%s %s before the member's lock:\n%s", m[1], m[2], strings.Join(stmts, "\n---\n"))
+		}
+		if m[2] == "transactions" && m[1] == "INSERT INTO" {
+			posted = true
+		}
+		if posted && !windowLocked {
+			return fmt.Sprintf("a transaction posted without holding the open window:\n%s", strings.Join(stmts, "\n---\n"))
+		}
+	}
+	return ""
+}
+
+func (p *protocol) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	p.statement(conn, data.SQL)
+	return ctx
+}
+
+func (p *protocol) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (p *protocol) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (p *protocol) TraceBatchQuery(_ context.Context, conn *pgx.Conn, data pgx.TraceBatchQueryData) {
+	p.statement(conn, data.SQL)
+}
+
+func (p *protocol) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (p *protocol) breaches() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.violations...)
+}
+
+// TestTheProtocolCheckCatchesAWriterWithoutLocks: a transaction that
+// writes a member's hold without locking the member is reported.
+func TestTheProtocolCheckCatchesAWriterWithoutLocks(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	f.accrue(f.cafe, m, 100_000)
+	if got := f.protocol.breaches(); len(got) != 0 {
+		t.Fatalf("the ledger's own writers broke the protocol: %v", got)
+	}
+	err := f.runner.Write(f.ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(f.ctx, `
+			INSERT INTO holds (id, member_id, partner_id, points, status, order_id, created_at, expires_at)
+			VALUES (gen_random_uuid(), $1, $2, 1, 'active', 'x', now(), now() + interval '1 hour')`, m.ID, f.cafe.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.protocol.breaches()
+	if len(got) != 1 || !strings.Contains(got[0], "INSERT INTO holds before the member's lock") {
+		t.Fatalf("breaches = %q, want the hold written without the member's lock", got)
+	}
+	f.protocol.violations = nil // the breach was this test's own
+}
+
+// TestAPostingThatMeetsTheWindowClosingLandsInTheNext: a posting waits for
+// the open window while clearing closes it and opens the next; the posting
+// finds its window gone, runs again, and lands in the next window.
+func TestAPostingThatMeetsTheWindowClosingLandsInTheNext(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	closer, err := f.pool.Begin(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Rollback(f.ctx)
+	var day string
+	if err := closer.QueryRow(f.ctx, `
+		SELECT business_date::TEXT FROM settlement_windows WHERE status = 'open' FOR UPDATE`).Scan(&day); err != nil {
+		t.Fatal(err)
+	}
+	before := f.runner.Retries()
+	done := make(chan error, 1)
+	var res ledger.AccrueResult
+	go func() {
+		var err error
+		res, err = f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "k", Member: ledger.MemberRef{ID: m.ID},
+			Purchase: rub(100_000), OrderID: "o"})
+		done <- err
+	}()
+	pgtest.AwaitLockWait(t, f.pool, "FOR KEY SHARE")
+	if _, err := closer.Exec(f.ctx, `UPDATE settlement_windows SET status = 'closed', closed_at = now() WHERE business_date = $1`, day); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := closer.Exec(f.ctx, `
+		INSERT INTO settlement_windows (business_date, status, opened_at) VALUES ($1::DATE + 1, 'open', now())`, day); err != nil {
+		t.Fatal(err)
+	}
+	if err := closer.Commit(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if res.Transaction.BusinessDate == day {
+		t.Fatalf("the posting landed in the window %s closed while it waited", day)
+	}
+	if n := f.runner.Retries() - before; n != 1 {
+		t.Fatalf("%d attempts run again, want 1 (the one that met the closed window)", n)
+	}
+	f.checkClean()
+}
