@@ -157,7 +157,7 @@ func runKubernetesAuthScript(t *testing.T, addr, rootToken string, k *kubeAPI) {
 		t.Fatal(err)
 	}
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.srv.Certificate().Raw})
-	cmd := exec.Command("sh", "../../deploy/k8s/vault/kubernetes-auth.sh")
+	cmd := exec.Command("sh", "../../../deploy/k8s/vault/kubernetes-auth.sh")
 	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "HOME="+dir,
 		"VAULT_ADDR="+addr, "VAULT_TOKEN="+rootToken,
 		"KUBERNETES_HOST="+k.srv.URL, "KUBERNETES_CA_CERT="+string(caPEM), "REVIEWER_JWT="+k.reviewer)
