@@ -1,10 +1,11 @@
-// Package clock has the settable clock that tests travel in time with. The
+// Package clock has the settable clocks that tests travel in time with. The
 // product itself takes time.Now; everything that reads the time takes a
-// func() time.Time, so a test can pass Manual.Now instead.
+// func() time.Time, so a test can pass Manual.Now or Offset.Now instead.
 package clock
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,3 +37,14 @@ func (c *Manual) Set(t time.Time) {
 	defer c.mu.Unlock()
 	c.t = t
 }
+
+// Offset is the wall clock shifted by an offset that a test moves: for tests
+// where something outside the process keeps real time (certificates a real
+// Vault issues, say) and the test travels ahead of it. Safe for concurrent
+// use; the zero value shows the wall clock.
+type Offset struct{ d atomic.Int64 }
+
+func (c *Offset) Now() time.Time { return time.Now().Add(time.Duration(c.d.Load())) }
+
+// Advance moves the clock by d (back if d is negative).
+func (c *Offset) Advance(d time.Duration) { c.d.Add(int64(d)) }
