@@ -5,6 +5,9 @@
 #   scripts/gen-proto.sh             regenerate in place
 #   scripts/gen-proto.sh --check     regenerate into a temporary copy and fail
 #                                    if the checked-in files differ (for CI)
+#   scripts/gen-proto.sh --baseline  rebuild proto/release/v1.binpb, the image
+#                                    `buf breaking` compares against (after a
+#                                    release, or a change agreed to break v1)
 #
 # Offline apart from the Go module proxy and Debian's apt: buf and the
 # imports come through scripts/buf.sh; the plugins are `go install`ed into
@@ -14,6 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 BIN="${GEN_PROTO_BIN:-$ROOT/.cache/bin}"
+BASELINE=proto/release/v1.binpb
 
 log() { printf 'gen-proto: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -23,9 +27,18 @@ MODE=generate
 case "$#:${1:-}" in
   0:) ;;
   1:--check) MODE=check ;;
+  1:--baseline) MODE=baseline ;;
   1:-h | 1:--help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
 esac
+
+if [[ "$MODE" == baseline ]]; then
+  mkdir -p "$(dirname "$BASELINE")"
+  # Without source info: breaking changes are judged on the descriptors.
+  scripts/buf.sh build proto --exclude-source-info -o "$BASELINE"
+  log "rebuilt $BASELINE"
+  exit 0
+fi
 
 # Version of a module as required in go.mod (read with `go mod edit`, which
 # needs neither go.sum nor the network).
