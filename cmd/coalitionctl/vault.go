@@ -26,7 +26,7 @@ func (e *env) vault() (*vault.Client, error) {
 		tok = os.Getenv("VAULT_TOKEN")
 	}
 	if addr == "" || tok == "" {
-		return nil, errors.New("Vault is needed: give --vault-addr and --vault-token (or VAULT_ADDR and VAULT_TOKEN)")
+		return nil, errors.New("no Vault given: pass --vault-addr and --vault-token (or set VAULT_ADDR and VAULT_TOKEN)")
 	}
 	return vault.New(addr, tok)
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
+	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
@@ -43,6 +46,9 @@ type mtlsEnv struct {
 	addr         string
 	reg          *partners.Register
 	cafe, cinema partners.Partner
+	// The authenticator's clock: real time (Vault issues certificates by
+	// it), moved ahead to see a certificate expire.
+	clock clock.Offset
 }
 
 func newMTLSEnv(t *testing.T) *mtlsEnv {
@@ -82,7 +88,7 @@ func newMTLSEnv(t *testing.T) *mtlsEnv {
 	}
 	srv, _, err := rpc.NewServer(rpc.Options{
 		Ledger: l,
-		Auth:   &rpc.MTLSAuthenticator{Roots: e.pool, Intermediates: x509.NewCertPool(), Revocations: e.crl},
+		Auth:   &rpc.MTLSAuthenticator{Roots: e.pool, Intermediates: x509.NewCertPool(), Revocations: e.crl, Clock: e.clock.Now},
 		Log:    slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		ServerOptions: []grpc.ServerOption{grpc.Creds(credentials.NewTLS(&tls.Config{
 			GetCertificate: cert.GetCertificate, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12,
@@ -193,10 +199,14 @@ func TestCertificatesThatAreMissingForeignExpiredOrRevokedAreRefused(t *testing.
 	_, err = enrollOver(t, e.dial(foreign))
 	wantStatus(t, err, codes.Unauthenticated, "")
 
-	short, _ := e.issue(e.cinema, 2*time.Second)
-	time.Sleep(3 * time.Second)
+	short, _ := e.issue(e.cinema, time.Minute)
+	e.clock.Advance(2 * time.Minute)
 	_, err = enrollOver(t, e.dial(short))
 	wantStatus(t, err, codes.Unauthenticated, "")
+	if !strings.Contains(status.Convert(err).Message(), "expired") {
+		t.Fatalf("refused with %q, want the certificate expired", status.Convert(err).Message())
+	}
+	e.clock.Advance(-2 * time.Minute)
 
 	// Rotation with overlap: a new certificate works beside the old one,
 	// then the old one is revoked.

@@ -134,6 +134,11 @@ func loginAndRenew(ctx context.Context, addr, method string, log *slog.Logger,
 // ServerCert holds the server's TLS certificate from Vault and renews it
 // before it expires, without a restart: TLS handshakes read the current one.
 type ServerCert struct {
+	// The clock Renew runs on; nil: time.Now and time.After. Set before
+	// Renew starts (tests pass a manual clock to travel to the renewal).
+	Clock func() time.Time
+	After func(time.Duration) <-chan time.Time
+
 	c     *Client
 	hosts []string
 	ttl   time.Duration
@@ -171,8 +176,15 @@ func (s *ServerCert) NotAfter() time.Time { return *s.until.Load() }
 // Renew re-issues the certificate when two thirds of its life have passed,
 // until ctx ends; if Vault is away it keeps the current one and tries again.
 func (s *ServerCert) Renew(ctx context.Context, log *slog.Logger) {
+	now, after := s.Clock, s.After
+	if now == nil {
+		now = time.Now
+	}
+	if after == nil {
+		after = time.After
+	}
 	for {
-		left := time.Until(s.NotAfter())
+		left := s.NotAfter().Sub(now())
 		wait := left - s.ttl/3
 		if wait < time.Second {
 			wait = time.Second
@@ -180,14 +192,14 @@ func (s *ServerCert) Renew(ctx context.Context, log *slog.Logger) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-after(wait):
 		}
 		if err := s.renew(ctx); err != nil && ctx.Err() == nil {
 			log.Error("renew server certificate", "error", err)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(10 * time.Second):
+			case <-after(10 * time.Second):
 			}
 		}
 	}

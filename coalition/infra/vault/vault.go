@@ -206,12 +206,14 @@ func (c *Client) CAPool(ctx context.Context) (*x509.CertPool, string, error) {
 
 // RevokedSerials reads the coalition CA's revocation list.
 func (c *Client) RevokedSerials(ctx context.Context) (map[string]bool, error) {
-	r := c.api.NewRequest("GET", "/v1/"+PKIMount+"/crl")
-	resp, err := c.api.RawRequestWithContext(ctx, r)
+	// The CRL is DER, not a JSON secret: read the raw response.
+	resp, err := c.api.Logical().ReadRawWithContext(ctx, PKIMount+"/crl")
+	if resp != nil {
+		defer resp.Body.Close()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("vault: read CRL: %w", err)
 	}
-	defer resp.Body.Close()
 	der, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("vault: read CRL: %w", err)

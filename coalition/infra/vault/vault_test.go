@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 )
@@ -108,28 +109,49 @@ func TestServerCertificateIsRenewedBeforeItExpiresWithoutARestart(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := vault.NewServerCert(ctx, srv, []string{"localhost", "127.0.0.1"}, 6*time.Second)
+	cert, err := vault.NewServerCert(ctx, srv, []string{"localhost", "127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The watcher runs on a manual clock; Vault issues by the real one.
+	clk := clock.NewManual(time.Now())
+	cert.Clock, cert.After = clk.Now, clk.After
 	first, _ := cert.GetCertificate(nil)
-	go cert.Renew(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		cur, _ := cert.GetCertificate(nil)
-		if cur != first {
-			leaf, err := x509.ParseCertificate(cur.Certificate[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if old, _ := x509.ParseCertificate(first.Certificate[0]); !leaf.NotAfter.After(old.NotAfter) || time.Now().After(old.NotAfter) {
-				t.Fatalf("renewed at %s, old expired at %s", time.Now(), old.NotAfter)
-			}
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+	old, err := x509.ParseCertificate(first.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("the server certificate was not renewed before it expired")
+	go cert.Renew(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	asleep := func() {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); clk.Waiting() == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the renewal watcher is not waiting on its clock")
+			}
+		}
+	}
+	asleep()
+	clk.Advance(30 * time.Minute) // half its life: too early
+	asleep()
+	if cur, _ := cert.GetCertificate(nil); cur != first {
+		t.Fatal("renewed at half the certificate's life")
+	}
+	clk.Advance(11 * time.Minute) // past two thirds, well before it expires
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		cur, _ := cert.GetCertificate(nil)
+		if cur == first {
+			continue // the watcher is asking Vault
+		}
+		leaf, err := x509.ParseCertificate(cur.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if leaf.SerialNumber.Cmp(old.SerialNumber) == 0 || leaf.NotAfter.Before(old.NotAfter) {
+			t.Fatalf("renewed certificate %s expires at %s, the old one %s at %s", leaf.SerialNumber, leaf.NotAfter, old.SerialNumber, old.NotAfter)
+		}
+		return
+	}
+	t.Fatal("the server certificate was not renewed two thirds into its life")
 }
 
 func TestTheServersPolicyCannotIssuePartnerCertificates(t *testing.T) {
