@@ -41,6 +41,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/infra/telemetry"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
+	"github.com/coalition-loyalty/coalition/coalition/jobs"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/network"
 	"github.com/coalition-loyalty/coalition/coalition/onboarding"
@@ -443,10 +444,11 @@ func runServer(ctx context.Context, c serverConfig, dev bool, onboard func(conte
 	if err != nil {
 		return err
 	}
-	go sweepHolds(ctx, l, c.sweepInterval, metrics, log)
-	go maintain(ctx, l, sess, 15*time.Minute, log)
+	work := &jobs.Jobs{Ledger: l, Sessions: sess, Clearing: clearingJob{settlement}, Metrics: metrics, Log: log}
+	go jobs.Every(ctx, c.sweepInterval, false, work.SweepHolds)
+	go jobs.Every(ctx, 15*time.Minute, true, work.Maintain)
 	if c.clearEvery > 0 {
-		go clearDue(ctx, opts.Settlement.(*clearing.Clearing), c.clearEvery, metrics, log)
+		go jobs.Every(ctx, c.clearEvery, true, work.ClearDue)
 	}
 	ready := &readiness.Checker{Database: pool.Ping, Now: time.Now, Log: log, VaultErrors: metrics.VaultErrors,
 		OnChange: func(ok bool) {
@@ -607,124 +609,22 @@ func serveREST(ctx context.Context, addr, grpcAddr string, creds credentials.Tra
 	return srv, nil
 }
 
-// sweepHolds marks expired holds released, in batches, until ctx ends.
-func sweepHolds(ctx context.Context, l *ledger.Ledger, every time.Duration, m *telemetry.Metrics, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for {
-				n, err := l.ReleaseExpiredHolds(ctx, 1000)
-				if err != nil {
-					if ctx.Err() == nil {
-						log.Error("release expired holds", "error", err)
-					}
-					break
-				}
-				if n > 0 {
-					m.HoldsExpired.Add(ctx, n)
-					log.Info("released expired holds", "count", n)
-				}
-				if n < 1000 {
-					break
-				}
-			}
-		}
-	}
-}
+// clearingJob is the clearing as the clearing job sees it: a report's line
+// count is all the job logs of it.
+type clearingJob struct{ c *clearing.Clearing }
 
-// maintain is the daily job, run often so that a replica that restarts
-// soon catches up: lots past their expiry date expire into breakage, and
-// tiers whose spend has fallen below their threshold are lowered, and web
-// sessions and member links long lapsed are deleted. All are idempotent and
-// safe on every replica at once (each change is one serializable
-// transaction).
-func maintain(ctx context.Context, l *ledger.Ledger, sess *sessions.Store, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		inBatches(ctx, log, "expire lots", func(limit int) (int, error) {
-			n, err := l.ExpireLots(ctx, limit)
-			if err == nil && n > 0 {
-				log.Info("expired lots", "lots", n)
-			}
-			return n, err
-		})
-		inBatches(ctx, log, "review tiers", func(limit int) (int, error) {
-			n, down, err := l.ReviewTiers(ctx, limit)
-			if err == nil && down > 0 {
-				log.Info("lowered tiers", "reviewed", n, "lowered", down)
-			}
-			return n, err
-		})
-		inBatches(ctx, log, "purge lapsed sessions and links", func(limit int) (int, error) {
-			n, err := sess.Purge(ctx, sessions.DefaultRetention, limit)
-			if err == nil && n > 0 {
-				log.Info("purged lapsed sessions and links", "rows", n)
-			}
-			return int(n), err
-		})
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
+func (j clearingJob) Due(ctx context.Context) ([]time.Time, error) { return j.c.Due(ctx) }
 
-// inBatches runs one of the periodic jobs' steps, a batch of at most 1000
-// rows at a time, until a batch is not full or a step fails (logged as
-// what, unless the server is stopping).
-func inBatches(ctx context.Context, log *slog.Logger, what string, step func(limit int) (int, error)) {
-	const limit = 1000
-	for {
-		n, err := step(limit)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Error(what, "error", err)
-			}
-			return
-		}
-		if n < limit {
-			return
-		}
+func (j clearingJob) Clear(ctx context.Context, day time.Time) (int, error) {
+	b, err := j.c.Run(ctx, day)
+	if err != nil {
+		return 0, err
 	}
-}
-
-// clearDue clears windows whose business day has ended, until ctx ends.
-// Every replica runs it; the report's primary key keeps one per window.
-func clearDue(ctx context.Context, c *clearing.Clearing, every time.Duration, m *telemetry.Metrics, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		due, err := c.Due(ctx)
-		for _, d := range due {
-			start := time.Now()
-			b, err2 := c.Run(ctx, d)
-			if err = err2; err != nil {
-				break
-			}
-			lines := 0
-			if r, err := clearing.Decode(b); err == nil {
-				lines = len(r.Lines())
-			}
-			m.ClearingDuration.Record(ctx, time.Since(start).Seconds())
-			m.ClearingLines.Add(ctx, int64(lines))
-			log.InfoContext(ctx, "cleared settlement window", "business_date", d.Format(time.DateOnly), "lines", lines,
-				"seconds", time.Since(start).Seconds())
-		}
-		if err != nil && ctx.Err() == nil {
-			log.Error("clearing", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	r, err := clearing.Decode(b)
+	if err != nil {
+		return 0, nil // cleared and stored; only the count is unknown
 	}
+	return len(r.Lines()), nil
 }
 
 func clearCmd() *cobra.Command {
