@@ -21,7 +21,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
-	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/readiness"
+	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 

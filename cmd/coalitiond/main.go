@@ -32,7 +32,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
-	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/readiness"
 	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgcluster"
@@ -51,6 +50,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	"github.com/coalition-loyalty/coalition/gateway/rest"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
 	"github.com/coalition-loyalty/coalition/gateway/web"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )

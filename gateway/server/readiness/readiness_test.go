@@ -16,11 +16,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/readiness"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgcluster"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
+	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
 )
 
 // deps are a real PostgreSQL and a real Vault that the test can stop and
