@@ -21,6 +21,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
+	"github.com/coalition-loyalty/coalition/gateway/server"
 	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
@@ -58,8 +59,8 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 	}
 	base, started := time.Date(2026, 11, 25, 12, 0, 0, 0, moscow), time.Now()
 	now := func() time.Time { return base.Add(time.Since(started)) }
-	cfg := serverConfig{listen: addr, httpListen: httpAddr, settings: demo.Settings, sweepInterval: time.Second, clearEvery: time.Minute,
-		tlsHosts: []string{"localhost", "127.0.0.1"}, now: now}
+	cfg := options{Config: server.Config{GRPCAddr: addr, HTTPAddr: httpAddr, Settings: demo.Settings, SweepInterval: time.Second,
+		ClearingInterval: time.Minute, TLSHosts: []string{"localhost", "127.0.0.1"}, Now: now}}
 
 	for run := 1; run <= 2; run++ {
 		ctx, stop := context.WithCancel(context.Background())

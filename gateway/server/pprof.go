@@ -1,19 +1,18 @@
-package main
+package server
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
 )
 
-// servePprof serves Go's profiler on a loopback address until ctx ends.
-// Profiles show the server's code paths and timings, so they are never
-// offered beyond the machine: a non-loopback address is refused.
-func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
+// listenPprof opens the profiler's listener. Profiles show the server's
+// code paths and timings, so they are never offered beyond the machine: a
+// non-loopback address is refused.
+func (s *Server) listenPprof() error {
+	addr := s.cfg.PprofAddr
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("--pprof-listen %q: %w", addr, err)
@@ -25,18 +24,13 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--pprof-listen: %w", err)
 	}
+	s.onClose(func() { lis.Close() })
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(lis)
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	log.Info("serving the Go profiler", "addr", lis.Addr().String())
+	s.pprof, s.pprofLis = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, lis
 	return nil
 }

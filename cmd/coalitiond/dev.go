@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/pgcluster"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
+	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
+	"github.com/coalition-loyalty/coalition/coalition/onboarding"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/gateway/server"
+)
+
+func devCmd() *cobra.Command {
+	var o options
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a local coalition with demo data on a throwaway PostgreSQL",
+		Long: `dev starts PostgreSQL from the system's binaries with its data under --data-dir,
+migrates it, seeds a demo coalition on the first run, and serves gRPC on a
+loopback address with dev credentials. Ctrl-C stops everything.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDev(cmd.Context(), o, dataDir)
+		},
+	}
+	addServerFlags(cmd, &o)
+	cmd.Flags().StringVar(&dataDir, "data-dir", ".dev", "folder for the dev database and keys (kept between runs)")
+	return cmd
+}
+
+// runDev starts PostgreSQL and Vault (or uses the user's Vault), sets Vault
+// up as an operator would, and serves the demo coalition on them until ctx
+// ends, then stops what it started.
+func runDev(ctx context.Context, o options, dataDir string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return err
+	}
+	log.Info("starting PostgreSQL", "dir", filepath.Join(abs, "pg"))
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cluster, err := pgcluster.Start(startCtx, pgcluster.Options{Dir: filepath.Join(abs, "pg")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		log.Info("stopping PostgreSQL")
+		if err := cluster.Stop(); err != nil {
+			log.Error("stop PostgreSQL", "error", err)
+		}
+	}()
+	if err := cluster.CreateDatabase(startCtx, "coalition", ""); err != nil && !strings.Contains(err.Error(), "already exists") {
+		return err
+	}
+	cfg := o.config()
+	cfg.DatabaseURL, cfg.Migrate, cfg.DevAuth = cluster.URL("coalition"), true, true
+	// A Vault of the user's own (VAULT_ADDR and VAULT_TOKEN), or one of ours
+	// with its data under the dev folder.
+	vs := &vaultdev.Server{Addr: os.Getenv("VAULT_ADDR"), Token: os.Getenv("VAULT_TOKEN")}
+	if vs.Addr == "" || vs.Token == "" {
+		log.Info("starting Vault", "dir", filepath.Join(abs, "vault"))
+		if vs, err = vaultdev.Start(startCtx, vaultdev.Options{DataDir: filepath.Join(abs, "vault")}); err != nil {
+			return err
+		}
+		defer func() {
+			log.Info("stopping Vault")
+			vs.Stop()
+		}()
+	} else {
+		log.Info("using the Vault at $VAULT_ADDR", "addr", vs.Addr)
+	}
+	// The operator's side: set Vault up, and give the server its AppRole.
+	operator, err := vault.New(vs.Addr, vs.Token)
+	if err != nil {
+		return err
+	}
+	creds, err := operator.Bootstrap(startCtx)
+	if err != nil {
+		return err
+	}
+	cfg.Vault = server.VaultConfig{Addr: vs.Addr, RoleID: creds.RoleID, SecretID: creds.SecretID}
+	// For coalitionctl in another terminal: `source .dev/env`.
+	envFile := fmt.Sprintf("export COALITION_DATABASE_URL='%s'\nexport VAULT_ADDR='%s'\nexport VAULT_TOKEN='%s'\n",
+		cfg.DatabaseURL, vs.Addr, vs.Token)
+	if err := os.WriteFile(filepath.Join(abs, "env"), []byte(envFile), 0o600); err != nil {
+		return err
+	}
+	return serveDev(ctx, cfg, operator, abs, log)
+}
+
+// serveDev serves the demo coalition: seeded on the first run, its partners
+// given certificate bundles under dir, and a banner that tells a person how
+// to reach it.
+func serveDev(ctx context.Context, cfg server.Config, operator *vault.Client, dir string, log *slog.Logger) error {
+	var seeded []demo.Member
+	cfg.Seed = func(ctx context.Context, s *server.Server) (err error) {
+		seeded, err = demo.Seed(ctx, demo.NewEnv(s.Tx(), s.Phones(), cfg.Settings, s.Clock()))
+		return err
+	}
+	srv, err := cfg.Complete(ctx)
+	if err != nil {
+		return err
+	}
+	if err := devBundles(ctx, operator, srv.Partners(), filepath.Join(dir, "partners"), log); err != nil {
+		srv.Close()
+		return err
+	}
+	var pages *devPages
+	if srv.HTTPAddr() != "" {
+		if pages, err = devWeb(ctx, dir, srv.PublicURL(), srv.APIKeys(), srv.Sessions(), srv.Ledger(), srv.Partners(), seeded); err != nil {
+			log.Warn("dev web credentials", "error", err)
+		}
+	}
+	printBanner(ctx, srv.GRPCAddr(), srv.HTTPAddr(), cfg.DatabaseURL, srv.TLS(), srv.Partners(), seeded, pages)
+	return srv.Run(ctx)
+}
+
+// devBundles gives every partner without a valid certificate in dir a new
+// bundle, dir/<code>/{cert,key,ca}.pem, as a partner would receive it.
+func devBundles(ctx context.Context, v *vault.Client, reg *partners.Register, dir string, log *slog.Logger) error {
+	ps, err := reg.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		certPath := filepath.Join(dir, p.Code, onboarding.CertFile)
+		if b, err := os.ReadFile(certPath); err == nil {
+			if block, _ := pem.Decode(b); block != nil {
+				if cert, err := x509.ParseCertificate(block.Bytes); err == nil && time.Until(cert.NotAfter) > 24*time.Hour {
+					continue
+				}
+			}
+		}
+		if _, err := onboarding.IssueCertificate(ctx, v, reg, p, 0, filepath.Join(dir, p.Code)); err != nil {
+			return err
+		}
+		log.Info("issued partner certificate", "partner", p.Code, "bundle", filepath.Join(dir, p.Code))
+	}
+	return nil
+}
+
+func printBanner(ctx context.Context, addr, httpAddr, dbURL string, tlsOn bool, reg *partners.Register, seeded []demo.Member, pages *devPages) {
+	ps, _ := reg.List(ctx)
+	var b strings.Builder
+	mode := "plaintext, dev credentials"
+	if tlsOn {
+		mode = "TLS; partners' client certificates from Vault, or dev credentials from loopback"
+	}
+	fmt.Fprintf(&b, "\nCoalition dev mode is up.\n\n  gRPC        %s (%s)\n", addr, mode)
+	if httpAddr != "" {
+		fmt.Fprintf(&b, "  REST        http://%s/v1/…  (OpenAPI: http://%s/openapi.json)\n", httpAddr, httpAddr)
+	}
+	fmt.Fprintf(&b, "  database    %s\n\n  Partners (bundles in .dev/partners/<code>/; or -H 'authorization: Dev <code>'):\n", dbURL)
+	for _, p := range ps {
+		fmt.Fprintf(&b, "    %-8s %-15s %-13s earns %d.%02d%%\n", p.Code, p.Name, p.Kind, p.EarnRateBP/100, p.EarnRateBP%100)
+	}
+	if len(seeded) > 0 {
+		b.WriteString("\n  Demo members:\n")
+		for _, m := range seeded {
+			fmt.Fprintf(&b, "    %-6s card %s  phone %s\n", m.Name, m.CardNumber, m.Phone)
+		}
+	}
+	if pages != nil {
+		pages.banner(&b)
+	}
+	if tlsOn {
+		fmt.Fprintf(&b, "\n  Try:\n    grpcurl -cacert .dev/partners/cafe/ca.pem -cert .dev/partners/cafe/cert.pem -key .dev/partners/cafe/key.pem localhost:%s list\n", portOf(addr))
+	} else {
+		fmt.Fprintf(&b, "\n  Try:\n    grpcurl -plaintext -H 'authorization: Dev cafe' %s list\n", addr)
+	}
+	fmt.Fprintf(&b, "    source .dev/env; go run ./cmd/coalitionctl partners list   (database, Vault address and token)\n\nCtrl-C stops the server, Vault and PostgreSQL.\n\n")
+	fmt.Print(b.String())
+}
+
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
+}

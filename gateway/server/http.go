@@ -1,0 +1,84 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/coalition-loyalty/coalition/gateway/rest"
+	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
+	"github.com/coalition-loyalty/coalition/gateway/web"
+)
+
+// buildHTTP serves the REST mirror and the web pages beside the probes and
+// the metrics. Both call the gRPC server on its own address, so that every
+// request passes the same interceptors as a partner's.
+func (s *Server) buildHTTP(context.Context) error {
+	if s.httpLis == nil {
+		return nil
+	}
+	creds := insecure.NewCredentials()
+	if s.sec != nil {
+		creds = credentials.NewTLS(&tls.Config{RootCAs: s.sec.pool, ServerName: "localhost"})
+	}
+	conn, err := grpc.NewClient(s.grpcLis.Addr().String(), grpc.WithTransportCredentials(creds),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(s.tel.Traces), otelgrpc.WithMeterProvider(s.tel.Meters))))
+	if err != nil {
+		return err
+	}
+	s.onClose(func() { conn.Close() })
+	api, err := rest.Handler(s.life, conn)
+	if err != nil {
+		return err
+	}
+	site, err := web.Handler(web.Config{Conn: conn, Sessions: s.sessions, Secure: strings.HasPrefix(s.publicURL, "https://"), Log: s.log})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", api)
+	mux.Handle("GET /openapi.json", api)
+	mux.Handle("/", rest.WithRequestID(site))
+	// Providers given by a caller may have no Prometheus endpoint.
+	if s.tel.Metrics != nil {
+		mux.Handle("GET /metrics", s.tel.Metrics)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("GET /readyz", s.ready)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
+
+// buildReadiness makes the checker behind /readyz, whose verdict the gRPC
+// health service follows, so that load balancers of either protocol see
+// the same. It judges credentials by the real time, not the business
+// clock: certificates and tokens expire in the real world.
+func (s *Server) buildReadiness(context.Context) error {
+	s.ready = &readiness.Checker{Database: s.pool.Ping, Now: time.Now, Log: s.log, VaultErrors: s.metrics.VaultErrors,
+		OnChange: s.setServing}
+	if s.sec != nil {
+		s.ready.Vault = &readiness.Vault{Check: s.sec.client.Check, CertExpiry: s.sec.cert.NotAfter, CertMargin: 10 * time.Minute,
+			CRL: &s.sec.crlRead, CRLMaxAge: s.cfg.RevocationMaxAge}
+	}
+	return s.ready.RegisterMetrics(s.tel.Meters.Meter("github.com/coalition-loyalty/coalition"))
+}
+
+// setServing reports every service serving or not to gRPC health checks.
+func (s *Server) setServing(ok bool) {
+	status := healthpb.HealthCheckResponse_SERVING
+	if !ok {
+		status = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	for _, svc := range append([]string{""}, rpc.Services...) {
+		s.health.SetServingStatus(svc, status)
+	}
+}

@@ -1,0 +1,283 @@
+// Package server assembles the coalition's server: from a Config it opens
+// what the server needs (telemetry, Vault, the database, listeners), wires
+// the domain into the gRPC, REST and web edges, and runs them with the
+// readiness watcher, the credentials' renewal and the periodic jobs until
+// its context ends. coalitiond and the tests build servers only through it,
+// so that what the tests serve is what production serves.
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+
+	"github.com/coalition-loyalty/coalition/coalition/apikeys"
+	"github.com/coalition-loyalty/coalition/coalition/infra/telemetry"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
+	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
+	"github.com/coalition-loyalty/coalition/coalition/sessions"
+	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
+	"github.com/coalition-loyalty/coalition/settlement/clearing"
+)
+
+// Config is what a server is made of. The zero value of a field means the
+// feature is off or takes its default, as each field says; Complete turns
+// a Config into a Server ready to run.
+type Config struct {
+	// Pool is a database pool to use (the caller closes it); without one,
+	// the server opens DatabaseURL and closes it when it stops.
+	Pool        *pgxpool.Pool
+	DatabaseURL string
+	// Migrate brings the schema up to date at start (dev mode); otherwise
+	// a database that lacks a migration is refused.
+	Migrate bool
+
+	// GRPCListener, when given, is served instead of listening on GRPCAddr;
+	// so for HTTP. Tests pass listeners on 127.0.0.1:0.
+	GRPCAddr     string
+	GRPCListener net.Listener
+	// HTTP serves the REST mirror and the web pages; neither an address
+	// nor a listener: no HTTP at all.
+	HTTPAddr     string
+	HTTPListener net.Listener
+	// PprofAddr serves Go's profiler on a loopback address ("": off).
+	PprofAddr string
+	// PublicURL is where people open the web pages; member links point
+	// there. Default: http:// and the HTTP address (with the port taken, if
+	// it asked for any). https:// marks cookies Secure.
+	PublicURL string
+	// TLSHosts are the names and addresses in the server's TLS certificate
+	// (with Vault).
+	TLSHosts []string
+
+	// Vault, when it has an address, authenticates partners by client
+	// certificate and staff and programs by API key, serves TLS, and
+	// hashes phone numbers.
+	Vault VaultConfig
+	// DevAuth accepts "authorization: Dev <partner-code>" from loopback
+	// peers. Without Vault it is the only way in, so it is then allowed
+	// only on a loopback address.
+	DevAuth bool
+	// PhoneHashKey keys the hash of phone numbers without Vault (32 bytes
+	// or more).
+	PhoneHashKey []byte
+
+	// Settings are the coalition's terms, recorded on the first start.
+	Settings ledger.Settings
+	// How often the periodic jobs run; zero: the job does not run.
+	SweepInterval       time.Duration // releasing expired holds
+	MaintenanceInterval time.Duration // lots' expiry, tiers' review, purging lapsed sessions
+	ClearingInterval    time.Duration // clearing ended business days
+	// RevocationMaxAge: with Vault unreachable, the replica stays ready
+	// until its revocation list is this old (zero: any age).
+	RevocationMaxAge time.Duration
+
+	// Now is the business clock: business days, rules in force, holds,
+	// expiry, clearing and the network's figures (time.Now if nil).
+	// Credentials and readiness always use the real time.
+	Now func() time.Time
+	// CredentialClock judges credentials: partners' client certificates,
+	// API keys, web sessions and member links (time.Now if nil), by the
+	// real time that Vault issues certificates and browsers keep cookies
+	// by. Tests of credentials' lifetimes move it.
+	CredentialClock func() time.Time
+
+	// Telemetry are the providers to report to (the caller shuts them
+	// down); nil: set up from the OTEL_* environment, shut down with the
+	// server.
+	Telemetry *telemetry.Telemetry
+	// Log receives the server's logs (nil: slog.Default()).
+	Log *slog.Logger
+
+	// Seed runs once the schema is current and before the ledger records
+	// Settings, so that it may record them itself, e.g. dev mode's demo
+	// coalition with a history that starts in the past.
+	Seed func(ctx context.Context, s *Server) error
+}
+
+// VaultConfig says where Vault is and how the server logs in: AppRole,
+// else Kubernetes, else a token. No address: the server runs without Vault.
+type VaultConfig struct {
+	Addr             string
+	RoleID, SecretID string
+	Kubernetes       vault.KubernetesLogin
+	Token            string
+}
+
+// Server is a completed Config: everything opened and wired, nothing
+// served yet. Run serves it; Close releases it without serving.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	// life bounds what runs in the background from Complete on (Vault's
+	// token renewal), ended by Close.
+	life context.Context
+
+	closeMu sync.Mutex
+	closers []func() // in the order opened; Close runs them backwards
+
+	tel      *telemetry.Telemetry
+	metrics  *telemetry.Metrics
+	pool     *pgxpool.Pool
+	tx       *txn.Runner
+	phones   phone.Hasher
+	sec      *security // nil without Vault
+	crl      *rpc.CRLCache
+	keys     *apikeys.Store // nil without Vault
+	auth     rpc.Authenticator
+	authMode string
+
+	ledger   *ledger.Ledger
+	rules    *rules.Store
+	partners *partners.Register
+	clearing *clearing.Clearing
+	sessions *sessions.Store
+
+	grpc      *grpc.Server
+	health    *health.Server
+	grpcLis   net.Listener
+	http      *http.Server // nil: no HTTP
+	httpLis   net.Listener
+	publicURL string
+	pprof     *http.Server // nil: no profiler
+	pprofLis  net.Listener
+	ready     *readiness.Checker
+}
+
+// Complete opens and wires everything the Config names, in the order a
+// failure is cheapest to report: Vault and the phone hash before the
+// database, the database before the listeners. On error, what was opened
+// is closed again.
+func (c Config) Complete(ctx context.Context) (_ *Server, err error) {
+	s := &Server{cfg: c.withDefaults()}
+	s.log = s.cfg.Log
+	life, end := context.WithCancel(context.WithoutCancel(ctx))
+	s.life = life
+	s.onClose(end)
+	// Until Complete returns, the caller's ctx may still abort the start.
+	detach := context.AfterFunc(ctx, end)
+	defer detach()
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	steps := []func(context.Context) error{
+		s.openTelemetry, s.connectVault, s.choosePhoneHasher, s.openDatabase, s.checkSchema,
+		s.buildDomain, s.seedAndBootstrap, s.buildAuth, s.listen, s.buildGRPC, s.buildReadiness, s.buildHTTP,
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.CredentialClock == nil {
+		c.CredentialClock = time.Now
+	}
+	return c
+}
+
+// onClose puts f on the close stack.
+func (s *Server) onClose(f func()) {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	s.closers = append(s.closers, f)
+}
+
+// Close stops the server at once, without draining (Run drains), and
+// releases what Complete opened, last opened first. Calling it again does
+// nothing.
+func (s *Server) Close() {
+	s.closeMu.Lock()
+	closers := s.closers
+	s.closers = nil
+	s.closeMu.Unlock()
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
+}
+
+// GRPCAddr is the address the gRPC server listens on.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// HTTPAddr is the address of the REST mirror and the web pages ("": none).
+func (s *Server) HTTPAddr() string {
+	if s.httpLis == nil {
+		return ""
+	}
+	return s.httpLis.Addr().String()
+}
+
+// PublicURL is where people open the web pages.
+func (s *Server) PublicURL() string { return s.publicURL }
+
+// TLS says whether the gRPC server serves TLS (with Vault) rather than
+// plaintext.
+func (s *Server) TLS() bool { return s.sec != nil }
+
+// CAPool is the coalition's CA that signs the server's certificate (nil
+// without Vault).
+func (s *Server) CAPool() *x509.CertPool {
+	if s.sec == nil {
+		return nil
+	}
+	return s.sec.pool
+}
+
+// Pool is the database pool.
+func (s *Server) Pool() *pgxpool.Pool { return s.pool }
+
+// Tx runs the server's serializable transactions.
+func (s *Server) Tx() *txn.Runner { return s.tx }
+
+// Phones hashes phone numbers as the ledger does.
+func (s *Server) Phones() phone.Hasher { return s.phones }
+
+// Clock is the business clock.
+func (s *Server) Clock() func() time.Time { return s.cfg.Now }
+
+// Ledger is the points ledger.
+func (s *Server) Ledger() *ledger.Ledger { return s.ledger }
+
+// Rules are the versioned loyalty rules.
+func (s *Server) Rules() *rules.Store { return s.rules }
+
+// Partners is the partners' register.
+func (s *Server) Partners() *partners.Register { return s.partners }
+
+// Clearing clears settlement windows and reads their reports.
+func (s *Server) Clearing() *clearing.Clearing { return s.clearing }
+
+// Sessions holds web sessions and member links.
+func (s *Server) Sessions() *sessions.Store { return s.sessions }
+
+// APIKeys issues and checks API keys and staff credentials (nil without
+// Vault, which keys their hashes).
+func (s *Server) APIKeys() *apikeys.Store { return s.keys }
+
+// errNoDatabase is returned by a Config with neither pool nor URL.
+var errNoDatabase = errors.New("no database: give a pool or a database URL")
