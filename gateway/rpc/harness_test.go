@@ -3,8 +3,6 @@ package rpc_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"slices"
 	"testing"
 	"time"
@@ -19,14 +17,11 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
-	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
-	"github.com/coalition-loyalty/coalition/coalition/network"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/coalition/phone"
-	"github.com/coalition-loyalty/coalition/coalition/rules"
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
-	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	"github.com/coalition-loyalty/coalition/gateway/server"
+	"github.com/coalition-loyalty/coalition/gateway/server/servertest"
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
@@ -42,9 +37,10 @@ const (
 	fuelPending = 14 * 24 * time.Hour
 )
 
-// env is a coalition served over a real gRPC connection: the partner
-// service on a loopback port, a real ledger on a fresh PostgreSQL database,
-// and a client dialled to it.
+// env is a coalition served over a real gRPC connection: the server as
+// coalitiond assembles it without Vault (dev credentials, on a loopback
+// port), a real ledger on a fresh PostgreSQL database, and a client
+// dialled to it.
 type env struct {
 	t        *testing.T
 	pool     *pgxpool.Pool
@@ -67,21 +63,19 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.NewDB(t)
-	runner, err := txn.New(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := clock.NewManual(start)
-	hasher, err := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ruleStore := rules.NewStore(runner, c.Now)
-	l := ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher, Rules: ruleStore})
-	if err := l.Bootstrap(ctx, ledger.Settings{Name: "Test", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
-		t.Fatal(err)
-	}
-	reg := partners.New(runner, c.Now)
+	// Member links run on the business clock too, so that a test can watch
+	// them lapse.
+	srv := servertest.Start(t, server.Config{
+		Pool:            pool,
+		DevAuth:         true,
+		PhoneHashKey:    servertest.PhoneHashKey,
+		Settings:        ledger.Settings{Name: "Test", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100},
+		PublicURL:       "https://coalition.example",
+		Now:             c.Now,
+		CredentialClock: c.Now,
+	})
+	reg := srv.Partners()
 	add := func(code string, bp int64, window time.Duration) partners.Partner {
 		p, err := reg.Add(ctx, partners.Partner{Code: code, Name: code, Kind: code, EarnRateBP: bp, ReturnWindow: window, PointsTTLDays: pointsTTL})
 		if err != nil {
@@ -89,40 +83,10 @@ func newEnv(t *testing.T) *env {
 		}
 		return p
 	}
-	e := &env{t: t, pool: pool, clock: c, partners: reg,
+	e := &env{t: t, pool: pool, clock: c, partners: reg, clearing: srv.Clearing(), sessions: srv.Sessions(),
 		cafe: add("cafe", 500, 0), cinema: add("cinema", 300, 0), fuel: add("fuel", 100, fuelPending)}
-
-	e.clearing = clearing.New(clearing.Config{Tx: runner, Clock: c.Now})
-	e.sessions = sessions.New(sessions.Config{Tx: runner, Clock: c.Now})
-	srv, _, err := rpc.NewServer(rpc.Options{
-		Ledger:     l,
-		Settlement: e.clearing,
-		Members:    l,
-		Partners:   reg,
-		Network:    network.New(runner, reg, c.Now),
-		Links:      e.sessions,
-		Rules:      ruleStore,
-		Tiers:      rpc.LedgerTiers{L: l},
-		PublicURL:  "https://coalition.example",
-		Auth:       rpc.SessionAuth{Sessions: e.sessions, Next: &rpc.DevAuthenticator{Partners: reg}},
-		Log:        slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		srv.Stop()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	e.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	var err error
+	e.conn, err = grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +97,7 @@ func newEnv(t *testing.T) *env {
 	e.network = pb.NewNetworkServiceClient(e.conn)
 	// Whatever a test did over the wire, the ledger's invariants still hold.
 	t.Cleanup(func() {
-		breaches, err := l.Check(context.Background(), time.Hour)
+		breaches, err := srv.Ledger().Check(context.Background(), time.Hour)
 		if err != nil {
 			t.Errorf("ledger check: %v", err)
 		}

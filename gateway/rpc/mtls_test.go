@@ -8,9 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"log/slog"
 	"math/big"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -26,23 +24,24 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
-	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	"github.com/coalition-loyalty/coalition/gateway/server"
+	"github.com/coalition-loyalty/coalition/gateway/server/servertest"
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 
-// mtlsEnv is the coalition served with mutual TLS: the server's certificate
+// mtlsEnv is the coalition served with mutual TLS, as coalitiond serves
+// it with Vault: the server logs in with its AppRole, and its certificate
 // and the partners' client certificates come from a real Vault.
 type mtlsEnv struct {
 	t            *testing.T
 	vaultDir     string
 	vsrv         *vaultdev.Server
-	v            *vault.Client
+	v            *vault.Client // the operator's
 	pool         *x509.CertPool
-	crl          *rpc.CRLCache
+	srv          *servertest.Server
 	addr         string
 	reg          *partners.Register
 	cafe, cinema partners.Partner
@@ -54,56 +53,35 @@ type mtlsEnv struct {
 func newMTLSEnv(t *testing.T) *mtlsEnv {
 	t.Helper()
 	ctx := context.Background()
-	e := &mtlsEnv{t: t, crl: &rpc.CRLCache{}}
+	e := &mtlsEnv{t: t}
 	var err error
 	if e.vaultDir, err = os.MkdirTemp("", "vault-"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(e.vaultDir) })
 	e.startVault()
-	if _, err := e.v.Bootstrap(ctx); err != nil {
+	creds, err := e.v.Bootstrap(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if e.pool, _, err = e.v.CAPool(ctx); err != nil {
 		t.Fatal(err)
 	}
-	runner, err := txn.New(ctx, pgtest.NewDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := ledger.New(ledger.Config{Tx: runner, Phones: vault.PhoneHasher{C: e.v}})
-	if err := l.Bootstrap(ctx, ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
-		t.Fatal(err)
-	}
-	e.reg = partners.New(runner, nil)
+	e.srv = servertest.Start(t, server.Config{
+		Pool:     pgtest.NewDB(t),
+		Vault:    server.VaultConfig{Addr: e.vsrv.Addr, RoleID: creds.RoleID, SecretID: creds.SecretID},
+		TLSHosts: []string{"localhost", "127.0.0.1"},
+		Settings: ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100},
+		// Certificates are judged on the test's clock.
+		CredentialClock: e.clock.Now,
+	})
+	e.addr, e.reg = e.srv.GRPCAddr(), e.srv.Partners()
 	for _, p := range []*partners.Partner{&e.cafe, &e.cinema} {
 		code := map[*partners.Partner]string{&e.cafe: "cafe", &e.cinema: "cinema"}[p]
 		if *p, err = e.reg.Add(ctx, partners.Partner{Code: code, Name: code, Kind: code, EarnRateBP: 500, PointsTTLDays: 365}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cert, err := vault.NewServerCert(ctx, e.v, []string{"localhost", "127.0.0.1"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, _, err := rpc.NewServer(rpc.Options{
-		Ledger: l,
-		Auth:   &rpc.MTLSAuthenticator{Roots: e.pool, Intermediates: x509.NewCertPool(), Revocations: e.crl, Clock: e.clock.Now},
-		Log:    slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		ServerOptions: []grpc.ServerOption{grpc.Creds(credentials.NewTLS(&tls.Config{
-			GetCertificate: cert.GetCertificate, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12,
-		}))},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.addr = lis.Addr().String()
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
 	return e
 }
 
@@ -121,13 +99,13 @@ func (e *mtlsEnv) startVault() {
 	}
 }
 
+// refreshCRL has the server read the revocation list now, not at its next
+// refresh.
 func (e *mtlsEnv) refreshCRL() {
 	e.t.Helper()
-	r, err := e.v.RevokedSerials(context.Background())
-	if err != nil {
+	if err := e.srv.RefreshRevocations(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
-	e.crl.Set(r)
 }
 
 // dial connects with a client certificate (none if cert is nil).

@@ -2,12 +2,9 @@ package rpc_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -19,11 +16,10 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/infra/telemetry"
-	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/coalition/phone"
-	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	"github.com/coalition-loyalty/coalition/gateway/server"
+	"github.com/coalition-loyalty/coalition/gateway/server/servertest"
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 
@@ -39,42 +35,19 @@ func TestAnAccrualLeavesATraceAndMetrics(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 
-	cfg, err := txn.PoolConfig(pgtest.NewURL(t))
-	if err != nil {
+	// The server opens its own pool, so that database spans are traced as
+	// in production.
+	srv := servertest.Start(t, server.Config{
+		DatabaseURL:  pgtest.NewURL(t),
+		DevAuth:      true,
+		PhoneHashKey: servertest.PhoneHashKey,
+		Settings:     ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100},
+		Telemetry:    &telemetry.Telemetry{Traces: tp, ExportsTraces: true, Meters: mp},
+	})
+	if _, err := srv.Partners().Add(ctx, partners.Partner{Code: "cafe", Name: "cafe", Kind: "cafe", EarnRateBP: 500, PointsTTLDays: 365}); err != nil {
 		t.Fatal(err)
 	}
-	cfg.ConnConfig.Tracer = telemetry.PgxTracer{T: tp.Tracer("db")}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	runner, err := txn.New(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := telemetry.NewMetrics(mp, runner.Retries); err != nil {
-		t.Fatal(err)
-	}
-	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
-	l := ledger.New(ledger.Config{Tx: runner, Phones: hasher})
-	if err := l.Bootstrap(ctx, ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
-		t.Fatal(err)
-	}
-	reg := partners.New(runner, nil)
-	if _, err := reg.Add(ctx, partners.Partner{Code: "cafe", Name: "cafe", Kind: "cafe", EarnRateBP: 500, PointsTTLDays: 365}); err != nil {
-		t.Fatal(err)
-	}
-	srv, _, err := rpc.NewServer(rpc.Options{Ledger: l, Auth: &rpc.DevAuthenticator{Partners: reg},
-		ServerOptions: []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
-			otelgrpc.WithTracerProvider(tp), otelgrpc.WithMeterProvider(mp)))}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, _ := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, _ := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	t.Cleanup(func() { conn.Close() })
 	client := pb.NewPartnerServiceClient(conn)
 	call := metadata.AppendToOutgoingContext(ctx, "authorization", "Dev cafe")
@@ -90,19 +63,19 @@ func TestAnAccrualLeavesATraceAndMetrics(t *testing.T) {
 	// The server ends its span after the response is on the wire, so the
 	// client can read the response before the span is recorded: stop the
 	// server, which waits for the handler (and its span) to finish.
-	srv.GracefulStop()
-	var server sdktrace.ReadOnlySpan
+	srv.Stop()
+	var serverSpan sdktrace.ReadOnlySpan
 	for _, s := range spans.Ended() {
 		if s.Name() == "coalition.v1.PartnerService/Accrue" {
-			server = s
+			serverSpan = s
 		}
 	}
-	if server == nil {
+	if serverSpan == nil {
 		t.Fatalf("no server span for Accrue among %d spans", len(spans.Ended()))
 	}
 	var queries []string
 	for _, s := range spans.Ended() {
-		if s.Parent().SpanID() == server.SpanContext().SpanID() && s.SpanContext().TraceID() == server.SpanContext().TraceID() {
+		if s.Parent().SpanID() == serverSpan.SpanContext().SpanID() && s.SpanContext().TraceID() == serverSpan.SpanContext().TraceID() {
 			queries = append(queries, s.Name())
 		}
 	}
