@@ -2,24 +2,16 @@ package rest_test
 
 import (
 	"context"
-	"net"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
-	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/gateway/rest"
-	"github.com/coalition-loyalty/coalition/gateway/rpc"
-	"github.com/coalition-loyalty/coalition/settlement/clearing"
+	"github.com/coalition-loyalty/coalition/gateway/server"
+	"github.com/coalition-loyalty/coalition/gateway/server/servertest"
 )
 
 func TestRESTClientsUseAPIKeysHashedByVault(t *testing.T) {
@@ -33,18 +25,20 @@ func TestRESTClientsUseAPIKeysHashedByVault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	runner, err := txn.New(ctx, pgtest.NewDB(t))
+	creds, err := v.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := ledger.New(ledger.Config{Tx: runner, Phones: vault.PhoneHasher{C: v}})
-	if err := l.Bootstrap(ctx, ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
-		t.Fatal(err)
-	}
-	reg := partners.New(runner, nil)
+	// The server as coalitiond serves it with Vault, logged in with its
+	// AppRole; the keys it checks are its own store's.
+	srv := servertest.Start(t, server.Config{
+		Pool:     pgtest.NewDB(t),
+		HTTPAddr: "127.0.0.1:0",
+		Vault:    server.VaultConfig{Addr: vs.Addr, RoleID: creds.RoleID, SecretID: creds.SecretID},
+		TLSHosts: []string{"localhost", "127.0.0.1"},
+		Settings: ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100},
+	})
+	reg := srv.Partners()
 	cafe, err := reg.Add(ctx, partners.Partner{Code: "cafe", Name: "cafe", Kind: "cafe", EarnRateBP: 500, PointsTTLDays: 365})
 	if err != nil {
 		t.Fatal(err)
@@ -52,22 +46,8 @@ func TestRESTClientsUseAPIKeysHashedByVault(t *testing.T) {
 	if _, err := reg.Add(ctx, partners.Partner{Code: "cinema", Name: "cinema", Kind: "cinema", EarnRateBP: 300, PointsTTLDays: 365}); err != nil {
 		t.Fatal(err)
 	}
-	keys := apikeys.New(runner, v, nil, time.Minute, 100)
-	srv, _, err := rpc.NewServer(rpc.Options{Ledger: l, Settlement: clearing.New(clearing.Config{Tx: runner}), Auth: rpc.CertOrDev{APIKeys: keys}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, _ := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	t.Cleanup(func() { conn.Close() })
-	h, err := rest.Handler(ctx, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewServer(h)
-	t.Cleanup(api.Close)
+	keys := srv.APIKeys()
+	api := "http://" + srv.HTTPAddr()
 
 	_, secret, err := keys.Issue(ctx, &cafe.ID, "partner", "till")
 	if err != nil {
@@ -81,14 +61,14 @@ func TestRESTClientsUseAPIKeysHashedByVault(t *testing.T) {
 	}
 	// The key was stored only as Vault's HMAC of it.
 	var stored []byte
-	if err := runner.Pool().QueryRow(ctx, `SELECT hash FROM api_keys`).Scan(&stored); err != nil || string(stored) == secret || len(stored) == 0 {
+	if err := srv.Pool().QueryRow(ctx, `SELECT hash FROM api_keys`).Scan(&stored); err != nil || string(stored) == secret || len(stored) == 0 {
 		t.Fatalf("stored %q", stored)
 	}
 	var open time.Time
-	if err := runner.Pool().QueryRow(ctx, `SELECT business_date FROM settlement_windows WHERE status = 'open'`).Scan(&open); err != nil {
+	if err := srv.Pool().QueryRow(ctx, `SELECT business_date FROM settlement_windows WHERE status = 'open'`).Scan(&open); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := clearing.New(clearing.Config{Tx: runner}).Run(ctx, open); err != nil {
+	if _, err := srv.Clearing().Run(ctx, open); err != nil {
 		t.Fatal(err)
 	}
 	day := open.Format(time.DateOnly)

@@ -4,71 +4,42 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
-	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/gateway/rest"
-	"github.com/coalition-loyalty/coalition/gateway/rpc"
-	"github.com/coalition-loyalty/coalition/settlement/clearing"
+	"github.com/coalition-loyalty/coalition/gateway/server"
+	"github.com/coalition-loyalty/coalition/gateway/server/servertest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// newAPI serves the gRPC API on loopback and the REST mirror in front of it.
-func newAPI(t *testing.T) *httptest.Server {
+// newAPI serves the gRPC API on loopback and the REST mirror in front of
+// it, as coalitiond serves them without Vault, and returns the REST base
+// URL.
+func newAPI(t *testing.T) string {
 	ctx := context.Background()
-	runner, err := txn.New(ctx, pgtest.NewDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
-	l := ledger.New(ledger.Config{Tx: runner, Phones: hasher})
-	if err := l.Bootstrap(ctx, ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
-		t.Fatal(err)
-	}
-	reg := partners.New(runner, nil)
+	srv := servertest.Start(t, server.Config{
+		Pool:         pgtest.NewDB(t),
+		HTTPAddr:     "127.0.0.1:0",
+		DevAuth:      true,
+		PhoneHashKey: servertest.PhoneHashKey,
+		Settings:     ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100},
+	})
 	for _, code := range []string{"cafe", "cinema"} {
-		if _, err := reg.Add(ctx, partners.Partner{Code: code, Name: code, Kind: code, EarnRateBP: 500, PointsTTLDays: 365}); err != nil {
+		if _, err := srv.Partners().Add(ctx, partners.Partner{Code: code, Name: code, Kind: code, EarnRateBP: 500, PointsTTLDays: 365}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	srv, _, err := rpc.NewServer(rpc.Options{Ledger: l, Settlement: clearing.New(clearing.Config{Tx: runner}), Auth: &rpc.DevAuthenticator{Partners: reg}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	h, err := rest.Handler(ctx, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewServer(h)
-	t.Cleanup(api.Close)
-	return api
+	return "http://" + srv.HTTPAddr()
 }
 
-func call(t *testing.T, api *httptest.Server, method, path, partner, body string) (int, map[string]any, http.Header) {
+func call(t *testing.T, api string, method, path, partner, body string) (int, map[string]any, http.Header) {
 	t.Helper()
 	auth := ""
 	if partner != "" {
@@ -77,9 +48,9 @@ func call(t *testing.T, api *httptest.Server, method, path, partner, body string
 	return callAuth(t, api, method, path, auth, body)
 }
 
-func callAuth(t *testing.T, api *httptest.Server, method, path, auth, body string) (int, map[string]any, http.Header) {
+func callAuth(t *testing.T, api string, method, path, auth, body string) (int, map[string]any, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, api.URL+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, api+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
