@@ -2,11 +2,10 @@ package web_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/csv"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,23 +20,18 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
-	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
-	coalnet "github.com/coalition-loyalty/coalition/coalition/network"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
-	"github.com/coalition-loyalty/coalition/coalition/rules"
-	"github.com/coalition-loyalty/coalition/coalition/sessions"
-	"github.com/coalition-loyalty/coalition/gateway/rest"
-	"github.com/coalition-loyalty/coalition/gateway/rpc"
-	"github.com/coalition-loyalty/coalition/gateway/web"
+	"github.com/coalition-loyalty/coalition/gateway/server"
+	"github.com/coalition-loyalty/coalition/gateway/server/servertest"
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
@@ -47,7 +41,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // site is the whole coalition as coalitiond serves it: the gRPC server on
 // loopback, and the REST API and the web pages in front of it, on a real
 // PostgreSQL and a real Vault (which keys the staff credentials' and API
-// keys' hashes).
+// keys' hashes, and issues the server's certificate).
 type site struct {
 	t        *testing.T
 	url      string
@@ -75,73 +69,44 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	pool := pgtest.NewDB(t)
-	runner, err := txn.New(ctx, pool)
+	creds, err := v.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pool := pgtest.NewDB(t)
 	c := clock.NewManual(start)
-	l := ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: vault.PhoneHasher{C: v}})
-	if err := l.Bootstrap(ctx, ledger.Settings{Name: "Test", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100,
-		InterchangeFeeBP: 100, IssueFeeBP: 50, BreakageShareBP: 2000}); err != nil {
-		t.Fatal(err)
-	}
-	reg := partners.New(runner, c.Now)
-	for _, p := range []partners.Partner{
-		{Code: "cafe", Name: "Coffee Corner", Kind: "café", EarnRateBP: 500, PointsTTLDays: 365},
-		{Code: "cinema", Name: "Star Cinema", Kind: "cinema", EarnRateBP: 300, PointsTTLDays: 365},
-	} {
-		if _, err := reg.Add(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := &site{t: t, pool: pool, clock: c, clearing: clearing.New(clearing.Config{Tx: runner, Clock: c.Now}),
-		keys: apikeys.New(runner, v, nil, time.Minute, 100)}
-	sess := sessions.New(sessions.Config{Tx: runner, Credentials: s.keys})
 	// The public address is known only once the HTTP listener is open.
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.url = "http://" + hl.Addr().String()
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, _, err := rpc.NewServer(rpc.Options{Ledger: l, Settlement: s.clearing, Members: l, Partners: reg,
-		Network: coalnet.New(runner, reg, c.Now), Links: sess, PublicURL: s.url, Log: log, Rules: rules.NewStore(runner, c.Now),
-		Auth: rpc.SessionAuth{Sessions: sess, Next: rpc.CertOrDev{APIKeys: s.keys, Dev: &rpc.DevAuthenticator{Partners: reg}}}})
-	if err != nil {
-		t.Fatal(err)
+	srv := servertest.Start(t, server.Config{
+		Pool:         pool,
+		HTTPListener: hl,
+		Vault:        server.VaultConfig{Addr: vs.Addr, RoleID: creds.RoleID, SecretID: creds.SecretID},
+		TLSHosts:     []string{"localhost", "127.0.0.1"},
+		DevAuth:      true,
+		Settings: ledger.Settings{Name: "Test", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100,
+			InterchangeFeeBP: 100, IssueFeeBP: 50, BreakageShareBP: 2000},
+		Now: c.Now,
+	})
+	for _, p := range []partners.Partner{
+		{Code: "cafe", Name: "Coffee Corner", Kind: "café", EarnRateBP: 500, PointsTTLDays: 365},
+		{Code: "cinema", Name: "Star Cinema", Kind: "cinema", EarnRateBP: 300, PointsTTLDays: 365},
+	} {
+		if _, err := srv.Partners().Add(ctx, p); err != nil {
+			t.Fatal(err)
+		}
 	}
-	gl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(gl)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	s := &site{t: t, url: srv.PublicURL(), pool: pool, clock: c, clearing: srv.Clearing(), keys: srv.APIKeys()}
+	// Partners' tills reach the gRPC server over TLS, with dev credentials
+	// from loopback.
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		RootCAs: srv.CAPool(), ServerName: "localhost"})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	api, err := rest.Handler(ctx, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages, err := web.Handler(web.Config{Conn: conn, Sessions: sess, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", api)
-	mux.Handle("GET /openapi.json", api)
-	mux.Handle("/", rest.WithRequestID(pages))
-	hs := httptest.NewUnstartedServer(mux)
-	hs.Listener.Close()
-	hs.Listener = hl
-	hs.Start()
-	t.Cleanup(hs.Close)
 	s.partner = pb.NewPartnerServiceClient(conn)
 	return s
 }
