@@ -13,11 +13,10 @@ import (
 // non-loopback address is refused.
 func (s *Server) listenPprof() error {
 	addr := s.cfg.PprofAddr
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("--pprof-listen %q: %w", addr, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !loopback(addr) {
 		return fmt.Errorf("--pprof-listen %q: the profiler listens on loopback only", addr)
 	}
 	lis, err := net.Listen("tcp", addr)

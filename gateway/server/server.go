@@ -9,7 +9,6 @@ package server
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -278,6 +277,3 @@ func (s *Server) Sessions() *sessions.Store { return s.sessions }
 // APIKeys issues and checks API keys and staff credentials (nil without
 // Vault, which keys their hashes).
 func (s *Server) APIKeys() *apikeys.Store { return s.keys }
-
-// errNoDatabase is returned by a Config with neither pool nor URL.
-var errNoDatabase = errors.New("no database: give a pool or a database URL")

@@ -81,6 +81,9 @@ func (s *Server) grpcAddrWanted() string {
 	return s.cfg.GRPCAddr
 }
 
+// errNoDatabase is returned by a Config with neither pool nor URL.
+var errNoDatabase = errors.New("no database: give a pool or a database URL")
+
 func (s *Server) openDatabase(ctx context.Context) error {
 	pool := s.cfg.Pool
 	if pool == nil {
