@@ -163,11 +163,11 @@ func printReport(r clearing.Report) {
 	fmt.Fprintln(w, "\nLINE\tFLOW (ISSUER → REDEEMER)\tKIND\tPOINTS\tAMOUNT")
 	for _, l := range r.Lines() {
 		switch l.Section {
-		case "flow":
+		case clearing.SectionFlow:
 			fmt.Fprintf(w, "%s\t%s → %s\t%s\t%d\t%s\n", l.ID, l.Payer, l.Payee, l.Kind, *l.Points, money(*l.Minor))
-		case "fee":
+		case clearing.SectionFee:
 			fmt.Fprintf(w, "%s\t%s → %s\tfee %s %s%% of %s\t\t%s\n", l.ID, l.Payer, l.Payee, l.Kind, bpPercent(*l.BP), money(*l.BaseMinor), money(*l.Minor))
-		case "issued", "breakage", "liability":
+		case clearing.SectionIssued, clearing.SectionBreakage, clearing.SectionLiability:
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t\n", l.ID, l.Payer, l.Kind, *l.Points)
 		}
 	}

@@ -133,7 +133,7 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		}
 		flows := map[string]int64{}
 		for _, line := range st.GetStatement().GetLines() {
-			if line.GetSection() == "flow" && line.GetKind() == "burn" {
+			if line.GetReportSection() == coalitionv1.ReportSection_REPORT_SECTION_FLOW && line.GetLineKind() == coalitionv1.LineKind_LINE_KIND_BURN {
 				flows[line.GetPayer()+"→"+line.GetPayee()] += line.GetPoints()
 			}
 		}

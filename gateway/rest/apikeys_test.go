@@ -72,8 +72,18 @@ func TestRESTClientsUseAPIKeysHashedByVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := open.Format(time.DateOnly)
-	if code, _, _ := callAuth(t, api, "GET", "/v1/settlement/windows/"+day+"/statements/cafe", bearer(secret), ""); code != 200 {
+	code, st, _ := callAuth(t, api, "GET", "/v1/settlement/windows/"+day+"/statements/cafe", bearer(secret), "")
+	if code != 200 {
 		t.Fatalf("the café's key reading its own statement = %d", code)
+	}
+	// A line's section and kind are enums, named in JSON, and the strings
+	// of the CSV export.
+	lines, _ := st["statement"].(map[string]any)["lines"].([]any)
+	if len(lines) == 0 {
+		t.Fatalf("the café's statement = %v", st)
+	}
+	if l := lines[0].(map[string]any); l["report_section"] != "REPORT_SECTION_NET" || l["line_kind"] != "LINE_KIND_NET" || l["section"] != "net" || l["kind"] != "net" {
+		t.Fatalf("the café's first line = %v", l)
 	}
 	code, _, _ = callAuth(t, api, "GET", "/v1/settlement/windows/"+day+"/statements/cinema", bearer(secret), "")
 	if code != 403 {

@@ -121,9 +121,41 @@ func optional(p *int64) *int64 {
 	return &v
 }
 
+// sectionPB and lineKindPB are the report's vocabulary in the API: an enum
+// value for each of clearing's sections and kinds, named after it.
+var sectionPB = map[clearing.Section]coalitionv1.ReportSection{
+	clearing.SectionFlow:      coalitionv1.ReportSection_REPORT_SECTION_FLOW,
+	clearing.SectionFee:       coalitionv1.ReportSection_REPORT_SECTION_FEE,
+	clearing.SectionNet:       coalitionv1.ReportSection_REPORT_SECTION_NET,
+	clearing.SectionHub:       coalitionv1.ReportSection_REPORT_SECTION_HUB,
+	clearing.SectionDirect:    coalitionv1.ReportSection_REPORT_SECTION_DIRECT,
+	clearing.SectionIssued:    coalitionv1.ReportSection_REPORT_SECTION_ISSUED,
+	clearing.SectionBreakage:  coalitionv1.ReportSection_REPORT_SECTION_BREAKAGE,
+	clearing.SectionLiability: coalitionv1.ReportSection_REPORT_SECTION_LIABILITY,
+}
+
+var lineKindPB = map[clearing.Kind]coalitionv1.LineKind{
+	clearing.KindBurn:        coalitionv1.LineKind_LINE_KIND_BURN,
+	clearing.KindDebt:        coalitionv1.LineKind_LINE_KIND_DEBT,
+	clearing.KindSelfBurn:    coalitionv1.LineKind_LINE_KIND_SELF_BURN,
+	clearing.KindSelfDebt:    coalitionv1.LineKind_LINE_KIND_SELF_DEBT,
+	clearing.KindInterchange: coalitionv1.LineKind_LINE_KIND_INTERCHANGE,
+	clearing.KindIssue:       coalitionv1.LineKind_LINE_KIND_ISSUE,
+	clearing.KindBreakage:    coalitionv1.LineKind_LINE_KIND_BREAKAGE,
+	clearing.KindNet:         coalitionv1.LineKind_LINE_KIND_NET,
+	clearing.KindPayment:     coalitionv1.LineKind_LINE_KIND_PAYMENT,
+	clearing.KindIssued:      coalitionv1.LineKind_LINE_KIND_ISSUED,
+	clearing.KindClawedBack:  coalitionv1.LineKind_LINE_KIND_CLAWED_BACK,
+	clearing.KindExpired:     coalitionv1.LineKind_LINE_KIND_EXPIRED,
+	clearing.KindOutstanding: coalitionv1.LineKind_LINE_KIND_OUTSTANDING,
+}
+
 func linePB(l clearing.Line) *coalitionv1.ReportLine {
-	return &coalitionv1.ReportLine{Section: l.Section, Id: l.ID, Payer: l.Payer, Payee: l.Payee, Kind: l.Kind,
+	out := &coalitionv1.ReportLine{ReportSection: sectionPB[l.Section], LineKind: lineKindPB[l.Kind], Id: l.ID, Payer: l.Payer, Payee: l.Payee,
 		Points: optional(l.Points), AmountMinor: optional(l.Minor), BasisPoints: optional(l.BP), BaseMinor: optional(l.BaseMinor)}
+	//lint:ignore SA1019 deprecated for the enums, but v1's clients may read the strings: filled as long as v1 is served
+	out.Section, out.Kind = string(l.Section), string(l.Kind)
+	return out
 }
 
 func reportPB(r clearing.Report, stored []byte) *coalitionv1.SettlementReport {

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"io"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +72,21 @@ func TestFinanceReadsReportsStatementsCSVAndDrillsDown(t *testing.T) {
 	}
 	if moved["cafe"] != nets["cafe"] || moved["cinema"] != nets["cinema"] {
 		t.Fatalf("CSV money lines give %v, the report's nets %v", moved, nets)
+	}
+	// The report's lines are the CSV's rows: section and kind as enums,
+	// and as the strings v1 had first.
+	if len(rep.Report.Lines) != len(rows)-1 {
+		t.Fatalf("%d report lines, %d CSV rows", len(rep.Report.Lines), len(rows)-1)
+	}
+	for i, l := range rep.Report.Lines {
+		section := strings.ToLower(strings.TrimPrefix(l.GetReportSection().String(), "REPORT_SECTION_"))
+		kind := strings.ToLower(strings.TrimPrefix(l.GetLineKind().String(), "LINE_KIND_"))
+		//lint:ignore SA1019 the deprecated strings still say the same
+		v1Section, v1Kind := l.Section, l.Kind
+		r := rows[i+1]
+		if r[0] != section || r[1] != l.GetId() || r[4] != kind || r[0] != v1Section || r[4] != v1Kind {
+			t.Errorf("line %s is %v %v (%q %q), its CSV row %v", l.GetId(), l.GetReportSection(), l.GetLineKind(), v1Section, v1Kind, r)
+		}
 	}
 	// From the CSV line down to the ledger.
 	dd, err := e.settle.DrillDown(finance, &pb.DrillDownRequest{BusinessDate: day, Line: flowLine})

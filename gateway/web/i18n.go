@@ -147,8 +147,20 @@ func kindLabel(lang string, k coalitionv1.TransactionKind) string {
 	return strings.ReplaceAll(name, "_", " ")
 }
 
+// lineKind and section show a report line's kind and section as the CSV
+// export writes them: LINE_KIND_SELF_BURN is "self_burn".
+func lineKind(k coalitionv1.LineKind) string {
+	return strings.ToLower(strings.TrimPrefix(k.String(), "LINE_KIND_"))
+}
+
+func section(s coalitionv1.ReportSection) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "REPORT_SECTION_"))
+}
+
 func init() {
 	funcs["kind"] = kindLabel
+	funcs["lineKind"] = lineKind
+	funcs["section"] = section
 	// times shows a multiplier in basis points (15000) as a factor (1.5).
 	funcs["times"] = func(bp int64) string {
 		return strings.TrimSuffix(strings.TrimRight(strconv.FormatInt(bp/10000, 10)+"."+strconv.FormatInt(10000+bp%10000, 10)[1:], "0"), ".")

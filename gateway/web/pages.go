@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
@@ -110,12 +109,12 @@ func (s *server) reportPage(w http.ResponseWriter, r *http.Request) {
 	rep := res.GetReport()
 	d := reportData{Report: rep, Matrix: matrix{Cells: map[string]map[string]int64{}, RowTotal: map[string]int64{}, ColTotal: map[string]int64{}}}
 	for _, l := range rep.GetLines() {
-		switch l.GetSection() {
-		case "flow":
+		switch l.GetReportSection() {
+		case coalitionv1.ReportSection_REPORT_SECTION_FLOW:
 			d.Flows = append(d.Flows, l)
 			// Points spent where they were issued move no money between
 			// partners; the matrix and the chart show what does.
-			if strings.HasPrefix(l.GetKind(), "self_") {
+			if k := l.GetLineKind(); k == coalitionv1.LineKind_LINE_KIND_SELF_BURN || k == coalitionv1.LineKind_LINE_KIND_SELF_DEBT {
 				continue
 			}
 			m := &d.Matrix
@@ -131,12 +130,12 @@ func (s *server) reportPage(w http.ResponseWriter, r *http.Request) {
 			m.RowTotal[l.GetPayer()] += amt
 			m.ColTotal[l.GetPayee()] += amt
 			m.Total += amt
-		case "fee":
+		case coalitionv1.ReportSection_REPORT_SECTION_FEE:
 			d.Fees = append(d.Fees, l)
 			d.FeesTotal += derefInt(l.AmountMinor)
-		case "breakage":
+		case coalitionv1.ReportSection_REPORT_SECTION_BREAKAGE:
 			d.Breakage = append(d.Breakage, l)
-		case "net", "hub", "direct":
+		case coalitionv1.ReportSection_REPORT_SECTION_NET, coalitionv1.ReportSection_REPORT_SECTION_HUB, coalitionv1.ReportSection_REPORT_SECTION_DIRECT:
 			// shown from the report's own tables
 		default:
 			d.Other = append(d.Other, l)

@@ -151,19 +151,19 @@ func TestClearingADayWithCrossBurnsSelfBurnsAndFees(t *testing.T) {
 	r := f.clear(day1)
 
 	wantFlows := []clearing.Flow{
-		{Issuer: "cafe", Redeemer: "fuel", Kind: "burn", Points: 50, Minor: 5000},
-		{Issuer: "cinema", Redeemer: "cinema", Kind: "burn", Points: 5, Minor: 0},
-		{Issuer: "cinema", Redeemer: "fuel", Kind: "burn", Points: 10, Minor: 1000},
+		{Issuer: "cafe", Redeemer: "fuel", Kind: clearing.KindBurn, Points: 50, Minor: 5000},
+		{Issuer: "cinema", Redeemer: "cinema", Kind: clearing.KindBurn, Points: 5, Minor: 0},
+		{Issuer: "cinema", Redeemer: "fuel", Kind: clearing.KindBurn, Points: 10, Minor: 1000},
 	}
 	if !slices.Equal(r.Flows, wantFlows) {
 		t.Fatalf("flows = %+v\nwant    %+v", r.Flows, wantFlows)
 	}
 	wantFees := []clearing.Fee{
-		{Payer: "cafe", Kind: "interchange", BP: 100, BaseMinor: 5000, Minor: 50},
+		{Payer: "cafe", Kind: clearing.KindInterchange, BP: 100, BaseMinor: 5000, Minor: 50},
 		// 0.5 % of 67 points × 1.00 = 33.50, truncated to 33.
-		{Payer: "cafe", Kind: "issue", BP: 50, BaseMinor: 6700, Minor: 33},
-		{Payer: "cinema", Kind: "interchange", BP: 150, BaseMinor: 1000, Minor: 15},
-		{Payer: "cinema", Kind: "issue", BP: 50, BaseMinor: 3000, Minor: 15},
+		{Payer: "cafe", Kind: clearing.KindIssue, BP: 50, BaseMinor: 6700, Minor: 33},
+		{Payer: "cinema", Kind: clearing.KindInterchange, BP: 150, BaseMinor: 1000, Minor: 15},
+		{Payer: "cinema", Kind: clearing.KindIssue, BP: 50, BaseMinor: 3000, Minor: 15},
 	}
 	if !slices.Equal(r.Fees, wantFees) {
 		t.Fatalf("fees = %+v\nwant   %+v", r.Fees, wantFees)
@@ -212,8 +212,8 @@ func TestRefundOfABurnInALaterWindowAndBreakage(t *testing.T) {
 	}
 	r := f.clear(day2)
 	wantFlows := []clearing.Flow{
-		{Issuer: "cafe", Redeemer: "fuel", Kind: "burn", Points: -10, Minor: -1000},
-		{Issuer: "cinema", Redeemer: "fuel", Kind: "burn", Points: -10, Minor: -1000},
+		{Issuer: "cafe", Redeemer: "fuel", Kind: clearing.KindBurn, Points: -10, Minor: -1000},
+		{Issuer: "cinema", Redeemer: "fuel", Kind: clearing.KindBurn, Points: -10, Minor: -1000},
 	}
 	if !slices.Equal(r.Flows, wantFlows) {
 		t.Fatalf("flows = %+v, want %+v", r.Flows, wantFlows)
@@ -223,10 +223,10 @@ func TestRefundOfABurnInALaterWindowAndBreakage(t *testing.T) {
 	}
 	wantFees := []clearing.Fee{
 		// The refunded burns give back their interchange, truncated toward zero.
-		{Payer: "cafe", Kind: "interchange", BP: 100, BaseMinor: -1000, Minor: -10},
-		{Payer: "cinema", Kind: "interchange", BP: 150, BaseMinor: -1000, Minor: -15},
-		{Payer: "fuel", Kind: "issue", BP: 50, BaseMinor: 5000, Minor: 25},
-		{Payer: "fuel", Kind: "breakage", BP: 2000, BaseMinor: 5000, Minor: 1000},
+		{Payer: "cafe", Kind: clearing.KindInterchange, BP: 100, BaseMinor: -1000, Minor: -10},
+		{Payer: "cinema", Kind: clearing.KindInterchange, BP: 150, BaseMinor: -1000, Minor: -15},
+		{Payer: "fuel", Kind: clearing.KindIssue, BP: 50, BaseMinor: 5000, Minor: 25},
+		{Payer: "fuel", Kind: clearing.KindBreakage, BP: 2000, BaseMinor: 5000, Minor: 1000},
 	}
 	if !slices.Equal(r.Fees, wantFees) {
 		t.Fatalf("fees = %+v\nwant   %+v", r.Fees, wantFees)
@@ -413,7 +413,7 @@ func drillsDownExactly(t *testing.T, f *fixture, day time.Time, r clearing.Repor
 	t.Helper()
 	c := clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now})
 	for _, l := range r.Lines() {
-		if l.Section != "flow" && l.Section != "fee" && l.Section != "issued" {
+		if l.Section != clearing.SectionFlow && l.Section != clearing.SectionFee && l.Section != clearing.SectionIssued {
 			continue
 		}
 		_, posts, err := c.DrillDown(f.ctx, day, l.ID, "")

@@ -59,31 +59,33 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 
 		// Gross matrix: lot consumptions of the window, net of burn refunds.
 		rows, err := tx.Query(ctx, `
-			SELECT issuer_id, redeemer_id,
-			       CASE WHEN kind = 'debt' THEN 'debt' ELSE 'burn' END,
-			       SUM(points)
+			SELECT issuer_id, redeemer_id, kind = 'debt', SUM(points)
 			FROM lot_consumptions
 			WHERE business_date = $1 AND kind IN ('burn', 'burn_refund', 'debt')
-			GROUP BY issuer_id, redeemer_id, CASE WHEN kind = 'debt' THEN 'debt' ELSE 'burn' END`, day)
+			GROUP BY issuer_id, redeemer_id, kind = 'debt'`, day)
 		if err != nil {
 			return fmt.Errorf("flows: %w", err)
 		}
 		var redeemed int64
 		for rows.Next() {
 			var issuer, redeemer uuid.UUID
-			var f Flow
-			if err := rows.Scan(&issuer, &redeemer, &f.Kind, &f.Points); err != nil {
+			var debt bool
+			f := Flow{Kind: KindBurn}
+			if err := rows.Scan(&issuer, &redeemer, &debt, &f.Points); err != nil {
 				rows.Close()
 				return fmt.Errorf("flows: %w", err)
 			}
 			if f.Points == 0 {
 				continue
 			}
+			if debt {
+				f.Kind = KindDebt
+			}
 			f.Issuer, f.Redeemer = code(issuer), code(redeemer)
 			if !f.Self() {
 				f.Minor = f.Points * t.pointValue
 			}
-			if f.Kind == "burn" {
+			if f.Kind == KindBurn {
 				redeemed += f.Points
 			}
 			r.Flows = append(r.Flows, f)
@@ -293,7 +295,7 @@ func assemble(r *Report, t *terms, issued map[string]*Issued, expired, consumed,
 			continue
 		}
 		pay(f.Issuer, f.Redeemer, f.Minor)
-		if f.Kind == "burn" {
+		if f.Kind == KindBurn {
 			crossBurn[f.Issuer] += f.Minor
 		}
 	}
@@ -324,9 +326,9 @@ func assemble(r *Report, t *terms, issued map[string]*Issued, expired, consumed,
 		}
 		p := t.byCode[code]
 		for _, f := range []Fee{
-			{Payer: code, Kind: "interchange", BP: p.interchangeBP, BaseMinor: crossBurn[code]},
-			{Payer: code, Kind: "issue", BP: p.issueBP, BaseMinor: netIssued * t.pointValue},
-			{Payer: code, Kind: "breakage", BP: p.breakageBP, BaseMinor: expired[code] * t.pointValue},
+			{Payer: code, Kind: KindInterchange, BP: p.interchangeBP, BaseMinor: crossBurn[code]},
+			{Payer: code, Kind: KindIssue, BP: p.issueBP, BaseMinor: netIssued * t.pointValue},
+			{Payer: code, Kind: KindBreakage, BP: p.breakageBP, BaseMinor: expired[code] * t.pointValue},
 		} {
 			if f.BaseMinor == 0 {
 				continue

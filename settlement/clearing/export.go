@@ -19,13 +19,15 @@ import (
 // CSVHeader names the columns of an exported report.
 var CSVHeader = []string{"section", "line", "payer", "payee", "kind", "points", "amount_minor", "currency", "basis_points", "base_minor"}
 
-// Line is one row of an exported report. Lines of the sections "flow" and
-// "fee" are the money that moves: summed per party (payee +, payer −) they
-// give the "net" lines. "hub" and "direct" are the payment instructions;
-// "issued", "breakage" and "liability" are information in points.
+// Line is one row of an exported report. Lines of the sections flow and fee
+// are the money that moves: summed per party (payee +, payer −) they give
+// the net lines. Hub and direct lines are the payment instructions; issued,
+// breakage and liability lines are information in points.
 type Line struct {
-	Section, ID, Payer, Payee, Kind string
-	Points, Minor, BP, BaseMinor    *int64
+	Section                      Section
+	ID, Payer, Payee             string
+	Kind                         Kind
+	Points, Minor, BP, BaseMinor *int64
 }
 
 func ptr(n int64) *int64 { return &n }
@@ -34,7 +36,7 @@ func ptr(n int64) *int64 { return &n }
 // accepts.
 func (r Report) Lines() []Line {
 	var out []Line
-	add := func(section, prefix string, l Line) {
+	add := func(section Section, prefix string, l Line) {
 		n := 1
 		for _, o := range out {
 			if o.Section == section {
@@ -47,33 +49,33 @@ func (r Report) Lines() []Line {
 	for _, f := range r.Flows {
 		kind := f.Kind
 		if f.Self() {
-			kind = "self_" + f.Kind
+			kind = kind.self()
 		}
-		add("flow", "F", Line{Payer: f.Issuer, Payee: f.Redeemer, Kind: kind, Points: ptr(f.Points), Minor: ptr(f.Minor)})
+		add(SectionFlow, "F", Line{Payer: f.Issuer, Payee: f.Redeemer, Kind: kind, Points: ptr(f.Points), Minor: ptr(f.Minor)})
 	}
 	for _, f := range r.Fees {
-		add("fee", "X", Line{Payer: f.Payer, Payee: Operator, Kind: f.Kind, Minor: ptr(f.Minor), BP: ptr(f.BP), BaseMinor: ptr(f.BaseMinor)})
+		add(SectionFee, "X", Line{Payer: f.Payer, Payee: Operator, Kind: f.Kind, Minor: ptr(f.Minor), BP: ptr(f.BP), BaseMinor: ptr(f.BaseMinor)})
 	}
 	for _, n := range r.Nets {
-		add("net", "N", Line{Payer: n.Party, Kind: "net", Minor: ptr(n.Net)})
+		add(SectionNet, "N", Line{Payer: n.Party, Kind: KindNet, Minor: ptr(n.Net)})
 	}
 	for _, p := range r.Hub {
-		add("hub", "H", Line{Payer: p.From, Payee: p.To, Kind: "payment", Minor: ptr(p.Minor)})
+		add(SectionHub, "H", Line{Payer: p.From, Payee: p.To, Kind: KindPayment, Minor: ptr(p.Minor)})
 	}
 	for _, p := range r.Direct {
-		add("direct", "D", Line{Payer: p.From, Payee: p.To, Kind: "payment", Minor: ptr(p.Minor)})
+		add(SectionDirect, "D", Line{Payer: p.From, Payee: p.To, Kind: KindPayment, Minor: ptr(p.Minor)})
 	}
 	for _, is := range r.Issued {
-		add("issued", "I", Line{Payer: is.Partner, Kind: "issued", Points: ptr(is.Points)})
+		add(SectionIssued, "I", Line{Payer: is.Partner, Kind: KindIssued, Points: ptr(is.Points)})
 		if is.ClawedBack != 0 {
-			add("issued", "I", Line{Payer: is.Partner, Kind: "clawed_back", Points: ptr(is.ClawedBack)})
+			add(SectionIssued, "I", Line{Payer: is.Partner, Kind: KindClawedBack, Points: ptr(is.ClawedBack)})
 		}
 	}
 	for _, b := range r.Breakage {
-		add("breakage", "B", Line{Payer: b.Partner, Kind: "expired", Points: ptr(b.Points), BaseMinor: ptr(b.Minor)})
+		add(SectionBreakage, "B", Line{Payer: b.Partner, Kind: KindExpired, Points: ptr(b.Points), BaseMinor: ptr(b.Minor)})
 	}
 	for _, l := range r.Liabilities {
-		add("liability", "L", Line{Payer: l.Partner, Kind: "outstanding", Points: ptr(l.Outstanding)})
+		add(SectionLiability, "L", Line{Payer: l.Partner, Kind: KindOutstanding, Points: ptr(l.Outstanding)})
 	}
 	return out
 }
@@ -95,7 +97,7 @@ func (r Report) WriteCSV(w io.Writer) error {
 		if l.Minor != nil || l.BaseMinor != nil {
 			currency = r.Currency
 		}
-		if err := cw.Write([]string{l.Section, l.ID, l.Payer, l.Payee, l.Kind, num(l.Points), num(l.Minor), currency, num(l.BP), num(l.BaseMinor)}); err != nil {
+		if err := cw.Write([]string{string(l.Section), l.ID, l.Payer, l.Payee, string(l.Kind), num(l.Points), num(l.Minor), currency, num(l.BP), num(l.BaseMinor)}); err != nil {
 			return err
 		}
 	}
@@ -184,15 +186,15 @@ func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID, partne
 	var sql string
 	args := []any{r.BusinessDate, ids[line.Payer]}
 	switch {
-	case line.Section == "flow" && (line.Kind == "debt" || line.Kind == "self_debt"):
+	case line.Section == SectionFlow && (line.Kind == KindDebt || line.Kind == KindSelfDebt):
 		sql, args = fromConsumptions+`c.redeemer_id = $3 AND c.kind = 'debt'`+group, append(args, ids[line.Payee])
-	case line.Section == "flow":
+	case line.Section == SectionFlow:
 		sql, args = fromConsumptions+`c.redeemer_id = $3 AND c.kind IN ('burn', 'burn_refund')`+group, append(args, ids[line.Payee])
-	case line.Section == "fee" && line.Kind == "interchange":
+	case line.Section == SectionFee && line.Kind == KindInterchange:
 		sql = fromConsumptions + `c.redeemer_id <> c.issuer_id AND c.kind IN ('burn', 'burn_refund')` + group
-	case (line.Section == "fee" && line.Kind == "breakage") || line.Section == "breakage":
+	case (line.Section == SectionFee && line.Kind == KindBreakage) || line.Section == SectionBreakage:
 		sql = fromConsumptions + `c.kind = 'expire'` + group
-	case (line.Section == "fee" && line.Kind == "issue") || line.Section == "issued":
+	case (line.Section == SectionFee && line.Kind == KindIssue) || line.Section == SectionIssued:
 		// From the entries on the issuer's account, as the report counts
 		// them: an issuer's points are also issued by bonuses (promotions
 		// it funds, welcome and referral bonuses), and one refund may claw
@@ -201,9 +203,9 @@ func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID, partne
 		// clawed-back line, which counts them up.
 		kinds, sign := "'earn', 'bonus', 'earn_refund'", "-"
 		switch line.Kind {
-		case "issued":
+		case KindIssued:
 			kinds = "'earn', 'bonus'"
-		case "clawed_back":
+		case KindClawedBack:
 			kinds, sign = "'earn_refund'", ""
 		}
 		sql = `

@@ -29,18 +29,18 @@ func TestPromotionPointsSettleWithTheirFunders(t *testing.T) {
 	rep := f.clear(day1)
 
 	wantFlows := []clearing.Flow{
-		{Issuer: "cafe", Redeemer: "fuel", Kind: "burn", Points: 50, Minor: 5000},
-		{Issuer: "cinema", Redeemer: "fuel", Kind: "burn", Points: 20, Minor: 2000},
-		{Issuer: "operator", Redeemer: "fuel", Kind: "burn", Points: 50, Minor: 5000},
+		{Issuer: "cafe", Redeemer: "fuel", Kind: clearing.KindBurn, Points: 50, Minor: 5000},
+		{Issuer: "cinema", Redeemer: "fuel", Kind: clearing.KindBurn, Points: 20, Minor: 2000},
+		{Issuer: "operator", Redeemer: "fuel", Kind: clearing.KindBurn, Points: 50, Minor: 5000},
 	}
 	if !slices.Equal(rep.Flows, wantFlows) {
 		t.Fatalf("flows = %+v\nwant    %+v", rep.Flows, wantFlows)
 	}
 	wantFees := []clearing.Fee{
-		{Payer: "cafe", Kind: "interchange", BP: 100, BaseMinor: 5000, Minor: 50},
-		{Payer: "cafe", Kind: "issue", BP: 50, BaseMinor: 5000, Minor: 25},
-		{Payer: "cinema", Kind: "interchange", BP: 150, BaseMinor: 2000, Minor: 30},
-		{Payer: "cinema", Kind: "issue", BP: 50, BaseMinor: 2000, Minor: 10},
+		{Payer: "cafe", Kind: clearing.KindInterchange, BP: 100, BaseMinor: 5000, Minor: 50},
+		{Payer: "cafe", Kind: clearing.KindIssue, BP: 50, BaseMinor: 5000, Minor: 25},
+		{Payer: "cinema", Kind: clearing.KindInterchange, BP: 150, BaseMinor: 2000, Minor: 30},
+		{Payer: "cinema", Kind: clearing.KindIssue, BP: 50, BaseMinor: 2000, Minor: 10},
 	}
 	if !slices.Equal(rep.Fees, wantFees) {
 		t.Fatalf("fees = %+v\nwant   %+v", rep.Fees, wantFees)

@@ -90,7 +90,7 @@ func TestRandomDaysClearExactlyAndReproducibly(t *testing.T) {
 		}
 		flows := map[string]int64{}
 		for _, fl := range r.Flows {
-			if fl.Kind == "burn" {
+			if fl.Kind == clearing.KindBurn {
 				flows[fl.Redeemer] += fl.Points
 			}
 		}

@@ -12,6 +12,72 @@ import (
 // Operator names the coalition operator among the parties of a report.
 const Operator = "operator"
 
+// Section is the part of a report a line belongs to: the first column of the
+// CSV export. The values are part of the export's format and never change;
+// the API mirrors them as the ReportSection enum.
+type Section string
+
+const (
+	// SectionFlow lines are points of one issuer used at one redeemer, and
+	// the money the issuer pays for them.
+	SectionFlow Section = "flow"
+	// SectionFee lines are the operator's fees on a partner.
+	SectionFee Section = "fee"
+	// SectionNet lines are each party's net position: the flow and fee
+	// lines summed per party (payee +, payer −).
+	SectionNet Section = "net"
+	// SectionHub lines are payments through the operator's settlement
+	// account; SectionDirect lines are the fewest payments between parties.
+	SectionHub    Section = "hub"
+	SectionDirect Section = "direct"
+	// SectionIssued, SectionBreakage and SectionLiability lines are
+	// information in points: issued and clawed back, expired, outstanding.
+	SectionIssued    Section = "issued"
+	SectionBreakage  Section = "breakage"
+	SectionLiability Section = "liability"
+)
+
+// Kind says what a line counts within its section: the fifth column of the
+// CSV export. Flows and fees keep theirs in the stored report too, so like
+// sections the values never change; the API mirrors them as the LineKind
+// enum.
+type Kind string
+
+const (
+	// Flows: points spent, or points that paid a member's debt to the
+	// redeemer. A flow whose issuer is its redeemer moves no money and is
+	// exported as self_burn or self_debt.
+	KindBurn     Kind = "burn"
+	KindDebt     Kind = "debt"
+	KindSelfBurn Kind = "self_burn"
+	KindSelfDebt Kind = "self_debt"
+	// Fees: on the issuer's points spent at other partners, on the points
+	// it issued (net of refunds), and on its points that expired.
+	KindInterchange Kind = "interchange"
+	KindIssue       Kind = "issue"
+	KindBreakage    Kind = "breakage"
+	// Net positions and payment instructions.
+	KindNet     Kind = "net"
+	KindPayment Kind = "payment"
+	// Points: issued, clawed back by refunds, expired, outstanding.
+	KindIssued      Kind = "issued"
+	KindClawedBack  Kind = "clawed_back"
+	KindExpired     Kind = "expired"
+	KindOutstanding Kind = "outstanding"
+)
+
+// self is the kind a flow of this kind is exported as when its issuer is
+// its redeemer.
+func (k Kind) self() Kind {
+	switch k {
+	case KindBurn:
+		return KindSelfBurn
+	case KindDebt:
+		return KindSelfDebt
+	}
+	return k
+}
+
 // Report is the clearing of one window. Every list is in a fixed order, so
 // the same ledger always gives the same bytes.
 type Report struct {
@@ -21,8 +87,8 @@ type Report struct {
 	// Partners of the coalition when the window was cleared, by code.
 	Partners []Party `json:"partners"`
 	// Flows are points issued by one partner and used at another (or the
-	// same) in the window, net of refunds: kind "burn" for points spent,
-	// "debt" for points that paid a member's debt to the redeemer. Money
+	// same) in the window, net of refunds: KindBurn for points spent,
+	// KindDebt for points that paid a member's debt to the redeemer. Money
 	// moves only between different partners.
 	Flows    []Flow     `json:"flows"`
 	Issued   []Issued   `json:"issued"`
@@ -49,7 +115,7 @@ type Party struct {
 type Flow struct {
 	Issuer   string `json:"issuer"`
 	Redeemer string `json:"redeemer"`
-	Kind     string `json:"kind"`
+	Kind     Kind   `json:"kind"`
 	Points   int64  `json:"points"`
 	// Minor is what the issuer pays the redeemer: Points × point value, or
 	// zero when issuer and redeemer are the same partner.
@@ -78,7 +144,7 @@ type Breakage struct {
 // and a refund of it never rounds up against the operator).
 type Fee struct {
 	Payer     string `json:"payer"`
-	Kind      string `json:"kind"` // interchange, issue, breakage
+	Kind      Kind   `json:"kind"` // KindInterchange, KindIssue or KindBreakage
 	BP        int64  `json:"basis_points"`
 	BaseMinor int64  `json:"base_minor"`
 	Minor     int64  `json:"amount_minor"`

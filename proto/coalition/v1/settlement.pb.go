@@ -24,6 +24,185 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ReportSection is the part of a report a line belongs to. The CSV export
+// writes it in its section column as the value's name in lower case without
+// the prefix: REPORT_SECTION_FLOW is "flow".
+type ReportSection int32
+
+const (
+	ReportSection_REPORT_SECTION_UNSPECIFIED ReportSection = 0
+	// Points of one issuer used at one redeemer, and the money the issuer
+	// pays the redeemer for them.
+	ReportSection_REPORT_SECTION_FLOW ReportSection = 1
+	// The operator's fees on a partner.
+	ReportSection_REPORT_SECTION_FEE ReportSection = 2
+	// A party's net position: the flow and fee lines summed per party
+	// (payee +, payer -).
+	ReportSection_REPORT_SECTION_NET ReportSection = 3
+	// Payment instructions through the operator's settlement account.
+	ReportSection_REPORT_SECTION_HUB ReportSection = 4
+	// Payment instructions directly between parties (the fewest payments).
+	ReportSection_REPORT_SECTION_DIRECT ReportSection = 5
+	// Points a partner issued, and points refunds clawed back.
+	ReportSection_REPORT_SECTION_ISSUED ReportSection = 6
+	// A partner's points that expired unspent.
+	ReportSection_REPORT_SECTION_BREAKAGE ReportSection = 7
+	// A partner's outstanding points at the end of the window.
+	ReportSection_REPORT_SECTION_LIABILITY ReportSection = 8
+)
+
+// Enum value maps for ReportSection.
+var (
+	ReportSection_name = map[int32]string{
+		0: "REPORT_SECTION_UNSPECIFIED",
+		1: "REPORT_SECTION_FLOW",
+		2: "REPORT_SECTION_FEE",
+		3: "REPORT_SECTION_NET",
+		4: "REPORT_SECTION_HUB",
+		5: "REPORT_SECTION_DIRECT",
+		6: "REPORT_SECTION_ISSUED",
+		7: "REPORT_SECTION_BREAKAGE",
+		8: "REPORT_SECTION_LIABILITY",
+	}
+	ReportSection_value = map[string]int32{
+		"REPORT_SECTION_UNSPECIFIED": 0,
+		"REPORT_SECTION_FLOW":        1,
+		"REPORT_SECTION_FEE":         2,
+		"REPORT_SECTION_NET":         3,
+		"REPORT_SECTION_HUB":         4,
+		"REPORT_SECTION_DIRECT":      5,
+		"REPORT_SECTION_ISSUED":      6,
+		"REPORT_SECTION_BREAKAGE":    7,
+		"REPORT_SECTION_LIABILITY":   8,
+	}
+)
+
+func (x ReportSection) Enum() *ReportSection {
+	p := new(ReportSection)
+	*p = x
+	return p
+}
+
+func (x ReportSection) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReportSection) Descriptor() protoreflect.EnumDescriptor {
+	return file_coalition_v1_settlement_proto_enumTypes[0].Descriptor()
+}
+
+func (ReportSection) Type() protoreflect.EnumType {
+	return &file_coalition_v1_settlement_proto_enumTypes[0]
+}
+
+func (x ReportSection) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReportSection.Descriptor instead.
+func (ReportSection) EnumDescriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{0}
+}
+
+// LineKind says what a report line counts within its section. The CSV
+// export writes it in its kind column as the value's name in lower case
+// without the prefix: LINE_KIND_SELF_BURN is "self_burn".
+type LineKind int32
+
+const (
+	LineKind_LINE_KIND_UNSPECIFIED LineKind = 0
+	// Flows: points spent at the redeemer.
+	LineKind_LINE_KIND_BURN LineKind = 1
+	// Flows: points that paid a member's debt to the redeemer.
+	LineKind_LINE_KIND_DEBT LineKind = 2
+	// Flows: points spent where they were issued; no money moves.
+	LineKind_LINE_KIND_SELF_BURN LineKind = 3
+	// Flows: points that paid a member's debt where they were issued; no
+	// money moves.
+	LineKind_LINE_KIND_SELF_DEBT LineKind = 4
+	// Fees: on the issuer's points spent at other partners.
+	LineKind_LINE_KIND_INTERCHANGE LineKind = 5
+	// Fees: on the points the partner issued, net of clawbacks.
+	LineKind_LINE_KIND_ISSUE LineKind = 6
+	// Fees: the operator's share of the partner's breakage.
+	LineKind_LINE_KIND_BREAKAGE LineKind = 7
+	// Net positions.
+	LineKind_LINE_KIND_NET LineKind = 8
+	// Payment instructions.
+	LineKind_LINE_KIND_PAYMENT LineKind = 9
+	// Issued: points the partner issued.
+	LineKind_LINE_KIND_ISSUED LineKind = 10
+	// Issued: points of the partner's that refunds clawed back.
+	LineKind_LINE_KIND_CLAWED_BACK LineKind = 11
+	// Breakage: points that expired.
+	LineKind_LINE_KIND_EXPIRED LineKind = 12
+	// Liability: points outstanding at the end of the window.
+	LineKind_LINE_KIND_OUTSTANDING LineKind = 13
+)
+
+// Enum value maps for LineKind.
+var (
+	LineKind_name = map[int32]string{
+		0:  "LINE_KIND_UNSPECIFIED",
+		1:  "LINE_KIND_BURN",
+		2:  "LINE_KIND_DEBT",
+		3:  "LINE_KIND_SELF_BURN",
+		4:  "LINE_KIND_SELF_DEBT",
+		5:  "LINE_KIND_INTERCHANGE",
+		6:  "LINE_KIND_ISSUE",
+		7:  "LINE_KIND_BREAKAGE",
+		8:  "LINE_KIND_NET",
+		9:  "LINE_KIND_PAYMENT",
+		10: "LINE_KIND_ISSUED",
+		11: "LINE_KIND_CLAWED_BACK",
+		12: "LINE_KIND_EXPIRED",
+		13: "LINE_KIND_OUTSTANDING",
+	}
+	LineKind_value = map[string]int32{
+		"LINE_KIND_UNSPECIFIED": 0,
+		"LINE_KIND_BURN":        1,
+		"LINE_KIND_DEBT":        2,
+		"LINE_KIND_SELF_BURN":   3,
+		"LINE_KIND_SELF_DEBT":   4,
+		"LINE_KIND_INTERCHANGE": 5,
+		"LINE_KIND_ISSUE":       6,
+		"LINE_KIND_BREAKAGE":    7,
+		"LINE_KIND_NET":         8,
+		"LINE_KIND_PAYMENT":     9,
+		"LINE_KIND_ISSUED":      10,
+		"LINE_KIND_CLAWED_BACK": 11,
+		"LINE_KIND_EXPIRED":     12,
+		"LINE_KIND_OUTSTANDING": 13,
+	}
+)
+
+func (x LineKind) Enum() *LineKind {
+	p := new(LineKind)
+	*p = x
+	return p
+}
+
+func (x LineKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LineKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_coalition_v1_settlement_proto_enumTypes[1].Descriptor()
+}
+
+func (LineKind) Type() protoreflect.EnumType {
+	return &file_coalition_v1_settlement_proto_enumTypes[1]
+}
+
+func (x LineKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LineKind.Descriptor instead.
+func (LineKind) EnumDescriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{1}
+}
+
 type ListWindowsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At most 366; 31 if unset.
@@ -236,22 +415,32 @@ func (x *GetReportRequest) GetBusinessDate() string {
 	return ""
 }
 
-// ReportLine is one row of a report, as in its CSV export. "flow" and "fee"
+// ReportLine is one row of a report, as in its CSV export. Flow and fee
 // lines are the money that moves; summed per party (payee +, payer -) they
-// make the "net" lines. "hub" and "direct" are payment instructions;
-// "issued", "breakage" and "liability" lines are in points.
+// make the net lines. Hub and direct lines are payment instructions;
+// issued, breakage and liability lines are in points.
 type ReportLine struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Section string                 `protobuf:"bytes,1,opt,name=section,proto3" json:"section,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The section as the CSV export writes it ("flow"). Deprecated: use
+	// report_section, which says the same.
+	//
+	// Deprecated: Marked as deprecated in coalition/v1/settlement.proto.
+	Section string `protobuf:"bytes,1,opt,name=section,proto3" json:"section,omitempty"`
 	// F1, X1, N1, H1, D1, I1, B1, L1 …: what DrillDown takes.
-	Id            string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
-	Payer         string `protobuf:"bytes,3,opt,name=payer,proto3" json:"payer,omitempty"`
-	Payee         string `protobuf:"bytes,4,opt,name=payee,proto3" json:"payee,omitempty"`
-	Kind          string `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
-	Points        *int64 `protobuf:"varint,6,opt,name=points,proto3,oneof" json:"points,omitempty"`
-	AmountMinor   *int64 `protobuf:"varint,7,opt,name=amount_minor,json=amountMinor,proto3,oneof" json:"amount_minor,omitempty"`
-	BasisPoints   *int64 `protobuf:"varint,8,opt,name=basis_points,json=basisPoints,proto3,oneof" json:"basis_points,omitempty"`
-	BaseMinor     *int64 `protobuf:"varint,9,opt,name=base_minor,json=baseMinor,proto3,oneof" json:"base_minor,omitempty"`
+	Id    string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Payer string `protobuf:"bytes,3,opt,name=payer,proto3" json:"payer,omitempty"`
+	Payee string `protobuf:"bytes,4,opt,name=payee,proto3" json:"payee,omitempty"`
+	// The kind as the CSV export writes it ("self_burn"). Deprecated: use
+	// line_kind, which says the same.
+	//
+	// Deprecated: Marked as deprecated in coalition/v1/settlement.proto.
+	Kind          string        `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
+	Points        *int64        `protobuf:"varint,6,opt,name=points,proto3,oneof" json:"points,omitempty"`
+	AmountMinor   *int64        `protobuf:"varint,7,opt,name=amount_minor,json=amountMinor,proto3,oneof" json:"amount_minor,omitempty"`
+	BasisPoints   *int64        `protobuf:"varint,8,opt,name=basis_points,json=basisPoints,proto3,oneof" json:"basis_points,omitempty"`
+	BaseMinor     *int64        `protobuf:"varint,9,opt,name=base_minor,json=baseMinor,proto3,oneof" json:"base_minor,omitempty"`
+	ReportSection ReportSection `protobuf:"varint,10,opt,name=report_section,json=reportSection,proto3,enum=coalition.v1.ReportSection" json:"report_section,omitempty"`
+	LineKind      LineKind      `protobuf:"varint,11,opt,name=line_kind,json=lineKind,proto3,enum=coalition.v1.LineKind" json:"line_kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +475,7 @@ func (*ReportLine) Descriptor() ([]byte, []int) {
 	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{4}
 }
 
+// Deprecated: Marked as deprecated in coalition/v1/settlement.proto.
 func (x *ReportLine) GetSection() string {
 	if x != nil {
 		return x.Section
@@ -314,6 +504,7 @@ func (x *ReportLine) GetPayee() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in coalition/v1/settlement.proto.
 func (x *ReportLine) GetKind() string {
 	if x != nil {
 		return x.Kind
@@ -347,6 +538,20 @@ func (x *ReportLine) GetBaseMinor() int64 {
 		return *x.BaseMinor
 	}
 	return 0
+}
+
+func (x *ReportLine) GetReportSection() ReportSection {
+	if x != nil {
+		return x.ReportSection
+	}
+	return ReportSection_REPORT_SECTION_UNSPECIFIED
+}
+
+func (x *ReportLine) GetLineKind() LineKind {
+	if x != nil {
+		return x.LineKind
+	}
+	return LineKind_LINE_KIND_UNSPECIFIED
 }
 
 type NetPosition struct {
@@ -1023,19 +1228,22 @@ const file_coalition_v1_settlement_proto_rawDesc = "" +
 	"\x13ListWindowsResponse\x128\n" +
 	"\awindows\x18\x01 \x03(\v2\x1e.coalition.v1.SettlementWindowR\awindows\"\\\n" +
 	"\x10GetReportRequest\x12H\n" +
-	"\rbusiness_date\x18\x01 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\fbusinessDate\"\xc3\x02\n" +
+	"\rbusiness_date\x18\x01 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\fbusinessDate\"\xc4\x03\n" +
 	"\n" +
-	"ReportLine\x12\x18\n" +
-	"\asection\x18\x01 \x01(\tR\asection\x12\x0e\n" +
+	"ReportLine\x12\x1c\n" +
+	"\asection\x18\x01 \x01(\tB\x02\x18\x01R\asection\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
 	"\x05payer\x18\x03 \x01(\tR\x05payer\x12\x14\n" +
-	"\x05payee\x18\x04 \x01(\tR\x05payee\x12\x12\n" +
-	"\x04kind\x18\x05 \x01(\tR\x04kind\x12\x1b\n" +
+	"\x05payee\x18\x04 \x01(\tR\x05payee\x12\x16\n" +
+	"\x04kind\x18\x05 \x01(\tB\x02\x18\x01R\x04kind\x12\x1b\n" +
 	"\x06points\x18\x06 \x01(\x03H\x00R\x06points\x88\x01\x01\x12&\n" +
 	"\famount_minor\x18\a \x01(\x03H\x01R\vamountMinor\x88\x01\x01\x12&\n" +
 	"\fbasis_points\x18\b \x01(\x03H\x02R\vbasisPoints\x88\x01\x01\x12\"\n" +
 	"\n" +
-	"base_minor\x18\t \x01(\x03H\x03R\tbaseMinor\x88\x01\x01B\t\n" +
+	"base_minor\x18\t \x01(\x03H\x03R\tbaseMinor\x88\x01\x01\x12B\n" +
+	"\x0ereport_section\x18\n" +
+	" \x01(\x0e2\x1b.coalition.v1.ReportSectionR\rreportSection\x123\n" +
+	"\tline_kind\x18\v \x01(\x0e2\x16.coalition.v1.LineKindR\blineKindB\t\n" +
 	"\a_pointsB\x0f\n" +
 	"\r_amount_minorB\x0f\n" +
 	"\r_basis_pointsB\r\n" +
@@ -1083,7 +1291,33 @@ const file_coalition_v1_settlement_proto_rawDesc = "" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"z\n" +
 	"\x11DrillDownResponse\x12,\n" +
 	"\x04line\x18\x01 \x01(\v2\x18.coalition.v1.ReportLineR\x04line\x127\n" +
-	"\bpostings\x18\x02 \x03(\v2\x1b.coalition.v1.LedgerPostingR\bpostings2\xd9\x05\n" +
+	"\bpostings\x18\x02 \x03(\v2\x1b.coalition.v1.LedgerPostingR\bpostings*\x81\x02\n" +
+	"\rReportSection\x12\x1e\n" +
+	"\x1aREPORT_SECTION_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13REPORT_SECTION_FLOW\x10\x01\x12\x16\n" +
+	"\x12REPORT_SECTION_FEE\x10\x02\x12\x16\n" +
+	"\x12REPORT_SECTION_NET\x10\x03\x12\x16\n" +
+	"\x12REPORT_SECTION_HUB\x10\x04\x12\x19\n" +
+	"\x15REPORT_SECTION_DIRECT\x10\x05\x12\x19\n" +
+	"\x15REPORT_SECTION_ISSUED\x10\x06\x12\x1b\n" +
+	"\x17REPORT_SECTION_BREAKAGE\x10\a\x12\x1c\n" +
+	"\x18REPORT_SECTION_LIABILITY\x10\b*\xd4\x02\n" +
+	"\bLineKind\x12\x19\n" +
+	"\x15LINE_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eLINE_KIND_BURN\x10\x01\x12\x12\n" +
+	"\x0eLINE_KIND_DEBT\x10\x02\x12\x17\n" +
+	"\x13LINE_KIND_SELF_BURN\x10\x03\x12\x17\n" +
+	"\x13LINE_KIND_SELF_DEBT\x10\x04\x12\x19\n" +
+	"\x15LINE_KIND_INTERCHANGE\x10\x05\x12\x13\n" +
+	"\x0fLINE_KIND_ISSUE\x10\x06\x12\x16\n" +
+	"\x12LINE_KIND_BREAKAGE\x10\a\x12\x11\n" +
+	"\rLINE_KIND_NET\x10\b\x12\x15\n" +
+	"\x11LINE_KIND_PAYMENT\x10\t\x12\x14\n" +
+	"\x10LINE_KIND_ISSUED\x10\n" +
+	"\x12\x19\n" +
+	"\x15LINE_KIND_CLAWED_BACK\x10\v\x12\x15\n" +
+	"\x11LINE_KIND_EXPIRED\x10\f\x12\x19\n" +
+	"\x15LINE_KIND_OUTSTANDING\x10\r2\xd9\x05\n" +
 	"\x11SettlementService\x12r\n" +
 	"\vListWindows\x12 .coalition.v1.ListWindowsRequest\x1a!.coalition.v1.ListWindowsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/settlement/windows\x12\x83\x01\n" +
 	"\tGetReport\x12\x1e.coalition.v1.GetReportRequest\x1a\x1f.coalition.v1.GetReportResponse\"5\x82\xd3\xe4\x93\x02/\x12-/v1/settlement/windows/{business_date}/report\x12\xaf\x01\n" +
@@ -1103,54 +1337,59 @@ func file_coalition_v1_settlement_proto_rawDescGZIP() []byte {
 	return file_coalition_v1_settlement_proto_rawDescData
 }
 
+var file_coalition_v1_settlement_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_coalition_v1_settlement_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_coalition_v1_settlement_proto_goTypes = []any{
-	(*ListWindowsRequest)(nil),          // 0: coalition.v1.ListWindowsRequest
-	(*SettlementWindow)(nil),            // 1: coalition.v1.SettlementWindow
-	(*ListWindowsResponse)(nil),         // 2: coalition.v1.ListWindowsResponse
-	(*GetReportRequest)(nil),            // 3: coalition.v1.GetReportRequest
-	(*ReportLine)(nil),                  // 4: coalition.v1.ReportLine
-	(*NetPosition)(nil),                 // 5: coalition.v1.NetPosition
-	(*PaymentInstruction)(nil),          // 6: coalition.v1.PaymentInstruction
-	(*SettlementReport)(nil),            // 7: coalition.v1.SettlementReport
-	(*GetReportResponse)(nil),           // 8: coalition.v1.GetReportResponse
-	(*GetPartnerStatementRequest)(nil),  // 9: coalition.v1.GetPartnerStatementRequest
-	(*GetPartnerStatementResponse)(nil), // 10: coalition.v1.GetPartnerStatementResponse
-	(*ExportReportRequest)(nil),         // 11: coalition.v1.ExportReportRequest
-	(*ExportReportResponse)(nil),        // 12: coalition.v1.ExportReportResponse
-	(*DrillDownRequest)(nil),            // 13: coalition.v1.DrillDownRequest
-	(*LedgerPosting)(nil),               // 14: coalition.v1.LedgerPosting
-	(*DrillDownResponse)(nil),           // 15: coalition.v1.DrillDownResponse
-	(*timestamppb.Timestamp)(nil),       // 16: google.protobuf.Timestamp
+	(ReportSection)(0),                  // 0: coalition.v1.ReportSection
+	(LineKind)(0),                       // 1: coalition.v1.LineKind
+	(*ListWindowsRequest)(nil),          // 2: coalition.v1.ListWindowsRequest
+	(*SettlementWindow)(nil),            // 3: coalition.v1.SettlementWindow
+	(*ListWindowsResponse)(nil),         // 4: coalition.v1.ListWindowsResponse
+	(*GetReportRequest)(nil),            // 5: coalition.v1.GetReportRequest
+	(*ReportLine)(nil),                  // 6: coalition.v1.ReportLine
+	(*NetPosition)(nil),                 // 7: coalition.v1.NetPosition
+	(*PaymentInstruction)(nil),          // 8: coalition.v1.PaymentInstruction
+	(*SettlementReport)(nil),            // 9: coalition.v1.SettlementReport
+	(*GetReportResponse)(nil),           // 10: coalition.v1.GetReportResponse
+	(*GetPartnerStatementRequest)(nil),  // 11: coalition.v1.GetPartnerStatementRequest
+	(*GetPartnerStatementResponse)(nil), // 12: coalition.v1.GetPartnerStatementResponse
+	(*ExportReportRequest)(nil),         // 13: coalition.v1.ExportReportRequest
+	(*ExportReportResponse)(nil),        // 14: coalition.v1.ExportReportResponse
+	(*DrillDownRequest)(nil),            // 15: coalition.v1.DrillDownRequest
+	(*LedgerPosting)(nil),               // 16: coalition.v1.LedgerPosting
+	(*DrillDownResponse)(nil),           // 17: coalition.v1.DrillDownResponse
+	(*timestamppb.Timestamp)(nil),       // 18: google.protobuf.Timestamp
 }
 var file_coalition_v1_settlement_proto_depIdxs = []int32{
-	16, // 0: coalition.v1.SettlementWindow.opened_at:type_name -> google.protobuf.Timestamp
-	16, // 1: coalition.v1.SettlementWindow.closed_at:type_name -> google.protobuf.Timestamp
-	1,  // 2: coalition.v1.ListWindowsResponse.windows:type_name -> coalition.v1.SettlementWindow
-	4,  // 3: coalition.v1.SettlementReport.lines:type_name -> coalition.v1.ReportLine
-	5,  // 4: coalition.v1.SettlementReport.nets:type_name -> coalition.v1.NetPosition
-	6,  // 5: coalition.v1.SettlementReport.hub_instructions:type_name -> coalition.v1.PaymentInstruction
-	6,  // 6: coalition.v1.SettlementReport.direct_instructions:type_name -> coalition.v1.PaymentInstruction
-	7,  // 7: coalition.v1.GetReportResponse.report:type_name -> coalition.v1.SettlementReport
-	7,  // 8: coalition.v1.GetPartnerStatementResponse.statement:type_name -> coalition.v1.SettlementReport
-	16, // 9: coalition.v1.LedgerPosting.created_at:type_name -> google.protobuf.Timestamp
-	4,  // 10: coalition.v1.DrillDownResponse.line:type_name -> coalition.v1.ReportLine
-	14, // 11: coalition.v1.DrillDownResponse.postings:type_name -> coalition.v1.LedgerPosting
-	0,  // 12: coalition.v1.SettlementService.ListWindows:input_type -> coalition.v1.ListWindowsRequest
-	3,  // 13: coalition.v1.SettlementService.GetReport:input_type -> coalition.v1.GetReportRequest
-	9,  // 14: coalition.v1.SettlementService.GetPartnerStatement:input_type -> coalition.v1.GetPartnerStatementRequest
-	11, // 15: coalition.v1.SettlementService.ExportReport:input_type -> coalition.v1.ExportReportRequest
-	13, // 16: coalition.v1.SettlementService.DrillDown:input_type -> coalition.v1.DrillDownRequest
-	2,  // 17: coalition.v1.SettlementService.ListWindows:output_type -> coalition.v1.ListWindowsResponse
-	8,  // 18: coalition.v1.SettlementService.GetReport:output_type -> coalition.v1.GetReportResponse
-	10, // 19: coalition.v1.SettlementService.GetPartnerStatement:output_type -> coalition.v1.GetPartnerStatementResponse
-	12, // 20: coalition.v1.SettlementService.ExportReport:output_type -> coalition.v1.ExportReportResponse
-	15, // 21: coalition.v1.SettlementService.DrillDown:output_type -> coalition.v1.DrillDownResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	18, // 0: coalition.v1.SettlementWindow.opened_at:type_name -> google.protobuf.Timestamp
+	18, // 1: coalition.v1.SettlementWindow.closed_at:type_name -> google.protobuf.Timestamp
+	3,  // 2: coalition.v1.ListWindowsResponse.windows:type_name -> coalition.v1.SettlementWindow
+	0,  // 3: coalition.v1.ReportLine.report_section:type_name -> coalition.v1.ReportSection
+	1,  // 4: coalition.v1.ReportLine.line_kind:type_name -> coalition.v1.LineKind
+	6,  // 5: coalition.v1.SettlementReport.lines:type_name -> coalition.v1.ReportLine
+	7,  // 6: coalition.v1.SettlementReport.nets:type_name -> coalition.v1.NetPosition
+	8,  // 7: coalition.v1.SettlementReport.hub_instructions:type_name -> coalition.v1.PaymentInstruction
+	8,  // 8: coalition.v1.SettlementReport.direct_instructions:type_name -> coalition.v1.PaymentInstruction
+	9,  // 9: coalition.v1.GetReportResponse.report:type_name -> coalition.v1.SettlementReport
+	9,  // 10: coalition.v1.GetPartnerStatementResponse.statement:type_name -> coalition.v1.SettlementReport
+	18, // 11: coalition.v1.LedgerPosting.created_at:type_name -> google.protobuf.Timestamp
+	6,  // 12: coalition.v1.DrillDownResponse.line:type_name -> coalition.v1.ReportLine
+	16, // 13: coalition.v1.DrillDownResponse.postings:type_name -> coalition.v1.LedgerPosting
+	2,  // 14: coalition.v1.SettlementService.ListWindows:input_type -> coalition.v1.ListWindowsRequest
+	5,  // 15: coalition.v1.SettlementService.GetReport:input_type -> coalition.v1.GetReportRequest
+	11, // 16: coalition.v1.SettlementService.GetPartnerStatement:input_type -> coalition.v1.GetPartnerStatementRequest
+	13, // 17: coalition.v1.SettlementService.ExportReport:input_type -> coalition.v1.ExportReportRequest
+	15, // 18: coalition.v1.SettlementService.DrillDown:input_type -> coalition.v1.DrillDownRequest
+	4,  // 19: coalition.v1.SettlementService.ListWindows:output_type -> coalition.v1.ListWindowsResponse
+	10, // 20: coalition.v1.SettlementService.GetReport:output_type -> coalition.v1.GetReportResponse
+	12, // 21: coalition.v1.SettlementService.GetPartnerStatement:output_type -> coalition.v1.GetPartnerStatementResponse
+	14, // 22: coalition.v1.SettlementService.ExportReport:output_type -> coalition.v1.ExportReportResponse
+	17, // 23: coalition.v1.SettlementService.DrillDown:output_type -> coalition.v1.DrillDownResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_coalition_v1_settlement_proto_init() }
@@ -1164,13 +1403,14 @@ func file_coalition_v1_settlement_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coalition_v1_settlement_proto_rawDesc), len(file_coalition_v1_settlement_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      2,
 			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_coalition_v1_settlement_proto_goTypes,
 		DependencyIndexes: file_coalition_v1_settlement_proto_depIdxs,
+		EnumInfos:         file_coalition_v1_settlement_proto_enumTypes,
 		MessageInfos:      file_coalition_v1_settlement_proto_msgTypes,
 	}.Build()
 	File_coalition_v1_settlement_proto = out.File
