@@ -5,6 +5,7 @@ package coalition
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 
 	"github.com/google/uuid"
@@ -34,8 +35,9 @@ type (
 const MaxAmount = 1_000_000_000_000
 
 // MulDivFloor returns floor(a*b/c) for non-negative a, b and positive c,
-// computed in 128 bits so the product cannot overflow. It is the one place
-// proportions of points and money are rounded, always down.
+// computed in 128 bits so the product cannot overflow: MulDivTrunc for
+// amounts that cannot be negative, where truncating is rounding down. It
+// panics on a negative operand, which would be a bug in the caller.
 func MulDivFloor(a, b, c int64) int64 {
 	if a < 0 || b < 0 || c <= 0 {
 		panic(fmt.Sprintf("MulDivFloor(%d, %d, %d): operands out of range", a, b, c))
@@ -49,4 +51,36 @@ func MulDivFloor(a, b, c int64) int64 {
 		panic(fmt.Sprintf("MulDivFloor(%d, %d, %d): quotient overflows", a, b, c))
 	}
 	return int64(q)
+}
+
+// MulDivTrunc returns a*b/c truncated toward zero, for a and b of either
+// sign (but not math.MinInt64) and positive c, computed in 128 bits so the
+// product cannot overflow. Where a*b fits in int64 it equals Go's a*b/c.
+//
+// It is the product's one rounding rule: every proportion of points or
+// money (a rate in basis points of an amount, a share of a lot) is
+// computed by MulDivTrunc, or by MulDivFloor where the amount cannot be
+// negative, and nowhere else. Truncating toward zero means that a rate
+// never gives or charges more than it says, and that the result for a
+// negative amount is the exact opposite of the result for the positive
+// one: MulDivTrunc(-a, b, c) == -MulDivTrunc(a, b, c). So a fee on a
+// window's burns never rounds up against the payer, and a fee on the
+// refunds of burns of an earlier window (a negative amount) never rounds
+// up against the operator.
+func MulDivTrunc(a, b, c int64) int64 {
+	if a == math.MinInt64 || b == math.MinInt64 {
+		panic(fmt.Sprintf("MulDivTrunc(%d, %d, %d): operands out of range", a, b, c))
+	}
+	q := MulDivFloor(abs(a), abs(b), c)
+	if (a < 0) != (b < 0) {
+		return -q
+	}
+	return q
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

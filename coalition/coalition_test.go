@@ -1,6 +1,13 @@
 package coalition
 
-import "testing"
+import (
+	"math"
+	"math/big"
+	"math/bits"
+	"testing"
+
+	"pgregory.net/rapid"
+)
 
 func TestMulDivFloorRoundsDownWithoutOverflow(t *testing.T) {
 	cases := []struct {
@@ -21,4 +28,85 @@ func TestMulDivFloorRoundsDownWithoutOverflow(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestMulDivTruncTruncatesTowardZeroForEitherSign(t *testing.T) {
+	cases := []struct {
+		name    string
+		a, b, c int64
+		want    int64
+	}{
+		{"exact", 5_000, 100, 10_000, 50},
+		{"0.5 % of 185.00 is 0.92", 18_500, 50, 10_000, 92},
+		{"a negative amount exact", -1_000, 150, 10_000, -15},
+		{"a negative amount rounds toward zero, not down", -1_001, 150, 10_000, -15},
+		{"a negative rate rounds toward zero", 7, -1, 2, -3},
+		{"two negatives make a positive", -7, -1, 2, 3},
+		{"zero of a negative rate", 0, -5, 3, 0},
+		{"less than one unit of a negative amount is zero", -9_999, 1, 10_000, 0},
+		{"product beyond int64", math.MaxInt64, 10_000, 10_000, math.MaxInt64},
+		{"negative product beyond int64", -math.MaxInt64, 10_000, 10_000, -math.MaxInt64},
+		{"huge amounts", MaxAmount, -MaxAmount, 3 * MaxAmount, -333_333_333_333},
+		{"huge amounts truncated", -MaxAmount * 9, MaxAmount, 7 * MaxAmount, -1_285_714_285_714},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := MulDivTrunc(tc.a, tc.b, tc.c); got != tc.want {
+				t.Fatalf("MulDivTrunc(%d, %d, %d) = %d, want %d", tc.a, tc.b, tc.c, got, tc.want)
+			}
+			if got := MulDivTrunc(-tc.a, tc.b, tc.c); got != -tc.want {
+				t.Fatalf("MulDivTrunc(%d, %d, %d) = %d, want %d", -tc.a, tc.b, tc.c, got, -tc.want)
+			}
+		})
+	}
+}
+
+func TestMulDivTruncRefusesWhatItCannotCompute(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		a, b, c int64
+	}{
+		{"the smallest int64", math.MinInt64, 1, 1},
+		{"a divisor of zero", 1, 1, 0},
+		{"a negative divisor", 1, 1, -1},
+		{"a quotient beyond int64", math.MaxInt64, 2, 1},
+		{"a negative quotient beyond int64", math.MaxInt64, -2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !panics(func() { MulDivTrunc(tc.a, tc.b, tc.c) }) {
+				t.Fatalf("MulDivTrunc(%d, %d, %d) did not panic", tc.a, tc.b, tc.c)
+			}
+		})
+	}
+}
+
+// MulDivTrunc is exact integer division of the exact product, truncated as
+// Go truncates: where a*b fits in int64 it is a*b/c, and so gives the same
+// figures as the expressions it replaced.
+func TestMulDivTruncIsGosDivisionOfTheExactProduct(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		a := rapid.Int64Min(math.MinInt64+1).Draw(rt, "a")
+		b := rapid.OneOf(rapid.Int64Range(-20_000, 20_000), rapid.Int64Min(math.MinInt64+1)).Draw(rt, "b")
+		c := rapid.OneOf(rapid.Just(int64(10_000)), rapid.Int64Min(1)).Draw(rt, "c")
+		exact := new(big.Int).Quo(new(big.Int).Mul(big.NewInt(a), big.NewInt(b)), big.NewInt(c))
+		if !exact.IsInt64() {
+			if !panics(func() { MulDivTrunc(a, b, c) }) {
+				rt.Fatalf("MulDivTrunc(%d, %d, %d) did not panic; the quotient %s is beyond int64", a, b, c, exact)
+			}
+			return
+		}
+		got := MulDivTrunc(a, b, c)
+		if got != exact.Int64() {
+			rt.Fatalf("MulDivTrunc(%d, %d, %d) = %d, want %s", a, b, c, got, exact)
+		}
+		if hi, lo := bits.Mul64(uint64(abs(a)), uint64(abs(b))); hi == 0 && lo <= math.MaxInt64 && got != a*b/c {
+			rt.Fatalf("MulDivTrunc(%d, %d, %d) = %d, Go's a*b/c = %d", a, b, c, got, a*b/c)
+		}
+	})
+}
+
+func panics(f func()) (panicked bool) {
+	defer func() { panicked = recover() != nil }()
+	f()
+	return false
 }

@@ -171,5 +171,5 @@ func ratioBP(part, whole int64) int64 {
 	if whole <= 0 || part <= 0 {
 		return 0
 	}
-	return part * 10_000 / whole
+	return coalition.MulDivFloor(part, 10_000, whole)
 }

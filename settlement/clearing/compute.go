@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/settlement/netting"
 )
 
@@ -275,8 +276,9 @@ func loadTerms(ctx context.Context, tx pgx.Tx) (*terms, error) {
 	return t, rows.Err()
 }
 
-// fee is base × bp / 10000, truncated toward zero.
-func fee(base, bp int64) int64 { return base * bp / 10_000 }
+// fee is bp basis points of base, truncated toward zero: base is negative
+// in a window whose refunds of earlier burns outweigh its burns.
+func fee(base, bp int64) int64 { return coalition.MulDivTrunc(base, bp, 10_000) }
 
 // assemble derives fees, breakage, nets, instructions and liabilities from
 // the window's figures. Pure arithmetic, in integers.

@@ -140,8 +140,9 @@ type Breakage struct {
 }
 
 // Fee is one of the operator's fees on a partner: Minor = BaseMinor × BP /
-// 10000, truncated toward zero (a fee never rounds up against the payer,
-// and a refund of it never rounds up against the operator).
+// 10000, truncated toward zero by coalition.MulDivTrunc (a fee never rounds
+// up against the payer, and a refund of it never rounds up against the
+// operator).
 type Fee struct {
 	Payer     string `json:"payer"`
 	Kind      Kind   `json:"kind"` // KindInterchange, KindIssue or KindBreakage
