@@ -41,6 +41,24 @@ type partnerTerms struct {
 	interchangeBP, issueBP, breakageBP int64
 }
 
+// issuedPostings is the one definition of the points each issuer issued and
+// had clawed back in the window $1, as the report's issued lines and issue
+// fees count them (compute sums it per issuer) and as their drill-downs
+// list them (DrillDown, per transaction): one row per entry on an issuer's
+// account of an earn, a bonus or an earn refund, with points positive when
+// issued and negative when clawed back. It reads the issuers' accounts, not
+// the transactions' partners, since one purchase may issue points of
+// several issuers (a promotion the operator or another partner funds, a
+// welcome or referral bonus), and one refund may claw back points of
+// several.
+const issuedPostings = `
+	SELECT a.owner_id AS issuer_id, t.id AS transaction_id, t.kind, t.partner_id, t.member_id, t.order_id,
+	       t.created_at, t.kind = 'earn_refund' AS clawback, -e.amount AS points
+	FROM transactions AS t
+	JOIN entries AS e ON e.transaction_id = t.id
+	JOIN accounts AS a ON a.id = e.account_id
+	WHERE t.business_date = $1 AND a.kind = 'partner_issued' AND t.kind IN ('earn', 'bonus', 'earn_refund')`
+
 // compute reads the window's rows set-based (a handful of GROUP BY queries,
 // no per-row round trips) and assembles the report.
 func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Report, error) {
@@ -98,19 +116,14 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 			return cmp.Or(cmp.Compare(a.Issuer, b.Issuer), cmp.Compare(a.Redeemer, b.Redeemer), cmp.Compare(a.Kind, b.Kind))
 		})
 
-		// Issued and clawed back, per issuer: from the entries on issuers'
-		// accounts, since one purchase may issue points of several issuers
-		// (a promotion the operator or another partner funds).
+		// Issued and clawed back, per issuer.
 		issued := map[string]*Issued{}
 		rows, err = tx.Query(ctx, `
-			SELECT a.owner_id,
-			       COALESCE(-SUM(CASE WHEN t.kind IN ('earn', 'bonus') THEN e.amount END), 0),
-			       COALESCE(SUM(CASE WHEN t.kind = 'earn_refund' THEN e.amount END), 0)
-			FROM transactions AS t
-			JOIN entries AS e ON e.transaction_id = t.id
-			JOIN accounts AS a ON a.id = e.account_id
-			WHERE t.business_date = $1 AND a.kind = 'partner_issued'
-			GROUP BY a.owner_id`, day)
+			SELECT issuer_id,
+			       COALESCE(SUM(points) FILTER (WHERE NOT clawback), 0),
+			       COALESCE(-SUM(points) FILTER (WHERE clawback), 0)
+			FROM (`+issuedPostings+`) AS i
+			GROUP BY issuer_id`, day)
 		if err != nil {
 			return fmt.Errorf("issued: %w", err)
 		}

@@ -195,28 +195,23 @@ func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID, partne
 	case (line.Section == SectionFee && line.Kind == KindBreakage) || line.Section == SectionBreakage:
 		sql = fromConsumptions + `c.kind = 'expire'` + group
 	case (line.Section == SectionFee && line.Kind == KindIssue) || line.Section == SectionIssued:
-		// From the entries on the issuer's account, as the report counts
-		// them: an issuer's points are also issued by bonuses (promotions
-		// it funds, welcome and referral bonuses), and one refund may claw
-		// back points of several issuers.
-		// Points issued count up and points clawed back down, except on the
-		// clawed-back line, which counts them up.
-		kinds, sign := "'earn', 'bonus', 'earn_refund'", "-"
+		// As the report counts them (issuedPostings): points issued count
+		// up and points clawed back down, except on the clawed-back line,
+		// which counts them up.
+		which, sum := "", "SUM(i.points)"
 		switch line.Kind {
 		case KindIssued:
-			kinds = "'earn', 'bonus'"
+			which = " AND NOT i.clawback"
 		case KindClawedBack:
-			kinds, sign = "'earn_refund'", ""
+			which, sum = " AND i.clawback", "-SUM(i.points)"
 		}
 		sql = `
-			SELECT t.id, t.kind, p.code, t.member_id, COALESCE(t.order_id, ''), ` + sign + `SUM(e.amount), t.created_at
-			FROM transactions AS t
-			JOIN entries AS e ON e.transaction_id = t.id
-			JOIN accounts AS a ON a.id = e.account_id
-			JOIN partners AS p ON p.id = t.partner_id
-			WHERE t.business_date = $1 AND a.kind = 'partner_issued' AND a.owner_id = $2 AND t.kind IN (` + kinds + `)
-			GROUP BY t.id, t.kind, p.code, t.member_id, t.order_id, t.created_at
-			ORDER BY t.created_at, t.id`
+			SELECT i.transaction_id, i.kind, p.code, i.member_id, COALESCE(i.order_id, ''), ` + sum + `, i.created_at
+			FROM (` + issuedPostings + `) AS i
+			JOIN partners AS p ON p.id = i.partner_id
+			WHERE i.issuer_id = $2` + which + `
+			GROUP BY i.transaction_id, i.kind, p.code, i.member_id, i.order_id, i.created_at
+			ORDER BY i.created_at, i.transaction_id`
 	default:
 		return *line, nil, coalition.Errorf(coalition.Invalid, "line", "line %s (%s) is computed from other lines, not from postings", lineID, line.Section)
 	}
