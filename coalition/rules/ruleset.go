@@ -168,211 +168,317 @@ const maxRateBP = 100_000
 
 // Validate checks a rule set against itself and the coalition's partners
 // (their codes). The first problem found is returned with the path of the
-// field, e.g. "tiers.levels[1].threshold_minor".
+// field, e.g. "tiers.levels[1].threshold_minor". Sections are checked in
+// order: the note, partners, tiers, promotions (which name tiers), and the
+// referral bonus.
 func (rs RuleSet) Validate(partnerCodes []string) error {
-	bad := func(field, format string, args ...any) error {
-		return coalition.Errorf(coalition.Invalid, field, format, args...)
-	}
-	known := func(code string) bool { return slices.Contains(partnerCodes, code) }
 	if len(rs.Note) > 500 {
-		return bad("note", "must be at most 500 characters")
+		return invalid("note", "must be at most 500 characters")
 	}
-	rate := func(field string, bp int64) error {
-		if bp < 0 || bp > maxRateBP {
-			return bad(field, "must be between 0 and %d basis points, got %d", maxRateBP, bp)
-		}
-		return nil
+	v := validation{partners: partnerCodes}
+	if err := v.partnerRules(rs.Partners); err != nil {
+		return err
 	}
-	nonNeg := func(field string, n int64) error {
-		if n < 0 || n > coalition.MaxAmount {
-			return bad(field, "must be between 0 and %d, got %d", int64(coalition.MaxAmount), n)
-		}
-		return nil
+	if err := v.tiers(rs.Tiers); err != nil {
+		return err
 	}
-	seen := map[string]bool{}
-	for i, p := range rs.Partners {
-		f := fmt.Sprintf("partners[%d]", i)
-		if !known(p.Partner) {
-			return bad(f+".partner", "no partner %q in the coalition", p.Partner)
-		}
-		if seen[p.Partner] {
-			return bad(f+".partner", "partner %q has two rule entries", p.Partner)
-		}
-		seen[p.Partner] = true
-		if p.RateBP != nil {
-			if err := rate(f+".rate_bp", *p.RateBP); err != nil {
-				return err
-			}
-			if p.PointsPer != nil {
-				return bad(f+".points_per", "give rate_bp or points_per, not both")
-			}
-		}
-		if pp := p.PointsPer; pp != nil {
-			if pp.Points <= 0 || pp.Points > 1_000_000 {
-				return bad(f+".points_per.points", "must be between 1 and 1000000, got %d", pp.Points)
-			}
-			if pp.MoneyMinor <= 0 || pp.MoneyMinor > coalition.MaxAmount {
-				return bad(f+".points_per.money_minor", "must be positive, got %d", pp.MoneyMinor)
-			}
-		}
-		cats := map[string]bool{}
-		for j, c := range p.Categories {
-			cf := fmt.Sprintf("%s.categories[%d]", f, j)
-			if c.Category == "" || len(c.Category) > 64 {
-				return bad(cf+".category", "must be 1 to 64 characters")
-			}
-			if cats[c.Category] {
-				return bad(cf+".category", "category %q has two rates", c.Category)
-			}
-			cats[c.Category] = true
-			if err := rate(cf+".rate_bp", c.RateBP); err != nil {
-				return err
-			}
-		}
-		for j, s := range p.Steps {
-			sf := fmt.Sprintf("%s.steps[%d]", f, j)
-			if s.FromMinor <= 0 || s.FromMinor > coalition.MaxAmount {
-				return bad(sf+".from_minor", "must be positive, got %d", s.FromMinor)
-			}
-			if j > 0 && s.FromMinor <= p.Steps[j-1].FromMinor {
-				return bad(sf+".from_minor", "steps must rise: %d is not above %d", s.FromMinor, p.Steps[j-1].FromMinor)
-			}
-			if err := rate(sf+".rate_bp", s.RateBP); err != nil {
-				return err
-			}
-		}
-		for _, n := range []struct {
-			field string
-			v     int64
-		}{
-			{".min_purchase_minor", p.MinPurchaseMinor}, {".cap_per_purchase", p.CapPerPurchase},
-			{".cap_per_member_day", p.CapPerMemberDay}, {".welcome_points", p.WelcomePoints},
-		} {
-			if err := nonNeg(f+n.field, n.v); err != nil {
-				return err
-			}
-		}
+	if err := v.promotions(rs.Promotions); err != nil {
+		return err
 	}
-	tierCodes := map[string]bool{}
-	if t := rs.Tiers; t != nil {
-		if t.PeriodDays < 1 || t.PeriodDays > 3660 {
-			return bad("tiers.period_days", "must be between 1 and 3660, got %d", t.PeriodDays)
-		}
-		for i, l := range t.Levels {
-			f := fmt.Sprintf("tiers.levels[%d]", i)
-			if !codePattern(l.Code) {
-				return bad(f+".code", "must be 1 to 32 lower-case letters, digits or dashes, got %q", l.Code)
-			}
-			if tierCodes[l.Code] {
-				return bad(f+".code", "tier %q is defined twice", l.Code)
-			}
-			tierCodes[l.Code] = true
-			if l.Name == "" || len(l.Name) > 100 {
-				return bad(f+".name", "must be 1 to 100 characters")
-			}
-			if l.ThresholdMinor <= 0 || l.ThresholdMinor > coalition.MaxAmount {
-				return bad(f+".threshold_minor", "must be positive, got %d", l.ThresholdMinor)
-			}
-			if i > 0 && l.ThresholdMinor <= t.Levels[i-1].ThresholdMinor {
-				return bad(f+".threshold_minor", "tiers overlap: %d is not above the previous tier's %d", l.ThresholdMinor, t.Levels[i-1].ThresholdMinor)
-			}
-			if l.MultiplierBP < 10_000 || l.MultiplierBP > maxRateBP {
-				return bad(f+".multiplier_bp", "must be between 10000 (× 1) and %d, got %d", maxRateBP, l.MultiplierBP)
-			}
-			if i > 0 && l.MultiplierBP < t.Levels[i-1].MultiplierBP {
-				return bad(f+".multiplier_bp", "a higher tier cannot earn less than a lower one")
-			}
-		}
+	return checkReferral(rs.Referral)
+}
+
+// validation is what the sections of a rule set are checked against.
+type validation struct {
+	partners  []string        // the coalition's partner codes
+	tierCodes map[string]bool // the rule set's tiers, once checked
+}
+
+func (v *validation) known(code string) bool { return slices.Contains(v.partners, code) }
+
+func invalid(field, format string, args ...any) error {
+	return coalition.Errorf(coalition.Invalid, field, format, args...)
+}
+
+// checkRate checks a rate in basis points.
+func checkRate(field string, bp int64) error {
+	if bp < 0 || bp > maxRateBP {
+		return invalid(field, "must be between 0 and %d basis points, got %d", maxRateBP, bp)
 	}
-	promos := map[string]bool{}
-	for i, p := range rs.Promotions {
-		f := fmt.Sprintf("promotions[%d]", i)
-		if !codePattern(p.Code) {
-			return bad(f+".code", "must be 1 to 32 lower-case letters, digits or dashes, got %q", p.Code)
-		}
-		if promos[p.Code] {
-			return bad(f+".code", "promotion %q is defined twice", p.Code)
-		}
-		promos[p.Code] = true
-		if p.Name == "" || len(p.Name) > 100 {
-			return bad(f+".name", "must be 1 to 100 characters")
-		}
-		if p.Starts.IsZero() || p.Ends.IsZero() {
-			return bad(f+".ends", "a promotion needs both starts and ends")
-		}
-		if !p.Ends.After(p.Starts) {
-			return bad(f+".ends", "the promotion ends (%s) before it starts (%s)", p.Ends.Format(time.RFC3339), p.Starts.Format(time.RFC3339))
-		}
-		days := map[string]bool{}
-		for j, d := range p.Weekdays {
-			if _, ok := weekdays[d]; !ok || days[d] {
-				return bad(fmt.Sprintf("%s.weekdays[%d]", f, j), "must be one of mon tue wed thu fri sat sun, each once; got %q", d)
-			}
-			days[d] = true
-		}
-		if p.FromHour != 0 || p.ToHour != 0 {
-			if p.FromHour < 0 || p.ToHour > 24 || p.FromHour >= p.ToHour {
-				return bad(f+".to_hour", "hours must satisfy 0 <= from_hour < to_hour <= 24, got %d-%d", p.FromHour, p.ToHour)
-			}
-		}
-		for j, code := range p.Partners {
-			if !known(code) {
-				return bad(fmt.Sprintf("%s.partners[%d]", f, j), "no partner %q in the coalition", code)
-			}
-		}
-		for j, c := range p.Categories {
-			if c == "" || len(c) > 64 {
-				return bad(fmt.Sprintf("%s.categories[%d]", f, j), "must be 1 to 64 characters")
-			}
-		}
-		for j, code := range p.Tiers {
-			if !tierCodes[code] {
-				return bad(fmt.Sprintf("%s.tiers[%d]", f, j), "no tier %q in this rule set", code)
-			}
-		}
-		if err := nonNeg(f+".min_purchase_minor", p.MinPurchaseMinor); err != nil {
+	return nil
+}
+
+// checkAmount checks a count of points or money that may be zero.
+func checkAmount(field string, n int64) error {
+	if n < 0 || n > coalition.MaxAmount {
+		return invalid(field, "must be between 0 and %d, got %d", int64(coalition.MaxAmount), n)
+	}
+	return nil
+}
+
+// namedAmount is an amount with its field's path.
+type namedAmount struct {
+	field string
+	v     int64
+}
+
+// checkAmounts checks several amounts, in order.
+func checkAmounts(ns ...namedAmount) error {
+	for _, n := range ns {
+		if err := checkAmount(n.field, n.v); err != nil {
 			return err
-		}
-		if err := rate(f+".multiplier_bp", p.MultiplierBP); err != nil {
-			return err
-		}
-		if p.BonusPoints < 0 || p.BonusPoints > 10_000_000 {
-			return bad(f+".bonus_points", "must be between 0 and 10000000, got %d", p.BonusPoints)
-		}
-		if p.MultiplierBP == 0 && p.BonusPoints == 0 {
-			return bad(f+".multiplier_bp", "a promotion gives a multiplier, a bonus, or both")
-		}
-		switch {
-		case p.FundedBy == FundedByPartner, p.FundedBy == FundedByOperator, known(p.FundedBy):
-		default:
-			return bad(f+".funded_by", `must be "partner", "operator" or a partner's code, got %q`, p.FundedBy)
-		}
-		if p.UnlockAt != "" {
-			if !known(p.UnlockAt) {
-				return bad(f+".unlock_at", "no partner %q in the coalition", p.UnlockAt)
-			}
-			if len(p.Partners) == 0 || slices.Contains(p.Partners, p.UnlockAt) {
-				return bad(f+".unlock_at", "a joint promotion is earned at partners other than the one that unlocks it; list them in partners")
-			}
-		}
-		if err := nonNeg(f+".budget_points", p.BudgetPoints); err != nil {
-			return err
-		}
-	}
-	if r := rs.Referral; r != nil {
-		for _, n := range []struct {
-			field string
-			v     int64
-		}{
-			{"referral.referrer_points", r.ReferrerPoints}, {"referral.new_member_points", r.NewMemberPoints},
-			{"referral.min_purchase_minor", r.MinPurchaseMinor},
-		} {
-			if err := nonNeg(n.field, n.v); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
+}
+
+// partnerRules checks the partners' earn rules: one entry per partner of
+// the coalition.
+func (v *validation) partnerRules(entries []PartnerRules) error {
+	seen := map[string]bool{}
+	for i, p := range entries {
+		f := fmt.Sprintf("partners[%d]", i)
+		if !v.known(p.Partner) {
+			return invalid(f+".partner", "no partner %q in the coalition", p.Partner)
+		}
+		if seen[p.Partner] {
+			return invalid(f+".partner", "partner %q has two rule entries", p.Partner)
+		}
+		seen[p.Partner] = true
+		if err := p.validate(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validate checks one partner's rules, whose path is f.
+func (p PartnerRules) validate(f string) error {
+	if p.RateBP != nil {
+		if err := checkRate(f+".rate_bp", *p.RateBP); err != nil {
+			return err
+		}
+		if p.PointsPer != nil {
+			return invalid(f+".points_per", "give rate_bp or points_per, not both")
+		}
+	}
+	if pp := p.PointsPer; pp != nil {
+		if pp.Points <= 0 || pp.Points > 1_000_000 {
+			return invalid(f+".points_per.points", "must be between 1 and 1000000, got %d", pp.Points)
+		}
+		if pp.MoneyMinor <= 0 || pp.MoneyMinor > coalition.MaxAmount {
+			return invalid(f+".points_per.money_minor", "must be positive, got %d", pp.MoneyMinor)
+		}
+	}
+	if err := checkCategoryRates(f, p.Categories); err != nil {
+		return err
+	}
+	if err := checkSteps(f, p.Steps); err != nil {
+		return err
+	}
+	return checkAmounts(
+		namedAmount{f + ".min_purchase_minor", p.MinPurchaseMinor}, namedAmount{f + ".cap_per_purchase", p.CapPerPurchase},
+		namedAmount{f + ".cap_per_member_day", p.CapPerMemberDay}, namedAmount{f + ".welcome_points", p.WelcomePoints},
+	)
+}
+
+// checkCategoryRates checks a partner's rates by category: one per category.
+func checkCategoryRates(f string, cs []CategoryRate) error {
+	seen := map[string]bool{}
+	for j, c := range cs {
+		cf := fmt.Sprintf("%s.categories[%d]", f, j)
+		if c.Category == "" || len(c.Category) > 64 {
+			return invalid(cf+".category", "must be 1 to 64 characters")
+		}
+		if seen[c.Category] {
+			return invalid(cf+".category", "category %q has two rates", c.Category)
+		}
+		seen[c.Category] = true
+		if err := checkRate(cf+".rate_bp", c.RateBP); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkSteps checks a partner's rates by purchase amount: the steps rise.
+func checkSteps(f string, ss []Step) error {
+	for j, s := range ss {
+		sf := fmt.Sprintf("%s.steps[%d]", f, j)
+		if s.FromMinor <= 0 || s.FromMinor > coalition.MaxAmount {
+			return invalid(sf+".from_minor", "must be positive, got %d", s.FromMinor)
+		}
+		if j > 0 && s.FromMinor <= ss[j-1].FromMinor {
+			return invalid(sf+".from_minor", "steps must rise: %d is not above %d", s.FromMinor, ss[j-1].FromMinor)
+		}
+		if err := checkRate(sf+".rate_bp", s.RateBP); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tiers checks the tiers, which rise in threshold and never earn less than
+// the tier below, and records their codes for the promotions.
+func (v *validation) tiers(t *Tiers) error {
+	v.tierCodes = map[string]bool{}
+	if t == nil {
+		return nil
+	}
+	if t.PeriodDays < 1 || t.PeriodDays > 3660 {
+		return invalid("tiers.period_days", "must be between 1 and 3660, got %d", t.PeriodDays)
+	}
+	for i, l := range t.Levels {
+		f := fmt.Sprintf("tiers.levels[%d]", i)
+		if !codePattern(l.Code) {
+			return invalid(f+".code", "must be 1 to 32 lower-case letters, digits or dashes, got %q", l.Code)
+		}
+		if v.tierCodes[l.Code] {
+			return invalid(f+".code", "tier %q is defined twice", l.Code)
+		}
+		v.tierCodes[l.Code] = true
+		if l.Name == "" || len(l.Name) > 100 {
+			return invalid(f+".name", "must be 1 to 100 characters")
+		}
+		if l.ThresholdMinor <= 0 || l.ThresholdMinor > coalition.MaxAmount {
+			return invalid(f+".threshold_minor", "must be positive, got %d", l.ThresholdMinor)
+		}
+		if i > 0 && l.ThresholdMinor <= t.Levels[i-1].ThresholdMinor {
+			return invalid(f+".threshold_minor", "tiers overlap: %d is not above the previous tier's %d", l.ThresholdMinor, t.Levels[i-1].ThresholdMinor)
+		}
+		if l.MultiplierBP < 10_000 || l.MultiplierBP > maxRateBP {
+			return invalid(f+".multiplier_bp", "must be between 10000 (× 1) and %d, got %d", maxRateBP, l.MultiplierBP)
+		}
+		if i > 0 && l.MultiplierBP < t.Levels[i-1].MultiplierBP {
+			return invalid(f+".multiplier_bp", "a higher tier cannot earn less than a lower one")
+		}
+	}
+	return nil
+}
+
+// promotions checks the promotions: each code once.
+func (v *validation) promotions(ps []Promotion) error {
+	seen := map[string]bool{}
+	for i, p := range ps {
+		f := fmt.Sprintf("promotions[%d]", i)
+		if !codePattern(p.Code) {
+			return invalid(f+".code", "must be 1 to 32 lower-case letters, digits or dashes, got %q", p.Code)
+		}
+		if seen[p.Code] {
+			return invalid(f+".code", "promotion %q is defined twice", p.Code)
+		}
+		seen[p.Code] = true
+		if err := v.promotion(f, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// promotion checks one promotion, whose path is f: its name, season,
+// scope, what it gives, and who funds and unlocks it.
+func (v *validation) promotion(f string, p Promotion) error {
+	if p.Name == "" || len(p.Name) > 100 {
+		return invalid(f+".name", "must be 1 to 100 characters")
+	}
+	if err := checkSeason(f, p); err != nil {
+		return err
+	}
+	if err := v.scope(f, p); err != nil {
+		return err
+	}
+	if err := checkReward(f, p); err != nil {
+		return err
+	}
+	return v.funding(f, p)
+}
+
+// checkSeason checks when a promotion runs: its dates, days and hours.
+func checkSeason(f string, p Promotion) error {
+	if p.Starts.IsZero() || p.Ends.IsZero() {
+		return invalid(f+".ends", "a promotion needs both starts and ends")
+	}
+	if !p.Ends.After(p.Starts) {
+		return invalid(f+".ends", "the promotion ends (%s) before it starts (%s)", p.Ends.Format(time.RFC3339), p.Starts.Format(time.RFC3339))
+	}
+	days := map[string]bool{}
+	for j, d := range p.Weekdays {
+		if _, ok := weekdays[d]; !ok || days[d] {
+			return invalid(fmt.Sprintf("%s.weekdays[%d]", f, j), "must be one of mon tue wed thu fri sat sun, each once; got %q", d)
+		}
+		days[d] = true
+	}
+	if p.FromHour != 0 || p.ToHour != 0 {
+		if p.FromHour < 0 || p.ToHour > 24 || p.FromHour >= p.ToHour {
+			return invalid(f+".to_hour", "hours must satisfy 0 <= from_hour < to_hour <= 24, got %d-%d", p.FromHour, p.ToHour)
+		}
+	}
+	return nil
+}
+
+// scope checks which purchases a promotion applies to: partners of the
+// coalition, categories, tiers of the rule set, and a minimum amount.
+func (v *validation) scope(f string, p Promotion) error {
+	for j, code := range p.Partners {
+		if !v.known(code) {
+			return invalid(fmt.Sprintf("%s.partners[%d]", f, j), "no partner %q in the coalition", code)
+		}
+	}
+	for j, c := range p.Categories {
+		if c == "" || len(c) > 64 {
+			return invalid(fmt.Sprintf("%s.categories[%d]", f, j), "must be 1 to 64 characters")
+		}
+	}
+	for j, code := range p.Tiers {
+		if !v.tierCodes[code] {
+			return invalid(fmt.Sprintf("%s.tiers[%d]", f, j), "no tier %q in this rule set", code)
+		}
+	}
+	return checkAmount(f+".min_purchase_minor", p.MinPurchaseMinor)
+}
+
+// checkReward checks what a promotion gives: a multiplier, a bonus, or both.
+func checkReward(f string, p Promotion) error {
+	if err := checkRate(f+".multiplier_bp", p.MultiplierBP); err != nil {
+		return err
+	}
+	if p.BonusPoints < 0 || p.BonusPoints > 10_000_000 {
+		return invalid(f+".bonus_points", "must be between 0 and 10000000, got %d", p.BonusPoints)
+	}
+	if p.MultiplierBP == 0 && p.BonusPoints == 0 {
+		return invalid(f+".multiplier_bp", "a promotion gives a multiplier, a bonus, or both")
+	}
+	return nil
+}
+
+// funding checks who pays for a promotion's points, who unlocks a joint
+// promotion, and its budget.
+func (v *validation) funding(f string, p Promotion) error {
+	switch {
+	case p.FundedBy == FundedByPartner, p.FundedBy == FundedByOperator, v.known(p.FundedBy):
+	default:
+		return invalid(f+".funded_by", `must be "partner", "operator" or a partner's code, got %q`, p.FundedBy)
+	}
+	if p.UnlockAt != "" {
+		if !v.known(p.UnlockAt) {
+			return invalid(f+".unlock_at", "no partner %q in the coalition", p.UnlockAt)
+		}
+		if len(p.Partners) == 0 || slices.Contains(p.Partners, p.UnlockAt) {
+			return invalid(f+".unlock_at", "a joint promotion is earned at partners other than the one that unlocks it; list them in partners")
+		}
+	}
+	return checkAmount(f+".budget_points", p.BudgetPoints)
+}
+
+// checkReferral checks the referral bonus, if any.
+func checkReferral(r *Referral) error {
+	if r == nil {
+		return nil
+	}
+	return checkAmounts(
+		namedAmount{"referral.referrer_points", r.ReferrerPoints}, namedAmount{"referral.new_member_points", r.NewMemberPoints},
+		namedAmount{"referral.min_purchase_minor", r.MinPurchaseMinor},
+	)
 }
 
 func codePattern(s string) bool {
