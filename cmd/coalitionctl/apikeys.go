@@ -18,7 +18,7 @@ func apiKeysCmd(e *env) *cobra.Command {
 		if err != nil {
 			return nil, err
 		}
-		return apikeys.New(e.runner, v, nil, time.Minute, 100), nil
+		return apikeys.New(apikeys.Config{Tx: e.runner, Hasher: v}), nil
 	}
 	var partner, role, name string
 	issue := &cobra.Command{
@@ -32,7 +32,7 @@ func apiKeysCmd(e *env) *cobra.Command {
 			var pid *uuid.UUID
 			r := role
 			if partner != "" {
-				p, err := partners.New(e.runner, nil).ByCode(c.Context(), partner)
+				p, err := partners.New(partners.Config{Tx: e.runner}).ByCode(c.Context(), partner)
 				if err != nil {
 					return err
 				}
@@ -53,7 +53,7 @@ func apiKeysCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List keys (never the keys themselves)",
 		RunE: func(c *cobra.Command, _ []string) error {
-			ks, err := apikeys.New(e.runner, nil, nil, 0, 1).List(c.Context())
+			ks, err := apikeys.New(apikeys.Config{Tx: e.runner}).List(c.Context())
 			if err != nil {
 				return err
 			}
@@ -107,7 +107,7 @@ func apiKeysCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := apikeys.New(e.runner, nil, nil, 0, 1).Revoke(c.Context(), id); err != nil {
+			if err := apikeys.New(apikeys.Config{Tx: e.runner}).Revoke(c.Context(), id); err != nil {
 				return err
 			}
 			fmt.Println("revoked", id)

@@ -75,7 +75,7 @@ func (e *env) ledger() (*ledger.Ledger, error) {
 			return nil, err
 		}
 	}
-	return ledger.New(ledger.Config{Tx: e.runner, Phones: hasher, Rules: rules.NewStore(e.runner, nil)}), nil
+	return ledger.New(ledger.Config{Tx: e.runner, Phones: hasher, Rules: rules.NewStore(rules.StoreConfig{Tx: e.runner})}), nil
 }
 
 // noPhones refuses phone look-ups when no hash key was given.
@@ -128,7 +128,7 @@ func partnersCmd(e *env) *cobra.Command {
 			if c.Flags().Changed("liability-limit") {
 				p.LiabilityLimit = &limit
 			}
-			reg := partners.New(e.runner, nil)
+			reg := partners.New(partners.Config{Tx: e.runner})
 			added, err := reg.Add(c.Context(), p)
 			if err != nil {
 				return err
@@ -156,7 +156,7 @@ func partnersCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List partners",
 		RunE: func(c *cobra.Command, _ []string) error {
-			ps, err := partners.New(e.runner, nil).List(c.Context())
+			ps, err := partners.New(partners.Config{Tx: e.runner}).List(c.Context())
 			if err != nil {
 				return err
 			}
@@ -173,7 +173,7 @@ func partnersCmd(e *env) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " CODE", Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
-				if err := partners.New(e.runner, nil).SetStatus(c.Context(), args[0], s); err != nil {
+				if err := partners.New(partners.Config{Tx: e.runner}).SetStatus(c.Context(), args[0], s); err != nil {
 					return err
 				}
 				fmt.Printf("partner %s is %s\n", args[0], s)

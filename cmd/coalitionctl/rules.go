@@ -19,7 +19,7 @@ func rulesCmd(e *env) *cobra.Command {
 the referral bonus. Each change is a new version that takes effect at its
 effective_from (now if absent, never in the past); every accrual records the
 version it used. See docs/RULES.md for the format.`}
-	store := func() *rules.Store { return rules.NewStore(e.runner, nil) }
+	store := func() *rules.Store { return rules.NewStore(rules.StoreConfig{Tx: e.runner}) }
 	var version int64
 	show := &cobra.Command{
 		Use:   "show",

@@ -31,7 +31,7 @@ func staffCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			k, secret, err := apikeys.New(e.runner, v, nil, time.Minute, 1).Issue(c.Context(), nil, role, name)
+			k, secret, err := apikeys.New(apikeys.Config{Tx: e.runner, Hasher: v}).Issue(c.Context(), nil, role, name)
 			if err != nil {
 				return err
 			}
@@ -47,7 +47,7 @@ func staffCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List staff credentials (never the credentials themselves)",
 		RunE: func(c *cobra.Command, _ []string) error {
-			ks, err := apikeys.New(e.runner, nil, nil, 0, 1).List(c.Context())
+			ks, err := apikeys.New(apikeys.Config{Tx: e.runner}).List(c.Context())
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ func staffCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := apikeys.New(e.runner, nil, nil, 0, 1).Revoke(c.Context(), id); err != nil {
+			if err := apikeys.New(apikeys.Config{Tx: e.runner}).Revoke(c.Context(), id); err != nil {
 				return err
 			}
 			fmt.Println("revoked", id)

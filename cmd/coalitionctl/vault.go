@@ -95,7 +95,7 @@ func certCmds(e *env) []*cobra.Command {
 		Short: "List a partner's certificates",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			reg := partners.New(e.runner, nil)
+			reg := partners.New(partners.Config{Tx: e.runner})
 			p, err := reg.ByCode(c.Context(), args[0])
 			if err != nil {
 				return err
@@ -125,7 +125,7 @@ func certCmds(e *env) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := onboarding.RevokeCertificate(c.Context(), v, partners.New(e.runner, nil), args[0]); err != nil {
+			if err := onboarding.RevokeCertificate(c.Context(), v, partners.New(partners.Config{Tx: e.runner}), args[0]); err != nil {
 				return err
 			}
 			fmt.Println("revoked", args[0])
@@ -178,7 +178,7 @@ func (e *env) vaultAndPartner(ctx context.Context, code string) (*vault.Client, 
 	if err != nil {
 		return nil, nil, partners.Partner{}, err
 	}
-	reg := partners.New(e.runner, nil)
+	reg := partners.New(partners.Config{Tx: e.runner})
 	p, err := reg.ByCode(ctx, code)
 	return v, reg, p, err
 }

@@ -64,12 +64,25 @@ type cached struct {
 	until time.Time
 }
 
-// New returns a store whose checks are cached for ttl (at most max keys).
-func New(tx *txn.Runner, hash Hasher, clock func() time.Time, ttl time.Duration, max int) *Store {
-	if clock == nil {
-		clock = time.Now
+// Config wires a store.
+type Config struct {
+	Tx *txn.Runner
+	// Hasher hashes keys for Issue, Rotate and Check; List and Revoke do
+	// without.
+	Hasher Hasher
+	Clock  func() time.Time // time.Now if nil
+	// Check keeps its answers for CacheTTL, for at most CacheSize keys (at
+	// least one); a zero CacheTTL keeps none, and every check hashes.
+	CacheTTL  time.Duration
+	CacheSize int
+}
+
+// New returns a store.
+func New(cfg Config) *Store {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
-	return &Store{tx: tx, hash: hash, clock: clock, ttl: ttl, max: max, cache: map[[32]byte]cached{}}
+	return &Store{tx: cfg.Tx, hash: cfg.Hasher, clock: cfg.Clock, ttl: cfg.CacheTTL, max: cfg.CacheSize, cache: map[[32]byte]cached{}}
 }
 
 // Issue creates a key for a partner (role "partner") or a staff role, and
@@ -136,6 +149,9 @@ func (s *Store) Check(ctx context.Context, secret string) (Key, error) {
 }
 
 func (s *Store) remember(id [32]byte, c cached) {
+	if s.ttl <= 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.cache) >= s.max {

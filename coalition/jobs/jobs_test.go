@@ -57,12 +57,12 @@ func newWorld(t *testing.T) *world {
 	}
 	w := &world{t: t, ctx: ctx, clock: clock.NewManual(start), tx: tx}
 	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
-	w.ledger = ledger.New(ledger.Config{Tx: tx, Clock: w.clock.Now, Phones: hasher, Rules: rules.NewStore(tx, w.clock.Now)})
+	w.ledger = ledger.New(ledger.Config{Tx: tx, Clock: w.clock.Now, Phones: hasher, Rules: rules.NewStore(rules.StoreConfig{Tx: tx, Clock: w.clock.Now})})
 	if err := w.ledger.Bootstrap(ctx, ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
 		t.Fatal(err)
 	}
 	// The café's points expire after 30 days.
-	if w.cafe, err = partners.New(tx, w.clock.Now).Add(ctx, partners.Partner{Code: "cafe", Name: "cafe", Kind: "cafe",
+	if w.cafe, err = partners.New(partners.Config{Tx: tx, Clock: w.clock.Now}).Add(ctx, partners.Partner{Code: "cafe", Name: "cafe", Kind: "cafe",
 		EarnRateBP: 500, PointsTTLDays: 30}); err != nil {
 		t.Fatal(err)
 	}

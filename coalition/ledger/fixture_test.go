@@ -69,13 +69,13 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := rules.NewStore(runner, c.Now)
+	store := rules.NewStore(rules.StoreConfig{Tx: runner, Clock: c.Now})
 	f := &fixture{t: t, ctx: ctx, pool: pool, runner: runner, clock: c, rules: store, protocol: proto,
 		l: ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher, Rules: store})}
 	if err := f.l.Bootstrap(ctx, ledger.Settings{Name: "Test", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
 		t.Fatal(err)
 	}
-	reg := partners.New(runner, c.Now)
+	reg := partners.New(partners.Config{Tx: runner, Clock: c.Now})
 	add := func(code string, bp int64, window time.Duration) partners.Partner {
 		p, err := reg.Add(ctx, partners.Partner{Code: code, Name: code, Kind: code, EarnRateBP: bp, ReturnWindow: window, PointsTTLDays: 365})
 		if err != nil {

@@ -25,11 +25,18 @@ type Reader struct {
 	clock    func() time.Time
 }
 
-func New(tx *txn.Runner, reg *partners.Register, clock func() time.Time) *Reader {
-	if clock == nil {
-		clock = time.Now
+// Config wires a reader.
+type Config struct {
+	Tx       *txn.Runner
+	Partners *partners.Register
+	Clock    func() time.Time // time.Now if nil
+}
+
+func New(cfg Config) *Reader {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
-	return &Reader{tx: tx, partners: reg, clock: clock}
+	return &Reader{tx: cfg.Tx, partners: cfg.Partners, clock: cfg.Clock}
 }
 
 // Standing is a partner with what the operator watches about it.

@@ -41,11 +41,17 @@ type Register struct {
 	clock func() time.Time
 }
 
-func New(tx *txn.Runner, clock func() time.Time) *Register {
-	if clock == nil {
-		clock = time.Now
+// Config wires a register.
+type Config struct {
+	Tx    *txn.Runner
+	Clock func() time.Time // time.Now if nil
+}
+
+func New(cfg Config) *Register {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
-	return &Register{tx: tx, clock: clock}
+	return &Register{tx: cfg.Tx, clock: cfg.Clock}
 }
 
 var codePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,31}$`)

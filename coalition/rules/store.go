@@ -24,11 +24,17 @@ type Store struct {
 	parsed map[int64]RuleSet
 }
 
-func NewStore(tx *txn.Runner, clock func() time.Time) *Store {
-	if clock == nil {
-		clock = time.Now
+// StoreConfig wires a store.
+type StoreConfig struct {
+	Tx    *txn.Runner
+	Clock func() time.Time // time.Now if nil
+}
+
+func NewStore(cfg StoreConfig) *Store {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
-	return &Store{tx: tx, clock: clock, parsed: map[int64]RuleSet{}}
+	return &Store{tx: cfg.Tx, clock: cfg.Clock, parsed: map[int64]RuleSet{}}
 }
 
 // Queryer is what InForce reads through: a transaction or a pool.

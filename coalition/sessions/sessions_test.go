@@ -34,7 +34,7 @@ func TestPurgeDeletesOnlyLongLapsedRows(t *testing.T) {
 	if err := l.Bootstrap(ctx, ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := partners.New(runner, c.Now).Add(ctx, partners.Partner{Code: "cafe", Name: "cafe", Kind: "cafe", EarnRateBP: 500, PointsTTLDays: 365})
+	p, err := partners.New(partners.Config{Tx: runner, Clock: c.Now}).Add(ctx, partners.Partner{Code: "cafe", Name: "cafe", Kind: "cafe", EarnRateBP: 500, PointsTTLDays: 365})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,9 +131,9 @@ func (s *Server) checkSchema(ctx context.Context) error {
 
 func (s *Server) buildDomain(context.Context) error {
 	now := s.cfg.Now
-	s.rules = rules.NewStore(s.tx, now)
+	s.rules = rules.NewStore(rules.StoreConfig{Tx: s.tx, Clock: now})
 	s.ledger = ledger.New(ledger.Config{Tx: s.tx, Phones: s.phones, Rules: s.rules, Clock: now})
-	s.partners = partners.New(s.tx, now)
+	s.partners = partners.New(partners.Config{Tx: s.tx, Clock: now})
 	s.clearing = clearing.New(clearing.Config{Tx: s.tx, Clock: now})
 	return nil
 }
@@ -167,7 +167,7 @@ func (s *Server) buildAuth(ctx context.Context) (err error) {
 		if err := s.RefreshRevocations(ctx); err != nil {
 			return err
 		}
-		s.keys = apikeys.New(s.tx, s.sec.client, s.cfg.CredentialClock, time.Minute, 10_000)
+		s.keys = apikeys.New(apikeys.Config{Tx: s.tx, Hasher: s.sec.client, Clock: s.cfg.CredentialClock, CacheTTL: time.Minute, CacheSize: 10_000})
 		sessCfg.Credentials = s.keys
 		next = rpc.CertOrDev{
 			MTLS: &rpc.MTLSAuthenticator{Roots: s.sec.pool, Intermediates: x509.NewCertPool(), Revocations: s.crl,
@@ -199,7 +199,7 @@ func (s *Server) buildGRPC(context.Context) error {
 	}
 	srv, hs, err := rpc.NewServer(rpc.Options{
 		Ledger: s.ledger, Settlement: s.clearing, Members: s.ledger, Partners: s.partners,
-		Network: network.New(s.tx, s.partners, s.cfg.Now), Links: s.sessions, PublicURL: s.publicURL,
+		Network: network.New(network.Config{Tx: s.tx, Partners: s.partners, Clock: s.cfg.Now}), Links: s.sessions, PublicURL: s.publicURL,
 		Rules: s.rules, Tiers: rpc.LedgerTiers{L: s.ledger}, Auth: s.auth, Log: s.log, ServerOptions: opts,
 	})
 	if err != nil {

@@ -128,7 +128,7 @@ func newBenchWindow(b *testing.B, n int64) *benchWindow {
 		InterchangeFeeBP: 100, IssueFeeBP: 50, BreakageShareBP: 2000}); err != nil {
 		b.Fatal(err)
 	}
-	reg := partners.New(runner, clock)
+	reg := partners.New(partners.Config{Tx: runner, Clock: clock})
 	for i := range benchPartners {
 		p := partners.Partner{Code: fmt.Sprintf("p%02d", i), Name: fmt.Sprintf("Partner %d", i), Kind: "shop",
 			EarnRateBP: 500, PointsTTLDays: 365}

@@ -62,7 +62,7 @@ func newFixture(t *testing.T) *fixture {
 		InterchangeFeeBP: 100, IssueFeeBP: 50, BreakageShareBP: 2000}); err != nil {
 		t.Fatal(err)
 	}
-	reg := partners.New(runner, c.Now)
+	reg := partners.New(partners.Config{Tx: runner, Clock: c.Now})
 	add := func(id, code string, earn int64, ttl int, interchange *int64) partners.Partner {
 		p, err := reg.Add(ctx, partners.Partner{ID: uuid.MustParse(id), Code: code, Name: code, Kind: code, EarnRateBP: earn,
 			PointsTTLDays: ttl, InterchangeFeeBP: interchange})

@@ -90,7 +90,7 @@ func TestIssuedAndClawedBackPointsDrillDownToEachIssuer(t *testing.T) {
 // cinema.
 func promotionsFixture(t *testing.T) *fixture {
 	f := newFixture(t)
-	store := rules.NewStore(f.runner, f.clock.Now)
+	store := rules.NewStore(rules.StoreConfig{Tx: f.runner, Clock: f.clock.Now})
 	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
 	f.l = ledger.New(ledger.Config{Tx: f.runner, Clock: f.clock.Now, Phones: hasher, Rules: store})
 	now := f.clock.Now()

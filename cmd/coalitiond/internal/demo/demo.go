@@ -93,13 +93,13 @@ type Env struct {
 // the finance pages have a report to show.
 func NewEnv(tx *txn.Runner, phones phone.Hasher, settings ledger.Settings, now func() time.Time) Env {
 	yesterday := func() time.Time { return now().AddDate(0, 0, -1) }
-	yesterdayRules := rules.NewStore(tx, yesterday)
+	yesterdayRules := rules.NewStore(rules.StoreConfig{Tx: tx, Clock: yesterday})
 	return Env{
 		Yesterday:    ledger.New(ledger.Config{Tx: tx, Phones: phones, Rules: yesterdayRules, Clock: yesterday}),
-		Today:        ledger.New(ledger.Config{Tx: tx, Phones: phones, Rules: rules.NewStore(tx, now), Clock: now}),
+		Today:        ledger.New(ledger.Config{Tx: tx, Phones: phones, Rules: rules.NewStore(rules.StoreConfig{Tx: tx, Clock: now}), Clock: now}),
 		YesterdayNow: yesterday,
 		Rules:        yesterdayRules,
-		Partners:     partners.New(tx, now),
+		Partners:     partners.New(partners.Config{Tx: tx, Clock: now}),
 		Settings:     settings,
 		Clear: func(ctx context.Context, day time.Time) error {
 			_, err := clearing.New(clearing.Config{Tx: tx, Clock: now}).Run(ctx, day)
