@@ -154,11 +154,12 @@ func idempotent[T any](ctx context.Context, l *Ledger, partner coalition.Partner
 	}
 	// The key may have been used before: then its stored answer is the
 	// answer, whatever this run met (a replayed redeem finds the points
-	// already spent, a replayed accrual its order already earned).
+	// already spent, a replayed accrual its order already earned, a
+	// replayed refusal the points now there).
 	var zero T
 	found, rerr := l.replay(ctx, partner, key, op, hash, &out)
 	switch {
-	case found && rerr != nil: // recorded for another request, or unreadable
+	case found && rerr != nil: // a recorded refusal, recorded for another request, or unreadable
 		return zero, rerr
 	case found:
 		return out, nil
@@ -166,9 +167,74 @@ func idempotent[T any](ctx context.Context, l *Ledger, partner coalition.Partner
 		return zero, rerr
 	case errors.Is(err, errKeyUsed):
 		return zero, fmt.Errorf("%s: idempotency key recorded and then not found", op)
-	default:
+	}
+	refused, ok := recordable(err)
+	if !ok {
 		return zero, err
 	}
+	recorded, rerr := l.recordRefusal(ctx, partner, key, op, hash, refused)
+	switch {
+	case rerr != nil:
+		return zero, rerr
+	case recorded:
+		return zero, refused
+	}
+	// Another use of the key was recorded first: its record answers.
+	found, rerr = l.replay(ctx, partner, key, op, hash, &out)
+	switch {
+	case rerr != nil:
+		return zero, rerr
+	case !found:
+		return zero, fmt.Errorf("%s: idempotency key recorded and then not found", op)
+	}
+	return out, nil
+}
+
+// recordable says whether err is a business refusal, which is recorded
+// under its key: the request was understood and the ledger's state, or a
+// reference in it, forbids it. A conflict (another request under the key,
+// an order already earned) and a suspended partner are not: they say
+// nothing final about this request. Nor is anything a client may retry
+// (the database away, a deadline), which is not a domain error.
+func recordable(err error) (*coalition.Error, bool) {
+	e, ok := coalition.AsError(err)
+	if !ok {
+		return nil, false
+	}
+	switch e.Code {
+	case coalition.Invalid, coalition.NotFound, coalition.FailedPrecondition:
+		return e, true
+	}
+	return nil, false
+}
+
+// refusal is a recorded refusal, as idempotency_keys.response keeps it.
+type refusal struct {
+	Code    coalition.Code `json:"code"`
+	Field   string         `json:"field,omitempty"`
+	Message string         `json:"message"`
+}
+
+// recordRefusal stores a refusal under its key. It reports false if
+// another use of the key was recorded first.
+func (l *Ledger) recordRefusal(ctx context.Context, partner coalition.PartnerID, key, op string, hash []byte, e *coalition.Error) (bool, error) {
+	body, err := json.Marshal(refusal{Code: e.Code, Field: e.Field, Message: e.Message})
+	if err != nil {
+		return false, fmt.Errorf("%s: encode refusal: %w", op, err)
+	}
+	var recorded bool
+	err = l.tx.Run(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO idempotency_keys (partner_id, key, operation, request_hash, response, created_at, outcome)
+			VALUES ($1, $2, $3, $4, $5, $6, 'refused')
+			ON CONFLICT (partner_id, key) DO NOTHING`, partner, key, op, hash, body, l.now())
+		recorded = tag.RowsAffected() == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("%s: record refusal: %w", op, err)
+	}
+	return recorded, nil
 }
 
 // errKeyUsed rolls back a run whose idempotency key turned out to be
@@ -179,12 +245,12 @@ var errKeyUsed = errors.New("idempotency key already recorded")
 // whether the key was recorded; a key recorded for another operation or
 // request is a Conflict.
 func (l *Ledger) replay(ctx context.Context, partner coalition.PartnerID, key, op string, hash []byte, out any) (bool, error) {
-	var storedOp string
+	var storedOp, outcome string
 	var storedHash, stored []byte
 	err := l.tx.Pool().QueryRow(ctx, `
-		SELECT operation, request_hash, response
+		SELECT operation, request_hash, response, outcome
 		FROM idempotency_keys
-		WHERE partner_id = $1 AND key = $2`, partner, key).Scan(&storedOp, &storedHash, &stored)
+		WHERE partner_id = $1 AND key = $2`, partner, key).Scan(&storedOp, &storedHash, &stored, &outcome)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -194,6 +260,13 @@ func (l *Ledger) replay(ctx context.Context, partner coalition.PartnerID, key, o
 	if storedOp != op || !bytes.Equal(storedHash, hash) {
 		return true, coalition.Errorf(coalition.Conflict, "idempotency_key",
 			"was already used by this partner for a different request (%s)", storedOp)
+	}
+	if outcome == "refused" {
+		var r refusal
+		if err := json.Unmarshal(stored, &r); err != nil {
+			return true, fmt.Errorf("%s: decode stored refusal: %w", op, err)
+		}
+		return true, &coalition.Error{Code: r.Code, Field: r.Field, Message: r.Message}
 	}
 	if err := json.Unmarshal(stored, out); err != nil {
 		return true, fmt.Errorf("%s: decode stored result: %w", op, err)

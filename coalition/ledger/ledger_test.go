@@ -421,52 +421,52 @@ func TestBadRequestsAreRefusedPreciselyAndWriteNothing(t *testing.T) {
 		field string
 	}{
 		{"zero purchase", func() error {
-			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "k", Member: ref, Purchase: rub(0), OrderID: "o"})
+			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: f.key(), Member: ref, Purchase: rub(0), OrderID: "o"})
 			return err
 		}, coalition.Invalid, "purchase.minor"},
 		{"negative purchase", func() error {
-			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "k", Member: ref, Purchase: rub(-5), OrderID: "o"})
+			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: f.key(), Member: ref, Purchase: rub(-5), OrderID: "o"})
 			return err
 		}, coalition.Invalid, "purchase.minor"},
 		{"overflowing purchase", func() error {
-			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "k", Member: ref, Purchase: rub(1 << 62), OrderID: "o"})
+			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: f.key(), Member: ref, Purchase: rub(1 << 62), OrderID: "o"})
 			return err
 		}, coalition.Invalid, "purchase.minor"},
 		{"wrong currency", func() error {
-			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "k", Member: ref, Purchase: coalition.Money{Minor: 100, Currency: "EUR"}, OrderID: "o"})
+			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: f.key(), Member: ref, Purchase: coalition.Money{Minor: 100, Currency: "EUR"}, OrderID: "o"})
 			return err
 		}, coalition.Invalid, "purchase.currency"},
 		{"unknown member", func() error {
-			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: "k", Member: ledger.MemberRef{ID: uuid.New()}, Purchase: rub(100), OrderID: "o"})
+			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: f.key(), Member: ledger.MemberRef{ID: uuid.New()}, Purchase: rub(100), OrderID: "o"})
 			return err
 		}, coalition.NotFound, "member.member_id"},
 		{"card with a wrong check digit", func() error {
-			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: "k", Member: ledger.MemberRef{CardNumber: badCard}, Points: 1, OrderID: "o"})
+			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ledger.MemberRef{CardNumber: badCard}, Points: 1, OrderID: "o"})
 			return err
 		}, coalition.Invalid, "member.card_number"},
 		{"zero points", func() error {
-			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: "k", Member: ref, Points: 0, OrderID: "o"})
+			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ref, Points: 0, OrderID: "o"})
 			return err
 		}, coalition.Invalid, "points"},
 		{"overflowing points", func() error {
-			_, err := f.l.Authorize(f.ctx, f.cafe.ID, ledger.Authorization{IdempotencyKey: "k", Member: ref, Points: coalition.MaxAmount + 1, OrderID: "o"})
+			_, err := f.l.Authorize(f.ctx, f.cafe.ID, ledger.Authorization{IdempotencyKey: f.key(), Member: ref, Points: coalition.MaxAmount + 1, OrderID: "o"})
 			return err
 		}, coalition.Invalid, "points"},
 		{"more points than the member has", func() error {
-			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: "k", Member: ref, Points: 51, OrderID: "o"})
+			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ref, Points: 51, OrderID: "o"})
 			return err
 		}, coalition.FailedPrecondition, "points"},
 		{"over-long order id", func() error {
-			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: "k", Member: ref, Points: 1, OrderID: string(make([]byte, 65))})
+			_, err := f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ref, Points: 1, OrderID: string(make([]byte, 65))})
 			return err
 		}, coalition.Invalid, "order_id"},
 		{"hold TTL beyond a week", func() error {
-			_, err := f.l.Authorize(f.ctx, f.cafe.ID, ledger.Authorization{IdempotencyKey: "k", Member: ref, Points: 1, OrderID: "o", TTL: 8 * 24 * time.Hour})
+			_, err := f.l.Authorize(f.ctx, f.cafe.ID, ledger.Authorization{IdempotencyKey: f.key(), Member: ref, Points: 1, OrderID: "o", TTL: 8 * 24 * time.Hour})
 			return err
 		}, coalition.Invalid, "ttl"},
 		{"refund of an unknown transaction", func() error {
 			p := int64(1)
-			_, err := f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: "k", TransactionID: uuid.New(), Points: &p})
+			_, err := f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: uuid.New(), Points: &p})
 			return err
 		}, coalition.NotFound, "transaction_id"},
 		{"missing idempotency key", func() error {
@@ -474,7 +474,7 @@ func TestBadRequestsAreRefusedPreciselyAndWriteNothing(t *testing.T) {
 			return err
 		}, coalition.Invalid, "idempotency_key"},
 		{"unknown partner", func() error {
-			_, err := f.l.Redeem(f.ctx, uuid.New(), ledger.Redemption{IdempotencyKey: "k", Member: ref, Points: 1, OrderID: "o"})
+			_, err := f.l.Redeem(f.ctx, uuid.New(), ledger.Redemption{IdempotencyKey: f.key(), Member: ref, Points: 1, OrderID: "o"})
 			return err
 		}, coalition.PermissionDenied, ""},
 	}

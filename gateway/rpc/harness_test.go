@@ -209,12 +209,13 @@ type rows struct {
 	Holds           int
 	Debts           int
 	Members         int
-	IdempotencyKeys int
+	IdempotencyKeys int    // keys of postings; a refusal records only its key, as refused
 	LotsRemaining   int64  // changed by every burn and refund
 	HoldStates      string // status/captured of each hold, changed by capture and void
 }
 
-// written reads rows, to prove that a refused request wrote nothing.
+// written reads rows, to prove that a refused request wrote nothing but
+// the record of its refusal under its key.
 func (e *env) written() rows {
 	e.t.Helper()
 	ctx := context.Background()
@@ -238,7 +239,7 @@ func (e *env) written() rows {
 		       (SELECT count(*) FROM holds),
 		       (SELECT count(*) FROM member_debts),
 		       (SELECT count(*) FROM members),
-		       (SELECT count(*) FROM idempotency_keys),
+		       (SELECT count(*) FROM idempotency_keys WHERE outcome = 'posted'),
 		       (SELECT COALESCE(sum(remaining), 0) FROM lots),
 		       (SELECT COALESCE(string_agg(status || '/' || captured_points, ',' ORDER BY id), '') FROM holds)`).Scan(
 		&r.Transactions, &r.Entries, &r.Lots, &r.Consumptions, &r.Holds, &r.Debts, &r.Members, &r.IdempotencyKeys,

@@ -66,25 +66,26 @@ func TestBadRequestsAreRefusedPreciselyAndWriteNothing(t *testing.T) {
 		}
 	}
 
-	// Each request is a good one with one thing wrong; the last case checks
-	// that the good ones succeed.
+	// Each request is a good one with one thing wrong, under a key of its
+	// own (a business refusal is recorded under its key, and the key then
+	// answers with it); the last case checks that the good ones succeed.
 	accrue := func(bad func(*pb.AccrueRequest)) func() error {
 		return func() error {
-			r := &pb.AccrueRequest{IdempotencyKey: "accrue-1", Member: byID(m), Purchase: rub(10_000), OrderId: "order-1"}
+			r := &pb.AccrueRequest{IdempotencyKey: e.key(), Member: byID(m), Purchase: rub(10_000), OrderId: "order-1"}
 			bad(r)
 			return errOf(e.client.Accrue(cafe, r))
 		}
 	}
 	redeem := func(bad func(*pb.RedeemRequest)) func() error {
 		return func() error {
-			r := &pb.RedeemRequest{IdempotencyKey: "redeem-1", Member: byID(m), Points: 1, OrderId: "order-2"}
+			r := &pb.RedeemRequest{IdempotencyKey: e.key(), Member: byID(m), Points: 1, OrderId: "order-2"}
 			bad(r)
 			return errOf(e.client.Redeem(cafe, r))
 		}
 	}
 	authorize := func(bad func(*pb.AuthorizeRequest)) func() error {
 		return func() error {
-			r := &pb.AuthorizeRequest{IdempotencyKey: "authorize-1", Member: byID(m), Points: 1, OrderId: "order-3"}
+			r := &pb.AuthorizeRequest{IdempotencyKey: e.key(), Member: byID(m), Points: 1, OrderId: "order-3"}
 			bad(r)
 			return errOf(e.client.Authorize(cafe, r))
 		}
@@ -92,21 +93,21 @@ func TestBadRequestsAreRefusedPreciselyAndWriteNothing(t *testing.T) {
 	capture := func(bad func(*pb.CaptureRequest)) func() error {
 		return func() error {
 			points := int64(10)
-			r := &pb.CaptureRequest{IdempotencyKey: "capture-1", HoldId: hold.GetId(), Points: &points}
+			r := &pb.CaptureRequest{IdempotencyKey: e.key(), HoldId: hold.GetId(), Points: &points}
 			bad(r)
 			return errOf(e.client.Capture(cafe, r))
 		}
 	}
 	refundEarn := func(bad func(*pb.RefundRequest)) func() error {
 		return func() error {
-			r := &pb.RefundRequest{IdempotencyKey: "refund-1", TransactionId: earn.GetId(), Amount: &pb.RefundRequest_Purchase{Purchase: rub(100_000)}}
+			r := &pb.RefundRequest{IdempotencyKey: e.key(), TransactionId: earn.GetId(), Amount: &pb.RefundRequest_Purchase{Purchase: rub(100_000)}}
 			bad(r)
 			return errOf(e.client.Refund(cafe, r))
 		}
 	}
 	refundBurn := func(bad func(*pb.RefundRequest)) func() error {
 		return func() error {
-			r := &pb.RefundRequest{IdempotencyKey: "refund-2", TransactionId: burn.GetId(), Amount: &pb.RefundRequest_Points{Points: 4}}
+			r := &pb.RefundRequest{IdempotencyKey: e.key(), TransactionId: burn.GetId(), Amount: &pb.RefundRequest_Points{Points: 4}}
 			bad(r)
 			return errOf(e.client.Refund(cafe, r))
 		}
@@ -120,7 +121,7 @@ func TestBadRequestsAreRefusedPreciselyAndWriteNothing(t *testing.T) {
 	}
 	enroll := func(bad func(*pb.EnrollMemberRequest)) func() error {
 		return func() error {
-			r := &pb.EnrollMemberRequest{IdempotencyKey: "enroll-1"}
+			r := &pb.EnrollMemberRequest{IdempotencyKey: e.key()}
 			bad(r)
 			return errOf(e.client.EnrollMember(cafe, r))
 		}
