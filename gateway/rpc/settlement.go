@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -232,8 +233,11 @@ func (s *settlementService) DrillDown(ctx context.Context, req *coalitionv1.Dril
 	}
 	out := &coalitionv1.DrillDownResponse{Line: linePB(line)}
 	for _, p := range posts {
-		out.Postings = append(out.Postings, &coalitionv1.LedgerPosting{TransactionId: p.TransactionID.String(), Kind: p.Kind,
-			Partner: p.Partner, MemberId: p.MemberID.String(), OrderId: p.OrderID, Points: p.Points, CreatedAt: timestamppb.New(p.CreatedAt)})
+		lp := &coalitionv1.LedgerPosting{Kind: p.Kind, Partner: p.Partner, OrderId: p.OrderID, Points: p.Points}
+		if p.TransactionID != uuid.Nil { // another partner's total has no transaction, member or time
+			lp.TransactionId, lp.MemberId, lp.CreatedAt = p.TransactionID.String(), p.MemberID.String(), timestamppb.New(p.CreatedAt)
+		}
+		out.Postings = append(out.Postings, lp)
 	}
 	return out, nil
 }

@@ -137,7 +137,8 @@ type Posting struct {
 // DrillDown lists the ledger transactions behind one line of a window's
 // report (a flow, a fee, issued points or breakage), so finance can follow
 // a figure down to the postings. The points listed add up to the line's.
-// With a partner's code, lines are those of the partner's statement.
+// With a partner's code, lines are those of the partner's statement, and
+// other partners' postings are shown only as totals.
 func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID, partner string) (Line, []Posting, error) {
 	b, err := c.Stored(ctx, date)
 	if err != nil {
@@ -228,5 +229,32 @@ func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID, partne
 	if err != nil {
 		return *line, nil, fmt.Errorf("drill down %s %s: %w", r.BusinessDate, lineID, err)
 	}
+	if partner != "" {
+		out = othersAsTotals(out, partner)
+	}
 	return *line, out, nil
+}
+
+// othersAsTotals keeps a partner's own postings whole and folds every other
+// partner's into one total per partner and kind, with no transaction,
+// member or order: partners of a coalition compete for customers, and a
+// drill-down must not hand one the other's customer ids and orders. The
+// points still add up to the line's. Finance staff drill down unscoped.
+func othersAsTotals(posts []Posting, partner string) []Posting {
+	var out []Posting
+	totals := map[[2]string]int{} // (partner, kind) → index in out
+	for _, p := range posts {
+		if p.Partner == partner {
+			out = append(out, p)
+			continue
+		}
+		k := [2]string{p.Partner, p.Kind}
+		if i, ok := totals[k]; ok {
+			out[i].Points += p.Points
+			continue
+		}
+		totals[k] = len(out)
+		out = append(out, Posting{Kind: p.Kind, Partner: p.Partner, Points: p.Points})
+	}
+	return out
 }

@@ -1065,6 +1065,10 @@ func (x *DrillDownRequest) GetLine() string {
 	return ""
 }
 
+// One ledger transaction behind a report line. In a partner's drill-down,
+// the partner's own transactions come whole, and another partner's as one
+// total per partner and kind, with no transaction, member, order or time:
+// partners compete for customers. Finance staff see every transaction.
 type LedgerPosting struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TransactionId string                 `protobuf:"bytes,1,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
