@@ -210,6 +210,27 @@ func (c *Cluster) stop() error {
 	return errors.Join(errs...)
 }
 
+// Crash stops the server the way a power cut would (pg_ctl stop -m
+// immediate): no checkpoint, connections dropped; the next start recovers
+// from the write-ahead log. Fault tests use it with Restart.
+func (c *Cluster) Crash(ctx context.Context) error {
+	c.logf("pgcluster: crashing PostgreSQL on port %d", c.port)
+	if err := c.run(ctx, "pg_ctl", "stop", "-D", c.dataDir, "-m", "immediate", "-w"); err != nil {
+		return fmt.Errorf("pgcluster: crash: %w", err)
+	}
+	return nil
+}
+
+// Restart starts a crashed or stopped server again, on the same port and
+// data, and waits until it accepts connections.
+func (c *Cluster) Restart(ctx context.Context) error {
+	c.logf("pgcluster: restarting PostgreSQL on port %d", c.port)
+	if _, err := c.startServer(ctx); err != nil {
+		return fmt.Errorf("pgcluster: restart: %w", err)
+	}
+	return c.waitReady(ctx)
+}
+
 // findBin finds the folder of the server binaries: $PG_BIN, else the newest
 // /usr/lib/postgresql/*/bin (Debian's layout), else initdb's folder on PATH.
 func findBin() (string, error) {
