@@ -9,12 +9,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
@@ -38,11 +42,12 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // Handler returns the REST API under /v1/ and its OpenAPI document at
 // /openapi.json, calling the gRPC server through conn.
 func Handler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+	marshaler := &runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}
 	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		runtime.WithMetadata(func(_ context.Context, r *http.Request) metadata.MD {
 			md := metadata.Pairs("x-request-id", r.Header.Get(RequestIDHeader))
 			if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" && r.Header.Get("Authorization") == "" {
@@ -67,7 +72,7 @@ func Handler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 		return nil, fmt.Errorf("rest: network service: %w", err)
 	}
 	root := http.NewServeMux()
-	root.Handle("/v1/", mux)
+	root.Handle("/v1/", guard(mux, marshaler))
 	root.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapi.JSON)
@@ -89,4 +94,37 @@ func WithRequestID(next http.Handler) http.Handler {
 		w.Header().Set(RequestIDHeader, id)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// guard refuses, before the gRPC server is called, what only the HTTP
+// side can judge. The gRPC server sees the gateway's own loopback
+// connection, not the client's, so it would take dev credentials sent from
+// anywhere for a local caller's: from a client that is not on loopback,
+// only "Authorization: Bearer" (an API key or a session token, which prove
+// who calls wherever they come from) is passed on. A TLS-terminating proxy
+// on the same machine makes every client look local: dev credentials are
+// for development, never for a server behind one.
+func guard(mux *runtime.ServeMux, marshaler runtime.Marshaler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackClient(r) {
+			for _, v := range r.Header.Values("Authorization") {
+				if scheme, _, _ := strings.Cut(v, " "); !strings.EqualFold(scheme, "Bearer") {
+					runtime.HTTPError(r.Context(), mux, marshaler, w, r, status.Error(codes.Unauthenticated,
+						"only an API key or a session (Authorization: Bearer …) is accepted over the network; dev credentials only from loopback"))
+					return
+				}
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// loopbackClient says whether the HTTP client connected from this machine.
+func loopbackClient(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
