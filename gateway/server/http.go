@@ -54,8 +54,16 @@ func (s *Server) buildHTTP(context.Context) error {
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.Handle("GET /readyz", s.ready)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = s.newHTTPServer(rest.LimitBody(s.cfg.HTTPLimits.MaxBodyBytes, mux))
 	return nil
+}
+
+// newHTTPServer is an HTTP server within the configured limits; every one
+// the process runs is made here.
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	l := s.cfg.HTTPLimits
+	return &http.Server{Handler: h, MaxHeaderBytes: l.MaxHeaderBytes, ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout: l.ReadTimeout, WriteTimeout: l.WriteTimeout, IdleTimeout: l.IdleTimeout}
 }
 
 // buildReadiness makes the checker behind /readyz, whose verdict the gRPC

@@ -55,6 +55,8 @@ type Config struct {
 	HTTPListener net.Listener
 	// PprofAddr serves Go's profiler on a loopback address ("": off).
 	PprofAddr string
+	// HTTPLimits bound every HTTP server the process runs.
+	HTTPLimits HTTPLimits
 	// PublicURL is where people open the web pages; member links point
 	// there. Default: http:// and the HTTP address (with the port taken, if
 	// it asked for any). https:// marks cookies Secure.
@@ -106,6 +108,51 @@ type Config struct {
 	// Settings, so that it may record them itself, e.g. dev mode's demo
 	// coalition with a history that starts in the past.
 	Seed func(ctx context.Context, s *Server) error
+}
+
+// HTTPLimits bound what one HTTP client may take of the server: how big a
+// request may be and how long its parts may take, so that a client that
+// sends a huge body, or promises one and sends it slowly or never, holds
+// neither memory nor a connection for long. Zero fields take the
+// defaults.
+type HTTPLimits struct {
+	// MaxBodyBytes: a larger request body is refused with 413 (default
+	// 1 MiB).
+	MaxBodyBytes int64
+	// MaxHeaderBytes: larger request headers are refused with 431 (default
+	// 64 KiB).
+	MaxHeaderBytes int
+	// ReadHeaderTimeout is the time to read a request's headers (default
+	// 10 s, or ReadTimeout if shorter), ReadTimeout the whole request, body
+	// included (default 30 s).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	// WriteTimeout runs from the end of a request's headers to the end of
+	// its answer (default 2 min; CSV reports stream within it).
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection that sends no new request
+	// (default 2 min).
+	IdleTimeout time.Duration
+}
+
+func (l HTTPLimits) withDefaults() HTTPLimits {
+	or := func(v, d time.Duration) time.Duration {
+		if v > 0 {
+			return v
+		}
+		return d
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = 1 << 20
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = 64 << 10
+	}
+	l.ReadTimeout = or(l.ReadTimeout, 30*time.Second)
+	l.ReadHeaderTimeout = or(l.ReadHeaderTimeout, min(10*time.Second, l.ReadTimeout))
+	l.WriteTimeout = or(l.WriteTimeout, 2*time.Minute)
+	l.IdleTimeout = or(l.IdleTimeout, 2*time.Minute)
+	return l
 }
 
 // VaultConfig says where Vault is and how the server logs in: AppRole,
@@ -197,6 +244,7 @@ func (c Config) withDefaults() Config {
 	if c.CredentialClock == nil {
 		c.CredentialClock = time.Now
 	}
+	c.HTTPLimits = c.HTTPLimits.withDefaults()
 	return c
 }
 
@@ -229,6 +277,14 @@ func (s *Server) HTTPAddr() string {
 		return ""
 	}
 	return s.httpLis.Addr().String()
+}
+
+// PprofAddr is the address of Go's profiler ("": none).
+func (s *Server) PprofAddr() string {
+	if s.pprofLis == nil {
+		return ""
+	}
+	return s.pprofLis.Addr().String()
 }
 
 // PublicURL is where people open the web pages.
