@@ -83,9 +83,11 @@ func TestDevCredentialsFromTheNetworkAreRefusedByTheServer(t *testing.T) {
 	srv := servertest.Start(t, server.Config{
 		Pool:         pgtest.NewDB(t),
 		HTTPListener: lis,
-		DevAuth:      true,
-		PhoneHashKey: servertest.PhoneHashKey,
-		Settings:     ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100},
+		// Plain HTTP off loopback must be asked for, as the hole was.
+		HTTPPlaintext: true,
+		DevAuth:       true,
+		PhoneHashKey:  servertest.PhoneHashKey,
+		Settings:      ledger.Settings{Name: "T", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100},
 	})
 	code, body, _ := callAuth(t, "http://"+srv.HTTPAddr(), "GET", "/v1/network/partners", "Dev role=operator", "")
 	if code != http.StatusUnauthorized {

@@ -49,17 +49,27 @@ type Config struct {
 	// so for HTTP. Tests pass listeners on 127.0.0.1:0.
 	GRPCAddr     string
 	GRPCListener net.Listener
-	// HTTP serves the REST mirror and the web pages; neither an address
-	// nor a listener: no HTTP at all.
+	// HTTP serves the REST mirror and the web pages (with TLS when Vault
+	// is configured), with /healthz and a /readyz that only says ready or
+	// not; neither an address nor a listener: no HTTP at all.
 	HTTPAddr     string
 	HTTPListener net.Listener
+	// HTTPPlaintext serves HTTP without TLS even with Vault, e.g. behind a
+	// proxy that terminates TLS; without it, plain HTTP (no Vault) is
+	// served only on a loopback address.
+	HTTPPlaintext bool
+	// Admin serves Prometheus metrics and the detailed /readyz; neither an
+	// address nor a listener: off. Keep it off the public network.
+	AdminAddr     string
+	AdminListener net.Listener
 	// PprofAddr serves Go's profiler on a loopback address ("": off).
 	PprofAddr string
 	// HTTPLimits bound every HTTP server the process runs.
 	HTTPLimits HTTPLimits
 	// PublicURL is where people open the web pages; member links point
-	// there. Default: http:// and the HTTP address (with the port taken, if
-	// it asked for any). https:// marks cookies Secure.
+	// there. Default: https:// (http:// without TLS) and the HTTP address
+	// (with the port taken, if it asked for any). https:// marks cookies
+	// Secure.
 	PublicURL string
 	// TLSHosts are the names and addresses in the server's TLS certificate
 	// (with Vault).
@@ -199,6 +209,8 @@ type Server struct {
 	http      *http.Server // nil: no HTTP
 	httpLis   net.Listener
 	publicURL string
+	admin     *http.Server // nil: no admin listener
+	adminLis  net.Listener
 	pprof     *http.Server // nil: no profiler
 	pprofLis  net.Listener
 	ready     *readiness.Checker
@@ -223,8 +235,8 @@ func (c Config) Complete(ctx context.Context) (_ *Server, err error) {
 		}
 	}()
 	steps := []func(context.Context) error{
-		s.openTelemetry, s.connectVault, s.choosePhoneHasher, s.openDatabase, s.checkSchema,
-		s.buildDomain, s.seedAndBootstrap, s.buildAuth, s.listen, s.buildGRPC, s.buildReadiness, s.buildHTTP,
+		s.openTelemetry, s.connectVault, s.checkHTTPPlaintext, s.choosePhoneHasher, s.openDatabase, s.checkSchema,
+		s.buildDomain, s.seedAndBootstrap, s.buildAuth, s.listen, s.buildGRPC, s.buildReadiness, s.buildHTTP, s.buildAdmin,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -277,6 +289,19 @@ func (s *Server) HTTPAddr() string {
 		return ""
 	}
 	return s.httpLis.Addr().String()
+}
+
+// HTTPTLS says whether the REST mirror and the web pages are served with
+// TLS.
+func (s *Server) HTTPTLS() bool { return s.httpTLS() }
+
+// AdminAddr is the address of the metrics and the detailed readiness
+// ("": none).
+func (s *Server) AdminAddr() string {
+	if s.adminLis == nil {
+		return ""
+	}
+	return s.adminLis.Addr().String()
 }
 
 // PprofAddr is the address of Go's profiler ("": none).
