@@ -26,7 +26,7 @@ SECONDS_PER_RUN="${SECONDS_PER_RUN:-30}"
 ROUNDS="${ROUNDS:-2}"
 MEMBERS="${MEMBERS:-2000}"
 GRPC="${GRPC:-127.0.0.1:7443}"
-METRICS="${METRICS:-http://127.0.0.1:8080/metrics}"
+METRICS="${METRICS:-http://127.0.0.1:9464/metrics}"  # coalitiond --admin-listen
 PGBENCH="${PGBENCH:-1}" # 0: the server alone (to compare two builds of it)
 
 if [ ! -f .dev/env ]; then

@@ -2,8 +2,9 @@
 # Runs a local coalition with demo data: installs PostgreSQL if absent, builds
 # Vault if not cached, then `coalitiond dev` starts PostgreSQL and Vault with
 # their data under .dev/, migrates, seeds, issues the demo partners'
-# certificates and serves gRPC (TLS) on 127.0.0.1:7443 and REST on
-# 127.0.0.1:8080. Ctrl-C stops everything. Extra arguments go to
+# certificates and serves gRPC (TLS) on 127.0.0.1:7443, REST and the web
+# pages on 127.0.0.1:8080 (plain HTTP on loopback), and metrics and
+# readiness on 127.0.0.1:9464. Ctrl-C stops everything. Extra arguments go to
 # `coalitiond dev` (see --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."

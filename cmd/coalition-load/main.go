@@ -23,7 +23,7 @@ func main() {
 	flag.IntVar(&cfg.Requests, "requests", 5000, "requests to send in all (0 with -duration: as many as fit)")
 	flag.DurationVar(&cfg.Duration, "duration", 0, "send for this long (0: until -requests are sent)")
 	mix := flag.String("mix", "accrue=6,redeem=2,balance=2", "weights of the operations, e.g. accrue=1 for accruals only")
-	flag.StringVar(&cfg.MetricsURL, "metrics", "", "a replica's Prometheus endpoint (e.g. http://127.0.0.1:8080/metrics), read before and after for the ledger's retries")
+	flag.StringVar(&cfg.MetricsURL, "metrics", "", "a replica's Prometheus endpoint (e.g. http://127.0.0.1:9464/metrics, on coalitiond --admin-listen), read before and after for the ledger's retries")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 16, "requests in flight at once")
 	flag.IntVar(&cfg.Members, "members", 200, "members to enroll and trade with")
 	flag.StringVar(&cfg.CAFile, "cacert", "", "CA bundle of the server's certificate (TLS); empty: plaintext")

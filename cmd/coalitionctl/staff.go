@@ -42,7 +42,7 @@ func staffCmd(e *env) *cobra.Command {
 	}
 	add.Flags().StringVar(&role, "role", "", "finance or operator")
 	add.Flags().StringVar(&name, "name", "", "the person or team it is for")
-	add.Flags().StringVar(&url, "url", "http://127.0.0.1:8080", "where the web pages are served")
+	add.Flags().StringVar(&url, "url", "https://127.0.0.1:8080", "where the web pages are served")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List staff credentials (never the credentials themselves)",

@@ -71,6 +71,9 @@ func runDev(ctx context.Context, o options, dataDir string) error {
 	}
 	cfg := o.config()
 	cfg.DatabaseURL, cfg.Migrate, cfg.DevAuth = cluster.URL("coalition"), true, true
+	// On loopback the pages stay plain HTTP, so that a browser opens them
+	// without trusting the dev CA; elsewhere they get the Vault certificate.
+	cfg.HTTPPlaintext = cfg.HTTPPlaintext || onLoopback(cfg.HTTPAddr)
 	// A Vault of the user's own (VAULT_ADDR and VAULT_TOKEN), or one of ours
 	// with its data under the dev folder.
 	vs := &vaultdev.Server{Addr: os.Getenv("VAULT_ADDR"), Token: os.Getenv("VAULT_TOKEN")}
@@ -128,7 +131,7 @@ func serveDev(ctx context.Context, cfg server.Config, operator *vault.Client, di
 			log.Warn("dev web credentials", "error", err)
 		}
 	}
-	printBanner(ctx, srv.GRPCAddr(), srv.HTTPAddr(), cfg.DatabaseURL, srv.TLS(), srv.Partners(), seeded, pages)
+	printBanner(ctx, srv, cfg.DatabaseURL, seeded, pages)
 	return srv.Run(ctx)
 }
 
@@ -156,16 +159,24 @@ func devBundles(ctx context.Context, v *vault.Client, reg *partners.Register, di
 	return nil
 }
 
-func printBanner(ctx context.Context, addr, httpAddr, dbURL string, tlsOn bool, reg *partners.Register, seeded []demo.Member, pages *devPages) {
-	ps, _ := reg.List(ctx)
+func printBanner(ctx context.Context, srv *server.Server, dbURL string, seeded []demo.Member, pages *devPages) {
+	ps, _ := srv.Partners().List(ctx)
+	addr, tlsOn := srv.GRPCAddr(), srv.TLS()
 	var b strings.Builder
 	mode := "plaintext, dev credentials"
 	if tlsOn {
 		mode = "TLS; partners' client certificates from Vault, or dev credentials from loopback"
 	}
 	fmt.Fprintf(&b, "\nCoalition dev mode is up.\n\n  gRPC        %s (%s)\n", addr, mode)
-	if httpAddr != "" {
-		fmt.Fprintf(&b, "  REST        http://%s/v1/…  (OpenAPI: http://%s/openapi.json)\n", httpAddr, httpAddr)
+	if httpAddr := srv.HTTPAddr(); httpAddr != "" {
+		scheme := "http"
+		if srv.HTTPTLS() {
+			scheme = "https"
+		}
+		fmt.Fprintf(&b, "  REST        %s://%s/v1/…  (OpenAPI: %s://%s/openapi.json)\n", scheme, httpAddr, scheme, httpAddr)
+	}
+	if adminAddr := srv.AdminAddr(); adminAddr != "" {
+		fmt.Fprintf(&b, "  admin       http://%s/metrics, http://%s/readyz\n", adminAddr, adminAddr)
 	}
 	fmt.Fprintf(&b, "  database    %s\n\n  Partners (bundles in .dev/partners/<code>/; or -H 'authorization: Dev <code>'):\n", dbURL)
 	for _, p := range ps {
@@ -187,6 +198,16 @@ func printBanner(ctx context.Context, addr, httpAddr, dbURL string, tlsOn bool, 
 	}
 	fmt.Fprintf(&b, "    source .dev/env; go run ./cmd/coalitionctl partners list   (database, Vault address and token)\n\nCtrl-C stops the server, Vault and PostgreSQL.\n\n")
 	fmt.Print(b.String())
+}
+
+// onLoopback says whether addr is a loopback address.
+func onLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 func portOf(addr string) string {

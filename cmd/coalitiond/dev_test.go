@@ -50,6 +50,12 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 	}
 	httpAddr := httpLis.Addr().String()
 	httpLis.Close()
+	adminLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := adminLis.Addr().String()
+	adminLis.Close()
 	// The business clock starts on a Wednesday at noon in Moscow, whatever
 	// the machine's date: the demo's yesterday is then a Tuesday, outside
 	// the weekend promotion. TestDemoOnEveryDayOfTheWeek covers the others.
@@ -59,7 +65,7 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 	}
 	base, started := time.Date(2026, 11, 25, 12, 0, 0, 0, moscow), time.Now()
 	now := func() time.Time { return base.Add(time.Since(started)) }
-	cfg := options{Config: server.Config{GRPCAddr: addr, HTTPAddr: httpAddr, Settings: demo.Settings, SweepInterval: time.Second,
+	cfg := options{Config: server.Config{GRPCAddr: addr, HTTPAddr: httpAddr, AdminAddr: adminAddr, Settings: demo.Settings, SweepInterval: time.Second,
 		ClearingInterval: time.Minute, TLSHosts: []string{"localhost", "127.0.0.1"}, Now: now}}
 
 	for run := 1; run <= 2; run++ {
@@ -165,11 +171,12 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 				t.Fatalf("tier %q, version %q", acc.GetTier(), acc.GetRuleVersion())
 			}
 		}
-		// Probes and metrics, as a load balancer and Prometheus see them.
+		// Probes and metrics, as an operator and Prometheus see them on the
+		// admin port; REST stays plain HTTP on loopback in dev mode.
 		var ready readiness.Report
 		var readyBody string
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && ready.Status != "ready"; time.Sleep(200 * time.Millisecond) {
-			if res, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
+			if res, err := http.Get("http://" + adminAddr + "/readyz"); err == nil {
 				b, _ := io.ReadAll(res.Body)
 				res.Body.Close()
 				readyBody = string(b)
@@ -185,7 +192,12 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 				t.Fatalf("run %d: /readyz says %s", run, readyBody)
 			}
 		}
-		res, err := http.Get("http://" + httpAddr + "/metrics")
+		if res, err := http.Get("http://" + httpAddr + "/healthz"); err != nil || res.StatusCode != 200 {
+			t.Fatalf("run %d: REST's /healthz over plain HTTP on loopback: %v", run, err)
+		} else {
+			res.Body.Close()
+		}
+		res, err := http.Get("http://" + adminAddr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -604,14 +604,29 @@ func TestCoalitiondServer(t *testing.T) {
 		for _, p := range c.Ports {
 			ports[p.Name] = p.ContainerPort
 		}
-		if ports["grpc"] != 7443 || ports["http"] != 8080 {
-			t.Errorf("%s: the server's ports are %v, want grpc 7443 and http 8080", r.dir, ports)
+		if ports["grpc"] != 7443 || ports["http"] != 8080 || ports["admin"] != 9464 {
+			t.Errorf("%s: the server's ports are %v, want grpc 7443, http 8080 and admin 9464", r.dir, ports)
 		}
 		cfg := configMapFor(t, r, c)
-		for key, want := range map[string]string{"COALITION_LISTEN": "0.0.0.0:7443", "COALITION_HTTP_LISTEN": "0.0.0.0:8080"} {
+		for key, want := range map[string]string{"COALITION_LISTEN": "0.0.0.0:7443", "COALITION_HTTP_LISTEN": "0.0.0.0:8080",
+			"COALITION_ADMIN_LISTEN": "0.0.0.0:9464"} {
 			if cfg[key] != want {
-				t.Errorf("%s: %s is %q, want %q so that the Service and probes reach the server", r.dir, key, cfg[key], want)
+				t.Errorf("%s: %s is %q, want %q so that the Service, the probes and Prometheus reach the server", r.dir, key, cfg[key], want)
 			}
+		}
+		// With Vault the HTTP listener serves TLS only, and no plaintext
+		// is asked for: the probes must speak HTTPS to it.
+		if cfg["COALITION_HTTP_PLAINTEXT"] != "" {
+			t.Errorf("%s: COALITION_HTTP_PLAINTEXT is set: API keys would cross the network in clear", r.dir)
+		}
+		for kind, pr := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+			if pr != nil && (pr.HTTPGet == nil || pr.HTTPGet.Port.StrVal != "http" || pr.HTTPGet.Scheme != corev1.URISchemeHTTPS) {
+				t.Errorf("%s: the %s probe must ask the http port over HTTPS", r.dir, kind)
+			}
+		}
+		// Metrics are scraped from the admin port, not the public one.
+		if got := d.Spec.Template.Annotations["prometheus.io/port"]; got != "9464" {
+			t.Errorf("%s: prometheus.io/port is %q, want the admin port 9464", r.dir, got)
 		}
 		// The REST mirror calls the gRPC server as "localhost": the
 		// certificate must name it.
@@ -777,6 +792,11 @@ func TestNetworkPoliciesOpenWhatTheServerNeeds(t *testing.T) {
 				for _, p := range rule.Ports {
 					if p.Port != nil {
 						ingress[p.Port.IntVal] = true
+						// Metrics and readiness details are for the
+						// monitoring stack, not for every client.
+						if p.Port.IntVal == 9464 && len(rule.From) == 0 {
+							t.Errorf("%s: %s opens the admin port 9464 to everyone", r.dir, np.Name)
+						}
 					}
 				}
 			}

@@ -2,6 +2,8 @@ package rest_test
 
 import (
 	"context"
+	"crypto/tls"
+	"net/http"
 	"testing"
 	"time"
 
@@ -47,7 +49,21 @@ func TestRESTClientsUseAPIKeysHashedByVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := srv.APIKeys()
-	api := "http://" + srv.HTTPAddr()
+	// With Vault, REST is served over TLS with the server's certificate;
+	// keys never cross the network in clear.
+	api := "https://" + srv.HTTPAddr()
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: srv.CAPool(), ServerName: "localhost"}}}
+	callAuth := func(t *testing.T, api, method, path, auth, body string) (int, map[string]any, http.Header) {
+		t.Helper()
+		return callWith(t, client, api, method, path, auth, body)
+	}
+	if res, err := http.Get("http://" + srv.HTTPAddr() + "/openapi.json"); err == nil {
+		res.Body.Close()
+		if res.StatusCode == 200 {
+			t.Fatal("the REST port answers plain HTTP with Vault configured")
+		}
+	}
 
 	_, secret, err := keys.Issue(ctx, &cafe.ID, "partner", "till")
 	if err != nil {

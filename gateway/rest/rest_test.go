@@ -50,6 +50,11 @@ func call(t *testing.T, api string, method, path, partner, body string) (int, ma
 
 func callAuth(t *testing.T, api string, method, path, auth, body string) (int, map[string]any, http.Header) {
 	t.Helper()
+	return callWith(t, &http.Client{Timeout: 30 * time.Second}, api, method, path, auth, body)
+}
+
+func callWith(t *testing.T, client *http.Client, api string, method, path, auth, body string) (int, map[string]any, http.Header) {
+	t.Helper()
 	req, err := http.NewRequest(method, api+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +63,6 @@ func callAuth(t *testing.T, api string, method, path, auth, body string) (int, m
 		req.Header.Set("Authorization", auth)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Timeout: 30 * time.Second}
 	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)

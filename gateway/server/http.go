@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -19,9 +20,11 @@ import (
 	"github.com/coalition-loyalty/coalition/gateway/web"
 )
 
-// buildHTTP serves the REST mirror and the web pages beside the probes and
-// the metrics. Both call the gRPC server on its own address, so that every
-// request passes the same interceptors as a partner's.
+// buildHTTP serves the REST mirror and the web pages, with TLS from the
+// server's Vault certificate unless plaintext was asked for, beside the
+// probes a load balancer needs: /healthz and a /readyz that says ready or
+// not and nothing more. Both call the gRPC server on its own address, so
+// that every request passes the same interceptors as a partner's.
 func (s *Server) buildHTTP(context.Context) error {
 	if s.httpLis == nil {
 		return nil
@@ -48,14 +51,60 @@ func (s *Server) buildHTTP(context.Context) error {
 	mux.Handle("/v1/", api)
 	mux.Handle("GET /openapi.json", api)
 	mux.Handle("/", rest.WithRequestID(site))
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", s.ready.ServeVerdict)
+	s.http = s.newHTTPServer(rest.LimitBody(s.cfg.HTTPLimits.MaxBodyBytes, mux))
+	if s.httpTLS() {
+		s.http.TLSConfig = &tls.Config{GetCertificate: s.sec.cert.GetCertificate, MinVersion: tls.VersionTLS12}
+	}
+	return nil
+}
+
+// buildAdmin serves what is for the operator's tools, not for the
+// public: Prometheus metrics, and /readyz with every check's details (the
+// Vault token's and the certificate's expiry, errors), beside /healthz.
+func (s *Server) buildAdmin(context.Context) error {
+	if s.adminLis == nil {
+		return nil
+	}
+	mux := http.NewServeMux()
 	// Providers given by a caller may have no Prometheus endpoint.
 	if s.tel.Metrics != nil {
 		mux.Handle("GET /metrics", s.tel.Metrics)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("GET /readyz", s.ready)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.admin = s.newHTTPServer(mux)
 	return nil
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }
+
+// httpTLS says whether the REST mirror and the web pages are served with
+// TLS: with Vault, unless plaintext was asked for.
+func (s *Server) httpTLS() bool { return s.sec != nil && !s.cfg.HTTPPlaintext }
+
+// checkHTTPPlaintext refuses to carry API keys, session cookies and sign-in
+// credentials in clear beyond the machine unless told to, e.g. behind a
+// proxy that terminates TLS.
+func (s *Server) checkHTTPPlaintext(context.Context) error {
+	addr := s.cfg.HTTPAddr
+	if s.cfg.HTTPListener != nil {
+		addr = s.cfg.HTTPListener.Addr().String()
+	}
+	if addr == "" || s.httpTLS() || s.cfg.HTTPPlaintext || loopback(addr) {
+		return nil
+	}
+	return fmt.Errorf("--http-listen %s: REST and the web pages would carry API keys and sessions in plain HTTP: "+
+		"configure Vault (for TLS), listen on a loopback address, or pass --http-plaintext behind a proxy that terminates TLS", addr)
+}
+
+// newHTTPServer is an HTTP server within the configured limits; every one
+// the process runs is made here.
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	l := s.cfg.HTTPLimits
+	return &http.Server{Handler: h, MaxHeaderBytes: l.MaxHeaderBytes, ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout: l.ReadTimeout, WriteTimeout: l.WriteTimeout, IdleTimeout: l.IdleTimeout}
 }
 
 // buildReadiness makes the checker behind /readyz, whose verdict the gRPC

@@ -30,6 +30,9 @@ func (s *Server) listenPprof() error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	s.pprof, s.pprofLis = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, lis
+	s.pprof, s.pprofLis = s.newHTTPServer(mux), lis
+	// A CPU profile or a trace answers after the time it records
+	// (?seconds=, 30 by default): up to 5 minutes.
+	s.pprof.WriteTimeout = max(s.pprof.WriteTimeout, 5*time.Minute+10*time.Second)
 	return nil
 }

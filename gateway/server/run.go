@@ -30,8 +30,18 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	s.log.Info("serving gRPC", "addr", s.GRPCAddr(), "auth", s.authMode)
 	if s.http != nil {
-		g.Go(func() error { return unlessClosed(s.http.Serve(s.httpLis)) })
-		s.log.Info("serving REST and web pages", "addr", s.HTTPAddr(), "public_url", s.publicURL)
+		g.Go(func() error {
+			if s.httpTLS() {
+				// The certificate comes from TLSConfig.GetCertificate.
+				return unlessClosed(s.http.ServeTLS(s.httpLis, "", ""))
+			}
+			return unlessClosed(s.http.Serve(s.httpLis))
+		})
+		s.log.Info("serving REST and web pages", "addr", s.HTTPAddr(), "tls", s.httpTLS(), "public_url", s.publicURL)
+	}
+	if s.admin != nil {
+		g.Go(func() error { return unlessClosed(s.admin.Serve(s.adminLis)) })
+		s.log.Info("serving metrics and readiness details", "addr", s.AdminAddr())
 	}
 	if s.pprof != nil {
 		g.Go(func() error { return unlessClosed(s.pprof.Serve(s.pprofLis)) })
@@ -57,6 +67,9 @@ func (s *Server) drain() {
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		s.http.Shutdown(shutdown)
 		cancel()
+	}
+	if s.admin != nil {
+		s.admin.Close()
 	}
 	if s.pprof != nil {
 		s.pprof.Close()

@@ -49,15 +49,27 @@ type Config struct {
 	// so for HTTP. Tests pass listeners on 127.0.0.1:0.
 	GRPCAddr     string
 	GRPCListener net.Listener
-	// HTTP serves the REST mirror and the web pages; neither an address
-	// nor a listener: no HTTP at all.
+	// HTTP serves the REST mirror and the web pages (with TLS when Vault
+	// is configured), with /healthz and a /readyz that only says ready or
+	// not; neither an address nor a listener: no HTTP at all.
 	HTTPAddr     string
 	HTTPListener net.Listener
+	// HTTPPlaintext serves HTTP without TLS even with Vault, e.g. behind a
+	// proxy that terminates TLS; without it, plain HTTP (no Vault) is
+	// served only on a loopback address.
+	HTTPPlaintext bool
+	// Admin serves Prometheus metrics and the detailed /readyz; neither an
+	// address nor a listener: off. Keep it off the public network.
+	AdminAddr     string
+	AdminListener net.Listener
 	// PprofAddr serves Go's profiler on a loopback address ("": off).
 	PprofAddr string
+	// HTTPLimits bound every HTTP server the process runs.
+	HTTPLimits HTTPLimits
 	// PublicURL is where people open the web pages; member links point
-	// there. Default: http:// and the HTTP address (with the port taken, if
-	// it asked for any). https:// marks cookies Secure.
+	// there. Default: https:// (http:// without TLS) and the HTTP address
+	// (with the port taken, if it asked for any). https:// marks cookies
+	// Secure.
 	PublicURL string
 	// TLSHosts are the names and addresses in the server's TLS certificate
 	// (with Vault).
@@ -108,6 +120,51 @@ type Config struct {
 	Seed func(ctx context.Context, s *Server) error
 }
 
+// HTTPLimits bound what one HTTP client may take of the server: how big a
+// request may be and how long its parts may take, so that a client that
+// sends a huge body, or promises one and sends it slowly or never, holds
+// neither memory nor a connection for long. Zero fields take the
+// defaults.
+type HTTPLimits struct {
+	// MaxBodyBytes: a larger request body is refused with 413 (default
+	// 1 MiB).
+	MaxBodyBytes int64
+	// MaxHeaderBytes: larger request headers are refused with 431 (default
+	// 64 KiB).
+	MaxHeaderBytes int
+	// ReadHeaderTimeout is the time to read a request's headers (default
+	// 10 s, or ReadTimeout if shorter), ReadTimeout the whole request, body
+	// included (default 30 s).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	// WriteTimeout runs from the end of a request's headers to the end of
+	// its answer (default 2 min; CSV reports stream within it).
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection that sends no new request
+	// (default 2 min).
+	IdleTimeout time.Duration
+}
+
+func (l HTTPLimits) withDefaults() HTTPLimits {
+	or := func(v, d time.Duration) time.Duration {
+		if v > 0 {
+			return v
+		}
+		return d
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = 1 << 20
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = 64 << 10
+	}
+	l.ReadTimeout = or(l.ReadTimeout, 30*time.Second)
+	l.ReadHeaderTimeout = or(l.ReadHeaderTimeout, min(10*time.Second, l.ReadTimeout))
+	l.WriteTimeout = or(l.WriteTimeout, 2*time.Minute)
+	l.IdleTimeout = or(l.IdleTimeout, 2*time.Minute)
+	return l
+}
+
 // VaultConfig says where Vault is and how the server logs in: AppRole,
 // else Kubernetes, else a token. No address: the server runs without Vault.
 type VaultConfig struct {
@@ -152,6 +209,8 @@ type Server struct {
 	http      *http.Server // nil: no HTTP
 	httpLis   net.Listener
 	publicURL string
+	admin     *http.Server // nil: no admin listener
+	adminLis  net.Listener
 	pprof     *http.Server // nil: no profiler
 	pprofLis  net.Listener
 	ready     *readiness.Checker
@@ -176,8 +235,8 @@ func (c Config) Complete(ctx context.Context) (_ *Server, err error) {
 		}
 	}()
 	steps := []func(context.Context) error{
-		s.openTelemetry, s.connectVault, s.choosePhoneHasher, s.openDatabase, s.checkSchema,
-		s.buildDomain, s.seedAndBootstrap, s.buildAuth, s.listen, s.buildGRPC, s.buildReadiness, s.buildHTTP,
+		s.openTelemetry, s.connectVault, s.checkHTTPPlaintext, s.choosePhoneHasher, s.openDatabase, s.checkSchema,
+		s.buildDomain, s.seedAndBootstrap, s.buildAuth, s.listen, s.buildGRPC, s.buildReadiness, s.buildHTTP, s.buildAdmin,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -197,6 +256,7 @@ func (c Config) withDefaults() Config {
 	if c.CredentialClock == nil {
 		c.CredentialClock = time.Now
 	}
+	c.HTTPLimits = c.HTTPLimits.withDefaults()
 	return c
 }
 
@@ -229,6 +289,27 @@ func (s *Server) HTTPAddr() string {
 		return ""
 	}
 	return s.httpLis.Addr().String()
+}
+
+// HTTPTLS says whether the REST mirror and the web pages are served with
+// TLS.
+func (s *Server) HTTPTLS() bool { return s.httpTLS() }
+
+// AdminAddr is the address of the metrics and the detailed readiness
+// ("": none).
+func (s *Server) AdminAddr() string {
+	if s.adminLis == nil {
+		return ""
+	}
+	return s.adminLis.Addr().String()
+}
+
+// PprofAddr is the address of Go's profiler ("": none).
+func (s *Server) PprofAddr() string {
+	if s.pprofLis == nil {
+		return ""
+	}
+	return s.pprofLis.Addr().String()
 }
 
 // PublicURL is where people open the web pages.

@@ -43,7 +43,7 @@ func TestAServerWithoutVaultServesEveryEdgeAndStopsCleanly(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	srv, err := server.Config{DatabaseURL: pgtest.NewURL(t), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DevAuth: true, PhoneHashKey: servertest.PhoneHashKey, Settings: settings}.Complete(ctx)
+		AdminAddr: "127.0.0.1:0", DevAuth: true, PhoneHashKey: servertest.PhoneHashKey, Settings: settings}.Complete(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,16 +67,24 @@ func TestAServerWithoutVaultServesEveryEdgeAndStopsCleanly(t *testing.T) {
 		t.Fatalf("/healthz = %d %q", code, body)
 	}
 	// The first check runs as Run starts; until then /readyz says starting.
+	admin := "http://" + srv.AdminAddr()
 	var ready readiness.Report
 	for deadline := time.Now().Add(10 * time.Second); !ready.Ready && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		_, body := get(t, base+"/readyz")
+		_, body := get(t, admin+"/readyz")
 		json.Unmarshal([]byte(body), &ready)
 	}
 	if !ready.Ready || ready.Checks["database"].Status != readiness.OK || ready.Checks["vault"].Status != "" {
-		t.Fatalf("/readyz = %+v", ready)
+		t.Fatalf("admin /readyz = %+v", ready)
 	}
-	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "coalition_ledger_transaction_retries") {
-		t.Fatalf("/metrics = %d, without the ledger's retries", code)
+	if code, body := get(t, admin+"/metrics"); code != 200 || !strings.Contains(body, "coalition_ledger_transaction_retries") {
+		t.Fatalf("admin /metrics = %d, without the ledger's retries", code)
+	}
+	// The public port says ready to a load balancer, and nothing else.
+	if code, body := get(t, base+"/readyz"); code != 200 || body != "ready\n" {
+		t.Fatalf("public /readyz = %d %q", code, body)
+	}
+	if code, _ := get(t, base+"/metrics"); code != 404 {
+		t.Fatalf("public /metrics = %d, want 404", code)
 	}
 	if code, body := get(t, base+"/v1/partner/balance?member.card_number=7700000000000000"); code != 401 {
 		t.Fatalf("REST without credentials = %d %s, want 401", code, body)
@@ -106,6 +114,8 @@ func TestAServerRefusesToStartWithoutCredentialsWorthTheName(t *testing.T) {
 			"listen on a loopback address, not 0.0.0.0:0"},
 		{"a short phone hash key", server.Config{GRPCAddr: "127.0.0.1:0", DevAuth: true, PhoneHashKey: []byte("short")},
 			"--phone-hash-key must be at least 32 bytes"},
+		{"plain HTTP beyond loopback", server.Config{GRPCAddr: "127.0.0.1:0", DevAuth: true, PhoneHashKey: servertest.PhoneHashKey,
+			HTTPAddr: "0.0.0.0:0"}, "--http-listen 0.0.0.0:0: REST and the web pages would carry API keys and sessions in plain HTTP"},
 		{"a profiler beyond loopback", server.Config{GRPCAddr: "127.0.0.1:0", DevAuth: true, PhoneHashKey: servertest.PhoneHashKey,
 			PprofAddr: "0.0.0.0:0"}, "the profiler listens on loopback only"},
 	} {

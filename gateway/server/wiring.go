@@ -196,6 +196,9 @@ func (s *Server) buildGRPC(context.Context) error {
 	s.publicURL = s.cfg.PublicURL
 	if s.publicURL == "" {
 		s.publicURL = "http://" + s.httpPublicAddr()
+		if s.httpTLS() {
+			s.publicURL = "https://" + s.httpPublicAddr()
+		}
 	}
 	srv, hs, err := rpc.NewServer(rpc.Options{
 		Ledger: s.ledger, Settlement: s.clearing, Members: s.ledger, Partners: s.partners,
@@ -244,6 +247,12 @@ func (s *Server) listen(context.Context) error {
 			return err
 		}
 		s.onClose(func() { s.httpLis.Close() })
+	}
+	if s.cfg.AdminListener != nil || s.cfg.AdminAddr != "" {
+		if s.adminLis, err = listenOn(s.cfg.AdminListener, s.cfg.AdminAddr); err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		s.onClose(func() { s.adminLis.Close() })
 	}
 	if s.cfg.PprofAddr != "" {
 		return s.listenPprof()

@@ -271,10 +271,27 @@ func (s *server) signInForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "signin", page{Title: "signin.title", Data: safeNext(r.URL.Query().Get("next"))})
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site: it returns next if
+// it is a plain path of this site, else "" (the person's home page).
+// Browsers forgive a lot in a Location: they drop tabs and newlines and
+// read a backslash as a slash, so "/\t/evil.example" or "/\\evil.example"
+// leaves the site as surely as "//evil.example" does. So only printable
+// ASCII without spaces, backslashes or "//" passes, checked once more after
+// unescaping, in case the value was escaped twice.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
+	unescaped, err := url.PathUnescape(next)
+	if err != nil || !strings.HasPrefix(next, "/") {
 		return ""
+	}
+	for _, v := range []string{next, unescaped} {
+		if strings.Contains(v, "//") || strings.Contains(v, `\`) {
+			return ""
+		}
+		for i := 0; i < len(v); i++ {
+			if v[i] <= ' ' || v[i] >= 0x7f {
+				return ""
+			}
+		}
 	}
 	return next
 }

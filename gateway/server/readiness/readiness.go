@@ -223,8 +223,8 @@ func (c *Checker) Watch(ctx context.Context, every time.Duration) {
 // Last is the latest report; nil before the first check.
 func (c *Checker) Last() *Report { return c.last.Load() }
 
-// ServeHTTP answers /readyz: 200 while ready (degraded included), 503
-// otherwise, with the report as JSON.
+// ServeHTTP answers /readyz on the admin listener: 200 while ready
+// (degraded included), 503 otherwise, with the report as JSON.
 func (c *Checker) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	r := c.last.Load()
 	if r == nil {
@@ -238,6 +238,21 @@ func (c *Checker) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(r)
+}
+
+// ServeVerdict answers a load balancer's /readyz: 200 "ready" while ready
+// (degraded included), 503 "not ready" otherwise, and nothing more: which
+// dependency fails and when credentials expire are for operators
+// (ServeHTTP), not for whoever can reach the public port.
+func (c *Checker) ServeVerdict(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if r := c.last.Load(); r == nil || !r.Ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("not ready\n"))
+		return
+	}
+	w.Write([]byte("ready\n"))
 }
 
 // RegisterMetrics adds gauges an alert can watch before readiness turns:

@@ -3,6 +3,7 @@ package readiness_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -286,5 +287,29 @@ func TestReadinessWithoutVaultFollowsTheDatabaseOnly(t *testing.T) {
 	code, r := readyz(t, c)
 	if _, ok := r.Checks["vault"]; code != 200 || r.Status != "ready" || ok {
 		t.Fatalf("/readyz is %d %+v", code, r)
+	}
+}
+
+// The verdict a load balancer reads on the public port is ready or not,
+// without the reason.
+func TestTheVerdictSaysReadyOrNotAndNothingMore(t *testing.T) {
+	var dbErr error
+	c := &readiness.Checker{Database: func(context.Context) error { return dbErr }, Now: time.Now}
+	verdict := func() (int, string) {
+		res := httptest.NewRecorder()
+		c.ServeVerdict(res, httptest.NewRequest("GET", "/readyz", nil))
+		return res.Code, res.Body.String()
+	}
+	if code, body := verdict(); code != 503 || body != "not ready\n" {
+		t.Fatalf("before the first check: %d %q", code, body)
+	}
+	c.Check(context.Background())
+	if code, body := verdict(); code != 200 || body != "ready\n" {
+		t.Fatalf("database up: %d %q", code, body)
+	}
+	dbErr = errors.New("dial tcp 10.0.0.5:5432: connection refused")
+	c.Check(context.Background())
+	if code, body := verdict(); code != 503 || body != "not ready\n" {
+		t.Fatalf("database down: %d %q", code, body)
 	}
 }
