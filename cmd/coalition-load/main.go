@@ -2,9 +2,14 @@
 // accrue, redeem, balance — from several partners at once, against one or
 // more coalitiond replicas (round robin on the client side), for a bounded
 // number of requests, and reports throughput, latency and errors by code.
-// It targets loopback addresses only.
+// It targets loopback addresses only. With -warmup it first gives every
+// member a history (accruals, and so open lots) before timing; with -cards
+// it keeps its members in a file, to trade with the same regulars in later
+// runs.
 //
-//	go run ./cmd/coalition-load -targets 127.0.0.1:7443 -insecure-dev -partners cafe,cinema,fuel -requests 5000
+//	go run ./cmd/coalition-load -targets 127.0.0.1:7443 -cacert .dev/partners/cafe/ca.pem -requests 5000
+//	go run ./cmd/coalition-load -cacert .dev/partners/cafe/ca.pem -members 64 -warmup 200 -cards /tmp/regulars -requests 0
+//	go run ./cmd/coalition-load -cacert .dev/partners/cafe/ca.pem -cards /tmp/regulars -requests 0 -duration 30s
 package main
 
 import (
@@ -28,6 +33,8 @@ func main() {
 	flag.IntVar(&cfg.Members, "members", 200, "members to enroll and trade with")
 	flag.StringVar(&cfg.CAFile, "cacert", "", "CA bundle of the server's certificate (TLS); empty: plaintext")
 	flag.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "stop after this long whatever is left")
+	flag.IntVar(&cfg.Warmup, "warmup", 0, "accruals per member before the timed run, to trade with regulars (with -requests 0 and no -duration: only these)")
+	flag.StringVar(&cfg.CardsFile, "cards", "", "file of the members' card numbers: read if it exists (no enrolment), else written after enrolling")
 	flag.Parse()
 	m, err := ParseMix(*mix)
 	if err != nil {
