@@ -58,6 +58,9 @@ type Config struct {
 	// numbers (one a line) are the members and none is enrolled; otherwise
 	// the members enrolled are written to it ("": enroll for every run).
 	CardsFile string
+	// ServerPID is the server's process on this machine (0: none): its CPU
+	// time over the timed run and its memory are read from /proc.
+	ServerPID int
 }
 
 // Report is what a run measured.
@@ -74,6 +77,9 @@ type Report struct {
 	Members       int
 	WarmedUp      int
 	WarmupElapsed time.Duration
+	// Server is what the server process used in the timed run (CPU) and
+	// its memory at the end (nil: not measured).
+	Server *usage
 }
 
 // Throughput is requests per second.
@@ -100,6 +106,10 @@ func (r Report) String() string {
 	}
 	if r.Retries >= 0 {
 		fmt.Fprintf(&b, "  ledger transactions retried: %d\n", r.Retries)
+	}
+	if u := r.Server; u != nil {
+		fmt.Fprintf(&b, "  server: %.2f ms CPU per request, RSS %d MB (peak %d MB)\n",
+			float64(u.CPU.Microseconds())/1000/float64(max(r.Requests, 1)), u.RSS>>20, u.PeakRSS>>20)
 	}
 	codesSeen := make([]codes.Code, 0, len(r.ByCode))
 	for c := range r.ByCode {
@@ -385,6 +395,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return Report{}, fmt.Errorf("metrics: %w", err)
 		}
 	}
+	var usedBefore usage
+	if cfg.ServerPID > 0 {
+		if usedBefore, err = readUsage(cfg.ServerPID); err != nil {
+			return Report{}, fmt.Errorf("server process: %w", err)
+		}
+	}
 	var mu sync.Mutex
 	var next atomic.Int64
 	start := time.Now()
@@ -434,6 +450,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	wg.Wait()
 	rep.Elapsed = time.Since(start)
+	if cfg.ServerPID > 0 {
+		u, err := readUsage(cfg.ServerPID)
+		if err != nil {
+			return rep, fmt.Errorf("server process: %w", err)
+		}
+		u.CPU -= usedBefore.CPU
+		rep.Server = &u
+	}
 	if cfg.MetricsURL != "" {
 		// The counter is updated as each transaction ends, before its
 		// answer is sent, so every retry of the run is in it by now.

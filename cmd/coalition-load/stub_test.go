@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -17,11 +18,14 @@ func TestTheStubAnswersThePartnerMixOverTLS(t *testing.T) {
 	}
 	defer stop()
 	rep, err := Run(context.Background(), Config{Targets: []string{addr}, CAPEM: caPEM, Partners: []string{"cafe", "cinema"},
-		Requests: 300, Concurrency: 8, Members: 20})
+		Requests: 300, Concurrency: 8, Members: 20, ServerPID: os.Getpid()}) // the stub serves in this process
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.ByCode[codes.OK] != 300 || len(rep.Latencies["redeem"]) == 0 {
 		t.Fatalf("answers %v, latencies of %d operations; want 300 OK over the mix", rep.ByCode, len(rep.Latencies))
+	}
+	if rep.Server == nil || rep.Server.RSS <= 0 {
+		t.Fatalf("server usage %+v, want it read from /proc", rep.Server)
 	}
 }
