@@ -147,6 +147,7 @@ loopback_url() {
   esac
 }
 
+scripts/setup.sh # PostgreSQL's binaries and pgbench, if the machine lacks them
 log "building coalitiond, coalitionctl and coalition-load ..."
 run - go build -o "$tmp/bin/" ./cmd/coalitiond ./cmd/coalitionctl ./cmd/coalition-load
 load="$tmp/bin/coalition-load"
