@@ -1,87 +1,348 @@
 #!/usr/bin/env bash
-# Full-stack accrual throughput against pgbench's tpcb-like workload, on the
-# same PostgreSQL at the same concurrency, in alternating rounds so that the
-# ratios compare neighbouring minutes of a shared machine.
+# Partner traffic through the whole stack against pgbench's tpcb-like
+# workload on the same PostgreSQL at the same number of clients, in
+# alternating runs so that the ratios compare neighbouring minutes of a
+# shared machine.
 #
-# Needs the local coalition running (scripts/dev.sh, in another terminal):
-# it reads .dev/env for the database and drives the server on 127.0.0.1.
+# Self-contained: unless a local coalition is already serving (scripts/dev.sh,
+# which leaves .dev/env), it builds coalitiond and starts a throwaway one in
+# dev mode in a temporary folder (its own PostgreSQL and Vault, on free
+# loopback ports), and stops all of it and removes the folder on every exit:
+# the end, an error, Ctrl-C or SIGTERM.
 #
-#   scripts/bench-accrue.sh                  # 8 clients, 30 s per run, 2 rounds
-#   CONCURRENCY=16 SECONDS_PER_RUN=60 ROUNDS=3 scripts/bench-accrue.sh
-#   PGBENCH=0 scripts/bench-accrue.sh        # the server alone, to compare builds
+#   scripts/bench-accrue.sh                          # 16 and 64 clients, 30 s per run
+#   SECONDS_PER_RUN=15 scripts/bench-accrue.sh       # docs/BENCHMARKS.md, "Self-contained run"
+#   CONCURRENCY="8 16" ROUNDS=2 scripts/bench-accrue.sh
+#   START=1 scripts/bench-accrue.sh                  # a throwaway coalition even if scripts/dev.sh is up
+#   PGBENCH=0 WORKLOADS=accrue scripts/bench-accrue.sh   # the server alone, to compare two builds
 #
-# Each round runs, for SECONDS_PER_RUN each:
-#   1. coalition-load, accruals only, over gRPC with TLS (the whole stack:
-#      auth, validation, rules, the serializable ledger transaction);
-#   2. pgbench tpcb-like at the server's isolation (SERIALIZABLE, as the
-#      ledger runs), retrying serialization failures (--max-tries);
-#   3. pgbench tpcb-like at READ COMMITTED, pgbench's usual setting.
-# pgbench runs in a database of its own ("pgbench"), initialised once at
-# scale CONCURRENCY so that its clients do not all update one branch row.
+# For each round and each number of clients in CONCURRENCY, for
+# SECONDS_PER_RUN each (WORKLOADS picks and orders the coalition's):
+#   accrue       accruals only, on MEMBERS members, at the three demo partners;
+#   pgbench RC   tpcb-like at READ COMMITTED (pgbench's usual setting);
+#   mix          the partner mix: 60 % accrue, 20 % redeem, 20 % balance;
+#   regulars     the same mix on REGULARS members who each made
+#                REGULAR_PURCHASES purchases before the first run (seeded
+#                once, checked to hold >= MIN_OPEN_LOTS open lots each);
+#   pgbench SER  tpcb-like at SERIALIZABLE, retrying serialization failures;
+#   hot-member   accruals, all clients on one member;
+#   hot-partner  accruals, all at HOT_PARTNER, which is given a liability
+#                limit (HOT_PARTNER_LIMIT points, far above what a run issues);
+#   ceiling      accruals against coalition-load's in-process stub: the
+#                server's gRPC stack over TLS with no database.
+# Every coalition request is over gRPC with TLS (authentication, validation,
+# the rules, the ledger's transactions). pgbench runs in a database of its
+# own ("pgbench") at scale PGBENCH_SCALE (default: the largest number of
+# clients, so that its clients do not queue on a few branch rows).
+#
+# It prints one markdown table row per run, then, as its last line, for
+# machines:
+#   ratio_vs_pgbench_rc_64=<x.xx> ratio_vs_pgbench_rc_16=<x.xx> hot_member_share=<x.xx> rss_mb=<n>
+# (accrue over pgbench RC at 64 and at 16 clients, hot-member over accrue at
+# 16 clients, each over all rounds; the server's peak resident memory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CONCURRENCY="${CONCURRENCY:-8}"
+CONCURRENCY="${CONCURRENCY:-16 64}"
 SECONDS_PER_RUN="${SECONDS_PER_RUN:-30}"
-ROUNDS="${ROUNDS:-2}"
+ROUNDS="${ROUNDS:-1}"
 MEMBERS="${MEMBERS:-2000}"
-GRPC="${GRPC:-127.0.0.1:7443}"
+WORKLOADS="${WORKLOADS:-accrue mix regulars hot-member hot-partner ceiling}"
+REGULARS="${REGULARS:-64}"
+REGULAR_PURCHASES="${REGULAR_PURCHASES:-200}"
+MIN_OPEN_LOTS="${MIN_OPEN_LOTS:-50}"
+HOT_PARTNER="${HOT_PARTNER:-cinema}"
+HOT_PARTNER_LIMIT="${HOT_PARTNER_LIMIT:-1000000000000}"
+PGBENCH="${PGBENCH:-1}"     # 0: no pgbench (the server alone, to compare two builds of it)
+START="${START:-auto}"      # auto: use scripts/dev.sh's coalition if it serves, else start one; 1: always start one
+GRPC="${GRPC:-127.0.0.1:7443}"                    # scripts/dev.sh's coalition
 METRICS="${METRICS:-http://127.0.0.1:9464/metrics}"  # coalitiond --admin-listen
-PGBENCH="${PGBENCH:-1}" # 0: the server alone (to compare two builds of it)
+STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-300}"
+MIX="accrue=6,redeem=2,balance=2"
 
-if [ ! -f .dev/env ]; then
-  echo "bench-accrue: .dev/env not found: start the local coalition first (scripts/dev.sh)" >&2
-  exit 1
-fi
-# shellcheck disable=SC1091
-source .dev/env
-PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
-db_url="$COALITION_DATABASE_URL"
-bench_url="${db_url/\/coalition\?//pgbench?}"
-case "$db_url" in
-  *@127.0.0.1:*|*@localhost:*|*@\[::1\]:*) ;;
-  *) echo "bench-accrue: the database is not on loopback: $db_url" >&2; exit 1 ;;
-esac
+log() { echo "bench-accrue: $*" >&2; }
+die() { log "$*"; exit 1; }
 
-if ! "$PGBIN/psql" -qtA "$db_url" -c "SELECT 1 FROM pg_database WHERE datname = 'pgbench'" | grep -q 1; then
-  "$PGBIN/psql" -q "$db_url" -c "CREATE DATABASE pgbench"
-  echo "initialising pgbench at scale $CONCURRENCY ..."
-  "$PGBIN/pgbench" -i -q -s "$CONCURRENCY" "$bench_url" >/dev/null 2>&1
-fi
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/bench-accrue.XXXXXX")"
+chmod 755 "$tmp" # run as root, PostgreSQL runs as postgres, which must reach its data under it
+started=""        # "1" when this script started the coalition
+server_pid=""     # the coalitiond process, to measure (and, if ours, to stop)
+vault_pid=""      # our coalition's Vault, in case coalitiond could not stop it
+child=""          # the command being waited for
+restore_limit=""  # scripts/dev.sh's coalition: the hot partner's limit before
+ctl=()
 
-go build -o .dev/coalition-load ./cmd/coalition-load
+# cleanup stops whatever this script started, on every exit path.
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
+  if [ -n "$restore_limit" ]; then
+    if [ "$restore_limit" = none ]; then
+      "${ctl[@]}" partners set-liability-limit "$HOT_PARTNER" --none >/dev/null || log "could not lift $HOT_PARTNER's liability limit again"
+    else
+      "${ctl[@]}" partners set-liability-limit "$HOT_PARTNER" --liability-limit "$restore_limit" >/dev/null ||
+        log "could not set $HOT_PARTNER's liability limit back to $restore_limit"
+    fi
+  fi
+  if [ -n "$started" ]; then
+    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+      log "stopping the coalition (pid $server_pid) ..."
+      kill -TERM "$server_pid" 2>/dev/null || true
+      for _ in $(seq 600); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$server_pid" 2>/dev/null || true
+    fi
+    [ -z "$server_pid" ] || wait "$server_pid" 2>/dev/null || true
+    # coalitiond stops its PostgreSQL and Vault; if it could not, they go here.
+    local pidfile="$tmp/dev/pg/data/postmaster.pid" pg=""
+    if [ -f "$pidfile" ]; then
+      pg="$(head -1 "$pidfile")"
+      if grep -qaF "$tmp/dev/pg" "/proc/$pg/cmdline" 2>/dev/null; then
+        kill -QUIT "$pg" 2>/dev/null || true # immediate shutdown
+        for _ in $(seq 100); do kill -0 "$pg" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pg" 2>/dev/null || true
+      fi
+    fi
+    if [ -n "$vault_pid" ] && grep -qaF "$tmp/dev/vault" "/proc/$vault_pid/cmdline" 2>/dev/null; then
+      kill -TERM -- "-$vault_pid" 2>/dev/null || true # its own process group
+    fi
+  fi
+  rm -rf "$tmp"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-# The server's CPU time (user + system, in clock ticks), to report what an
-# accrual costs it.
-server_pid="$(pgrep -f '^([^ ]*/)?coalitiond dev' | head -1 || true)"
-server_ticks() { if [ -n "$server_pid" ]; then awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; else echo 0; fi; }
-
-pgbench_tps() { # isolation
-  PGOPTIONS="-c default_transaction_isolation=$1" "$PGBIN/pgbench" -n -M prepared -c "$CONCURRENCY" -j 2 \
-    -T "$SECONDS_PER_RUN" --max-tries=100 "$bench_url" 2>&1 |
-    sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+# run OUT CMD... runs a command with its output to the file OUT (- for the
+# script's own), in the background, and waits for it: a signal to the script
+# is then acted on at once, and cleanup ends the command too. (The output is
+# redirected here, not around the call, or cleanup, run during the wait,
+# would write to that file too.)
+run() {
+  local out=$1
+  shift
+  if [ "$out" = - ]; then "$@" & else "$@" >"$out" 2>&1 & fi
+  child=$!
+  local rc=0
+  wait "$child" || rc=$?
+  child=""
+  return "$rc"
 }
 
-printf '%-6s %10s %8s %16s %16s %7s %16s %7s\n' round "accrue/s" retries "server CPU/acc" "pgbench SER tps" ratio "pgbench RC tps" ratio
-for round in $(seq 1 "$ROUNDS"); do
-  t0="$(server_ticks)"
-  out="$(.dev/coalition-load -targets "$GRPC" -cacert .dev/partners/cafe/ca.pem -mix accrue=1 \
-    -concurrency "$CONCURRENCY" -members "$MEMBERS" -requests 0 -duration "${SECONDS_PER_RUN}s" -metrics "$METRICS")"
-  t1="$(server_ticks)"
-  ours="$(sed -n 's/.*: \([0-9]*\) requests\/s$/\1/p' <<<"$out")"
-  sent="$(sed -n 's/^\([0-9]*\) requests in .*/\1/p' <<<"$out")"
-  cpu="$(awk -v d="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$sent" 'BEGIN { if (d == 0) print "-"; else printf "%.2f ms", d / hz * 1000 / n }')"
-  retried="$(sed -n 's/.*retried: \([0-9]*\)$/\1/p' <<<"$out")"
-  if grep -qvE '^(.*requests/s|  accrue .*|  OK .*|  ledger .*)$' <<<"$out"; then
-    echo "coalition-load saw answers other than OK:" >&2
-    echo "$out" >&2
+serving() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    if ! serving "127.0.0.1:$p" && [ "$p" != "${1:-}" ]; then echo "$p"; return; fi
+  done
+}
+
+loopback_url() {
+  case "$1" in
+    *@127.0.0.1:*|*@localhost:*|*@\[::1\]:*|http://127.0.0.1:*|http://localhost:*|http://\[::1\]:*) ;;
+    *) die "not on loopback: $1" ;;
+  esac
+}
+
+scripts/setup.sh # PostgreSQL's binaries and pgbench, if the machine lacks them
+log "building coalitiond, coalitionctl and coalition-load ..."
+run - go build -o "$tmp/bin/" ./cmd/coalitiond ./cmd/coalitionctl ./cmd/coalition-load
+load="$tmp/bin/coalition-load"
+
+if [ "$START" = auto ] && [ -f .dev/env ] && serving "$GRPC"; then
+  log "using the running coalition on $GRPC (scripts/dev.sh); START=1 starts a throwaway one instead"
+  # shellcheck disable=SC1091
+  source .dev/env
+  cacert=.dev/partners/cafe/ca.pem
+  # The process serving gRPC on that port, to measure.
+  server_pid="$(ss -Hltnp "sport = :${GRPC##*:}" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1 || true)"
+  [ -n "$server_pid" ] || server_pid="$(pgrep -f '^([^ ]*/)?coalitiond dev' | head -1 || true)"
+else
+  [ "$START" != 0 ] || die "no coalition serves on $GRPC and START=0"
+  : "${COALITION_VAULT_BINARY:=$(scripts/vault.sh path)}"
+  grpc_port="$(free_port)"
+  http_port="$(free_port "$grpc_port")"
+  admin_port="$(free_port "$http_port")"
+  GRPC="127.0.0.1:$grpc_port"
+  METRICS="http://127.0.0.1:$admin_port/metrics"
+  log "starting a throwaway coalition in $tmp/dev (gRPC $GRPC) ..."
+  started=1
+  # Its own Vault, not the user's: VAULT_ADDR and VAULT_TOKEN are dropped.
+  env -u VAULT_ADDR -u VAULT_TOKEN COALITION_VAULT_BINARY="$COALITION_VAULT_BINARY" \
+    "$tmp/bin/coalitiond" dev --data-dir "$tmp/dev" --listen "$GRPC" --http-listen "127.0.0.1:$http_port" \
+      --admin-listen "127.0.0.1:$admin_port" \
+    >"$tmp/coalitiond.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq $((STARTUP_TIMEOUT * 2))); do
+    grep -q "Coalition dev mode is up" "$tmp/coalitiond.log" && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      tail -20 "$tmp/coalitiond.log" >&2
+      die "the coalition did not start"
+    fi
+    sleep 0.5
+  done
+  grep -q "Coalition dev mode is up" "$tmp/coalitiond.log" || { tail -20 "$tmp/coalitiond.log" >&2; die "the coalition did not start within ${STARTUP_TIMEOUT}s"; }
+  vault_pid="$(pgrep -f -- "-config=$tmp/dev/vault/vault.hcl" | head -1 || true)"
+  # shellcheck disable=SC1091
+  source "$tmp/dev/env"
+  cacert="$tmp/dev/partners/cafe/ca.pem"
+fi
+[ -n "$server_pid" ] || log "the server's process was not found: no CPU or memory figures"
+PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+db_url="$COALITION_DATABASE_URL"
+loopback_url "$db_url"
+loopback_url "$METRICS"
+bench_url="${db_url/\/coalition\?//pgbench?}"
+ctl=("$tmp/bin/coalitionctl" --database-url "$db_url")
+psql_() { "$PGBIN/psql" -qtAX "$db_url" "$@"; }
+
+max_clients="$(tr ' ' '\n' <<<"$CONCURRENCY" | sort -n | tail -1)"
+if [ "$PGBENCH" = 1 ]; then
+  if ! psql_ -c "SELECT 1 FROM pg_database WHERE datname = 'pgbench'" | grep -q 1; then
+    scale="${PGBENCH_SCALE:-$max_clients}"
+    log "initialising pgbench at scale $scale ..."
+    psql_ -c "CREATE DATABASE pgbench"
+    run "$tmp/pgbench-init.log" "$PGBIN/pgbench" -i -q -s "$scale" --init-steps=dtGvp "$bench_url" ||
+      { cat "$tmp/pgbench-init.log" >&2; die "pgbench -i failed"; }
   fi
-  ser=- rc=-
-  if [ "$PGBENCH" = 1 ]; then
-    ser="$(pgbench_tps serializable)"
-    rc="$(pgbench_tps 'read\ committed')"
+  scale="$("$PGBIN/psql" -qtAX "$bench_url" -c "SELECT count(*) FROM pgbench_branches")"
+fi
+
+has() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+
+if has hot-partner; then
+  if [ -z "$started" ]; then
+    restore_limit="$(psql_ -c "SELECT COALESCE(liability_limit_points::text, 'none') FROM partners WHERE code = '$HOT_PARTNER'")"
+    [ -n "$restore_limit" ] || die "no partner $HOT_PARTNER"
   fi
-  printf '%-6s %10s %8s %16s %16s %7s %16s %7s\n' "$round" "$ours" "$retried" "$cpu" "$ser" \
-    "$(awk -v a="$ours" -v b="$ser" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "-" }')" "$rc" \
-    "$(awk -v a="$ours" -v b="$rc" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
+  "${ctl[@]}" partners set-liability-limit "$HOT_PARTNER" --liability-limit "$HOT_PARTNER_LIMIT" >&2
+fi
+
+# regular_history prints the regulars' fewest purchases and fewest open lots.
+regular_history() {
+  psql_ -F ' ' -c "
+    SELECT min(purchases), min(open_lots)
+    FROM (SELECT (SELECT count(*) FROM transactions AS t WHERE t.member_id = m.id AND t.kind = 'earn') AS purchases,
+                 (SELECT count(*) FROM lots AS l WHERE l.member_id = m.id AND l.remaining > 0 AND l.expires_at > now()) AS open_lots
+          FROM members AS m
+          WHERE m.card_number = ANY (string_to_array('$(tr '\n' ' ' <"$tmp/regulars")', ' '))) AS r"
+}
+
+common=(-targets "$GRPC" -cacert "$cacert" -metrics "$METRICS" -requests 0)
+[ -z "$server_pid" ] || common+=(-server-pid "$server_pid")
+if has regulars; then
+  log "seeding $REGULARS regulars with $REGULAR_PURCHASES purchases each ..."
+  run "$tmp/seed.out" "$load" "${common[@]}" -members "$REGULARS" -warmup "$REGULAR_PURCHASES" -cards "$tmp/regulars" \
+    -concurrency 16 || { cat "$tmp/seed.out" >&2; die "seeding the regulars failed"; }
+  cat "$tmp/seed.out" >&2
+  read -r fewest_purchases fewest_lots <<<"$(regular_history)"
+  log "regulars: $REGULARS members, each with >= $fewest_purchases purchases and >= $fewest_lots open lots"
+  [ "$fewest_purchases" -ge "$REGULAR_PURCHASES" ] && [ "$fewest_lots" -ge "$MIN_OPEN_LOTS" ] ||
+    die "the regulars have fewer than $REGULAR_PURCHASES purchases or $MIN_OPEN_LOTS open lots"
+fi
+
+# The seeding's writes (pgbench's tables, the regulars' history) are flushed
+# now, not by a checkpoint in the middle of a timed run.
+psql_ -c CHECKPOINT
+
+# results: one line per run: round clients workload ops/s p50 p99 refused retried cpu_ms rss_mb
+results="$tmp/results"
+: >"$results"
+record() { echo "$*" >>"$results"; }
+
+coalition_run() { # round clients workload coalition-load options...
+  local round=$1 clients=$2 workload=$3
+  shift 3
+  log "round $round, $clients clients: $workload ..."
+  if ! run "$tmp/out" "$load" "$@" -concurrency "$clients" -duration "${SECONDS_PER_RUN}s"; then
+    cat "$tmp/out" >&2
+    die "coalition-load failed ($workload)"
+  fi
+  if grep -E '^  [A-Z][A-Za-z]+ +[0-9]+$' "$tmp/out" | grep -qvE '^  (OK|FailedPrecondition) '; then
+    log "$workload: coalition-load saw answers other than OK and not enough points:"
+    cat "$tmp/out" >&2
+  fi
+  if [ "$workload" = hot-partner ] && grep -q '^  FailedPrecondition ' "$tmp/out"; then
+    log "hot-partner: some accruals were refused: is HOT_PARTNER_LIMIT high enough?"
+  fi
+  record "$round $clients $workload $(awk '
+    / requests\/s$/ { ops = $(NF - 1) }
+    $1 == "accrue" { for (i = 1; i < NF; i++) { if ($i == "p50") p50 = $(i + 1); if ($i == "p99") p99 = $(i + 1) } }
+    $1 == "OK" { ok = $2 }
+    /^  [A-Z][A-Za-z]+ +[0-9]+$/ { all += $2 }
+    /ledger transactions retried:/ { retried = $NF }
+    /^  server: / { cpu = $2; rss = $8 }
+    END { printf "%s %s %s %d %s %s %s", ops, p50, p99, all - ok, (retried == "" ? "-" : retried), (cpu == "" ? "-" : cpu), (rss == "" ? "-" : rss) }
+  ' "$tmp/out")"
+}
+
+pgbench_run() { # round clients isolation label
+  log "round $1, $2 clients: pgbench $4 ..."
+  PGOPTIONS="-c default_transaction_isolation=$3" run "$tmp/pgbench.out" "$PGBIN/pgbench" -n -M prepared -c "$2" -j 2 \
+    -T "$SECONDS_PER_RUN" --max-tries=100 "$bench_url" || true
+  local tps
+  tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$tmp/pgbench.out")"
+  [ -n "$tps" ] || { cat "$tmp/pgbench.out" >&2; die "pgbench failed"; }
+  record "$1 $2 pgbench-$4 $tps - - - - - -"
+}
+
+print_rows() { # round clients: the runs of that round and number of clients, with their ratios
+  awk -v round="$1" -v clients="$2" '
+    $1 == round && $2 == clients { n++; line[n] = $0; if ($3 == "pgbench-RC") rc = $4; if ($3 == "pgbench-SER") ser = $4 }
+    function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
+    END {
+      for (i = 1; i <= n; i++) {
+        split(line[i], f, " ")
+        name = f[3]; sub(/^pgbench-/, "pgbench ", name)
+        printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], name, f[4], ratio(f[4], rc), ratio(f[4], ser),
+          f[5], f[6], f[7], f[8], (f[9] == "-" ? "-" : f[9] " ms"), (f[10] == "-" ? "-" : f[10] " MB")
+      }
+    }' "$results"
+}
+
+echo "coalition on $GRPC$([ -n "$started" ] && echo ", started by this script"); pgbench scale ${scale:--}; $SECONDS_PER_RUN s per run; MEMBERS=$MEMBERS"
+echo
+echo "| round | clients | workload | ops/s | × pgbench RC | × pgbench SER | accrue p50 | accrue p99 | refused | retried | server CPU per op | server RSS |"
+echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for round in $(seq "$ROUNDS"); do
+  for clients in $CONCURRENCY; do
+    for w in $WORKLOADS; do
+      case "$w" in
+        accrue) coalition_run "$round" "$clients" accrue "${common[@]}" -mix accrue=1 -members "$MEMBERS" ;;
+        mix) coalition_run "$round" "$clients" mix "${common[@]}" -mix "$MIX" -members "$MEMBERS" ;;
+        regulars) coalition_run "$round" "$clients" regulars "${common[@]}" -mix "$MIX" -cards "$tmp/regulars" ;;
+        hot-member) coalition_run "$round" "$clients" hot-member "${common[@]}" -mix accrue=1 -members 1 ;;
+        hot-partner) coalition_run "$round" "$clients" hot-partner "${common[@]}" -mix accrue=1 -members "$MEMBERS" -partners "$HOT_PARTNER" ;;
+        ceiling) coalition_run "$round" "$clients" ceiling -stub -requests 0 -mix accrue=1 -members "$MEMBERS" ;;
+        *) die "unknown workload $w (WORKLOADS: accrue mix regulars hot-member hot-partner ceiling)" ;;
+      esac
+      # The peers run after the accrual-only and the mix runs, so that each
+      # sits between runs of the coalition.
+      if [ "$PGBENCH" = 1 ] && [ "$w" = accrue ]; then pgbench_run "$round" "$clients" 'read\ committed' RC; fi
+      if [ "$PGBENCH" = 1 ] && [ "$w" = mix ]; then pgbench_run "$round" "$clients" serializable SER; fi
+    done
+    if [ "$PGBENCH" = 1 ] && ! has accrue; then pgbench_run "$round" "$clients" 'read\ committed' RC; fi
+    if [ "$PGBENCH" = 1 ] && ! has mix; then pgbench_run "$round" "$clients" serializable SER; fi
+    print_rows "$round" "$clients"
+  done
 done
+
+if has regulars; then
+  read -r fewest_purchases fewest_lots <<<"$(regular_history)"
+  echo
+  echo "regulars: $REGULARS members, seeded with $REGULAR_PURCHASES purchases each; after the runs each has >= $fewest_purchases purchases and >= $fewest_lots open lots"
+fi
+peak=0
+if [ -n "$server_pid" ] && [ -r "/proc/$server_pid/status" ]; then
+  peak="$(awk '$1 == "VmHWM:" { printf "%d", $2 / 1024 }' "/proc/$server_pid/status")"
+fi
+awk -v peak="$peak" '
+  function r(a, b) { return a > 0 && b > 0 ? sprintf("%.2f", a / b) : "nan" }
+  { ops[$3 "/" $2] += $4 }
+  END {
+    printf "ratio_vs_pgbench_rc_64=%s ratio_vs_pgbench_rc_16=%s hot_member_share=%s rss_mb=%d\n",
+      r(ops["accrue/64"], ops["pgbench-RC/64"]), r(ops["accrue/16"], ops["pgbench-RC/16"]), r(ops["hot-member/16"], ops["accrue/16"]), peak
+  }' "$results"

@@ -40,12 +40,27 @@ type Config struct {
 	Concurrency int
 	Members     int
 	CAFile      string
-	Timeout     time.Duration
+	// CAPEM is the CA bundle itself, instead of CAFile.
+	CAPEM   []byte
+	Timeout time.Duration
 	// Mix weighs the operations (accrue, redeem, balance); nil is 6:2:2.
 	Mix map[string]int
 	// MetricsURL is a replica's Prometheus endpoint, read before and after
 	// the run for the ledger's retried transactions ("" skips it).
 	MetricsURL string
+	// Warmup is how many accruals each member makes after enrolling and
+	// before the timed run, one member after another (0: none): the run
+	// then meets regulars, with a history and many open lots (the warm-up
+	// redeems nothing). With neither Requests nor Duration, the warm-up is
+	// all there is.
+	Warmup int
+	// CardsFile keeps the members between runs: when it exists, its card
+	// numbers (one a line) are the members and none is enrolled; otherwise
+	// the members enrolled are written to it ("": enroll for every run).
+	CardsFile string
+	// ServerPID is the server's process on this machine (0: none): its CPU
+	// time over the timed run and its memory are read from /proc.
+	ServerPID int
 }
 
 // Report is what a run measured.
@@ -57,6 +72,14 @@ type Report struct {
 	// Retries is how many ledger transactions the servers re-ran for
 	// serialization conflicts during the run (-1: not measured).
 	Retries int64
+	// Members traded with; WarmedUp accruals made before the run, in
+	// WarmupElapsed.
+	Members       int
+	WarmedUp      int
+	WarmupElapsed time.Duration
+	// Server is what the server process used in the timed run (CPU) and
+	// its memory at the end (nil: not measured).
+	Server *usage
 }
 
 // Throughput is requests per second.
@@ -64,6 +87,13 @@ func (r Report) Throughput() float64 { return float64(r.Requests) / r.Elapsed.Se
 
 func (r Report) String() string {
 	var b strings.Builder
+	if r.WarmedUp > 0 {
+		fmt.Fprintf(&b, "warm-up (not timed): %d accruals, %d per member, in %s: %.0f/s\n", r.WarmedUp, r.WarmedUp/max(r.Members, 1),
+			r.WarmupElapsed.Round(time.Millisecond), float64(r.WarmedUp)/r.WarmupElapsed.Seconds())
+	}
+	if r.Elapsed == 0 {
+		return b.String() // a warm-up only
+	}
 	fmt.Fprintf(&b, "%d requests in %s: %.0f requests/s\n", r.Requests, r.Elapsed.Round(time.Millisecond), r.Throughput())
 	for _, op := range operations {
 		l := slices.Clone(r.Latencies[op])
@@ -76,6 +106,10 @@ func (r Report) String() string {
 	}
 	if r.Retries >= 0 {
 		fmt.Fprintf(&b, "  ledger transactions retried: %d\n", r.Retries)
+	}
+	if u := r.Server; u != nil {
+		fmt.Fprintf(&b, "  server: %.2f ms CPU per request, RSS %d MB (peak %d MB)\n",
+			float64(u.CPU.Microseconds())/1000/float64(max(r.Requests, 1)), u.RSS>>20, u.PeakRSS>>20)
 	}
 	codesSeen := make([]codes.Code, 0, len(r.ByCode))
 	for c := range r.ByCode {
@@ -125,13 +159,18 @@ func dial(cfg Config) (*grpc.ClientConn, error) {
 	}
 	r.InitialState(resolver.State{Addresses: addrs})
 	creds := insecure.NewCredentials()
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, err
+	if cfg.CAFile != "" || cfg.CAPEM != nil {
+		pem := cfg.CAPEM
+		if cfg.CAFile != "" {
+			var err error
+			if pem, err = os.ReadFile(cfg.CAFile); err != nil {
+				return nil, err
+			}
 		}
 		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(pem)
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("no CA certificate in the bundle")
+		}
 		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})
 	}
 	return grpc.NewClient("coalition:///replicas", grpc.WithResolvers(r), grpc.WithTransportCredentials(creds),
@@ -224,13 +263,109 @@ func retries(ctx context.Context, url string) (int64, error) {
 	return int64(sum), nil
 }
 
-// Run enrolls the members, then sends the requests.
+// inParallel calls f(0), …, f(n-1) from up to workers goroutines, in
+// order of i, and returns the first error; no call starts after it.
+func inParallel(n, workers int, f func(i int) error) error {
+	var next atomic.Int64
+	var failed atomic.Bool
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range max(1, min(workers, n)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					if failed.CompareAndSwap(false, true) {
+						errs <- err
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// members returns the card numbers of the members to trade with: those of
+// cfg.CardsFile if it exists, else cfg.Members new ones (written to
+// cfg.CardsFile if one is named).
+func members(ctx context.Context, client coalitionv1.PartnerServiceClient, cfg Config, run string) ([]string, error) {
+	if cfg.CardsFile != "" {
+		b, err := os.ReadFile(cfg.CardsFile)
+		if err == nil {
+			cards := strings.Fields(string(b))
+			if len(cards) == 0 {
+				return nil, fmt.Errorf("%s has no card numbers", cfg.CardsFile)
+			}
+			return cards, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	cards := make([]string, cfg.Members)
+	err := inParallel(len(cards), cfg.Concurrency, func(i int) error {
+		m, err := client.EnrollMember(as(ctx, cfg.Partners[i%len(cfg.Partners)]),
+			&coalitionv1.EnrollMemberRequest{IdempotencyKey: fmt.Sprintf("load-%s-enroll-%d", run, i)})
+		if err != nil {
+			return fmt.Errorf("enroll: %w", err)
+		}
+		cards[i] = m.Member.CardNumber
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.CardsFile != "" {
+		if err := os.WriteFile(cfg.CardsFile, []byte(strings.Join(cards, "\n")+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return cards, nil
+}
+
+// warmup makes perMember accruals for every member. Accrual i is member
+// i mod len(cards)'s, so that the requests in flight at once are of
+// different members (as many as there are members) and each member's
+// purchases are spread over the warm-up, at the partners in turn.
+func warmup(ctx context.Context, client coalitionv1.PartnerServiceClient, cfg Config, run string, cards []string, perMember int) error {
+	return inParallel(len(cards)*perMember, cfg.Concurrency, func(i int) error {
+		partner := cfg.Partners[(i/len(cards))%len(cfg.Partners)]
+		key := fmt.Sprintf("load-%s-warm-%d", run, i)
+		_, err := client.Accrue(as(ctx, partner), &coalitionv1.AccrueRequest{IdempotencyKey: key, OrderId: key,
+			Member:   &coalitionv1.MemberRef{Ref: &coalitionv1.MemberRef_CardNumber{CardNumber: cards[i%len(cards)]}},
+			Purchase: &coalitionv1.Money{Minor: int64(1000 + rand.IntN(500_000)), Currency: "RUB"}})
+		if err != nil {
+			return fmt.Errorf("warm-up accrual at %s: %w", partner, err)
+		}
+		return nil
+	})
+}
+
+// as is ctx with a partner's dev credentials.
+func as(ctx context.Context, code string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Dev "+code)
+}
+
+// Run enrolls the members (or reads them from cfg.CardsFile), warms them
+// up if asked, then sends the requests.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Mix == nil {
 		cfg.Mix = map[string]int{"accrue": 6, "redeem": 2, "balance": 2}
 	}
-	if cfg.Requests <= 0 && cfg.Duration <= 0 {
-		return Report{}, errors.New("give a number of requests, a duration, or both")
+	if cfg.Requests <= 0 && cfg.Duration <= 0 && cfg.Warmup <= 0 {
+		return Report{}, errors.New("give a number of requests, a duration, a warm-up, or several")
 	}
 	conn, err := dial(cfg)
 	if err != nil {
@@ -238,23 +373,32 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	defer conn.Close()
 	client := coalitionv1.NewPartnerServiceClient(conn)
-	as := func(code string) context.Context {
-		return metadata.AppendToOutgoingContext(ctx, "authorization", "Dev "+code)
-	}
 	run := fmt.Sprintf("%x", rand.Uint64())
-	cards := make([]string, cfg.Members)
-	for i := range cards {
-		m, err := client.EnrollMember(as(cfg.Partners[i%len(cfg.Partners)]), &coalitionv1.EnrollMemberRequest{IdempotencyKey: fmt.Sprintf("load-%s-enroll-%d", run, i)})
-		if err != nil {
-			return Report{}, fmt.Errorf("enroll: %w", err)
-		}
-		cards[i] = m.Member.CardNumber
+	cards, err := members(ctx, client, cfg, run)
+	if err != nil {
+		return Report{}, err
 	}
-	rep := Report{ByCode: map[codes.Code]int{}, Latencies: map[string][]time.Duration{}, Retries: -1}
+	rep := Report{ByCode: map[codes.Code]int{}, Latencies: map[string][]time.Duration{}, Retries: -1, Members: len(cards)}
+	if cfg.Warmup > 0 {
+		start := time.Now()
+		if err := warmup(ctx, client, cfg, run, cards, cfg.Warmup); err != nil {
+			return Report{}, err
+		}
+		rep.WarmedUp, rep.WarmupElapsed = len(cards)*cfg.Warmup, time.Since(start)
+	}
+	if cfg.Requests <= 0 && cfg.Duration <= 0 {
+		return rep, nil
+	}
 	var retriesBefore int64
 	if cfg.MetricsURL != "" {
 		if retriesBefore, err = retries(ctx, cfg.MetricsURL); err != nil {
 			return Report{}, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	var usedBefore usage
+	if cfg.ServerPID > 0 {
+		if usedBefore, err = readUsage(cfg.ServerPID); err != nil {
+			return Report{}, fmt.Errorf("server process: %w", err)
 		}
 	}
 	var mu sync.Mutex
@@ -283,13 +427,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				t0 := time.Now()
 				switch op {
 				case "accrue":
-					_, err = client.Accrue(as(partner), &coalitionv1.AccrueRequest{IdempotencyKey: key, Member: member, OrderId: key,
+					_, err = client.Accrue(as(ctx, partner), &coalitionv1.AccrueRequest{IdempotencyKey: key, Member: member, OrderId: key,
 						Purchase: &coalitionv1.Money{Minor: int64(1000 + rng.IntN(500_000)), Currency: "RUB"}})
 				case "redeem":
-					_, err = client.Redeem(as(partner), &coalitionv1.RedeemRequest{IdempotencyKey: key, Member: member, OrderId: key,
+					_, err = client.Redeem(as(ctx, partner), &coalitionv1.RedeemRequest{IdempotencyKey: key, Member: member, OrderId: key,
 						Points: int64(1 + rng.IntN(50))})
 				default:
-					_, err = client.GetBalance(as(partner), &coalitionv1.GetBalanceRequest{Member: member})
+					_, err = client.GetBalance(as(ctx, partner), &coalitionv1.GetBalanceRequest{Member: member})
 				}
 				took := time.Since(t0)
 				code := status.Code(err)
@@ -306,6 +450,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	wg.Wait()
 	rep.Elapsed = time.Since(start)
+	if cfg.ServerPID > 0 {
+		u, err := readUsage(cfg.ServerPID)
+		if err != nil {
+			return rep, fmt.Errorf("server process: %w", err)
+		}
+		u.CPU -= usedBefore.CPU
+		rep.Server = &u
+	}
 	if cfg.MetricsURL != "" {
 		// The counter is updated as each transaction ends, before its
 		// answer is sent, so every retry of the run is in it by now.

@@ -2,9 +2,14 @@
 // accrue, redeem, balance — from several partners at once, against one or
 // more coalitiond replicas (round robin on the client side), for a bounded
 // number of requests, and reports throughput, latency and errors by code.
-// It targets loopback addresses only.
+// It targets loopback addresses only. With -warmup it first gives every
+// member a history (accruals, and so open lots) before timing; with -cards
+// it keeps its members in a file, to trade with the same regulars in later
+// runs.
 //
-//	go run ./cmd/coalition-load -targets 127.0.0.1:7443 -insecure-dev -partners cafe,cinema,fuel -requests 5000
+//	go run ./cmd/coalition-load -targets 127.0.0.1:7443 -cacert .dev/partners/cafe/ca.pem -requests 5000
+//	go run ./cmd/coalition-load -cacert .dev/partners/cafe/ca.pem -members 64 -warmup 200 -cards /tmp/regulars -requests 0
+//	go run ./cmd/coalition-load -cacert .dev/partners/cafe/ca.pem -cards /tmp/regulars -requests 0 -duration 30s
 package main
 
 import (
@@ -28,6 +33,10 @@ func main() {
 	flag.IntVar(&cfg.Members, "members", 200, "members to enroll and trade with")
 	flag.StringVar(&cfg.CAFile, "cacert", "", "CA bundle of the server's certificate (TLS); empty: plaintext")
 	flag.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "stop after this long whatever is left")
+	flag.IntVar(&cfg.Warmup, "warmup", 0, "accruals per member before the timed run, to trade with regulars (with -requests 0 and no -duration: only these)")
+	flag.StringVar(&cfg.CardsFile, "cards", "", "file of the members' card numbers: read if it exists (no enrolment), else written after enrolling")
+	flag.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process id on this machine, to report its CPU time per request and its memory (from /proc)")
+	stub := flag.Bool("stub", false, "instead of -targets, an in-process server: the server's gRPC stack with TLS on a ledger that answers from memory (the transport's ceiling, no database)")
 	flag.Parse()
 	m, err := ParseMix(*mix)
 	if err != nil {
@@ -37,6 +46,15 @@ func main() {
 	cfg.Mix = m
 	cfg.Targets = strings.Split(*targets, ",")
 	cfg.Partners = strings.Split(*partners, ",")
+	if *stub {
+		addr, caPEM, stop, err := startStub()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "coalition-load: stub:", err)
+			os.Exit(1)
+		}
+		defer stop()
+		cfg.Targets, cfg.CAFile, cfg.CAPEM, cfg.MetricsURL, cfg.ServerPID = []string{addr}, "", caPEM, "", 0
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
 	rep, err := Run(ctx, cfg)

@@ -161,10 +161,14 @@ func partnersCmd(e *env) *cobra.Command {
 				return err
 			}
 			w := table()
-			fmt.Fprintln(w, "CODE\tNAME\tKIND\tSTATUS\tEARN\tRETURN WINDOW\tPOINTS LIVE\tID")
+			fmt.Fprintln(w, "CODE\tNAME\tKIND\tSTATUS\tEARN\tRETURN WINDOW\tPOINTS LIVE\tLIABILITY LIMIT\tID")
 			for _, p := range ps {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d.%02d%%\t%s\t%d days\t%s\n", p.Code, p.Name, p.Kind, p.Status,
-					p.EarnRateBP/100, p.EarnRateBP%100, p.ReturnWindow, p.PointsTTLDays, p.ID)
+				limitText := "none"
+				if p.LiabilityLimit != nil {
+					limitText = fmt.Sprintf("%d points", *p.LiabilityLimit)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d.%02d%%\t%s\t%d days\t%s\t%s\n", p.Code, p.Name, p.Kind, p.Status,
+					p.EarnRateBP/100, p.EarnRateBP%100, p.ReturnWindow, p.PointsTTLDays, limitText, p.ID)
 			}
 			return w.Flush()
 		},
@@ -181,8 +185,34 @@ func partnersCmd(e *env) *cobra.Command {
 			},
 		}
 	}
+	var none bool
+	setLimit := &cobra.Command{
+		Use:   "set-liability-limit CODE",
+		Short: "Cap an existing partner's outstanding points (--liability-limit N), or lift the cap (--none)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			var l *int64
+			switch {
+			case none == c.Flags().Changed("liability-limit"):
+				return errors.New("give either --liability-limit N or --none")
+			case !none:
+				l = &limit
+			}
+			if err := partners.New(partners.Config{Tx: e.runner}).SetLiabilityLimit(c.Context(), args[0], l); err != nil {
+				return err
+			}
+			if l == nil {
+				fmt.Printf("partner %s has no liability limit\n", args[0])
+			} else {
+				fmt.Printf("partner %s may have %d points outstanding\n", args[0], *l)
+			}
+			return nil
+		},
+	}
+	setLimit.Flags().Int64Var(&limit, "liability-limit", 0, "most points the partner may have outstanding (issued, not yet spent or expired)")
+	setLimit.Flags().BoolVar(&none, "none", false, "lift the partner's cap")
 	cmd.AddCommand(certCmds(e)...)
-	cmd.AddCommand(add, list,
+	cmd.AddCommand(add, list, setLimit,
 		status("suspend", "suspended", "Refuse a partner's requests from now on"),
 		status("activate", "active", "Accept a suspended partner's requests again"))
 	return cmd

@@ -178,3 +178,26 @@ func (r *Register) PartnerIDByCode(ctx context.Context, code string) (uuid.UUID,
 	p, err := r.ByCode(ctx, code)
 	return p.ID, err
 }
+
+// SetLiabilityLimit caps the points a partner may have outstanding from its
+// next accrual on, or lifts the cap (nil). A new cap below what the partner
+// has outstanding already refuses its accruals until points are spent or
+// expire; nothing issued is taken back.
+func (r *Register) SetLiabilityLimit(ctx context.Context, code string, limit *int64) error {
+	if limit != nil && *limit < 0 {
+		return coalition.Errorf(coalition.Invalid, "liability_limit", "must not be negative")
+	}
+	var n int64
+	err := r.tx.Run(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE partners SET liability_limit_points = $2 WHERE code = $1 AND kind <> 'operator'`, code, limit)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set liability limit of %s: %w", code, err)
+	}
+	if n == 0 {
+		return coalition.Errorf(coalition.NotFound, "code", "no partner %q", code)
+	}
+	return nil
+}

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+)
+
+// TestTheStubAnswersThePartnerMixOverTLS runs the partner mix against the
+// stub server: every request passes the server's interceptors over TLS and
+// is answered OK, with no database.
+func TestTheStubAnswersThePartnerMixOverTLS(t *testing.T) {
+	addr, caPEM, stop, err := startStub()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	rep, err := Run(context.Background(), Config{Targets: []string{addr}, CAPEM: caPEM, Partners: []string{"cafe", "cinema"},
+		Requests: 300, Concurrency: 8, Members: 20, ServerPID: os.Getpid()}) // the stub serves in this process
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ByCode[codes.OK] != 300 || len(rep.Latencies["redeem"]) == 0 {
+		t.Fatalf("answers %v, latencies of %d operations; want 300 OK over the mix", rep.ByCode, len(rep.Latencies))
+	}
+	if rep.Server == nil || rep.Server.RSS <= 0 {
+		t.Fatalf("server usage %+v, want it read from /proc", rep.Server)
+	}
+}
