@@ -1,11 +1,15 @@
 package coalition
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/big"
 	"math/bits"
+	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"pgregory.net/rapid"
 )
 
@@ -109,4 +113,50 @@ func panics(f func()) (panicked bool) {
 	defer func() { panicked = recover() != nil }()
 	f()
 	return false
+}
+
+// The ids read and write exactly as uuid.UUID does, so that stored JSON
+// (idempotency records, clearing reports) and every text form stay the
+// same bytes.
+func TestIDsReadAndWriteAsUUIDs(t *testing.T) {
+	u := uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+	type record struct {
+		Partner PartnerID  `json:"partner"`
+		Member  MemberID   `json:"member,omitzero"`
+		Nobody  MemberID   `json:"nobody,omitzero"`
+		Maybe   *PartnerID `json:"maybe,omitempty"`
+	}
+	type asUUID struct {
+		Partner uuid.UUID  `json:"partner"`
+		Member  uuid.UUID  `json:"member,omitzero"`
+		Nobody  uuid.UUID  `json:"nobody,omitzero"`
+		Maybe   *uuid.UUID `json:"maybe,omitempty"`
+	}
+	got, err := json.Marshal(record{Partner: PartnerID(u), Member: MemberID(u)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(asUUID{Partner: u, Member: u})
+	if string(got) != string(want) {
+		t.Fatalf("JSON %s, want %s", got, want)
+	}
+	for _, s := range []string{u.String(), strings.ToUpper(u.String()), "{" + u.String() + "}", "urn:uuid:" + u.String()} {
+		var r record
+		if err := json.Unmarshal([]byte(`{"partner":"`+s+`","member":"`+s+`"}`), &r); err != nil || uuid.UUID(r.Partner) != u || uuid.UUID(r.Member) != u {
+			t.Errorf("%s read as %v, %v", s, r, err)
+		}
+		if p, err := ParsePartnerID(s); err != nil || p.String() != u.String() {
+			t.Errorf("ParsePartnerID(%s) = %v, %v", s, p, err)
+		}
+	}
+	var r record
+	if err := json.Unmarshal([]byte(`{"partner":"not-an-id"}`), &r); err == nil {
+		t.Error("a malformed id was read")
+	}
+	if _, err := ParseMemberID("6ba7b810"); err == nil {
+		t.Error("a malformed id was parsed")
+	}
+	if s := fmt.Sprintf("%v %s", PartnerID(u), MemberID(u)); s != u.String()+" "+u.String() {
+		t.Errorf("formatted as %s", s)
+	}
 }

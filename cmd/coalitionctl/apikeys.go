@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 )
@@ -29,7 +30,7 @@ func apiKeysCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var pid *uuid.UUID
+			var pid *coalition.PartnerID
 			r := role
 			if partner != "" {
 				p, err := partners.New(partners.Config{Tx: e.runner}).ByCode(c.Context(), partner)

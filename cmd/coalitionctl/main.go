@@ -14,10 +14,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
@@ -232,7 +232,7 @@ func parseRef(s string) ledger.MemberRef {
 	case phonePattern.MatchString(s):
 		return ledger.MemberRef{Phone: s}
 	}
-	if id, err := uuid.Parse(s); err == nil {
+	if id, err := coalition.ParseMemberID(s); err == nil {
 		return ledger.MemberRef{ID: id}
 	}
 	return ledger.MemberRef{QRToken: s}

@@ -38,7 +38,7 @@ const TransitKey = "api-key"
 // Key is an API key as stored (without the key itself).
 type Key struct {
 	ID        uuid.UUID
-	PartnerID *uuid.UUID
+	PartnerID *coalition.PartnerID
 	Role      string
 	Name      string
 	CreatedAt time.Time
@@ -87,7 +87,7 @@ func New(cfg Config) *Store {
 
 // Issue creates a key for a partner (role "partner") or a staff role, and
 // returns it with the one copy of the secret.
-func (s *Store) Issue(ctx context.Context, partner *uuid.UUID, role, name string) (Key, string, error) {
+func (s *Store) Issue(ctx context.Context, partner *coalition.PartnerID, role, name string) (Key, string, error) {
 	if (role == "partner") != (partner != nil) {
 		return Key{}, "", coalition.Errorf(coalition.Invalid, "role", "a partner key names its partner; a staff key has role finance or operator")
 	}

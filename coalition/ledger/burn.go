@@ -24,16 +24,16 @@ const (
 
 // Hold is points reserved by Authorize.
 type Hold struct {
-	ID             uuid.UUID  `json:"id"`
-	MemberID       uuid.UUID  `json:"member_id"`
-	PartnerID      uuid.UUID  `json:"partner_id"`
-	Points         int64      `json:"points"`
-	CapturedPoints int64      `json:"captured_points"`
-	Status         HoldStatus `json:"status"`
-	OrderID        string     `json:"order_id"`
-	CreatedAt      time.Time  `json:"created_at"`
-	ExpiresAt      time.Time  `json:"expires_at"`
-	ReleasedAt     *time.Time `json:"released_at,omitempty"`
+	ID             uuid.UUID           `json:"id"`
+	MemberID       coalition.MemberID  `json:"member_id"`
+	PartnerID      coalition.PartnerID `json:"partner_id"`
+	Points         int64               `json:"points"`
+	CapturedPoints int64               `json:"captured_points"`
+	Status         HoldStatus          `json:"status"`
+	OrderID        string              `json:"order_id"`
+	CreatedAt      time.Time           `json:"created_at"`
+	ExpiresAt      time.Time           `json:"expires_at"`
+	ReleasedAt     *time.Time          `json:"released_at,omitempty"`
 }
 
 // MaxHoldTTL bounds how long points may stay reserved.

@@ -277,7 +277,7 @@ func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c
 	return p, locked, debts, nil
 }
 
-func storedTier(ctx context.Context, tx pgx.Tx, member uuid.UUID) (string, error) {
+func storedTier(ctx context.Context, tx pgx.Tx, member coalition.MemberID) (string, error) {
 	var tier string
 	err := tx.QueryRow(ctx, `SELECT tier FROM member_tiers WHERE member_id = $1`, member).Scan(&tier)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -291,7 +291,7 @@ func storedTier(ctx context.Context, tx pgx.Tx, member uuid.UUID) (string, error
 
 // qualifyingSpend is the member's purchases since from, net of refunds, at
 // every partner of the coalition.
-func qualifyingSpend(ctx context.Context, q rules.Queryer, member uuid.UUID, from time.Time) (int64, error) {
+func qualifyingSpend(ctx context.Context, q rules.Queryer, member coalition.MemberID, from time.Time) (int64, error) {
 	var spend int64
 	if err := q.QueryRow(ctx, qualifyingSpendSQL, member, from).Scan(&spend); err != nil {
 		return 0, fmt.Errorf("qualifying spend of %s: %w", member, err)
@@ -305,7 +305,7 @@ const qualifyingSpendSQL = `
 	WHERE member_id = $1 AND kind IN ('earn', 'earn_refund') AND created_at > $2`
 
 // settleTier stores a tier the purchase raised.
-func (l *Ledger) settleTier(ctx context.Context, tx pgx.Tx, member uuid.UUID, before string, e rules.Earning, now time.Time) error {
+func (l *Ledger) settleTier(ctx context.Context, tx pgx.Tx, member coalition.MemberID, before string, e rules.Earning, now time.Time) error {
 	if !e.Upgraded || e.Tier == before {
 		return nil
 	}
@@ -325,7 +325,7 @@ const budgetShards = 8
 
 // drawBudget grants up to want points from a promotion's budget: from the
 // member's shard first, then from the others, and returns what it granted.
-func drawBudget(ctx context.Context, tx pgx.Tx, promotion string, want, budget int64, member uuid.UUID) (int64, error) {
+func drawBudget(ctx context.Context, tx pgx.Tx, promotion string, want, budget int64, member coalition.MemberID) (int64, error) {
 	share := func(shard int) int64 {
 		s := budget / budgetShards
 		if shard == 0 {
@@ -377,7 +377,7 @@ func drawBudget(ctx context.Context, tx pgx.Tx, promotion string, want, budget i
 
 // homeShard is the budget shard a member's accruals draw on first (and
 // refunds give back to first).
-func homeShard(member uuid.UUID) int { return int(member[15]) % budgetShards }
+func homeShard(member coalition.MemberID) int { return int(member[15]) % budgetShards }
 
 // readGranted reads (shard, granted) rows of a promotion's budget into
 // granted.
@@ -397,7 +397,7 @@ func readGranted(ctx context.Context, tx pgx.Tx, granted map[int]int64, q string
 
 // funder is an issuer of points named by a rule line.
 type funder struct {
-	id            uuid.UUID
+	id            coalition.PartnerID
 	issuedAccount uuid.UUID
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 )
 
@@ -26,7 +27,7 @@ func (l *Ledger) ExpireLots(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("expire lots: %w", err)
 	}
-	members, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	members, err := pgx.CollectRows(rows, pgx.RowTo[coalition.MemberID])
 	if err != nil {
 		return 0, fmt.Errorf("expire lots: %w", err)
 	}
@@ -46,7 +47,7 @@ func (l *Ledger) ExpireLots(ctx context.Context, limit int) (int, error) {
 	return total, nil
 }
 
-func expireMemberLots(ctx context.Context, tx pgx.Tx, member uuid.UUID, now time.Time) (int, error) {
+func expireMemberLots(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time) (int, error) {
 	var date time.Time
 	err := tx.QueryRow(ctx, `SELECT business_date FROM settlement_windows AS w WHERE status = 'open'`+lockWindow).Scan(&date)
 	if errors.Is(err, pgx.ErrNoRows) {

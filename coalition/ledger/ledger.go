@@ -87,17 +87,17 @@ const (
 
 // Transaction is one posting as the member sees it.
 type Transaction struct {
-	ID           uuid.UUID        `json:"id"`
-	Kind         Kind             `json:"kind"`
-	PartnerID    uuid.UUID        `json:"partner_id"`
-	MemberID     uuid.UUID        `json:"member_id"`
-	Points       coalition.Points `json:"points"`
-	Amount       *coalition.Money `json:"amount,omitempty"`
-	OrderID      string           `json:"order_id,omitempty"`
-	BusinessDate string           `json:"business_date"`
-	CreatedAt    time.Time        `json:"created_at"`
-	OriginalID   *uuid.UUID       `json:"original_id,omitempty"`
-	HoldID       *uuid.UUID       `json:"hold_id,omitempty"`
+	ID           uuid.UUID           `json:"id"`
+	Kind         Kind                `json:"kind"`
+	PartnerID    coalition.PartnerID `json:"partner_id"`
+	MemberID     coalition.MemberID  `json:"member_id"`
+	Points       coalition.Points    `json:"points"`
+	Amount       *coalition.Money    `json:"amount,omitempty"`
+	OrderID      string              `json:"order_id,omitempty"`
+	BusinessDate string              `json:"business_date"`
+	CreatedAt    time.Time           `json:"created_at"`
+	OriginalID   *uuid.UUID          `json:"original_id,omitempty"`
+	HoldID       *uuid.UUID          `json:"hold_id,omitempty"`
 	// RuleVersion and Lines explain an earn or a bonus: the version of the
 	// loyalty rules that computed it and its breakdown (in history reads).
 	RuleVersion string       `json:"rule_version,omitempty"`
@@ -282,7 +282,7 @@ func uniqueViolation(err error, constraint string) bool {
 // opContext is what every posting reads first, in its own transaction: the
 // calling partner's terms, the coalition's, and the open window.
 type opContext struct {
-	partnerID       uuid.UUID
+	partnerID       coalition.PartnerID
 	code            string
 	earnRateBP      int64
 	returnWindow    time.Duration

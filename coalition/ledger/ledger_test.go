@@ -437,7 +437,7 @@ func TestBadRequestsAreRefusedPreciselyAndWriteNothing(t *testing.T) {
 			return err
 		}, coalition.Invalid, "purchase.currency"},
 		{"unknown member", func() error {
-			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: f.key(), Member: ledger.MemberRef{ID: uuid.New()}, Purchase: rub(100), OrderID: "o"})
+			_, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: f.key(), Member: ledger.MemberRef{ID: coalition.NewMemberID()}, Purchase: rub(100), OrderID: "o"})
 			return err
 		}, coalition.NotFound, "member.member_id"},
 		{"card with a wrong check digit", func() error {
@@ -474,7 +474,7 @@ func TestBadRequestsAreRefusedPreciselyAndWriteNothing(t *testing.T) {
 			return err
 		}, coalition.Invalid, "idempotency_key"},
 		{"unknown partner", func() error {
-			_, err := f.l.Redeem(f.ctx, uuid.New(), ledger.Redemption{IdempotencyKey: f.key(), Member: ref, Points: 1, OrderID: "o"})
+			_, err := f.l.Redeem(f.ctx, coalition.NewPartnerID(), ledger.Redemption{IdempotencyKey: f.key(), Member: ref, Points: 1, OrderID: "o"})
 			return err
 		}, coalition.PermissionDenied, ""},
 	}

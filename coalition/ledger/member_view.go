@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
@@ -17,7 +16,7 @@ import (
 
 // MemberHistory lists all of a member's transactions, newest first, a page
 // at a time (the member's own view; partners use History).
-func (l *Ledger) MemberHistory(ctx context.Context, member uuid.UUID, pageSize int, pageToken string) ([]Transaction, string, error) {
+func (l *Ledger) MemberHistory(ctx context.Context, member coalition.MemberID, pageSize int, pageToken string) ([]Transaction, string, error) {
 	pageSize, after, err := page(pageSize, pageToken)
 	if err != nil {
 		return nil, "", err
@@ -51,7 +50,7 @@ func (l *Ledger) MemberHistory(ctx context.Context, member uuid.UUID, pageSize i
 
 // OpenLot is what is left of one earn.
 type OpenLot struct {
-	IssuerID      uuid.UUID
+	IssuerID      coalition.PartnerID
 	Remaining     int64
 	SpendableFrom time.Time
 	ExpiresAt     time.Time
@@ -62,7 +61,7 @@ func (t OpenLot) Pending(now time.Time) bool { return t.SpendableFrom.After(now)
 
 // ExpiringLots lists a member's lots with points left that expire within
 // the horizon, soonest first.
-func (l *Ledger) ExpiringLots(ctx context.Context, member uuid.UUID, within time.Duration) ([]OpenLot, error) {
+func (l *Ledger) ExpiringLots(ctx context.Context, member coalition.MemberID, within time.Duration) ([]OpenLot, error) {
 	now := l.now()
 	rows, err := l.tx.Pool().Query(ctx, `
 		SELECT issuer_id, remaining, spendable_from, expires_at
@@ -102,7 +101,7 @@ func (l *Ledger) Terms(ctx context.Context) (Settings, error) {
 
 // MemberCard reads a member for the member themself: with the QR token their
 // phone shows at the till, which partners' lookups never return.
-func (l *Ledger) MemberCard(ctx context.Context, member uuid.UUID) (Member, error) {
+func (l *Ledger) MemberCard(ctx context.Context, member coalition.MemberID) (Member, error) {
 	var m Member
 	err := l.tx.Pool().QueryRow(ctx, `
 		SELECT id, card_number, qr_token, referral_code, phone_last2, home_partner_id, enrolled_at

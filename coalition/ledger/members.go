@@ -17,13 +17,13 @@ import (
 
 // Member is a member as partners see them.
 type Member struct {
-	ID            uuid.UUID `json:"id"`
-	CardNumber    string    `json:"card_number"`
-	QRToken       string    `json:"qr_token,omitempty"`
-	ReferralCode  string    `json:"referral_code"`
-	PhoneLast2    string    `json:"phone_last2,omitempty"`
-	HomePartnerID uuid.UUID `json:"home_partner_id"`
-	EnrolledAt    time.Time `json:"enrolled_at"`
+	ID            coalition.MemberID  `json:"id"`
+	CardNumber    string              `json:"card_number"`
+	QRToken       string              `json:"qr_token,omitempty"`
+	ReferralCode  string              `json:"referral_code"`
+	PhoneLast2    string              `json:"phone_last2,omitempty"`
+	HomePartnerID coalition.PartnerID `json:"home_partner_id"`
+	EnrolledAt    time.Time           `json:"enrolled_at"`
 	// WelcomePoints is the enrolling partner's welcome bonus, given at
 	// enrollment (zero when looked up later).
 	WelcomePoints int64 `json:"welcome_points,omitempty"`
@@ -31,10 +31,10 @@ type Member struct {
 
 // MemberRef names a member by exactly one of its identifiers.
 type MemberRef struct {
-	ID         uuid.UUID `json:"id,omitzero"`
-	CardNumber string    `json:"card_number,omitempty"`
-	Phone      string    `json:"phone,omitempty"` // E.164
-	QRToken    string    `json:"qr_token,omitempty"`
+	ID         coalition.MemberID `json:"id,omitzero"`
+	CardNumber string             `json:"card_number,omitempty"`
+	Phone      string             `json:"phone,omitempty"` // E.164
+	QRToken    string             `json:"qr_token,omitempty"`
 }
 
 // Enrollment is a partner's request to enroll a member.
@@ -57,7 +57,7 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 	}
 	// Random identifiers are drawn outside the transaction body so that a
 	// retry does not change what a replay will return.
-	m := Member{ID: uuid.New(), HomePartnerID: partner, PhoneLast2: ""}
+	m := Member{ID: coalition.NewMemberID(), HomePartnerID: partner, PhoneLast2: ""}
 	var err error
 	if m.CardNumber, err = card.NewNumber(); err != nil {
 		return Member{}, err
@@ -86,9 +86,9 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 				return Member{}, coalition.Errorf(coalition.Conflict, "phone", "a member with this phone number is already enrolled")
 			}
 		}
-		var referrer *uuid.UUID
+		var referrer *coalition.MemberID
 		if e.ReferralCode != "" {
-			var id uuid.UUID
+			var id coalition.MemberID
 			err := tx.QueryRow(ctx, `SELECT id FROM members WHERE referral_code = $1`, e.ReferralCode).Scan(&id)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return Member{}, coalition.Errorf(coalition.NotFound, "referral_code", "no member has referral code %s", e.ReferralCode)
@@ -163,7 +163,7 @@ type memberRow struct {
 	Member
 	pointsAccount uuid.UUID
 	debtAccount   uuid.UUID
-	referredBy    *uuid.UUID
+	referredBy    *coalition.MemberID
 }
 
 // hashRef turns a phone reference into the hash stored for it, before any
@@ -208,7 +208,7 @@ const memberSQL = `
 // its argument, and the name of the reference's field for errors.
 func memberWhere(ref MemberRef, phoneHash []byte, field string) (string, any, string, error) {
 	switch {
-	case ref.ID != uuid.Nil:
+	case ref.ID != (coalition.MemberID{}):
 		return "id = $1", ref.ID, "member_id", nil
 	case ref.CardNumber != "":
 		if !card.ValidNumber(ref.CardNumber) {

@@ -19,7 +19,7 @@ import (
 // lot is a member's points from one earn.
 type lot struct {
 	ID            uuid.UUID
-	IssuerID      uuid.UUID
+	IssuerID      coalition.PartnerID
 	Points        int64
 	Remaining     int64
 	EarnedAt      time.Time
@@ -27,7 +27,7 @@ type lot struct {
 	ExpiresAt     time.Time
 	// Unlock: a joint promotion's points, locked until the member buys at
 	// this partner.
-	Unlock *uuid.UUID
+	Unlock *coalition.PartnerID
 }
 
 func (t lot) spendable(now time.Time) bool { return t.Unlock == nil && !t.SpendableFrom.After(now) }
@@ -35,7 +35,7 @@ func (t lot) spendable(now time.Time) bool { return t.Unlock == nil && !t.Spenda
 // debt is points a member owes a partner after a refund of spent points.
 type debt struct {
 	ID         uuid.UUID
-	CreditorID uuid.UUID
+	CreditorID coalition.PartnerID
 	Remaining  int64
 }
 
@@ -86,7 +86,7 @@ func (p *purse) owed() (n int64) {
 // and debt. Negative only while a debt is unpaid.
 func (p *purse) available(now time.Time) int64 { return p.spendable(now) - p.held - p.owed() }
 
-func loadPurse(ctx context.Context, tx pgx.Tx, member uuid.UUID, now time.Time) (*purse, error) {
+func loadPurse(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time) (*purse, error) {
 	p := &purse{}
 	rows, err := tx.Query(ctx, `
 		SELECT id, issuer_id, points, remaining, earned_at, spendable_from, expires_at, unlock_partner_id
@@ -122,7 +122,7 @@ func loadPurse(ctx context.Context, tx pgx.Tx, member uuid.UUID, now time.Time) 
 // consumption is one change of a lot's remaining points.
 type consumption struct {
 	lot      *lot
-	redeemer *uuid.UUID
+	redeemer *coalition.PartnerID
 	debtID   *uuid.UUID
 	kind     string
 	points   int64 // > 0 takes from the lot, < 0 gives back
@@ -147,7 +147,7 @@ type posting struct {
 // storedLine is one line of an earn's breakdown, as earn_lines keeps it.
 type storedLine struct {
 	rules.Line
-	funderID uuid.UUID
+	funderID coalition.PartnerID
 	lot      *lot
 }
 
@@ -178,7 +178,7 @@ func (p *posting) add(account uuid.UUID, amount int64) {
 
 // take consumes up to want points from lots in order, skipping lots for
 // which use is false, and returns how many it took.
-func (p *posting) take(lots []*lot, want int64, use func(*lot) bool, kind string, redeemer, debtID *uuid.UUID) int64 {
+func (p *posting) take(lots []*lot, want int64, use func(*lot) bool, kind string, redeemer *coalition.PartnerID, debtID *uuid.UUID) int64 {
 	var took int64
 	for _, t := range lots {
 		if took == want {
@@ -352,7 +352,7 @@ const debtsSQL = `
 	WHERE member_id = $1 AND remaining > 0
 	ORDER BY created_at, id`
 
-func loadDebts(ctx context.Context, tx pgx.Tx, member uuid.UUID) ([]*debt, error) {
+func loadDebts(ctx context.Context, tx pgx.Tx, member coalition.MemberID) ([]*debt, error) {
 	rows, err := tx.Query(ctx, debtsSQL, member)
 	if err != nil {
 		return nil, fmt.Errorf("load debts: %w", err)

@@ -17,16 +17,16 @@ import (
 
 // Balance is a member's points at one instant.
 type Balance struct {
-	MemberID         uuid.UUID  `json:"member_id"`
-	Available        int64      `json:"available"`
-	Pending          int64      `json:"pending"`
-	Locked           int64      `json:"locked"` // joint-promotion points awaiting a purchase at their partner
-	Held             int64      `json:"held"`
-	Debt             int64      `json:"debt"`
-	Expiring30d      int64      `json:"expiring_30d"`
-	NextExpiryAt     *time.Time `json:"next_expiry_at,omitempty"`
-	NextExpiryPoints int64      `json:"next_expiry_points"`
-	AsOf             time.Time  `json:"as_of"`
+	MemberID         coalition.MemberID `json:"member_id"`
+	Available        int64              `json:"available"`
+	Pending          int64              `json:"pending"`
+	Locked           int64              `json:"locked"` // joint-promotion points awaiting a purchase at their partner
+	Held             int64              `json:"held"`
+	Debt             int64              `json:"debt"`
+	Expiring30d      int64              `json:"expiring_30d"`
+	NextExpiryAt     *time.Time         `json:"next_expiry_at,omitempty"`
+	NextExpiryPoints int64              `json:"next_expiry_points"`
+	AsOf             time.Time          `json:"as_of"`
 }
 
 // ExpiryHorizon is how far ahead Balance reports expiring points.
@@ -72,7 +72,7 @@ func (l *Ledger) balance(ctx context.Context, partner *coalition.PartnerID, ref 
 	return b, err
 }
 
-func summarize(member uuid.UUID, pu *purse, now time.Time) Balance {
+func summarize(member coalition.MemberID, pu *purse, now time.Time) Balance {
 	b := Balance{MemberID: member, Available: pu.available(now), Pending: pu.pending(now), Locked: pu.locked(), Held: pu.held, Debt: pu.owed(), AsOf: now}
 	for _, t := range pu.lots { // soonest to expire first
 		if t.ExpiresAt.Sub(now) <= ExpiryHorizon {

@@ -34,7 +34,7 @@ type RefundResult struct {
 
 type original struct {
 	kind     Kind
-	member   uuid.UUID
+	member   coalition.MemberID
 	points   int64
 	amount   int64
 	currency string
@@ -209,7 +209,9 @@ func (p *posting) clawBack(pu *purse, m memberRow, lots []earnLot, amount, leftB
 // transaction of its own, on the referrer, pointing at the bonus.
 func refundReferrer(ctx context.Context, tx pgx.Tx, c opContext, o original, r Refund,
 	leftBefore, leftAfter int64, now time.Time) (*Transaction, error) {
-	var referrer, bonus, funder uuid.UUID
+	var referrer coalition.MemberID
+	var funder coalition.PartnerID // the operator, which funds referral bonuses
+	var bonus uuid.UUID
 	err := tx.QueryRow(ctx, `
 		SELECT b.referrer_id, t.id, t.partner_id
 		FROM referral_bonuses AS b
@@ -255,7 +257,7 @@ func refundReferrer(ctx context.Context, tx pgx.Tx, c opContext, o original, r R
 // its promotion still grants, not those of purchases taken back. Each line
 // gives back its refundedShare, the same rounding as its lot, so refunds
 // of the whole purchase give back exactly what was drawn.
-func releaseBudgets(ctx context.Context, tx pgx.Tx, lots []earnLot, member uuid.UUID, amount, leftBefore, leftAfter int64) error {
+func releaseBudgets(ctx context.Context, tx pgx.Tx, lots []earnLot, member coalition.MemberID, amount, leftBefore, leftAfter int64) error {
 	var txs, ids []uuid.UUID
 	for _, el := range lots {
 		txs, ids = append(txs, el.transaction), append(ids, el.lot.ID)
@@ -298,7 +300,7 @@ func releaseBudgets(ctx context.Context, tx pgx.Tx, lots []earnLot, member uuid.
 // from the member's shard first, where drawBudget took them first, then
 // from the others. A promotion without a budget has no rows and nothing
 // to give back.
-func releaseBudget(ctx context.Context, tx pgx.Tx, promotion string, points int64, member uuid.UUID) error {
+func releaseBudget(ctx context.Context, tx pgx.Tx, promotion string, points int64, member coalition.MemberID) error {
 	if points <= 0 {
 		return nil
 	}
@@ -333,7 +335,7 @@ type earnLot struct {
 // earnLots returns the member's lots of an earn and of the bonuses posted
 // with it, as the purse holds them where it has them, so that a posting
 // changes one copy of each.
-func earnLots(ctx context.Context, tx pgx.Tx, pu *purse, earn, member uuid.UUID, now time.Time) ([]earnLot, error) {
+func earnLots(ctx context.Context, tx pgx.Tx, pu *purse, earn uuid.UUID, member coalition.MemberID, now time.Time) ([]earnLot, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT l.id, l.issuer_id, l.points, l.remaining, l.earned_at, l.spendable_from, l.expires_at, l.unlock_partner_id,
 		       p.issued_account_id, l.transaction_id

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
@@ -89,7 +89,7 @@ func (l *Ledger) ReviewTiers(ctx context.Context, limit int) (reviewed, lowered 
 	if err != nil {
 		return 0, 0, fmt.Errorf("review tiers: %w", err)
 	}
-	members, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	members, err := pgx.CollectRows(rows, pgx.RowTo[coalition.MemberID])
 	if err != nil {
 		return 0, 0, fmt.Errorf("review tiers: %w", err)
 	}

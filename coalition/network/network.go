@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
@@ -62,7 +61,7 @@ func (r *Reader) Standings(ctx context.Context) ([]Standing, error) {
 		certs       int
 		notAfter    *time.Time
 	}
-	byID := map[uuid.UUID]extra{}
+	byID := map[coalition.PartnerID]extra{}
 	// Outstanding from the lots themselves (remaining = issued − consumed,
 	// an invariant `ledger check` verifies), so the figure holds whatever
 	// rule made a lot. One pass over the open lots for all partners (the
@@ -80,7 +79,7 @@ func (r *Reader) Standings(ctx context.Context) ([]Standing, error) {
 		return nil, fmt.Errorf("partner standings: %w", err)
 	}
 	for rows.Next() {
-		var id uuid.UUID
+		var id coalition.PartnerID
 		var e extra
 		if err := rows.Scan(&id, &e.outstanding, &e.certs, &e.notAfter); err != nil {
 			rows.Close()

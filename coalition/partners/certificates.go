@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
@@ -14,7 +13,7 @@ import (
 // Certificate is a client certificate issued to a partner.
 type Certificate struct {
 	Serial    string
-	PartnerID uuid.UUID
+	PartnerID coalition.PartnerID
 	IssuedAt  time.Time
 	NotAfter  time.Time
 	RevokedAt *time.Time
@@ -31,7 +30,7 @@ func (r *Register) RecordCertificate(ctx context.Context, c Certificate) error {
 }
 
 // Certificates lists a partner's certificates, newest first.
-func (r *Register) Certificates(ctx context.Context, partner uuid.UUID) ([]Certificate, error) {
+func (r *Register) Certificates(ctx context.Context, partner coalition.PartnerID) ([]Certificate, error) {
 	rows, err := r.tx.Pool().Query(ctx, `
 		SELECT serial, partner_id, issued_at, not_after, revoked_at
 		FROM partner_certificates WHERE partner_id = $1 ORDER BY not_after DESC, serial`, partner)

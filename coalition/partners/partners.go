@@ -19,7 +19,7 @@ import (
 
 // Partner is a merchant of the coalition.
 type Partner struct {
-	ID            uuid.UUID
+	ID            coalition.PartnerID
 	Code          string // short, unique, used by people and in dev credentials
 	Name          string
 	Kind          string // café, cinema, fuel, online shop…
@@ -79,8 +79,8 @@ func (r *Register) Add(ctx context.Context, p Partner) (Partner, error) {
 			return p, coalition.Errorf(coalition.Invalid, field, "must be between 0 and 10000")
 		}
 	}
-	if p.ID == uuid.Nil {
-		p.ID = uuid.New()
+	if p.ID == (coalition.PartnerID{}) {
+		p.ID = coalition.NewPartnerID()
 	}
 	p.Status = "active"
 	p.CreatedAt = r.clock().UTC().Truncate(time.Microsecond)
@@ -174,7 +174,7 @@ func (r *Register) SetStatus(ctx context.Context, code, status string) error {
 
 // PartnerIDByCode resolves a partner's code to its id (for credentials that
 // name the partner by code).
-func (r *Register) PartnerIDByCode(ctx context.Context, code string) (uuid.UUID, error) {
+func (r *Register) PartnerIDByCode(ctx context.Context, code string) (coalition.PartnerID, error) {
 	p, err := r.ByCode(ctx, code)
 	return p.ID, err
 }

@@ -49,8 +49,8 @@ const (
 // Session is a signed-in person.
 type Session struct {
 	Role         string
-	MemberID     uuid.UUID // member sessions
-	CredentialID uuid.UUID // staff sessions: the credential signed in with
+	MemberID     coalition.MemberID // member sessions
+	CredentialID uuid.UUID          // staff sessions: the credential signed in with
 	Name         string
 	// CSRF is the token the session's forms must echo.
 	CSRF      string
@@ -163,7 +163,8 @@ func (s *Store) start(ctx context.Context, sess Session, before func(pgx.Tx) (Se
 			ttl = s.cfg.MemberTTL
 		}
 		out.CSRF, out.CreatedAt, out.ExpiresAt = csrf, now, now.Add(ttl)
-		var member, cred *uuid.UUID
+		var member *coalition.MemberID
+		var cred *uuid.UUID
 		if out.Role == RoleMember {
 			member = &out.MemberID
 		} else {
@@ -191,7 +192,8 @@ func (s *Store) Check(ctx context.Context, token string) (Session, error) {
 		return Session{}, ErrNoSession
 	}
 	var sess Session
-	var member, cred *uuid.UUID
+	var member *coalition.MemberID
+	var cred *uuid.UUID
 	err := s.cfg.Tx.Pool().QueryRow(ctx, `
 		SELECT s.role, s.member_id, s.credential_id, s.name, s.csrf_token, s.created_at, s.expires_at
 		FROM web_sessions AS s
@@ -230,7 +232,7 @@ func (s *Store) End(ctx context.Context, token string) error {
 // IssueMemberLink issues a one-time code that opens a session of member,
 // for the partner that enrolled the member (home): a partner may hand out
 // access only to its own members. It returns the code and when it lapses.
-func (s *Store) IssueMemberLink(ctx context.Context, partner, member, home uuid.UUID) (string, time.Time, error) {
+func (s *Store) IssueMemberLink(ctx context.Context, partner coalition.PartnerID, member coalition.MemberID, home coalition.PartnerID) (string, time.Time, error) {
 	if partner != home {
 		return "", time.Time{}, coalition.Errorf(coalition.PermissionDenied, "member",
 			"only the partner that enrolled the member may issue the member's link")
@@ -261,7 +263,7 @@ func (s *Store) OpenMemberLink(ctx context.Context, code string) (Session, strin
 	}
 	now := s.now()
 	return s.start(ctx, Session{Role: RoleMember}, func(tx pgx.Tx) (Session, error) {
-		var member uuid.UUID
+		var member coalition.MemberID
 		var card string
 		err := tx.QueryRow(ctx, `
 			UPDATE member_links AS l SET used_at = $2

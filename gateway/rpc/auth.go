@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -29,7 +28,7 @@ const (
 type Principal struct {
 	Role      Role
 	PartnerID coalition.PartnerID
-	MemberID  uuid.UUID
+	MemberID  coalition.MemberID
 }
 
 // Authenticator establishes who is calling from the connection and its
@@ -61,7 +60,7 @@ type DevAuthenticator struct {
 	Partners PartnerFinder
 
 	mu    sync.Mutex
-	cache map[string]uuid.UUID // partner ids never change for a code
+	cache map[string]coalition.PartnerID // partner ids never change for a code
 }
 
 func (a *DevAuthenticator) Authenticate(ctx context.Context) (Principal, error) {
@@ -82,7 +81,7 @@ func (a *DevAuthenticator) Authenticate(ctx context.Context) (Principal, error) 
 		return Principal{}, status.Error(codes.Unauthenticated, "unknown role")
 	}
 	if member, ok := strings.CutPrefix(code, "member="); ok {
-		id, err := uuid.Parse(member)
+		id, err := coalition.ParseMemberID(member)
 		if err != nil {
 			return Principal{}, status.Error(codes.Unauthenticated, "malformed member id")
 		}
@@ -102,7 +101,7 @@ func (a *DevAuthenticator) Authenticate(ctx context.Context) (Principal, error) 
 		}
 		a.mu.Lock()
 		if a.cache == nil {
-			a.cache = map[string]uuid.UUID{}
+			a.cache = map[string]coalition.PartnerID{}
 		}
 		a.cache[code] = id
 		a.mu.Unlock()

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
@@ -17,10 +17,10 @@ import (
 // Members is what the member service needs of the ledger: the member's own
 // view of their account.
 type Members interface {
-	MemberCard(ctx context.Context, member uuid.UUID) (ledger.Member, error)
+	MemberCard(ctx context.Context, member coalition.MemberID) (ledger.Member, error)
 	BalanceOf(ctx context.Context, ref ledger.MemberRef) (ledger.Balance, error)
-	MemberHistory(ctx context.Context, member uuid.UUID, pageSize int, pageToken string) ([]ledger.Transaction, string, error)
-	ExpiringLots(ctx context.Context, member uuid.UUID, within time.Duration) ([]ledger.OpenLot, error)
+	MemberHistory(ctx context.Context, member coalition.MemberID, pageSize int, pageToken string) ([]ledger.Transaction, string, error)
+	ExpiringLots(ctx context.Context, member coalition.MemberID, within time.Duration) ([]ledger.OpenLot, error)
 	Terms(ctx context.Context) (ledger.Settings, error)
 	Now() time.Time
 }
@@ -43,13 +43,15 @@ type Tier struct {
 // TierSource tells a member's tier; ok is false when the coalition has no
 // tiers.
 type TierSource interface {
-	MemberTier(ctx context.Context, member uuid.UUID) (t Tier, ok bool, err error)
+	MemberTier(ctx context.Context, member coalition.MemberID) (t Tier, ok bool, err error)
 }
 
 // NoTiers is the TierSource of a coalition without tiers.
 type NoTiers struct{}
 
-func (NoTiers) MemberTier(context.Context, uuid.UUID) (Tier, bool, error) { return Tier{}, false, nil }
+func (NoTiers) MemberTier(context.Context, coalition.MemberID) (Tier, bool, error) {
+	return Tier{}, false, nil
+}
 
 // memberService serves a member their own data. The member is the one the
 // session names; no request field can name another.
@@ -67,7 +69,7 @@ func (s *memberService) fail(ctx context.Context, method string, err error) erro
 
 // me is the calling member; the auth interceptor guarantees one for every
 // MemberService method.
-func me(ctx context.Context) uuid.UUID {
+func me(ctx context.Context) coalition.MemberID {
 	p, _ := PrincipalFrom(ctx)
 	return p.MemberID
 }
@@ -112,12 +114,12 @@ func (s *memberService) GetMe(ctx context.Context, _ *coalitionv1.GetMeRequest) 
 }
 
 // partnerNames maps partner ids to partners, for naming them to a member.
-func (s *memberService) partnerNames(ctx context.Context) (map[uuid.UUID]partners.Partner, error) {
+func (s *memberService) partnerNames(ctx context.Context) (map[coalition.PartnerID]partners.Partner, error) {
 	ps, err := s.partners.List(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[uuid.UUID]partners.Partner, len(ps))
+	out := make(map[coalition.PartnerID]partners.Partner, len(ps))
 	for _, p := range ps {
 		out[p.ID] = p
 	}
@@ -182,7 +184,7 @@ func (s *memberService) ListSpendPartners(ctx context.Context, _ *coalitionv1.Li
 
 // MemberLinks issues one-time member links (package sessions).
 type MemberLinks interface {
-	IssueMemberLink(ctx context.Context, partner, member, home uuid.UUID) (string, time.Time, error)
+	IssueMemberLink(ctx context.Context, partner coalition.PartnerID, member coalition.MemberID, home coalition.PartnerID) (string, time.Time, error)
 }
 
 func (s *partnerService) IssueMemberLink(ctx context.Context, req *coalitionv1.IssueMemberLinkRequest) (*coalitionv1.IssueMemberLinkResponse, error) {

@@ -9,15 +9,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/coalition-loyalty/coalition/coalition/apikeys"
-	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/apikeys"
+	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 )
 
 // Revocations answers whether a certificate serial is revoked.
@@ -69,7 +69,7 @@ func (a *MTLSAuthenticator) Authenticate(ctx context.Context) (Principal, error)
 	for _, u := range leaf.URIs {
 		s := u.String()
 		if rest, ok := strings.CutPrefix(s, vault.PartnerURIPrefix); ok {
-			id, err := uuid.Parse(rest)
+			id, err := coalition.ParsePartnerID(rest)
 			if err != nil {
 				break
 			}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
@@ -244,7 +245,7 @@ func TestTradingGoesOnWhileVaultIsDownAndOnboardingRecovers(t *testing.T) {
 
 // selfSigned makes a CA of its own and a client certificate from it that
 // claims to be the partner.
-func selfSigned(t *testing.T, partner uuid.UUID) *tls.Certificate {
+func selfSigned(t *testing.T, partner coalition.PartnerID) *tls.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Not the Coalition"},

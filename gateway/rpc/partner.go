@@ -53,7 +53,7 @@ func (s *partnerService) fail(ctx context.Context, method string, err error) err
 func memberRef(r *coalitionv1.MemberRef) ledger.MemberRef {
 	switch v := r.GetRef().(type) {
 	case *coalitionv1.MemberRef_MemberId:
-		return ledger.MemberRef{ID: uuid.MustParse(v.MemberId)} // validated as a UUID
+		return ledger.MemberRef{ID: coalition.MemberID(uuid.MustParse(v.MemberId))} // validated as a UUID
 	case *coalitionv1.MemberRef_CardNumber:
 		return ledger.MemberRef{CardNumber: v.CardNumber}
 	case *coalitionv1.MemberRef_Phone:

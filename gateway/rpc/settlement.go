@@ -95,7 +95,7 @@ func (s *settlementService) partnerScope(ctx context.Context, r clearing.Report,
 	}
 	own := ""
 	for _, party := range r.Partners {
-		if party.ID == p.PartnerID.String() {
+		if party.ID == p.PartnerID {
 			own = party.Code
 		}
 	}

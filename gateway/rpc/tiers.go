@@ -3,8 +3,7 @@ package rpc
 import (
 	"context"
 
-	"github.com/google/uuid"
-
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 )
 
@@ -12,7 +11,7 @@ import (
 // force.
 type LedgerTiers struct{ L *ledger.Ledger }
 
-func (t LedgerTiers) MemberTier(ctx context.Context, member uuid.UUID) (Tier, bool, error) {
+func (t LedgerTiers) MemberTier(ctx context.Context, member coalition.MemberID) (Tier, bool, error) {
 	s, err := t.L.Standing(ctx, ledger.MemberRef{ID: member})
 	if err != nil || s.PeriodDays == 0 {
 		return Tier{}, false, err

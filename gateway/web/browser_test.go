@@ -17,12 +17,12 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
@@ -471,7 +471,7 @@ func TestFinanceDownloadsAReportWhoseCSVTotalsMatchTheLedger(t *testing.T) {
 func TestAPartnersAPIKeyCannotOpenAnotherPartnersStatement(t *testing.T) {
 	s := newSite(t)
 	day := s.activity()
-	var p uuid.UUID
+	var p coalition.PartnerID
 	if err := s.pool.QueryRow(context.Background(), `SELECT id FROM partners WHERE code = 'cafe'`).Scan(&p); err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	reg := partners.New(partners.Config{Tx: runner, Clock: c.Now})
 	add := func(id, code string, earn int64, ttl int, interchange *int64) partners.Partner {
-		p, err := reg.Add(ctx, partners.Partner{ID: uuid.MustParse(id), Code: code, Name: code, Kind: code, EarnRateBP: earn,
+		p, err := reg.Add(ctx, partners.Partner{ID: coalition.PartnerID(uuid.MustParse(id)), Code: code, Name: code, Kind: code, EarnRateBP: earn,
 			PointsTTLDays: ttl, InterchangeFeeBP: interchange})
 		if err != nil {
 			t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
@@ -20,7 +19,7 @@ type terms struct {
 	interchangeBP int64
 	issueBP       int64
 	breakageBP    int64
-	partners      map[uuid.UUID]*partnerTerms
+	partners      map[coalition.PartnerID]*partnerTerms
 	codes         []string // sorted
 	byCode        map[string]*partnerTerms
 	operator      *partnerTerms // the operator as an issuer, if the ledger has it
@@ -36,7 +35,7 @@ func (t *terms) issuers() []string {
 }
 
 type partnerTerms struct {
-	id                                 uuid.UUID
+	id                                 coalition.PartnerID
 	code, name                         string
 	interchangeBP, issueBP, breakageBP int64
 }
@@ -72,9 +71,9 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 		r = Report{BusinessDate: day, Currency: t.currency, PointValueMinor: t.pointValue}
 		for _, code := range t.codes {
 			p := t.byCode[code]
-			r.Partners = append(r.Partners, Party{ID: p.id.String(), Code: p.code, Name: p.name})
+			r.Partners = append(r.Partners, Party{ID: p.id, Code: p.code, Name: p.name})
 		}
-		code := func(id uuid.UUID) string { return t.partners[id].code }
+		code := func(id coalition.PartnerID) string { return t.partners[id].code }
 
 		// Gross matrix: lot consumptions of the window, net of burn refunds.
 		rows, err := tx.Query(ctx, `
@@ -87,7 +86,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 		}
 		var redeemed int64
 		for rows.Next() {
-			var issuer, redeemer uuid.UUID
+			var issuer, redeemer coalition.PartnerID
 			var debt bool
 			f := Flow{Kind: KindBurn}
 			if err := rows.Scan(&issuer, &redeemer, &debt, &f.Points); err != nil {
@@ -128,7 +127,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 			return fmt.Errorf("issued: %w", err)
 		}
 		for rows.Next() {
-			var id uuid.UUID
+			var id coalition.PartnerID // the owner of a partner_issued account
 			var is Issued
 			if err := rows.Scan(&id, &is.Points, &is.ClawedBack); err != nil {
 				rows.Close()
@@ -158,7 +157,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 			return fmt.Errorf("consumptions: %w", err)
 		}
 		for rows.Next() {
-			var id uuid.UUID
+			var id coalition.PartnerID
 			var exp, all int64
 			if err := rows.Scan(&id, &exp, &all); err != nil {
 				rows.Close()
@@ -179,7 +178,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 			return fmt.Errorf("liabilities: %w", err)
 		}
 		for rows.Next() {
-			var id uuid.UUID
+			var id coalition.PartnerID
 			var n int64
 			if err := rows.Scan(&id, &n); err != nil {
 				rows.Close()
@@ -256,7 +255,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 }
 
 func loadTerms(ctx context.Context, tx pgx.Tx) (*terms, error) {
-	t := &terms{partners: map[uuid.UUID]*partnerTerms{}, byCode: map[string]*partnerTerms{}}
+	t := &terms{partners: map[coalition.PartnerID]*partnerTerms{}, byCode: map[string]*partnerTerms{}}
 	if err := tx.QueryRow(ctx, `
 		SELECT currency, point_value_minor, interchange_fee_bp, issue_fee_bp, breakage_share_bp
 		FROM coalition_settings WHERE id = 1`).Scan(&t.currency, &t.pointValue, &t.interchangeBP, &t.issueBP, &t.breakageBP); err != nil {

@@ -125,13 +125,13 @@ func (r Report) For(code string) Report {
 // Posting is one ledger transaction behind a report line, with the points
 // of it that the line counts.
 type Posting struct {
-	TransactionID uuid.UUID `json:"transaction_id"`
-	Kind          string    `json:"kind"`
-	Partner       string    `json:"partner"`
-	MemberID      uuid.UUID `json:"member_id"`
-	OrderID       string    `json:"order_id,omitempty"`
-	Points        int64     `json:"points"`
-	CreatedAt     time.Time `json:"created_at"`
+	TransactionID uuid.UUID          `json:"transaction_id"`
+	Kind          string             `json:"kind"`
+	Partner       string             `json:"partner"`
+	MemberID      coalition.MemberID `json:"member_id"`
+	OrderID       string             `json:"order_id,omitempty"`
+	Points        int64              `json:"points"`
+	CreatedAt     time.Time          `json:"created_at"`
 }
 
 // DrillDown lists the ledger transactions behind one line of a window's
@@ -148,7 +148,7 @@ func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID, partne
 	if err != nil {
 		return Line{}, nil, err
 	}
-	ids := map[string]string{}
+	ids := map[string]coalition.PartnerID{}
 	for _, p := range r.Partners {
 		ids[p.Code] = p.ID
 	}
@@ -171,8 +171,8 @@ func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID, partne
 		if _, ok := ids[code]; ok || code == "" {
 			continue
 		}
-		var id string
-		if err := c.tx.Pool().QueryRow(ctx, `SELECT id::TEXT FROM partners WHERE code = $1`, code).Scan(&id); err != nil {
+		var id coalition.PartnerID
+		if err := c.tx.Pool().QueryRow(ctx, `SELECT id FROM partners WHERE code = $1`, code).Scan(&id); err != nil {
 			return *line, nil, fmt.Errorf("drill down %s %s: party %s: %w", r.BusinessDate, lineID, code, err)
 		}
 		ids[code] = id

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
 
@@ -61,7 +62,7 @@ func TestAPartnersDrillDownShowsOthersOnlyAsTotals(t *testing.T) {
 	}
 	whole := func(posts []clearing.Posting) bool {
 		for _, p := range posts {
-			if p.TransactionID == uuid.Nil || p.MemberID == uuid.Nil || p.OrderID == "" || p.CreatedAt.IsZero() {
+			if p.TransactionID == uuid.Nil || p.MemberID == (coalition.MemberID{}) || p.OrderID == "" || p.CreatedAt.IsZero() {
 				return false
 			}
 		}
@@ -77,7 +78,7 @@ func TestAPartnersDrillDownShowsOthersOnlyAsTotals(t *testing.T) {
 	if len(posts) != 1 {
 		t.Fatalf("the café sees %+v, want one total of the fuel station's burns", posts)
 	}
-	if p := posts[0]; p.Partner != "fuel" || p.Points != 50 || p.TransactionID != uuid.Nil || p.MemberID != uuid.Nil ||
+	if p := posts[0]; p.Partner != "fuel" || p.Points != 50 || p.TransactionID != uuid.Nil || p.MemberID != (coalition.MemberID{}) ||
 		p.OrderID != "" || !p.CreatedAt.IsZero() {
 		t.Fatalf("the café sees %+v: the fuel station's customers, orders or transactions", p)
 	}

@@ -6,6 +6,7 @@
 package clearing
 
 import (
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/settlement/netting"
 )
 
@@ -107,9 +108,9 @@ type Report struct {
 }
 
 type Party struct {
-	ID   string `json:"id"`
-	Code string `json:"code"`
-	Name string `json:"name"`
+	ID   coalition.PartnerID `json:"id"`
+	Code string              `json:"code"`
+	Name string              `json:"name"`
 }
 
 type Flow struct {

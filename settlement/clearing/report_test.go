@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 	"github.com/coalition-loyalty/coalition/settlement/netting"
 )
@@ -13,7 +16,7 @@ import (
 func sampleReport() clearing.Report {
 	return clearing.Report{
 		BusinessDate: "2026-03-10", Currency: "RUB", PointValueMinor: 100,
-		Partners: []clearing.Party{{ID: "00000000-0000-0000-0000-00000000000a", Code: "cafe", Name: "Café"}},
+		Partners: []clearing.Party{{ID: coalition.PartnerID(uuid.MustParse("00000000-0000-0000-0000-00000000000a")), Code: "cafe", Name: "Café"}},
 		Flows: []clearing.Flow{
 			{Issuer: "cafe", Redeemer: "cafe", Kind: clearing.KindBurn, Points: 5},
 			{Issuer: "cafe", Redeemer: "fuel", Kind: clearing.KindDebt, Points: 2, Minor: 200},

@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 	authv1 "k8s.io/api/authentication/v1"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 )
@@ -199,7 +200,7 @@ func TestTheServerLogsInWithItsKubernetesServiceAccountAndGetsOnlyItsPolicy(t *t
 	if _, err := c.HMAC(ctx, vault.PhoneHashKey, []byte("+79160000001")); err != nil {
 		t.Fatalf("the server cannot hash phones: %v", err)
 	}
-	if _, err := c.IssuePartnerCert(ctx, uuid.New(), "evil", time.Hour); err == nil {
+	if _, err := c.IssuePartnerCert(ctx, coalition.NewPartnerID(), "evil", time.Hour); err == nil {
 		t.Fatal("the server's Kubernetes login issued a partner certificate")
 	}
 	if ttl, err := c.Check(ctx); err != nil || ttl <= 0 || ttl > time.Hour {

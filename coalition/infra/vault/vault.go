@@ -18,8 +18,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hashicorp/vault/api"
+
+	"github.com/coalition-loyalty/coalition/coalition"
 )
 
 // Mount paths and names the coalition uses in Vault.
@@ -89,11 +90,11 @@ type Bundle struct {
 }
 
 // PartnerURI is the URI SAN naming a partner.
-func PartnerURI(id uuid.UUID) string { return PartnerURIPrefix + id.String() }
+func PartnerURI(id coalition.PartnerID) string { return PartnerURIPrefix + id.String() }
 
 // IssuePartnerCert issues a client certificate for a partner: its code as
 // the common name, its id in a URI SAN.
-func (c *Client) IssuePartnerCert(ctx context.Context, id uuid.UUID, code string, ttl time.Duration) (Bundle, error) {
+func (c *Client) IssuePartnerCert(ctx context.Context, id coalition.PartnerID, code string, ttl time.Duration) (Bundle, error) {
 	s, err := c.write(ctx, PKIMount+"/issue/"+PartnerRole, map[string]any{
 		"common_name": code,
 		"uri_sans":    PartnerURI(id),

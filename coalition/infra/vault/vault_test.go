@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
@@ -60,7 +59,7 @@ func TestBootstrapIsIdempotentAndIssuesPartnerCertificates(t *testing.T) {
 	if h2, _ := c.HMAC(ctx, vault.PhoneHashKey, []byte("+79160000001")); string(h2) != string(h1) {
 		t.Fatal("a second bootstrap changed the phone hash key")
 	}
-	id := uuid.New()
+	id := coalition.NewPartnerID()
 	b, err := c.IssuePartnerCert(ctx, id, "cafe", 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +164,7 @@ func TestTheServersPolicyCannotIssuePartnerCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.IssuePartnerCert(ctx, uuid.New(), "evil", time.Hour); err == nil {
+	if _, err := srv.IssuePartnerCert(ctx, coalition.NewPartnerID(), "evil", time.Hour); err == nil {
 		t.Fatal("the server's AppRole issued a partner certificate")
 	}
 	if _, err := srv.HMAC(ctx, vault.PhoneHashKey, []byte("+79160000001")); err != nil {
