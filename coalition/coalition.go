@@ -13,7 +13,17 @@ import (
 
 // Points are loyalty points. Always whole: the product never holds a
 // fraction of a point.
-type Points = int64
+//
+// Points is a defined type, not an alias of int64, so that the compiler
+// refuses an amount of money (or a rate, or a count) where points are
+// expected, and the other way round. Points become money only through
+// Worth; money becomes points only at a rate, where the rules convert
+// explicitly; and proto's int64 fields are converted at the edge.
+type Points int64
+
+// Worth is the money value of p, in minor units, at pointValueMinor minor
+// units a point.
+func (p Points) Worth(pointValueMinor int64) int64 { return int64(p) * pointValueMinor }
 
 // Money is an amount in integer minor units of an ISO 4217 currency.
 type Money struct {
@@ -71,8 +81,10 @@ const MaxAmount = 1_000_000_000_000
 // MulDivFloor returns floor(a*b/c) for non-negative a, b and positive c,
 // computed in 128 bits so the product cannot overflow: MulDivTrunc for
 // amounts that cannot be negative, where truncating is rounding down. It
-// panics on a negative operand, which would be a bug in the caller.
-func MulDivFloor(a, b, c int64) int64 {
+// panics on a negative operand, which would be a bug in the caller. The
+// result is a scaled by the ratio b/c, so it has a's type: points scaled
+// by a rate are points.
+func MulDivFloor[N ~int64](a N, b, c int64) N {
 	if a < 0 || b < 0 || c <= 0 {
 		panic(fmt.Sprintf("MulDivFloor(%d, %d, %d): operands out of range", a, b, c))
 	}
@@ -84,7 +96,7 @@ func MulDivFloor(a, b, c int64) int64 {
 	if q > 1<<63-1 {
 		panic(fmt.Sprintf("MulDivFloor(%d, %d, %d): quotient overflows", a, b, c))
 	}
-	return int64(q)
+	return N(q)
 }
 
 // MulDivTrunc returns a*b/c truncated toward zero, for a and b of either

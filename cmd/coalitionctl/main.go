@@ -126,7 +126,7 @@ func partnersCmd(e *env) *cobra.Command {
 		Short: "Register a partner",
 		RunE: func(c *cobra.Command, _ []string) error {
 			if c.Flags().Changed("liability-limit") {
-				p.LiabilityLimit = &limit
+				p.LiabilityLimit = (*coalition.Points)(&limit)
 			}
 			reg := partners.New(partners.Config{Tx: e.runner})
 			added, err := reg.Add(c.Context(), p)
@@ -191,12 +191,12 @@ func partnersCmd(e *env) *cobra.Command {
 		Short: "Cap an existing partner's outstanding points (--liability-limit N), or lift the cap (--none)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			var l *int64
+			var l *coalition.Points
 			switch {
 			case none == c.Flags().Changed("liability-limit"):
 				return errors.New("give either --liability-limit N or --none")
 			case !none:
-				l = &limit
+				l = (*coalition.Points)(&limit)
 			}
 			if err := partners.New(partners.Config{Tx: e.runner}).SetLiabilityLimit(c.Context(), args[0], l); err != nil {
 				return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
 
@@ -139,7 +140,7 @@ func settlementCmd(e *env) *cobra.Command {
 			fmt.Printf("%s %s %s %s → %s\n\n", line.ID, line.Section, line.Kind, line.Payer, line.Payee)
 			w := table()
 			fmt.Fprintln(w, "TRANSACTION\tKIND\tPARTNER\tORDER\tPOINTS\tAT")
-			var total int64
+			var total coalition.Points
 			for _, p := range posts {
 				total += p.Points
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", p.TransactionID, p.Kind, p.Partner, p.OrderID, p.Points, p.CreatedAt.Format(time.RFC3339))

@@ -93,7 +93,7 @@ func (w *world) accrue(minor int64) {
 	}
 }
 
-func (w *world) hold(points int64, ttl time.Duration) {
+func (w *world) hold(points coalition.Points, ttl time.Duration) {
 	w.t.Helper()
 	if _, err := w.ledger.Authorize(w.ctx, w.cafe.ID, ledger.Authorization{IdempotencyKey: w.key(), OrderID: w.key(),
 		Member: ledger.MemberRef{ID: w.member.ID}, Points: points, TTL: ttl}); err != nil {

@@ -27,8 +27,8 @@ type Hold struct {
 	ID             uuid.UUID           `json:"id"`
 	MemberID       coalition.MemberID  `json:"member_id"`
 	PartnerID      coalition.PartnerID `json:"partner_id"`
-	Points         int64               `json:"points"`
-	CapturedPoints int64               `json:"captured_points"`
+	Points         coalition.Points    `json:"points"`
+	CapturedPoints coalition.Points    `json:"captured_points"`
 	Status         HoldStatus          `json:"status"`
 	OrderID        string              `json:"order_id"`
 	CreatedAt      time.Time           `json:"created_at"`
@@ -41,10 +41,10 @@ const MaxHoldTTL = 7 * 24 * time.Hour
 
 // Redemption spends points in one step at the calling partner.
 type Redemption struct {
-	IdempotencyKey string    `json:"-"`
-	Member         MemberRef `json:"member"`
-	Points         int64     `json:"points"`
-	OrderID        string    `json:"order_id"`
+	IdempotencyKey string           `json:"-"`
+	Member         MemberRef        `json:"member"`
+	Points         coalition.Points `json:"points"`
+	OrderID        string           `json:"order_id"`
 }
 
 // Redeem burns points now: member → redeemed, taking the member's spendable
@@ -86,7 +86,7 @@ func (l *Ledger) Redeem(ctx context.Context, partner coalition.PartnerID, r Rede
 
 // burn takes n spendable points (the caller has checked they are there) and
 // posts them from the member to the redeeming partner.
-func (p *posting) burn(pu *purse, m memberRow, c opContext, n int64, now time.Time) {
+func (p *posting) burn(pu *purse, m memberRow, c opContext, n coalition.Points, now time.Time) {
 	redeemer := c.partnerID
 	p.take(pu.lots, n, func(t *lot) bool { return t.spendable(now) }, "burn", &redeemer, nil)
 	p.move(m.pointsAccount, c.redeemedAccount, n)
@@ -94,11 +94,11 @@ func (p *posting) burn(pu *purse, m memberRow, c opContext, n int64, now time.Ti
 
 // Authorization reserves points for a later capture.
 type Authorization struct {
-	IdempotencyKey string        `json:"-"`
-	Member         MemberRef     `json:"member"`
-	Points         int64         `json:"points"`
-	OrderID        string        `json:"order_id"`
-	TTL            time.Duration `json:"ttl"`
+	IdempotencyKey string           `json:"-"`
+	Member         MemberRef        `json:"member"`
+	Points         coalition.Points `json:"points"`
+	OrderID        string           `json:"order_id"`
+	TTL            time.Duration    `json:"ttl"`
 }
 
 // Authorize places a hold: the points stay the member's but cannot be spent
@@ -182,9 +182,9 @@ func loadHold(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID, id uu
 
 // Capture posts all or part of an active hold. The rest is released.
 type Capture struct {
-	IdempotencyKey string    `json:"-"`
-	HoldID         uuid.UUID `json:"hold_id"`
-	Points         *int64    `json:"points,omitempty"` // the whole hold if nil
+	IdempotencyKey string            `json:"-"`
+	HoldID         uuid.UUID         `json:"hold_id"`
+	Points         *coalition.Points `json:"points,omitempty"` // the whole hold if nil
 }
 
 // CaptureResult is the burn posted and the hold as it now stands.

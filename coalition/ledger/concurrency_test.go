@@ -67,15 +67,15 @@ func TestConcurrentTrafficOnFewMembersStaysExact(t *testing.T) {
 					}
 				case 1: // redeem
 					var tx ledger.Transaction
-					if tx, err = f.l.Redeem(f.ctx, shop.ID, ledger.Redemption{IdempotencyKey: key, Member: ref, Points: int64(1 + rng.IntN(40)), OrderID: key}); err == nil {
+					if tx, err = f.l.Redeem(f.ctx, shop.ID, ledger.Redemption{IdempotencyKey: key, Member: ref, Points: coalition.Points(1 + rng.IntN(40)), OrderID: key}); err == nil {
 						ack(tx)
 						lastBurn = &tx
 					}
 				case 2: // authorize, then capture part of it or void it
 					var h ledger.Hold
-					if h, err = f.l.Authorize(f.ctx, shop.ID, ledger.Authorization{IdempotencyKey: key, Member: ref, Points: int64(1 + rng.IntN(30)), OrderID: key}); err == nil {
+					if h, err = f.l.Authorize(f.ctx, shop.ID, ledger.Authorization{IdempotencyKey: key, Member: ref, Points: coalition.Points(1 + rng.IntN(30)), OrderID: key}); err == nil {
 						if rng.IntN(2) == 0 {
-							part := 1 + rng.Int64N(h.Points)
+							part := 1 + coalition.Points(rng.Int64N(int64(h.Points)))
 							var c ledger.CaptureResult
 							if c, err = f.l.Capture(f.ctx, shop.ID, ledger.Capture{IdempotencyKey: key + "-c", HoldID: h.ID, Points: &part}); err == nil {
 								ack(c.Transaction)
@@ -88,7 +88,7 @@ func TestConcurrentTrafficOnFewMembersStaysExact(t *testing.T) {
 					if lastBurn == nil {
 						continue
 					}
-					n := int64(1)
+					n := coalition.Points(1)
 					var r ledger.RefundResult
 					if r, err = f.l.Refund(f.ctx, lastBurn.PartnerID, ledger.Refund{IdempotencyKey: key, TransactionID: lastBurn.ID, Points: &n}); err == nil {
 						ack(r.Transaction)
@@ -115,7 +115,7 @@ func TestConcurrentTrafficOnFewMembersStaysExact(t *testing.T) {
 	}
 	// Every acknowledged transaction is on the ledger, once, as acknowledged.
 	for id, tx := range acked {
-		var points int64
+		var points coalition.Points
 		if err := f.pool.QueryRow(f.ctx, `SELECT points FROM transactions WHERE id = $1`, id).Scan(&points); err != nil || points != tx.Points {
 			t.Fatalf("acknowledged transaction %s: stored %d, %v; acknowledged %d", id, points, err, tx.Points)
 		}
@@ -129,7 +129,7 @@ func TestConcurrentTrafficOnFewMembersStaysExact(t *testing.T) {
 	}
 	// Balances are exactly the sum of the acknowledged postings.
 	for _, m := range members {
-		want := int64(300)
+		want := coalition.Points(300)
 		for _, tx := range acked {
 			if tx.MemberID == m.ID {
 				want += tx.Points

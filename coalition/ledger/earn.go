@@ -31,9 +31,9 @@ type AccrueResult struct {
 	// the earn (and the referrer's bonus, on another member).
 	Bonuses []Transaction `json:"bonuses,omitempty"`
 	// Unlocked is the joint-promotion points this purchase unlocked.
-	Unlocked      int64     `json:"unlocked,omitempty"`
-	SpendableFrom time.Time `json:"spendable_from"`
-	ExpiresAt     time.Time `json:"expires_at"`
+	Unlocked      coalition.Points `json:"unlocked,omitempty"`
+	SpendableFrom time.Time        `json:"spendable_from"`
+	ExpiresAt     time.Time        `json:"expires_at"`
 }
 
 func checkMoney(field string, m coalition.Money) error {
@@ -46,7 +46,7 @@ func checkMoney(field string, m coalition.Money) error {
 	return nil
 }
 
-func checkPoints(field string, n int64) error {
+func checkPoints(field string, n coalition.Points) error {
 	if n <= 0 {
 		return coalition.Errorf(coalition.Invalid, field, "must be positive, got %d", n)
 	}
@@ -83,7 +83,7 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 	if err != nil {
 		return AccrueResult{}, err
 	}
-	var outstanding *int64
+	var outstanding *coalition.Points
 	if _, capped := l.capped.Load(partner); capped {
 		o, err := l.readOutstanding(ctx, partner)
 		if err != nil {
@@ -111,7 +111,7 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 
 // accrue posts an accrual; outstanding is the partner's outstanding points
 // if they were read, which a capped partner's accrual needs.
-func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accrual, h []byte, outstanding *int64) (AccrueResult, error) {
+func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accrual, h []byte, outstanding *coalition.Points) (AccrueResult, error) {
 	return idempotent(ctx, l, partner, a.IdempotencyKey, "accrue", a.record(h), func(tx pgx.Tx, now time.Time) (AccrueResult, error) {
 		rulesInForce := func() (rules.RuleSet, error) { return l.rulesAt(ctx, tx, now) }
 		c, m, err := loadContextAndMember(ctx, tx, posts, partner, a.Member, h, "member", func(b *pgx.Batch) {
@@ -223,11 +223,11 @@ func (l *Ledger) rulesAt(ctx context.Context, tx pgx.Tx, t time.Time) (rules.Rul
 // referral bonus is still due, and the joint-promotion points this purchase
 // will unlock; and the member's open debts, which the new points pay
 // first. Each read is of the member's own rows.
-func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c opContext, m memberRow, now time.Time) (rules.Purchase, int64, []*debt, error) {
+func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c opContext, m memberRow, now time.Time) (rules.Purchase, coalition.Points, []*debt, error) {
 	p := rules.Purchase{
 		Partner: c.code, Location: c.location, PartnerRateBP: c.earnRateBP, PointValueMinor: c.pointValueMinor,
 	}
-	var locked int64
+	var locked coalition.Points
 	b := &pgx.Batch{}
 	if rs.Tiers != nil {
 		b.Queue(`SELECT tier FROM member_tiers WHERE member_id = $1`, m.ID).QueryRow(func(r pgx.Row) error {
@@ -325,8 +325,8 @@ const budgetShards = 8
 
 // drawBudget grants up to want points from a promotion's budget: from the
 // member's shard first, then from the others, and returns what it granted.
-func drawBudget(ctx context.Context, tx pgx.Tx, promotion string, want, budget int64, member coalition.MemberID) (int64, error) {
-	share := func(shard int) int64 {
+func drawBudget(ctx context.Context, tx pgx.Tx, promotion string, want, budget coalition.Points, member coalition.MemberID) (coalition.Points, error) {
+	share := func(shard int) coalition.Points {
 		s := budget / budgetShards
 		if shard == 0 {
 			s += budget % budgetShards
@@ -334,11 +334,11 @@ func drawBudget(ctx context.Context, tx pgx.Tx, promotion string, want, budget i
 		return s
 	}
 	first := homeShard(member)
-	granted := map[int]int64{}
+	granted := map[int]coalition.Points{}
 	if err := readGranted(ctx, tx, granted, `SELECT shard, granted FROM promotion_budgets WHERE promotion = $1 AND shard = $2`, promotion, first); err != nil {
 		return 0, fmt.Errorf("budget of %s: %w", promotion, err)
 	}
-	take := map[int]int64{first: min(want, max(share(first)-granted[first], 0))}
+	take := map[int]coalition.Points{first: min(want, max(share(first)-granted[first], 0))}
 	got := take[first]
 	if got < want {
 		if err := readGranted(ctx, tx, granted, `SELECT shard, granted FROM promotion_budgets WHERE promotion = $1`, promotion); err != nil {
@@ -381,13 +381,13 @@ func homeShard(member coalition.MemberID) int { return int(member[15]) % budgetS
 
 // readGranted reads (shard, granted) rows of a promotion's budget into
 // granted.
-func readGranted(ctx context.Context, tx pgx.Tx, granted map[int]int64, q string, args ...any) error {
+func readGranted(ctx context.Context, tx pgx.Tx, granted map[int]coalition.Points, q string, args ...any) error {
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	var shard int
-	var g int64
+	var g coalition.Points
 	_, err = pgx.ForEachRow(rows, []any{&shard, &g}, func() error {
 		granted[shard] = g
 		return nil

@@ -115,7 +115,7 @@ func (f *fixture) accrue(at partners.Partner, m ledger.Member, minor int64) ledg
 	return r
 }
 
-func (f *fixture) redeem(at partners.Partner, m ledger.Member, points int64) ledger.Transaction {
+func (f *fixture) redeem(at partners.Partner, m ledger.Member, points coalition.Points) ledger.Transaction {
 	f.t.Helper()
 	tx, err := f.l.Redeem(f.ctx, at.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ledger.MemberRef{ID: m.ID},
 		Points: points, OrderID: f.key()})
@@ -135,7 +135,7 @@ func (f *fixture) balance(m ledger.Member) ledger.Balance {
 }
 
 // wantBalance compares the parts of a balance a member sees.
-func (f *fixture) wantBalance(m ledger.Member, available, pending, held, debt int64) {
+func (f *fixture) wantBalance(m ledger.Member, available, pending, held, debt coalition.Points) {
 	f.t.Helper()
 	b := f.balance(m)
 	if b.Available != available || b.Pending != pending || b.Held != held || b.Debt != debt {

@@ -294,7 +294,7 @@ type opContext struct {
 	location        *time.Location
 	businessDate    time.Time
 	status, zone    string
-	liabilityLimit  *int64
+	liabilityLimit  *coalition.Points
 }
 
 func (c opContext) date() string { return c.businessDate.Format(time.DateOnly) }

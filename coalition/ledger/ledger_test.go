@@ -196,7 +196,7 @@ func TestTwoPhaseBurnHoldsCapturesAndReleases(t *testing.T) {
 	_, err = f.l.Redeem(f.ctx, f.fuel.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: ref, Points: 11, OrderID: "F-1"})
 	wantError(t, err, coalition.FailedPrecondition, "points")
 	// Nor captured beyond the hold, nor by another partner.
-	over := int64(41)
+	over := coalition.Points(41)
 	before := f.writes()
 	_, err = f.l.Capture(f.ctx, f.cinema.ID, ledger.Capture{IdempotencyKey: f.key(), HoldID: hold.ID, Points: &over})
 	wantError(t, err, coalition.FailedPrecondition, "points")
@@ -205,7 +205,7 @@ func TestTwoPhaseBurnHoldsCapturesAndReleases(t *testing.T) {
 	if after := f.writes(); after != before {
 		t.Fatalf("refused captures wrote rows: %s → %s", before, after)
 	}
-	part := int64(25)
+	part := coalition.Points(25)
 	res, err := f.l.Capture(f.ctx, f.cinema.ID, ledger.Capture{IdempotencyKey: f.key(), HoldID: hold.ID, Points: &part})
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +354,7 @@ func TestRefundOfABurnGivesPointsBackToTheirIssuers(t *testing.T) {
 	if got, want := f.consumptions(burn.ID), map[string]int64{"burn cafe→fuel": 50, "burn cinema→fuel": 10}; !maps.Equal(got, want) {
 		t.Fatalf("burn consumptions = %v, want %v", got, want)
 	}
-	points := int64(25)
+	points := coalition.Points(25)
 	r, err := f.l.Refund(f.ctx, f.fuel.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &points})
 	if err != nil {
 		t.Fatal(err)
@@ -364,16 +364,16 @@ func TestRefundOfABurnGivesPointsBackToTheirIssuers(t *testing.T) {
 		t.Fatalf("refund consumptions = %v, want %v", got, want)
 	}
 	f.wantBalance(m, 45, 0, 0, 0)
-	over := int64(36)
+	over := coalition.Points(36)
 	_, err = f.l.Refund(f.ctx, f.fuel.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &over})
 	wantError(t, err, coalition.FailedPrecondition, "points")
-	rest := int64(35)
+	rest := coalition.Points(35)
 	if _, err := f.l.Refund(f.ctx, f.fuel.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &rest}); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBalance(m, 80, 0, 0, 0)
 	// Only the partner that made a transaction may refund it.
-	one := int64(1)
+	one := coalition.Points(1)
 	_, err = f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &one})
 	wantError(t, err, coalition.NotFound, "transaction_id")
 	f.checkClean()
@@ -465,7 +465,7 @@ func TestBadRequestsAreRefusedPreciselyAndWriteNothing(t *testing.T) {
 			return err
 		}, coalition.Invalid, "ttl"},
 		{"refund of an unknown transaction", func() error {
-			p := int64(1)
+			p := coalition.Points(1)
 			_, err := f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: uuid.New(), Points: &p})
 			return err
 		}, coalition.NotFound, "transaction_id"},
@@ -685,15 +685,15 @@ func TestABurnCannotBeRefundedTwiceThroughDebtPayments(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.wantBalance(m, -50, 0, 0, 50)
-	ten := int64(10)
+	ten := coalition.Points(10)
 	if _, err := f.l.Refund(f.ctx, f.cinema.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &ten}); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBalance(m, -40, 0, 0, 40) // the 10 given back paid the debt
-	over := int64(41)
+	over := coalition.Points(41)
 	_, err := f.l.Refund(f.ctx, f.cinema.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &over})
 	wantError(t, err, coalition.FailedPrecondition, "points")
-	rest := int64(40)
+	rest := coalition.Points(40)
 	if _, err := f.l.Refund(f.ctx, f.cinema.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &rest}); err != nil {
 		t.Fatal(err)
 	}

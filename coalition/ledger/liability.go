@@ -14,8 +14,8 @@ import (
 // spent or expired): the figure of the last cleared window plus what the
 // partner issued since, less what was consumed of its lots since.
 type liability struct {
-	limit       *int64
-	outstanding int64
+	limit       *coalition.Points
+	outstanding coalition.Points
 }
 
 // errOutstandingUnread stops an accrual that found its partner capped
@@ -30,8 +30,8 @@ var errOutstandingUnread = errors.New("the partner has a liability limit: outsta
 // partner's terms, inside the posting (loadContext), so that a partner
 // without one pays for nothing: Accrue reads this only for partners it has
 // seen capped.
-func (l *Ledger) readOutstanding(ctx context.Context, partner coalition.PartnerID) (int64, error) {
-	var outstanding int64
+func (l *Ledger) readOutstanding(ctx context.Context, partner coalition.PartnerID) (coalition.Points, error) {
+	var outstanding coalition.Points
 	err := pgx.BeginTxFunc(ctx, l.tx.Pool(), pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `
 			WITH last AS (SELECT max(business_date) AS day FROM clearing_reports)
@@ -54,7 +54,7 @@ func (l *Ledger) readOutstanding(ctx context.Context, partner coalition.PartnerI
 }
 
 // allows refuses an accrual that would take the partner past its cap.
-func (li liability) allows(points int64) error {
+func (li liability) allows(points coalition.Points) error {
 	if li.limit == nil || li.outstanding+points <= *li.limit {
 		return nil
 	}

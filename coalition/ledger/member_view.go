@@ -51,7 +51,7 @@ func (l *Ledger) MemberHistory(ctx context.Context, member coalition.MemberID, p
 // OpenLot is what is left of one earn.
 type OpenLot struct {
 	IssuerID      coalition.PartnerID
-	Remaining     int64
+	Remaining     coalition.Points
 	SpendableFrom time.Time
 	ExpiresAt     time.Time
 }

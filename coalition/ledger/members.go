@@ -26,7 +26,7 @@ type Member struct {
 	EnrolledAt    time.Time           `json:"enrolled_at"`
 	// WelcomePoints is the enrolling partner's welcome bonus, given at
 	// enrollment (zero when looked up later).
-	WelcomePoints int64 `json:"welcome_points,omitempty"`
+	WelcomePoints coalition.Points `json:"welcome_points,omitempty"`
 }
 
 // MemberRef names a member by exactly one of its identifiers.

@@ -20,8 +20,8 @@ import (
 type lot struct {
 	ID            uuid.UUID
 	IssuerID      coalition.PartnerID
-	Points        int64
-	Remaining     int64
+	Points        coalition.Points
+	Remaining     coalition.Points
 	EarnedAt      time.Time
 	SpendableFrom time.Time
 	ExpiresAt     time.Time
@@ -36,18 +36,18 @@ func (t lot) spendable(now time.Time) bool { return t.Unlock == nil && !t.Spenda
 type debt struct {
 	ID         uuid.UUID
 	CreditorID coalition.PartnerID
-	Remaining  int64
+	Remaining  coalition.Points
 }
 
 // purse is a member's open lots (unexpired, not exhausted, soonest to expire
 // first), active holds and open debts, read in the posting's transaction.
 type purse struct {
 	lots  []*lot
-	held  int64
+	held  coalition.Points
 	debts []*debt
 }
 
-func (p *purse) spendable(now time.Time) (n int64) {
+func (p *purse) spendable(now time.Time) (n coalition.Points) {
 	for _, t := range p.lots {
 		if t.spendable(now) {
 			n += t.Remaining
@@ -56,7 +56,7 @@ func (p *purse) spendable(now time.Time) (n int64) {
 	return n
 }
 
-func (p *purse) pending(now time.Time) (n int64) {
+func (p *purse) pending(now time.Time) (n coalition.Points) {
 	for _, t := range p.lots {
 		if t.Unlock == nil && !t.spendable(now) {
 			n += t.Remaining
@@ -66,7 +66,7 @@ func (p *purse) pending(now time.Time) (n int64) {
 }
 
 // locked is the points of joint promotions still waiting for their unlock.
-func (p *purse) locked() (n int64) {
+func (p *purse) locked() (n coalition.Points) {
 	for _, t := range p.lots {
 		if t.Unlock != nil {
 			n += t.Remaining
@@ -75,7 +75,7 @@ func (p *purse) locked() (n int64) {
 	return n
 }
 
-func (p *purse) owed() (n int64) {
+func (p *purse) owed() (n coalition.Points) {
 	for _, d := range p.debts {
 		n += d.Remaining
 	}
@@ -84,7 +84,9 @@ func (p *purse) owed() (n int64) {
 
 // available is what the member can spend now: spendable points less holds
 // and debt. Negative only while a debt is unpaid.
-func (p *purse) available(now time.Time) int64 { return p.spendable(now) - p.held - p.owed() }
+func (p *purse) available(now time.Time) coalition.Points {
+	return p.spendable(now) - p.held - p.owed()
+}
 
 func loadPurse(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time) (*purse, error) {
 	p := &purse{}
@@ -125,7 +127,7 @@ type consumption struct {
 	redeemer *coalition.PartnerID
 	debtID   *uuid.UUID
 	kind     string
-	points   int64 // > 0 takes from the lot, < 0 gives back
+	points   coalition.Points // > 0 takes from the lot, < 0 gives back
 }
 
 // posting collects everything one ledger transaction writes, then writes it
@@ -133,12 +135,12 @@ type consumption struct {
 type posting struct {
 	tx           Transaction
 	ruleVersion  string
-	entries      map[uuid.UUID]int64
-	accounts     []uuid.UUID // first-use order, so entries are numbered the same on every run
+	entries      map[uuid.UUID]coalition.Points // by account
+	accounts     []uuid.UUID                    // first-use order, so entries are numbered the same on every run
 	newLots      []*lot
 	newDebts     []newDebt
 	consumptions []consumption
-	debtPaid     map[*debt]int64
+	debtPaid     map[*debt]coalition.Points
 	holdInsert   *Hold
 	holdUpdate   *Hold
 	lines        []storedLine
@@ -153,15 +155,15 @@ type storedLine struct {
 
 type newDebt struct {
 	debt
-	points int64
+	points coalition.Points
 }
 
 func newPosting(t Transaction) *posting {
-	return &posting{tx: t, entries: map[uuid.UUID]int64{}, debtPaid: map[*debt]int64{}}
+	return &posting{tx: t, entries: map[uuid.UUID]coalition.Points{}, debtPaid: map[*debt]coalition.Points{}}
 }
 
 // move credits amount to one account and debits it from another.
-func (p *posting) move(from, to uuid.UUID, amount int64) {
+func (p *posting) move(from, to uuid.UUID, amount coalition.Points) {
 	if amount == 0 {
 		return
 	}
@@ -169,7 +171,7 @@ func (p *posting) move(from, to uuid.UUID, amount int64) {
 	p.add(to, amount)
 }
 
-func (p *posting) add(account uuid.UUID, amount int64) {
+func (p *posting) add(account uuid.UUID, amount coalition.Points) {
 	if _, ok := p.entries[account]; !ok {
 		p.accounts = append(p.accounts, account)
 	}
@@ -178,8 +180,8 @@ func (p *posting) add(account uuid.UUID, amount int64) {
 
 // take consumes up to want points from lots in order, skipping lots for
 // which use is false, and returns how many it took.
-func (p *posting) take(lots []*lot, want int64, use func(*lot) bool, kind string, redeemer *coalition.PartnerID, debtID *uuid.UUID) int64 {
-	var took int64
+func (p *posting) take(lots []*lot, want coalition.Points, use func(*lot) bool, kind string, redeemer *coalition.PartnerID, debtID *uuid.UUID) coalition.Points {
+	var took coalition.Points
 	for _, t := range lots {
 		if took == want {
 			break
@@ -231,7 +233,7 @@ func (p *posting) write(ctx context.Context, tx pgx.Tx) error {
 // operation go to the database in one round trip.
 func (p *posting) queue(b *pgx.Batch) error {
 	p.tx.RuleVersion = p.ruleVersion
-	var sum int64
+	var sum coalition.Points
 	for _, a := range p.accounts {
 		sum += p.entries[a]
 	}
@@ -308,7 +310,7 @@ func (p *posting) queue(b *pgx.Batch) error {
 			d.ID, p.tx.MemberID, d.CreditorID, p.tx.ID, d.points, p.tx.CreatedAt)
 	}
 	// Net change per lot, in a stable order, then one row per consumption.
-	delta := map[*lot]int64{}
+	delta := map[*lot]coalition.Points{}
 	var touched []*lot
 	for _, c := range p.consumptions {
 		if _, ok := delta[c.lot]; !ok {
@@ -341,7 +343,7 @@ func (p *posting) queue(b *pgx.Batch) error {
 }
 
 // insufficient is the error of a burn the member cannot cover.
-func insufficient(field string, want, available int64) error {
+func insufficient(field string, want, available coalition.Points) error {
 	return coalition.Errorf(coalition.FailedPrecondition, field,
 		"not enough points: %d requested, %d available", want, max(available, 0))
 }

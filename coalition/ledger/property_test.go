@@ -23,7 +23,7 @@ func TestRandomWorkloadsKeepTheLedgerSound(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		m := f.enroll(f.cafe)
 		ref := ledger.MemberRef{ID: m.ID}
-		var posted int64 // sum of the member's acknowledged postings
+		var posted coalition.Points // sum of the member's acknowledged postings
 		type earn struct {
 			tx       ledger.Transaction
 			at       partners.Partner
@@ -48,7 +48,7 @@ func TestRandomWorkloadsKeepTheLedgerSound(t *testing.T) {
 			case 2:
 				var tx ledger.Transaction
 				tx, err = f.l.Redeem(f.ctx, shop.ID, ledger.Redemption{IdempotencyKey: key, Member: ref, OrderID: key,
-					Points: rapid.Int64Range(1, 100).Draw(rt, "points")})
+					Points: coalition.Points(rapid.Int64Range(1, 100).Draw(rt, "points"))})
 				if err == nil {
 					posted += tx.Points
 					burns = append(burns, tx)
@@ -56,7 +56,7 @@ func TestRandomWorkloadsKeepTheLedgerSound(t *testing.T) {
 			case 3:
 				var h ledger.Hold
 				h, err = f.l.Authorize(f.ctx, shop.ID, ledger.Authorization{IdempotencyKey: key, Member: ref, OrderID: key,
-					Points: rapid.Int64Range(1, 100).Draw(rt, "points"), TTL: time.Duration(rapid.IntRange(1, 48).Draw(rt, "ttl hours")) * time.Hour})
+					Points: coalition.Points(rapid.Int64Range(1, 100).Draw(rt, "points")), TTL: time.Duration(rapid.IntRange(1, 48).Draw(rt, "ttl hours")) * time.Hour})
 				if err == nil {
 					holds = append(holds, h)
 				}
@@ -66,7 +66,7 @@ func TestRandomWorkloadsKeepTheLedgerSound(t *testing.T) {
 				}
 				h := holds[rapid.IntRange(0, len(holds)-1).Draw(rt, "hold")]
 				if rapid.Bool().Draw(rt, "capture") {
-					part := rapid.Int64Range(1, h.Points).Draw(rt, "part")
+					part := coalition.Points(rapid.Int64Range(1, int64(h.Points)).Draw(rt, "part"))
 					var c ledger.CaptureResult
 					c, err = f.l.Capture(f.ctx, h.PartnerID, ledger.Capture{IdempotencyKey: key, HoldID: h.ID, Points: &part})
 					if err == nil {
@@ -96,7 +96,7 @@ func TestRandomWorkloadsKeepTheLedgerSound(t *testing.T) {
 					continue
 				}
 				b := burns[rapid.IntRange(0, len(burns)-1).Draw(rt, "burn")]
-				n := rapid.Int64Range(1, -b.Points).Draw(rt, "restore")
+				n := coalition.Points(rapid.Int64Range(1, int64(-b.Points)).Draw(rt, "restore"))
 				var r ledger.RefundResult
 				r, err = f.l.Refund(f.ctx, b.PartnerID, ledger.Refund{IdempotencyKey: key, TransactionID: b.ID, Points: &n})
 				if err == nil {

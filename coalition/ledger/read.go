@@ -18,14 +18,14 @@ import (
 // Balance is a member's points at one instant.
 type Balance struct {
 	MemberID         coalition.MemberID `json:"member_id"`
-	Available        int64              `json:"available"`
-	Pending          int64              `json:"pending"`
-	Locked           int64              `json:"locked"` // joint-promotion points awaiting a purchase at their partner
-	Held             int64              `json:"held"`
-	Debt             int64              `json:"debt"`
-	Expiring30d      int64              `json:"expiring_30d"`
+	Available        coalition.Points   `json:"available"`
+	Pending          coalition.Points   `json:"pending"`
+	Locked           coalition.Points   `json:"locked"` // joint-promotion points awaiting a purchase at their partner
+	Held             coalition.Points   `json:"held"`
+	Debt             coalition.Points   `json:"debt"`
+	Expiring30d      coalition.Points   `json:"expiring_30d"`
 	NextExpiryAt     *time.Time         `json:"next_expiry_at,omitempty"`
-	NextExpiryPoints int64              `json:"next_expiry_points"`
+	NextExpiryPoints coalition.Points   `json:"next_expiry_points"`
 	AsOf             time.Time          `json:"as_of"`
 }
 

@@ -16,17 +16,17 @@ import (
 // Refund gives back all or part of an earlier transaction of the calling
 // partner: of an earn by the money refunded, of a burn or capture by points.
 type Refund struct {
-	IdempotencyKey string           `json:"-"`
-	TransactionID  uuid.UUID        `json:"transaction_id"`
-	Purchase       *coalition.Money `json:"purchase,omitempty"`
-	Points         *int64           `json:"points,omitempty"`
+	IdempotencyKey string            `json:"-"`
+	TransactionID  uuid.UUID         `json:"transaction_id"`
+	Purchase       *coalition.Money  `json:"purchase,omitempty"`
+	Points         *coalition.Points `json:"points,omitempty"`
 }
 
 // RefundResult is the posting and, for an earn refund, the part of the
 // clawed-back points the member had already spent and now owes.
 type RefundResult struct {
-	Transaction Transaction `json:"transaction"`
-	DebtPoints  int64       `json:"debt_points"`
+	Transaction Transaction      `json:"transaction"`
+	DebtPoints  coalition.Points `json:"debt_points"`
 	// Referrer is the clawback of the referral bonus the purchase paid to
 	// the member who referred this one, if it paid one.
 	Referrer *Transaction `json:"referrer,omitempty"`
@@ -35,7 +35,7 @@ type RefundResult struct {
 type original struct {
 	kind     Kind
 	member   coalition.MemberID
-	points   int64
+	points   coalition.Points
 	amount   int64
 	currency string
 	orderID  string
@@ -159,7 +159,7 @@ func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 // when what is left of the purchase goes from leftBefore to leftAfter: they
 // keep floor(points × left / amount), so rounding favours the issuer and
 // refunds of the whole purchase give back exactly the points.
-func refundedShare(points, amount, leftBefore, leftAfter int64) int64 {
+func refundedShare(points coalition.Points, amount, leftBefore, leftAfter int64) coalition.Points {
 	return coalition.MulDivFloor(points, leftBefore, amount) - coalition.MulDivFloor(points, leftAfter, amount)
 }
 
@@ -167,7 +167,7 @@ func refundedShare(points, amount, leftBefore, leftAfter int64) int64 {
 // purchase is down from leftBefore to leftAfter of amount, each to its own
 // issuer, and returns the points of the new debts still owed after the
 // member's other points paid what they could.
-func (p *posting) clawBack(pu *purse, m memberRow, lots []earnLot, amount, leftBefore, leftAfter int64) int64 {
+func (p *posting) clawBack(pu *purse, m memberRow, lots []earnLot, amount, leftBefore, leftAfter int64) coalition.Points {
 	owed := false
 	for _, el := range lots {
 		claw := refundedShare(el.lot.Points, amount, leftBefore, leftAfter)
@@ -190,7 +190,7 @@ func (p *posting) clawBack(pu *purse, m memberRow, lots []earnLot, amount, leftB
 		return 0
 	}
 	p.payDebts(pu, m)
-	var still int64
+	var still coalition.Points
 	for _, d := range p.newDebts {
 		for _, have := range pu.debts {
 			if have.ID == d.ID {
@@ -270,10 +270,10 @@ func releaseBudgets(ctx context.Context, tx pgx.Tx, lots []earnLot, member coali
 	if err != nil {
 		return fmt.Errorf("refund: promotion lines: %w", err)
 	}
-	release := map[string]int64{}
+	release := map[string]coalition.Points{}
 	for rows.Next() {
 		var ref string
-		var points int64
+		var points coalition.Points
 		if err := rows.Scan(&ref, &points); err != nil {
 			rows.Close()
 			return fmt.Errorf("refund: promotion lines: %w", err)
@@ -300,12 +300,12 @@ func releaseBudgets(ctx context.Context, tx pgx.Tx, lots []earnLot, member coali
 // from the member's shard first, where drawBudget took them first, then
 // from the others. A promotion without a budget has no rows and nothing
 // to give back.
-func releaseBudget(ctx context.Context, tx pgx.Tx, promotion string, points int64, member coalition.MemberID) error {
+func releaseBudget(ctx context.Context, tx pgx.Tx, promotion string, points coalition.Points, member coalition.MemberID) error {
 	if points <= 0 {
 		return nil
 	}
 	first := homeShard(member)
-	granted := map[int]int64{}
+	granted := map[int]coalition.Points{}
 	if err := readGranted(ctx, tx, granted, `SELECT shard, granted FROM promotion_budgets WHERE promotion = $1 AND granted > 0`, promotion); err != nil {
 		return fmt.Errorf("refund: budget of %s: %w", promotion, err)
 	}
@@ -427,7 +427,7 @@ func refundBurn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 	}
 	type spent struct {
 		lot   *lot
-		still int64
+		still coalition.Points
 	}
 	var lots []spent
 	for rows.Next() {
@@ -445,11 +445,11 @@ func refundBurn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 	// What is left to refund, from the lots (a refund's transaction may also
 	// hold debt payments, which are not the burn's: hence the kinds above),
 	// checked against the transactions themselves.
-	var still int64
+	var still coalition.Points
 	for _, s := range lots {
 		still += s.still
 	}
-	var restored int64
+	var restored coalition.Points
 	if err := tx.QueryRow(ctx, `
 		SELECT COALESCE(SUM(points), 0) FROM transactions WHERE original_id = $1 AND kind = 'burn_refund'`,
 		r.TransactionID).Scan(&restored); err != nil {

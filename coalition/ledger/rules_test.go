@@ -2,7 +2,6 @@ package ledger_test
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +42,7 @@ func lines(e ledger.AccrueResult) string {
 		if l.Ref != "" {
 			s += "/" + l.Ref
 		}
-		out = append(out, s+":"+strconv.FormatInt(l.Points, 10)+"@"+l.Funder)
+		out = append(out, s+":"+fmt.Sprint(l.Points)+"@"+l.Funder)
 	}
 	return strings.Join(out, " ")
 }
@@ -225,9 +224,9 @@ func TestRulesOnTheLedger(t *testing.T) {
 		for _, tx := range hist {
 			var parts []string
 			for _, l := range tx.Lines {
-				parts = append(parts, l.Rule+"/"+l.Ref+":"+strconv.FormatInt(l.Points, 10)+"@"+l.Funder)
+				parts = append(parts, l.Rule+"/"+l.Ref+":"+fmt.Sprint(l.Points)+"@"+l.Funder)
 			}
-			explained[string(tx.Kind)+" "+tx.RuleVersion+" "+strconv.FormatInt(tx.Points, 10)] += strings.Join(parts, " ") + ";"
+			explained[string(tx.Kind)+" "+tx.RuleVersion+" "+fmt.Sprint(tx.Points)] += strings.Join(parts, " ") + ";"
 		}
 		wantExplained := map[string]string{
 			"earn rules/v1 50":  "base/:50@cafe;",

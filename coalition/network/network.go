@@ -43,7 +43,7 @@ type Standing struct {
 	partners.Partner
 	// Outstanding is the points the partner issued that are neither spent
 	// nor expired: the sum of what is left of its lots.
-	Outstanding int64
+	Outstanding coalition.Points
 	// ValidCertificates counts certificates neither revoked nor expired;
 	// CertificateNotAfter is the latest expiry among them.
 	ValidCertificates   int
@@ -57,7 +57,7 @@ func (r *Reader) Standings(ctx context.Context) ([]Standing, error) {
 		return nil, err
 	}
 	type extra struct {
-		outstanding int64
+		outstanding coalition.Points
 		certs       int
 		notAfter    *time.Time
 	}
@@ -109,11 +109,11 @@ type Figures struct {
 	RepeatRateBP      int64 // RepeatMembers / PurchasingMembers, in basis points, rounded down
 	Purchases         int64
 	AverageCheck      coalition.Money // rounded down to a minor unit
-	PointsIssued      int64
-	PointsBurned      int64 // net of burn refunds
-	BurnedElsewhere   int64 // of which at a partner other than the issuer
-	CrossBurnBP       int64 // BurnedElsewhere / PointsBurned, in basis points, rounded down
-	PointsExpired     int64
+	PointsIssued      coalition.Points
+	PointsBurned      coalition.Points // net of burn refunds
+	BurnedElsewhere   coalition.Points // of which at a partner other than the issuer
+	CrossBurnBP       int64            // BurnedElsewhere / PointsBurned, in basis points, rounded down
+	PointsExpired     coalition.Points
 }
 
 // Figures counts the last days business days up to and including the open
@@ -173,9 +173,10 @@ func (r *Reader) Figures(ctx context.Context, days int) (Figures, error) {
 
 // ratioBP is part/whole in basis points, rounded down; 0 when whole is not
 // positive.
-func ratioBP(part, whole int64) int64 {
+func ratioBP[N ~int64](part, whole N) int64 {
 	if whole <= 0 || part <= 0 {
 		return 0
 	}
-	return coalition.MulDivFloor(part, 10_000, whole)
+	// A ratio of two amounts of one kind is a bare number.
+	return coalition.MulDivFloor(int64(part), 10_000, int64(whole))
 }

@@ -32,7 +32,7 @@ type Partner struct {
 	InterchangeFeeBP, IssueFeeBP, BreakageShareBP *int64
 	// LiabilityLimit caps the points the partner may have outstanding; nil
 	// means no cap.
-	LiabilityLimit *int64
+	LiabilityLimit *coalition.Points
 }
 
 // Register reads and changes partners.
@@ -183,7 +183,7 @@ func (r *Register) PartnerIDByCode(ctx context.Context, code string) (coalition.
 // next accrual on, or lifts the cap (nil). A new cap below what the partner
 // has outstanding already refuses its accruals until points are spent or
 // expire; nothing issued is taken back.
-func (r *Register) SetLiabilityLimit(ctx context.Context, code string, limit *int64) error {
+func (r *Register) SetLiabilityLimit(ctx context.Context, code string, limit *coalition.Points) error {
 	if limit != nil && *limit < 0 {
 		return coalition.Errorf(coalition.Invalid, "liability_limit", "must not be negative")
 	}

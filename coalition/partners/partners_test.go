@@ -23,7 +23,7 @@ func TestALiabilityLimitIsSetChangedAndLiftedOnAnExistingPartner(t *testing.T) {
 	if _, err := reg.Add(ctx, partners.Partner{Code: "cafe", Name: "Cafe", Kind: "café", EarnRateBP: 500, PointsTTLDays: 365}); err != nil {
 		t.Fatal(err)
 	}
-	limitOf := func() *int64 {
+	limitOf := func() *coalition.Points {
 		t.Helper()
 		p, err := reg.ByCode(ctx, "cafe")
 		if err != nil {
@@ -34,7 +34,7 @@ func TestALiabilityLimitIsSetChangedAndLiftedOnAnExistingPartner(t *testing.T) {
 	if l := limitOf(); l != nil {
 		t.Fatalf("a new partner has limit %d, want none", *l)
 	}
-	for _, want := range []int64{1_000_000, 0} {
+	for _, want := range []coalition.Points{1_000_000, 0} {
 		if err := reg.SetLiabilityLimit(ctx, "cafe", &want); err != nil {
 			t.Fatal(err)
 		}
@@ -60,10 +60,10 @@ func TestALiabilityLimitIsRefusedWhenNegativeOrForAnUnknownPartner(t *testing.T)
 	if _, err := reg.Add(ctx, partners.Partner{Code: "cafe", Name: "Cafe", Kind: "café", EarnRateBP: 500, PointsTTLDays: 365}); err != nil {
 		t.Fatal(err)
 	}
-	negative, some := int64(-1), int64(10)
+	negative, some := coalition.Points(-1), coalition.Points(10)
 	for _, tc := range []struct {
 		code  string
-		limit *int64
+		limit *coalition.Points
 		want  coalition.Code
 	}{
 		{"cafe", &negative, coalition.Invalid},

@@ -28,7 +28,7 @@ type Purchase struct {
 	SpendBefore int64
 	// EarnedToday is what the member already earned today at this partner
 	// from its own rules (base and tier), for the daily cap.
-	EarnedToday int64
+	EarnedToday coalition.Points
 	// ReferralPending: the member was referred and no referral bonus has
 	// been paid yet.
 	ReferralPending bool
@@ -57,7 +57,7 @@ type Line struct {
 	UnlockAt string `json:"unlock_at,omitempty"`
 	// Budget is the promotion's budget the ledger must draw these points
 	// from (zero: none); the ledger may lower Points to what is left.
-	Budget int64 `json:"-"`
+	Budget coalition.Points `json:"-"`
 }
 
 // Earning is the outcome of one purchase.
@@ -70,7 +70,7 @@ type Earning struct {
 	Tier     string `json:"tier,omitempty"`
 	Upgraded bool   `json:"upgraded,omitempty"`
 	// ReferrerPoints go to the member who referred this one.
-	ReferrerPoints int64 `json:"referrer_points,omitempty"`
+	ReferrerPoints coalition.Points `json:"referrer_points,omitempty"`
 }
 
 // Sum recomputes Total from the lines.
@@ -83,7 +83,7 @@ func (e *Earning) Sum() {
 
 // Own is the points the purchase's partner funds from its own earn rules:
 // what its caps and its liability limit apply to.
-func (e Earning) Own() (n int64) {
+func (e Earning) Own() (n coalition.Points) {
 	for _, l := range e.Lines {
 		if l.Rule == LineBase || l.Rule == LineTier {
 			n += l.Points
@@ -136,21 +136,23 @@ func (rs RuleSet) Evaluate(p Purchase) (Earning, error) {
 	}
 
 	// Base points at the partner's rate for this purchase.
-	var base int64
+	var base coalition.Points
 	var desc string
 	rateBP, how := pr.rate(p)
 	switch {
 	case rateBP < 0: // points per money
-		base = coalition.MulDivFloor(p.Amount, pr.PointsPer.Points, pr.PointsPer.MoneyMinor)
+		base = coalition.MulDivFloor(pr.PointsPer.Points, p.Amount, pr.PointsPer.MoneyMinor)
 		desc = fmt.Sprintf("%d points per %s", pr.PointsPer.Points, minor(pr.PointsPer.MoneyMinor))
 	default:
-		base = coalition.MulDivFloor(p.Amount, rateBP, 10_000*p.PointValueMinor)
+		// The share of the purchase, in money, bought at the point value:
+		// where money becomes points.
+		base = coalition.Points(coalition.MulDivFloor(p.Amount, rateBP, 10_000*p.PointValueMinor))
 		desc = fmt.Sprintf("%s of the purchase", percent(rateBP))
 	}
 	if how != "" {
 		desc += " (" + how + ")"
 	}
-	var tierPts int64
+	var tierPts coalition.Points
 	if tier != nil && tier.MultiplierBP > 10_000 {
 		tierPts = coalition.MulDivFloor(base, tier.MultiplierBP-10_000, 10_000)
 	}

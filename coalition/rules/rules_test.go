@@ -61,10 +61,10 @@ func demo() RuleSet {
 
 type want struct {
 	lines    string // "rule:ref:points:funder" joined by spaces
-	total    int64
+	total    coalition.Points
 	tier     string
 	upgraded bool
-	referrer int64
+	referrer coalition.Points
 }
 
 func summary(e Earning) string {
@@ -79,7 +79,7 @@ func summary(e Earning) string {
 	return strings.Join(parts, " ")
 }
 
-func itoa(n int64) string {
+func itoa(n coalition.Points) string {
 	if n < 0 {
 		return "-" + itoa(-n)
 	}

@@ -9,6 +9,7 @@ package rules
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -49,16 +50,16 @@ type PartnerRules struct {
 	// MinPurchaseMinor: smaller purchases earn nothing.
 	MinPurchaseMinor int64 `json:"min_purchase_minor,omitempty"`
 	// Caps on the partner's own points (base and tier), zero for none.
-	CapPerPurchase  int64 `json:"cap_per_purchase,omitempty"`
-	CapPerMemberDay int64 `json:"cap_per_member_day,omitempty"`
+	CapPerPurchase  coalition.Points `json:"cap_per_purchase,omitempty"`
+	CapPerMemberDay coalition.Points `json:"cap_per_member_day,omitempty"`
 	// WelcomePoints are given, at the partner's cost, to a member it enrolls.
-	WelcomePoints int64 `json:"welcome_points,omitempty"`
+	WelcomePoints coalition.Points `json:"welcome_points,omitempty"`
 }
 
 // PointsPer is "Points points per MoneyMinor spent".
 type PointsPer struct {
-	Points     int64 `json:"points"`
-	MoneyMinor int64 `json:"money_minor"`
+	Points     coalition.Points `json:"points"`
+	MoneyMinor int64            `json:"money_minor"`
 }
 
 // CategoryRate replaces the rate for purchases of one category.
@@ -115,8 +116,8 @@ type Promotion struct {
 	Tiers            []string `json:"tiers,omitempty"`
 	MinPurchaseMinor int64    `json:"min_purchase_minor,omitempty"`
 
-	MultiplierBP int64 `json:"multiplier_bp,omitempty"`
-	BonusPoints  int64 `json:"bonus_points,omitempty"`
+	MultiplierBP int64            `json:"multiplier_bp,omitempty"`
+	BonusPoints  coalition.Points `json:"bonus_points,omitempty"`
 	// FundedBy is "partner", "operator" or a partner's code: the issuer of
 	// the bonus points, who pays for them when they are spent.
 	FundedBy string `json:"funded_by"`
@@ -124,15 +125,15 @@ type Promotion struct {
 	// member buys at this partner.
 	UnlockAt string `json:"unlock_at,omitempty"`
 	// BudgetPoints caps the points the promotion gives in all; zero: none.
-	BudgetPoints int64 `json:"budget_points,omitempty"`
+	BudgetPoints coalition.Points `json:"budget_points,omitempty"`
 }
 
 // Referral pays both members, at the operator's cost, on the referred
 // member's first purchase of at least MinPurchaseMinor.
 type Referral struct {
-	ReferrerPoints   int64 `json:"referrer_points"`
-	NewMemberPoints  int64 `json:"new_member_points"`
-	MinPurchaseMinor int64 `json:"min_purchase_minor,omitempty"`
+	ReferrerPoints   coalition.Points `json:"referrer_points"`
+	NewMemberPoints  coalition.Points `json:"new_member_points"`
+	MinPurchaseMinor int64            `json:"min_purchase_minor,omitempty"`
 }
 
 // Decode reads a rule set from JSON, refusing unknown fields, so that a typo
@@ -208,26 +209,11 @@ func checkRate(field string, bp int64) error {
 	return nil
 }
 
-// checkAmount checks a count of points or money that may be zero.
-func checkAmount(field string, n int64) error {
+// checkAmount checks an amount of points or money that may be zero. Of
+// several checked together (with cmp.Or), the first that fails is reported.
+func checkAmount[N ~int64](field string, n N) error {
 	if n < 0 || n > coalition.MaxAmount {
 		return invalid(field, "must be between 0 and %d, got %d", int64(coalition.MaxAmount), n)
-	}
-	return nil
-}
-
-// namedAmount is an amount with its field's path.
-type namedAmount struct {
-	field string
-	v     int64
-}
-
-// checkAmounts checks several amounts, in order.
-func checkAmounts(ns ...namedAmount) error {
-	for _, n := range ns {
-		if err := checkAmount(n.field, n.v); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -276,9 +262,9 @@ func (p PartnerRules) validate(f string) error {
 	if err := checkSteps(f, p.Steps); err != nil {
 		return err
 	}
-	return checkAmounts(
-		namedAmount{f + ".min_purchase_minor", p.MinPurchaseMinor}, namedAmount{f + ".cap_per_purchase", p.CapPerPurchase},
-		namedAmount{f + ".cap_per_member_day", p.CapPerMemberDay}, namedAmount{f + ".welcome_points", p.WelcomePoints},
+	return cmp.Or(
+		checkAmount(f+".min_purchase_minor", p.MinPurchaseMinor), checkAmount(f+".cap_per_purchase", p.CapPerPurchase),
+		checkAmount(f+".cap_per_member_day", p.CapPerMemberDay), checkAmount(f+".welcome_points", p.WelcomePoints),
 	)
 }
 
@@ -475,9 +461,9 @@ func checkReferral(r *Referral) error {
 	if r == nil {
 		return nil
 	}
-	return checkAmounts(
-		namedAmount{"referral.referrer_points", r.ReferrerPoints}, namedAmount{"referral.new_member_points", r.NewMemberPoints},
-		namedAmount{"referral.min_purchase_minor", r.MinPurchaseMinor},
+	return cmp.Or(
+		checkAmount("referral.referrer_points", r.ReferrerPoints), checkAmount("referral.new_member_points", r.NewMemberPoints),
+		checkAmount("referral.min_purchase_minor", r.MinPurchaseMinor),
 	)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
@@ -94,14 +95,15 @@ func ruleSet(m *coalitionv1.RuleSet) rules.RuleSet {
 	rs := rules.RuleSet{EffectiveFrom: timeOf(m.GetEffectiveFrom()), Note: m.GetNote()}
 	for _, p := range m.GetPartners() {
 		pr := rules.PartnerRules{
-			Partner: p.GetPartner(), MinPurchaseMinor: p.GetMinPurchaseMinor(), CapPerPurchase: p.GetCapPerPurchase(),
-			CapPerMemberDay: p.GetCapPerMemberDay(), WelcomePoints: p.GetWelcomePoints(),
+			Partner: p.GetPartner(), MinPurchaseMinor: p.GetMinPurchaseMinor(),
+			CapPerPurchase: coalition.Points(p.GetCapPerPurchase()), CapPerMemberDay: coalition.Points(p.GetCapPerMemberDay()),
+			WelcomePoints: coalition.Points(p.GetWelcomePoints()),
 		}
 		if p.RateBp != nil {
 			pr.RateBP = new(p.GetRateBp())
 		}
 		if pp := p.GetPointsPer(); pp != nil {
-			pr.PointsPer = &rules.PointsPer{Points: pp.GetPoints(), MoneyMinor: pp.GetMoneyMinor()}
+			pr.PointsPer = &rules.PointsPer{Points: coalition.Points(pp.GetPoints()), MoneyMinor: pp.GetMoneyMinor()}
 		}
 		for _, c := range p.GetCategories() {
 			pr.Categories = append(pr.Categories, rules.CategoryRate{Category: c.GetCategory(), RateBP: c.GetRateBp()})
@@ -123,13 +125,13 @@ func ruleSet(m *coalitionv1.RuleSet) rules.RuleSet {
 			Code: p.GetCode(), Name: p.GetName(), Starts: timeOf(p.GetStarts()), Ends: timeOf(p.GetEnds()),
 			Weekdays: p.GetWeekdays(), FromHour: int(p.GetFromHour()), ToHour: int(p.GetToHour()),
 			Partners: p.GetPartners(), Categories: p.GetCategories(), Tiers: p.GetTiers(), MinPurchaseMinor: p.GetMinPurchaseMinor(),
-			MultiplierBP: p.GetMultiplierBp(), BonusPoints: p.GetBonusPoints(), FundedBy: p.GetFundedBy(),
-			UnlockAt: p.GetUnlockAt(), BudgetPoints: p.GetBudgetPoints(),
+			MultiplierBP: p.GetMultiplierBp(), BonusPoints: coalition.Points(p.GetBonusPoints()), FundedBy: p.GetFundedBy(),
+			UnlockAt: p.GetUnlockAt(), BudgetPoints: coalition.Points(p.GetBudgetPoints()),
 		})
 	}
 	if r := m.GetReferral(); r != nil {
-		rs.Referral = &rules.Referral{ReferrerPoints: r.GetReferrerPoints(), NewMemberPoints: r.GetNewMemberPoints(),
-			MinPurchaseMinor: r.GetMinPurchaseMinor()}
+		rs.Referral = &rules.Referral{ReferrerPoints: coalition.Points(r.GetReferrerPoints()),
+			NewMemberPoints: coalition.Points(r.GetNewMemberPoints()), MinPurchaseMinor: r.GetMinPurchaseMinor()}
 	}
 	return rs
 }
@@ -138,11 +140,11 @@ func ruleSetPB(rs rules.RuleSet) *coalitionv1.RuleSet {
 	out := &coalitionv1.RuleSet{Version: rs.Version, EffectiveFrom: stampOf(rs.EffectiveFrom), Note: rs.Note}
 	for _, p := range rs.Partners {
 		pr := &coalitionv1.PartnerRules{
-			Partner: p.Partner, RateBp: p.RateBP, MinPurchaseMinor: p.MinPurchaseMinor, CapPerPurchase: p.CapPerPurchase,
-			CapPerMemberDay: p.CapPerMemberDay, WelcomePoints: p.WelcomePoints,
+			Partner: p.Partner, RateBp: p.RateBP, MinPurchaseMinor: p.MinPurchaseMinor, CapPerPurchase: int64(p.CapPerPurchase),
+			CapPerMemberDay: int64(p.CapPerMemberDay), WelcomePoints: int64(p.WelcomePoints),
 		}
 		if pp := p.PointsPer; pp != nil {
-			pr.PointsPer = &coalitionv1.PointsPer{Points: pp.Points, MoneyMinor: pp.MoneyMinor}
+			pr.PointsPer = &coalitionv1.PointsPer{Points: int64(pp.Points), MoneyMinor: pp.MoneyMinor}
 		}
 		for _, c := range p.Categories {
 			pr.Categories = append(pr.Categories, &coalitionv1.CategoryRate{Category: c.Category, RateBp: c.RateBP})
@@ -164,12 +166,12 @@ func ruleSetPB(rs rules.RuleSet) *coalitionv1.RuleSet {
 			Code: p.Code, Name: p.Name, Starts: stampOf(p.Starts), Ends: stampOf(p.Ends),
 			Weekdays: p.Weekdays, FromHour: int32(p.FromHour), ToHour: int32(p.ToHour),
 			Partners: p.Partners, Categories: p.Categories, Tiers: p.Tiers, MinPurchaseMinor: p.MinPurchaseMinor,
-			MultiplierBp: p.MultiplierBP, BonusPoints: p.BonusPoints, FundedBy: p.FundedBy,
-			UnlockAt: p.UnlockAt, BudgetPoints: p.BudgetPoints,
+			MultiplierBp: p.MultiplierBP, BonusPoints: int64(p.BonusPoints), FundedBy: p.FundedBy,
+			UnlockAt: p.UnlockAt, BudgetPoints: int64(p.BudgetPoints),
 		})
 	}
 	if r := rs.Referral; r != nil {
-		out.Referral = &coalitionv1.Referral{ReferrerPoints: r.ReferrerPoints, NewMemberPoints: r.NewMemberPoints,
+		out.Referral = &coalitionv1.Referral{ReferrerPoints: int64(r.ReferrerPoints), NewMemberPoints: int64(r.NewMemberPoints),
 			MinPurchaseMinor: r.MinPurchaseMinor}
 	}
 	return out

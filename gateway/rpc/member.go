@@ -76,8 +76,8 @@ func me(ctx context.Context) coalition.MemberID {
 
 func balancePB(b ledger.Balance) *coalitionv1.Balance {
 	out := &coalitionv1.Balance{
-		MemberId: b.MemberID.String(), Available: b.Available, Pending: b.Pending, Held: b.Held, Debt: b.Debt,
-		Expiring_30D: b.Expiring30d, NextExpiryPoints: b.NextExpiryPoints, Locked: b.Locked,
+		MemberId: b.MemberID.String(), Available: int64(b.Available), Pending: int64(b.Pending), Held: int64(b.Held), Debt: int64(b.Debt),
+		Expiring_30D: int64(b.Expiring30d), NextExpiryPoints: int64(b.NextExpiryPoints), Locked: int64(b.Locked),
 	}
 	if b.NextExpiryAt != nil {
 		out.NextExpiryAt = timestamppb.New(*b.NextExpiryAt)
@@ -160,9 +160,9 @@ func (s *memberService) ListExpiringPoints(ctx context.Context, req *coalitionv1
 	out := &coalitionv1.ListExpiringPointsResponse{}
 	for _, t := range lots {
 		p := names[t.IssuerID]
-		out.Lots = append(out.Lots, &coalitionv1.ExpiringLot{Points: t.Remaining, ExpiresAt: timestamppb.New(t.ExpiresAt),
+		out.Lots = append(out.Lots, &coalitionv1.ExpiringLot{Points: int64(t.Remaining), ExpiresAt: timestamppb.New(t.ExpiresAt),
 			IssuerCode: p.Code, IssuerName: p.Name, Pending: t.Pending(now)})
-		out.TotalPoints += t.Remaining
+		out.TotalPoints += int64(t.Remaining)
 	}
 	return out, nil
 }

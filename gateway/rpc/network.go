@@ -33,7 +33,7 @@ func (s *networkService) ListPartnerStandings(ctx context.Context, _ *coalitionv
 	for _, p := range st {
 		ps := &coalitionv1.PartnerStanding{Id: p.ID.String(), Code: p.Code, Name: p.Name, Kind: p.Kind, Status: p.Status,
 			EarnRateBp: p.EarnRateBP, ReturnWindow: durationpb.New(p.ReturnWindow), PointsTtlDays: int32(p.PointsTTLDays),
-			OutstandingPoints: p.Outstanding, LiabilityLimitPoints: optional(p.LiabilityLimit),
+			OutstandingPoints: int64(p.Outstanding), LiabilityLimitPoints: optional(p.LiabilityLimit),
 			ValidCertificates: int32(p.ValidCertificates)}
 		if p.CertificateNotAfter != nil {
 			ps.CertificateNotAfter = timestamppb.New(*p.CertificateNotAfter)
@@ -57,7 +57,7 @@ func (s *networkService) GetNetworkFigures(ctx context.Context, req *coalitionv1
 		MembersTotal: f.MembersTotal, ActiveMembers: f.ActiveMembers, PurchasingMembers: f.PurchasingMembers,
 		RepeatMembers: f.RepeatMembers, RepeatPurchaseRateBp: f.RepeatRateBP, Purchases: f.Purchases,
 		AverageCheck: &coalitionv1.Money{Minor: f.AverageCheck.Minor, Currency: f.AverageCheck.Currency},
-		PointsIssued: f.PointsIssued, PointsBurned: f.PointsBurned, PointsBurnedElsewhere: f.BurnedElsewhere,
-		CrossPartnerBurnBp: f.CrossBurnBP, PointsExpired: f.PointsExpired,
+		PointsIssued: int64(f.PointsIssued), PointsBurned: int64(f.PointsBurned), PointsBurnedElsewhere: int64(f.BurnedElsewhere),
+		CrossPartnerBurnBp: f.CrossBurnBP, PointsExpired: int64(f.PointsExpired),
 	}}, nil
 }

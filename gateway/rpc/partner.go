@@ -10,6 +10,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 
@@ -89,7 +90,7 @@ var kindPB = map[ledger.Kind]coalitionv1.TransactionKind{
 func transactionPB(t ledger.Transaction) *coalitionv1.Transaction {
 	out := &coalitionv1.Transaction{
 		Id: t.ID.String(), Kind: kindPB[t.Kind], PartnerId: t.PartnerID.String(), MemberId: t.MemberID.String(),
-		Points: t.Points, OrderId: t.OrderID, BusinessDate: t.BusinessDate, CreatedAt: timestamppb.New(t.CreatedAt),
+		Points: int64(t.Points), OrderId: t.OrderID, BusinessDate: t.BusinessDate, CreatedAt: timestamppb.New(t.CreatedAt),
 	}
 	if t.Amount != nil {
 		out.Amount = &coalitionv1.Money{Minor: t.Amount.Minor, Currency: t.Amount.Currency}
@@ -102,10 +103,14 @@ func transactionPB(t ledger.Transaction) *coalitionv1.Transaction {
 	}
 	out.RuleVersion = t.RuleVersion
 	for _, line := range t.Lines {
-		out.Breakdown = append(out.Breakdown, &coalitionv1.EarnLine{Rule: line.Rule, Description: line.Description, Points: line.Points,
-			Ref: line.Ref, Funder: line.Funder, UnlockAt: line.UnlockAt})
+		out.Breakdown = append(out.Breakdown, earnLinePB(line))
 	}
 	return out
+}
+
+func earnLinePB(line rules.Line) *coalitionv1.EarnLine {
+	return &coalitionv1.EarnLine{Rule: line.Rule, Description: line.Description, Points: int64(line.Points),
+		Ref: line.Ref, Funder: line.Funder, UnlockAt: line.UnlockAt}
 }
 
 var holdStatusPB = map[ledger.HoldStatus]coalitionv1.HoldStatus{
@@ -117,8 +122,8 @@ var holdStatusPB = map[ledger.HoldStatus]coalitionv1.HoldStatus{
 
 func holdPB(h ledger.Hold) *coalitionv1.Hold {
 	return &coalitionv1.Hold{
-		Id: h.ID.String(), MemberId: h.MemberID.String(), PartnerId: h.PartnerID.String(), Points: h.Points,
-		Status: holdStatusPB[h.Status], CapturedPoints: h.CapturedPoints, OrderId: h.OrderID,
+		Id: h.ID.String(), MemberId: h.MemberID.String(), PartnerId: h.PartnerID.String(), Points: int64(h.Points),
+		Status: holdStatusPB[h.Status], CapturedPoints: int64(h.CapturedPoints), OrderId: h.OrderID,
 		ExpiresAt: timestamppb.New(h.ExpiresAt), CreatedAt: timestamppb.New(h.CreatedAt),
 	}
 }
@@ -150,13 +155,12 @@ func (s *partnerService) Accrue(ctx context.Context, req *coalitionv1.AccrueRequ
 		return nil, s.fail(ctx, "Accrue", err)
 	}
 	out := &coalitionv1.AccrueResponse{
-		Transaction: transactionPB(r.Transaction), Points: r.Earning.Total,
+		Transaction: transactionPB(r.Transaction), Points: int64(r.Earning.Total),
 		SpendableFrom: timestamppb.New(r.SpendableFrom), ExpiresAt: timestamppb.New(r.ExpiresAt),
-		RuleVersion: r.Earning.Version, Tier: r.Earning.Tier, TierUpgraded: r.Earning.Upgraded, UnlockedPoints: r.Unlocked,
+		RuleVersion: r.Earning.Version, Tier: r.Earning.Tier, TierUpgraded: r.Earning.Upgraded, UnlockedPoints: int64(r.Unlocked),
 	}
 	for _, line := range r.Earning.Lines {
-		out.Breakdown = append(out.Breakdown, &coalitionv1.EarnLine{Rule: line.Rule, Description: line.Description, Points: line.Points,
-			Ref: line.Ref, Funder: line.Funder, UnlockAt: line.UnlockAt})
+		out.Breakdown = append(out.Breakdown, earnLinePB(line))
 	}
 	for _, b := range r.Bonuses {
 		out.Bonuses = append(out.Bonuses, transactionPB(b))
@@ -166,7 +170,7 @@ func (s *partnerService) Accrue(ctx context.Context, req *coalitionv1.AccrueRequ
 
 func (s *partnerService) Authorize(ctx context.Context, req *coalitionv1.AuthorizeRequest) (*coalitionv1.AuthorizeResponse, error) {
 	h, err := s.l.Authorize(ctx, caller(ctx), ledger.Authorization{
-		IdempotencyKey: req.GetIdempotencyKey(), Member: memberRef(req.GetMember()), Points: req.GetPoints(),
+		IdempotencyKey: req.GetIdempotencyKey(), Member: memberRef(req.GetMember()), Points: coalition.Points(req.GetPoints()),
 		OrderID: req.GetOrderId(), TTL: req.GetTtl().AsDuration(),
 	})
 	if err != nil {
@@ -177,7 +181,7 @@ func (s *partnerService) Authorize(ctx context.Context, req *coalitionv1.Authori
 
 func (s *partnerService) Capture(ctx context.Context, req *coalitionv1.CaptureRequest) (*coalitionv1.CaptureResponse, error) {
 	r, err := s.l.Capture(ctx, caller(ctx), ledger.Capture{
-		IdempotencyKey: req.GetIdempotencyKey(), HoldID: uuid.MustParse(req.GetHoldId()), Points: req.Points,
+		IdempotencyKey: req.GetIdempotencyKey(), HoldID: uuid.MustParse(req.GetHoldId()), Points: (*coalition.Points)(req.Points),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, "Capture", err)
@@ -195,7 +199,7 @@ func (s *partnerService) Void(ctx context.Context, req *coalitionv1.VoidRequest)
 
 func (s *partnerService) Redeem(ctx context.Context, req *coalitionv1.RedeemRequest) (*coalitionv1.RedeemResponse, error) {
 	t, err := s.l.Redeem(ctx, caller(ctx), ledger.Redemption{
-		IdempotencyKey: req.GetIdempotencyKey(), Member: memberRef(req.GetMember()), Points: req.GetPoints(), OrderID: req.GetOrderId(),
+		IdempotencyKey: req.GetIdempotencyKey(), Member: memberRef(req.GetMember()), Points: coalition.Points(req.GetPoints()), OrderID: req.GetOrderId(),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, "Redeem", err)
@@ -210,13 +214,13 @@ func (s *partnerService) Refund(ctx context.Context, req *coalitionv1.RefundRequ
 		m := money(a.Purchase)
 		r.Purchase = &m
 	case *coalitionv1.RefundRequest_Points:
-		r.Points = &a.Points
+		r.Points = (*coalition.Points)(&a.Points)
 	}
 	res, err := s.l.Refund(ctx, caller(ctx), r)
 	if err != nil {
 		return nil, s.fail(ctx, "Refund", err)
 	}
-	return &coalitionv1.RefundResponse{Transaction: transactionPB(res.Transaction), DebtPoints: res.DebtPoints}, nil
+	return &coalitionv1.RefundResponse{Transaction: transactionPB(res.Transaction), DebtPoints: int64(res.DebtPoints)}, nil
 }
 
 func (s *partnerService) GetBalance(ctx context.Context, req *coalitionv1.GetBalanceRequest) (*coalitionv1.GetBalanceResponse, error) {
@@ -224,14 +228,7 @@ func (s *partnerService) GetBalance(ctx context.Context, req *coalitionv1.GetBal
 	if err != nil {
 		return nil, s.fail(ctx, "GetBalance", err)
 	}
-	out := &coalitionv1.Balance{
-		MemberId: b.MemberID.String(), Available: b.Available, Pending: b.Pending, Held: b.Held, Debt: b.Debt,
-		Expiring_30D: b.Expiring30d, NextExpiryPoints: b.NextExpiryPoints, Locked: b.Locked,
-	}
-	if b.NextExpiryAt != nil {
-		out.NextExpiryAt = timestamppb.New(*b.NextExpiryAt)
-	}
-	return &coalitionv1.GetBalanceResponse{Balance: out, AsOf: timestamppb.New(b.AsOf)}, nil
+	return &coalitionv1.GetBalanceResponse{Balance: balancePB(b), AsOf: timestamppb.New(b.AsOf)}, nil
 }
 
 func (s *partnerService) ListHistory(ctx context.Context, req *coalitionv1.ListHistoryRequest) (*coalitionv1.ListHistoryResponse, error) {

@@ -114,11 +114,13 @@ func knownPartner(r clearing.Report, code string) bool {
 	return false
 }
 
-func optional(p *int64) *int64 {
+// optional is a copy of an optional amount, of points or money, as an
+// optional proto field.
+func optional[N ~int64](p *N) *int64 {
 	if p == nil {
 		return nil
 	}
-	v := *p
+	v := int64(*p)
 	return &v
 }
 
@@ -233,7 +235,7 @@ func (s *settlementService) DrillDown(ctx context.Context, req *coalitionv1.Dril
 	}
 	out := &coalitionv1.DrillDownResponse{Line: linePB(line)}
 	for _, p := range posts {
-		lp := &coalitionv1.LedgerPosting{Kind: p.Kind, Partner: p.Partner, OrderId: p.OrderID, Points: p.Points}
+		lp := &coalitionv1.LedgerPosting{Kind: p.Kind, Partner: p.Partner, OrderId: p.OrderID, Points: int64(p.Points)}
 		if p.TransactionID != uuid.Nil { // another partner's total has no transaction, member or time
 			lp.TransactionId, lp.MemberId, lp.CreatedAt = p.TransactionID.String(), p.MemberID.String(), timestamppb.New(p.CreatedAt)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
@@ -102,7 +103,7 @@ type benchWindow struct {
 	pool *pgxpool.Pool // the project's pool: enable_seqscan=off, jit=off
 	bare *pgxpool.Pool // PostgreSQL's planner defaults (jit off as well)
 	// The figures the clearing must find, from the generator's own counts.
-	burned, issued, expired int64
+	burned, issued, expired coalition.Points
 }
 
 func newBenchWindow(b *testing.B, n int64) *benchWindow {

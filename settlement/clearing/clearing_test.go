@@ -96,7 +96,7 @@ func (f *fixture) accrue(p partners.Partner, m ledger.MemberRef, minor int64) le
 	return r
 }
 
-func (f *fixture) redeem(p partners.Partner, m ledger.MemberRef, points int64) ledger.Transaction {
+func (f *fixture) redeem(p partners.Partner, m ledger.MemberRef, points coalition.Points) ledger.Transaction {
 	tx, err := f.l.Redeem(f.ctx, p.ID, ledger.Redemption{IdempotencyKey: f.key(), Member: m, OrderID: f.key(), Points: points})
 	if err != nil {
 		f.t.Fatal(err)
@@ -198,7 +198,7 @@ func TestRefundOfABurnInALaterWindowAndBreakage(t *testing.T) {
 	f.clear(day1)
 	// Day two: the fuel station refunds 20 of day one's 60 points: 10 go
 	// back to the cinema's lot (latest to expire), 10 to the café's.
-	twenty := int64(20)
+	twenty := coalition.Points(20)
 	if _, err := f.l.Refund(f.ctx, f.fuel.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: &twenty}); err != nil {
 		t.Fatal(err)
 	}
@@ -420,15 +420,15 @@ func drillsDownExactly(t *testing.T, f *fixture, day time.Time, r clearing.Repor
 		if err != nil {
 			t.Fatalf("drill down %s: %v", l.ID, err)
 		}
-		var points int64
+		var points coalition.Points
 		for _, p := range posts {
 			points += p.Points
 		}
 		switch {
 		case l.Points != nil && points != *l.Points:
 			t.Errorf("line %s (%s %s→%s) has %d points, its postings %d", l.ID, l.Kind, l.Payer, l.Payee, *l.Points, points)
-		case l.BaseMinor != nil && points*r.PointValueMinor != *l.BaseMinor:
-			t.Errorf("fee line %s has base %d, its postings are worth %d", l.ID, *l.BaseMinor, points*r.PointValueMinor)
+		case l.BaseMinor != nil && points.Worth(r.PointValueMinor) != *l.BaseMinor:
+			t.Errorf("fee line %s has base %d, its postings are worth %d", l.ID, *l.BaseMinor, points.Worth(r.PointValueMinor))
 		}
 		if len(posts) == 0 {
 			t.Errorf("line %s has no postings", l.ID)

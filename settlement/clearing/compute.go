@@ -84,7 +84,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 		if err != nil {
 			return fmt.Errorf("flows: %w", err)
 		}
-		var redeemed int64
+		var redeemed coalition.Points
 		for rows.Next() {
 			var issuer, redeemer coalition.PartnerID
 			var debt bool
@@ -101,7 +101,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 			}
 			f.Issuer, f.Redeemer = code(issuer), code(redeemer)
 			if !f.Self() {
-				f.Minor = f.Points * t.pointValue
+				f.Minor = f.Points.Worth(t.pointValue)
 			}
 			if f.Kind == KindBurn {
 				redeemed += f.Points
@@ -144,8 +144,8 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 		}
 
 		// Expired points and every change to each issuer's lots.
-		expired := map[string]int64{}
-		consumed := map[string]int64{}
+		expired := map[string]coalition.Points{}
+		consumed := map[string]coalition.Points{}
 		rows, err = tx.Query(ctx, `
 			SELECT issuer_id,
 			       COALESCE(SUM(CASE WHEN kind = 'expire' THEN points END), 0),
@@ -158,7 +158,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 		}
 		for rows.Next() {
 			var id coalition.PartnerID
-			var exp, all int64
+			var exp, all coalition.Points
 			if err := rows.Scan(&id, &exp, &all); err != nil {
 				rows.Close()
 				return fmt.Errorf("consumptions: %w", err)
@@ -170,7 +170,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 		}
 
 		// Outstanding liability carried from the previous cleared window.
-		prev := map[string]int64{}
+		prev := map[string]coalition.Points{}
 		rows, err = tx.Query(ctx, `
 			SELECT partner_id, outstanding FROM partner_liabilities
 			WHERE business_date = (SELECT max(business_date) FROM clearing_reports WHERE business_date < $1)`, day)
@@ -179,7 +179,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 		}
 		for rows.Next() {
 			var id coalition.PartnerID
-			var n int64
+			var n coalition.Points
 			if err := rows.Scan(&id, &n); err != nil {
 				rows.Close()
 				return fmt.Errorf("liabilities: %w", err)
@@ -192,7 +192,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 
 		// The ledger's entries of the window, by kind of account, for the
 		// reconciliation.
-		entries := map[string]int64{}
+		entries := map[string]coalition.Points{}
 		rows, err = tx.Query(ctx, `
 			SELECT a.kind, SUM(e.amount)
 			FROM transactions AS t
@@ -205,7 +205,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 		}
 		for rows.Next() {
 			var kind string
-			var sum int64
+			var sum coalition.Points
 			if err := rows.Scan(&kind, &sum); err != nil {
 				rows.Close()
 				return fmt.Errorf("entries: %w", err)
@@ -219,7 +219,7 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 		assemble(&r, t, issued, expired, consumed, prev)
 		rec := &r.Reconciliation
 		rec.RedeemedPoints, rec.RedeemedEntries = redeemed, entries["partner_redeemed"]
-		var issuedEarn, allConsumed int64
+		var issuedEarn, allConsumed coalition.Points
 		for _, code := range t.issuers() {
 			if is := issued[code]; is != nil {
 				rec.IssuedPoints += is.Points - is.ClawedBack
@@ -239,17 +239,19 @@ func (c *Clearing) compute(ctx context.Context, date time.Time, hlc string) (Rep
 	rec := r.Reconciliation
 	for _, pair := range []struct {
 		what        string
-		report, led int64
+		report, led coalition.Points
 	}{
 		{"points redeemed at partners", rec.RedeemedPoints, rec.RedeemedEntries},
 		{"points issued net of clawbacks", rec.IssuedPoints, rec.IssuedEntries},
 		{"points expired", rec.ExpiredPoints, rec.BreakageEntries},
 		{"change of members' points", rec.MemberLotChange, rec.MemberEntries},
-		{"sum of net positions", rec.NetsSum, 0},
 	} {
 		if pair.report != pair.led {
 			return Report{}, fmt.Errorf("clear %s: reconciliation failed: %s: report %d, ledger %d", day, pair.what, pair.report, pair.led)
 		}
+	}
+	if rec.NetsSum != 0 {
+		return Report{}, fmt.Errorf("clear %s: reconciliation failed: sum of net positions: report %d, ledger 0", day, rec.NetsSum)
 	}
 	return r, nil
 }
@@ -294,7 +296,7 @@ func fee(base, bp int64) int64 { return coalition.MulDivTrunc(base, bp, 10_000) 
 
 // assemble derives fees, breakage, nets, instructions and liabilities from
 // the window's figures. Pure arithmetic, in integers.
-func assemble(r *Report, t *terms, issued map[string]*Issued, expired, consumed, prev map[string]int64) {
+func assemble(r *Report, t *terms, issued map[string]*Issued, expired, consumed, prev map[string]coalition.Points) {
 	receivable, payable := map[string]int64{}, map[string]int64{}
 	pay := func(from, to string, minor int64) {
 		if minor < 0 {
@@ -322,10 +324,10 @@ func assemble(r *Report, t *terms, issued map[string]*Issued, expired, consumed,
 			r.Issued = append(r.Issued, *is)
 		}
 		if n := expired[code]; n != 0 {
-			r.Breakage = append(r.Breakage, Breakage{Partner: code, Points: n, Minor: n * t.pointValue})
+			r.Breakage = append(r.Breakage, Breakage{Partner: code, Points: n, Minor: n.Worth(t.pointValue)})
 		}
 		out := prev[code]
-		var netIssued int64
+		var netIssued coalition.Points
 		if is != nil {
 			out += is.Points
 			netIssued = is.Points - is.ClawedBack
@@ -341,8 +343,8 @@ func assemble(r *Report, t *terms, issued map[string]*Issued, expired, consumed,
 		p := t.byCode[code]
 		for _, f := range []Fee{
 			{Payer: code, Kind: KindInterchange, BP: p.interchangeBP, BaseMinor: crossBurn[code]},
-			{Payer: code, Kind: KindIssue, BP: p.issueBP, BaseMinor: netIssued * t.pointValue},
-			{Payer: code, Kind: KindBreakage, BP: p.breakageBP, BaseMinor: expired[code] * t.pointValue},
+			{Payer: code, Kind: KindIssue, BP: p.issueBP, BaseMinor: netIssued.Worth(t.pointValue)},
+			{Payer: code, Kind: KindBreakage, BP: p.breakageBP, BaseMinor: expired[code].Worth(t.pointValue)},
 		} {
 			if f.BaseMinor == 0 {
 				continue

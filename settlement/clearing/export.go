@@ -24,13 +24,14 @@ var CSVHeader = []string{"section", "line", "payer", "payee", "kind", "points", 
 // the net lines. Hub and direct lines are the payment instructions; issued,
 // breakage and liability lines are information in points.
 type Line struct {
-	Section                      Section
-	ID, Payer, Payee             string
-	Kind                         Kind
-	Points, Minor, BP, BaseMinor *int64
+	Section              Section
+	ID, Payer, Payee     string
+	Kind                 Kind
+	Points               *coalition.Points
+	Minor, BP, BaseMinor *int64
 }
 
-func ptr(n int64) *int64 { return &n }
+func ptr[N ~int64](n N) *N { return &n }
 
 // Lines lists the report as rows, each with an id (F1, X1, …) that DrillDown
 // accepts.
@@ -86,12 +87,6 @@ func (r Report) WriteCSV(w io.Writer) error {
 	if err := cw.Write(CSVHeader); err != nil {
 		return err
 	}
-	num := func(p *int64) string {
-		if p == nil {
-			return ""
-		}
-		return strconv.FormatInt(*p, 10)
-	}
 	for _, l := range r.Lines() {
 		currency := ""
 		if l.Minor != nil || l.BaseMinor != nil {
@@ -103,6 +98,14 @@ func (r Report) WriteCSV(w io.Writer) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// num is a cell of a number, empty for none.
+func num[N ~int64](p *N) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.FormatInt(int64(*p), 10)
 }
 
 // For narrows the report to what concerns one partner: its statement.
@@ -130,7 +133,7 @@ type Posting struct {
 	Partner       string             `json:"partner"`
 	MemberID      coalition.MemberID `json:"member_id"`
 	OrderID       string             `json:"order_id,omitempty"`
-	Points        int64              `json:"points"`
+	Points        coalition.Points   `json:"points"`
 	CreatedAt     time.Time          `json:"created_at"`
 }
 

@@ -77,7 +77,7 @@ func TestClearingWaitsForAPostingThatFoundTheWindowOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var issued int64
+	var issued coalition.Points
 	for _, i := range report.Issued {
 		if i.Partner == "cafe" {
 			issued += i.Points

@@ -51,7 +51,7 @@ func TestAPartnersDrillDownShowsOthersOnlyAsTotals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sum int64
+		var sum coalition.Points
 		for _, p := range posts {
 			sum += p.Points
 		}

@@ -30,7 +30,7 @@ func TestRandomDaysClearExactlyAndReproducibly(t *testing.T) {
 		if err := f.runner.Pool().QueryRow(f.ctx, `SELECT business_date::TEXT FROM settlement_windows WHERE status = 'open'`).Scan(&window); err != nil {
 			rt.Fatal(err)
 		}
-		redeemed := map[string]int64{} // points each redeemer was told it took, net of refunds
+		redeemed := map[string]coalition.Points{} // points each redeemer was told it took, net of refunds
 		var burns []ledger.Transaction
 		var earns []ledger.AccrueResult
 		code := map[coalition.PartnerID]string{f.cafe.ID: "cafe", f.cinema.ID: "cinema", f.fuel.ID: "fuel"}
@@ -49,7 +49,7 @@ func TestRandomDaysClearExactlyAndReproducibly(t *testing.T) {
 			case 2:
 				var tx ledger.Transaction
 				if tx, err = f.l.Redeem(f.ctx, shop.ID, ledger.Redemption{IdempotencyKey: key, Member: m, OrderID: key,
-					Points: rapid.Int64Range(1, 60).Draw(rt, "points")}); err == nil {
+					Points: coalition.Points(rapid.Int64Range(1, 60).Draw(rt, "points"))}); err == nil {
 					redeemed[code[shop.ID]] -= tx.Points
 					burns = append(burns, tx)
 				}
@@ -58,7 +58,7 @@ func TestRandomDaysClearExactlyAndReproducibly(t *testing.T) {
 					continue
 				}
 				b := burns[rapid.IntRange(0, len(burns)-1).Draw(rt, "burn")]
-				n := rapid.Int64Range(1, -b.Points).Draw(rt, "restore")
+				n := coalition.Points(rapid.Int64Range(1, int64(-b.Points)).Draw(rt, "restore"))
 				var r ledger.RefundResult
 				if r, err = f.l.Refund(f.ctx, b.PartnerID, ledger.Refund{IdempotencyKey: key, TransactionID: b.ID, Points: &n}); err == nil {
 					redeemed[code[b.PartnerID]] -= r.Transaction.Points
@@ -88,7 +88,7 @@ func TestRandomDaysClearExactlyAndReproducibly(t *testing.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
-		flows := map[string]int64{}
+		flows := map[string]coalition.Points{}
 		for _, fl := range r.Flows {
 			if fl.Kind == clearing.KindBurn {
 				flows[fl.Redeemer] += fl.Points

@@ -114,10 +114,10 @@ type Party struct {
 }
 
 type Flow struct {
-	Issuer   string `json:"issuer"`
-	Redeemer string `json:"redeemer"`
-	Kind     Kind   `json:"kind"`
-	Points   int64  `json:"points"`
+	Issuer   string           `json:"issuer"`
+	Redeemer string           `json:"redeemer"`
+	Kind     Kind             `json:"kind"`
+	Points   coalition.Points `json:"points"`
 	// Minor is what the issuer pays the redeemer: Points × point value, or
 	// zero when issuer and redeemer are the same partner.
 	Minor int64 `json:"amount_minor"`
@@ -128,16 +128,16 @@ func (f Flow) Self() bool { return f.Issuer == f.Redeemer }
 
 // Issued is what a partner issued in the window and what refunds clawed back.
 type Issued struct {
-	Partner    string `json:"partner"`
-	Points     int64  `json:"points"`
-	ClawedBack int64  `json:"clawed_back"`
+	Partner    string           `json:"partner"`
+	Points     coalition.Points `json:"points"`
+	ClawedBack coalition.Points `json:"clawed_back"`
 }
 
 // Breakage is a partner's points that expired unspent in the window.
 type Breakage struct {
-	Partner string `json:"partner"`
-	Points  int64  `json:"points"`
-	Minor   int64  `json:"amount_minor"`
+	Partner string           `json:"partner"`
+	Points  coalition.Points `json:"points"`
+	Minor   int64            `json:"amount_minor"`
 }
 
 // Fee is one of the operator's fees on a partner: Minor = BaseMinor × BP /
@@ -160,20 +160,21 @@ type Net struct {
 }
 
 type Liability struct {
-	Partner     string `json:"partner"`
-	Outstanding int64  `json:"outstanding_points"`
+	Partner     string           `json:"partner"`
+	Outstanding coalition.Points `json:"outstanding_points"`
 }
 
 // Reconciliation is the report's totals checked against the ledger's entries
-// for the window; clearing fails if any pair differs.
+// for the window; clearing fails if any pair differs. Entries are amounts of
+// points; NetsSum is money.
 type Reconciliation struct {
-	RedeemedPoints  int64 `json:"redeemed_points"`
-	RedeemedEntries int64 `json:"redeemed_entries"`
-	IssuedPoints    int64 `json:"issued_points"`
-	IssuedEntries   int64 `json:"issued_entries"`
-	ExpiredPoints   int64 `json:"expired_points"`
-	BreakageEntries int64 `json:"breakage_entries"`
-	MemberLotChange int64 `json:"member_lot_change"`
-	MemberEntries   int64 `json:"member_entries"`
-	NetsSum         int64 `json:"nets_sum"`
+	RedeemedPoints  coalition.Points `json:"redeemed_points"`
+	RedeemedEntries coalition.Points `json:"redeemed_entries"`
+	IssuedPoints    coalition.Points `json:"issued_points"`
+	IssuedEntries   coalition.Points `json:"issued_entries"`
+	ExpiredPoints   coalition.Points `json:"expired_points"`
+	BreakageEntries coalition.Points `json:"breakage_entries"`
+	MemberLotChange coalition.Points `json:"member_lot_change"`
+	MemberEntries   coalition.Points `json:"member_entries"`
+	NetsSum         int64            `json:"nets_sum"`
 }

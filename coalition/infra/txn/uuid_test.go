@@ -12,11 +12,12 @@ import (
 
 // Ids go to PostgreSQL as the UUIDs they are and come back as the same
 // ids, by the extended protocol (binary) and the simple one (text), alone,
-// as pointers (NULL included) and in arrays.
-func TestIDsRoundTripThroughPostgreSQL(t *testing.T) {
+// as pointers (NULL included) and in arrays; points come back from a SUM,
+// which PostgreSQL returns as numeric.
+func TestIDsAndPointsRoundTripThroughPostgreSQL(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.NewDB(t)
-	if _, err := pool.Exec(ctx, `CREATE TABLE t (partner UUID NOT NULL, member UUID NOT NULL, referrer UUID)`); err != nil {
+	if _, err := pool.Exec(ctx, `CREATE TABLE t (partner UUID NOT NULL, member UUID NOT NULL, referrer UUID, points BIGINT NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
 	partner, member := coalition.NewPartnerID(), coalition.NewMemberID()
@@ -25,8 +26,8 @@ func TestIDsRoundTripThroughPostgreSQL(t *testing.T) {
 			if _, err := pool.Exec(ctx, `TRUNCATE t`); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := pool.Exec(ctx, `INSERT INTO t VALUES ($1, $2, $3), ($1, $2, $4)`, mode,
-				partner, member, (*coalition.MemberID)(nil), &member); err != nil {
+			if _, err := pool.Exec(ctx, `INSERT INTO t VALUES ($1, $2, $3, $4), ($1, $2, $5, $4)`, mode,
+				partner, member, (*coalition.MemberID)(nil), coalition.Points(40), &member); err != nil {
 				t.Fatal(err)
 			}
 			var text string
@@ -58,6 +59,10 @@ func TestIDsRoundTripThroughPostgreSQL(t *testing.T) {
 				t.Fatalf("read back %+v", got)
 			}
 
+			var points coalition.Points
+			if err := pool.QueryRow(ctx, `SELECT SUM(points) FROM t`, mode).Scan(&points); err != nil || points != 80 {
+				t.Fatalf("sum of points = %d, %v", points, err)
+			}
 			var id coalition.MemberID
 			if err := pool.QueryRow(ctx, `SELECT referrer FROM t ORDER BY referrer NULLS FIRST LIMIT 1`, mode).Scan(&id); err == nil {
 				t.Fatal("NULL scanned into a MemberID")

@@ -151,7 +151,7 @@ func Seed(ctx context.Context, env Env) ([]Member, error) {
 			OrderID: key(), Category: category})
 	}
 	accrue := func(m Member, at string, minor int64) (ledger.AccrueResult, error) { return accrueIn(m, at, minor, "") }
-	redeem := func(m Member, at string, points int64) (ledger.Transaction, error) {
+	redeem := func(m Member, at string, points coalition.Points) (ledger.Transaction, error) {
 		return l.Redeem(ctx, ids[at], ledger.Redemption{IdempotencyKey: key(), Member: ledger.MemberRef{ID: m.ID}, Points: points, OrderID: key()})
 	}
 	anna, err := enroll("Anna", "+79160000001", "cafe", "") // welcome bonus: 50 points

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
@@ -32,7 +33,7 @@ func TestDemoOnEveryDayOfTheWeek(t *testing.T) {
 		name      string
 		now       time.Time
 		yesterday string
-		anna      int64
+		anna      coalition.Points
 	}{
 		{"Monday noon", at(23, 12, 0, 0), "2026-11-22", 583}, // yesterday a Sunday
 		{"Tuesday noon", at(24, 12, 0, 0), "2026-11-23", 553},
