@@ -24,15 +24,11 @@ func money(minor int64) string {
 func settlementCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "settlement", Short: "Settlement windows and clearing reports, for finance"}
 	clr := func() *clearing.Clearing { return clearing.New(clearing.Config{Tx: e.runner}) }
-	date := func(s string) (time.Time, error) {
-		d, err := time.Parse(time.DateOnly, s)
-		if err != nil {
-			return d, fmt.Errorf("want a business day as YYYY-MM-DD, got %q", s)
-		}
-		return d, nil
-	}
+	// A business day: YYYY-MM-DD, today or yesterday in the coalition's
+	// time zone.
+	date := func(c *cobra.Command, s string) (time.Time, error) { return clr().BusinessDate(c.Context(), s) }
 	load := func(c *cobra.Command, day string) (clearing.Report, error) {
-		d, err := date(day)
+		d, err := date(c, day)
 		if err != nil {
 			return clearing.Report{}, err
 		}
@@ -66,11 +62,11 @@ func settlementCmd(e *env) *cobra.Command {
 	var asJSON bool
 	report := &cobra.Command{
 		Use:   "report DATE",
-		Short: "Show a cleared window's report (or one partner's statement)",
+		Short: "Show a cleared window's report (or one partner's statement); DATE is YYYY-MM-DD, today or yesterday",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if asJSON && partner == "" {
-				d, err := date(args[0])
+				d, err := date(c, args[0])
 				if err != nil {
 					return err
 				}
@@ -100,7 +96,7 @@ func settlementCmd(e *env) *cobra.Command {
 	var out string
 	export := &cobra.Command{
 		Use:   "export DATE",
-		Short: "Export a cleared window's report as CSV",
+		Short: "Export a cleared window's report as CSV; DATE is YYYY-MM-DD, today or yesterday",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			r, err := load(c, args[0])
@@ -126,14 +122,18 @@ func settlementCmd(e *env) *cobra.Command {
 	export.Flags().StringVar(&partner, "partner", "", "export only this partner's statement")
 	drill := &cobra.Command{
 		Use:   "drill DATE LINE",
-		Short: "List the ledger transactions behind a report line (F1, X2, I1, B1 …)",
+		Short: "List the ledger transactions behind a report line (F1, X2, I1, B1 …), at their times in the coalition's zone",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			d, err := date(args[0])
+			d, err := date(c, args[0])
 			if err != nil {
 				return err
 			}
 			line, posts, err := clr().DrillDown(c.Context(), d, args[1], partner)
+			if err != nil {
+				return err
+			}
+			loc, err := clr().Zone(c.Context())
 			if err != nil {
 				return err
 			}
@@ -143,7 +143,7 @@ func settlementCmd(e *env) *cobra.Command {
 			var total coalition.Points
 			for _, p := range posts {
 				total += p.Points
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", p.TransactionID, p.Kind, p.Partner, p.OrderID, p.Points, p.CreatedAt.Format(time.RFC3339))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", p.TransactionID, p.Kind, p.Partner, p.OrderID, p.Points, p.CreatedAt.In(loc).Format(time.RFC3339))
 			}
 			fmt.Fprintf(w, "\t\t\t\t%d\ttotal\n", total)
 			return w.Flush()

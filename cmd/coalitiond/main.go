@@ -20,6 +20,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
 	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/schema"
 	"github.com/coalition-loyalty/coalition/coalition/infra/telemetry"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
@@ -195,11 +196,18 @@ stored. The server does the same on a schedule (--clearing-interval).`,
 				}
 				return err
 			}
-			date, err := time.Parse(time.DateOnly, window)
+			date, err := c.BusinessDate(ctx, window)
 			if err != nil {
-				return fmt.Errorf("--window: want YYYY-MM-DD: %w", err)
+				return fmt.Errorf("--window: %w", err)
 			}
-			b, err := c.Run(ctx, date)
+			// A window cleared before is reported as such, not as if this
+			// run had cleared it.
+			verb := "already cleared"
+			b, err := c.Stored(ctx, date)
+			if e, ok := coalition.AsError(err); ok && e.Code == coalition.NotFound {
+				verb = "cleared"
+				b, err = c.Run(ctx, date)
+			}
 			if err != nil {
 				return err
 			}
@@ -207,11 +215,17 @@ stored. The server does the same on a schedule (--clearing-interval).`,
 			if err != nil {
 				return err
 			}
-			fmt.Printf("cleared %s: %d flows, %d fees; nets sum to %d\n", r.BusinessDate, len(r.Flows), len(r.Fees), r.Reconciliation.NetsSum)
+			fmt.Println(clearedLine(verb, r))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&url, "database-url", "", "PostgreSQL or CockroachDB connection URL")
-	cmd.Flags().StringVar(&window, "window", "", "business day to clear, YYYY-MM-DD (closes it if still open)")
+	cmd.Flags().StringVar(&window, "window", "", "business day to clear: YYYY-MM-DD, or today or yesterday in the coalition's time zone (closes it if still open)")
 	return cmd
+}
+
+// clearedLine tells what clear did with a window: "cleared" it now, or
+// found it "already cleared".
+func clearedLine(verb string, r clearing.Report) string {
+	return fmt.Sprintf("%s %s: %d flows, %d fees; nets sum to %d", verb, r.BusinessDate, len(r.Flows), len(r.Fees), r.Reconciliation.NetsSum)
 }

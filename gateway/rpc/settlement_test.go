@@ -131,7 +131,7 @@ func TestAPartnerReadsOnlyItsOwnStatement(t *testing.T) {
 	}
 	// A report not yet cleared, and a malformed date.
 	_, err = e.settle.GetReport(e.as("role=finance"), &pb.GetReportRequest{BusinessDate: "2030-01-01"})
-	wantStatus(t, err, codes.NotFound, "window")
+	wantStatus(t, err, codes.NotFound, "business_date")
 	_, err = e.settle.GetReport(e.as("role=finance"), &pb.GetReportRequest{BusinessDate: "yesterday"})
 	wantStatus(t, err, codes.InvalidArgument, "business_date")
 	// Finance staff are not partners.

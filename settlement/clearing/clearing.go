@@ -96,7 +96,7 @@ func (c *Clearing) Stored(ctx context.Context, date time.Time) ([]byte, error) {
 	var b []byte
 	err := c.tx.Pool().QueryRow(ctx, `SELECT report FROM clearing_reports WHERE business_date = $1`, date.Format(time.DateOnly)).Scan(&b)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, coalition.Errorf(coalition.NotFound, "window", "window %s has no report", date.Format(time.DateOnly))
+		return nil, coalition.Errorf(coalition.NotFound, "business_date", "window %s has no report", date.Format(time.DateOnly))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("report of %s: %w", date.Format(time.DateOnly), err)

@@ -37,11 +37,7 @@ func (c *Clearing) Windows(ctx context.Context, limit int) ([]Window, error) {
 // Due lists the windows whose business day has ended in the coalition's
 // time zone and that have no report yet, oldest first.
 func (c *Clearing) Due(ctx context.Context) ([]time.Time, error) {
-	var zone string
-	if err := c.tx.Pool().QueryRow(ctx, `SELECT time_zone FROM coalition_settings WHERE id = 1`).Scan(&zone); err != nil {
-		return nil, fmt.Errorf("due windows: %w", err)
-	}
-	loc, err := time.LoadLocation(zone)
+	loc, err := c.Zone(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("due windows: %w", err)
 	}
