@@ -25,7 +25,7 @@ import (
 // probes a load balancer needs: /healthz and a /readyz that says ready or
 // not and nothing more. Both call the gRPC server on its own address, so
 // that every request passes the same interceptors as a partner's.
-func (s *Server) buildHTTP(context.Context) error {
+func (s *Server) buildHTTP(ctx context.Context) error {
 	if s.httpLis == nil {
 		return nil
 	}
@@ -43,7 +43,15 @@ func (s *Server) buildHTTP(context.Context) error {
 	if err != nil {
 		return err
 	}
-	site, err := web.Handler(web.Config{Conn: conn, Sessions: s.sessions, Secure: strings.HasPrefix(s.publicURL, "https://"), Log: s.log})
+	terms, err := s.ledger.Terms(ctx)
+	if err != nil {
+		return err
+	}
+	zone, err := time.LoadLocation(terms.TimeZone)
+	if err != nil {
+		return fmt.Errorf("coalition time zone: %w", err)
+	}
+	site, err := web.Handler(web.Config{Conn: conn, Sessions: s.sessions, Secure: strings.HasPrefix(s.publicURL, "https://"), Zone: zone, Log: s.log})
 	if err != nil {
 		return err
 	}

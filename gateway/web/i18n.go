@@ -53,7 +53,7 @@ func translator(lang string) func(string) string {
 var funcs = template.FuncMap{
 	"points": fmtPoints,
 	"money":  fmtMoney,
-	"date":   fmtDate,
+	"date":   func(lang string, ts *timestamppb.Timestamp) string { return fmtDate(time.UTC, lang, ts) },
 	"bp":     fmtBP,
 	"deref":  func(p *int64) int64 { return derefInt(p) },
 	"has":    func(p *int64) bool { return p != nil },
@@ -118,23 +118,39 @@ func fmtBP(bp int64) string {
 
 var monthsRU = []string{"января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября", "ноября", "декабря"}
 
-// fmtDate shows a timestamp's date (UTC) in the page's language.
-func fmtDate(lang string, ts *timestamppb.Timestamp) string {
+// fmtDate shows a timestamp's date, as it reads in loc, in the page's
+// language.
+func fmtDate(loc *time.Location, lang string, ts *timestamppb.Timestamp) string {
 	if ts == nil {
 		return "—"
 	}
-	t := ts.AsTime().UTC()
+	t := ts.AsTime().In(loc)
 	if lang == "ru" {
 		return strconv.Itoa(t.Day()) + "\u00a0" + monthsRU[t.Month()-1] + " " + strconv.Itoa(t.Year())
 	}
 	return t.Format("2 Jan 2006")
 }
 
-func fmtTime(lang string, ts *timestamppb.Timestamp) string {
+// fmtTime shows a timestamp's date and time as they read in loc, with the
+// zone's abbreviation (MSK, UTC, or an offset where the zone has none).
+func fmtTime(loc *time.Location, lang string, ts *timestamppb.Timestamp) string {
 	if ts == nil {
 		return "—"
 	}
-	return fmtDate(lang, ts) + ", " + ts.AsTime().UTC().Format("15:04") + " UTC"
+	return fmtDate(loc, lang, ts) + ", " + ts.AsTime().In(loc).Format("15:04 MST")
+}
+
+// zoned are the functions that show instants, in the coalition's time
+// zone loc: people read times as their clocks show them, and business
+// days are cut in that zone.
+func zoned(loc *time.Location) template.FuncMap {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return template.FuncMap{
+		"date":     func(lang string, ts *timestamppb.Timestamp) string { return fmtDate(loc, lang, ts) },
+		"datetime": func(lang string, ts *timestamppb.Timestamp) string { return fmtTime(loc, lang, ts) },
+	}
 }
 
 // kindLabel names a transaction's kind for people; a kind without a text
@@ -166,13 +182,13 @@ func init() {
 		return strings.TrimSuffix(strings.TrimRight(strconv.FormatInt(bp/10000, 10)+"."+strconv.FormatInt(10000+bp%10000, 10)[1:], "0"), ".")
 	}
 	funcs["days"] = func(d *durationpb.Duration) int64 { return int64(d.AsDuration() / (24 * time.Hour)) }
-	funcs["datetime"] = fmtTime
+	funcs["datetime"] = func(lang string, ts *timestamppb.Timestamp) string { return fmtTime(time.UTC, lang, ts) }
 	funcs["day"] = func(lang, d string) string {
 		t, err := time.Parse(time.DateOnly, d)
 		if err != nil {
 			return d
 		}
-		return fmtDate(lang, timestamppb.New(t))
+		return fmtDate(time.UTC, lang, timestamppb.New(t)) // a business day, not an instant
 	}
 }
 

@@ -65,7 +65,10 @@ type Config struct {
 	// Secure marks cookies Secure: set it when people reach the pages over
 	// TLS (directly or through a TLS-terminating proxy).
 	Secure bool
-	Log    *slog.Logger
+	// Zone is the coalition's time zone: the pages show times as they
+	// read there (UTC if nil).
+	Zone *time.Location
+	Log  *slog.Logger
 }
 
 type server struct {
@@ -98,7 +101,7 @@ func Handler(cfg Config) (http.Handler, error) {
 		if base == "layout" {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New("layout.html").Funcs(funcs).Funcs(zoned(cfg.Zone)).ParseFS(templateFS, "templates/layout.html", n)
 		if err != nil {
 			return nil, err
 		}
