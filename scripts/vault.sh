@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds a real HashiCorp Vault server for dev mode and tests from the Go
-# module proxy, once, into a cache folder keyed by the versions, and reuses it.
+# Finds or builds a real HashiCorp Vault server for dev mode and tests: the
+# binary named by $COALITION_VAULT_BINARY, or a `vault` on PATH, if it is the
+# pinned version; else one built from the Go module proxy, once, into a cache
+# folder keyed by the versions, and reused.
 #
-#   scripts/vault.sh build   build if missing; print the binary's path
+#   scripts/vault.sh build   find or build; print the binary's path
 #   scripts/vault.sh path    same (prints only the path on stdout)
 #
 # The build uses the separate module in deploy/vault/build (its own go.mod and
@@ -38,7 +40,7 @@ tmp=""
 log() { echo "vault.sh: $*" >&2; }
 
 usage() {
-  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 # The versions above name the cache folder; make sure the module really pins
@@ -55,8 +57,37 @@ check_module() {
   done
 }
 
+# pinned says whether $1 runs and reports the pinned version.
+pinned() {
+  local got
+  got="$("$1" version 2>/dev/null || true)"
+  case "$got" in
+    "Vault $VAULT_VERSION"*) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+# installed sets bin to a binary of the pinned version already on this
+# machine: the one $COALITION_VAULT_BINARY names, or `vault` on PATH.
+installed() {
+  local named="${COALITION_VAULT_BINARY:-}" onpath
+  if [ -n "$named" ]; then
+    if [ -x "$named" ] && pinned "$named"; then
+      bin="$named"
+      return 0
+    fi
+    log "\$COALITION_VAULT_BINARY=$named is not Vault $VAULT_VERSION; looking further"
+  fi
+  onpath="$(command -v vault 2>/dev/null || true)"
+  if [ -n "$onpath" ] && pinned "$onpath"; then
+    bin="$onpath"
+    return 0
+  fi
+  return 1
+}
+
 build() {
-  if [ -x "$bin" ]; then
+  if installed || [ -x "$bin" ]; then
     return 0
   fi
   check_module

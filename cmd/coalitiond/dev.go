@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -28,12 +29,16 @@ func devCmd() *cobra.Command {
 	var dataDir string
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run a local coalition with demo data on a throwaway PostgreSQL",
-		Long: `dev starts PostgreSQL from the system's binaries with its data under --data-dir,
-migrates it, seeds a demo coalition on the first run, and serves gRPC on a
-loopback address with dev credentials. Ctrl-C stops everything.`,
+		Short: "Run a local coalition with demo data: gRPC, REST and the web pages, on its own PostgreSQL and Vault",
+		Long: `dev starts PostgreSQL from the system's binaries and a Vault (or uses the one
+at $VAULT_ADDR with $VAULT_TOKEN), with their data kept under --data-dir
+between runs and on the same ports each time; migrates the database, seeds a
+demo coalition on the first run, and serves gRPC, REST and the web pages on
+loopback addresses with dev credentials. It writes <data-dir>/env for
+coalitionctl in another terminal. Ctrl-C or SIGTERM stops everything it
+started, as does a failed start.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDev(cmd.Context(), o, dataDir)
+			return runDev(cmd.Context(), o, dataDir, os.Stdout)
 		},
 	}
 	addServerFlags(cmd, &o)
@@ -44,7 +49,9 @@ loopback address with dev credentials. Ctrl-C stops everything.`,
 // runDev starts PostgreSQL and Vault (or uses the user's Vault), sets Vault
 // up as an operator would, and serves the demo coalition on them until ctx
 // ends, then stops what it started.
-func runDev(ctx context.Context, o options, dataDir string) error {
+// The banner goes to out; a reader that went away (the end of a pipe
+// closed) does not stop the coalition.
+func runDev(ctx context.Context, o options, dataDir string, out io.Writer) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
@@ -53,13 +60,15 @@ func runDev(ctx context.Context, o options, dataDir string) error {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return err
 	}
+	ports := loadPorts(abs)
 	log.Info("starting PostgreSQL", "dir", filepath.Join(abs, "pg"))
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cluster, err := pgcluster.Start(startCtx, pgcluster.Options{Dir: filepath.Join(abs, "pg")})
+	cluster, err := pgcluster.Start(startCtx, pgcluster.Options{Dir: filepath.Join(abs, "pg"), Port: ports.reuse(ports.PostgreSQL)})
 	if err != nil {
 		return err
 	}
+	ports.PostgreSQL = cluster.Port()
 	defer func() {
 		log.Info("stopping PostgreSQL")
 		if err := cluster.Stop(); err != nil {
@@ -79,9 +88,10 @@ func runDev(ctx context.Context, o options, dataDir string) error {
 	vs := &vaultdev.Server{Addr: os.Getenv("VAULT_ADDR"), Token: os.Getenv("VAULT_TOKEN")}
 	if vs.Addr == "" || vs.Token == "" {
 		log.Info("starting Vault", "dir", filepath.Join(abs, "vault"))
-		if vs, err = vaultdev.Start(startCtx, vaultdev.Options{DataDir: filepath.Join(abs, "vault")}); err != nil {
+		if vs, err = vaultdev.Start(startCtx, vaultdev.Options{DataDir: filepath.Join(abs, "vault"), Port: ports.reuse(ports.Vault)}); err != nil {
 			return err
 		}
+		ports.Vault = portOfURL(vs.Addr)
 		defer func() {
 			log.Info("stopping Vault")
 			vs.Stop()
@@ -99,19 +109,24 @@ func runDev(ctx context.Context, o options, dataDir string) error {
 		return err
 	}
 	cfg.Vault = server.VaultConfig{Addr: vs.Addr, RoleID: creds.RoleID, SecretID: creds.SecretID}
-	// For coalitionctl in another terminal: `source .dev/env`.
+	if err := ports.save(abs); err != nil {
+		return err
+	}
+	// For coalitionctl in another terminal: `source .dev/env`, right after
+	// every start (the ports are the same unless one was taken).
 	envFile := fmt.Sprintf("export COALITION_DATABASE_URL='%s'\nexport VAULT_ADDR='%s'\nexport VAULT_TOKEN='%s'\n",
 		cfg.DatabaseURL, vs.Addr, vs.Token)
 	if err := os.WriteFile(filepath.Join(abs, "env"), []byte(envFile), 0o600); err != nil {
 		return err
 	}
-	return serveDev(ctx, cfg, operator, abs, log)
+	return serveDev(ctx, cfg, operator, abs, dataDir, out, log)
 }
 
 // serveDev serves the demo coalition: seeded on the first run, its partners
 // given certificate bundles under dir, and a banner that tells a person how
 // to reach it.
-func serveDev(ctx context.Context, cfg server.Config, operator *vault.Client, dir string, log *slog.Logger) error {
+// shown is the data dir as the person gave it, for the banner.
+func serveDev(ctx context.Context, cfg server.Config, operator *vault.Client, dir, shown string, out io.Writer, log *slog.Logger) error {
 	var seeded []demo.Member
 	cfg.Seed = func(ctx context.Context, s *server.Server) (err error) {
 		seeded, err = demo.Seed(ctx, demo.NewEnv(s.Tx(), s.Phones(), cfg.Settings, s.Clock()))
@@ -131,7 +146,11 @@ func serveDev(ctx context.Context, cfg server.Config, operator *vault.Client, di
 			log.Warn("dev web credentials", "error", err)
 		}
 	}
-	printBanner(ctx, srv, cfg.DatabaseURL, seeded, pages)
+	members, err := demoMembers(dir, seeded)
+	if err != nil {
+		log.Warn("demo members", "error", err)
+	}
+	printBanner(ctx, out, srv, cfg.DatabaseURL, shown, members, pages)
 	return srv.Run(ctx)
 }
 
@@ -159,7 +178,7 @@ func devBundles(ctx context.Context, v *vault.Client, reg *partners.Register, di
 	return nil
 }
 
-func printBanner(ctx context.Context, srv *server.Server, dbURL string, seeded []demo.Member, pages *devPages) {
+func printBanner(ctx context.Context, out io.Writer, srv *server.Server, dbURL, dataDir string, members []demoMember, pages *devPages) {
 	ps, _ := srv.Partners().List(ctx)
 	addr, tlsOn := srv.GRPCAddr(), srv.TLS()
 	var b strings.Builder
@@ -178,26 +197,29 @@ func printBanner(ctx context.Context, srv *server.Server, dbURL string, seeded [
 	if adminAddr := srv.AdminAddr(); adminAddr != "" {
 		fmt.Fprintf(&b, "  admin       http://%s/metrics, http://%s/readyz\n", adminAddr, adminAddr)
 	}
-	fmt.Fprintf(&b, "  database    %s\n\n  Partners (bundles in .dev/partners/<code>/; or -H 'authorization: Dev <code>'):\n", dbURL)
+	partnersDir := filepath.Join(dataDir, "partners")
+	fmt.Fprintf(&b, "  database    %s\n\n  Partners (bundles in %s/<code>/; or -H 'authorization: Dev <code>'):\n", dbURL, partnersDir)
 	for _, p := range ps {
 		fmt.Fprintf(&b, "    %-8s %-15s %-13s earns %d.%02d%%\n", p.Code, p.Name, p.Kind, p.EarnRateBP/100, p.EarnRateBP%100)
 	}
-	if len(seeded) > 0 {
+	if len(members) > 0 {
 		b.WriteString("\n  Demo members:\n")
-		for _, m := range seeded {
-			fmt.Fprintf(&b, "    %-6s card %s  phone %s\n", m.Name, m.CardNumber, m.Phone)
+		for _, m := range members {
+			fmt.Fprintf(&b, "    %-6s card %s  phone %s\n", m.Name, m.Card, m.Phone)
 		}
 	}
 	if pages != nil {
 		pages.banner(&b)
 	}
 	if tlsOn {
-		fmt.Fprintf(&b, "\n  Try:\n    grpcurl -cacert .dev/partners/cafe/ca.pem -cert .dev/partners/cafe/cert.pem -key .dev/partners/cafe/key.pem localhost:%s list\n", portOf(addr))
+		cafe := filepath.Join(partnersDir, "cafe")
+		fmt.Fprintf(&b, "\n  Try:\n    grpcurl -cacert %s/ca.pem -cert %s/cert.pem -key %s/key.pem localhost:%s list\n", cafe, cafe, cafe, portOf(addr))
 	} else {
 		fmt.Fprintf(&b, "\n  Try:\n    grpcurl -plaintext -H 'authorization: Dev cafe' %s list\n", addr)
 	}
-	fmt.Fprintf(&b, "    source .dev/env; go run ./cmd/coalitionctl partners list   (database, Vault address and token)\n\nCtrl-C stops the server, Vault and PostgreSQL.\n\n")
-	fmt.Print(b.String())
+	fmt.Fprintf(&b, "    source %s; go run ./cmd/coalitionctl partners list   (database, Vault address and token)\n\nCtrl-C stops the server, Vault and PostgreSQL.\n\n", filepath.Join(dataDir, "env"))
+	// A closed pipe is no reason to stop serving.
+	_, _ = io.WriteString(out, b.String())
 }
 
 // onLoopback says whether addr is a loopback address.

@@ -68,10 +68,12 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 	cfg := options{Config: server.Config{GRPCAddr: addr, HTTPAddr: httpAddr, AdminAddr: adminAddr, Settings: demo.Settings, SweepInterval: time.Second,
 		ClearingInterval: time.Minute, TLSHosts: []string{"localhost", "127.0.0.1"}, Now: now}}
 
+	var envs [3]string
 	for run := 1; run <= 2; run++ {
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- runDev(ctx, cfg, dir) }()
+		var banner strings.Builder
+		go func() { done <- runDev(ctx, cfg, dir, &banner) }()
 		var conn *grpc.ClientConn
 		for deadline := time.Now().Add(120 * time.Second); conn == nil && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			select {
@@ -214,11 +216,62 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
-		for _, proc := range []string{"postgres -D " + dir, "vault server -config=" + dir} {
-			out, _ := exec.Command("pgrep", "-f", proc).Output()
-			if strings.TrimSpace(string(out)) != "" {
-				t.Fatalf("run %d: %q still running after stop: %s", run, proc, out)
+		assertNothingRunning(t, dir, fmt.Sprintf("run %d", run))
+		// Every start's banner names the data dir as given, and the demo
+		// members' cards (seeded on the first start only).
+		for _, want := range []string{"source " + filepath.Join(dir, "env"), filepath.Join(dir, "partners", "cafe", "ca.pem"), "Anna   card "} {
+			if !strings.Contains(banner.String(), want) {
+				t.Errorf("run %d: the banner lacks %q:\n%s", run, want, banner.String())
 			}
 		}
+		env, err := os.ReadFile(filepath.Join(dir, "env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs[run] = string(env)
 	}
+	// The second start reused the first's ports: `source .dev/env` from
+	// before the restart is still right.
+	if envs[1] != envs[2] {
+		t.Errorf("the env file changed across a restart:\n%s\nthen\n%s", envs[1], envs[2])
+	}
+}
+
+// assertNothingRunning fails the test if a PostgreSQL or Vault of dir's is
+// still running.
+func assertNothingRunning(t *testing.T, dir, when string) {
+	t.Helper()
+	for _, proc := range []string{"postgres -D " + dir, "vault server -config=" + dir} {
+		out, _ := exec.Command("pgrep", "-f", proc).Output()
+		if strings.TrimSpace(string(out)) != "" {
+			t.Fatalf("%s: %q still running after stop: %s", when, proc, out)
+		}
+	}
+}
+
+// TestAFailedDevStartStopsWhatItStarted starts dev mode with its HTTP
+// address taken: the server cannot start, and the PostgreSQL and Vault
+// started before it must not be left running.
+func TestAFailedDevStartStopsWhatItStarted(t *testing.T) {
+	dir, err := os.MkdirTemp("", "coalition-dev-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := options{Config: server.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: taken.Addr().String(), Settings: demo.Settings,
+		TLSHosts: []string{"localhost", "127.0.0.1"}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err = runDev(ctx, cfg, dir, io.Discard)
+	if err == nil {
+		t.Fatal("dev mode started on a taken HTTP address")
+	}
+	t.Logf("dev mode failed to start, as it should: %v", err)
+	assertNothingRunning(t, dir, "after a failed start")
 }
