@@ -58,6 +58,10 @@ func apiKeysCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			codes, err := partnerCodes(c.Context(), e.runner)
+			if err != nil {
+				return err
+			}
 			w := table()
 			fmt.Fprintln(w, "ID\tROLE\tPARTNER\tNAME\tCREATED\tEXPIRES\tREVOKED")
 			opt := func(t *time.Time) string {
@@ -69,7 +73,7 @@ func apiKeysCmd(e *env) *cobra.Command {
 			for _, k := range ks {
 				p := "-"
 				if k.PartnerID != nil {
-					p = k.PartnerID.String()
+					p = codes.of(*k.PartnerID)
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, p, k.Name, k.CreatedAt.Format(time.RFC3339), opt(k.ExpiresAt), opt(k.RevokedAt))
 			}

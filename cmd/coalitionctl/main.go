@@ -88,8 +88,22 @@ func (noPhones) HashPhone(context.Context, string) ([]byte, error) {
 func root() *cobra.Command {
 	e := &env{}
 	cmd := &cobra.Command{
-		Use:           "coalitionctl",
-		Short:         "Operate the coalition: partners, members, balances, ledger check",
+		Use:   "coalitionctl",
+		Short: "Operate the coalition: partners, members, balances, the ledger check, settlement, Vault, API keys, rules and staff",
+		Long: `coalitionctl is the operator's and finance team's tool, straight against the
+database (and Vault, for certificates, phone look-ups and keys):
+
+  partners     list, add, suspend and activate partners; their certificates
+  members      look a member up;  balance: a member's balance
+  ledger       check every ledger invariant
+  settlement   windows, reports, CSV exports and drill-downs, for finance
+  vault        set Vault up for the coalition
+  apikeys      API keys for REST clients
+  rules        the earn rules: show, check, set
+  staff        staff credentials for the web pages
+
+Every flag is also an environment variable: --database-url is
+$COALITION_DATABASE_URL (coalitiond dev writes them to .dev/env).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -117,7 +131,7 @@ func printJSON(v any) error {
 func table() *tabwriter.Writer { return tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0) }
 
 func partnersCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "partners", Short: "List, add, suspend and reactivate partners"}
+	cmd := &cobra.Command{Use: "partners", Short: "List, add, suspend and activate partners; issue, list and revoke their certificates"}
 	var p partners.Partner
 	var limit int64
 	var bundleDir string
@@ -160,6 +174,11 @@ func partnersCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The rate a purchase earns now: the rules' where they give one.
+			rs, err := rules.NewStore(rules.StoreConfig{Tx: e.runner}).InForce(c.Context(), e.runner.Pool(), time.Now())
+			if err != nil {
+				return err
+			}
 			w := table()
 			fmt.Fprintln(w, "CODE\tNAME\tKIND\tSTATUS\tEARN\tRETURN WINDOW\tPOINTS LIVE\tLIABILITY LIMIT\tID")
 			for _, p := range ps {
@@ -167,8 +186,8 @@ func partnersCmd(e *env) *cobra.Command {
 				if p.LiabilityLimit != nil {
 					limitText = fmt.Sprintf("%d points", *p.LiabilityLimit)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d.%02d%%\t%s\t%d days\t%s\t%s\n", p.Code, p.Name, p.Kind, p.Status,
-					p.EarnRateBP/100, p.EarnRateBP%100, p.ReturnWindow, p.PointsTTLDays, limitText, p.ID)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s%%\t%s\t%d days\t%s\t%s\n", p.Code, p.Name, p.Kind, p.Status,
+					bpPercent(rs.BaseRateBP(p.Code, p.EarnRateBP)), days(p.ReturnWindow), p.PointsTTLDays, limitText, p.ID)
 			}
 			return w.Flush()
 		},
@@ -214,7 +233,7 @@ func partnersCmd(e *env) *cobra.Command {
 	cmd.AddCommand(certCmds(e)...)
 	cmd.AddCommand(add, list, setLimit,
 		status("suspend", "suspended", "Refuse a partner's requests from now on"),
-		status("activate", "active", "Accept a suspended partner's requests again"))
+		status("activate", "active", "Activate a suspended partner again: accept its requests"))
 	return cmd
 }
 
@@ -257,9 +276,13 @@ func membersCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			codes, err := partnerCodes(c.Context(), e.runner)
+			if err != nil {
+				return err
+			}
 			w := table()
 			fmt.Fprintf(w, "id\t%s\ncard\t%s\nphone\t%s\nreferral code\t%s\nhome partner\t%s\nenrolled\t%s\n",
-				m.ID, m.CardNumber, phone.Mask(m.PhoneLast2), m.ReferralCode, m.HomePartnerID, m.EnrolledAt.Format(time.RFC3339))
+				m.ID, m.CardNumber, phone.Mask(m.PhoneLast2), m.ReferralCode, codes.of(m.HomePartnerID), m.EnrolledAt.Format(time.RFC3339))
 			if s.PeriodDays > 0 {
 				tier := s.TierName
 				if tier == "" {
@@ -341,4 +364,37 @@ func decodeHex(s string) ([]byte, error) {
 		return nil, errors.New("--phone-hash-key must be at least 32 bytes, hex-encoded")
 	}
 	return b, nil
+}
+
+// days shows a whole number of days as "14d", and anything else as Go
+// writes a duration.
+func days(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d%day == 0 {
+		return fmt.Sprintf("%dd", d/day)
+	}
+	return d.String()
+}
+
+// codes names partners by their codes, as people know them.
+type codes map[coalition.PartnerID]string
+
+func partnerCodes(ctx context.Context, tx *txn.Runner) (codes, error) {
+	ps, err := partners.New(partners.Config{Tx: tx}).List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := codes{}
+	for _, p := range ps {
+		m[p.ID] = p.Code
+	}
+	return m, nil
+}
+
+// of is a partner's code, or its id if it has none here.
+func (c codes) of(id coalition.PartnerID) string {
+	if code, ok := c[id]; ok {
+		return code
+	}
+	return id.String()
 }

@@ -71,25 +71,38 @@ writes a new secret id to --secret-id-file (mode 0600), for coalitiond serve.`,
 func certCmds(e *env) []*cobra.Command {
 	var dir string
 	var ttl time.Duration
-	issue := &cobra.Command{
-		Use:     "issue-cert CODE",
-		Aliases: []string{"rotate-cert"},
-		Short:   "Issue a client certificate bundle for a partner (rotate-cert: the same; older ones stay valid until revoked)",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			v, reg, p, err := e.vaultAndPartner(c.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			out := dir
-			if out == "" {
-				out = filepath.Join("bundles", p.Code)
-			}
-			return issueAndTell(c, v, reg, p, ttl, out)
-		},
+	run := func(c *cobra.Command, args []string) error {
+		v, reg, p, err := e.vaultAndPartner(c.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		out := dir
+		if out == "" {
+			out = filepath.Join("bundles", p.Code)
+		}
+		return issueAndTell(c, v, reg, p, ttl, out)
 	}
-	issue.Flags().StringVar(&dir, "bundle-dir", "", "folder for the bundle (default bundles/<code>)")
-	issue.Flags().DurationVar(&ttl, "ttl", onboarding.DefaultTTL, "certificate lifetime")
+	issue := &cobra.Command{
+		Use:   "issue-cert CODE",
+		Short: "Issue a client certificate bundle for a partner",
+		Args:  cobra.ExactArgs(1),
+		RunE:  run,
+	}
+	// Rotation is a new certificate beside the old: the partner switches
+	// over, then the old one is revoked.
+	rotate := &cobra.Command{
+		Use:   "rotate-cert CODE",
+		Short: "Issue a partner a new certificate bundle to replace its current one; the old stays valid until revoke-cert",
+		Long: `rotate-cert issues a partner a new client certificate bundle. Its older
+certificates stay valid, so that the partner switches over without a gap;
+revoke them afterwards with revoke-cert SERIAL (certs CODE lists them).`,
+		Args: cobra.ExactArgs(1),
+		RunE: run,
+	}
+	for _, c := range []*cobra.Command{issue, rotate} {
+		c.Flags().StringVar(&dir, "bundle-dir", "", "folder for the bundle (default bundles/<code>)")
+		c.Flags().DurationVar(&ttl, "ttl", onboarding.DefaultTTL, "certificate lifetime")
+	}
 	list := &cobra.Command{
 		Use:   "certs CODE",
 		Short: "List a partner's certificates",
@@ -159,7 +172,7 @@ func certCmds(e *env) []*cobra.Command {
 			return nil
 		},
 	}
-	return []*cobra.Command{issue, list, revoke, revokeAll}
+	return []*cobra.Command{issue, rotate, list, revoke, revokeAll}
 }
 
 func issueAndTell(c *cobra.Command, v *vault.Client, reg *partners.Register, p partners.Partner, ttl time.Duration, out string) error {

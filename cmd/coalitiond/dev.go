@@ -21,6 +21,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/onboarding"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 	"github.com/coalition-loyalty/coalition/gateway/server"
 )
 
@@ -199,8 +200,14 @@ func printBanner(ctx context.Context, out io.Writer, srv *server.Server, dbURL, 
 	}
 	partnersDir := filepath.Join(dataDir, "partners")
 	fmt.Fprintf(&b, "  database    %s\n\n  Partners (bundles in %s/<code>/; or -H 'authorization: Dev <code>'):\n", dbURL, partnersDir)
+	// The rate a purchase earns now: the rules' where they give one.
+	rs, err := srv.Rules().InForce(ctx, srv.Tx().Pool(), srv.Clock()())
+	if err != nil {
+		rs = rules.RuleSet{}
+	}
 	for _, p := range ps {
-		fmt.Fprintf(&b, "    %-8s %-15s %-13s earns %d.%02d%%\n", p.Code, p.Name, p.Kind, p.EarnRateBP/100, p.EarnRateBP%100)
+		rate := rs.BaseRateBP(p.Code, p.EarnRateBP)
+		fmt.Fprintf(&b, "    %-8s %-15s %-13s earns %d.%02d%%\n", p.Code, p.Name, p.Kind, rate/100, rate%100)
 	}
 	if len(members) > 0 {
 		b.WriteString("\n  Demo members:\n")

@@ -1,7 +1,7 @@
 // Command coalitiond is the coalition server: `serve` runs it, `migrate`
 // brings a database's schema up to date, `clear` clears settlement windows,
-// and `dev` runs a throwaway local coalition with demo data on a PostgreSQL
-// it starts itself. The server itself is assembled by gateway/server; this
+// and `dev` runs a local coalition with demo data on a PostgreSQL and a
+// Vault it starts itself, their data kept between runs. The server itself is assembled by gateway/server; this
 // command only turns flags into its Config.
 package main
 
@@ -45,7 +45,7 @@ func main() {
 func root() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "coalitiond",
-		Short:         "Coalition loyalty network server",
+		Short:         "Coalition loyalty network server: gRPC, REST and web pages",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -115,7 +115,7 @@ func serveCmd() *cobra.Command {
 	var o options
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the coalition's gRPC API",
+		Short: "Serve the coalition: the gRPC API, its REST mirror and the web pages",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.DatabaseURL == "" {
 				return errors.New("--database-url is required")

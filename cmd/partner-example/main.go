@@ -29,6 +29,18 @@ func main() {
 	card := flag.String("card", "", "member's card number")
 	amount := flag.String("amount", "", "purchase amount in major units, e.g. 1500.00 (empty: only show the balance)")
 	currency := flag.String("currency", "RUB", "ISO 4217 currency")
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), `partner-example is how a partner's system connects to the coalition: over
+gRPC with mutual TLS, with the certificate bundle the partner was issued, it
+earns a member points for a purchase (-amount) and prints the member's
+balance.
+
+Usage:
+  go run ./cmd/partner-example -bundle .dev/partners/cafe -card 7700... [-amount 1500.00]
+
+`)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	if err := run(*addr, *bundle, *card, *amount, *currency); err != nil {
 		fmt.Fprintln(os.Stderr, "partner-example:", err)

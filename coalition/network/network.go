@@ -15,12 +15,14 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
 // Reader reads the network's standing and figures.
 type Reader struct {
 	tx       *txn.Runner
 	partners *partners.Register
+	rules    *rules.Store
 	clock    func() time.Time
 }
 
@@ -28,14 +30,17 @@ type Reader struct {
 type Config struct {
 	Tx       *txn.Runner
 	Partners *partners.Register
-	Clock    func() time.Time // time.Now if nil
+	// Rules, if set, give the partners' rates in force (a partner's
+	// registered rate otherwise).
+	Rules *rules.Store
+	Clock func() time.Time // time.Now if nil
 }
 
 func New(cfg Config) *Reader {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	return &Reader{tx: cfg.Tx, partners: cfg.Partners, clock: cfg.Clock}
+	return &Reader{tx: cfg.Tx, partners: cfg.Partners, rules: cfg.Rules, clock: cfg.Clock}
 }
 
 // Standing is a partner with what the operator watches about it.
@@ -55,6 +60,15 @@ func (r *Reader) Standings(ctx context.Context) ([]Standing, error) {
 	ps, err := r.partners.List(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if r.rules != nil {
+		rs, err := r.rules.InForce(ctx, r.tx.Pool(), r.clock())
+		if err != nil {
+			return nil, err
+		}
+		for i := range ps {
+			ps[i].EarnRateBP = rs.BaseRateBP(ps[i].Code, ps[i].EarnRateBP)
+		}
 	}
 	type extra struct {
 		outstanding coalition.Points

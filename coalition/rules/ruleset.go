@@ -486,3 +486,16 @@ func (rs RuleSet) For(partner string) *PartnerRules {
 
 // VersionName is how accruals name the version they used.
 func VersionName(v int64) string { return fmt.Sprintf("rules/v%d", v) }
+
+// BaseRateBP is the cashback rate partner code earns at in rs, where rs
+// gives it one (RateBP), else onboarded: the rate the partner was
+// registered with. Pages and listings show this rate, so that they agree
+// with what accruals earn after the rules changed a partner's rate.
+func (rs RuleSet) BaseRateBP(code string, onboarded int64) int64 {
+	for _, p := range rs.Partners {
+		if p.Partner == code && p.RateBP != nil {
+			return *p.RateBP
+		}
+	}
+	return onboarded
+}

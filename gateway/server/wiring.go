@@ -202,7 +202,7 @@ func (s *Server) buildGRPC(context.Context) error {
 	}
 	srv, hs, err := rpc.NewServer(rpc.Options{
 		Ledger: s.ledger, Settlement: s.clearing, Members: s.ledger, Partners: s.partners,
-		Network: network.New(network.Config{Tx: s.tx, Partners: s.partners, Clock: s.cfg.Now}), Links: s.sessions, PublicURL: s.publicURL,
+		Network: network.New(network.Config{Tx: s.tx, Partners: s.partners, Rules: s.rules, Clock: s.cfg.Now}), Links: s.sessions, PublicURL: s.publicURL,
 		Rules: s.rules, Tiers: rpc.LedgerTiers{L: s.ledger}, Auth: s.auth, Log: s.log, ServerOptions: opts,
 	})
 	if err != nil {

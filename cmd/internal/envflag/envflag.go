@@ -20,16 +20,26 @@ func Name(flag string) string {
 	return Prefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// Bind sets, before cmd runs, each flag not given on the command line from
-// its environment variable, and notes the variable in the flag's help.
+// Bind sets, before cmd or any of its subcommands runs, each flag not given
+// on the command line from its environment variable, and notes the
+// variable in the help of every flag of cmd and its subcommands (add the
+// subcommands first).
 func Bind(cmd *cobra.Command) {
 	annotate := func(f *pflag.Flag) {
 		if !strings.Contains(f.Usage, "$"+Name(f.Name)) {
 			f.Usage += " ($" + Name(f.Name) + ")"
 		}
 	}
-	cmd.PersistentFlags().VisitAll(annotate)
-	cmd.Flags().VisitAll(annotate)
+	// Every command's help, down to the leaves, names its flags' variables.
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.PersistentFlags().VisitAll(annotate)
+		c.Flags().VisitAll(annotate)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(cmd)
 	prev := cmd.PersistentPreRunE
 	cmd.PersistentPreRunE = func(c *cobra.Command, args []string) error {
 		var err error
