@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
 func TestAReturnWindowReadsInDays(t *testing.T) {
@@ -60,5 +62,27 @@ func TestTheHelpSaysWhatTheCommandsAre(t *testing.T) {
 		if !strings.Contains(cmd.Long, area) {
 			t.Errorf("coalitionctl's description leaves out %s", area)
 		}
+	}
+}
+
+// rules show > f; rules check f: what show prints has no effective_from in
+// the past (nor a version), which check and set would refuse.
+func TestRulesShowPrintsWhatCheckAccepts(t *testing.T) {
+	seven := int64(700)
+	inForce := rules.RuleSet{Version: 3, EffectiveFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Note: "winter",
+		Partners: []rules.PartnerRules{{Partner: "cafe", RateBP: &seven}}}
+	b, err := json.Marshal(editable(inForce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "effective_from") || strings.Contains(string(b), "version") {
+		t.Fatalf("show prints %s", b)
+	}
+	back, err := rules.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.EffectiveFrom.IsZero() || back.Note != "winter" || back.BaseRateBP("cafe", 500) != 700 {
+		t.Fatalf("read back as %+v", back)
 	}
 }

@@ -21,9 +21,15 @@ effective_from (now if absent, never in the past); every accrual records the
 version it used. See docs/RULES.md for the format.`}
 	store := func() *rules.Store { return rules.NewStore(rules.StoreConfig{Tx: e.runner}) }
 	var version int64
+	var stored bool
 	show := &cobra.Command{
 		Use:   "show",
-		Short: "Print the rules in force (or --version N) as JSON",
+		Short: "Print the rules in force (or --version N) as JSON, ready to edit and set",
+		Long: `show prints the rules in force (or --version N) as JSON. It leaves out the
+version and effective_from (it says on stderr which version it printed and
+since when it is in force), so that what it prints is a file that check
+accepts and set stores to take effect now: rules show > f; edit f; rules set f.
+--stored prints them as stored, with both.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			var rs rules.RuleSet
 			var err error
@@ -37,6 +43,10 @@ version it used. See docs/RULES.md for the format.`}
 			}
 			if rs.Version == 0 {
 				fmt.Fprintln(os.Stderr, "no rule set stored: each partner earns at its onboarding rate")
+			} else if !stored {
+				fmt.Fprintf(os.Stderr, "rules version %d, in force from %s; printed without version and effective_from, to take effect when set\n",
+					rs.Version, rs.EffectiveFrom.Format(time.RFC3339))
+				rs = editable(rs)
 			}
 			out := json.NewEncoder(os.Stdout)
 			out.SetIndent("", "  ")
@@ -44,6 +54,7 @@ version it used. See docs/RULES.md for the format.`}
 		},
 	}
 	show.Flags().Int64Var(&version, "version", 0, "a stored version instead of the one in force")
+	show.Flags().BoolVar(&stored, "stored", false, "print the version and effective_from too, as stored")
 	versions := &cobra.Command{
 		Use:   "versions",
 		Short: "List the stored versions, newest first",
@@ -119,4 +130,12 @@ version it used. See docs/RULES.md for the format.`}
 	}
 	cmd.AddCommand(show, versions, set, check)
 	return cmd
+}
+
+// editable is a stored rule set as a file to edit and set again: without
+// its version (set assigns one) and its effective_from (in the past once it
+// is in force, which set and check refuse; absent, it means now).
+func editable(rs rules.RuleSet) rules.RuleSet {
+	rs.Version, rs.EffectiveFrom = 0, time.Time{}
+	return rs
 }

@@ -24,7 +24,7 @@ type RuleSet struct {
 	// Version is assigned when the set is stored: 1, 2, ... Zero is the
 	// implicit set of a coalition that never stored one (base rates only).
 	Version       int64     `json:"version,omitempty"`
-	EffectiveFrom time.Time `json:"effective_from"`
+	EffectiveFrom time.Time `json:"effective_from,omitzero"`
 	Note          string    `json:"note,omitempty"`
 
 	Partners   []PartnerRules `json:"partners,omitempty"`
