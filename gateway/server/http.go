@@ -51,7 +51,18 @@ func (s *Server) buildHTTP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("coalition time zone: %w", err)
 	}
-	site, err := web.Handler(web.Config{Conn: conn, Sessions: s.sessions, Secure: strings.HasPrefix(s.publicURL, "https://"), Zone: zone, Log: s.log})
+	site, err := web.Handler(web.Config{Conn: conn, Sessions: s.sessions, Secure: strings.HasPrefix(s.publicURL, "https://"), Zone: zone, Log: s.log,
+		PartnerNames: func(ctx context.Context) (map[string]string, error) {
+			ps, err := s.partners.List(ctx)
+			if err != nil {
+				return nil, err
+			}
+			m := make(map[string]string, len(ps))
+			for _, p := range ps {
+				m[p.Code] = p.Name
+			}
+			return m, nil
+		}})
 	if err != nil {
 		return err
 	}

@@ -112,8 +112,18 @@ func fmtMoney(lang string, minor int64, currency string) string {
 	return sign + group(minor/100) + sep + strconv.FormatInt(100+minor%100, 10)[1:] + "\u00a0" + sym
 }
 
-func fmtBP(bp int64) string {
-	return strconv.FormatInt(bp/100, 10) + "." + strconv.FormatInt(100+bp%100, 10)[1:] + "\u00a0%"
+// fmtBP shows basis points as a percentage with the page language's
+// decimal separator, as fmtMoney does: 1,00 % beside 1,00 ₽ in Russian.
+func fmtBP(lang string, bp int64) string {
+	sign := ""
+	if bp < 0 {
+		sign, bp = "−", -bp
+	}
+	sep := "."
+	if lang == "ru" {
+		sep = ","
+	}
+	return sign + strconv.FormatInt(bp/100, 10) + sep + strconv.FormatInt(100+bp%100, 10)[1:] + "\u00a0%"
 }
 
 var monthsRU = []string{"января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября", "ноября", "декабря"}
@@ -163,20 +173,41 @@ func kindLabel(lang string, k coalitionv1.TransactionKind) string {
 	return strings.ReplaceAll(name, "_", " ")
 }
 
-// lineKind and section show a report line's kind and section as the CSV
-// export writes them: LINE_KIND_SELF_BURN is "self_burn".
-func lineKind(k coalitionv1.LineKind) string {
-	return strings.ToLower(strings.TrimPrefix(k.String(), "LINE_KIND_"))
+// lineKind and section name a report line's kind and section in the
+// page's language; one without a text of its own shows as the CSV export
+// writes it (LINE_KIND_SELF_BURN is "self_burn").
+func lineKind(lang string, k coalitionv1.LineKind) string {
+	return label(lang, "line.", strings.ToLower(strings.TrimPrefix(k.String(), "LINE_KIND_")))
 }
 
-func section(s coalitionv1.ReportSection) string {
-	return strings.ToLower(strings.TrimPrefix(s.String(), "REPORT_SECTION_"))
+func section(lang string, s coalitionv1.ReportSection) string {
+	return label(lang, "section.", strings.ToLower(strings.TrimPrefix(s.String(), "REPORT_SECTION_")))
+}
+
+// label is the text of prefix+name in lang, or name if it has none.
+func label(lang, prefix, name string) string {
+	if _, ok := messages[prefix+name]; ok {
+		return translator(lang)(prefix + name)
+	}
+	return name
+}
+
+// party names a report's party (a partner's code, or the operator) by its
+// name where names knows it.
+func party(names map[string]string, code string) string {
+	if n, ok := names[code]; ok && n != "" {
+		return n
+	}
+	return code
 }
 
 func init() {
 	funcs["kind"] = kindLabel
 	funcs["lineKind"] = lineKind
 	funcs["section"] = section
+	funcs["party"] = party
+	// kindName names a posting's kind ("burn") as the history does.
+	funcs["kindName"] = func(lang, name string) string { return label(lang, "kind.", name) }
 	// times shows a multiplier in basis points (15000) as a factor (1.5).
 	funcs["times"] = func(bp int64) string {
 		return strings.TrimSuffix(strings.TrimRight(strconv.FormatInt(bp/10000, 10)+"."+strconv.FormatInt(10000+bp%10000, 10)[1:], "0"), ".")
@@ -265,6 +296,27 @@ var messages = map[string][2]string{
 	"finance.report":       {"Report", "Отчёт"},
 	"finance.nowindows":    {"No windows yet.", "Окон пока нет."},
 	"report.title":         {"Settlement report", "Отчёт о расчётах"},
+	"line.burn":            {"points spent", "списание баллов"},
+	"line.debt":            {"debt", "долг"},
+	"line.self_burn":       {"spent where issued", "списание у эмитента"},
+	"line.self_debt":       {"debt where issued", "долг у эмитента"},
+	"line.interchange":     {"interchange fee", "комиссия за обмен"},
+	"line.issue":           {"issue fee", "комиссия за выпуск"},
+	"line.breakage":        {"breakage", "сгорание"},
+	"line.net":             {"net", "нетто"},
+	"line.payment":         {"payment", "платёж"},
+	"line.issued":          {"issued", "выпущено"},
+	"line.clawed_back":     {"clawed back", "возвращено"},
+	"line.expired":         {"expired", "сгорело"},
+	"line.outstanding":     {"outstanding", "в обращении"},
+	"section.flow":         {"flow", "поток"},
+	"section.fee":          {"fee", "комиссия"},
+	"section.net":          {"net position", "нетто-позиция"},
+	"section.hub":          {"payment via the operator", "платёж через оператора"},
+	"section.direct":       {"direct payment", "прямой платёж"},
+	"section.issued":       {"points issued", "выпуск баллов"},
+	"section.breakage":     {"breakage", "сгорание"},
+	"section.liability":    {"outstanding points", "обязательства по баллам"},
 	"report.csv":           {"Download CSV", "Скачать CSV"},
 	"report.nets":          {"Net positions", "Нетто-позиции"},
 	"report.party":         {"Party", "Участник"},

@@ -89,6 +89,7 @@ type reportData struct {
 	Breakage  []*coalitionv1.ReportLine
 	Other     []*coalitionv1.ReportLine
 	FeesTotal int64
+	Names     map[string]string // partners' names by code
 }
 
 func (s *server) reportPage(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +108,7 @@ func (s *server) reportPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep := res.GetReport()
-	d := reportData{Report: rep, Matrix: matrix{Cells: map[string]map[string]int64{}, RowTotal: map[string]int64{}, ColTotal: map[string]int64{}}}
+	d := reportData{Report: rep, Names: s.names(r), Matrix: matrix{Cells: map[string]map[string]int64{}, RowTotal: map[string]int64{}, ColTotal: map[string]int64{}}}
 	for _, l := range rep.GetLines() {
 		switch l.GetReportSection() {
 		case coalitionv1.ReportSection_REPORT_SECTION_FLOW:
@@ -195,6 +196,7 @@ type drillData struct {
 	Line     *coalitionv1.ReportLine
 	Postings []*coalitionv1.LedgerPosting
 	Total    int64
+	Names    map[string]string // partners' names by code
 }
 
 func (s *server) drillPage(w http.ResponseWriter, r *http.Request) {
@@ -212,7 +214,7 @@ func (s *server) drillPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, sess, err)
 		return
 	}
-	d := drillData{Date: date, Line: res.GetLine(), Postings: res.GetPostings()}
+	d := drillData{Date: date, Line: res.GetLine(), Postings: res.GetPostings(), Names: s.names(r)}
 	for _, p := range d.Postings {
 		d.Total += p.GetPoints()
 	}

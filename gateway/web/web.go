@@ -65,6 +65,9 @@ type Config struct {
 	// Secure marks cookies Secure: set it when people reach the pages over
 	// TLS (directly or through a TLS-terminating proxy).
 	Secure bool
+	// PartnerNames, if set, gives the partners' names by code: the
+	// finance pages name parties, which the reports know by code only.
+	PartnerNames func(ctx context.Context) (map[string]string, error)
 	// Zone is the coalition's time zone: the pages show times as they
 	// read there (UTC if nil).
 	Zone *time.Location
@@ -410,4 +413,18 @@ func (s *server) checkCSRF(w http.ResponseWriter, r *http.Request, sess *session
 		return false
 	}
 	return true
+}
+
+// names are the partners' names by code, or none (the pages show codes) if
+// they cannot be read.
+func (s *server) names(r *http.Request) map[string]string {
+	if s.cfg.PartnerNames == nil {
+		return nil
+	}
+	m, err := s.cfg.PartnerNames(r.Context())
+	if err != nil {
+		s.cfg.Log.WarnContext(r.Context(), "partner names", "error", err)
+		return nil
+	}
+	return m
 }
