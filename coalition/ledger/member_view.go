@@ -116,3 +116,30 @@ func (l *Ledger) MemberCard(ctx context.Context, member coalition.MemberID) (Mem
 	m.EnrolledAt = m.EnrolledAt.UTC()
 	return m, nil
 }
+
+// LockedPoints are a member's joint-promotion points that a purchase at
+// one partner unlocks.
+type LockedPoints struct {
+	PartnerCode string
+	PartnerName string
+	Points      coalition.Points
+}
+
+// Locked lists the member's locked points by the partner that unlocks
+// them, by code; expired ones are gone.
+func (l *Ledger) Locked(ctx context.Context, member coalition.MemberID) ([]LockedPoints, error) {
+	rows, err := l.tx.Pool().Query(ctx, `
+		SELECT p.code, p.name, SUM(lt.remaining)
+		FROM lots AS lt JOIN partners AS p ON p.id = lt.unlock_partner_id
+		WHERE lt.member_id = $1 AND lt.remaining > 0 AND lt.expires_at > $2
+		GROUP BY p.code, p.name
+		ORDER BY p.code`, member, l.now())
+	if err != nil {
+		return nil, fmt.Errorf("locked points: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (LockedPoints, error) {
+		var lp LockedPoints
+		err := r.Scan(&lp.PartnerCode, &lp.PartnerName, &lp.Points)
+		return lp, err
+	})
+}

@@ -499,3 +499,21 @@ func (rs RuleSet) BaseRateBP(code string, onboarded int64) int64 {
 	}
 	return onboarded
 }
+
+// OffersFor are the promotions open to a member of tier at t: in season and
+// for that tier (or every tier). Their days, hours, partners and categories
+// still decide which purchases earn them; a member reads those as the
+// offer's terms.
+func (rs RuleSet) OffersFor(tier string, t time.Time) []Promotion {
+	var out []Promotion
+	for _, pm := range rs.Promotions {
+		if t.Before(pm.Starts) || !t.Before(pm.Ends) {
+			continue
+		}
+		if len(pm.Tiers) > 0 && !slices.Contains(pm.Tiers, tier) {
+			continue
+		}
+		out = append(out, pm)
+	}
+	return out
+}

@@ -51,7 +51,7 @@ func (s *Server) buildHTTP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("coalition time zone: %w", err)
 	}
-	site, err := web.Handler(web.Config{Conn: conn, Sessions: s.sessions, Secure: strings.HasPrefix(s.publicURL, "https://"), Zone: zone, Log: s.log,
+	site, err := web.Handler(web.Config{Conn: conn, Sessions: s.sessions, Secure: strings.HasPrefix(s.publicURL, "https://"), Zone: zone, Log: s.log, Terms: memberTerms{s},
 		PartnerNames: func(ctx context.Context) (map[string]string, error) {
 			ps, err := s.partners.List(ctx)
 			if err != nil {

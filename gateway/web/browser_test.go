@@ -30,6 +30,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 	"github.com/coalition-loyalty/coalition/gateway/server"
 	"github.com/coalition-loyalty/coalition/gateway/server/servertest"
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
@@ -49,6 +50,7 @@ type site struct {
 	clock    *clock.Manual
 	clearing *clearing.Clearing
 	keys     *apikeys.Store
+	rules    *rules.Store
 	partner  pb.PartnerServiceClient
 	n        int
 }
@@ -100,7 +102,7 @@ func newSite(t *testing.T) *site {
 			t.Fatal(err)
 		}
 	}
-	s := &site{t: t, url: srv.PublicURL(), pool: pool, clock: c, clearing: srv.Clearing(), keys: srv.APIKeys()}
+	s := &site{t: t, url: srv.PublicURL(), pool: pool, clock: c, clearing: srv.Clearing(), keys: srv.APIKeys(), rules: srv.Rules()}
 	// Partners' tills reach the gRPC server over TLS, with dev credentials
 	// from loopback.
 	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
@@ -307,6 +309,58 @@ func TestMemberSeesTheBalanceChangeAfterAnEarnAtOnePartnerAndASpendAtAnother(t *
 	if err != nil || resp.Status != http.StatusForbidden {
 		t.Fatalf("member opening /finance: %v %v", resp, err)
 	}
+}
+
+// The member page shows what the points are worth, the locked points and
+// what unlocks them, what each bonus was for (a referral's too, which no
+// partner gave), the offers open now, and each partner's rate in force.
+func TestMemberSeesLockedPointsOffersRatesAndWhatPointsAreWorth(t *testing.T) {
+	s := newSite(t)
+	film := int64(400) // the cinema's rate raised from 3 % by the rules
+	if _, err := s.rules.Put(context.Background(), rules.RuleSet{
+		Partners: []rules.PartnerRules{{Partner: "cinema", RateBP: &film}},
+		Promotions: []rules.Promotion{{Code: "coffee-film", Name: "Coffee and a film", Starts: start.AddDate(0, 0, -1), Ends: start.AddDate(0, 1, 0),
+			Partners: []string{"cafe"}, BonusPoints: 30, FundedBy: "partner", UnlockAt: "cinema"}},
+		Referral: &rules.Referral{ReferrerPoints: 100, NewMemberPoints: 50},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a := s.enroll("cafe")
+	friend, err := s.partner.EnrollMember(s.as("cinema"), &pb.EnrollMemberRequest{IdempotencyKey: s.key(), ReferralCode: a.GetReferralCode()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.accrue("cinema", friend.GetMember(), 100000) // the friend's first purchase: the referral pays
+	s.accrue("cafe", a, 100000)                    // 50 points, and 30 locked until the cinema
+	ctx := browserFor(t)
+	s.openMemberLink(ctx, "cafe", a)
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#history")))
+	available, _ := strconv.ParseInt(attr(t, ctx, "#available .value", "data-points"), 10, 64)
+	if available != 150 {
+		t.Fatalf("available = %d, want 50 earned + 100 for the referral", available)
+	}
+	if got := attr(t, ctx, "#worth", "data-minor"); got != strconv.FormatInt(available*100, 10) {
+		t.Errorf("worth = %s minor units, want %d (1 point = 1.00 RUB)", got, available*100)
+	}
+	if got := attr(t, ctx, "#locked", "data-points"); got != "30" {
+		t.Errorf("locked = %q, want 30", got)
+	}
+	if got := text(t, ctx, "#unlock"); !strings.Contains(got, "30") || !strings.Contains(got, "Star Cinema") {
+		t.Errorf("what unlocks the locked points: %q", got)
+	}
+	if got := text(t, ctx, "#offers"); !strings.Contains(got, "Coffee and a film") || !strings.Contains(got, "Star Cinema") {
+		t.Errorf("offers: %q", got)
+	}
+	if got := text(t, ctx, `#spend li[data-partner="cinema"]`); !strings.Contains(got, "4.00") {
+		t.Errorf("the cinema's rate on the page: %q, want the rules' 4.00 %%", got)
+	}
+	hist := text(t, ctx, "#history tbody")
+	for _, want := range []string{"The coalition", "referral bonus: +100", "Coffee and a film: +30"} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("history lacks %q:\n%s", want, hist)
+		}
+	}
+	screenshot(t, ctx, "member-terms")
 }
 
 func TestAMemberLinkOpensOnceAndOnlyForTheMembersOwnPartner(t *testing.T) {

@@ -24,6 +24,50 @@ type memberData struct {
 	History  *coalitionv1.ListMyHistoryResponse
 	Partners []*coalitionv1.SpendPartner
 	Page     string // this history page's token
+	// Terms: nil if the server gives the pages none.
+	Terms *MemberTerms
+}
+
+// Worth is the money value of points, in minor units of the coalition's
+// currency.
+func (d memberData) Worth(points int64) int64 {
+	if d.Terms == nil {
+		return 0
+	}
+	return points * d.Terms.PointValueMinor
+}
+
+// Reasons says, in lang, what a transaction's points were for: each line
+// of its breakdown but the base rate (a purchase's own points).
+func (d memberData) Reasons(lang string, tx *coalitionv1.Transaction) []string {
+	var out []string
+	for _, l := range tx.GetBreakdown() {
+		if l.GetRule() == "base" {
+			continue
+		}
+		why := label(lang, "rule.", l.GetRule())
+		switch l.GetRule() {
+		case "promotion":
+			name := l.GetRef()
+			if d.Terms != nil && d.Terms.Promotions[name] != "" {
+				name = d.Terms.Promotions[name]
+			}
+			why += " " + name
+		case "tier":
+			why += " " + l.GetRef()
+		}
+		out = append(out, why+": +"+fmtPoints(l.GetPoints()))
+	}
+	return out
+}
+
+// PartnerOf names the partner of a history entry; points the coalition
+// itself gives (a referral bonus) have none, and say so.
+func (d memberData) PartnerOf(lang string, e *coalitionv1.HistoryEntry) string {
+	if e.GetPartnerName() != "" {
+		return e.GetPartnerName()
+	}
+	return translator(lang)("member.bycoalition")
 }
 
 func (s *server) memberPage(w http.ResponseWriter, r *http.Request) {
@@ -56,6 +100,14 @@ func (s *server) memberPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Partners = ps.GetPartners()
+	if s.cfg.Terms != nil {
+		terms, err := s.cfg.Terms.MemberTerms(r.Context(), sess.MemberID, me.GetTier().GetCode())
+		if err != nil {
+			s.fail(w, r, sess, err)
+			return
+		}
+		d.Terms = &terms
+	}
 	s.render(w, r, "member", page{Title: "member.title", Session: sess, Data: d})
 }
 

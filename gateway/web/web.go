@@ -65,6 +65,9 @@ type Config struct {
 	// Secure marks cookies Secure: set it when people reach the pages over
 	// TLS (directly or through a TLS-terminating proxy).
 	Secure bool
+	// Terms, if set, gives the member page the points' value, the locked
+	// points, the offers and the partners' rates.
+	Terms Terms
 	// PartnerNames, if set, gives the partners' names by code: the
 	// finance pages name parties, which the reports know by code only.
 	PartnerNames func(ctx context.Context) (map[string]string, error)
