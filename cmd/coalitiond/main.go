@@ -20,7 +20,6 @@ import (
 
 	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
 	"github.com/coalition-loyalty/coalition/cmd/internal/envflag"
-	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/schema"
 	"github.com/coalition-loyalty/coalition/coalition/infra/telemetry"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
@@ -206,14 +205,13 @@ stored. The server does the same on a schedule (--clearing-interval).`,
 			}
 			// A window cleared before is reported as such, not as if this
 			// run had cleared it.
-			verb := "already cleared"
-			b, err := c.Stored(ctx, date)
-			if e, ok := coalition.AsError(err); ok && e.Code == coalition.NotFound {
-				verb = "cleared"
-				b, err = c.Run(ctx, date)
-			}
+			b, already, err := c.Clear(ctx, date)
 			if err != nil {
 				return err
+			}
+			verb := "cleared"
+			if already {
+				verb = "already cleared"
 			}
 			r, err := clearing.Decode(b)
 			if err != nil {

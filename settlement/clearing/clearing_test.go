@@ -435,3 +435,29 @@ func drillsDownExactly(t *testing.T, f *fixture, day time.Time, r clearing.Repor
 		}
 	}
 }
+
+// `clear --window yesterday` the morning after: yesterday is the
+// coalition's (Moscow's) yesterday, whatever the machine's zone, and the
+// second clear of it says it was cleared already.
+func TestClearingYesterdayOnceThenAgainSaysAlreadyCleared(t *testing.T) {
+	f := newFixture(t)
+	f.dayOne()
+	// 00:30 in Moscow on 11 March is still 10 March in UTC.
+	f.clock.Set(time.Date(2026, 3, 11, 0, 30, 0, 0, moscow))
+	c := clearing.New(clearing.Config{Tx: f.runner, Clock: f.clock.Now})
+	date, err := c.BusinessDate(f.ctx, "yesterday")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !date.Equal(day1) {
+		t.Fatalf("yesterday = %s, want %s", date.Format(time.DateOnly), day1.Format(time.DateOnly))
+	}
+	first, already, err := c.Clear(f.ctx, date)
+	if err != nil || already {
+		t.Fatalf("first clear: already %v, %v", already, err)
+	}
+	again, already, err := c.Clear(f.ctx, date)
+	if err != nil || !already || string(again) != string(first) {
+		t.Fatalf("second clear: already %v, same report %v, %v", already, string(again) == string(first), err)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/coalition-loyalty/coalition/coalition"
 )
 
 // ParseBusinessDate reads a business day the way a person types it:
@@ -59,4 +61,19 @@ func (c *Clearing) BusinessDate(ctx context.Context, s string) (time.Time, error
 		}
 	}
 	return ParseBusinessDate(s, c.clock(), loc)
+}
+
+// Clear clears the window of date as Run does, and says whether it was
+// cleared before this call: a person told "cleared" should not be told so
+// of a window cleared yesterday.
+func (c *Clearing) Clear(ctx context.Context, date time.Time) (report []byte, already bool, err error) {
+	b, err := c.Stored(ctx, date)
+	if err == nil {
+		return b, true, nil
+	}
+	if e, ok := coalition.AsError(err); !ok || e.Code != coalition.NotFound {
+		return nil, false, err
+	}
+	b, err = c.Run(ctx, date)
+	return b, false, err
 }
