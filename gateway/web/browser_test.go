@@ -583,4 +583,14 @@ func TestOperatorSeesPartnersAndNetworkFigures(t *testing.T) {
 		t.Fatalf("rule set version shown = %q, want 0", got)
 	}
 	screenshot(t, ctx, "operator")
+	// The rules raise the cinema's rate: the page shows the rate in force,
+	// not the one the cinema was registered with.
+	raised := int64(450)
+	if _, err := s.rules.Put(context.Background(), rules.RuleSet{Partners: []rules.PartnerRules{{Partner: "cinema", RateBP: &raised}}}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#partners")))
+	if got := text(t, ctx, "#rules tbody"); !strings.Contains(got, "4.50") || strings.Contains(got, "3.00") {
+		t.Fatalf("base earn rates after the rules raised the cinema's: %q", got)
+	}
 }
