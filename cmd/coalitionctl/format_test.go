@@ -18,7 +18,7 @@ func TestAReturnWindowReadsInDays(t *testing.T) {
 		want string
 	}{
 		{14 * 24 * time.Hour, "14d"},
-		{0, "0d"},
+		{0, "none"},                 // points are never pending
 		{36 * time.Hour, "36h0m0s"}, // not whole days: as given
 	} {
 		if got := days(c.in); got != c.want {

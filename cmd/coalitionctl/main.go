@@ -24,6 +24,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
+	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
 
 func main() {
@@ -280,9 +281,13 @@ func membersCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			loc, err := clearing.New(clearing.Config{Tx: e.runner}).Zone(c.Context())
+			if err != nil {
+				return err
+			}
 			w := table()
 			fmt.Fprintf(w, "id\t%s\ncard\t%s\nphone\t%s\nreferral code\t%s\nhome partner\t%s\nenrolled\t%s\n",
-				m.ID, m.CardNumber, phone.Mask(m.PhoneLast2), m.ReferralCode, codes.of(m.HomePartnerID), m.EnrolledAt.Format(time.RFC3339))
+				m.ID, m.CardNumber, phone.Mask(m.PhoneLast2), m.ReferralCode, codes.of(m.HomePartnerID), m.EnrolledAt.In(loc).Format(time.RFC3339))
 			if s.PeriodDays > 0 {
 				tier := s.TierName
 				if tier == "" {
@@ -366,10 +371,13 @@ func decodeHex(s string) ([]byte, error) {
 	return b, nil
 }
 
-// days shows a whole number of days as "14d", and anything else as Go
-// writes a duration.
+// days shows a whole number of days as "14d", no time as "none", and
+// anything else as Go writes a duration.
 func days(d time.Duration) string {
 	const day = 24 * time.Hour
+	if d == 0 {
+		return "none"
+	}
 	if d%day == 0 {
 		return fmt.Sprintf("%dd", d/day)
 	}
