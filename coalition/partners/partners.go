@@ -151,7 +151,7 @@ func (r *Register) ByCode(ctx context.Context, code string) (Partner, error) {
 	return p, err
 }
 
-// SetStatus suspends or reactivates a partner. A suspended partner's
+// SetStatus suspends a partner, or activates a suspended one again. A suspended partner's
 // requests are refused from the next transaction on.
 func (r *Register) SetStatus(ctx context.Context, code, status string) error {
 	if status != "active" && status != "suspended" {
