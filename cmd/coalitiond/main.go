@@ -31,15 +31,17 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// A closed pipe on standard output or error (coalitiond dev | tee log,
-	// then tee ends) must not kill the process with SIGPIPE before it
-	// stops what it started: writes fail with EPIPE instead.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	surviveClosedPipes()
 	if err := root().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "coalitiond:", err)
 		os.Exit(1)
 	}
 }
+
+// surviveClosedPipes keeps a closed pipe on standard output or error
+// (coalitiond dev | tee log, then tee ends) from killing the process with
+// SIGPIPE before it stops what it started: writes fail with EPIPE instead.
+func surviveClosedPipes() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) }
 
 func root() *cobra.Command {
 	cmd := &cobra.Command{
