@@ -135,7 +135,7 @@ func (s *partnerService) EnrollMember(ctx context.Context, req *coalitionv1.Enro
 	if err != nil {
 		return nil, s.fail(ctx, "EnrollMember", err)
 	}
-	return &coalitionv1.EnrollMemberResponse{Member: memberPB(m)}, nil
+	return &coalitionv1.EnrollMemberResponse{Member: memberPB(m), WelcomePoints: int64(m.WelcomePoints)}, nil
 }
 
 func (s *partnerService) LookupMember(ctx context.Context, req *coalitionv1.LookupMemberRequest) (*coalitionv1.LookupMemberResponse, error) {

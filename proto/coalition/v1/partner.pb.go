@@ -89,8 +89,12 @@ func (x *EnrollMemberRequest) GetReferralCode() string {
 }
 
 type EnrollMemberResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Member *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	// The enrolling partner's welcome bonus, posted with the enrolment as a
+	// bonus transaction of that partner and spendable at once; 0 when its
+	// rules give none.
+	WelcomePoints int64 `protobuf:"varint,2,opt,name=welcome_points,json=welcomePoints,proto3" json:"welcome_points,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -130,6 +134,13 @@ func (x *EnrollMemberResponse) GetMember() *Member {
 		return x.Member
 	}
 	return nil
+}
+
+func (x *EnrollMemberResponse) GetWelcomePoints() int64 {
+	if x != nil {
+		return x.WelcomePoints
+	}
+	return 0
 }
 
 type LookupMemberRequest struct {
@@ -1335,9 +1346,10 @@ const file_coalition_v1_partner_proto_rawDesc = "" +
 	"\x13EnrollMemberRequest\x12C\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\x1a\xbaH\x17r\x15\x10\x01\x18\x80\x012\x0e^[\\x21-\\x7E]+$R\x0eidempotencyKey\x124\n" +
 	"\x05phone\x18\x02 \x01(\tB\x1e\xbaH\x1br\x192\x17^(\\+[1-9][0-9]{7,14})?$R\x05phone\x12<\n" +
-	"\rreferral_code\x18\x03 \x01(\tB\x17\xbaH\x14r\x122\x10^([A-Z2-9]{8})?$R\freferralCode\"D\n" +
+	"\rreferral_code\x18\x03 \x01(\tB\x17\xbaH\x14r\x122\x10^([A-Z2-9]{8})?$R\freferralCode\"k\n" +
 	"\x14EnrollMemberResponse\x12,\n" +
-	"\x06member\x18\x01 \x01(\v2\x14.coalition.v1.MemberR\x06member\"N\n" +
+	"\x06member\x18\x01 \x01(\v2\x14.coalition.v1.MemberR\x06member\x12%\n" +
+	"\x0ewelcome_points\x18\x02 \x01(\x03R\rwelcomePoints\"N\n" +
 	"\x13LookupMemberRequest\x127\n" +
 	"\x06member\x18\x01 \x01(\v2\x17.coalition.v1.MemberRefB\x06\xbaH\x03\xc8\x01\x01R\x06member\"D\n" +
 	"\x14LookupMemberResponse\x12,\n" +
