@@ -111,12 +111,12 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run %d: demo member's balance: %v", run, err)
 		}
-		// Anna: 50 welcome + 48 for coffee (10 %, doubled) + 180 for dinner
-		// (5 %, doubled) + 100 of the joint promotion, unlocked by 75 at the
-		// cinema (the 5 % step) − 100 at the fuel station + 200 for
-		// referring Vera.
-		if b.Balance.Available != 553 || b.Balance.Locked != 0 {
-			t.Fatalf("run %d: Anna has %d points (%d locked), want 553 (seeded once)", run, b.Balance.Available, b.Balance.Locked)
+		// Anna: 50 welcome + 48 for coffee (10 %, doubled by the winter
+		// promotion, which is for coffee only) + 90 for dinner (5 %) + 100
+		// of the joint promotion, unlocked by 75 at the cinema (the 5 %
+		// step) − 100 at the fuel station + 200 for referring Vera.
+		if b.Balance.Available != 463 || b.Balance.Locked != 0 {
+			t.Fatalf("run %d: Anna has %d points (%d locked), want 463 (seeded once)", run, b.Balance.Available, b.Balance.Locked)
 		}
 		// The demo's first day is yesterday, already cleared: the café's
 		// statement shows what it owes for its points spent elsewhere

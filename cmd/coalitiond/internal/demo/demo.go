@@ -34,7 +34,7 @@ var Partners = []partners.Partner{
 
 // Rules are the demo's loyalty rules, from the moment of seeding: category
 // and stepped rates with caps, a welcome bonus, three tiers, a seasonal
-// promotion, weekend bonuses, a joint promotion of the café and the cinema
+// promotion on coffee, weekend bonuses, a joint promotion of the café and the cinema
 // with a budget, a tier promotion funded by the operator, and referrals.
 func Rules(now time.Time) rules.RuleSet {
 	rate := func(bp int64) *int64 { return &bp }
@@ -53,7 +53,7 @@ func Rules(now time.Time) rules.RuleSet {
 		}},
 		Promotions: []rules.Promotion{
 			{Code: "winter-coffee", Name: "Winter coffee: double points", Starts: now.Add(-time.Hour), Ends: now.AddDate(0, 2, 0),
-				Partners: []string{"cafe"}, MultiplierBP: 10_000, FundedBy: rules.FundedByPartner},
+				Partners: []string{"cafe"}, Categories: []string{"coffee"}, MultiplierBP: 10_000, FundedBy: rules.FundedByPartner},
 			{Code: "weekend-movies", Name: "Weekend at the movies", Starts: now.Add(-time.Hour), Ends: now.AddDate(1, 0, 0),
 				Weekdays: []string{"sat", "sun"}, Partners: []string{"cinema"}, BonusPoints: 30, FundedBy: rules.FundedByPartner},
 			{Code: "dinner-and-a-movie", Name: "Dinner and a movie", Starts: now.Add(-time.Hour), Ends: now.AddDate(0, 3, 0),
@@ -170,7 +170,7 @@ func Seed(ctx context.Context, env Env) ([]Member, error) {
 		// Anna has coffee (10 %, doubled by the winter promotion), then
 		// dinner at the café, whose joint bonus waits for the cinema...
 		func() error { _, err := accrueIn(anna, "cafe", 24_000, "coffee"); return err },  // 24 + 24 points
-		func() error { _, err := accrueIn(anna, "cafe", 180_000, "dinner"); return err }, // 90 + 90, and 100 locked
+		func() error { _, err := accrueIn(anna, "cafe", 180_000, "dinner"); return err }, // 90 (5 %, no winter bonus on dinner), and 100 locked
 		// ...and the cinema unlocks it; then she spends at the fuel station.
 		func() error { _, err := accrue(anna, "cinema", 150_000); return err }, // 75 points (the 5 % step)
 		func() error { _, err := redeem(anna, "fuel", 100); return err },

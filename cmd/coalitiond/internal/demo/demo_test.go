@@ -20,9 +20,12 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // TestDemoOnEveryDayOfTheWeek seeds the demo with the clock on each day of
 // the week and on both sides of midnight in the coalition's zone: the seed
 // always succeeds, clears the business day before the clock's, keeps the
-// ledger's invariants, and Anna's balance is what the rules give that day
-// (the cinema's weekend bonus pays 30 when her cinema visit, yesterday,
-// falls on a Saturday or a Sunday).
+// ledger's invariants, and Anna's balance is what the rules give that day:
+// 50 welcome + 48 for coffee (10 %, doubled by the winter promotion, which
+// is for coffee only) + 90 for dinner (5 %) + 100 of the joint promotion,
+// unlocked by 75 at the cinema (the 5 % step) − 100 at the fuel station
+// + 200 for referring Vera = 463, and 30 more from the cinema's weekend
+// bonus when her cinema visit, yesterday, falls on a Saturday or a Sunday.
 func TestDemoOnEveryDayOfTheWeek(t *testing.T) {
 	moscow, err := time.LoadLocation(Settings.TimeZone)
 	if err != nil {
@@ -35,20 +38,20 @@ func TestDemoOnEveryDayOfTheWeek(t *testing.T) {
 		yesterday string
 		anna      coalition.Points
 	}{
-		{"Monday noon", at(23, 12, 0, 0), "2026-11-22", 583}, // yesterday a Sunday
-		{"Tuesday noon", at(24, 12, 0, 0), "2026-11-23", 553},
-		{"Wednesday noon", at(25, 12, 0, 0), "2026-11-24", 553},
-		{"Thursday noon", at(26, 12, 0, 0), "2026-11-25", 553},
-		{"Friday noon", at(27, 12, 0, 0), "2026-11-26", 553},
-		{"Saturday noon", at(28, 12, 0, 0), "2026-11-27", 553},
-		{"Sunday noon", at(29, 12, 0, 0), "2026-11-28", 583}, // yesterday a Saturday
-		{"Friday, a second to midnight", at(27, 23, 59, 59), "2026-11-26", 553},
-		{"Saturday, a second past midnight", at(28, 0, 0, 1), "2026-11-27", 553},
-		{"Sunday, a second to midnight", at(29, 23, 59, 59), "2026-11-28", 583},
+		{"Monday noon", at(23, 12, 0, 0), "2026-11-22", 493}, // yesterday a Sunday
+		{"Tuesday noon", at(24, 12, 0, 0), "2026-11-23", 463},
+		{"Wednesday noon", at(25, 12, 0, 0), "2026-11-24", 463},
+		{"Thursday noon", at(26, 12, 0, 0), "2026-11-25", 463},
+		{"Friday noon", at(27, 12, 0, 0), "2026-11-26", 463},
+		{"Saturday noon", at(28, 12, 0, 0), "2026-11-27", 463},
+		{"Sunday noon", at(29, 12, 0, 0), "2026-11-28", 493}, // yesterday a Saturday
+		{"Friday, a second to midnight", at(27, 23, 59, 59), "2026-11-26", 463},
+		{"Saturday, a second past midnight", at(28, 0, 0, 1), "2026-11-27", 463},
+		{"Sunday, a second to midnight", at(29, 23, 59, 59), "2026-11-28", 493},
 		// CI once ran here: 22:32 UTC on a Sunday is 01:32 on Monday in Moscow.
-		{"Monday, 01:32 in Moscow", time.Date(2026, 11, 29, 22, 32, 0, 0, time.UTC), "2026-11-29", 583},
-		{"Monday, a second past midnight", at(30, 0, 0, 1), "2026-11-29", 583},
-		{"Tuesday, a second past midnight", at(24, 0, 0, 1), "2026-11-23", 553},
+		{"Monday, 01:32 in Moscow", time.Date(2026, 11, 29, 22, 32, 0, 0, time.UTC), "2026-11-29", 493},
+		{"Monday, a second past midnight", at(30, 0, 0, 1), "2026-11-29", 493},
+		{"Tuesday, a second past midnight", at(24, 0, 0, 1), "2026-11-23", 463},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
