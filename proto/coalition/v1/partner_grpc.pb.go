@@ -41,24 +41,49 @@ const (
 // never from a request field. Every call that writes carries an idempotency
 // key unique per partner: replaying it with the same request returns the
 // original result and writes nothing; replaying it with a different request
-// fails with ALREADY_EXISTS.
+// fails with ALREADY_EXISTS. A business refusal (INVALID_ARGUMENT found
+// by the ledger, NOT_FOUND, FAILED_PRECONDITION) is recorded under its key
+// too: sent again, the request is refused the same way, even if it would
+// pass now. ALREADY_EXISTS, PERMISSION_DENIED and what a client may retry
+// (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL) are not recorded: retry those
+// with the same key. Another partner's holds and transactions are
+// NOT_FOUND. A suspended partner is refused every call with
+// PERMISSION_DENIED. docs/API.md lists every refusal.
 type PartnerServiceClient interface {
 	// Enrolls a new member and issues the card number and QR token.
+	// ALREADY_EXISTS (phone): the phone is enrolled already; NOT_FOUND
+	// (referral_code): no member has that code.
 	EnrollMember(ctx context.Context, in *EnrollMemberRequest, opts ...grpc.CallOption) (*EnrollMemberResponse, error)
 	// Finds a member by card number, phone, QR token or id.
 	LookupMember(ctx context.Context, in *LookupMemberRequest, opts ...grpc.CallOption) (*LookupMemberResponse, error)
-	// Earns points on a purchase at the calling partner.
+	// Earns points on a purchase at the calling partner. ALREADY_EXISTS
+	// (order_id): the partner's order has earned already (order ids are
+	// unique per partner, for earns only); INVALID_ARGUMENT
+	// (purchase.currency): not the coalition's currency; FAILED_PRECONDITION:
+	// the partner's liability limit is reached.
 	Accrue(ctx context.Context, in *AccrueRequest, opts ...grpc.CallOption) (*AccrueResponse, error)
 	// Places a hold on points (first phase of a two-phase burn).
+	// FAILED_PRECONDITION (points): more than the member's available points.
 	Authorize(ctx context.Context, in *AuthorizeRequest, opts ...grpc.CallOption) (*AuthorizeResponse, error)
 	// Posts all or part of a hold; the rest of the hold is released.
+	// NOT_FOUND (hold_id): no such hold of the caller's; FAILED_PRECONDITION
+	// (hold_id): the hold is captured, voided or expired; (points): more than
+	// the hold, or than the member has left.
 	Capture(ctx context.Context, in *CaptureRequest, opts ...grpc.CallOption) (*CaptureResponse, error)
-	// Releases a hold without spending anything.
+	// Releases a hold without spending anything. NOT_FOUND (hold_id): no
+	// such hold of the caller's; FAILED_PRECONDITION (hold_id): the hold is
+	// captured (refund the capture). A hold already voided or expired is no
+	// refusal: the answer is the hold as it stands, and nothing is posted.
 	Void(ctx context.Context, in *VoidRequest, opts ...grpc.CallOption) (*VoidResponse, error)
-	// Spends points in one step.
+	// Spends points in one step. FAILED_PRECONDITION (points): more than the
+	// member's available points.
 	Redeem(ctx context.Context, in *RedeemRequest, opts ...grpc.CallOption) (*RedeemResponse, error)
 	// Refunds all or part of an earn (claws back points proportionally) or of
-	// a burn (restores the points spent).
+	// a burn (restores the points spent). NOT_FOUND (transaction_id): no such
+	// transaction of the caller's; INVALID_ARGUMENT: an earn refunded by
+	// points, a burn by money, another currency; FAILED_PRECONDITION
+	// (purchase.minor, points): beyond what is left of the original;
+	// (transaction_id): not an earn, burn or capture.
 	Refund(ctx context.Context, in *RefundRequest, opts ...grpc.CallOption) (*RefundResponse, error)
 	// Returns a member's balance.
 	GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error)
@@ -201,24 +226,49 @@ func (c *partnerServiceClient) IssueMemberLink(ctx context.Context, in *IssueMem
 // never from a request field. Every call that writes carries an idempotency
 // key unique per partner: replaying it with the same request returns the
 // original result and writes nothing; replaying it with a different request
-// fails with ALREADY_EXISTS.
+// fails with ALREADY_EXISTS. A business refusal (INVALID_ARGUMENT found
+// by the ledger, NOT_FOUND, FAILED_PRECONDITION) is recorded under its key
+// too: sent again, the request is refused the same way, even if it would
+// pass now. ALREADY_EXISTS, PERMISSION_DENIED and what a client may retry
+// (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL) are not recorded: retry those
+// with the same key. Another partner's holds and transactions are
+// NOT_FOUND. A suspended partner is refused every call with
+// PERMISSION_DENIED. docs/API.md lists every refusal.
 type PartnerServiceServer interface {
 	// Enrolls a new member and issues the card number and QR token.
+	// ALREADY_EXISTS (phone): the phone is enrolled already; NOT_FOUND
+	// (referral_code): no member has that code.
 	EnrollMember(context.Context, *EnrollMemberRequest) (*EnrollMemberResponse, error)
 	// Finds a member by card number, phone, QR token or id.
 	LookupMember(context.Context, *LookupMemberRequest) (*LookupMemberResponse, error)
-	// Earns points on a purchase at the calling partner.
+	// Earns points on a purchase at the calling partner. ALREADY_EXISTS
+	// (order_id): the partner's order has earned already (order ids are
+	// unique per partner, for earns only); INVALID_ARGUMENT
+	// (purchase.currency): not the coalition's currency; FAILED_PRECONDITION:
+	// the partner's liability limit is reached.
 	Accrue(context.Context, *AccrueRequest) (*AccrueResponse, error)
 	// Places a hold on points (first phase of a two-phase burn).
+	// FAILED_PRECONDITION (points): more than the member's available points.
 	Authorize(context.Context, *AuthorizeRequest) (*AuthorizeResponse, error)
 	// Posts all or part of a hold; the rest of the hold is released.
+	// NOT_FOUND (hold_id): no such hold of the caller's; FAILED_PRECONDITION
+	// (hold_id): the hold is captured, voided or expired; (points): more than
+	// the hold, or than the member has left.
 	Capture(context.Context, *CaptureRequest) (*CaptureResponse, error)
-	// Releases a hold without spending anything.
+	// Releases a hold without spending anything. NOT_FOUND (hold_id): no
+	// such hold of the caller's; FAILED_PRECONDITION (hold_id): the hold is
+	// captured (refund the capture). A hold already voided or expired is no
+	// refusal: the answer is the hold as it stands, and nothing is posted.
 	Void(context.Context, *VoidRequest) (*VoidResponse, error)
-	// Spends points in one step.
+	// Spends points in one step. FAILED_PRECONDITION (points): more than the
+	// member's available points.
 	Redeem(context.Context, *RedeemRequest) (*RedeemResponse, error)
 	// Refunds all or part of an earn (claws back points proportionally) or of
-	// a burn (restores the points spent).
+	// a burn (restores the points spent). NOT_FOUND (transaction_id): no such
+	// transaction of the caller's; INVALID_ARGUMENT: an earn refunded by
+	// points, a burn by money, another currency; FAILED_PRECONDITION
+	// (purchase.minor, points): beyond what is left of the original;
+	// (transaction_id): not an earn, burn or capture.
 	Refund(context.Context, *RefundRequest) (*RefundResponse, error)
 	// Returns a member's balance.
 	GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error)

@@ -111,18 +111,27 @@ type LineKind int32
 
 const (
 	LineKind_LINE_KIND_UNSPECIFIED LineKind = 0
-	// Flows: points spent at the redeemer.
+	// Flows: points issued by the payer and spent at the payee, net of the
+	// window's refunds of burns (negative when refunds of earlier windows'
+	// burns outweigh); the payer pays their value. The base of the payer's
+	// interchange fee.
 	LineKind_LINE_KIND_BURN LineKind = 1
-	// Flows: points that paid a member's debt to the redeemer.
+	// Flows: points of the payer's lots that paid a member's debt to the
+	// payee (a refund's spill-over onto the member's other points, or the
+	// debt paid by later earns); the payer pays their value. No interchange
+	// fee: the redemption the debt repays already carried one.
 	LineKind_LINE_KIND_DEBT LineKind = 2
 	// Flows: points spent where they were issued; no money moves.
 	LineKind_LINE_KIND_SELF_BURN LineKind = 3
 	// Flows: points that paid a member's debt where they were issued; no
 	// money moves.
 	LineKind_LINE_KIND_SELF_DEBT LineKind = 4
-	// Fees: on the issuer's points spent at other partners.
+	// Fees: on the issuer's burn flows to other partners. Negative, given
+	// back, when refunds of earlier burns outweigh the window's burns; every
+	// fee is truncated toward zero.
 	LineKind_LINE_KIND_INTERCHANGE LineKind = 5
-	// Fees: on the points the partner issued, net of clawbacks.
+	// Fees: on the points the partner issued, net of clawbacks (negative
+	// when clawbacks outweigh).
 	LineKind_LINE_KIND_ISSUE LineKind = 6
 	// Fees: the operator's share of the partner's breakage.
 	LineKind_LINE_KIND_BREAKAGE LineKind = 7
@@ -130,13 +139,16 @@ const (
 	LineKind_LINE_KIND_NET LineKind = 8
 	// Payment instructions.
 	LineKind_LINE_KIND_PAYMENT LineKind = 9
-	// Issued: points the partner issued.
+	// Issued: points the partner issued (earns and the bonuses it funded),
+	// pending and locked points included.
 	LineKind_LINE_KIND_ISSUED LineKind = 10
 	// Issued: points of the partner's that refunds clawed back.
 	LineKind_LINE_KIND_CLAWED_BACK LineKind = 11
 	// Breakage: points that expired.
 	LineKind_LINE_KIND_EXPIRED LineKind = 12
-	// Liability: points outstanding at the end of the window.
+	// Liability: points issued and neither spent, clawed back nor expired at
+	// the end of the window, pending and locked points included. The
+	// operator has a line once it has funded points.
 	LineKind_LINE_KIND_OUTSTANDING LineKind = 13
 )
 

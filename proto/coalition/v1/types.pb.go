@@ -783,9 +783,11 @@ type Balance struct {
 	// Points clawed back by refunds after they were spent, to be paid off by
 	// later earnings.
 	Debt int64 `protobuf:"varint,5,opt,name=debt,proto3" json:"debt,omitempty"`
-	// Spendable or pending points that expire within 30 days.
+	// Points that expire within 30 days: every lot not yet expired counts,
+	// spendable, pending or locked, held points included.
 	Expiring_30D int64 `protobuf:"varint,6,opt,name=expiring_30d,json=expiring30d,proto3" json:"expiring_30d,omitempty"`
-	// The next expiry date and how many points expire then; unset if none.
+	// The next expiry date and how many points expire then, counted as
+	// expiring_30d is; unset if none.
 	NextExpiryAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_expiry_at,json=nextExpiryAt,proto3" json:"next_expiry_at,omitempty"`
 	NextExpiryPoints int64                  `protobuf:"varint,8,opt,name=next_expiry_points,json=nextExpiryPoints,proto3" json:"next_expiry_points,omitempty"`
 	// Joint-promotion points waiting for a purchase at the partner that
