@@ -135,8 +135,8 @@ type walk struct {
 var (
 	grpcCall = regexp.MustCompile(`^CALL=(\S+) as (\S+) -d '(.*)'$`)
 	restCall = regexp.MustCompile(`^curl -s -H 'Authorization: (Dev \S+)' "http://127\.0\.0\.1:8080(/\S+)"$`)
-	fromLast = regexp.MustCompile(`^([A-Z]+)=\.\.\.\s+# (\S+) from the answer`)
-	shellVar = regexp.MustCompile(`'?\$([A-Z]+)'?`)
+	fromLast = regexp.MustCompile(`^([A-Z][A-Z0-9_]*)=\.\.\.\s+# (\S+) from the answer`)
+	shellVar = regexp.MustCompile(`'?\$([A-Z][A-Z0-9_]*)'?`)
 )
 
 func (w *walk) run(line string) {
