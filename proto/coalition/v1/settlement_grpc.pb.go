@@ -32,7 +32,10 @@ const (
 //
 // SettlementService is read by finance teams: the operator's finance staff
 // see every report; a partner sees its own statement only. Amounts are in
-// minor units of the report's currency.
+// minor units of the report's currency. A day that has no cleared report
+// is NOT_FOUND; a business_date that is no date, INVALID_ARGUMENT; a
+// partner asking for another partner's statement, PERMISSION_DENIED.
+// docs/API.md says what every line of a report means in money.
 type SettlementServiceClient interface {
 	// Lists settlement windows, newest first.
 	ListWindows(ctx context.Context, in *ListWindowsRequest, opts ...grpc.CallOption) (*ListWindowsResponse, error)
@@ -44,7 +47,8 @@ type SettlementServiceClient interface {
 	// Streams a report as CSV (a partner gets its own statement).
 	ExportReport(ctx context.Context, in *ExportReportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportReportResponse], error)
 	// Lists the ledger transactions behind one line of a report (a partner:
-	// of its statement).
+	// of its statement). NOT_FOUND (line): no such line; INVALID_ARGUMENT
+	// (line): a net, payment or liability line, computed from other lines.
 	DrillDown(ctx context.Context, in *DrillDownRequest, opts ...grpc.CallOption) (*DrillDownResponse, error)
 }
 
@@ -121,7 +125,10 @@ func (c *settlementServiceClient) DrillDown(ctx context.Context, in *DrillDownRe
 //
 // SettlementService is read by finance teams: the operator's finance staff
 // see every report; a partner sees its own statement only. Amounts are in
-// minor units of the report's currency.
+// minor units of the report's currency. A day that has no cleared report
+// is NOT_FOUND; a business_date that is no date, INVALID_ARGUMENT; a
+// partner asking for another partner's statement, PERMISSION_DENIED.
+// docs/API.md says what every line of a report means in money.
 type SettlementServiceServer interface {
 	// Lists settlement windows, newest first.
 	ListWindows(context.Context, *ListWindowsRequest) (*ListWindowsResponse, error)
@@ -133,7 +140,8 @@ type SettlementServiceServer interface {
 	// Streams a report as CSV (a partner gets its own statement).
 	ExportReport(*ExportReportRequest, grpc.ServerStreamingServer[ExportReportResponse]) error
 	// Lists the ledger transactions behind one line of a report (a partner:
-	// of its statement).
+	// of its statement). NOT_FOUND (line): no such line; INVALID_ARGUMENT
+	// (line): a net, payment or liability line, computed from other lines.
 	DrillDown(context.Context, *DrillDownRequest) (*DrillDownResponse, error)
 	mustEmbedUnimplementedSettlementServiceServer()
 }

@@ -34,8 +34,9 @@ var Partners = []partners.Partner{
 
 // Rules are the demo's loyalty rules, from the moment of seeding: category
 // and stepped rates with caps, a welcome bonus, three tiers, a seasonal
-// promotion on coffee, weekend bonuses, a joint promotion of the café and the cinema
-// with a budget, a tier promotion funded by the operator, and referrals.
+// promotion on coffee, weekend bonuses, a joint promotion of the café and
+// the cinema with a budget, a tier promotion funded by the operator, and
+// referrals.
 func Rules(now time.Time) rules.RuleSet {
 	rate := func(bp int64) *int64 { return &bp }
 	return rules.RuleSet{
