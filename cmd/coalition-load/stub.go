@@ -20,6 +20,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 )
 
@@ -59,6 +60,14 @@ func (stubPartners) PartnerIDByCode(context.Context, string) (coalition.PartnerI
 	return id, nil
 }
 
+// ByID answers the server's check of the partner's standing: active, from
+// memory, as the stub's ledger answers.
+func (stubPartners) ByID(_ context.Context, id coalition.PartnerID) (partners.Partner, error) {
+	return partners.Partner{ID: id, Code: "stub", Status: "active"}, nil
+}
+
+func (stubPartners) List(context.Context) ([]partners.Partner, error) { return nil, nil }
+
 // startStub serves the stub ledger on a loopback port with the server's gRPC
 // stack (the recovery, authentication and validation interceptors, the
 // partner service's adapters) over TLS with a throwaway self-signed
@@ -68,7 +77,7 @@ func startStub() (addr string, caPEM []byte, stop func(), err error) {
 	if err != nil {
 		return "", nil, nil, err
 	}
-	srv, _, err := rpc.NewServer(rpc.Options{Ledger: &stubLedger{}, Auth: &rpc.DevAuthenticator{Partners: stubPartners{}},
+	srv, _, err := rpc.NewServer(rpc.Options{Ledger: &stubLedger{}, Partners: stubPartners{}, Auth: &rpc.DevAuthenticator{Partners: stubPartners{}},
 		ServerOptions: []grpc.ServerOption{grpc.Creds(credentials.NewTLS(&tls.Config{
 			Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12,
 		}))}})

@@ -38,7 +38,7 @@ func oneServer(t *testing.T) (string, *pgxpool.Pool) {
 			t.Fatal(err)
 		}
 	}
-	srv, _, err := rpc.NewServer(rpc.Options{Ledger: l, Auth: &rpc.DevAuthenticator{Partners: reg}})
+	srv, _, err := rpc.NewServer(rpc.Options{Ledger: l, Partners: reg, Auth: &rpc.DevAuthenticator{Partners: reg}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,8 +151,26 @@ func (r *Register) ByCode(ctx context.Context, code string) (Partner, error) {
 	return p, err
 }
 
-// SetStatus suspends a partner, or activates a suspended one again. A suspended partner's
-// requests are refused from the next transaction on.
+// ByID finds a partner by its id. The gRPC edge reads it on every request
+// of a partner, to refuse a suspended one whatever it asks.
+func (r *Register) ByID(ctx context.Context, id coalition.PartnerID) (Partner, error) {
+	rows, err := r.tx.Pool().Query(ctx, selectPartner+` AND id = $1`, id)
+	if err != nil {
+		return Partner{}, fmt.Errorf("partner %s: %w", id, err)
+	}
+	p, err := pgx.CollectExactlyOneRow(rows, scan)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, coalition.Errorf(coalition.NotFound, "", "no partner %s", id)
+	}
+	if err != nil {
+		return p, fmt.Errorf("partner %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// SetStatus suspends a partner, or activates a suspended one again. A
+// suspended partner's requests, to any service and with any credential,
+// are refused from the next call on.
 func (r *Register) SetStatus(ctx context.Context, code, status string) error {
 	if status != "active" && status != "suspended" {
 		return coalition.Errorf(coalition.Invalid, "status", "must be active or suspended")

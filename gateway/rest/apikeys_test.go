@@ -3,7 +3,9 @@ package rest_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,5 +130,18 @@ func TestRESTClientsUseAPIKeysHashedByVault(t *testing.T) {
 	}
 	if code, _, _ := callAuth(t, api, "GET", "/v1/settlement/windows", bearer(newSecret), ""); code != 200 {
 		t.Fatalf("new key %s after revoking the old = %d", newKey.ID, code)
+	}
+	// A suspended partner's valid key opens nothing: neither its
+	// statement nor the partner service.
+	if err := reg.SetStatus(ctx, "cafe", "suspended"); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/settlement/windows", "/v1/settlement/windows/" + day + "/statements/cafe"} {
+		if code, m, _ := callAuth(t, api, "GET", path, bearer(newSecret), ""); code != 403 || !strings.Contains(fmt.Sprint(m["message"]), "suspended") {
+			t.Fatalf("GET %s with a suspended partner's key = %d %v, want 403 suspended", path, code, m)
+		}
+	}
+	if code, _, _ := callAuth(t, api, "POST", "/v1/partner/members", bearer(newSecret), `{"idempotency_key": "e2"}`); code != 403 {
+		t.Fatalf("enroll with a suspended partner's key = %d, want 403", code)
 	}
 }

@@ -25,9 +25,12 @@ type Members interface {
 	Now() time.Time
 }
 
-// PartnerList lists the coalition's partners (package partners).
+// PartnerList is the coalition's register of partners (package partners):
+// the member service lists them, and every request of a partner reads its
+// standing.
 type PartnerList interface {
 	List(ctx context.Context) ([]partners.Partner, error)
+	ByID(ctx context.Context, id coalition.PartnerID) (partners.Partner, error)
 }
 
 // Tier is a member's standing in the coalition's tiers, in minor units of

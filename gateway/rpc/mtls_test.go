@@ -124,6 +124,18 @@ func (e *mtlsEnv) dial(cert *tls.Certificate) pb.PartnerServiceClient {
 	return pb.NewPartnerServiceClient(conn)
 }
 
+// settlement connects to the settlement service with a client certificate.
+func (e *mtlsEnv) settlement(cert *tls.Certificate) pb.SettlementServiceClient {
+	e.t.Helper()
+	conn, err := grpc.NewClient(e.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		RootCAs: e.pool, ServerName: "localhost", Certificates: []tls.Certificate{*cert}})))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	return pb.NewSettlementServiceClient(conn)
+}
+
 func (e *mtlsEnv) issue(p partners.Partner, ttl time.Duration) (*tls.Certificate, vault.Bundle) {
 	e.t.Helper()
 	b, err := e.v.IssuePartnerCert(context.Background(), p.ID, p.Code, ttl)
@@ -212,6 +224,8 @@ func TestCertificatesThatAreMissingForeignExpiredOrRevokedAreRefused(t *testing.
 		t.Fatal(err)
 	}
 	_, err = enrollOver(t, e.dial(fresh))
+	wantStatus(t, err, codes.PermissionDenied, "")
+	_, err = e.settlement(fresh).ListWindows(ctx30(t), &pb.ListWindowsRequest{})
 	wantStatus(t, err, codes.PermissionDenied, "")
 }
 

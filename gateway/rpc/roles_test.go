@@ -78,6 +78,54 @@ func TestEveryRPCAdmitsExactlyItsRoles(t *testing.T) {
 	}
 }
 
+// TestSuspendedPartnerIsRefusedByEveryRPC suspends a partner and calls
+// every method of every service with its credentials: each is refused with
+// PermissionDenied (saying the partner is suspended wherever a partner may
+// call at all), and nothing is written. Another partner is not affected.
+func TestSuspendedPartnerIsRefusedByEveryRPC(t *testing.T) {
+	e := newEnv(t)
+	m := e.enroll("fuel")
+	e.accrue("fuel", m, 10_000)
+	if err := e.partners.SetStatus(context.Background(), "fuel", "suspended"); err != nil {
+		t.Fatal(err)
+	}
+	before := e.written()
+	for _, svc := range []protoreflect.FullName{"coalition.v1.PartnerService", "coalition.v1.SettlementService",
+		"coalition.v1.MemberService", "coalition.v1.NetworkService", "coalition.v1.AdminService"} {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		methods := d.(protoreflect.ServiceDescriptor).Methods()
+		for i := range methods.Len() {
+			m := methods.Get(i)
+			path := "/" + string(svc) + "/" + string(m.Name())
+			t.Run(string(svc.Name())+"/"+string(m.Name()), func(t *testing.T) {
+				err := invoke(e.as("fuel"), e.conn, path, m)
+				if status.Code(err) != codes.PermissionDenied {
+					t.Fatalf("%s as a suspended partner = %v, want PermissionDenied", path, err)
+				}
+				msg := status.Convert(err).Message()
+				if !strings.Contains(msg, "may not call") && msg != "partner fuel is suspended" {
+					t.Fatalf("%s as a suspended partner: %q", path, msg)
+				}
+			})
+		}
+	}
+	e.wantNothingWritten(before)
+	// The suspension is the fuel chain's alone.
+	if _, err := e.settle.ListWindows(e.as("cafe"), &pb.ListWindowsRequest{}); err != nil {
+		t.Fatalf("an active partner's settlement read: %v", err)
+	}
+	// Reinstated, it trades again at once.
+	if err := e.partners.SetStatus(context.Background(), "fuel", "active"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.settle.ListWindows(e.as("fuel"), &pb.ListWindowsRequest{}); err != nil {
+		t.Fatalf("a reinstated partner's settlement read: %v", err)
+	}
+}
+
 // invoke calls a method with an empty request of its input type.
 func invoke(ctx context.Context, conn *grpc.ClientConn, path string, m protoreflect.MethodDescriptor) error {
 	in := dynamicpb.NewMessage(m.Input())

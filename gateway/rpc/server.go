@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 
@@ -75,7 +77,11 @@ type Options struct {
 	Settlement Settlement
 	// The member's own view, the partners' register, the network's
 	// figures, and member links for the member and network services.
-	Members  Members
+	Members Members
+	// Partners is the register of partners: the member service lists them,
+	// and every request of a partner is checked against its standing, so a
+	// suspended partner is refused by every service whatever credential it
+	// presents. Required.
 	Partners PartnerList
 	Network  Network
 	Links    MemberLinks
@@ -99,13 +105,17 @@ func NewServer(o Options) (*grpc.Server, *health.Server, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.Partners == nil {
+		return nil, nil, errors.New("rpc server: Options.Partners is required (suspended partners are refused against it)")
+	}
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, nil, fmt.Errorf("request validator: %w", err)
 	}
+	g := &gate{auth: o.Auth, partners: o.Partners, log: o.Log}
 	opts := append([]grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(recoverUnary(o.Log), authUnary(o.Auth), validateUnary(validator)),
-		grpc.ChainStreamInterceptor(recoverStream(o.Log), authStream(o.Auth), validateStream(validator)),
+		grpc.ChainUnaryInterceptor(recoverUnary(o.Log), authUnary(g), validateUnary(validator)),
+		grpc.ChainStreamInterceptor(recoverStream(o.Log), authStream(g), validateStream(validator)),
 	}, o.ServerOptions...)
 	if o.Tiers == nil {
 		o.Tiers = NoTiers{} // a server without the ledger's tiers (LedgerTiers)
@@ -151,7 +161,17 @@ func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
 	}
 }
 
-func authorize(ctx context.Context, auth Authenticator, method string) (context.Context, error) {
+// gate lets a call through when its caller is authenticated, its role may
+// call the method, and, for a partner, the partner is active. It is the one
+// place standing is checked: every service and every kind of credential
+// (certificate, API key, dev credential) passes here.
+type gate struct {
+	auth     Authenticator
+	partners PartnerList
+	log      *slog.Logger
+}
+
+func (g *gate) authorize(ctx context.Context, method string) (context.Context, error) {
 	if public(method) {
 		return ctx, nil
 	}
@@ -159,19 +179,41 @@ func authorize(ctx context.Context, auth Authenticator, method string) (context.
 	if !ok {
 		return nil, status.Errorf(codes.PermissionDenied, "%s is not open to any role", method)
 	}
-	p, err := auth.Authenticate(ctx)
+	p, err := g.auth.Authenticate(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !slices.Contains(roles, p.Role) {
 		return nil, status.Errorf(codes.PermissionDenied, "role %s may not call %s", p.Role, method)
 	}
+	if p.Role == RolePartner {
+		if err := g.standing(ctx, method, p.PartnerID); err != nil {
+			return nil, err
+		}
+	}
 	return context.WithValue(ctx, principalKey{}, p), nil
 }
 
-func authUnary(auth Authenticator) grpc.UnaryServerInterceptor {
+// standing refuses a partner that is suspended or no longer in the
+// register. It reads the register on every call, so a suspension holds on
+// every replica from the moment it is made.
+func (g *gate) standing(ctx context.Context, method string, id coalition.PartnerID) error {
+	partner, err := g.partners.ByID(ctx, id)
+	if e, ok := coalition.AsError(err); ok && e.Code == coalition.NotFound {
+		return status.Errorf(codes.PermissionDenied, "partner %s is not a member of the coalition", id)
+	}
+	if err != nil {
+		return toStatus(ctx, g.log, method, fmt.Errorf("standing of partner %s: %w", id, err))
+	}
+	if partner.Status != "active" {
+		return status.Errorf(codes.PermissionDenied, "partner %s is %s", partner.Code, partner.Status)
+	}
+	return nil
+}
+
+func authUnary(g *gate) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, err := authorize(ctx, auth, info.FullMethod)
+		ctx, err := g.authorize(ctx, info.FullMethod)
 		if err != nil {
 			return nil, err
 		}
@@ -186,9 +228,9 @@ type authedStream struct {
 
 func (s authedStream) Context() context.Context { return s.ctx }
 
-func authStream(auth Authenticator) grpc.StreamServerInterceptor {
+func authStream(g *gate) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, err := authorize(ss.Context(), auth, info.FullMethod)
+		ctx, err := g.authorize(ss.Context(), info.FullMethod)
 		if err != nil {
 			return err
 		}
