@@ -116,6 +116,7 @@ func NewServer(o Options) (*grpc.Server, *health.Server, error) {
 	opts := append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(recoverUnary(o.Log), authUnary(g), validateUnary(validator)),
 		grpc.ChainStreamInterceptor(recoverStream(o.Log), authStream(g), validateStream(validator)),
+		grpc.ForceServerCodecV2(newDecodeCodec()),
 	}, o.ServerOptions...)
 	if o.Tiers == nil {
 		o.Tiers = NoTiers{} // a server without the ledger's tiers (LedgerTiers)
@@ -238,17 +239,28 @@ func authStream(g *gate) grpc.StreamServerInterceptor {
 	}
 }
 
-// validateUnary checks every request against the constraints declared in the
-// protos before any handler runs, so a bad request writes nothing.
+// validateUnary checks every request before any handler runs, so a bad
+// request writes nothing: that it could be decoded, and the constraints
+// declared in the protos.
 func validateUnary(v protovalidate.Validator) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if m, ok := req.(proto.Message); ok {
-			if err := v.Validate(m); err != nil {
-				return nil, validationStatus(err)
+			if err := validate(v, m); err != nil {
+				return nil, err
 			}
 		}
 		return handler(ctx, req)
 	}
+}
+
+func validate(v protovalidate.Validator, m proto.Message) error {
+	if err := malformed(m); err != nil {
+		return err
+	}
+	if err := v.Validate(m); err != nil {
+		return validationStatus(err)
+	}
+	return nil
 }
 
 // validatingStream checks each message a client streams in, as validateUnary
@@ -263,9 +275,7 @@ func (s validatingStream) RecvMsg(m any) error {
 		return err
 	}
 	if pm, ok := m.(proto.Message); ok {
-		if err := s.v.Validate(pm); err != nil {
-			return validationStatus(err)
-		}
+		return validate(s.v, pm)
 	}
 	return nil
 }
