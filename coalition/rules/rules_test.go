@@ -243,10 +243,30 @@ func TestValidateRefusesWithTheField(t *testing.T) {
 		{"duplicate promotion", func(rs *RuleSet) { rs.Promotions[1].Code = "happy-hours" }, "promotions[1].code"},
 		{"negative referral bonus", func(rs *RuleSet) { rs.Referral.ReferrerPoints = -1 }, "referral.referrer_points"},
 		{"rate and points per money at once", func(rs *RuleSet) { rs.Partners[0].PointsPer = &PointsPer{Points: 1, MoneyMinor: 100} }, "partners[0].points_per"},
+		// What Encode could not write, or PostgreSQL store, is refused
+		// here, not found out by a panic or a database error.
+		{"promotion ending after the year 9999", func(rs *RuleSet) { rs.Promotions[0].Ends = time.Date(10_000, 1, 1, 0, 0, 0, 0, time.UTC) }, "promotions[0].ends"},
+		{"promotion ending in 9999 here but 10000 in UTC", func(rs *RuleSet) {
+			rs.Promotions[0].Ends = time.Date(9999, 12, 31, 23, 0, 0, 0, time.FixedZone("", -2*3600))
+		}, "promotions[0].ends"},
+		{"promotion starting before the year 1", func(rs *RuleSet) { rs.Promotions[0].Starts = time.Date(0, 6, 1, 0, 0, 0, 0, time.UTC) }, "promotions[0].starts"},
+		{"effective after the year 9999", func(rs *RuleSet) { rs.EffectiveFrom = time.Date(10_000, 1, 1, 0, 0, 0, 0, time.UTC) }, "effective_from"},
+		{"NUL in a promotion's name", func(rs *RuleSet) { rs.Promotions[0].Name = "Happy\x00hours" }, "promotions[0].name"},
+		{"NUL in a category", func(rs *RuleSet) { rs.Partners[0].Categories[0].Category = "coffee\x00" }, "partners[0].categories[0].category"},
+		{"NUL in a promotion's category", func(rs *RuleSet) { rs.Promotions[2].Categories = []string{"din\x00ner"} }, "promotions[2].categories[0]"},
+		{"a tier's name not UTF-8", func(rs *RuleSet) { rs.Tiers.Levels[0].Name = "Silver\xff" }, "tiers.levels[0].name"},
+		{"NUL in the note", func(rs *RuleSet) { rs.Note = "spring\x00" }, "note"},
 	}
 	if err := demo().Validate(partners); err != nil {
 		t.Fatalf("the demo rule set is refused: %v", err)
 	}
+	lined := demo()
+	lined.Note = "spring rates:\n\tcafe 5%"
+	lined.Promotions[0].Ends = time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+	if err := lined.Validate(partners); err != nil {
+		t.Fatalf("a note of several lines or a promotion to the end of 9999 is refused: %v", err)
+	}
+	Encode(lined)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := demo()

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coalition-loyalty/coalition/coalition"
 )
@@ -176,6 +178,12 @@ func (rs RuleSet) Validate(partnerCodes []string) error {
 	if len(rs.Note) > 500 {
 		return invalid("note", "must be at most 500 characters")
 	}
+	if err := text("note", rs.Note, true); err != nil {
+		return err
+	}
+	if err := storable("effective_from", rs.EffectiveFrom); err != nil {
+		return err
+	}
 	v := validation{partners: partnerCodes}
 	if err := v.partnerRules(rs.Partners); err != nil {
 		return err
@@ -276,6 +284,9 @@ func checkCategoryRates(f string, cs []CategoryRate) error {
 		if c.Category == "" || len(c.Category) > 64 {
 			return invalid(cf+".category", "must be 1 to 64 characters")
 		}
+		if err := text(cf+".category", c.Category, false); err != nil {
+			return err
+		}
 		if seen[c.Category] {
 			return invalid(cf+".category", "category %q has two rates", c.Category)
 		}
@@ -326,6 +337,9 @@ func (v *validation) tiers(t *Tiers) error {
 		if l.Name == "" || len(l.Name) > 100 {
 			return invalid(f+".name", "must be 1 to 100 characters")
 		}
+		if err := text(f+".name", l.Name, false); err != nil {
+			return err
+		}
 		if l.ThresholdMinor <= 0 || l.ThresholdMinor > coalition.MaxAmount {
 			return invalid(f+".threshold_minor", "must be positive, got %d", l.ThresholdMinor)
 		}
@@ -367,6 +381,9 @@ func (v *validation) promotion(f string, p Promotion) error {
 	if p.Name == "" || len(p.Name) > 100 {
 		return invalid(f+".name", "must be 1 to 100 characters")
 	}
+	if err := text(f+".name", p.Name, false); err != nil {
+		return err
+	}
 	if err := checkSeason(f, p); err != nil {
 		return err
 	}
@@ -383,6 +400,12 @@ func (v *validation) promotion(f string, p Promotion) error {
 func checkSeason(f string, p Promotion) error {
 	if p.Starts.IsZero() || p.Ends.IsZero() {
 		return invalid(f+".ends", "a promotion needs both starts and ends")
+	}
+	if err := storable(f+".starts", p.Starts); err != nil {
+		return err
+	}
+	if err := storable(f+".ends", p.Ends); err != nil {
+		return err
 	}
 	if !p.Ends.After(p.Starts) {
 		return invalid(f+".ends", "the promotion ends (%s) before it starts (%s)", p.Ends.Format(time.RFC3339), p.Starts.Format(time.RFC3339))
@@ -413,6 +436,9 @@ func (v *validation) scope(f string, p Promotion) error {
 	for j, c := range p.Categories {
 		if c == "" || len(c) > 64 {
 			return invalid(fmt.Sprintf("%s.categories[%d]", f, j), "must be 1 to 64 characters")
+		}
+		if err := text(fmt.Sprintf("%s.categories[%d]", f, j), c, false); err != nil {
+			return err
 		}
 	}
 	for j, code := range p.Tiers {
@@ -465,6 +491,37 @@ func checkReferral(r *Referral) error {
 		checkAmount("referral.referrer_points", r.ReferrerPoints), checkAmount("referral.new_member_points", r.NewMemberPoints),
 		checkAmount("referral.min_purchase_minor", r.MinPurchaseMinor),
 	)
+}
+
+// storable refuses a time that a stored rule set could not hold: Encode
+// writes RFC 3339, whose years run from 0000 to 9999, and a timestamp of
+// the API starts at year 1. Both the time's own year and its UTC year
+// count, since Encode writes the time in its own zone.
+func storable(field string, t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	for _, y := range []int{t.Year(), t.UTC().Year()} {
+		if y < 1 || y > 9999 {
+			return invalid(field, "must be between the years 1 and 9999, got %s", t.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// text refuses what people could not read or PostgreSQL could not store:
+// bytes that are not UTF-8, NUL, and, in names and categories, any other
+// control character (lines are allowed in a note).
+func text(field, s string, lines bool) error {
+	if !utf8.ValidString(s) {
+		return invalid(field, "must be valid UTF-8")
+	}
+	for _, r := range s {
+		if r == 0 || (unicode.IsControl(r) && !(lines && (r == '\n' || r == '\r' || r == '\t'))) {
+			return invalid(field, "must not contain control characters such as %U", r)
+		}
+	}
+	return nil
 }
 
 func codePattern(s string) bool {

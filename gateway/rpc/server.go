@@ -240,8 +240,8 @@ func authStream(g *gate) grpc.StreamServerInterceptor {
 }
 
 // validateUnary checks every request before any handler runs, so a bad
-// request writes nothing: that it could be decoded, and the constraints
-// declared in the protos.
+// request writes nothing: that it could be decoded, that it is well formed
+// (wellFormed), and the constraints declared in the protos.
 func validateUnary(v protovalidate.Validator) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if m, ok := req.(proto.Message); ok {
@@ -256,6 +256,9 @@ func validateUnary(v protovalidate.Validator) grpc.UnaryServerInterceptor {
 func validate(v protovalidate.Validator, m proto.Message) error {
 	if err := malformed(m); err != nil {
 		return err
+	}
+	if fault := wellFormed(m.ProtoReflect(), ""); fault != nil {
+		return invalid(fault)
 	}
 	if err := v.Validate(m); err != nil {
 		return validationStatus(err)

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -142,4 +143,92 @@ func invalid(fv *errdetails.BadRequest_FieldViolation) error {
 		return status.Error(codes.InvalidArgument, msg)
 	}
 	return st.Err()
+}
+
+// Bounds of google.protobuf.Timestamp and Duration, as their definitions
+// state them (timestamppb and durationpb CheckValid).
+const (
+	minTimestampSeconds = -62135596800 // 0001-01-01T00:00:00Z
+	maxTimestampSeconds = 253402300799 // 9999-12-31T23:59:59Z
+	maxDurationSeconds  = 315576000000 // 10,000 years
+	nanosPerSecond      = 1_000_000_000
+)
+
+// wellFormed checks what holds for every request whatever its fields'
+// own rules: strings are UTF-8 without NUL (which PostgreSQL cannot store
+// in text), and timestamps and durations are within the ranges their
+// definitions allow, with normalised nanoseconds. It returns the first
+// fault, with the field's path, or nil.
+func wellFormed(m protoreflect.Message, path string) *errdetails.BadRequest_FieldViolation {
+	switch m.Descriptor().FullName() {
+	case "google.protobuf.Timestamp":
+		return timestampFault(m, path)
+	case "google.protobuf.Duration":
+		return durationFault(m, path)
+	}
+	var fault *errdetails.BadRequest_FieldViolation
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		p := joinPath(path, string(fd.Name()))
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := range l.Len() {
+				if fault = valueFault(fd, l.Get(i), p+"["+strconv.Itoa(i)+"]"); fault != nil {
+					return false
+				}
+			}
+		case fd.IsMap():
+			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				kp := p + "[" + strconv.Quote(k.String()) + "]"
+				if fault = valueFault(fd.MapKey(), k.Value(), kp); fault == nil {
+					fault = valueFault(fd.MapValue(), mv, kp)
+				}
+				return fault == nil
+			})
+		default:
+			fault = valueFault(fd, v, p)
+		}
+		return fault == nil
+	})
+	return fault
+}
+
+func valueFault(fd protoreflect.FieldDescriptor, v protoreflect.Value, path string) *errdetails.BadRequest_FieldViolation {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		s := v.String()
+		if !utf8.ValidString(s) {
+			return &errdetails.BadRequest_FieldViolation{Field: path, Description: "must be valid UTF-8", Reason: "string.utf8"}
+		}
+		if strings.IndexByte(s, 0) >= 0 {
+			return &errdetails.BadRequest_FieldViolation{Field: path, Description: "must not contain NUL characters", Reason: "string.no_nul"}
+		}
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return wellFormed(v.Message(), path)
+	}
+	return nil
+}
+
+func secondsNanos(m protoreflect.Message) (int64, int64) {
+	f := m.Descriptor().Fields()
+	return m.Get(f.ByName("seconds")).Int(), m.Get(f.ByName("nanos")).Int()
+}
+
+func timestampFault(m protoreflect.Message, path string) *errdetails.BadRequest_FieldViolation {
+	s, n := secondsNanos(m)
+	if s < minTimestampSeconds || s > maxTimestampSeconds || n < 0 || n >= nanosPerSecond {
+		return &errdetails.BadRequest_FieldViolation{Field: path, Reason: "timestamp.valid", Description: fmt.Sprintf(
+			"must be a timestamp from 0001-01-01 to 9999-12-31 UTC with nanos in [0, 999999999], got seconds %d, nanos %d", s, n)}
+	}
+	return nil
+}
+
+func durationFault(m protoreflect.Message, path string) *errdetails.BadRequest_FieldViolation {
+	s, n := secondsNanos(m)
+	if s < -maxDurationSeconds || s > maxDurationSeconds || n <= -nanosPerSecond || n >= nanosPerSecond ||
+		(s > 0 && n < 0) || (s < 0 && n > 0) {
+		return &errdetails.BadRequest_FieldViolation{Field: path, Reason: "duration.valid", Description: fmt.Sprintf(
+			"must be a normalised duration (seconds within ±10,000 years, nanos within ±999999999 and of the same sign), got seconds %d, nanos %d", s, n)}
+	}
+	return nil
 }

@@ -2,7 +2,9 @@ package rpc_test
 
 import (
 	"context"
+	"math"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -10,6 +12,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
@@ -124,4 +128,96 @@ func TestUndecodableRequestsAreInvalidArgumentWithTheField(t *testing.T) {
 	stream.CloseSend()
 	var out []byte
 	wantStatus(t, stream.RecvMsg(&out), codes.InvalidArgument, "business_date")
+}
+
+// A NUL in a string (which PostgreSQL cannot store in text), a timestamp
+// outside 0001-9999 or with nanos outside [0, 10^9), and a duration that is
+// not normalised are refused with the field, whatever the request, and
+// write nothing.
+func TestNULsAndOutOfRangeTimesAreInvalidArgumentWithTheField(t *testing.T) {
+	e := newEnv(t)
+	m := e.enroll("cafe")
+	e.accrue("cafe", m, 100_000)
+	cafe := e.as("cafe")
+	admin := pb.NewAdminServiceClient(e.conn)
+	in := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(start.Add(d)) }
+	rules := func(edit func(*pb.RuleSet)) *pb.RuleSet {
+		rs := &pb.RuleSet{Note: "spring", Promotions: []*pb.Promotion{{Code: "spring", Name: "Spring", Starts: in(time.Hour),
+			Ends: in(48 * time.Hour), BonusPoints: 10, FundedBy: "operator"}}}
+		edit(rs)
+		return rs
+	}
+	put := func(edit func(*pb.RuleSet)) func() error {
+		return func() error { return errOf(admin.PutRules(e.operator(), &pb.PutRulesRequest{RuleSet: rules(edit)})) }
+	}
+	check := func(edit func(*pb.RuleSet)) func() error {
+		return func() error {
+			return errOf(admin.ValidateRules(e.operator(), &pb.ValidateRulesRequest{RuleSet: rules(edit)}))
+		}
+	}
+	authorize := func(ttl *durationpb.Duration) func() error {
+		return func() error {
+			return errOf(e.client.Authorize(cafe, &pb.AuthorizeRequest{IdempotencyKey: e.key(), Member: byID(m), Points: 1,
+				OrderId: e.key(), Ttl: ttl}))
+		}
+	}
+	rulesBefore := e.ruleSets()
+	e.wantRefused([]refusal{
+		{"NUL in an order id", func() error {
+			return errOf(e.client.Accrue(cafe, &pb.AccrueRequest{IdempotencyKey: e.key(), Member: byID(m), Purchase: rub(100), OrderId: "o\x00"}))
+		}, codes.InvalidArgument, "order_id"},
+		{"NUL in a category", func() error {
+			return errOf(e.client.Accrue(cafe, &pb.AccrueRequest{IdempotencyKey: e.key(), Member: byID(m), Purchase: rub(100),
+				OrderId: e.key(), Category: "coffee\x00"}))
+		}, codes.InvalidArgument, "category"},
+		{"NUL in a redemption's order id", func() error {
+			return errOf(e.client.Redeem(cafe, &pb.RedeemRequest{IdempotencyKey: e.key(), Member: byID(m), Points: 1, OrderId: "\x00"}))
+		}, codes.InvalidArgument, "order_id"},
+		{"NUL in a card number", func() error {
+			return errOf(e.client.GetBalance(cafe, &pb.GetBalanceRequest{Member: byCard(m.GetCardNumber() + "\x00")}))
+		}, codes.InvalidArgument, "member.card_number"},
+		{"NUL in a page token", func() error {
+			return errOf(e.client.ListHistory(cafe, &pb.ListHistoryRequest{Member: byID(m), PageToken: "\x00"}))
+		}, codes.InvalidArgument, "page_token"},
+
+		{"ttl with nanos of the other sign", authorize(&durationpb.Duration{Seconds: 60, Nanos: -1}), codes.InvalidArgument, "ttl"},
+		{"ttl with negative seconds and positive nanos", authorize(&durationpb.Duration{Seconds: -1, Nanos: 1}), codes.InvalidArgument, "ttl"},
+		{"ttl with nanos of 2^31-1", authorize(&durationpb.Duration{Seconds: 60, Nanos: math.MaxInt32}), codes.InvalidArgument, "ttl"},
+		{"ttl with nanos of -2^31", authorize(&durationpb.Duration{Nanos: math.MinInt32}), codes.InvalidArgument, "ttl"},
+		{"ttl of 2^31 seconds", authorize(&durationpb.Duration{Seconds: 1 << 31}), codes.InvalidArgument, "ttl"},
+		{"ttl of -2^31 seconds", authorize(&durationpb.Duration{Seconds: -1 << 31}), codes.InvalidArgument, "ttl"},
+		{"ttl past any duration", authorize(&durationpb.Duration{Seconds: math.MaxInt64}), codes.InvalidArgument, "ttl"},
+
+		{"rules effective at the end of int64", put(func(rs *pb.RuleSet) { rs.EffectiveFrom = &timestamppb.Timestamp{Seconds: math.MaxInt64} }),
+			codes.InvalidArgument, "rule_set.effective_from"},
+		{"rules effective with nanos of 2^31-1", put(func(rs *pb.RuleSet) {
+			rs.EffectiveFrom = &timestamppb.Timestamp{Seconds: start.Unix() + 3600, Nanos: math.MaxInt32}
+		}),
+			codes.InvalidArgument, "rule_set.effective_from"},
+		{"a promotion starting with nanos of -2^31", put(func(rs *pb.RuleSet) { rs.Promotions[0].Starts.Nanos = math.MinInt32 }),
+			codes.InvalidArgument, "rule_set.promotions[0].starts"},
+		{"a promotion ending in the year 10000", put(func(rs *pb.RuleSet) { rs.Promotions[0].Ends = &timestamppb.Timestamp{Seconds: 253402300800} }),
+			codes.InvalidArgument, "rule_set.promotions[0].ends"},
+		{"checking a promotion ending in the year 10000", check(func(rs *pb.RuleSet) { rs.Promotions[0].Ends = &timestamppb.Timestamp{Seconds: 253402300800} }),
+			codes.InvalidArgument, "rule_set.promotions[0].ends"},
+		{"NUL in a promotion's name", put(func(rs *pb.RuleSet) { rs.Promotions[0].Name = "Spr\x00ng" }),
+			codes.InvalidArgument, "rule_set.promotions[0].name"},
+		{"NUL in a promotion's category", put(func(rs *pb.RuleSet) { rs.Promotions[0].Categories = []string{"coffee", "\x00"} }),
+			codes.InvalidArgument, "rule_set.promotions[0].categories[1]"},
+		{"NUL in a partner's category", put(func(rs *pb.RuleSet) {
+			rs.Partners = []*pb.PartnerRules{{Partner: "cafe", Categories: []*pb.CategoryRate{{Category: "tea\x00", RateBp: 100}}}}
+		}), codes.InvalidArgument, "rule_set.partners[0].categories[0].category"},
+		{"NUL in the note", put(func(rs *pb.RuleSet) { rs.Note = "\x00" }), codes.InvalidArgument, "rule_set.note"},
+	})
+	if e.ruleSets() != rulesBefore {
+		t.Fatal("a refused rule set was stored")
+	}
+	// The same requests, well formed, go through: the edge refused only
+	// what was wrong.
+	e.authorize("cafe", m, 1)
+	if _, err := admin.PutRules(e.operator(), &pb.PutRulesRequest{RuleSet: rules(func(rs *pb.RuleSet) {
+		rs.Promotions[0].Ends = &timestamppb.Timestamp{Seconds: 253402300799, Nanos: 999_999_999}
+	})}); err != nil {
+		t.Fatalf("rules with a promotion to the last instant of 9999: %v", err)
+	}
 }
