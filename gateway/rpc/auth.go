@@ -97,7 +97,7 @@ func (a *DevAuthenticator) Authenticate(ctx context.Context) (Principal, error) 
 			return Principal{}, status.Error(codes.Unauthenticated, "unknown partner")
 		}
 		if err != nil {
-			return Principal{}, status.Error(codes.Unavailable, "cannot check credentials now")
+			return Principal{}, cannotCheck("cannot check credentials now", err)
 		}
 		a.mu.Lock()
 		if a.cache == nil {

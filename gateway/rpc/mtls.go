@@ -157,7 +157,7 @@ func (a CertOrDev) Authenticate(ctx context.Context) (Principal, error) {
 				return Principal{}, status.Error(codes.Unauthenticated, "invalid, expired or revoked API key")
 			}
 			if err != nil {
-				return Principal{}, status.Error(codes.Unavailable, "cannot check the API key now")
+				return Principal{}, cannotCheck("cannot check the API key now", err)
 			}
 			pr := Principal{Role: Role(k.Role)}
 			if k.PartnerID != nil {

@@ -35,7 +35,7 @@ func (a SessionAuth) Authenticate(ctx context.Context) (Principal, error) {
 				return Principal{}, status.Error(codes.Unauthenticated, "session expired or signed out: sign in again")
 			}
 			if err != nil {
-				return Principal{}, status.Error(codes.Unavailable, "cannot check the session now")
+				return Principal{}, cannotCheck("cannot check the session now", err)
 			}
 			return Principal{Role: Role(s.Role), MemberID: s.MemberID}, nil
 		}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 )
 
 var codeOf = map[coalition.Code]codes.Code{
@@ -27,8 +28,10 @@ var codeOf = map[coalition.Code]codes.Code{
 
 // toStatus is the one place domain errors become gRPC statuses. A domain
 // error names the field at fault, carried as a BadRequest field violation.
-// Anything else is logged and returned as Internal without its text, which
-// may hold SQL or internal names.
+// A database that cannot be reached is UNAVAILABLE, serialization
+// conflicts that outlast the retries ABORTED: both say the client may send
+// the same request again. Anything else is logged and returned as Internal
+// without its text, which may hold SQL or internal names.
 func toStatus(ctx context.Context, log *slog.Logger, method string, err error) error {
 	if err == nil {
 		return nil
@@ -52,7 +55,22 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 		}
 		return st.Err()
 	}
+	// The caller's own deadline or cancellation explains any error after it.
+	switch ctx.Err() {
+	case context.Canceled:
+		return status.Error(codes.Canceled, "request cancelled")
+	case context.DeadlineExceeded:
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	}
 	switch {
+	case txn.Unavailable(err):
+		log.WarnContext(ctx, "database unavailable", "method", method, "error", err)
+		return withReason(codes.Unavailable, "the database is unavailable: retry with the same idempotency key", ReasonDatabaseUnavailable)
+	case txn.IsRetryable(err):
+		log.WarnContext(ctx, "serialization conflicts outlasted the retries", "method", method, "error", err)
+		return withReason(codes.Aborted, "the request kept conflicting with concurrent ones: retry with the same idempotency key", ReasonConflict)
+	case txn.Unstorable(err):
+		return status.Error(codes.InvalidArgument, "invalid request: a text field holds a character that cannot be stored")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
@@ -60,6 +78,32 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 	}
 	log.ErrorContext(ctx, "request failed", "method", method, "error", err)
 	return status.Error(codes.Internal, "internal error")
+}
+
+// Reasons in the google.rpc.ErrorInfo of an UNAVAILABLE or ABORTED answer
+// (domain ErrorDomain): what failed. A client retries either with the same
+// request; the replica's readiness follows the database's.
+const (
+	ErrorDomain               = "coalition"
+	ReasonDatabaseUnavailable = "DATABASE_UNAVAILABLE"
+	ReasonConflict            = "CONFLICT_RETRIES_EXHAUSTED"
+)
+
+// cannotCheck is the answer when credentials could not be checked because
+// a dependency failed: UNAVAILABLE, with the reason when it is known.
+func cannotCheck(msg string, err error) error {
+	if txn.Unavailable(err) {
+		return withReason(codes.Unavailable, msg+": the database is unavailable", ReasonDatabaseUnavailable)
+	}
+	return status.Error(codes.Unavailable, msg)
+}
+
+func withReason(code codes.Code, msg, reason string) error {
+	st, err := status.New(code, msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain})
+	if err != nil {
+		return status.Error(code, msg)
+	}
+	return st.Err()
 }
 
 // validationStatus turns protovalidate's violations into InvalidArgument
@@ -83,4 +127,18 @@ func validationStatus(err error) error {
 		return status.Error(codes.InvalidArgument, msg)
 	}
 	return st.Err()
+}
+
+// reasonOf is the ErrorInfo reason of a status error, or "".
+func reasonOf(err error) string {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() == codes.OK {
+		return ""
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
+			return info.GetReason()
+		}
+	}
+	return ""
 }

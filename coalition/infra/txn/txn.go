@@ -23,7 +23,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -198,4 +200,42 @@ func IsRetryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// Unavailable reports an error that says the database could not be reached
+// or went away, rather than anything about the request: a connection
+// refused or lost mid-statement, the server shutting down, crashed or
+// still starting (SQLSTATE 57P01, 57P02, 57P03), a connection exception
+// (class 08), too many connections (53300), or a standby that cannot write
+// after a failover (25006). The request did not happen, or its commit's
+// fate is unknown; either way a retry with the same idempotency key is
+// safe.
+func Unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "53300", "25006":
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	}
+	var connect *pgconn.ConnectError
+	if errors.As(err, &connect) {
+		return true
+	}
+	// The caller's own deadline or cancellation is not the database's
+	// fault (context.DeadlineExceeded is a net.Error too).
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err)
+}
+
+// Unstorable reports text the database refuses to store: a NUL byte or a
+// character its encoding lacks (SQLSTATE 22021, 22P05). The edge refuses
+// such strings first; this names the cause if one gets through.
+func Unstorable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05")
 }
