@@ -140,6 +140,8 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&o.Vault.Kubernetes.Role, "vault-kubernetes-role", "", "log in with Vault's Kubernetes auth method as this role, with the pod's service account token")
 	f.StringVar(&o.Vault.Kubernetes.TokenPath, "vault-kubernetes-token-file", vault.DefaultKubernetesTokenPath, "the service account token for --vault-kubernetes-role (read again at every login)")
 	f.StringVar(&o.Vault.Kubernetes.Mount, "vault-kubernetes-mount", "kubernetes", "where Vault's Kubernetes auth method is mounted")
+	f.DurationVar(&o.Vault.HashTimeout, "vault-hash-timeout", vault.DefaultHashTimeout,
+		"how long a request waits for Vault to hash a phone number or an API key before it answers UNAVAILABLE")
 	return cmd
 }
 

@@ -17,8 +17,10 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgcluster"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
 	"github.com/coalition-loyalty/coalition/coalition/infra/schema"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
+	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/gateway/server"
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
@@ -217,4 +219,93 @@ func TestDroppedDatabaseConnectionsAreUnavailable(t *testing.T) {
 			t.Fatalf("still failing after %d requests", i)
 		}
 	}
+}
+
+// counts is what a refused request must not change.
+func (s *served) counts(t *testing.T) [3]int {
+	t.Helper()
+	var c [3]int
+	if err := s.pool.QueryRow(context.Background(), `
+		SELECT (SELECT count(*) FROM members), (SELECT count(*) FROM transactions), (SELECT count(*) FROM idempotency_keys)`).Scan(
+		&c[0], &c[1], &c[2]); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Phone numbers are hashed with a Vault transit key. While Vault is frozen
+// (SIGSTOP: it takes connections and answers nothing) or stopped, the
+// requests that need a phone's hash answer UNAVAILABLE within the hash's
+// own time, not at the client's deadline, and write nothing; the others
+// go on.
+func TestVaultAwayMakesPhoneRequestsUnavailableWithinTheirTime(t *testing.T) {
+	ctx := context.Background()
+	vs, err := vaultdev.Start(ctx, vaultdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vs.Stop() })
+	v, err := vault.New(vs.Addr, vs.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const hashTime = time.Second
+	s := serve(t, pgtest.NewDB(t), server.Config{TLSHosts: []string{"localhost"},
+		Vault: server.VaultConfig{Addr: vs.Addr, Token: vs.Token, HashTimeout: hashTime}})
+	const phone = "+79165550101"
+	enrolled, err := s.partner.EnrollMember(as(t, "cafe"), &pb.EnrollMemberRequest{IdempotencyKey: "enroll", Phone: phone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := enrolled.GetMember()
+	needPhone := map[string]func() error{
+		"lookup by phone": func() error {
+			return errOf(s.partner.LookupMember(as(t, "cafe"), &pb.LookupMemberRequest{Member: byPhone(phone)}))
+		},
+		"enrol with a phone": func() error {
+			return errOf(s.partner.EnrollMember(as(t, "cafe"), &pb.EnrollMemberRequest{IdempotencyKey: "enroll-2", Phone: "+79165550102"}))
+		},
+		"accrue by phone": func() error {
+			return errOf(s.partner.Accrue(as(t, "cafe"), &pb.AccrueRequest{IdempotencyKey: "a-phone", Member: byPhone(phone),
+				Purchase: rub(10_000), OrderId: "o-phone"}))
+		},
+	}
+	away := func(how string) {
+		t.Helper()
+		before := s.counts(t)
+		for name, call := range needPhone {
+			began := time.Now()
+			err := call()
+			wantUnavailable(t, "Vault "+how+": "+name, err, rpc.ReasonVaultUnavailable)
+			// The hash's own time, with room for a loaded machine; the
+			// client's deadline is 30 s.
+			if took := time.Since(began); took > hashTime+5*time.Second {
+				t.Fatalf("%s: %s answered after %s", how, name, took)
+			}
+		}
+		if after := s.counts(t); after != before {
+			t.Fatalf("%s: refused requests wrote: %v → %v", how, before, after)
+		}
+		// What needs no phone hash goes on.
+		if _, err := s.partner.Accrue(as(t, "cafe"), &pb.AccrueRequest{IdempotencyKey: "a-" + how, Member: byID(m),
+			Purchase: rub(10_000), OrderId: "o-" + how}); err != nil {
+			t.Fatalf("%s: accrue by member id: %v", how, err)
+		}
+	}
+
+	if err := vs.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	away("frozen")
+	if err := vs.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if err := needPhone["lookup by phone"](); err != nil {
+		t.Fatalf("Vault back: %v", err)
+	}
+	vs.Stop()
+	away("stopped")
 }

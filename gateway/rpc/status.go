@@ -16,6 +16,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
+	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 )
 
 var codeOf = map[coalition.Code]codes.Code{
@@ -28,7 +29,7 @@ var codeOf = map[coalition.Code]codes.Code{
 
 // toStatus is the one place domain errors become gRPC statuses. A domain
 // error names the field at fault, carried as a BadRequest field violation.
-// A database that cannot be reached is UNAVAILABLE, serialization
+// A database or Vault that cannot be reached is UNAVAILABLE, serialization
 // conflicts that outlast the retries ABORTED: both say the client may send
 // the same request again. Anything else is logged and returned as Internal
 // without its text, which may hold SQL or internal names.
@@ -63,6 +64,11 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	}
 	switch {
+	// Vault first: its network errors would otherwise pass for the
+	// database's.
+	case vault.Unavailable(err):
+		log.WarnContext(ctx, "vault unavailable", "method", method, "error", err)
+		return withReason(codes.Unavailable, "the phone-number hash (Vault) is unavailable: retry with the same idempotency key", ReasonVaultUnavailable)
 	case txn.Unavailable(err):
 		log.WarnContext(ctx, "database unavailable", "method", method, "error", err)
 		return withReason(codes.Unavailable, "the database is unavailable: retry with the same idempotency key", ReasonDatabaseUnavailable)
@@ -86,12 +92,16 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 const (
 	ErrorDomain               = "coalition"
 	ReasonDatabaseUnavailable = "DATABASE_UNAVAILABLE"
+	ReasonVaultUnavailable    = "VAULT_UNAVAILABLE"
 	ReasonConflict            = "CONFLICT_RETRIES_EXHAUSTED"
 )
 
 // cannotCheck is the answer when credentials could not be checked because
 // a dependency failed: UNAVAILABLE, with the reason when it is known.
 func cannotCheck(msg string, err error) error {
+	if vault.Unavailable(err) {
+		return withReason(codes.Unavailable, msg+": Vault is unavailable", ReasonVaultUnavailable)
+	}
 	if txn.Unavailable(err) {
 		return withReason(codes.Unavailable, msg+": the database is unavailable", ReasonDatabaseUnavailable)
 	}

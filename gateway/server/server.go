@@ -172,6 +172,9 @@ type VaultConfig struct {
 	RoleID, SecretID string
 	Kubernetes       vault.KubernetesLogin
 	Token            string
+	// HashTimeout bounds a phone number's or an API key's keyed hash,
+	// which a request waits on (zero: vault.DefaultHashTimeout).
+	HashTimeout time.Duration
 }
 
 // Server is a completed Config: everything opened and wired, nothing

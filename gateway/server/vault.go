@@ -44,6 +44,7 @@ func (s *Server) connectVault(context.Context) error {
 	if err != nil {
 		return err
 	}
+	client.SetHashTimeout(v.HashTimeout)
 	pool, _, err := client.CAPool(ctx)
 	if err != nil {
 		return fmt.Errorf("%w (has `coalitionctl vault bootstrap` run?)", err)

@@ -253,11 +253,19 @@ func (s *Server) post(ctx context.Context, path string, body, out any) error {
 	return nil
 }
 
-// Stop ends Vault and waits for it. Idempotent.
+// Pause freezes Vault (SIGSTOP): it keeps its port and takes connections
+// but answers nothing, as a hung Vault does. Resume lets it go on.
+func (s *Server) Pause() error { return syscall.Kill(-s.cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Resume undoes Pause.
+func (s *Server) Resume() error { return syscall.Kill(-s.cmd.Process.Pid, syscall.SIGCONT) }
+
+// Stop ends Vault and waits for it, paused or not. Idempotent.
 func (s *Server) Stop() error {
 	s.once.Do(func() {
 		if s.cmd.Process != nil {
 			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGCONT)
 			select {
 			case <-s.done:
 			case <-time.After(10 * time.Second):

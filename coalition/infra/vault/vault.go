@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -44,20 +46,78 @@ const (
 
 // Client is a Vault client for the coalition's paths.
 type Client struct {
-	api *api.Client
+	api         *api.Client
+	hashTimeout time.Duration
 }
+
+// DefaultHashTimeout bounds a keyed hash (a phone lookup or enrolment, an
+// API key's first check), which a request waits on.
+const DefaultHashTimeout = 2 * time.Second
 
 // New connects to Vault at addr with a token.
 func New(addr, token string) (*Client, error) {
 	cfg := api.DefaultConfig()
 	cfg.Address = addr
 	cfg.Timeout = 10 * time.Second
+	retry := cfg.CheckRetry
+	if retry == nil {
+		retry = api.DefaultRetryPolicy
+	}
+	cfg.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+		if ctx.Value(noRetry{}) != nil {
+			return false, nil
+		}
+		return retry(ctx, resp, err)
+	}
 	c, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("vault client: %w", err)
 	}
 	c.SetToken(token)
-	return &Client{api: c}, nil
+	return &Client{api: c, hashTimeout: DefaultHashTimeout}, nil
+}
+
+// SetHashTimeout sets how long a keyed hash may take (see HMAC); set it
+// before the client is shared.
+func (c *Client) SetHashTimeout(d time.Duration) {
+	if d > 0 {
+		c.hashTimeout = d
+	}
+}
+
+// noRetry marks a call's context: the client does not retry it. A request
+// that waits on the call is better answered UNAVAILABLE at once, and sent
+// again by its client, than held through the client's backoff.
+type noRetry struct{}
+
+// ErrUnavailable wraps the errors of calls that found Vault away: refused
+// or broken connections, no answer within the call's time, a sealed or
+// overloaded Vault (HTTP 429, 502, 503, 504).
+var ErrUnavailable = errors.New("vault unavailable")
+
+// Unavailable reports whether err says Vault could not be reached.
+func Unavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
+
+// classify wraps err with ErrUnavailable when it says Vault is away. parent
+// is the caller's context: its own deadline is not Vault's fault.
+func classify(parent context.Context, err error) error {
+	if err == nil || parent.Err() != nil {
+		return err
+	}
+	var resp *api.ResponseError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &resp):
+		switch resp.StatusCode {
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		default:
+			return err
+		}
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // API is the underlying client, for what this package does not wrap.
@@ -241,12 +301,18 @@ func SerialString(b []byte) string {
 }
 
 // HMAC computes a keyed hash with a transit key; the key never leaves Vault.
+// Requests wait on it (phone lookups and enrolments, API key checks), so it
+// has a short time of its own (SetHashTimeout) and is not retried: when
+// Vault is away or hangs the error, wrapping ErrUnavailable, comes at once
+// or within that time, not at the caller's deadline.
 func (c *Client) HMAC(ctx context.Context, key string, data []byte) ([]byte, error) {
-	s, err := c.write(ctx, TransitMount+"/hmac/"+key+"/sha2-256", map[string]any{
+	call, cancel := context.WithTimeout(context.WithValue(ctx, noRetry{}, true), c.hashTimeout)
+	defer cancel()
+	s, err := c.write(call, TransitMount+"/hmac/"+key+"/sha2-256", map[string]any{
 		"input": base64.StdEncoding.EncodeToString(data),
 	})
 	if err != nil {
-		return nil, err
+		return nil, classify(ctx, err)
 	}
 	h, _ := s.Data["hmac"].(string)
 	if h == "" {
