@@ -2,6 +2,8 @@ package rpc_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"regexp"
 	"sync/atomic"
@@ -23,6 +25,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/gateway/server"
+	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 
@@ -110,6 +113,22 @@ func (c *callCounter) HandleRPC(_ context.Context, s stats.RPCStats) {
 func (c *callCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
 func (c *callCounter) HandleConn(context.Context, stats.ConnStats)                       {}
 
+// readyz is the server's detailed readiness, as an operator reads it on
+// the admin listener: the status and the database's state.
+func (s *served) readyz(t *testing.T) (status, database string) {
+	t.Helper()
+	res, err := http.Get("http://" + s.AdminAddr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var r readiness.Report
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Status, r.Checks["database"].Status
+}
+
 // wantUnavailable asserts that a call failed with UNAVAILABLE, saying which
 // dependency was away.
 func wantUnavailable(t *testing.T, what string, err error, reason string) {
@@ -132,11 +151,20 @@ func wantUnavailable(t *testing.T, what string, err error, reason string) {
 func TestDatabaseOutageIsUnavailableAndTheSameRequestLaterWritesOnce(t *testing.T) {
 	db := startOwnPostgres(t)
 	attempts := &callCounter{}
-	s := serve(t, db.pool(), server.Config{},
+	s := serve(t, db.pool(), server.Config{AdminAddr: "127.0.0.1:0"},
 		grpc.WithDefaultServiceConfig(retryServiceConfig(t)), grpc.WithStatsHandler(attempts))
 	m, err := s.partner.EnrollMember(as(t, "cafe"), &pb.EnrollMemberRequest{IdempotencyKey: "enroll"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The first periodic check runs as the server starts.
+	for began := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if status, _ := s.readyz(t); status == "ready" {
+			break
+		}
+		if time.Since(began) > 30*time.Second {
+			t.Fatal("the server is not ready 30 s after it started")
+		}
 	}
 	accrue := &pb.AccrueRequest{IdempotencyKey: "accrue-1", Member: byID(m.GetMember()), Purchase: rub(10_000), OrderId: "order-1"}
 
@@ -159,6 +187,11 @@ func TestDatabaseOutageIsUnavailableAndTheSameRequestLaterWritesOnce(t *testing.
 	} {
 		wantUnavailable(t, name, call(), rpc.ReasonDatabaseUnavailable)
 	}
+	// The first request that could not reach the database made the
+	// replica unready, without waiting for the next periodic check.
+	if status, database := s.readyz(t); status != "not ready" || database != readiness.Down {
+		t.Fatalf("during the outage /readyz says %s, database %s", status, database)
+	}
 
 	db.start()
 	res, err := s.partner.Accrue(as(t, "cafe"), accrue)
@@ -171,6 +204,10 @@ func TestDatabaseOutageIsUnavailableAndTheSameRequestLaterWritesOnce(t *testing.
 	}
 	if n != 1 || res.GetPoints() != 5 {
 		t.Fatalf("after the outage the order has %d transactions, %d points; want 1, 5", n, res.GetPoints())
+	}
+	// And the first it answered made it ready again.
+	if status, database := s.readyz(t); status != "ready" || database != readiness.OK {
+		t.Fatalf("after the outage /readyz says %s, database %s", status, database)
 	}
 }
 

@@ -94,6 +94,9 @@ type Options struct {
 	Rules RulesAdmin
 	Auth  Authenticator
 	Log   *slog.Logger
+	// Readiness, if set, hears from every request whether the database
+	// answered it, so that the replica's readiness turns at once.
+	Readiness Readiness
 	// Extra server options (transport credentials, stats handlers).
 	ServerOptions []grpc.ServerOption
 }
@@ -114,8 +117,8 @@ func NewServer(o Options) (*grpc.Server, *health.Server, error) {
 	}
 	g := &gate{auth: o.Auth, partners: o.Partners, log: o.Log}
 	opts := append([]grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(recoverUnary(o.Log), authUnary(g), validateUnary(validator)),
-		grpc.ChainStreamInterceptor(recoverStream(o.Log), authStream(g), validateStream(validator)),
+		grpc.ChainUnaryInterceptor(recoverUnary(o.Log), observeUnary(o.Readiness), authUnary(g), validateUnary(validator)),
+		grpc.ChainStreamInterceptor(recoverStream(o.Log), observeStream(o.Readiness), authStream(g), validateStream(validator)),
 		grpc.ForceServerCodecV2(newDecodeCodec()),
 	}, o.ServerOptions...)
 	if o.Tiers == nil {
@@ -159,6 +162,48 @@ func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
 			}
 		}()
 		return handler(srv, ss)
+	}
+}
+
+// Readiness hears what requests learn of the database (the server's
+// readiness checker): that one could not reach it, or that it answered one.
+type Readiness interface {
+	DatabaseUnavailable(err error)
+	DatabaseAnswered()
+}
+
+// observe tells r how a call of the coalition's services ended: an answer
+// says the database is up (every such call reads it), an UNAVAILABLE
+// whose reason is the database says it is down.
+func observe(r Readiness, method string, err error) {
+	switch {
+	case public(method):
+	case err == nil:
+		r.DatabaseAnswered()
+	case reasonOf(err) == ReasonDatabaseUnavailable:
+		// The cause is in the log (toStatus); the checker's report says
+		// where it was seen.
+		r.DatabaseUnavailable(fmt.Errorf("a request could not reach it (%s)", method))
+	}
+}
+
+func observeUnary(r Readiness) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if r != nil {
+			observe(r, info.FullMethod, err)
+		}
+		return resp, err
+	}
+}
+
+func observeStream(r Readiness) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		err := handler(srv, ss)
+		if r != nil {
+			observe(r, info.FullMethod, err)
+		}
+		return err
 	}
 }
 

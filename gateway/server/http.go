@@ -128,7 +128,8 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 
 // buildReadiness makes the checker behind /readyz, whose verdict the gRPC
 // health service follows, so that load balancers of either protocol see
-// the same. It judges credentials by the real time, not the business
+// the same. It is made before the gRPC server, which tells it of every
+// request's outcome. It judges credentials by the real time, not the business
 // clock: certificates and tokens expire in the real world.
 func (s *Server) buildReadiness(context.Context) error {
 	s.ready = &readiness.Checker{Database: s.pool.Ping, Now: time.Now, Log: s.log, VaultErrors: s.metrics.VaultErrors,

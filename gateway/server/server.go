@@ -239,7 +239,7 @@ func (c Config) Complete(ctx context.Context) (_ *Server, err error) {
 	}()
 	steps := []func(context.Context) error{
 		s.openTelemetry, s.connectVault, s.checkHTTPPlaintext, s.choosePhoneHasher, s.openDatabase, s.checkSchema,
-		s.buildDomain, s.seedAndBootstrap, s.buildAuth, s.listen, s.buildGRPC, s.buildReadiness, s.buildHTTP, s.buildAdmin,
+		s.buildDomain, s.seedAndBootstrap, s.buildAuth, s.listen, s.buildReadiness, s.buildGRPC, s.buildHTTP, s.buildAdmin,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {

@@ -204,6 +204,7 @@ func (s *Server) buildGRPC(context.Context) error {
 		Ledger: s.ledger, Settlement: s.clearing, Members: s.ledger, Partners: s.partners,
 		Network: network.New(network.Config{Tx: s.tx, Partners: s.partners, Rules: s.rules, Clock: s.cfg.Now}), Links: s.sessions, PublicURL: s.publicURL,
 		Rules: s.rules, Tiers: rpc.LedgerTiers{L: s.ledger}, Auth: s.auth, Log: s.log, ServerOptions: opts,
+		Readiness: s.ready, // requests tell it at once whether the database answered
 	})
 	if err != nil {
 		return err

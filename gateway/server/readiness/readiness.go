@@ -1,5 +1,7 @@
 // Package readiness decides whether a replica should take traffic, and says
-// why, dependency by dependency. The database must answer. Vault may be
+// why, dependency by dependency. The database must answer: a periodic
+// check pings it, and requests tell the checker at once when they could
+// not reach it or it answered them again. Vault may be
 // away for a while — the replica serves on what it took from Vault — but
 // not once those credentials can no longer be trusted: the server
 // certificate about to expire, the Vault token expired, or the revocation
@@ -60,7 +62,13 @@ type Checker struct {
 	mu          sync.Mutex
 	tokenExpiry time.Time // last known; zero: never expires
 	vaultDown   time.Time // first failure of the current outage
-	last        atomic.Pointer[Report]
+	dbDown      time.Time // first failure of the database's current outage
+	// report serialises the swaps of last with what requests tell
+	// (DatabaseUnavailable, DatabaseAnswered); dbFailing says, without a
+	// lock, whether the last report has the database down.
+	report    sync.Mutex
+	dbFailing atomic.Bool
+	last      atomic.Pointer[Report]
 }
 
 // Report is the answer of /readyz.
@@ -106,14 +114,38 @@ func (c *Checker) Check(ctx context.Context) Report {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	r := Report{CheckedAt: c.Now(), Checks: map[string]Check{}}
-	db := Check{Status: OK}
-	if err := c.Database(ctx); err != nil {
-		db = Check{Status: Down, Error: err.Error()}
-	}
-	r.Checks["database"] = db
+	dbErr := c.Database(ctx)
 	if c.Vault != nil {
 		r.Checks["vault"] = c.checkVault(ctx, r.CheckedAt)
 	}
+	c.report.Lock()
+	defer c.report.Unlock()
+	r.Checks["database"] = c.databaseCheck(r.CheckedAt, dbErr)
+	r.summarise()
+	c.publish(&r, ctx.Err() == nil)
+	if c.OnChange != nil {
+		c.OnChange(r.Ready)
+	}
+	return r
+}
+
+// databaseCheck records the database's state; called with report held.
+func (c *Checker) databaseCheck(now time.Time, err error) Check {
+	if err == nil {
+		c.dbDown = time.Time{}
+		c.dbFailing.Store(false)
+		return Check{Status: OK}
+	}
+	if c.dbDown.IsZero() {
+		c.dbDown = now
+	}
+	c.dbFailing.Store(true)
+	since := c.dbDown
+	return Check{Status: Down, Error: err.Error(), Since: &since}
+}
+
+// summarise sets the report's status from its checks.
+func (r *Report) summarise() {
 	r.Status, r.Ready = "ready", true
 	for _, ch := range r.Checks {
 		switch ch.Status {
@@ -125,7 +157,13 @@ func (c *Checker) Check(ctx context.Context) Report {
 			}
 		}
 	}
-	if prev := c.last.Swap(&r); c.Log != nil && ctx.Err() == nil && (prev == nil || prev.Status != r.Status) {
+}
+
+// publish makes r the report /readyz serves and logs a change of status;
+// called with report held. It returns the report it replaced.
+func (c *Checker) publish(r *Report, logChange bool) *Report {
+	prev := c.last.Swap(r)
+	if c.Log != nil && logChange && (prev == nil || prev.Status != r.Status) {
 		args := []any{"status", r.Status}
 		for name, ch := range r.Checks {
 			if ch.Error != "" {
@@ -138,10 +176,46 @@ func (c *Checker) Check(ctx context.Context) Report {
 			c.Log.Warn("readiness", args...)
 		}
 	}
-	if c.OnChange != nil {
+	return prev
+}
+
+// DatabaseUnavailable is told by a request that could not reach the
+// database. The replica is unready at once, rather than at the next
+// periodic check, while every request fails.
+func (c *Checker) DatabaseUnavailable(err error) {
+	c.requestSaw(err)
+}
+
+// DatabaseAnswered is told by a request the database answered. If the
+// last report has the database down, the replica is ready again at once,
+// rather than at the next periodic check, while requests succeed. Called
+// on every successful request, it costs one atomic load otherwise.
+func (c *Checker) DatabaseAnswered() {
+	if c.dbFailing.Load() {
+		c.requestSaw(nil)
+	}
+}
+
+// requestSaw updates the last report's database check with what a request
+// found, keeping the rest of the report (Vault is not checked here).
+func (c *Checker) requestSaw(err error) {
+	c.report.Lock()
+	defer c.report.Unlock()
+	prev := c.last.Load()
+	if prev == nil || (err == nil) == (prev.Checks["database"].Status == OK) {
+		return // before the first check, or nothing new
+	}
+	now := c.Now()
+	r := Report{CheckedAt: now, Checks: make(map[string]Check, len(prev.Checks))}
+	for name, ch := range prev.Checks {
+		r.Checks[name] = ch
+	}
+	r.Checks["database"] = c.databaseCheck(now, err)
+	r.summarise()
+	c.publish(&r, true)
+	if c.OnChange != nil && r.Ready != prev.Ready {
 		c.OnChange(r.Ready)
 	}
-	return r
 }
 
 func (c *Checker) checkVault(ctx context.Context, now time.Time) Check {

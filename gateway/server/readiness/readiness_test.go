@@ -313,3 +313,89 @@ func TestTheVerdictSaysReadyOrNotAndNothingMore(t *testing.T) {
 		t.Fatalf("database down: %d %q", code, body)
 	}
 }
+
+// TestRequestsTurnReadinessAtOnce: between periodic checks, a request that
+// could not reach the database makes the replica unready at once, and one
+// the database answered makes it ready at once; the periodic check still
+// has its say, and what it found of Vault is kept.
+func TestRequestsTurnReadinessAtOnce(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
+	pingErr := error(nil)
+	var serving []bool
+	c := &readiness.Checker{
+		Database: func(context.Context) error { return pingErr },
+		Vault: &readiness.Vault{Check: func(context.Context) (time.Duration, error) { return 0, errors.New("vault: connection refused") },
+			CertExpiry: func() time.Time { return clk.Now().Add(72 * time.Hour) }},
+		Now: clk.Now, OnChange: func(ready bool) { serving = append(serving, ready) },
+	}
+	// Before the first check, requests have nothing to change.
+	c.DatabaseUnavailable(errors.New("refused"))
+	if c.Last() != nil {
+		t.Fatal("a request made a report before the first check")
+	}
+	state := func(step string, code int, status, database string) readiness.Report {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		var r readiness.Report
+		if err := json.NewDecoder(rec.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != code || r.Status != status || r.Checks["database"].Status != database || r.Checks["vault"].Status != readiness.Degraded {
+			t.Fatalf("%s: /readyz is %d %s (database %s, vault %s), want %d %s (database %s, vault degraded)", step,
+				rec.Code, r.Status, r.Checks["database"].Status, r.Checks["vault"].Status, code, status, database)
+		}
+		return r
+	}
+	c.Check(context.Background())
+	state("checked", 200, "degraded", readiness.OK)
+	checks := len(serving)
+
+	clk.Advance(time.Second)
+	c.DatabaseUnavailable(errors.New("a request could not reach it"))
+	r := state("a request found the database away", 503, "not ready", readiness.Down)
+	if db := r.Checks["database"]; db.Error == "" || db.Since == nil || !db.Since.Equal(clk.Now()) || !r.CheckedAt.Equal(clk.Now()) {
+		t.Fatalf("the database is down with error %q since %v, checked at %s", db.Error, db.Since, r.CheckedAt)
+	}
+	if len(serving) != checks+1 || serving[len(serving)-1] {
+		t.Fatalf("gRPC health was told %v, want NOT_SERVING once more", serving)
+	}
+	// More failures keep the outage's start.
+	clk.Advance(time.Second)
+	c.DatabaseUnavailable(errors.New("again"))
+	if r := state("another failure", 503, "not ready", readiness.Down); !r.Checks["database"].Since.Equal(clk.Now().Add(-time.Second)) {
+		t.Fatalf("the outage's start moved to %s", r.Checks["database"].Since)
+	}
+	// The periodic check agrees while the ping fails, and keeps the start.
+	pingErr = errors.New("dial tcp: connection refused")
+	clk.Advance(time.Second)
+	if r := c.Check(context.Background()); r.Ready || !r.Checks["database"].Since.Equal(clk.Now().Add(-2*time.Second)) {
+		t.Fatalf("periodic check during the outage: %+v", r)
+	}
+	// The database is back before the next periodic check: the first
+	// request it answers makes the replica ready.
+	pingErr = nil
+	clk.Advance(time.Second)
+	c.DatabaseAnswered()
+	r = state("a request got an answer", 200, "degraded", readiness.OK)
+	if r.Checks["database"].Error != "" || r.Checks["database"].Since != nil {
+		t.Fatalf("the database is up with %+v", r.Checks["database"])
+	}
+	if !serving[len(serving)-1] {
+		t.Fatal("gRPC health is not SERVING again")
+	}
+	told := len(serving)
+	c.DatabaseAnswered() // nothing new: not even the health service hears of it
+	if len(serving) != told {
+		t.Fatal("a success while ready was reported")
+	}
+	// A new outage starts a new failing_since.
+	clk.Advance(time.Minute)
+	c.DatabaseUnavailable(errors.New("away again"))
+	if r := state("a second outage", 503, "not ready", readiness.Down); !r.Checks["database"].Since.Equal(clk.Now()) {
+		t.Fatalf("the second outage started at %s", r.Checks["database"].Since)
+	}
+	// The periodic check still has its say: the ping succeeds.
+	c.Check(context.Background())
+	state("checked again", 200, "degraded", readiness.OK)
+}
