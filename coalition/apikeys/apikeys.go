@@ -1,8 +1,10 @@
 // Package apikeys issues and checks the API keys of REST clients. A key is
 // random, shown once, and stored only as a keyed hash whose key stays in
-// Vault; checking a key hashes it (one call to Vault) and the answer is
-// cached for a short time, so a busy client does not call Vault on every
-// request, and a revoked key is refused within that time.
+// Vault. Checking a key hashes it (one call to Vault, remembered for a
+// while: a key's hash never changes) and reads its row (remembered for a
+// couple of seconds), so a busy client neither calls Vault nor reads the
+// database on every request, and a key revoked on any replica is refused
+// on every replica within those seconds.
 package apikeys
 
 import (
@@ -48,21 +50,32 @@ type Key struct {
 
 // Store keeps API keys.
 type Store struct {
-	tx    *txn.Runner
-	hash  Hasher
-	clock func() time.Time
-	ttl   time.Duration
-	max   int
+	tx      *txn.Runner
+	hash    Hasher
+	clock   func() time.Time
+	ttl     time.Duration // of a remembered hash
+	recheck time.Duration // of a remembered row
+	max     int
 
-	mu    sync.Mutex
-	cache map[[32]byte]cached
+	mu     sync.Mutex
+	hashes map[[32]byte]hashed // SHA-256 of a secret → its keyed hash
+	rows   map[string]row      // keyed hash → the key's row
 }
 
-type cached struct {
-	key   Key
-	valid bool
+type hashed struct {
+	h     []byte
 	until time.Time
 }
+
+type row struct {
+	key   Key
+	found bool
+	until time.Time
+}
+
+// Recheck is how long a key's row is trusted before it is read again: the
+// longest a revocation made on one replica takes to reach the others.
+const Recheck = 2 * time.Second
 
 // Config wires a store.
 type Config struct {
@@ -71,8 +84,9 @@ type Config struct {
 	// without.
 	Hasher Hasher
 	Clock  func() time.Time // time.Now if nil
-	// Check keeps its answers for CacheTTL, for at most CacheSize keys (at
-	// least one); a zero CacheTTL keeps none, and every check hashes.
+	// Check keeps a key's hash for CacheTTL, and its row for Recheck (or
+	// CacheTTL if shorter), for at most CacheSize keys (at least one); a
+	// zero CacheTTL keeps nothing, and every check hashes and reads.
 	CacheTTL  time.Duration
 	CacheSize int
 }
@@ -82,7 +96,8 @@ func New(cfg Config) *Store {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	return &Store{tx: cfg.Tx, hash: cfg.Hasher, clock: cfg.Clock, ttl: cfg.CacheTTL, max: cfg.CacheSize, cache: map[[32]byte]cached{}}
+	return &Store{tx: cfg.Tx, hash: cfg.Hasher, clock: cfg.Clock, ttl: cfg.CacheTTL, recheck: min(Recheck, cfg.CacheTTL),
+		max: max(cfg.CacheSize, 1), hashes: map[[32]byte]hashed{}, rows: map[string]row{}}
 }
 
 // Issue creates a key for a partner (role "partner") or a staff role, and
@@ -124,43 +139,53 @@ func (s *Store) Check(ctx context.Context, secret string) (Key, error) {
 	now := s.clock()
 	id := sha256.Sum256([]byte(secret))
 	s.mu.Lock()
-	c, ok := s.cache[id]
+	hc, ok := s.hashes[id]
 	s.mu.Unlock()
-	if !ok || now.After(c.until) {
+	if !ok || !now.Before(hc.until) {
 		h, err := s.hash.HMAC(ctx, TransitKey, []byte(secret))
 		if err != nil {
 			return Key{}, fmt.Errorf("check api key: %w", err)
 		}
-		k, err := s.byHash(ctx, h)
+		hc = hashed{h: h, until: now.Add(s.ttl)}
+		remember(s, s.hashes, id, hc)
+	}
+	s.mu.Lock()
+	r, ok := s.rows[string(hc.h)]
+	s.mu.Unlock()
+	if !ok || !now.Before(r.until) {
+		k, err := s.byHash(ctx, hc.h)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			c = cached{valid: false, until: now.Add(s.ttl)}
+			r = row{until: now.Add(s.recheck)}
 		case err != nil:
 			return Key{}, fmt.Errorf("check api key: %w", err)
 		default:
-			c = cached{key: k, valid: true, until: now.Add(s.ttl)}
+			r = row{key: k, found: true, until: now.Add(s.recheck)}
 		}
-		s.remember(id, c)
+		remember(s, s.rows, string(hc.h), r)
 	}
-	if !c.valid || c.key.RevokedAt != nil || (c.key.ExpiresAt != nil && !now.Before(*c.key.ExpiresAt)) {
+	if !r.found || r.key.RevokedAt != nil || (r.key.ExpiresAt != nil && !now.Before(*r.key.ExpiresAt)) {
 		return Key{}, ErrInvalid
 	}
-	return c.key, nil
+	return r.key, nil
 }
 
-func (s *Store) remember(id [32]byte, c cached) {
+// remember keeps v under k in one of the store's caches, which hold at
+// most max entries (an arbitrary one makes room), unless the store keeps
+// nothing.
+func remember[K comparable, V any](s *Store, m map[K]V, k K, v V) {
 	if s.ttl <= 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.cache) >= s.max {
-		for k := range s.cache { // drop an arbitrary entry: the cache is bounded
-			delete(s.cache, k)
+	for old := range m {
+		if len(m) < s.max {
 			break
 		}
+		delete(m, old)
 	}
-	s.cache[id] = c
+	m[k] = v
 }
 
 const selectKey = `SELECT id, partner_id, role, name, created_at, expires_at, revoked_at FROM api_keys`
@@ -184,7 +209,8 @@ func (s *Store) List(ctx context.Context) ([]Key, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) { return scanKey(r) })
 }
 
-// Revoke ends a key now (within the check cache's lifetime everywhere).
+// Revoke ends a key now: on this replica at once, on the others within
+// Recheck.
 func (s *Store) Revoke(ctx context.Context, id uuid.UUID) error {
 	return s.end(ctx, id, `UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, s.clock().UTC())
 }
@@ -224,7 +250,7 @@ func (s *Store) end(ctx context.Context, id uuid.UUID, sql string, at time.Time)
 		return coalition.Errorf(coalition.NotFound, "id", "no active API key %s", id)
 	}
 	s.mu.Lock()
-	clear(s.cache) // the next check of every key reads the new state
+	clear(s.rows) // on this replica, the next check of every key reads its row
 	s.mu.Unlock()
 	return nil
 }
