@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
-	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
-	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/gateway/server"
@@ -20,19 +18,7 @@ import (
 
 func TestRESTClientsUseAPIKeysHashedByVault(t *testing.T) {
 	ctx := context.Background()
-	vs, err := vaultdev.Start(ctx, vaultdev.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { vs.Stop() })
-	v, err := vault.New(vs.Addr, vs.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := v.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs, _, creds := servertest.Vault(t)
 	// The server as coalitiond serves it with Vault, logged in with its
 	// AppRole; the keys it checks are its own store's.
 	srv := servertest.Start(t, server.Config{

@@ -19,13 +19,12 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgcluster"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
-	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
 	"github.com/coalition-loyalty/coalition/coalition/infra/schema"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
-	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/gateway/server"
 	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
+	"github.com/coalition-loyalty/coalition/gateway/server/servertest"
 	pb "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 
@@ -276,19 +275,7 @@ func (s *served) counts(t *testing.T) [3]int {
 // own time, not at the client's deadline, and write nothing; the others
 // go on.
 func TestVaultAwayMakesPhoneRequestsUnavailableWithinTheirTime(t *testing.T) {
-	ctx := context.Background()
-	vs, err := vaultdev.Start(ctx, vaultdev.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { vs.Stop() })
-	v, err := vault.New(vs.Addr, vs.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := v.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
+	vs, _, _ := servertest.Vault(t)
 	const hashTime = time.Second
 	s := serve(t, pgtest.NewDB(t), server.Config{TLSHosts: []string{"localhost"},
 		Vault: server.VaultConfig{Addr: vs.Addr, Token: vs.Token, HashTimeout: hashTime}})

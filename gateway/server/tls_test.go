@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
-	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
-	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/gateway/server"
 	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
 	"github.com/coalition-loyalty/coalition/gateway/server/servertest"
@@ -24,20 +21,7 @@ import (
 // tells a load balancer ready or not, while the Vault token's and the
 // certificate's expiry and the metrics are on the admin port only.
 func TestWithVaultRESTIsTLSAndReadinessDetailsStayOnTheAdminPort(t *testing.T) {
-	ctx := context.Background()
-	vs, err := vaultdev.Start(ctx, vaultdev.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { vs.Stop() })
-	root, err := vault.New(vs.Addr, vs.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := root.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs, _, creds := servertest.Vault(t)
 	srv := servertest.Start(t, server.Config{
 		Pool: pgtest.NewDB(t), HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		Vault:    server.VaultConfig{Addr: vs.Addr, RoleID: creds.RoleID, SecretID: creds.SecretID},

@@ -26,8 +26,6 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
-	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
-	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
@@ -62,19 +60,7 @@ var start = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 func newSite(t *testing.T) *site {
 	t.Helper()
 	ctx := context.Background()
-	vs, err := vaultdev.Start(ctx, vaultdev.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { vs.Stop() })
-	v, err := vault.New(vs.Addr, vs.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := v.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs, _, creds := servertest.Vault(t)
 	pool := pgtest.NewDB(t)
 	c := clock.NewManual(start)
 	// The public address is known only once the HTTP listener is open.
