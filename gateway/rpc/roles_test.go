@@ -34,42 +34,32 @@ func TestEveryRPCAdmitsExactlyItsRoles(t *testing.T) {
 	}
 	callers := map[string]string{"partner": "Dev cafe", "finance": "Dev role=finance", "operator": "Dev role=operator",
 		"member": "Dev member=" + e.enroll("cafe").GetId()}
-	for _, svc := range []protoreflect.FullName{"coalition.v1.PartnerService", "coalition.v1.SettlementService",
-		"coalition.v1.MemberService", "coalition.v1.NetworkService", "coalition.v1.AdminService"} {
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(svc)
-		if err != nil {
-			t.Fatal(err)
+	eachRPC(t, func(svc protoreflect.ServiceDescriptor, m protoreflect.MethodDescriptor, path string) {
+		short := string(svc.Name()) + "/" + string(m.Name())
+		roles, ok := allowed[short]
+		if !ok {
+			roles = allowed[string(svc.Name())]
 		}
-		methods := d.(protoreflect.ServiceDescriptor).Methods()
-		for i := range methods.Len() {
-			m := methods.Get(i)
-			path := "/" + string(svc) + "/" + string(m.Name())
-			short := string(svc.Name()) + "/" + string(m.Name())
-			roles, ok := allowed[short]
-			if !ok {
-				roles = allowed[string(svc.Name())]
-			}
-			for role, cred := range callers {
-				t.Run(short+" as "+role, func(t *testing.T) {
-					ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", cred)
-					err := invoke(ctx, e.conn, path, m)
-					refused := status.Code(err) == codes.PermissionDenied && strings.Contains(status.Convert(err).Message(), "may not call")
-					want := false
-					for _, r := range roles {
-						if r == role {
-							want = true
-						}
+		for role, cred := range callers {
+			t.Run(short+" as "+role, func(t *testing.T) {
+				ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", cred)
+				err := invoke(ctx, e.conn, path, m)
+				refused := status.Code(err) == codes.PermissionDenied && strings.Contains(status.Convert(err).Message(), "may not call")
+				want := false
+				for _, r := range roles {
+					if r == role {
+						want = true
 					}
-					if want && refused {
-						t.Fatalf("%s refused to %s: %v", path, role, err)
-					}
-					if !want && !refused {
-						t.Fatalf("%s admitted %s: %v", path, role, err)
-					}
-				})
-			}
+				}
+				if want && refused {
+					t.Fatalf("%s refused to %s: %v", path, role, err)
+				}
+				if !want && !refused {
+					t.Fatalf("%s admitted %s: %v", path, role, err)
+				}
+			})
 		}
-	}
+	})
 	// Without credentials, nothing but health and reflection.
 	err := invoke(context.Background(), e.conn, "/coalition.v1.PartnerService/GetBalance",
 		pb.File_coalition_v1_partner_proto.Services().Get(0).Methods().ByName("GetBalance"))
@@ -90,28 +80,18 @@ func TestSuspendedPartnerIsRefusedByEveryRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := e.written()
-	for _, svc := range []protoreflect.FullName{"coalition.v1.PartnerService", "coalition.v1.SettlementService",
-		"coalition.v1.MemberService", "coalition.v1.NetworkService", "coalition.v1.AdminService"} {
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(svc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		methods := d.(protoreflect.ServiceDescriptor).Methods()
-		for i := range methods.Len() {
-			m := methods.Get(i)
-			path := "/" + string(svc) + "/" + string(m.Name())
-			t.Run(string(svc.Name())+"/"+string(m.Name()), func(t *testing.T) {
-				err := invoke(e.as("fuel"), e.conn, path, m)
-				if status.Code(err) != codes.PermissionDenied {
-					t.Fatalf("%s as a suspended partner = %v, want PermissionDenied", path, err)
-				}
-				msg := status.Convert(err).Message()
-				if !strings.Contains(msg, "may not call") && msg != "partner fuel is suspended" {
-					t.Fatalf("%s as a suspended partner: %q", path, msg)
-				}
-			})
-		}
-	}
+	eachRPC(t, func(svc protoreflect.ServiceDescriptor, m protoreflect.MethodDescriptor, path string) {
+		t.Run(string(svc.Name())+"/"+string(m.Name()), func(t *testing.T) {
+			err := invoke(e.as("fuel"), e.conn, path, m)
+			if status.Code(err) != codes.PermissionDenied {
+				t.Fatalf("%s as a suspended partner = %v, want PermissionDenied", path, err)
+			}
+			msg := status.Convert(err).Message()
+			if !strings.Contains(msg, "may not call") && msg != "partner fuel is suspended" {
+				t.Fatalf("%s as a suspended partner: %q", path, msg)
+			}
+		})
+	})
 	e.wantNothingWritten(before)
 	// The suspension is the fuel chain's alone.
 	if _, err := e.settle.ListWindows(e.as("cafe"), &pb.ListWindowsRequest{}); err != nil {
@@ -141,4 +121,23 @@ func invoke(ctx context.Context, conn *grpc.ClientConn, path string, m protorefl
 		return s.RecvMsg(dynamicpb.NewMessage(m.Output()))
 	}
 	return conn.Invoke(ctx, path, in, dynamicpb.NewMessage(m.Output()))
+}
+
+// eachRPC calls fn with every method of every coalition service, and the
+// method's full path, so that tests of who may call what miss none.
+func eachRPC(t *testing.T, fn func(svc protoreflect.ServiceDescriptor, m protoreflect.MethodDescriptor, path string)) {
+	t.Helper()
+	for _, name := range []protoreflect.FullName{"coalition.v1.PartnerService", "coalition.v1.SettlementService",
+		"coalition.v1.MemberService", "coalition.v1.NetworkService", "coalition.v1.AdminService"} {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := d.(protoreflect.ServiceDescriptor)
+		methods := svc.Methods()
+		for i := range methods.Len() {
+			m := methods.Get(i)
+			fn(svc, m, "/"+string(name)+"/"+string(m.Name()))
+		}
+	}
 }
