@@ -173,7 +173,7 @@ else
   # Its own Vault, not the user's: VAULT_ADDR and VAULT_TOKEN are dropped.
   env -u VAULT_ADDR -u VAULT_TOKEN COALITION_VAULT_BINARY="$COALITION_VAULT_BINARY" \
     "$tmp/bin/coalitiond" dev --data-dir "$tmp/dev" --listen "$GRPC" --http-listen "127.0.0.1:$http_port" \
-      --admin-listen "127.0.0.1:$admin_port" \
+      --admin-listen "127.0.0.1:$admin_port" ${SERVER_ARGS:-} \
     >"$tmp/coalitiond.log" 2>&1 &
   server_pid=$!
   for _ in $(seq $((STARTUP_TIMEOUT * 2))); do
@@ -261,6 +261,7 @@ coalition_run() { # round clients workload coalition-load options...
     cat "$tmp/out" >&2
     die "coalition-load failed ($workload)"
   fi
+  [ "${VERBOSE:-0}" = 0 ] || cat "$tmp/out" >&2
   if grep -E '^  [A-Z][A-Za-z]+ +[0-9]+$' "$tmp/out" | grep -qvE '^  (OK|FailedPrecondition) '; then
     log "$workload: coalition-load saw answers other than OK and not enough points:"
     cat "$tmp/out" >&2

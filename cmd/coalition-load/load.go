@@ -72,6 +72,10 @@ type Report struct {
 	// Retries is how many ledger transactions the servers re-ran for
 	// serialization conflicts during the run (-1: not measured).
 	Retries int64
+	// Batches, Batched and Alone: the group-commit lanes' transactions
+	// during the run, the accruals they applied, and those they left to a
+	// transaction of their own.
+	Batches, Batched, Alone int64
 	// Members traded with; WarmedUp accruals made before the run, in
 	// WarmupElapsed.
 	Members       int
@@ -106,6 +110,10 @@ func (r Report) String() string {
 	}
 	if r.Retries >= 0 {
 		fmt.Fprintf(&b, "  ledger transactions retried: %d\n", r.Retries)
+	}
+	if r.Batches > 0 {
+		fmt.Fprintf(&b, "  accruals batched: %d in %d batches (%.1f per batch), %d alone\n",
+			r.Batched, r.Batches, float64(r.Batched)/float64(r.Batches), r.Alone)
 	}
 	if u := r.Server; u != nil {
 		fmt.Fprintf(&b, "  server: %.2f ms CPU per request, RSS %d MB (peak %d MB)\n",
@@ -216,51 +224,72 @@ func pick(mix map[string]int, rng *rand.Rand) string {
 	return operations[0]
 }
 
-// retries reads the ledger's retried-transaction counter, summed over its
-// series, from a Prometheus text endpoint on loopback.
-func retries(ctx context.Context, url string) (int64, error) {
+// ledgerCounters are the server's ledger counters a run reports.
+type ledgerCounters struct {
+	Retries, Batches, Batched, Alone int64
+}
+
+func (c ledgerCounters) minus(d ledgerCounters) ledgerCounters {
+	return ledgerCounters{c.Retries - d.Retries, c.Batches - d.Batches, c.Batched - d.Batched, c.Alone - d.Alone}
+}
+
+// counters reads the ledger's counters, each summed over its series, from
+// a Prometheus text endpoint on loopback: retried transactions, and the
+// group-commit lanes' batches and accruals (batched or alone), which a
+// server with batching off does not report.
+func counters(ctx context.Context, url string) (ledgerCounters, error) {
+	var c ledgerCounters
 	u, err := neturl.Parse(url)
 	if err != nil {
-		return 0, err
+		return c, err
 	}
 	if err := loopbackOnly([]string{u.Host}); err != nil {
-		return 0, err
+		return c, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, err
+		return c, err
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return c, err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("%s: %s", url, res.Status)
+		return c, fmt.Errorf("%s: %s", url, res.Status)
 	}
-	var sum float64
 	found := false
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "coalition_ledger_transaction_retries") {
+		var into *int64
+		switch {
+		case strings.HasPrefix(line, "coalition_ledger_transaction_retries"):
+			into, found = &c.Retries, true
+		case strings.HasPrefix(line, "coalition_ledger_batches"):
+			into = &c.Batches
+		case strings.HasPrefix(line, "coalition_ledger_accruals") && strings.Contains(line, `path="batched"`):
+			into = &c.Batched
+		case strings.HasPrefix(line, "coalition_ledger_accruals") && strings.Contains(line, `path="alone"`):
+			into = &c.Alone
+		default:
 			continue
 		}
 		f := strings.Fields(line)
 		v, err := strconv.ParseFloat(f[len(f)-1], 64)
 		if err != nil {
-			return 0, fmt.Errorf("%s: %q: %w", url, line, err)
+			return c, fmt.Errorf("%s: %q: %w", url, line, err)
 		}
-		sum, found = sum+v, true
+		*into += int64(v)
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return c, err
 	}
 	if !found {
-		return 0, fmt.Errorf("%s has no coalition_ledger_transaction_retries", url)
+		return c, fmt.Errorf("%s has no coalition_ledger_transaction_retries", url)
 	}
-	return int64(sum), nil
+	return c, nil
 }
 
 // inParallel calls f(0), …, f(n-1) from up to workers goroutines, in
@@ -389,9 +418,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Requests <= 0 && cfg.Duration <= 0 {
 		return rep, nil
 	}
-	var retriesBefore int64
+	var countersBefore ledgerCounters
 	if cfg.MetricsURL != "" {
-		if retriesBefore, err = retries(ctx, cfg.MetricsURL); err != nil {
+		if countersBefore, err = counters(ctx, cfg.MetricsURL); err != nil {
 			return Report{}, fmt.Errorf("metrics: %w", err)
 		}
 	}
@@ -461,11 +490,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.MetricsURL != "" {
 		// The counter is updated as each transaction ends, before its
 		// answer is sent, so every retry of the run is in it by now.
-		after, err := retries(ctx, cfg.MetricsURL)
+		after, err := counters(ctx, cfg.MetricsURL)
 		if err != nil {
 			return rep, fmt.Errorf("metrics: %w", err)
 		}
-		rep.Retries = after - retriesBefore
+		c := after.minus(countersBefore)
+		rep.Retries, rep.Batches, rep.Batched, rep.Alone = c.Retries, c.Batches, c.Batched, c.Alone
 	}
 	return rep, nil
 }

@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,41 @@ func BenchmarkAccrue(b *testing.B) {
 					Purchase: rub(100_000), OrderID: key}); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkAccrueConcurrently measures accruals from 16 goroutines on 256
+// members, one transaction each and through the group-commit lanes.
+//
+//	go test ./coalition/ledger -run '^$' -bench AccrueConcurrently -benchtime 5000x
+func BenchmarkAccrueConcurrently(b *testing.B) {
+	for _, lanes := range []int{-1, 1, 2, 4, 8} {
+		b.Run(fmt.Sprintf("lanes=%d", lanes), func(b *testing.B) {
+			f := newFixtureWith(b, ledger.Config{Lanes: lanes})
+			var members []ledger.Member
+			for range 256 {
+				members = append(members, f.enroll(f.cafe))
+			}
+			var n atomic.Int64
+			b.SetParallelism(8) // 16 goroutines on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					key := fmt.Sprintf("bench-%d", i)
+					if _, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: key, Member: ledger.MemberRef{ID: members[i%256].ID},
+						Purchase: rub(100_000), OrderID: key}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			s := f.l.BatchStats()
+			if s.Batches > 0 {
+				b.ReportMetric(float64(s.Batched)/float64(s.Batches), "accruals/batch")
 			}
 		})
 	}

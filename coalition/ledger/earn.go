@@ -83,6 +83,14 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 	if err != nil {
 		return AccrueResult{}, err
 	}
+	if l.lanes == nil || a.IdempotencyKey == "" {
+		return l.accrueOne(ctx, partner, a, h)
+	}
+	return l.submit(&accrualRequest{ctx: ctx, partner: partner, a: a, phoneHash: h})
+}
+
+// accrueOne posts one accrual in a transaction of its own.
+func (l *Ledger) accrueOne(ctx context.Context, partner coalition.PartnerID, a Accrual, h []byte) (AccrueResult, error) {
 	var outstanding *coalition.Points
 	if _, capped := l.capped.Load(partner); capped {
 		o, err := l.readOutstanding(ctx, partner)
@@ -462,6 +470,20 @@ func (l *Ledger) funders(ctx context.Context, tx pgx.Tx, lines []rules.Line) (ma
 // debts are the member's open debts, which the new lots pay first.
 func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, earn *posting, lines []rules.Line,
 	spendableFrom, expiresAt time.Time, debts []*debt) ([]Transaction, error) {
+	w := newWrites()
+	bonuses, err := l.queueLines(ctx, tx, w, c, m, earn, lines, spendableFrom, expiresAt, debts)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.send(ctx, tx); err != nil {
+		return nil, fmt.Errorf("write earn %s: %w", earn.tx.ID, err)
+	}
+	return bonuses, nil
+}
+
+// queueLines is postLines with the rows added to w, to be sent later.
+func (l *Ledger) queueLines(ctx context.Context, tx pgx.Tx, w *writes, c opContext, m memberRow, earn *posting, lines []rules.Line,
+	spendableFrom, expiresAt time.Time, debts []*debt) ([]Transaction, error) {
 	fs, err := l.funders(ctx, tx, lines)
 	if err != nil {
 		return nil, err
@@ -511,21 +533,17 @@ func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m member
 	// Points earned while the member owes points pay the debt first: only
 	// the new lots, as any older points went to the debt when it arose.
 	var bonuses []Transaction
-	b := &pgx.Batch{}
 	for _, g := range order {
 		p := postings[g]
 		if len(debts) > 0 && len(p.newLots) > 0 {
 			p.payDebts(&purse{lots: p.newLots, debts: debts}, m)
 		}
-		if err := p.queue(b); err != nil {
+		if err := p.queue(w); err != nil {
 			return nil, err
 		}
 		if p != earn {
 			bonuses = append(bonuses, p.tx)
 		}
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("write earn %s: %w", earn.tx.ID, err)
 	}
 	return bonuses, nil
 }

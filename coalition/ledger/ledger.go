@@ -35,6 +35,10 @@ type Config struct {
 	Phones phone.Hasher
 	// DefaultHoldTTL applies when Authorize is given none (15 minutes if zero).
 	DefaultHoldTTL time.Duration
+	// Lanes is the number of group-commit lanes accruals queue into
+	// (DefaultLanes if zero); negative: every accrual in a transaction of
+	// its own. BatchCap bounds a batch (DefaultBatchCap if zero).
+	Lanes, BatchCap int
 }
 
 // Ledger posts points. Safe for concurrent use; holds no state of its own
@@ -51,6 +55,8 @@ type Ledger struct {
 	// capped remembers the partners last seen with a liability limit, whose
 	// accruals read the outstanding points before their transaction.
 	capped sync.Map // coalition.PartnerID → struct{}
+	// lanes group accruals into batches; nil: one transaction each.
+	lanes *lanes
 }
 
 func New(cfg Config) *Ledger {
@@ -60,6 +66,16 @@ func New(cfg Config) *Ledger {
 	}
 	if l.holdTTL == 0 {
 		l.holdTTL = 15 * time.Minute
+	}
+	if cfg.Lanes >= 0 {
+		n, c := cfg.Lanes, cfg.BatchCap
+		if n == 0 {
+			n = DefaultLanes
+		}
+		if c <= 0 {
+			c = DefaultBatchCap
+		}
+		l.lanes = newLanes(n, c)
 	}
 	return l
 }
@@ -113,12 +129,10 @@ func idempotent[T any](ctx context.Context, l *Ledger, partner coalition.Partner
 	if key == "" {
 		return out, coalition.Errorf(coalition.Invalid, "idempotency_key", "is required")
 	}
-	reqJSON, err := json.Marshal(req)
+	hash, err := requestHash(op, req)
 	if err != nil {
-		return out, fmt.Errorf("%s: encode request: %w", op, err)
+		return out, err
 	}
-	sum := sha256.Sum256(append([]byte(op+"\x00"), reqJSON...))
-	hash := sum[:]
 	// The body runs first and the key is recorded last, with ON CONFLICT DO
 	// NOTHING: a new key, the common case, is never read. Reading it first
 	// would take a serializable read lock on the key index's page, and
@@ -188,6 +202,17 @@ func idempotent[T any](ctx context.Context, l *Ledger, partner coalition.Partner
 		return zero, fmt.Errorf("%s: idempotency key recorded and then not found", op)
 	}
 	return out, nil
+}
+
+// requestHash is what an idempotency record keeps of its request: a
+// replay must carry the same operation and request.
+func requestHash(op string, req any) ([]byte, error) {
+	reqJSON, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: encode request: %w", op, err)
+	}
+	sum := sha256.Sum256(append([]byte(op+"\x00"), reqJSON...))
+	return sum[:], nil
 }
 
 // recordable says whether err is a business refusal, which is recorded

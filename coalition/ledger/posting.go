@@ -217,21 +217,21 @@ func (p *posting) payDebts(pu *purse, m memberRow) {
 	}
 }
 
-// write stores the posting. The order of statements follows the foreign keys.
+// write stores the posting in one round trip.
 func (p *posting) write(ctx context.Context, tx pgx.Tx) error {
-	b := &pgx.Batch{}
-	if err := p.queue(b); err != nil {
+	w := newWrites()
+	if err := p.queue(w); err != nil {
 		return err
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err := w.send(ctx, tx); err != nil {
 		return fmt.Errorf("write %s %s: %w", p.tx.Kind, p.tx.ID, err)
 	}
 	return nil
 }
 
-// queue adds the posting's statements to b, so that several postings of one
-// operation go to the database in one round trip.
-func (p *posting) queue(b *pgx.Batch) error {
+// queue adds the posting's rows to w, so that the postings of one operation,
+// or of a batch of operations, go to the database together.
+func (p *posting) queue(w *writes) error {
 	p.tx.RuleVersion = p.ruleVersion
 	var sum coalition.Points
 	for _, a := range p.accounts {
@@ -241,25 +241,97 @@ func (p *posting) queue(b *pgx.Batch) error {
 		return fmt.Errorf("posting %s is unbalanced by %d", p.tx.ID, sum)
 	}
 	if h := p.holdInsert; h != nil {
+		w.holdInserts = append(w.holdInserts, *h)
+	}
+	if p.tx.ID != uuid.Nil {
+		w.txs.add(p.tx)
+	}
+	if h := p.holdUpdate; h != nil {
+		w.holdUpdates = append(w.holdUpdates, *h)
+	}
+	seq := int32(0)
+	for _, a := range p.accounts {
+		if p.entries[a] == 0 {
+			continue
+		}
+		seq++
+		w.entries.add(p.tx.ID, seq, a, p.entries[a])
+	}
+	for _, t := range p.newLots {
+		w.lots.add(t, p.tx)
+	}
+	for i, l := range p.lines {
+		w.lines.add(p.tx.ID, int32(i+1), l)
+	}
+	for _, d := range p.newDebts {
+		w.debts.add(d, p.tx)
+	}
+	for _, c := range p.consumptions {
+		w.lotDelta.add(c.lot.ID, c.points)
+	}
+	// Debts in a stable order, so that a replayed run writes the same.
+	debts := make([]*debt, 0, len(p.debtPaid))
+	for d := range p.debtPaid {
+		debts = append(debts, d)
+	}
+	slices.SortFunc(debts, func(a, b *debt) int { return strings.Compare(a.ID.String(), b.ID.String()) })
+	for _, d := range debts {
+		w.debtDelta.add(d.ID, p.debtPaid[d])
+	}
+	for _, c := range p.consumptions {
+		w.consumptions.add(c, p.tx)
+	}
+	return nil
+}
+
+// writes is the rows of one or more postings, column by column, sent as one
+// set-based statement per table (INSERT … SELECT FROM unnest), in the order
+// of the foreign keys: a batch of a hundred accruals costs the database as
+// many statements as one.
+type writes struct {
+	holdInserts  []Hold
+	txs          txRows
+	holdUpdates  []Hold
+	entries      entryRows
+	lots         lotRows
+	lines        lineRows
+	debts        debtRows
+	lotDelta     deltas
+	debtDelta    deltas
+	consumptions consumptionRows
+}
+
+func newWrites() *writes {
+	return &writes{lotDelta: deltas{at: map[uuid.UUID]int{}}, debtDelta: deltas{at: map[uuid.UUID]int{}}}
+}
+
+func (w *writes) send(ctx context.Context, tx pgx.Tx) error {
+	b := &pgx.Batch{}
+	w.queue(b)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// queue adds w's statements to b.
+func (w *writes) queue(b *pgx.Batch) {
+	for _, h := range w.holdInserts {
 		b.Queue(`
 			INSERT INTO holds (id, member_id, partner_id, points, status, order_id, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)`,
 			h.ID, h.MemberID, h.PartnerID, h.Points, h.OrderID, h.CreatedAt, h.ExpiresAt)
 	}
-	if p.tx.ID != uuid.Nil {
-		var amount *int64
-		var currency *string
-		if a := p.tx.Amount; a != nil {
-			amount, currency = &a.Minor, &a.Currency
-		}
+	if t := &w.txs; len(t.id) > 0 {
 		b.Queue(`
 			INSERT INTO transactions (id, kind, partner_id, member_id, business_date, points,
 			                          amount_minor, currency, order_id, original_id, hold_id, rule_version, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, $11, NULLIF($12, ''), $13)`,
-			p.tx.ID, string(p.tx.Kind), p.tx.PartnerID, p.tx.MemberID, p.tx.BusinessDate, p.tx.Points,
-			amount, currency, p.tx.OrderID, p.tx.OriginalID, p.tx.HoldID, p.ruleVersion, p.tx.CreatedAt)
+			SELECT id, kind, partner_id, member_id, business_date::date, points,
+			       amount_minor, currency, order_id, original_id, hold_id, rule_version, created_at
+			FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[],
+			            $7::bigint[], $8::text[], $9::text[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[])
+			     AS u(id, kind, partner_id, member_id, business_date, points,
+			          amount_minor, currency, order_id, original_id, hold_id, rule_version, created_at)`,
+			t.id, t.kind, t.partner, t.member, t.date, t.points, t.amount, t.currency, t.order, t.original, t.hold, t.ruleVersion, t.created)
 	}
-	if h := p.holdUpdate; h != nil {
+	for _, h := range w.holdUpdates {
 		b.Queue(`
 			UPDATE holds SET status = $2, captured_points = $3, released_at = $4
 			WHERE id = $1 AND status = 'active'`,
@@ -271,75 +343,236 @@ func (p *posting) queue(b *pgx.Batch) error {
 			return nil
 		})
 	}
-	var values []string
-	var args []any
-	seq := 0
-	for _, a := range p.accounts {
-		if p.entries[a] == 0 {
-			continue
-		}
-		seq++
-		n := len(args)
-		values = append(values, fmt.Sprintf("($%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4))
-		args = append(args, p.tx.ID, seq, a, p.entries[a])
+	if e := &w.entries; len(e.tx) > 0 {
+		b.Queue(`
+			INSERT INTO entries (transaction_id, seq, account_id, amount)
+			SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::bigint[])`,
+			e.tx, e.seq, e.account, e.amount)
 	}
-	if len(values) > 0 {
-		b.Queue(`INSERT INTO entries (transaction_id, seq, account_id, amount) VALUES `+strings.Join(values, ", "), args...)
-	}
-	for _, t := range p.newLots {
+	if l := &w.lots; len(l.id) > 0 {
 		b.Queue(`
 			INSERT INTO lots (id, member_id, issuer_id, transaction_id, points, remaining, earned_at, spendable_from, expires_at,
 			                  unlock_partner_id)
-			VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)`,
-			t.ID, p.tx.MemberID, t.IssuerID, p.tx.ID, t.Points, t.EarnedAt, t.SpendableFrom, t.ExpiresAt, t.Unlock)
+			SELECT id, member_id, issuer_id, transaction_id, points, points, earned_at, spendable_from, expires_at, unlock_partner_id
+			FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[], $6::timestamptz[], $7::timestamptz[],
+			            $8::timestamptz[], $9::uuid[])
+			     AS u(id, member_id, issuer_id, transaction_id, points, earned_at, spendable_from, expires_at, unlock_partner_id)`,
+			l.id, l.member, l.issuer, l.tx, l.points, l.earned, l.spendable, l.expires, l.unlock)
 	}
-	for i, l := range p.lines {
-		var lotID *uuid.UUID
-		if l.lot != nil {
-			lotID = &l.lot.ID
-		}
+	if l := &w.lines; len(l.tx) > 0 {
 		b.Queue(`
 			INSERT INTO earn_lines (transaction_id, seq, rule, ref, description, points, funder_id, lot_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			p.tx.ID, i+1, l.Rule, l.Ref, l.Description, l.Points, l.funderID, lotID)
+			SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::uuid[], $8::uuid[])`,
+			l.tx, l.seq, l.rule, l.ref, l.description, l.points, l.funder, l.lot)
 	}
-	for _, d := range p.newDebts {
+	if d := &w.debts; len(d.id) > 0 {
 		b.Queue(`
 			INSERT INTO member_debts (id, member_id, creditor_id, transaction_id, points, remaining, created_at)
-			VALUES ($1, $2, $3, $4, $5, $5, $6)`,
-			d.ID, p.tx.MemberID, d.CreditorID, p.tx.ID, d.points, p.tx.CreatedAt)
+			SELECT id, member_id, creditor_id, transaction_id, points, points, created_at
+			FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[], $6::timestamptz[])
+			     AS u(id, member_id, creditor_id, transaction_id, points, created_at)`,
+			d.id, d.member, d.creditor, d.tx, d.points, d.created)
 	}
-	// Net change per lot, in a stable order, then one row per consumption.
-	delta := map[*lot]coalition.Points{}
-	var touched []*lot
-	for _, c := range p.consumptions {
-		if _, ok := delta[c.lot]; !ok {
-			touched = append(touched, c.lot)
-		}
-		delta[c.lot] += c.points
+	if ids, n := w.lotDelta.nonZero(); len(ids) > 0 {
+		b.Queue(`
+			UPDATE lots AS l SET remaining = l.remaining - u.delta
+			FROM unnest($1::uuid[], $2::bigint[]) AS u(id, delta)
+			WHERE l.id = u.id`, ids, n)
 	}
-	for _, t := range touched {
-		if delta[t] != 0 {
-			b.Queue(`UPDATE lots SET remaining = remaining - $2 WHERE id = $1`, t.ID, delta[t])
-		}
+	if ids, n := w.debtDelta.nonZero(); len(ids) > 0 {
+		b.Queue(`
+			UPDATE member_debts AS d SET remaining = d.remaining - u.delta
+			FROM unnest($1::uuid[], $2::bigint[]) AS u(id, delta)
+			WHERE d.id = u.id`, ids, n)
 	}
-	debts := make([]*debt, 0, len(p.debtPaid))
-	for d := range p.debtPaid {
-		debts = append(debts, d)
-	}
-	slices.SortFunc(debts, func(a, b *debt) int { return strings.Compare(a.ID.String(), b.ID.String()) })
-	for _, d := range debts {
-		b.Queue(`UPDATE member_debts SET remaining = remaining - $2 WHERE id = $1`, d.ID, p.debtPaid[d])
-	}
-	for _, c := range p.consumptions {
+	if c := &w.consumptions; len(c.id) > 0 {
 		b.Queue(`
 			INSERT INTO lot_consumptions (id, transaction_id, lot_id, member_id, issuer_id, redeemer_id, debt_id,
 			                              kind, points, business_date, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			uuid.New(), p.tx.ID, c.lot.ID, p.tx.MemberID, c.lot.IssuerID, c.redeemer, c.debtID,
-			c.kind, c.points, p.tx.BusinessDate, p.tx.CreatedAt)
+			SELECT id, transaction_id, lot_id, member_id, issuer_id, redeemer_id, debt_id,
+			       kind, points, business_date::date, created_at
+			FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::uuid[],
+			            $8::text[], $9::bigint[], $10::text[], $11::timestamptz[])
+			     AS u(id, transaction_id, lot_id, member_id, issuer_id, redeemer_id, debt_id,
+			          kind, points, business_date, created_at)`,
+			c.id, c.tx, c.lot, c.member, c.issuer, c.redeemer, c.debt, c.kind, c.points, c.date, c.created)
 	}
-	return nil
+}
+
+// The column slices of each table's rows. Nullable columns are slices of
+// pointers (NULL for nil).
+
+type txRows struct {
+	id, partner, member []uuid.UUID
+	kind, date          []string
+	points              []int64
+	amount              []*int64
+	currency, order     []*string
+	original, hold      []*uuid.UUID
+	ruleVersion         []*string
+	created             []time.Time
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func (r *txRows) add(t Transaction) {
+	var amount *int64
+	var currency *string
+	if a := t.Amount; a != nil {
+		amount, currency = &a.Minor, &a.Currency
+	}
+	r.id = append(r.id, t.ID)
+	r.kind = append(r.kind, string(t.Kind))
+	r.partner = append(r.partner, uuid.UUID(t.PartnerID))
+	r.member = append(r.member, uuid.UUID(t.MemberID))
+	r.date = append(r.date, t.BusinessDate)
+	r.points = append(r.points, int64(t.Points))
+	r.amount = append(r.amount, amount)
+	r.currency = append(r.currency, currency)
+	r.order = append(r.order, nonEmpty(t.OrderID))
+	r.original = append(r.original, t.OriginalID)
+	r.hold = append(r.hold, t.HoldID)
+	r.ruleVersion = append(r.ruleVersion, nonEmpty(t.RuleVersion))
+	r.created = append(r.created, t.CreatedAt)
+}
+
+type entryRows struct {
+	tx, account []uuid.UUID
+	seq         []int32
+	amount      []int64
+}
+
+func (r *entryRows) add(tx uuid.UUID, seq int32, account uuid.UUID, amount coalition.Points) {
+	r.tx = append(r.tx, tx)
+	r.seq = append(r.seq, seq)
+	r.account = append(r.account, account)
+	r.amount = append(r.amount, int64(amount))
+}
+
+type lotRows struct {
+	id, member, issuer, tx     []uuid.UUID
+	points                     []int64
+	earned, spendable, expires []time.Time
+	unlock                     []*uuid.UUID
+}
+
+func (r *lotRows) add(t *lot, p Transaction) {
+	var unlock *uuid.UUID
+	if t.Unlock != nil {
+		u := uuid.UUID(*t.Unlock)
+		unlock = &u
+	}
+	r.id = append(r.id, t.ID)
+	r.member = append(r.member, uuid.UUID(p.MemberID))
+	r.issuer = append(r.issuer, uuid.UUID(t.IssuerID))
+	r.tx = append(r.tx, p.ID)
+	r.points = append(r.points, int64(t.Points))
+	r.earned = append(r.earned, t.EarnedAt)
+	r.spendable = append(r.spendable, t.SpendableFrom)
+	r.expires = append(r.expires, t.ExpiresAt)
+	r.unlock = append(r.unlock, unlock)
+}
+
+type lineRows struct {
+	tx, funder             []uuid.UUID
+	seq                    []int32
+	rule, ref, description []string
+	points                 []int64
+	lot                    []*uuid.UUID
+}
+
+func (r *lineRows) add(tx uuid.UUID, seq int32, l storedLine) {
+	var lotID *uuid.UUID
+	if l.lot != nil {
+		lotID = &l.lot.ID
+	}
+	r.tx = append(r.tx, tx)
+	r.seq = append(r.seq, seq)
+	r.rule = append(r.rule, string(l.Rule))
+	r.ref = append(r.ref, l.Ref)
+	r.description = append(r.description, l.Description)
+	r.points = append(r.points, int64(l.Points))
+	r.funder = append(r.funder, uuid.UUID(l.funderID))
+	r.lot = append(r.lot, lotID)
+}
+
+type debtRows struct {
+	id, member, creditor, tx []uuid.UUID
+	points                   []int64
+	created                  []time.Time
+}
+
+func (r *debtRows) add(d newDebt, p Transaction) {
+	r.id = append(r.id, d.ID)
+	r.member = append(r.member, uuid.UUID(p.MemberID))
+	r.creditor = append(r.creditor, uuid.UUID(d.CreditorID))
+	r.tx = append(r.tx, p.ID)
+	r.points = append(r.points, int64(d.points))
+	r.created = append(r.created, p.CreatedAt)
+}
+
+type consumptionRows struct {
+	id, tx, lot, member, issuer []uuid.UUID
+	redeemer, debt              []*uuid.UUID
+	kind, date                  []string
+	points                      []int64
+	created                     []time.Time
+}
+
+func (r *consumptionRows) add(c consumption, p Transaction) {
+	var redeemer *uuid.UUID
+	if c.redeemer != nil {
+		u := uuid.UUID(*c.redeemer)
+		redeemer = &u
+	}
+	r.id = append(r.id, uuid.New())
+	r.tx = append(r.tx, p.ID)
+	r.lot = append(r.lot, c.lot.ID)
+	r.member = append(r.member, uuid.UUID(p.MemberID))
+	r.issuer = append(r.issuer, uuid.UUID(c.lot.IssuerID))
+	r.redeemer = append(r.redeemer, redeemer)
+	r.debt = append(r.debt, c.debtID)
+	r.kind = append(r.kind, c.kind)
+	r.points = append(r.points, int64(c.points))
+	r.date = append(r.date, p.BusinessDate)
+	r.created = append(r.created, p.CreatedAt)
+}
+
+// deltas is the net change of rows' remaining points, one per row in the
+// order first seen: an UPDATE … FROM applies only one of two source rows
+// for the same target row, so changes to a row are summed first.
+type deltas struct {
+	ids []uuid.UUID
+	n   []int64
+	at  map[uuid.UUID]int
+}
+
+func (d *deltas) add(id uuid.UUID, n coalition.Points) {
+	i, ok := d.at[id]
+	if !ok {
+		i = len(d.ids)
+		d.at[id] = i
+		d.ids = append(d.ids, id)
+		d.n = append(d.n, 0)
+	}
+	d.n[i] += int64(n)
+}
+
+func (d *deltas) nonZero() ([]uuid.UUID, []int64) {
+	var ids []uuid.UUID
+	var n []int64
+	for i, id := range d.ids {
+		if d.n[i] != 0 {
+			ids = append(ids, id)
+			n = append(n, d.n[i])
+		}
+	}
+	return ids, n
 }
 
 // insufficient is the error of a burn the member cannot cover.

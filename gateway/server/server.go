@@ -87,6 +87,10 @@ type Config struct {
 	// or more).
 	PhoneHashKey []byte
 
+	// Lanes is the ledger's number of group-commit lanes for accruals
+	// (zero: ledger.DefaultLanes; negative: a transaction per accrual).
+	Lanes int
+
 	// Settings are the coalition's terms, recorded on the first start.
 	Settings ledger.Settings
 	// How often the periodic jobs run; zero: the job does not run.

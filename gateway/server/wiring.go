@@ -132,7 +132,13 @@ func (s *Server) checkSchema(ctx context.Context) error {
 func (s *Server) buildDomain(context.Context) error {
 	now := s.cfg.Now
 	s.rules = rules.NewStore(rules.StoreConfig{Tx: s.tx, Clock: now})
-	s.ledger = ledger.New(ledger.Config{Tx: s.tx, Phones: s.phones, Rules: s.rules, Clock: now})
+	s.ledger = ledger.New(ledger.Config{Tx: s.tx, Phones: s.phones, Rules: s.rules, Clock: now, Lanes: s.cfg.Lanes})
+	if err := telemetry.ObserveBatches(s.tel.Meters, func() telemetry.BatchCounts {
+		b := s.ledger.BatchStats()
+		return telemetry.BatchCounts{Batches: b.Batches, Batched: b.Batched, Alone: b.Alone, Failed: b.Failed}
+	}); err != nil {
+		return err
+	}
 	s.partners = partners.New(partners.Config{Tx: s.tx, Clock: now})
 	s.clearing = clearing.New(clearing.Config{Tx: s.tx, Clock: now})
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -44,4 +45,34 @@ func NewMetrics(mp metric.MeterProvider, retries func() int64) (*Metrics, error)
 		return nil, fmt.Errorf("retries metric: %w", err)
 	}
 	return &out, nil
+}
+
+// BatchCounts is what the ledger's group-commit lanes did so far.
+type BatchCounts struct{ Batches, Batched, Alone, Failed int64 }
+
+// ObserveBatches reports the lanes' counters: coalition.ledger.batches (by
+// outcome: committed or failed, whose requests all ran alone) and
+// coalition.ledger.accruals (by path: batched, or alone in a transaction of
+// their own).
+func ObserveBatches(mp metric.MeterProvider, read func() BatchCounts) error {
+	m := mp.Meter("github.com/coalition-loyalty/coalition")
+	batches, err := m.Int64ObservableCounter("coalition.ledger.batches",
+		metric.WithDescription("Group-commit transactions of the accrual lanes"))
+	if err != nil {
+		return fmt.Errorf("batches metric: %w", err)
+	}
+	accruals, err := m.Int64ObservableCounter("coalition.ledger.accruals",
+		metric.WithDescription("Accruals through the lanes, applied in a batch or alone"))
+	if err != nil {
+		return fmt.Errorf("accruals metric: %w", err)
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		c := read()
+		o.ObserveInt64(batches, c.Batches-c.Failed, metric.WithAttributes(attribute.String("outcome", "committed")))
+		o.ObserveInt64(batches, c.Failed, metric.WithAttributes(attribute.String("outcome", "failed")))
+		o.ObserveInt64(accruals, c.Batched, metric.WithAttributes(attribute.String("path", "batched")))
+		o.ObserveInt64(accruals, c.Alone, metric.WithAttributes(attribute.String("path", "alone")))
+		return nil
+	}, batches, accruals)
+	return err
 }

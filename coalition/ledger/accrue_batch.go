@@ -1,0 +1,506 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
+)
+
+// accrueBatch applies a batch of accruals in one READ COMMITTED
+// transaction under the ledger's lock protocol, and returns the requests it
+// left to run one at a time; every other request has its result in res.
+//
+// The batch handles the common accrual: a known member at an active
+// partner, with a new key and a new order, earning points that need no
+// shared budget, no referral bonus and no joint-promotion lock. Anything
+// else (a refusal to record, a key or order seen before, a promotion with a
+// budget) is left to accrueOne, which has every rule of precedence and
+// every refusal's wording; so the batch's answers are accrueOne's by
+// construction, and it needs no second copy of the rare paths.
+//
+// The transaction is three round trips and a COMMIT whatever the batch's
+// size: (1) the rules, each partner's terms with the window locked in share
+// mode, every member locked FOR UPDATE in one statement in id order (two
+// batches lock their common members in the same order, so they cannot
+// deadlock), and which keys and orders are taken; (2) what the rules need
+// of each member, set-based; (3) every row, one statement per table. Each
+// request is applied in Go in arrival order, against the state its
+// member's earlier requests in the batch left.
+func (l *Ledger) accrueBatch(ctx context.Context, batch []*accrualRequest) map[*accrualRequest]struct{} {
+	all := func() map[*accrualRequest]struct{} {
+		later := make(map[*accrualRequest]struct{}, len(batch))
+		for _, r := range batch {
+			later[r] = struct{}{}
+		}
+		return later
+	}
+	// A capped partner's outstanding points are read before the
+	// transaction, as accrueOne reads them, once for the whole batch.
+	outstanding := map[coalition.PartnerID]coalition.Points{}
+	for _, r := range batch {
+		if _, capped := l.capped.Load(r.partner); !capped {
+			continue
+		}
+		if _, ok := outstanding[r.partner]; !ok {
+			o, err := l.readOutstanding(ctx, r.partner)
+			if err != nil {
+				return all()
+			}
+			outstanding[r.partner] = o
+		}
+	}
+	var run *batchRun
+	err := l.tx.Write(ctx, func(tx pgx.Tx) error {
+		run = &batchRun{l: l, batch: batch, outstanding: map[coalition.PartnerID]coalition.Points{}}
+		for p, o := range outstanding {
+			run.outstanding[p] = o
+		}
+		return run.apply(ctx, tx)
+	})
+	if err != nil {
+		// Whatever stopped the batch (a key or an order taken by a
+		// concurrent request, a poison request, the database, a COMMIT
+		// whose outcome is unknown), every request runs again alone: one
+		// that the batch did commit finds its key and replays its answer.
+		l.lanes.stats.failed.Add(1)
+		return all()
+	}
+	for r, res := range run.results {
+		r.res, r.err = res, nil
+	}
+	for p := range run.uncapped {
+		l.capped.Delete(p)
+	}
+	return run.later
+}
+
+// batchRun is one attempt at a batch; the runner may make several.
+type batchRun struct {
+	l           *Ledger
+	batch       []*accrualRequest
+	outstanding map[coalition.PartnerID]coalition.Points
+	later       map[*accrualRequest]struct{}
+	results     map[*accrualRequest]AccrueResult
+	uncapped    map[coalition.PartnerID]struct{}
+}
+
+// errBatchKeyTaken rolls a batch back when a concurrent request recorded
+// one of its keys first.
+var errBatchKeyTaken = errors.New("accrual batch: an idempotency key was recorded concurrently")
+
+type partnerTerms struct {
+	c   opContext
+	err error
+}
+
+// memberFacts is what the rules need of a member, carried from one of the
+// member's requests in the batch to the next.
+type memberFacts struct {
+	tier         string
+	spend        int64
+	referralPaid bool
+	debts        []*debt
+}
+
+type memberPartner struct {
+	member  coalition.MemberID
+	partner coalition.PartnerID
+}
+
+func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
+	l := b.l
+	b.later = map[*accrualRequest]struct{}{}
+	b.results = map[*accrualRequest]AccrueResult{}
+	b.uncapped = map[coalition.PartnerID]struct{}{}
+	leave := func(r *accrualRequest) { b.later[r] = struct{}{} }
+	now := l.now()
+
+	// Round trip 1: rules, terms and window, members, keys and orders.
+	q := &pgx.Batch{}
+	rulesInForce := func() (rules.RuleSet, error) { return rules.RuleSet{}, nil }
+	if l.rules != nil {
+		rulesInForce = l.rules.QueueInForce(q, now)
+	}
+	terms := map[coalition.PartnerID]*partnerTerms{}
+	for _, r := range b.batch {
+		if _, ok := terms[r.partner]; ok {
+			continue
+		}
+		t := &partnerTerms{}
+		terms[r.partner] = t
+		q.Queue(contextSQL+lockWindow, r.partner).QueryRow(func(row pgx.Row) error {
+			t.c, t.err = scanContext(row, r.partner)
+			return nil
+		})
+	}
+	var ids []uuid.UUID
+	var cards []string
+	var keyPartners, orderPartners []uuid.UUID
+	var keys, orders []string
+	for _, r := range b.batch {
+		// Tills name members by card or id; a phone or a QR token (or a
+		// reference that names no one) goes to accrueOne.
+		ref := r.a.Member
+		if _, _, _, err := memberWhere(ref, r.phoneHash, "member"); err != nil {
+			leave(r)
+			continue
+		}
+		switch {
+		case ref.ID != (coalition.MemberID{}):
+			ids = append(ids, uuid.UUID(ref.ID))
+		case ref.CardNumber != "":
+			cards = append(cards, ref.CardNumber)
+		default:
+			leave(r)
+			continue
+		}
+		keyPartners, keys = append(keyPartners, uuid.UUID(r.partner)), append(keys, r.a.IdempotencyKey)
+		orderPartners, orders = append(orderPartners, uuid.UUID(r.partner)), append(orders, r.a.OrderID)
+	}
+	var found []memberRow
+	q.Queue(memberSQL+`id = ANY($1) OR card_number = ANY($2) ORDER BY id`+lockMember, ids, cards).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			m, err := scanMember(rows, "member", "")
+			if err != nil {
+				return err
+			}
+			found = append(found, m)
+		}
+		return rows.Err()
+	})
+	// Keys and orders are read after the members' locks, so they include
+	// every posting of these members that committed before the batch.
+	type partnerKey struct {
+		partner coalition.PartnerID
+		key     string
+	}
+	taken := map[partnerKey]bool{}
+	earned := map[partnerKey]bool{}
+	readPairs := func(into map[partnerKey]bool) func(pgx.Rows) error {
+		return func(rows pgx.Rows) error {
+			var p coalition.PartnerID
+			var k string
+			_, err := pgx.ForEachRow(rows, []any{&p, &k}, func() error {
+				into[partnerKey{p, k}] = true
+				return nil
+			})
+			return err
+		}
+	}
+	// One index probe per request, whatever the tables' statistics say
+	// (LATERAL … LIMIT 1 keeps the planner from a join that scans them).
+	q.Queue(`
+		SELECT u.partner_id, u.key FROM unnest($1::uuid[], $2::text[]) AS u(partner_id, key),
+		LATERAL (SELECT 1 FROM idempotency_keys AS k WHERE k.partner_id = u.partner_id AND k.key = u.key LIMIT 1) AS found`,
+		keyPartners, keys).Query(readPairs(taken))
+	q.Queue(`
+		SELECT u.partner_id, u.order_id FROM unnest($1::uuid[], $2::text[]) AS u(partner_id, order_id),
+		LATERAL (SELECT 1 FROM transactions AS t
+		         WHERE t.partner_id = u.partner_id AND t.order_id = u.order_id AND t.kind = 'earn' LIMIT 1) AS found`,
+		orderPartners, orders).Query(readPairs(earned))
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		return fmt.Errorf("accrual batch: read: %w", err)
+	}
+	rs, err := rulesInForce()
+	if err != nil {
+		return err
+	}
+	for _, t := range terms {
+		// A window that closed while the batch waited for it runs the
+		// batch again, in the next one; a partner's refusal is accrueOne's.
+		if t.c, t.err = finishContext(ctx, tx, t.c, t.err); errors.Is(t.err, txn.ErrRetry) {
+			return t.err
+		}
+	}
+	byRef := map[string]memberRow{}
+	for _, m := range found {
+		byRef["id:"+m.ID.String()] = m
+		byRef["card:"+m.CardNumber] = m
+	}
+	member := func(r *accrualRequest) (memberRow, bool) {
+		ref := r.a.Member
+		switch {
+		case ref.ID != (coalition.MemberID{}):
+			m, ok := byRef["id:"+ref.ID.String()]
+			return m, ok
+		case ref.CardNumber != "":
+			m, ok := byRef["card:"+ref.CardNumber]
+			return m, ok
+		}
+		return memberRow{}, false
+	}
+
+	// Which requests the batch applies.
+	type item struct {
+		r *accrualRequest
+		c opContext
+		m memberRow
+	}
+	var items []item
+	seenKey := map[partnerKey]bool{}
+	seenOrder := map[partnerKey]bool{}
+	var memberIDs []uuid.UUID
+	memberSeen := map[coalition.MemberID]bool{}
+	for _, r := range b.batch {
+		if _, left := b.later[r]; left {
+			continue
+		}
+		t := terms[r.partner]
+		m, ok := member(r)
+		k, o := partnerKey{r.partner, r.a.IdempotencyKey}, partnerKey{r.partner, r.a.OrderID}
+		if t.err != nil || r.a.Purchase.Currency != t.c.currency || !ok ||
+			taken[k] || seenKey[k] || earned[o] || seenOrder[o] {
+			leave(r)
+			continue
+		}
+		seenKey[k], seenOrder[o] = true, true
+		items = append(items, item{r: r, c: t.c, m: m})
+		if !memberSeen[m.ID] {
+			memberSeen[m.ID] = true
+			memberIDs = append(memberIDs, uuid.UUID(m.ID))
+		}
+	}
+	if len(items) == 0 {
+		return nil
+	}
+
+	// Round trip 2: what the rules need of each member.
+	facts := map[coalition.MemberID]*memberFacts{}
+	for id := range memberSeen {
+		facts[id] = &memberFacts{}
+	}
+	earnedToday := map[memberPartner]coalition.Points{}
+	locked := map[memberPartner]coalition.Points{}
+	q = &pgx.Batch{}
+	if rs.Tiers != nil {
+		q.Queue(`SELECT member_id, tier FROM member_tiers WHERE member_id = ANY($1)`, memberIDs).Query(func(rows pgx.Rows) error {
+			var id coalition.MemberID
+			var tier string
+			_, err := pgx.ForEachRow(rows, []any{&id, &tier}, func() error {
+				facts[id].tier = tier
+				return nil
+			})
+			return err
+		})
+		q.Queue(`
+			SELECT member_id, SUM(CASE WHEN kind = 'earn' THEN amount_minor ELSE -amount_minor END)
+			FROM transactions
+			WHERE member_id = ANY($1) AND kind IN ('earn', 'earn_refund') AND created_at > $2
+			GROUP BY member_id`, memberIDs, now.AddDate(0, 0, -rs.Tiers.PeriodDays)).Query(func(rows pgx.Rows) error {
+			var id coalition.MemberID
+			var spend int64
+			_, err := pgx.ForEachRow(rows, []any{&id, &spend}, func() error {
+				facts[id].spend = spend
+				return nil
+			})
+			return err
+		})
+	}
+	var capped []uuid.UUID
+	var loc *time.Location
+	for p, t := range terms {
+		if t.err != nil || t.c.location == nil {
+			continue
+		}
+		loc = t.c.location
+		if pr := rs.For(t.c.code); pr != nil && pr.CapPerMemberDay > 0 {
+			capped = append(capped, uuid.UUID(p))
+		}
+	}
+	if len(capped) > 0 {
+		y, mo, d := now.In(loc).Date()
+		q.Queue(`
+			SELECT t.member_id, l.funder_id, SUM(l.points)
+			FROM transactions AS t JOIN earn_lines AS l ON l.transaction_id = t.id
+			WHERE t.member_id = ANY($1) AND t.kind = 'earn' AND t.created_at >= $3
+			  AND l.funder_id = ANY($2) AND l.rule IN ('base', 'tier')
+			GROUP BY t.member_id, l.funder_id`, memberIDs, capped, time.Date(y, mo, d, 0, 0, 0, 0, loc)).Query(func(rows pgx.Rows) error {
+			var k memberPartner
+			var n coalition.Points
+			_, err := pgx.ForEachRow(rows, []any{&k.member, &k.partner, &n}, func() error {
+				earnedToday[k] = n
+				return nil
+			})
+			return err
+		})
+	}
+	if rs.Referral != nil {
+		q.Queue(`SELECT member_id FROM referral_bonuses WHERE member_id = ANY($1)`, memberIDs).Query(func(rows pgx.Rows) error {
+			var id coalition.MemberID
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				facts[id].referralPaid = true
+				return nil
+			})
+			return err
+		})
+	}
+	q.Queue(`
+		SELECT member_id, unlock_partner_id, SUM(remaining) FROM lots
+		WHERE member_id = ANY($1) AND unlock_partner_id IS NOT NULL AND remaining > 0 AND expires_at > $2
+		GROUP BY member_id, unlock_partner_id`, memberIDs, now).Query(func(rows pgx.Rows) error {
+		var k memberPartner
+		var n coalition.Points
+		_, err := pgx.ForEachRow(rows, []any{&k.member, &k.partner, &n}, func() error {
+			locked[k] = n
+			return nil
+		})
+		return err
+	})
+	q.Queue(`
+		SELECT member_id, id, creditor_id, remaining
+		FROM member_debts
+		WHERE member_id = ANY($1) AND remaining > 0
+		ORDER BY member_id, created_at, id`, memberIDs).Query(func(rows pgx.Rows) error {
+		var id coalition.MemberID
+		var d debt
+		_, err := pgx.ForEachRow(rows, []any{&id, &d.ID, &d.CreditorID, &d.Remaining}, func() error {
+			dd := d
+			facts[id].debts = append(facts[id].debts, &dd)
+			return nil
+		})
+		return err
+	})
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		return fmt.Errorf("accrual batch: member state: %w", err)
+	}
+
+	// Each request in arrival order.
+	w := newWrites()
+	var keyRows struct {
+		partner        []uuid.UUID
+		key, op        []string
+		hash, response [][]byte
+		created        []time.Time
+	}
+	var tiers []func(*pgx.Batch)
+	for _, it := range items {
+		r, c, m := it.r, it.c, it.m
+		f := facts[m.ID]
+		mp := memberPartner{m.ID, r.partner}
+		if locked[mp] > 0 {
+			leave(r) // the purchase unlocks a joint promotion's points
+			continue
+		}
+		p := rules.Purchase{
+			Partner: c.code, Location: c.location, PartnerRateBP: c.earnRateBP, PointValueMinor: c.pointValueMinor,
+			Amount: r.a.Purchase.Minor, Category: r.a.Category, At: now,
+		}
+		if rs.Tiers != nil {
+			p.Tier, p.SpendBefore = f.tier, max(f.spend, 0)
+		}
+		if pr := rs.For(c.code); pr != nil && pr.CapPerMemberDay > 0 {
+			p.EarnedToday = earnedToday[mp]
+		}
+		if rs.Referral != nil && m.referredBy != nil {
+			p.ReferralPending = !f.referralPaid
+		}
+		earning, err := rs.Evaluate(p)
+		if err != nil || earning.ReferrerPoints > 0 || drawsOnShared(earning) {
+			leave(r)
+			continue
+		}
+		earning.Sum()
+		if c.liabilityLimit == nil {
+			if _, ok := b.outstanding[r.partner]; ok {
+				b.uncapped[r.partner] = struct{}{}
+			}
+		} else if o, ok := b.outstanding[r.partner]; !ok || (liability{limit: c.liabilityLimit, outstanding: o}).allows(earning.Own()) != nil {
+			leave(r) // accrueOne reads the outstanding points, or refuses
+			continue
+		}
+		res := AccrueResult{
+			Earning:       earning,
+			SpendableFrom: now.Add(c.returnWindow),
+			ExpiresAt:     now.AddDate(0, 0, c.pointsTTLDays),
+		}
+		amount := r.a.Purchase
+		earn := newPosting(Transaction{
+			ID: uuid.New(), Kind: KindEarn, PartnerID: r.partner, MemberID: m.ID,
+			Amount: &amount, OrderID: r.a.OrderID, BusinessDate: c.date(), CreatedAt: now,
+		})
+		earn.ruleVersion = earning.Version
+		bonuses, err := l.queueLines(ctx, tx, w, c, m, earn, earning.Lines, res.SpendableFrom, res.ExpiresAt, f.debts)
+		if err != nil {
+			return err
+		}
+		if earning.Upgraded && earning.Tier != p.Tier {
+			member, tier := m.ID, earning.Tier
+			tiers = append(tiers, func(q *pgx.Batch) {
+				q.Queue(`
+					INSERT INTO member_tiers (member_id, tier, since, reviewed_at) VALUES ($1, $2, $3, $3)
+					ON CONFLICT (member_id) DO UPDATE SET tier = excluded.tier, since = excluded.since, reviewed_at = excluded.reviewed_at`,
+					member, tier, now)
+			})
+			f.tier = tier
+		}
+		f.spend += r.a.Purchase.Minor
+		earnedToday[mp] += earning.Own()
+		if c.liabilityLimit != nil {
+			b.outstanding[r.partner] += earning.Own()
+		}
+		res.Transaction = earn.tx
+		res.Bonuses = bonuses
+		resJSON, err := json.Marshal(res)
+		if err != nil {
+			return fmt.Errorf("accrue: encode result: %w", err)
+		}
+		hash, err := requestHash("accrue", r.a.record(r.phoneHash))
+		if err != nil {
+			return err
+		}
+		keyRows.partner = append(keyRows.partner, uuid.UUID(r.partner))
+		keyRows.key = append(keyRows.key, r.a.IdempotencyKey)
+		keyRows.op = append(keyRows.op, "accrue")
+		keyRows.hash = append(keyRows.hash, hash)
+		keyRows.response = append(keyRows.response, resJSON)
+		keyRows.created = append(keyRows.created, now)
+		b.results[r] = res
+	}
+	if len(b.results) == 0 {
+		return nil
+	}
+
+	// Round trip 3: every row.
+	q = &pgx.Batch{}
+	w.queue(q)
+	for _, t := range tiers {
+		t(q)
+	}
+	n := len(keyRows.key)
+	q.Queue(`
+		INSERT INTO idempotency_keys (partner_id, key, operation, request_hash, response, created_at)
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::timestamptz[])
+		ON CONFLICT (partner_id, key) DO NOTHING`,
+		keyRows.partner, keyRows.key, keyRows.op, keyRows.hash, keyRows.response, keyRows.created).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != int64(n) {
+			return errBatchKeyTaken
+		}
+		return nil
+	})
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		return fmt.Errorf("accrual batch: write: %w", err)
+	}
+	return nil
+}
+
+// drawsOnShared says whether an earning needs what a batch does not
+// apply: a promotion's shared budget, or points locked until a purchase
+// elsewhere (which a later purchase in the same batch could unlock).
+func drawsOnShared(e rules.Earning) bool {
+	for _, line := range e.Lines {
+		if (line.Budget > 0 && line.Points > 0) || line.UnlockAt != "" {
+			return true
+		}
+	}
+	return false
+}
