@@ -247,23 +247,38 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		m memberRow
 	}
 	var items []item
+	// A request left alone runs after the batch, and may change its
+	// member's state then (an order reused after a refusal earns): the
+	// member's later requests in the batch are left alone too, so that a
+	// member's requests still apply in their order of arrival.
+	aloneMember := map[coalition.MemberID]bool{}
+	leaveMember := func(r *accrualRequest, m coalition.MemberID) {
+		leave(r)
+		aloneMember[m] = true
+	}
 	seenKey := map[partnerKey]bool{}
 	seenOrder := map[partnerKey]bool{}
 	var memberIDs []uuid.UUID
 	memberSeen := map[coalition.MemberID]bool{}
 	for _, r := range b.batch {
+		// A key or an order seen earlier in the batch, applied or left
+		// alone, leaves this request alone too, to run after the first.
+		k, o := partnerKey{r.partner, r.a.IdempotencyKey}, partnerKey{r.partner, r.a.OrderID}
+		dup := seenKey[k] || seenOrder[o]
+		seenKey[k], seenOrder[o] = true, true
 		if _, left := b.later[r]; left {
 			continue
 		}
 		t := terms[r.partner]
 		m, ok := member(r)
-		k, o := partnerKey{r.partner, r.a.IdempotencyKey}, partnerKey{r.partner, r.a.OrderID}
-		if t.err != nil || r.a.Purchase.Currency != t.c.currency || !ok ||
-			taken[k] || seenKey[k] || earned[o] || seenOrder[o] {
-			leave(r)
+		switch {
+		case !ok:
+			leave(r) // no such member: refused, and nothing changes
+			continue
+		case dup || aloneMember[m.ID] || t.err != nil || r.a.Purchase.Currency != t.c.currency || taken[k] || earned[o]:
+			leaveMember(r, m.ID)
 			continue
 		}
-		seenKey[k], seenOrder[o] = true, true
 		items = append(items, item{r: r, c: t.c, m: m})
 		if !memberSeen[m.ID] {
 			memberSeen[m.ID] = true
@@ -387,8 +402,8 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		r, c, m := it.r, it.c, it.m
 		f := facts[m.ID]
 		mp := memberPartner{m.ID, r.partner}
-		if locked[mp] > 0 {
-			leave(r) // the purchase unlocks a joint promotion's points
+		if aloneMember[m.ID] || locked[mp] > 0 { // (a purchase that unlocks a joint promotion's points)
+			leaveMember(r, m.ID)
 			continue
 		}
 		p := rules.Purchase{
@@ -406,7 +421,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		}
 		earning, err := rs.Evaluate(p)
 		if err != nil || earning.ReferrerPoints > 0 || drawsOnShared(earning) {
-			leave(r)
+			leaveMember(r, m.ID)
 			continue
 		}
 		earning.Sum()
@@ -415,7 +430,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 				b.uncapped[r.partner] = struct{}{}
 			}
 		} else if o, ok := b.outstanding[r.partner]; !ok || (liability{limit: c.liabilityLimit, outstanding: o}).allows(earning.Own()) != nil {
-			leave(r) // accrueOne reads the outstanding points, or refuses
+			leaveMember(r, m.ID) // accrueOne reads the outstanding points, or refuses
 			continue
 		}
 		res := AccrueResult{

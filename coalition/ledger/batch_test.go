@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/coalition-loyalty/coalition/coalition"
@@ -38,4 +39,98 @@ func TestABatchAppliesEveryAccrualInOneTransaction(t *testing.T) {
 		t.Fatalf("stats %+v after %+v: want 16 accruals batched, none alone, no failed batch", got, before)
 	}
 	f.checkClean()
+}
+
+// accrualsOf makes one accrual of 1,000.00 for each member, at the café.
+func (f *fixture) accrualsOf(members ...ledger.Member) ([]coalition.PartnerID, []ledger.Accrual) {
+	var ps []coalition.PartnerID
+	var as []ledger.Accrual
+	for _, m := range members {
+		k := f.key()
+		ps = append(ps, f.cafe.ID)
+		as = append(as, ledger.Accrual{IdempotencyKey: k, OrderID: k, Member: ledger.MemberRef{ID: m.ID}, Purchase: rub(100_000)})
+	}
+	return ps, as
+}
+
+// wantPostedOnce checks that each accrual answered OK earned once, and
+// that a replay of it returns the same transaction.
+func (f *fixture) wantPostedOnce(ps []coalition.PartnerID, as []ledger.Accrual, res []ledger.AccrueResult, errs []error) {
+	f.t.Helper()
+	for i, a := range as {
+		if errs[i] != nil {
+			continue
+		}
+		var n int
+		if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM transactions WHERE kind = 'earn' AND order_id = $1`, a.OrderID).Scan(&n); err != nil {
+			f.t.Fatal(err)
+		}
+		if n != 1 {
+			f.t.Errorf("order %s earned %d times", a.OrderID, n)
+		}
+		again, err := f.l.Accrue(f.ctx, ps[i], a)
+		if err != nil || again.Transaction.ID != res[i].Transaction.ID {
+			f.t.Errorf("replay of %s: %v, transaction %s; want the original %s", a.IdempotencyKey, err, again.Transaction.ID, res[i].Transaction.ID)
+		}
+	}
+	f.checkClean()
+}
+
+// TestAPoisonedBatchRunsItsRequestsAlone: a request the database refuses
+// with an error nobody foresaw (here a trigger) fails its batch; every
+// request of the batch then runs alone, the poisoned one gets its error
+// and the others post, once each.
+func TestAPoisonedBatchRunsItsRequestsAlone(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.pool.Exec(f.ctx, `
+		CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'poisoned order %', NEW.order_id; END $$;
+		CREATE TRIGGER poison BEFORE INSERT ON transactions FOR EACH ROW WHEN (NEW.order_id = 'poison') EXECUTE FUNCTION poison()`); err != nil {
+		t.Fatal(err)
+	}
+	ps, as := f.accrualsOf(f.enroll(f.cafe), f.enroll(f.cafe), f.enroll(f.cafe))
+	as[1].OrderID = "poison"
+	before := f.l.BatchStats()
+	res, errs := f.l.AccrueTogether(f.ctx, ps, as)
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("the healthy requests failed: %v, %v", errs[0], errs[2])
+	}
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "poisoned order") {
+		t.Fatalf("the poisoned request: %v, want the database's error", errs[1])
+	}
+	if got := f.l.BatchStats(); got.Failed != before.Failed+1 || got.Alone != before.Alone+3 {
+		t.Fatalf("stats %+v after %+v: want one failed batch, its three requests alone", got, before)
+	}
+	f.wantPostedOnce(ps, as, res, errs)
+}
+
+// TestABatchWhoseConnectionDiesAtCommitIsAnsweredOnce: the database
+// connection dies while the batch commits (pg_terminate_backend from a
+// deferred trigger, once); the outcome is unknown to the ledger, which runs
+// every request again alone: each is answered, posted once, and replays.
+func TestABatchWhoseConnectionDiesAtCommitIsAnsweredOnce(t *testing.T) {
+	f := newFixture(t)
+	ps, as := f.accrualsOf(f.enroll(f.cafe), f.enroll(f.cafe), f.enroll(f.cafe), f.enroll(f.cafe))
+	if _, err := f.pool.Exec(f.ctx, `
+		CREATE SEQUENCE tripwire;
+		CREATE FUNCTION trip() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('tripwire') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+			RETURN NULL;
+		END $$;
+		CREATE CONSTRAINT TRIGGER trip AFTER INSERT ON idempotency_keys DEFERRABLE INITIALLY DEFERRED
+			FOR EACH ROW EXECUTE FUNCTION trip()`); err != nil {
+		t.Fatal(err)
+	}
+	before := f.l.BatchStats()
+	res, errs := f.l.AccrueTogether(f.ctx, ps, as)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("accrual %d: %v", i, err)
+		}
+	}
+	if got := f.l.BatchStats(); got.Failed != before.Failed+1 {
+		t.Fatalf("stats %+v after %+v: want the batch failed at COMMIT", got, before)
+	}
+	f.wantPostedOnce(ps, as, res, errs)
 }

@@ -1,0 +1,187 @@
+package ledger_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
+)
+
+// batchRules make an accrual depend on what the member did before: tiers
+// by spend over the year, a daily cap at the café, a category rate, a
+// tier-scoped promotion funded by the operator (a bonus transaction) and a
+// promotion with a small budget.
+func batchRules() rules.RuleSet {
+	month := start.AddDate(0, 1, 0)
+	return rules.RuleSet{
+		Partners: []rules.PartnerRules{{Partner: "cafe", RateBP: ptr[int64](500), CapPerMemberDay: 400,
+			Categories: []rules.CategoryRate{{Category: "coffee", RateBP: 1_000}}}},
+		Tiers: &rules.Tiers{PeriodDays: 365, Levels: []rules.Tier{
+			{Code: "silver", Name: "Silver", ThresholdMinor: 300_000, MultiplierBP: 12_500},
+			{Code: "gold", Name: "Gold", ThresholdMinor: 1_000_000, MultiplierBP: 15_000},
+		}},
+		Promotions: []rules.Promotion{
+			{Code: "gold-bonus", Name: "Gold bonus", Starts: start, Ends: month, BonusPoints: 7, Tiers: []string{"gold"},
+				FundedBy: rules.FundedByOperator},
+			// A shared budget that runs out: such accruals run alone.
+			{Code: "cinema-coffee", Name: "Coffee at the cinema", Starts: start, Ends: month, BonusPoints: 5,
+				Partners: []string{"cinema"}, Categories: []string{"coffee"}, FundedBy: rules.FundedByPartner, BudgetPoints: 60},
+		},
+	}
+}
+
+// answer is what a till sees of an accrual.
+type answer struct {
+	code                   coalition.Code
+	field                  string
+	points, total, bonuses int64
+	tier                   string
+}
+
+func answerOf(r ledger.AccrueResult, err error) answer {
+	if err != nil {
+		if e, ok := coalition.AsError(err); ok {
+			return answer{code: e.Code, field: e.Field}
+		}
+		return answer{code: -1, field: err.Error()}
+	}
+	var bonuses int64
+	for _, b := range r.Bonuses {
+		bonuses += int64(b.Points)
+	}
+	return answer{points: int64(r.Transaction.Points), total: int64(r.Earning.Total), bonuses: bonuses, tier: r.Earning.Tier}
+}
+
+// TestBatchesAnswerAsOneAtATime: random accruals cut into random batches
+// give every request the answer, and every member the balance, that the
+// same requests give one at a time on a ledger without lanes; replays,
+// reused keys and orders, unknown cards and a wrong currency among them,
+// members named by id or by card, some owing points, days passing between
+// batches. The ledger check stays clean.
+func TestBatchesAnswerAsOneAtATime(t *testing.T) {
+	batched := newFixture(t)
+	alone := newFixtureWith(t, ledger.Config{Lanes: -1})
+	for _, f := range []*fixture{batched, alone} {
+		f.putRules(batchRules())
+	}
+	type pair struct{ b, a ledger.Member }
+	iteration := 0
+	rapid.Check(t, func(rt *rapid.T) {
+		iteration++
+		var members []pair
+		for range 3 {
+			members = append(members, pair{batched.enroll(batched.cafe), alone.enroll(alone.cafe)})
+		}
+		// The first member may owe points: earn, spend, refund the earn.
+		if rapid.Bool().Draw(rt, "debt") {
+			for i, f := range []*fixture{batched, alone} {
+				m := []ledger.Member{members[0].b, members[0].a}[i]
+				e := f.accrue(f.cinema, m, 100_000)
+				f.redeem(f.fuel, m, 20)
+				whole := *e.Transaction.Amount
+				if _, err := f.l.Refund(f.ctx, f.cinema.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: e.Transaction.ID, Purchase: &whole}); err != nil {
+					rt.Fatal(err)
+				}
+			}
+		}
+		type request struct {
+			partner int
+			a       ledger.Accrual
+			member  int
+			byCard  bool
+		}
+		var sent []request
+		shops := func(f *fixture) []partners.Partner { return []partners.Partner{f.cafe, f.cinema, f.fuel} }
+		ref := func(f *fixture, r request) ledger.MemberRef {
+			if r.member < 0 {
+				return ledger.MemberRef{CardNumber: "4000000000000002"} // valid check digit, no member
+			}
+			m := members[r.member].a
+			if f == batched {
+				m = members[r.member].b
+			}
+			if r.byCard {
+				return ledger.MemberRef{CardNumber: m.CardNumber}
+			}
+			return ledger.MemberRef{ID: m.ID}
+		}
+		n := rapid.IntRange(1, 24).Draw(rt, "requests")
+		var requests []request
+		for i := range n {
+			key := fmt.Sprintf("it%d-%d", iteration, i)
+			r := request{partner: rapid.IntRange(0, 2).Draw(rt, "shop"), member: rapid.IntRange(0, 2).Draw(rt, "member"),
+				byCard: rapid.Bool().Draw(rt, "by card"),
+				a: ledger.Accrual{IdempotencyKey: key, OrderID: key, Purchase: rub(rapid.Int64Range(1, 400_000).Draw(rt, "minor")),
+					Category: rapid.SampledFrom([]string{"", "coffee"}).Draw(rt, "category")}}
+			switch rapid.IntRange(0, 9).Draw(rt, "kind") {
+			case 0: // a replay of an earlier request
+				if len(requests) > 0 {
+					r = requests[rapid.IntRange(0, len(requests)-1).Draw(rt, "replayed")]
+				}
+			case 1: // an earlier key for another purchase
+				if len(requests) > 0 {
+					r.a.IdempotencyKey = requests[rapid.IntRange(0, len(requests)-1).Draw(rt, "key of")].a.IdempotencyKey
+				}
+			case 2: // an earlier order under a new key
+				if len(requests) > 0 {
+					o := requests[rapid.IntRange(0, len(requests)-1).Draw(rt, "order of")]
+					r.partner, r.a.OrderID = o.partner, o.a.OrderID
+				}
+			case 3:
+				r.a.Purchase.Currency = "EUR"
+			case 4:
+				r.member = -1
+			}
+			requests = append(requests, r)
+		}
+		sent = requests
+		// One at a time.
+		var want []answer
+		for _, r := range sent {
+			a := r.a
+			a.Member = ref(alone, r)
+			want = append(want, answerOf(alone.l.Accrue(alone.ctx, shops(alone)[r.partner].ID, a)))
+		}
+		// In random batches.
+		var got []answer
+		for from := 0; from < len(sent); {
+			to := from + rapid.IntRange(1, len(sent)-from).Draw(rt, "batch size")
+			var ps []coalition.PartnerID
+			var as []ledger.Accrual
+			for _, r := range sent[from:to] {
+				a := r.a
+				a.Member = ref(batched, r)
+				ps, as = append(ps, shops(batched)[r.partner].ID), append(as, a)
+			}
+			res, errs := batched.l.AccrueTogether(batched.ctx, ps, as)
+			for i := range res {
+				got = append(got, answerOf(res[i], errs[i]))
+			}
+			from = to
+		}
+		for i := range sent {
+			if got[i] != want[i] {
+				rt.Fatalf("request %d (%+v): batched %+v, one at a time %+v", i, sent[i], got[i], want[i])
+			}
+		}
+		for i, p := range members {
+			if b, a := batched.balance(p.b), alone.balance(p.a); b.Available != a.Available || b.Pending != a.Pending || b.Debt != a.Debt {
+				rt.Fatalf("member %d: batched balance %+v, one at a time %+v", i, b, a)
+			}
+		}
+		hours := time.Duration(rapid.IntRange(0, 30).Draw(rt, "hours")) * time.Hour
+		batched.clock.Advance(hours)
+		alone.clock.Advance(hours)
+	})
+	if s := batched.l.BatchStats(); s.Batched == 0 || s.Failed != 0 {
+		t.Fatalf("lanes' stats %+v: want accruals applied in batches and no failed batch", s)
+	}
+	batched.checkClean()
+	alone.checkClean()
+}
