@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/coalition-loyalty/coalition/coalition"
 )
 
@@ -152,10 +155,28 @@ func (l *Ledger) applyBatch(batch []*accrualRequest) {
 	if len(live) == 0 {
 		return
 	}
-	// The first request's trace and values, without its deadline.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), batchTimeout)
+	// The batch's span is the first request's child and links the others;
+	// each request's own span notes the batch it went in.
+	links := make([]trace.Link, 0, len(live)-1)
+	for _, r := range live[1:] {
+		if sc := trace.SpanContextFromContext(r.ctx); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	ctx, span := l.tracer.Start(context.WithoutCancel(live[0].ctx), "ledger.accrual_batch",
+		trace.WithLinks(links...), trace.WithAttributes(attribute.Int("coalition.batch.size", len(live))))
+	defer span.End()
+	for _, r := range live[1:] {
+		trace.SpanFromContext(r.ctx).AddEvent("ledger.accrual_batch", trace.WithAttributes(
+			attribute.String("coalition.batch.trace_id", span.SpanContext().TraceID().String()),
+			attribute.String("coalition.batch.span_id", span.SpanContext().SpanID().String()),
+			attribute.Int("coalition.batch.size", len(live))))
+	}
+	// Without the first request's deadline: the batch is everyone's.
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
 	later := l.accrueBatch(ctx, live)
+	span.SetAttributes(attribute.Int("coalition.batch.alone", len(later)))
 	st := &l.lanes.stats
 	st.batches.Add(1)
 	st.batched.Add(int64(len(live) - len(later)))

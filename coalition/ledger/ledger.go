@@ -18,6 +18,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
@@ -39,6 +41,9 @@ type Config struct {
 	// (DefaultLanes if zero); negative: every accrual in a transaction of
 	// its own. BatchCap bounds a batch (DefaultBatchCap if zero).
 	Lanes, BatchCap int
+	// Tracer traces each batch of the lanes, linked to its requests' spans
+	// (no tracing if nil).
+	Tracer trace.Tracer
 }
 
 // Ledger posts points. Safe for concurrent use; holds no state of its own
@@ -56,7 +61,8 @@ type Ledger struct {
 	// accruals read the outstanding points before their transaction.
 	capped sync.Map // coalition.PartnerID → struct{}
 	// lanes group accruals into batches; nil: one transaction each.
-	lanes *lanes
+	lanes  *lanes
+	tracer trace.Tracer
 }
 
 func New(cfg Config) *Ledger {
@@ -66,6 +72,10 @@ func New(cfg Config) *Ledger {
 	}
 	if l.holdTTL == 0 {
 		l.holdTTL = 15 * time.Minute
+	}
+	l.tracer = cfg.Tracer
+	if l.tracer == nil {
+		l.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if cfg.Lanes >= 0 {
 		n, c := cfg.Lanes, cfg.BatchCap

@@ -132,7 +132,8 @@ func (s *Server) checkSchema(ctx context.Context) error {
 func (s *Server) buildDomain(context.Context) error {
 	now := s.cfg.Now
 	s.rules = rules.NewStore(rules.StoreConfig{Tx: s.tx, Clock: now})
-	s.ledger = ledger.New(ledger.Config{Tx: s.tx, Phones: s.phones, Rules: s.rules, Clock: now, Lanes: s.cfg.Lanes})
+	s.ledger = ledger.New(ledger.Config{Tx: s.tx, Phones: s.phones, Rules: s.rules, Clock: now, Lanes: s.cfg.Lanes,
+		Tracer: s.tel.Traces.Tracer("github.com/coalition-loyalty/coalition/ledger")})
 	if err := telemetry.ObserveBatches(s.tel.Meters, func() telemetry.BatchCounts {
 		b := s.ledger.BatchStats()
 		return telemetry.BatchCounts{Batches: b.Batches, Batched: b.Batched, Alone: b.Alone, Failed: b.Failed}
