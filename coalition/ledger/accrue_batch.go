@@ -32,7 +32,7 @@ import (
 // size: (1) the rules, each partner's terms with the window locked in share
 // mode, every member locked FOR UPDATE in one statement in id order (two
 // batches lock their common members in the same order, so they cannot
-// deadlock), and which keys and orders are taken; (2) what the rules need
+// deadlock), and which keys are taken; (2) what the rules need
 // of each member, set-based; (3) every row, one statement per table. Each
 // request is applied in Go in arrival order, against the state its
 // member's earlier requests in the batch left.
@@ -125,7 +125,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	leave := func(r *accrualRequest) { b.later[r] = struct{}{} }
 	now := l.now()
 
-	// Round trip 1: rules, terms and window, members, keys and orders.
+	// Round trip 1: rules, terms and window, members, keys.
 	q := &pgx.Batch{}
 	rulesInForce := func() (rules.RuleSet, error) { return rules.RuleSet{}, nil }
 	if l.rules != nil {
@@ -145,8 +145,8 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	}
 	var ids []uuid.UUID
 	var cards []string
-	var keyPartners, orderPartners []uuid.UUID
-	var keys, orders []string
+	var keyPartners []uuid.UUID
+	var keys []string
 	for _, r := range b.batch {
 		// Tills name members by card or id; a phone or a QR token (or a
 		// reference that names no one) goes to accrueOne.
@@ -165,7 +165,6 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			continue
 		}
 		keyPartners, keys = append(keyPartners, uuid.UUID(r.partner)), append(keys, r.a.IdempotencyKey)
-		orderPartners, orders = append(orderPartners, uuid.UUID(r.partner)), append(orders, r.a.OrderID)
 	}
 	var found []memberRow
 	q.Queue(memberSQL+`id = ANY($1) OR card_number = ANY($2) ORDER BY id`+lockMember, ids, cards).Query(func(rows pgx.Rows) error {
@@ -178,14 +177,13 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		}
 		return rows.Err()
 	})
-	// Keys and orders are read after the members' locks, so they include
-	// every posting of these members that committed before the batch.
+	// Keys are read after the members' locks, so they include every
+	// posting of these members that committed before the batch.
 	type partnerKey struct {
 		partner coalition.PartnerID
 		key     string
 	}
 	taken := map[partnerKey]bool{}
-	earned := map[partnerKey]bool{}
 	readPairs := func(into map[partnerKey]bool) func(pgx.Rows) error {
 		return func(rows pgx.Rows) error {
 			var p coalition.PartnerID
@@ -197,17 +195,17 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			return err
 		}
 	}
-	// One index probe per request, whatever the tables' statistics say
-	// (LATERAL … LIMIT 1 keeps the planner from a join that scans them).
+	// One probe of the key's primary key per request (LATERAL … LIMIT 1
+	// keeps the planner from a join that scans the table). An order that
+	// earned before is not looked up: the unique index refuses it when the
+	// batch writes, which fails the batch and runs its requests alone. That
+	// costs a till that reuses an order id with a new key, and nobody else
+	// a probe of an index that the planner, on a young table whose
+	// statistics are not yet gathered, does not even pick.
 	q.Queue(`
 		SELECT u.partner_id, u.key FROM unnest($1::uuid[], $2::text[]) AS u(partner_id, key),
 		LATERAL (SELECT 1 FROM idempotency_keys AS k WHERE k.partner_id = u.partner_id AND k.key = u.key LIMIT 1) AS found`,
 		keyPartners, keys).Query(readPairs(taken))
-	q.Queue(`
-		SELECT u.partner_id, u.order_id FROM unnest($1::uuid[], $2::text[]) AS u(partner_id, order_id),
-		LATERAL (SELECT 1 FROM transactions AS t
-		         WHERE t.partner_id = u.partner_id AND t.order_id = u.order_id AND t.kind = 'earn' LIMIT 1) AS found`,
-		orderPartners, orders).Query(readPairs(earned))
 	if err := tx.SendBatch(ctx, q).Close(); err != nil {
 		return fmt.Errorf("accrual batch: read: %w", err)
 	}
@@ -275,7 +273,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		case !ok:
 			leave(r) // no such member: refused, and nothing changes
 			continue
-		case dup || aloneMember[m.ID] || t.err != nil || r.a.Purchase.Currency != t.c.currency || taken[k] || earned[o]:
+		case dup || aloneMember[m.ID] || t.err != nil || r.a.Purchase.Currency != t.c.currency || taken[k]:
 			leaveMember(r, m.ID)
 			continue
 		}
@@ -332,14 +330,12 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			capped = append(capped, uuid.UUID(p))
 		}
 	}
+	today := now.In(loc).Format(time.DateOnly)
 	if len(capped) > 0 {
-		y, mo, d := now.In(loc).Date()
 		q.Queue(`
-			SELECT t.member_id, l.funder_id, SUM(l.points)
-			FROM transactions AS t JOIN earn_lines AS l ON l.transaction_id = t.id
-			WHERE t.member_id = ANY($1) AND t.kind = 'earn' AND t.created_at >= $3
-			  AND l.funder_id = ANY($2) AND l.rule IN ('base', 'tier')
-			GROUP BY t.member_id, l.funder_id`, memberIDs, capped, time.Date(y, mo, d, 0, 0, 0, 0, loc)).Query(func(rows pgx.Rows) error {
+			SELECT member_id, partner_id, points FROM member_day_points
+			WHERE member_id = ANY($1) AND partner_id = ANY($2) AND day = $3::date`,
+			memberIDs, capped, today).Query(func(rows pgx.Rows) error {
 			var k memberPartner
 			var n coalition.Points
 			_, err := pgx.ForEachRow(rows, []any{&k.member, &k.partner, &n}, func() error {
@@ -458,6 +454,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			})
 			f.tier = tier
 		}
+		w.earned(m.ID, r.partner, today, earning.Own())
 		f.spend += r.a.Purchase.Minor
 		earnedToday[mp] += earning.Own()
 		if c.liabilityLimit != nil {

@@ -179,8 +179,10 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 		batched.clock.Advance(hours)
 		alone.clock.Advance(hours)
 	})
-	if s := batched.l.BatchStats(); s.Batched == 0 || s.Failed != 0 {
-		t.Fatalf("lanes' stats %+v: want accruals applied in batches and no failed batch", s)
+	// (A batch fails when it meets an order that earned in an earlier
+	// batch: its requests then run alone.)
+	if s := batched.l.BatchStats(); s.Batched == 0 {
+		t.Fatalf("lanes' stats %+v: want accruals applied in batches", s)
 	}
 	batched.checkClean()
 	alone.checkClean()

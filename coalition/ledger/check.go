@@ -35,6 +35,22 @@ var invariants = []struct {
 		LEFT JOIN entries AS e ON e.transaction_id = t.id AND e.account_id IN (m.points_account_id, m.debt_account_id)
 		GROUP BY t.id, t.points
 		HAVING COALESCE(SUM(e.amount), 0) <> t.points`, nil},
+	{"a member's own points of a day are the day's base and tier lines", `
+		WITH lines AS (
+			SELECT t.member_id, l.funder_id AS partner_id, (t.created_at AT TIME ZONE s.time_zone)::DATE AS day,
+			       SUM(l.points) AS points
+			FROM transactions AS t
+			JOIN earn_lines AS l ON l.transaction_id = t.id
+			CROSS JOIN coalition_settings AS s
+			WHERE t.kind = 'earn' AND l.rule IN ('base', 'tier')
+			GROUP BY 1, 2, 3
+			HAVING SUM(l.points) > 0)
+		SELECT 'member ' || COALESCE(d.member_id, l.member_id)::TEXT || ' at partner '
+		       || COALESCE(d.partner_id, l.partner_id)::TEXT || ' on ' || COALESCE(d.day, l.day)::TEXT
+		       || ': running figure ' || COALESCE(d.points, 0)::TEXT || ', earn lines ' || COALESCE(l.points, 0)::TEXT
+		FROM member_day_points AS d
+		FULL JOIN lines AS l ON l.member_id = d.member_id AND l.partner_id = d.partner_id AND l.day = d.day
+		WHERE COALESCE(d.points, 0) <> COALESCE(l.points, 0)`, nil},
 	{"a member's points account equals the member's lots", `
 		SELECT 'member ' || m.id::TEXT || ' points account ' || COALESCE(a.balance, 0)::TEXT
 		       || ' but lots hold ' || COALESCE(l.remaining, 0)::TEXT

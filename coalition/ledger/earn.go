@@ -189,9 +189,14 @@ func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 			Amount: &amount, OrderID: a.OrderID, BusinessDate: c.date(), CreatedAt: now,
 		})
 		earn.ruleVersion = earning.Version
-		bonuses, err := l.postLines(ctx, tx, c, m, earn, earning.Lines, res.SpendableFrom, res.ExpiresAt, debts)
+		w := newWrites()
+		bonuses, err := l.queueLines(ctx, tx, w, c, m, earn, earning.Lines, res.SpendableFrom, res.ExpiresAt, debts)
 		if err != nil {
 			return AccrueResult{}, err
+		}
+		w.earned(m.ID, partner, now.In(c.location).Format(time.DateOnly), earning.Own())
+		if err := w.send(ctx, tx); err != nil {
+			return AccrueResult{}, fmt.Errorf("write earn %s: %w", earn.tx.ID, err)
 		}
 		if earning.ReferrerPoints > 0 {
 			b, err := l.referrerBonus(ctx, tx, c, m, earn, earning, res.SpendableFrom, res.ExpiresAt)
@@ -249,17 +254,10 @@ func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c
 		})
 	}
 	if pr := rs.For(c.code); pr != nil && pr.CapPerMemberDay > 0 {
-		y, mo, d := now.In(c.location).Date()
-		dayStart := time.Date(y, mo, d, 0, 0, 0, 0, c.location)
-		// The partner is matched on the lines (base and tier lines are its
-		// own), not on transactions.partner_id: that would lead the planner
-		// to the partner's order index, a read (and, at SERIALIZABLE, a
-		// predicate lock) over all of the partner's earns.
 		b.Queue(`
-			SELECT COALESCE(SUM(l.points), 0)
-			FROM transactions AS t JOIN earn_lines AS l ON l.transaction_id = t.id
-			WHERE t.member_id = $1 AND t.kind = 'earn' AND t.created_at >= $3
-			  AND l.funder_id = $2 AND l.rule IN ('base', 'tier')`, m.ID, c.partnerID, dayStart).QueryRow(func(r pgx.Row) error {
+			SELECT COALESCE(SUM(points), 0) FROM member_day_points
+			WHERE member_id = $1 AND partner_id = $2 AND day = $3::date`,
+			m.ID, c.partnerID, now.In(c.location).Format(time.DateOnly)).QueryRow(func(r pgx.Row) error {
 			return r.Scan(&p.EarnedToday)
 		})
 	}

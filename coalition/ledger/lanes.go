@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"hash/maphash"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +24,13 @@ import (
 // database's and the server's cores busy; PostgreSQL's own WAL group commit
 // still shares fsyncs between the lanes' transactions.
 
-// DefaultLanes is the number of lanes when Config.Lanes is zero.
-const DefaultLanes = 8
+// DefaultLanes is the number of lanes when Config.Lanes is zero: one per
+// core the server may use, at least two. On the two-core machine of
+// docs/BENCHMARKS.md, which the database shares, two lanes did best: one
+// lane leaves a core idle while its batch commits, and with eight the
+// batches shrink to one or two accruals and the database does the work of
+// eight transactions for little more than two batches' worth.
+func DefaultLanes() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // DefaultBatchCap bounds a batch when Config.BatchCap is zero.
 const DefaultBatchCap = 128

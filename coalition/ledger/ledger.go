@@ -38,7 +38,7 @@ type Config struct {
 	// DefaultHoldTTL applies when Authorize is given none (15 minutes if zero).
 	DefaultHoldTTL time.Duration
 	// Lanes is the number of group-commit lanes accruals queue into
-	// (DefaultLanes if zero); negative: every accrual in a transaction of
+	// (DefaultLanes() if zero); negative: every accrual in a transaction of
 	// its own. BatchCap bounds a batch (DefaultBatchCap if zero).
 	Lanes, BatchCap int
 	// Tracer traces each batch of the lanes, linked to its requests' spans
@@ -80,7 +80,7 @@ func New(cfg Config) *Ledger {
 	if cfg.Lanes >= 0 {
 		n, c := cfg.Lanes, cfg.BatchCap
 		if n == 0 {
-			n = DefaultLanes
+			n = DefaultLanes()
 		}
 		if c <= 0 {
 			c = DefaultBatchCap

@@ -299,10 +299,33 @@ type writes struct {
 	lotDelta     deltas
 	debtDelta    deltas
 	consumptions consumptionRows
+	dayPoints    map[memberDay]coalition.Points
+	dayOrder     []memberDay
+}
+
+// memberDay is a member's own points at a partner on a day (the daily
+// cap's running figure, member_day_points).
+type memberDay struct {
+	member  coalition.MemberID
+	partner coalition.PartnerID
+	day     string
+}
+
+// earned adds an earn's own points (base and tier) to its member's day.
+func (w *writes) earned(member coalition.MemberID, partner coalition.PartnerID, day string, points coalition.Points) {
+	if points <= 0 {
+		return
+	}
+	k := memberDay{member, partner, day}
+	if _, ok := w.dayPoints[k]; !ok {
+		w.dayOrder = append(w.dayOrder, k)
+	}
+	w.dayPoints[k] += points
 }
 
 func newWrites() *writes {
-	return &writes{lotDelta: deltas{at: map[uuid.UUID]int{}}, debtDelta: deltas{at: map[uuid.UUID]int{}}}
+	return &writes{lotDelta: deltas{at: map[uuid.UUID]int{}}, debtDelta: deltas{at: map[uuid.UUID]int{}},
+		dayPoints: map[memberDay]coalition.Points{}}
 }
 
 func (w *writes) send(ctx context.Context, tx pgx.Tx) error {
@@ -396,6 +419,21 @@ func (w *writes) queue(b *pgx.Batch) {
 			     AS u(id, transaction_id, lot_id, member_id, issuer_id, redeemer_id, debt_id,
 			          kind, points, business_date, created_at)`,
 			c.id, c.tx, c.lot, c.member, c.issuer, c.redeemer, c.debt, c.kind, c.points, c.date, c.created)
+	}
+	if len(w.dayOrder) > 0 {
+		// One row per (member, partner, day) in the statement: ON CONFLICT
+		// DO UPDATE may not touch a row twice.
+		members, partners := make([]uuid.UUID, len(w.dayOrder)), make([]uuid.UUID, len(w.dayOrder))
+		days, points := make([]string, len(w.dayOrder)), make([]int64, len(w.dayOrder))
+		for i, k := range w.dayOrder {
+			members[i], partners[i], days[i], points[i] = uuid.UUID(k.member), uuid.UUID(k.partner), k.day, int64(w.dayPoints[k])
+		}
+		b.Queue(`
+			INSERT INTO member_day_points (member_id, partner_id, day, points)
+			SELECT member_id, partner_id, day::date, points
+			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[]) AS u(member_id, partner_id, day, points)
+			ON CONFLICT (member_id, partner_id, day) DO UPDATE SET points = member_day_points.points + excluded.points`,
+			members, partners, days, points)
 	}
 }
 

@@ -88,7 +88,7 @@ type Config struct {
 	PhoneHashKey []byte
 
 	// Lanes is the ledger's number of group-commit lanes for accruals
-	// (zero: ledger.DefaultLanes; negative: a transaction per accrual).
+	// (zero: ledger.DefaultLanes(); negative: a transaction per accrual).
 	Lanes int
 
 	// Settings are the coalition's terms, recorded on the first start.
