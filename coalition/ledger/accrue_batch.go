@@ -319,12 +319,13 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			return err
 		})
 	}
-	var capped []uuid.UUID
+	var capped, batchPartners []uuid.UUID
 	var loc *time.Location
 	for p, t := range terms {
 		if t.err != nil || t.c.location == nil {
 			continue
 		}
+		batchPartners = append(batchPartners, uuid.UUID(p))
 		loc = t.c.location
 		if pr := rs.For(t.c.code); pr != nil && pr.CapPerMemberDay > 0 {
 			capped = append(capped, uuid.UUID(p))
@@ -355,10 +356,13 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			return err
 		})
 	}
+	// Both columns of lots_member_locked are named, so that the planner
+	// takes that small index even before the table's statistics exist,
+	// rather than every open lot of the members.
 	q.Queue(`
 		SELECT member_id, unlock_partner_id, SUM(remaining) FROM lots
-		WHERE member_id = ANY($1) AND unlock_partner_id IS NOT NULL AND remaining > 0 AND expires_at > $2
-		GROUP BY member_id, unlock_partner_id`, memberIDs, now).Query(func(rows pgx.Rows) error {
+		WHERE member_id = ANY($1) AND unlock_partner_id = ANY($2) AND remaining > 0 AND expires_at > $3
+		GROUP BY member_id, unlock_partner_id`, memberIDs, batchPartners, now).Query(func(rows pgx.Rows) error {
 		var k memberPartner
 		var n coalition.Points
 		_, err := pgx.ForEachRow(rows, []any{&k.member, &k.partner, &n}, func() error {
