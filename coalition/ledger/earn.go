@@ -70,23 +70,77 @@ func checkOrderID(id string) error {
 // Points earned while the member owes points pay the debt first. A purchase
 // here also unlocks the member's joint-promotion points waiting for it.
 func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accrual) (AccrueResult, error) {
-	if err := checkMoney("purchase", a.Purchase); err != nil {
-		return AccrueResult{}, err
-	}
-	if err := checkOrderID(a.OrderID); err != nil {
-		return AccrueResult{}, err
-	}
-	if len(a.Category) > 64 {
-		return AccrueResult{}, coalition.Errorf(coalition.Invalid, "category", "must be at most 64 characters")
-	}
-	h, err := l.hashRef(ctx, a.Member)
+	h, err := l.prepareAccrual(ctx, a)
 	if err != nil {
 		return AccrueResult{}, err
 	}
 	if l.lanes == nil || a.IdempotencyKey == "" {
 		return l.accrueOne(ctx, partner, a, h)
 	}
-	return l.submit(&accrualRequest{ctx: ctx, partner: partner, a: a, phoneHash: h})
+	r := l.enqueue(ctx, partner, a, h)
+	return r.wait()
+}
+
+// prepareAccrual checks what needs no database and hashes a phone
+// reference, before any transaction.
+func (l *Ledger) prepareAccrual(ctx context.Context, a Accrual) ([]byte, error) {
+	if err := checkMoney("purchase", a.Purchase); err != nil {
+		return nil, err
+	}
+	if err := checkOrderID(a.OrderID); err != nil {
+		return nil, err
+	}
+	if len(a.Category) > 64 {
+		return nil, coalition.Errorf(coalition.Invalid, "category", "must be at most 64 characters")
+	}
+	return l.hashRef(ctx, a.Member)
+}
+
+// AccrueAll posts a partner's accruals as one upload (a day of receipts):
+// each is an Accrue, with its own idempotency key and its own answer, at
+// the same index. The accruals are queued into the lanes in their order, so
+// that those naming one member the same way apply in that order, and they
+// commit together in the lanes' batches. An accrual that repeats an earlier
+// one's key or order waits for the earlier one's answer first, so that it
+// replays or is refused as it would be one after the other.
+func (l *Ledger) AccrueAll(ctx context.Context, partner coalition.PartnerID, as []Accrual) ([]AccrueResult, []error) {
+	res := make([]AccrueResult, len(as))
+	errs := make([]error, len(as))
+	// wave[i]: the accrual runs once the waves before it are answered.
+	wave := make([]int, len(as))
+	lastKey, lastOrder := map[string]int{}, map[string]int{}
+	waves := 0
+	for i, a := range as {
+		if w, ok := lastKey[a.IdempotencyKey]; ok {
+			wave[i] = max(wave[i], w+1)
+		}
+		if w, ok := lastOrder[a.OrderID]; ok {
+			wave[i] = max(wave[i], w+1)
+		}
+		lastKey[a.IdempotencyKey], lastOrder[a.OrderID] = wave[i], wave[i]
+		waves = max(waves, wave[i]+1)
+	}
+	for w := range waves {
+		pending := map[int]*accrualRequest{}
+		for i, a := range as {
+			if wave[i] != w {
+				continue
+			}
+			h, err := l.prepareAccrual(ctx, a)
+			switch {
+			case err != nil:
+				errs[i] = err
+			case l.lanes == nil || a.IdempotencyKey == "":
+				res[i], errs[i] = l.accrueOne(ctx, partner, a, h)
+			default:
+				pending[i] = l.enqueue(ctx, partner, a, h)
+			}
+		}
+		for i, r := range pending {
+			res[i], errs[i] = r.wait()
+		}
+	}
+	return res, errs
 }
 
 // accrueOne posts one accrual in a transaction of its own.

@@ -107,12 +107,9 @@ func (ls *lanes) laneOf(ref MemberRef, phoneHash []byte) *lane {
 	return &ls.lanes[h.Sum64()%uint64(len(ls.lanes))]
 }
 
-// submit queues r and waits for its answer or for r.ctx to end. A request
-// whose caller stopped waiting may still be applied, as a request whose
-// answer was lost on the way back may: a retry with its idempotency key
-// returns what was posted.
-func (l *Ledger) submit(r *accrualRequest) (AccrueResult, error) {
-	r.done = make(chan struct{})
+// enqueue puts an accrual in its member's lane.
+func (l *Ledger) enqueue(ctx context.Context, partner coalition.PartnerID, a Accrual, phoneHash []byte) *accrualRequest {
+	r := &accrualRequest{ctx: ctx, partner: partner, a: a, phoneHash: phoneHash, done: make(chan struct{})}
 	ln := l.lanes.laneOf(r.a.Member, r.phoneHash)
 	ln.mu.Lock()
 	ln.queue = append(ln.queue, r)
@@ -122,6 +119,14 @@ func (l *Ledger) submit(r *accrualRequest) (AccrueResult, error) {
 	if start {
 		go l.drain(ln)
 	}
+	return r
+}
+
+// wait returns r's answer, or r.ctx's error if it ends first. A request
+// whose caller stopped waiting may still be applied, as a request whose
+// answer was lost on the way back may: a retry with its idempotency key
+// returns what was posted.
+func (r *accrualRequest) wait() (AccrueResult, error) {
 	select {
 	case <-r.done:
 		return r.res, r.err

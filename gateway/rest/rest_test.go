@@ -99,6 +99,35 @@ func TestEarnAndSpendOverREST(t *testing.T) {
 	}
 }
 
+// TestAccrueBatchOverREST: a till's upload of receipts as JSON, one answer
+// per line, a refusal in its line.
+func TestAccrueBatchOverREST(t *testing.T) {
+	api := newAPI(t)
+	_, m, _ := call(t, api, "POST", "/v1/partner/members", "cafe", `{"idempotency_key": "e1"}`)
+	card := m["member"].(map[string]any)["card_number"].(string)
+	line := func(key, order, minor string) string {
+		return `{"idempotency_key": "` + key + `", "member": {"card_number": "` + card + `"}, "purchase": {"minor": "` + minor +
+			`", "currency": "RUB"}, "order_id": "` + order + `"}`
+	}
+	code, r, _ := call(t, api, "POST", "/v1/partner/accruals:batch", "cafe",
+		`{"accruals": [`+line("b1", "o1", "100000")+`, `+line("b2", "o1", "20000")+`, `+line("b3", "o3", "40000")+`]}`)
+	if code != 200 {
+		t.Fatalf("accrue batch = %d %v", code, r)
+	}
+	results := r["results"].([]any)
+	first, second, third := results[0].(map[string]any), results[1].(map[string]any), results[2].(map[string]any)
+	if first["accrued"].(map[string]any)["points"] != "50" || third["accrued"].(map[string]any)["points"] != "20" {
+		t.Fatalf("results %v: want 50 and 20 points on lines 1 and 3", results)
+	}
+	if e, _ := second["error"].(map[string]any); e == nil || e["code"] != "ALREADY_EXISTS" || e["field"] != "order_id" {
+		t.Fatalf("line 2 = %v, want ALREADY_EXISTS on order_id", second)
+	}
+	code, r, _ = call(t, api, "GET", "/v1/partner/balance?member.card_number="+card, "cafe", "")
+	if code != 200 || r["balance"].(map[string]any)["available"] != "70" {
+		t.Fatalf("balance = %d %v", code, r)
+	}
+}
+
 func TestRESTErrorsCarryTheCodeAndTheField(t *testing.T) {
 	api := newAPI(t)
 	code, r, _ := call(t, api, "POST", "/v1/partner/redemptions", "cinema",

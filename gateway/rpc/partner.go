@@ -5,6 +5,9 @@ import (
 	"log/slog"
 
 	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/coalition-loyalty/coalition/coalition"
@@ -19,6 +22,7 @@ type Ledger interface {
 	Enroll(ctx context.Context, partner coalition.PartnerID, e ledger.Enrollment) (ledger.Member, error)
 	Lookup(ctx context.Context, partner coalition.PartnerID, ref ledger.MemberRef) (ledger.Member, error)
 	Accrue(ctx context.Context, partner coalition.PartnerID, a ledger.Accrual) (ledger.AccrueResult, error)
+	AccrueAll(ctx context.Context, partner coalition.PartnerID, as []ledger.Accrual) ([]ledger.AccrueResult, []error)
 	Authorize(ctx context.Context, partner coalition.PartnerID, a ledger.Authorization) (ledger.Hold, error)
 	Capture(ctx context.Context, partner coalition.PartnerID, c ledger.Capture) (ledger.CaptureResult, error)
 	Void(ctx context.Context, partner coalition.PartnerID, v ledger.Void) (ledger.Hold, error)
@@ -147,13 +151,47 @@ func (s *partnerService) LookupMember(ctx context.Context, req *coalitionv1.Look
 }
 
 func (s *partnerService) Accrue(ctx context.Context, req *coalitionv1.AccrueRequest) (*coalitionv1.AccrueResponse, error) {
-	r, err := s.l.Accrue(ctx, caller(ctx), ledger.Accrual{
-		IdempotencyKey: req.GetIdempotencyKey(), Member: memberRef(req.GetMember()), Purchase: money(req.GetPurchase()),
-		OrderID: req.GetOrderId(), Category: req.GetCategory(),
-	})
+	r, err := s.l.Accrue(ctx, caller(ctx), accrual(req))
 	if err != nil {
 		return nil, s.fail(ctx, "Accrue", err)
 	}
+	return accrueResponse(r), nil
+}
+
+// AccrueBatch posts the lines through the ledger's lanes as one upload;
+// each line's answer is what Accrue would have said.
+func (s *partnerService) AccrueBatch(ctx context.Context, req *coalitionv1.AccrueBatchRequest) (*coalitionv1.AccrueBatchResponse, error) {
+	lines := make([]ledger.Accrual, len(req.GetAccruals()))
+	for i, line := range req.GetAccruals() {
+		lines[i] = accrual(line)
+	}
+	res, errs := s.l.AccrueAll(ctx, caller(ctx), lines)
+	out := &coalitionv1.AccrueBatchResponse{Results: make([]*coalitionv1.AccrueBatchResult, len(lines))}
+	for i := range lines {
+		if errs[i] == nil {
+			out.Results[i] = &coalitionv1.AccrueBatchResult{Outcome: &coalitionv1.AccrueBatchResult_Accrued{Accrued: accrueResponse(res[i])}}
+			continue
+		}
+		st, _ := status.FromError(s.fail(ctx, "AccrueBatch", errs[i]))
+		le := &coalitionv1.LineError{Code: code.Code_name[int32(st.Code())], Message: st.Message()}
+		for _, d := range st.Details() {
+			if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
+				le.Field = br.GetFieldViolations()[0].GetField()
+			}
+		}
+		out.Results[i] = &coalitionv1.AccrueBatchResult{Outcome: &coalitionv1.AccrueBatchResult_Error{Error: le}}
+	}
+	return out, nil
+}
+
+func accrual(req *coalitionv1.AccrueRequest) ledger.Accrual {
+	return ledger.Accrual{
+		IdempotencyKey: req.GetIdempotencyKey(), Member: memberRef(req.GetMember()), Purchase: money(req.GetPurchase()),
+		OrderID: req.GetOrderId(), Category: req.GetCategory(),
+	}
+}
+
+func accrueResponse(r ledger.AccrueResult) *coalitionv1.AccrueResponse {
 	out := &coalitionv1.AccrueResponse{
 		Transaction: transactionPB(r.Transaction), Points: int64(r.Earning.Total),
 		SpendableFrom: timestamppb.New(r.SpendableFrom), ExpiresAt: timestamppb.New(r.ExpiresAt),
@@ -165,7 +203,7 @@ func (s *partnerService) Accrue(ctx context.Context, req *coalitionv1.AccrueRequ
 	for _, b := range r.Bonuses {
 		out.Bonuses = append(out.Bonuses, transactionPB(b))
 	}
-	return out, nil
+	return out
 }
 
 func (s *partnerService) Authorize(ctx context.Context, req *coalitionv1.AuthorizeRequest) (*coalitionv1.AuthorizeResponse, error) {

@@ -28,6 +28,7 @@ var methodRoles = map[string][]Role{
 	coalitionv1.PartnerService_EnrollMember_FullMethodName:    {RolePartner},
 	coalitionv1.PartnerService_LookupMember_FullMethodName:    {RolePartner},
 	coalitionv1.PartnerService_Accrue_FullMethodName:          {RolePartner},
+	coalitionv1.PartnerService_AccrueBatch_FullMethodName:     {RolePartner},
 	coalitionv1.PartnerService_Authorize_FullMethodName:       {RolePartner},
 	coalitionv1.PartnerService_Capture_FullMethodName:         {RolePartner},
 	coalitionv1.PartnerService_Void_FullMethodName:            {RolePartner},

@@ -434,6 +434,242 @@ func (x *AccrueResponse) GetUnlockedPoints() int64 {
 	return 0
 }
 
+type AccrueBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accruals      []*AccrueRequest       `protobuf:"bytes,1,rep,name=accruals,proto3" json:"accruals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccrueBatchRequest) Reset() {
+	*x = AccrueBatchRequest{}
+	mi := &file_coalition_v1_partner_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccrueBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccrueBatchRequest) ProtoMessage() {}
+
+func (x *AccrueBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_partner_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccrueBatchRequest.ProtoReflect.Descriptor instead.
+func (*AccrueBatchRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AccrueBatchRequest) GetAccruals() []*AccrueRequest {
+	if x != nil {
+		return x.Accruals
+	}
+	return nil
+}
+
+type AccrueBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per line of the request, in its order.
+	Results       []*AccrueBatchResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccrueBatchResponse) Reset() {
+	*x = AccrueBatchResponse{}
+	mi := &file_coalition_v1_partner_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccrueBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccrueBatchResponse) ProtoMessage() {}
+
+func (x *AccrueBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_partner_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccrueBatchResponse.ProtoReflect.Descriptor instead.
+func (*AccrueBatchResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AccrueBatchResponse) GetResults() []*AccrueBatchResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// The outcome of one line of AccrueBatch: what Accrue would have answered.
+type AccrueBatchResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Outcome:
+	//
+	//	*AccrueBatchResult_Accrued
+	//	*AccrueBatchResult_Error
+	Outcome       isAccrueBatchResult_Outcome `protobuf_oneof:"outcome"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccrueBatchResult) Reset() {
+	*x = AccrueBatchResult{}
+	mi := &file_coalition_v1_partner_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccrueBatchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccrueBatchResult) ProtoMessage() {}
+
+func (x *AccrueBatchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_partner_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccrueBatchResult.ProtoReflect.Descriptor instead.
+func (*AccrueBatchResult) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AccrueBatchResult) GetOutcome() isAccrueBatchResult_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+func (x *AccrueBatchResult) GetAccrued() *AccrueResponse {
+	if x != nil {
+		if x, ok := x.Outcome.(*AccrueBatchResult_Accrued); ok {
+			return x.Accrued
+		}
+	}
+	return nil
+}
+
+func (x *AccrueBatchResult) GetError() *LineError {
+	if x != nil {
+		if x, ok := x.Outcome.(*AccrueBatchResult_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isAccrueBatchResult_Outcome interface {
+	isAccrueBatchResult_Outcome()
+}
+
+type AccrueBatchResult_Accrued struct {
+	Accrued *AccrueResponse `protobuf:"bytes,1,opt,name=accrued,proto3,oneof"`
+}
+
+type AccrueBatchResult_Error struct {
+	Error *LineError `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+func (*AccrueBatchResult_Accrued) isAccrueBatchResult_Outcome() {}
+
+func (*AccrueBatchResult_Error) isAccrueBatchResult_Outcome() {}
+
+// A line's refusal or failure, as Accrue's status would have said it.
+type LineError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gRPC status code's name, e.g. NOT_FOUND or UNAVAILABLE (a line a
+	// client may send again with the same idempotency key).
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The request field at fault, if any (e.g. member.card_number).
+	Field         string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LineError) Reset() {
+	*x = LineError{}
+	mi := &file_coalition_v1_partner_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LineError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LineError) ProtoMessage() {}
+
+func (x *LineError) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_partner_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LineError.ProtoReflect.Descriptor instead.
+func (*LineError) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *LineError) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *LineError) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *LineError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type AuthorizeRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
@@ -448,7 +684,7 @@ type AuthorizeRequest struct {
 
 func (x *AuthorizeRequest) Reset() {
 	*x = AuthorizeRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[6]
+	mi := &file_coalition_v1_partner_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +696,7 @@ func (x *AuthorizeRequest) String() string {
 func (*AuthorizeRequest) ProtoMessage() {}
 
 func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[6]
+	mi := &file_coalition_v1_partner_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +709,7 @@ func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{6}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AuthorizeRequest) GetIdempotencyKey() string {
@@ -520,7 +756,7 @@ type AuthorizeResponse struct {
 
 func (x *AuthorizeResponse) Reset() {
 	*x = AuthorizeResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[7]
+	mi := &file_coalition_v1_partner_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +768,7 @@ func (x *AuthorizeResponse) String() string {
 func (*AuthorizeResponse) ProtoMessage() {}
 
 func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[7]
+	mi := &file_coalition_v1_partner_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +781,7 @@ func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{7}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AuthorizeResponse) GetHold() *Hold {
@@ -567,7 +803,7 @@ type CaptureRequest struct {
 
 func (x *CaptureRequest) Reset() {
 	*x = CaptureRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[8]
+	mi := &file_coalition_v1_partner_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +815,7 @@ func (x *CaptureRequest) String() string {
 func (*CaptureRequest) ProtoMessage() {}
 
 func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[8]
+	mi := &file_coalition_v1_partner_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +828,7 @@ func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureRequest.ProtoReflect.Descriptor instead.
 func (*CaptureRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{8}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CaptureRequest) GetIdempotencyKey() string {
@@ -626,7 +862,7 @@ type CaptureResponse struct {
 
 func (x *CaptureResponse) Reset() {
 	*x = CaptureResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[9]
+	mi := &file_coalition_v1_partner_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +874,7 @@ func (x *CaptureResponse) String() string {
 func (*CaptureResponse) ProtoMessage() {}
 
 func (x *CaptureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[9]
+	mi := &file_coalition_v1_partner_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +887,7 @@ func (x *CaptureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureResponse.ProtoReflect.Descriptor instead.
 func (*CaptureResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{9}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CaptureResponse) GetTransaction() *Transaction {
@@ -678,7 +914,7 @@ type VoidRequest struct {
 
 func (x *VoidRequest) Reset() {
 	*x = VoidRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[10]
+	mi := &file_coalition_v1_partner_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -690,7 +926,7 @@ func (x *VoidRequest) String() string {
 func (*VoidRequest) ProtoMessage() {}
 
 func (x *VoidRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[10]
+	mi := &file_coalition_v1_partner_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -703,7 +939,7 @@ func (x *VoidRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoidRequest.ProtoReflect.Descriptor instead.
 func (*VoidRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{10}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *VoidRequest) GetIdempotencyKey() string {
@@ -729,7 +965,7 @@ type VoidResponse struct {
 
 func (x *VoidResponse) Reset() {
 	*x = VoidResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[11]
+	mi := &file_coalition_v1_partner_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +977,7 @@ func (x *VoidResponse) String() string {
 func (*VoidResponse) ProtoMessage() {}
 
 func (x *VoidResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[11]
+	mi := &file_coalition_v1_partner_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +990,7 @@ func (x *VoidResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoidResponse.ProtoReflect.Descriptor instead.
 func (*VoidResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{11}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *VoidResponse) GetHold() *Hold {
@@ -776,7 +1012,7 @@ type RedeemRequest struct {
 
 func (x *RedeemRequest) Reset() {
 	*x = RedeemRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[12]
+	mi := &file_coalition_v1_partner_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +1024,7 @@ func (x *RedeemRequest) String() string {
 func (*RedeemRequest) ProtoMessage() {}
 
 func (x *RedeemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[12]
+	mi := &file_coalition_v1_partner_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +1037,7 @@ func (x *RedeemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemRequest.ProtoReflect.Descriptor instead.
 func (*RedeemRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{12}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RedeemRequest) GetIdempotencyKey() string {
@@ -841,7 +1077,7 @@ type RedeemResponse struct {
 
 func (x *RedeemResponse) Reset() {
 	*x = RedeemResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[13]
+	mi := &file_coalition_v1_partner_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -853,7 +1089,7 @@ func (x *RedeemResponse) String() string {
 func (*RedeemResponse) ProtoMessage() {}
 
 func (x *RedeemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[13]
+	mi := &file_coalition_v1_partner_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -866,7 +1102,7 @@ func (x *RedeemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemResponse.ProtoReflect.Descriptor instead.
 func (*RedeemResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{13}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RedeemResponse) GetTransaction() *Transaction {
@@ -893,7 +1129,7 @@ type RefundRequest struct {
 
 func (x *RefundRequest) Reset() {
 	*x = RefundRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[14]
+	mi := &file_coalition_v1_partner_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1141,7 @@ func (x *RefundRequest) String() string {
 func (*RefundRequest) ProtoMessage() {}
 
 func (x *RefundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[14]
+	mi := &file_coalition_v1_partner_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1154,7 @@ func (x *RefundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundRequest.ProtoReflect.Descriptor instead.
 func (*RefundRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{14}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RefundRequest) GetIdempotencyKey() string {
@@ -990,7 +1226,7 @@ type RefundResponse struct {
 
 func (x *RefundResponse) Reset() {
 	*x = RefundResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[15]
+	mi := &file_coalition_v1_partner_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1238,7 @@ func (x *RefundResponse) String() string {
 func (*RefundResponse) ProtoMessage() {}
 
 func (x *RefundResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[15]
+	mi := &file_coalition_v1_partner_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1251,7 @@ func (x *RefundResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundResponse.ProtoReflect.Descriptor instead.
 func (*RefundResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{15}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RefundResponse) GetTransaction() *Transaction {
@@ -1041,7 +1277,7 @@ type GetBalanceRequest struct {
 
 func (x *GetBalanceRequest) Reset() {
 	*x = GetBalanceRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[16]
+	mi := &file_coalition_v1_partner_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1289,7 @@ func (x *GetBalanceRequest) String() string {
 func (*GetBalanceRequest) ProtoMessage() {}
 
 func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[16]
+	mi := &file_coalition_v1_partner_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1302,7 @@ func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{16}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetBalanceRequest) GetMember() *MemberRef {
@@ -1086,7 +1322,7 @@ type GetBalanceResponse struct {
 
 func (x *GetBalanceResponse) Reset() {
 	*x = GetBalanceResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[17]
+	mi := &file_coalition_v1_partner_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1334,7 @@ func (x *GetBalanceResponse) String() string {
 func (*GetBalanceResponse) ProtoMessage() {}
 
 func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[17]
+	mi := &file_coalition_v1_partner_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1347,7 @@ func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{17}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetBalanceResponse) GetBalance() *Balance {
@@ -1140,7 +1376,7 @@ type ListHistoryRequest struct {
 
 func (x *ListHistoryRequest) Reset() {
 	*x = ListHistoryRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[18]
+	mi := &file_coalition_v1_partner_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1388,7 @@ func (x *ListHistoryRequest) String() string {
 func (*ListHistoryRequest) ProtoMessage() {}
 
 func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[18]
+	mi := &file_coalition_v1_partner_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1401,7 @@ func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{18}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListHistoryRequest) GetMember() *MemberRef {
@@ -1199,7 +1435,7 @@ type ListHistoryResponse struct {
 
 func (x *ListHistoryResponse) Reset() {
 	*x = ListHistoryResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[19]
+	mi := &file_coalition_v1_partner_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1447,7 @@ func (x *ListHistoryResponse) String() string {
 func (*ListHistoryResponse) ProtoMessage() {}
 
 func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[19]
+	mi := &file_coalition_v1_partner_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1460,7 @@ func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{19}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListHistoryResponse) GetTransactions() []*Transaction {
@@ -1250,7 +1486,7 @@ type IssueMemberLinkRequest struct {
 
 func (x *IssueMemberLinkRequest) Reset() {
 	*x = IssueMemberLinkRequest{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[20]
+	mi := &file_coalition_v1_partner_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1498,7 @@ func (x *IssueMemberLinkRequest) String() string {
 func (*IssueMemberLinkRequest) ProtoMessage() {}
 
 func (x *IssueMemberLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[20]
+	mi := &file_coalition_v1_partner_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1511,7 @@ func (x *IssueMemberLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueMemberLinkRequest.ProtoReflect.Descriptor instead.
 func (*IssueMemberLinkRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{20}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *IssueMemberLinkRequest) GetMember() *MemberRef {
@@ -1296,7 +1532,7 @@ type IssueMemberLinkResponse struct {
 
 func (x *IssueMemberLinkResponse) Reset() {
 	*x = IssueMemberLinkResponse{}
-	mi := &file_coalition_v1_partner_proto_msgTypes[21]
+	mi := &file_coalition_v1_partner_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1544,7 @@ func (x *IssueMemberLinkResponse) String() string {
 func (*IssueMemberLinkResponse) ProtoMessage() {}
 
 func (x *IssueMemberLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_partner_proto_msgTypes[21]
+	mi := &file_coalition_v1_partner_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1557,7 @@ func (x *IssueMemberLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueMemberLinkResponse.ProtoReflect.Descriptor instead.
 func (*IssueMemberLinkResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{21}
+	return file_coalition_v1_partner_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *IssueMemberLinkResponse) GetUrl() string {
@@ -1372,7 +1608,19 @@ const file_coalition_v1_partner_proto_rawDesc = "" +
 	"\x04tier\x18\b \x01(\tR\x04tier\x12#\n" +
 	"\rtier_upgraded\x18\t \x01(\bR\ftierUpgraded\x12'\n" +
 	"\x0funlocked_points\x18\n" +
-	" \x01(\x03R\x0eunlockedPoints\"\x9d\x02\n" +
+	" \x01(\x03R\x0eunlockedPoints\"Z\n" +
+	"\x12AccrueBatchRequest\x12D\n" +
+	"\baccruals\x18\x01 \x03(\v2\x1b.coalition.v1.AccrueRequestB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\baccruals\"P\n" +
+	"\x13AccrueBatchResponse\x129\n" +
+	"\aresults\x18\x01 \x03(\v2\x1f.coalition.v1.AccrueBatchResultR\aresults\"\x89\x01\n" +
+	"\x11AccrueBatchResult\x128\n" +
+	"\aaccrued\x18\x01 \x01(\v2\x1c.coalition.v1.AccrueResponseH\x00R\aaccrued\x12/\n" +
+	"\x05error\x18\x02 \x01(\v2\x17.coalition.v1.LineErrorH\x00R\x05errorB\t\n" +
+	"\aoutcome\"O\n" +
+	"\tLineError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x14\n" +
+	"\x05field\x18\x02 \x01(\tR\x05field\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x9d\x02\n" +
 	"\x10AuthorizeRequest\x12C\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\x1a\xbaH\x17r\x15\x10\x01\x18\x80\x012\x0e^[\\x21-\\x7E]+$R\x0eidempotencyKey\x127\n" +
 	"\x06member\x18\x02 \x01(\v2\x17.coalition.v1.MemberRefB\x06\xbaH\x03\xc8\x01\x01R\x06member\x12&\n" +
@@ -1431,11 +1679,13 @@ const file_coalition_v1_partner_proto_rawDesc = "" +
 	"\x17IssueMemberLinkResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xeb\t\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xe6\n" +
+	"\n" +
 	"\x0ePartnerService\x12u\n" +
 	"\fEnrollMember\x12!.coalition.v1.EnrollMemberRequest\x1a\".coalition.v1.EnrollMemberResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/partner/members\x12y\n" +
 	"\fLookupMember\x12!.coalition.v1.LookupMemberRequest\x1a\".coalition.v1.LookupMemberResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/partner/members:lookup\x12d\n" +
-	"\x06Accrue\x12\x1b.coalition.v1.AccrueRequest\x1a\x1c.coalition.v1.AccrueResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/partner/accruals\x12j\n" +
+	"\x06Accrue\x12\x1b.coalition.v1.AccrueRequest\x1a\x1c.coalition.v1.AccrueResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/partner/accruals\x12y\n" +
+	"\vAccrueBatch\x12 .coalition.v1.AccrueBatchRequest\x1a!.coalition.v1.AccrueBatchResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/partner/accruals:batch\x12j\n" +
 	"\tAuthorize\x12\x1e.coalition.v1.AuthorizeRequest\x1a\x1f.coalition.v1.AuthorizeResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/partner/holds\x12v\n" +
 	"\aCapture\x12\x1c.coalition.v1.CaptureRequest\x1a\x1d.coalition.v1.CaptureResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/partner/holds/{hold_id}:capture\x12j\n" +
 	"\x04Void\x12\x19.coalition.v1.VoidRequest\x1a\x1a.coalition.v1.VoidResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/partner/holds/{hold_id}:void\x12g\n" +
@@ -1458,7 +1708,7 @@ func file_coalition_v1_partner_proto_rawDescGZIP() []byte {
 	return file_coalition_v1_partner_proto_rawDescData
 }
 
-var file_coalition_v1_partner_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_coalition_v1_partner_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_coalition_v1_partner_proto_goTypes = []any{
 	(*EnrollMemberRequest)(nil),     // 0: coalition.v1.EnrollMemberRequest
 	(*EnrollMemberResponse)(nil),    // 1: coalition.v1.EnrollMemberResponse
@@ -1466,87 +1716,97 @@ var file_coalition_v1_partner_proto_goTypes = []any{
 	(*LookupMemberResponse)(nil),    // 3: coalition.v1.LookupMemberResponse
 	(*AccrueRequest)(nil),           // 4: coalition.v1.AccrueRequest
 	(*AccrueResponse)(nil),          // 5: coalition.v1.AccrueResponse
-	(*AuthorizeRequest)(nil),        // 6: coalition.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),       // 7: coalition.v1.AuthorizeResponse
-	(*CaptureRequest)(nil),          // 8: coalition.v1.CaptureRequest
-	(*CaptureResponse)(nil),         // 9: coalition.v1.CaptureResponse
-	(*VoidRequest)(nil),             // 10: coalition.v1.VoidRequest
-	(*VoidResponse)(nil),            // 11: coalition.v1.VoidResponse
-	(*RedeemRequest)(nil),           // 12: coalition.v1.RedeemRequest
-	(*RedeemResponse)(nil),          // 13: coalition.v1.RedeemResponse
-	(*RefundRequest)(nil),           // 14: coalition.v1.RefundRequest
-	(*RefundResponse)(nil),          // 15: coalition.v1.RefundResponse
-	(*GetBalanceRequest)(nil),       // 16: coalition.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),      // 17: coalition.v1.GetBalanceResponse
-	(*ListHistoryRequest)(nil),      // 18: coalition.v1.ListHistoryRequest
-	(*ListHistoryResponse)(nil),     // 19: coalition.v1.ListHistoryResponse
-	(*IssueMemberLinkRequest)(nil),  // 20: coalition.v1.IssueMemberLinkRequest
-	(*IssueMemberLinkResponse)(nil), // 21: coalition.v1.IssueMemberLinkResponse
-	(*Member)(nil),                  // 22: coalition.v1.Member
-	(*MemberRef)(nil),               // 23: coalition.v1.MemberRef
-	(*Money)(nil),                   // 24: coalition.v1.Money
-	(*Transaction)(nil),             // 25: coalition.v1.Transaction
-	(*EarnLine)(nil),                // 26: coalition.v1.EarnLine
-	(*timestamppb.Timestamp)(nil),   // 27: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 28: google.protobuf.Duration
-	(*Hold)(nil),                    // 29: coalition.v1.Hold
-	(*Balance)(nil),                 // 30: coalition.v1.Balance
+	(*AccrueBatchRequest)(nil),      // 6: coalition.v1.AccrueBatchRequest
+	(*AccrueBatchResponse)(nil),     // 7: coalition.v1.AccrueBatchResponse
+	(*AccrueBatchResult)(nil),       // 8: coalition.v1.AccrueBatchResult
+	(*LineError)(nil),               // 9: coalition.v1.LineError
+	(*AuthorizeRequest)(nil),        // 10: coalition.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),       // 11: coalition.v1.AuthorizeResponse
+	(*CaptureRequest)(nil),          // 12: coalition.v1.CaptureRequest
+	(*CaptureResponse)(nil),         // 13: coalition.v1.CaptureResponse
+	(*VoidRequest)(nil),             // 14: coalition.v1.VoidRequest
+	(*VoidResponse)(nil),            // 15: coalition.v1.VoidResponse
+	(*RedeemRequest)(nil),           // 16: coalition.v1.RedeemRequest
+	(*RedeemResponse)(nil),          // 17: coalition.v1.RedeemResponse
+	(*RefundRequest)(nil),           // 18: coalition.v1.RefundRequest
+	(*RefundResponse)(nil),          // 19: coalition.v1.RefundResponse
+	(*GetBalanceRequest)(nil),       // 20: coalition.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),      // 21: coalition.v1.GetBalanceResponse
+	(*ListHistoryRequest)(nil),      // 22: coalition.v1.ListHistoryRequest
+	(*ListHistoryResponse)(nil),     // 23: coalition.v1.ListHistoryResponse
+	(*IssueMemberLinkRequest)(nil),  // 24: coalition.v1.IssueMemberLinkRequest
+	(*IssueMemberLinkResponse)(nil), // 25: coalition.v1.IssueMemberLinkResponse
+	(*Member)(nil),                  // 26: coalition.v1.Member
+	(*MemberRef)(nil),               // 27: coalition.v1.MemberRef
+	(*Money)(nil),                   // 28: coalition.v1.Money
+	(*Transaction)(nil),             // 29: coalition.v1.Transaction
+	(*EarnLine)(nil),                // 30: coalition.v1.EarnLine
+	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 32: google.protobuf.Duration
+	(*Hold)(nil),                    // 33: coalition.v1.Hold
+	(*Balance)(nil),                 // 34: coalition.v1.Balance
 }
 var file_coalition_v1_partner_proto_depIdxs = []int32{
-	22, // 0: coalition.v1.EnrollMemberResponse.member:type_name -> coalition.v1.Member
-	23, // 1: coalition.v1.LookupMemberRequest.member:type_name -> coalition.v1.MemberRef
-	22, // 2: coalition.v1.LookupMemberResponse.member:type_name -> coalition.v1.Member
-	23, // 3: coalition.v1.AccrueRequest.member:type_name -> coalition.v1.MemberRef
-	24, // 4: coalition.v1.AccrueRequest.purchase:type_name -> coalition.v1.Money
-	25, // 5: coalition.v1.AccrueResponse.transaction:type_name -> coalition.v1.Transaction
-	26, // 6: coalition.v1.AccrueResponse.breakdown:type_name -> coalition.v1.EarnLine
-	27, // 7: coalition.v1.AccrueResponse.spendable_from:type_name -> google.protobuf.Timestamp
-	27, // 8: coalition.v1.AccrueResponse.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 9: coalition.v1.AccrueResponse.bonuses:type_name -> coalition.v1.Transaction
-	23, // 10: coalition.v1.AuthorizeRequest.member:type_name -> coalition.v1.MemberRef
-	28, // 11: coalition.v1.AuthorizeRequest.ttl:type_name -> google.protobuf.Duration
-	29, // 12: coalition.v1.AuthorizeResponse.hold:type_name -> coalition.v1.Hold
-	25, // 13: coalition.v1.CaptureResponse.transaction:type_name -> coalition.v1.Transaction
-	29, // 14: coalition.v1.CaptureResponse.hold:type_name -> coalition.v1.Hold
-	29, // 15: coalition.v1.VoidResponse.hold:type_name -> coalition.v1.Hold
-	23, // 16: coalition.v1.RedeemRequest.member:type_name -> coalition.v1.MemberRef
-	25, // 17: coalition.v1.RedeemResponse.transaction:type_name -> coalition.v1.Transaction
-	24, // 18: coalition.v1.RefundRequest.purchase:type_name -> coalition.v1.Money
-	25, // 19: coalition.v1.RefundResponse.transaction:type_name -> coalition.v1.Transaction
-	23, // 20: coalition.v1.GetBalanceRequest.member:type_name -> coalition.v1.MemberRef
-	30, // 21: coalition.v1.GetBalanceResponse.balance:type_name -> coalition.v1.Balance
-	27, // 22: coalition.v1.GetBalanceResponse.as_of:type_name -> google.protobuf.Timestamp
-	23, // 23: coalition.v1.ListHistoryRequest.member:type_name -> coalition.v1.MemberRef
-	25, // 24: coalition.v1.ListHistoryResponse.transactions:type_name -> coalition.v1.Transaction
-	23, // 25: coalition.v1.IssueMemberLinkRequest.member:type_name -> coalition.v1.MemberRef
-	27, // 26: coalition.v1.IssueMemberLinkResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 27: coalition.v1.PartnerService.EnrollMember:input_type -> coalition.v1.EnrollMemberRequest
-	2,  // 28: coalition.v1.PartnerService.LookupMember:input_type -> coalition.v1.LookupMemberRequest
-	4,  // 29: coalition.v1.PartnerService.Accrue:input_type -> coalition.v1.AccrueRequest
-	6,  // 30: coalition.v1.PartnerService.Authorize:input_type -> coalition.v1.AuthorizeRequest
-	8,  // 31: coalition.v1.PartnerService.Capture:input_type -> coalition.v1.CaptureRequest
-	10, // 32: coalition.v1.PartnerService.Void:input_type -> coalition.v1.VoidRequest
-	12, // 33: coalition.v1.PartnerService.Redeem:input_type -> coalition.v1.RedeemRequest
-	14, // 34: coalition.v1.PartnerService.Refund:input_type -> coalition.v1.RefundRequest
-	16, // 35: coalition.v1.PartnerService.GetBalance:input_type -> coalition.v1.GetBalanceRequest
-	18, // 36: coalition.v1.PartnerService.ListHistory:input_type -> coalition.v1.ListHistoryRequest
-	20, // 37: coalition.v1.PartnerService.IssueMemberLink:input_type -> coalition.v1.IssueMemberLinkRequest
-	1,  // 38: coalition.v1.PartnerService.EnrollMember:output_type -> coalition.v1.EnrollMemberResponse
-	3,  // 39: coalition.v1.PartnerService.LookupMember:output_type -> coalition.v1.LookupMemberResponse
-	5,  // 40: coalition.v1.PartnerService.Accrue:output_type -> coalition.v1.AccrueResponse
-	7,  // 41: coalition.v1.PartnerService.Authorize:output_type -> coalition.v1.AuthorizeResponse
-	9,  // 42: coalition.v1.PartnerService.Capture:output_type -> coalition.v1.CaptureResponse
-	11, // 43: coalition.v1.PartnerService.Void:output_type -> coalition.v1.VoidResponse
-	13, // 44: coalition.v1.PartnerService.Redeem:output_type -> coalition.v1.RedeemResponse
-	15, // 45: coalition.v1.PartnerService.Refund:output_type -> coalition.v1.RefundResponse
-	17, // 46: coalition.v1.PartnerService.GetBalance:output_type -> coalition.v1.GetBalanceResponse
-	19, // 47: coalition.v1.PartnerService.ListHistory:output_type -> coalition.v1.ListHistoryResponse
-	21, // 48: coalition.v1.PartnerService.IssueMemberLink:output_type -> coalition.v1.IssueMemberLinkResponse
-	38, // [38:49] is the sub-list for method output_type
-	27, // [27:38] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	26, // 0: coalition.v1.EnrollMemberResponse.member:type_name -> coalition.v1.Member
+	27, // 1: coalition.v1.LookupMemberRequest.member:type_name -> coalition.v1.MemberRef
+	26, // 2: coalition.v1.LookupMemberResponse.member:type_name -> coalition.v1.Member
+	27, // 3: coalition.v1.AccrueRequest.member:type_name -> coalition.v1.MemberRef
+	28, // 4: coalition.v1.AccrueRequest.purchase:type_name -> coalition.v1.Money
+	29, // 5: coalition.v1.AccrueResponse.transaction:type_name -> coalition.v1.Transaction
+	30, // 6: coalition.v1.AccrueResponse.breakdown:type_name -> coalition.v1.EarnLine
+	31, // 7: coalition.v1.AccrueResponse.spendable_from:type_name -> google.protobuf.Timestamp
+	31, // 8: coalition.v1.AccrueResponse.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 9: coalition.v1.AccrueResponse.bonuses:type_name -> coalition.v1.Transaction
+	4,  // 10: coalition.v1.AccrueBatchRequest.accruals:type_name -> coalition.v1.AccrueRequest
+	8,  // 11: coalition.v1.AccrueBatchResponse.results:type_name -> coalition.v1.AccrueBatchResult
+	5,  // 12: coalition.v1.AccrueBatchResult.accrued:type_name -> coalition.v1.AccrueResponse
+	9,  // 13: coalition.v1.AccrueBatchResult.error:type_name -> coalition.v1.LineError
+	27, // 14: coalition.v1.AuthorizeRequest.member:type_name -> coalition.v1.MemberRef
+	32, // 15: coalition.v1.AuthorizeRequest.ttl:type_name -> google.protobuf.Duration
+	33, // 16: coalition.v1.AuthorizeResponse.hold:type_name -> coalition.v1.Hold
+	29, // 17: coalition.v1.CaptureResponse.transaction:type_name -> coalition.v1.Transaction
+	33, // 18: coalition.v1.CaptureResponse.hold:type_name -> coalition.v1.Hold
+	33, // 19: coalition.v1.VoidResponse.hold:type_name -> coalition.v1.Hold
+	27, // 20: coalition.v1.RedeemRequest.member:type_name -> coalition.v1.MemberRef
+	29, // 21: coalition.v1.RedeemResponse.transaction:type_name -> coalition.v1.Transaction
+	28, // 22: coalition.v1.RefundRequest.purchase:type_name -> coalition.v1.Money
+	29, // 23: coalition.v1.RefundResponse.transaction:type_name -> coalition.v1.Transaction
+	27, // 24: coalition.v1.GetBalanceRequest.member:type_name -> coalition.v1.MemberRef
+	34, // 25: coalition.v1.GetBalanceResponse.balance:type_name -> coalition.v1.Balance
+	31, // 26: coalition.v1.GetBalanceResponse.as_of:type_name -> google.protobuf.Timestamp
+	27, // 27: coalition.v1.ListHistoryRequest.member:type_name -> coalition.v1.MemberRef
+	29, // 28: coalition.v1.ListHistoryResponse.transactions:type_name -> coalition.v1.Transaction
+	27, // 29: coalition.v1.IssueMemberLinkRequest.member:type_name -> coalition.v1.MemberRef
+	31, // 30: coalition.v1.IssueMemberLinkResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 31: coalition.v1.PartnerService.EnrollMember:input_type -> coalition.v1.EnrollMemberRequest
+	2,  // 32: coalition.v1.PartnerService.LookupMember:input_type -> coalition.v1.LookupMemberRequest
+	4,  // 33: coalition.v1.PartnerService.Accrue:input_type -> coalition.v1.AccrueRequest
+	6,  // 34: coalition.v1.PartnerService.AccrueBatch:input_type -> coalition.v1.AccrueBatchRequest
+	10, // 35: coalition.v1.PartnerService.Authorize:input_type -> coalition.v1.AuthorizeRequest
+	12, // 36: coalition.v1.PartnerService.Capture:input_type -> coalition.v1.CaptureRequest
+	14, // 37: coalition.v1.PartnerService.Void:input_type -> coalition.v1.VoidRequest
+	16, // 38: coalition.v1.PartnerService.Redeem:input_type -> coalition.v1.RedeemRequest
+	18, // 39: coalition.v1.PartnerService.Refund:input_type -> coalition.v1.RefundRequest
+	20, // 40: coalition.v1.PartnerService.GetBalance:input_type -> coalition.v1.GetBalanceRequest
+	22, // 41: coalition.v1.PartnerService.ListHistory:input_type -> coalition.v1.ListHistoryRequest
+	24, // 42: coalition.v1.PartnerService.IssueMemberLink:input_type -> coalition.v1.IssueMemberLinkRequest
+	1,  // 43: coalition.v1.PartnerService.EnrollMember:output_type -> coalition.v1.EnrollMemberResponse
+	3,  // 44: coalition.v1.PartnerService.LookupMember:output_type -> coalition.v1.LookupMemberResponse
+	5,  // 45: coalition.v1.PartnerService.Accrue:output_type -> coalition.v1.AccrueResponse
+	7,  // 46: coalition.v1.PartnerService.AccrueBatch:output_type -> coalition.v1.AccrueBatchResponse
+	11, // 47: coalition.v1.PartnerService.Authorize:output_type -> coalition.v1.AuthorizeResponse
+	13, // 48: coalition.v1.PartnerService.Capture:output_type -> coalition.v1.CaptureResponse
+	15, // 49: coalition.v1.PartnerService.Void:output_type -> coalition.v1.VoidResponse
+	17, // 50: coalition.v1.PartnerService.Redeem:output_type -> coalition.v1.RedeemResponse
+	19, // 51: coalition.v1.PartnerService.Refund:output_type -> coalition.v1.RefundResponse
+	21, // 52: coalition.v1.PartnerService.GetBalance:output_type -> coalition.v1.GetBalanceResponse
+	23, // 53: coalition.v1.PartnerService.ListHistory:output_type -> coalition.v1.ListHistoryResponse
+	25, // 54: coalition.v1.PartnerService.IssueMemberLink:output_type -> coalition.v1.IssueMemberLinkResponse
+	43, // [43:55] is the sub-list for method output_type
+	31, // [31:43] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_coalition_v1_partner_proto_init() }
@@ -1555,8 +1815,12 @@ func file_coalition_v1_partner_proto_init() {
 		return
 	}
 	file_coalition_v1_types_proto_init()
-	file_coalition_v1_partner_proto_msgTypes[8].OneofWrappers = []any{}
-	file_coalition_v1_partner_proto_msgTypes[14].OneofWrappers = []any{
+	file_coalition_v1_partner_proto_msgTypes[8].OneofWrappers = []any{
+		(*AccrueBatchResult_Accrued)(nil),
+		(*AccrueBatchResult_Error)(nil),
+	}
+	file_coalition_v1_partner_proto_msgTypes[12].OneofWrappers = []any{}
+	file_coalition_v1_partner_proto_msgTypes[18].OneofWrappers = []any{
 		(*RefundRequest_Purchase)(nil),
 		(*RefundRequest_Points)(nil),
 	}
@@ -1566,7 +1830,7 @@ func file_coalition_v1_partner_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coalition_v1_partner_proto_rawDesc), len(file_coalition_v1_partner_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

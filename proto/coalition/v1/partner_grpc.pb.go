@@ -22,6 +22,7 @@ const (
 	PartnerService_EnrollMember_FullMethodName    = "/coalition.v1.PartnerService/EnrollMember"
 	PartnerService_LookupMember_FullMethodName    = "/coalition.v1.PartnerService/LookupMember"
 	PartnerService_Accrue_FullMethodName          = "/coalition.v1.PartnerService/Accrue"
+	PartnerService_AccrueBatch_FullMethodName     = "/coalition.v1.PartnerService/AccrueBatch"
 	PartnerService_Authorize_FullMethodName       = "/coalition.v1.PartnerService/Authorize"
 	PartnerService_Capture_FullMethodName         = "/coalition.v1.PartnerService/Capture"
 	PartnerService_Void_FullMethodName            = "/coalition.v1.PartnerService/Void"
@@ -62,6 +63,14 @@ type PartnerServiceClient interface {
 	// (purchase.currency): not the coalition's currency; FAILED_PRECONDITION:
 	// the partner's liability limit is reached.
 	Accrue(ctx context.Context, in *AccrueRequest, opts ...grpc.CallOption) (*AccrueResponse, error)
+	// Accrues many purchases in one call (a day of receipts uploaded at
+	// once): each line is an Accrue, with its own idempotency key and its own
+	// outcome, in the order of the request, applied through the same
+	// group-commit lanes as single accruals. Up to 1000 lines. A malformed
+	// line fails the whole call (INVALID_ARGUMENT naming accruals[i].field)
+	// and nothing is posted; a line's refusal (an unknown member, an order
+	// that earned already, …) is that line's error, and the others post.
+	AccrueBatch(ctx context.Context, in *AccrueBatchRequest, opts ...grpc.CallOption) (*AccrueBatchResponse, error)
 	// Places a hold on points (first phase of a two-phase burn).
 	// FAILED_PRECONDITION (points): more than the member's available points.
 	Authorize(ctx context.Context, in *AuthorizeRequest, opts ...grpc.CallOption) (*AuthorizeResponse, error)
@@ -131,6 +140,16 @@ func (c *partnerServiceClient) Accrue(ctx context.Context, in *AccrueRequest, op
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AccrueResponse)
 	err := c.cc.Invoke(ctx, PartnerService_Accrue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *partnerServiceClient) AccrueBatch(ctx context.Context, in *AccrueBatchRequest, opts ...grpc.CallOption) (*AccrueBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AccrueBatchResponse)
+	err := c.cc.Invoke(ctx, PartnerService_AccrueBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +266,14 @@ type PartnerServiceServer interface {
 	// (purchase.currency): not the coalition's currency; FAILED_PRECONDITION:
 	// the partner's liability limit is reached.
 	Accrue(context.Context, *AccrueRequest) (*AccrueResponse, error)
+	// Accrues many purchases in one call (a day of receipts uploaded at
+	// once): each line is an Accrue, with its own idempotency key and its own
+	// outcome, in the order of the request, applied through the same
+	// group-commit lanes as single accruals. Up to 1000 lines. A malformed
+	// line fails the whole call (INVALID_ARGUMENT naming accruals[i].field)
+	// and nothing is posted; a line's refusal (an unknown member, an order
+	// that earned already, …) is that line's error, and the others post.
+	AccrueBatch(context.Context, *AccrueBatchRequest) (*AccrueBatchResponse, error)
 	// Places a hold on points (first phase of a two-phase burn).
 	// FAILED_PRECONDITION (points): more than the member's available points.
 	Authorize(context.Context, *AuthorizeRequest) (*AuthorizeResponse, error)
@@ -300,6 +327,9 @@ func (UnimplementedPartnerServiceServer) LookupMember(context.Context, *LookupMe
 }
 func (UnimplementedPartnerServiceServer) Accrue(context.Context, *AccrueRequest) (*AccrueResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Accrue not implemented")
+}
+func (UnimplementedPartnerServiceServer) AccrueBatch(context.Context, *AccrueBatchRequest) (*AccrueBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AccrueBatch not implemented")
 }
 func (UnimplementedPartnerServiceServer) Authorize(context.Context, *AuthorizeRequest) (*AuthorizeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Authorize not implemented")
@@ -396,6 +426,24 @@ func _PartnerService_Accrue_Handler(srv interface{}, ctx context.Context, dec fu
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PartnerServiceServer).Accrue(ctx, req.(*AccrueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PartnerService_AccrueBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AccrueBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PartnerServiceServer).AccrueBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PartnerService_AccrueBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PartnerServiceServer).AccrueBatch(ctx, req.(*AccrueBatchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -562,6 +610,10 @@ var PartnerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Accrue",
 			Handler:    _PartnerService_Accrue_Handler,
+		},
+		{
+			MethodName: "AccrueBatch",
+			Handler:    _PartnerService_AccrueBatch_Handler,
 		},
 		{
 			MethodName: "Authorize",
