@@ -440,7 +440,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		}
 		amount := r.a.Purchase
 		earn := newPosting(Transaction{
-			ID: uuid.New(), Kind: KindEarn, PartnerID: r.partner, MemberID: m.ID,
+			ID: coalition.NewID(), Kind: KindEarn, PartnerID: r.partner, MemberID: m.ID,
 			Amount: &amount, OrderID: r.a.OrderID, BusinessDate: c.date(), CreatedAt: now,
 		})
 		earn.ruleVersion = earning.Version

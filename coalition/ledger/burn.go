@@ -73,7 +73,7 @@ func (l *Ledger) Redeem(ctx context.Context, partner coalition.PartnerID, r Rede
 			return Transaction{}, insufficient("points", r.Points, avail)
 		}
 		p := newPosting(Transaction{
-			ID: uuid.New(), Kind: KindBurn, PartnerID: partner, MemberID: m.ID, Points: -r.Points,
+			ID: coalition.NewID(), Kind: KindBurn, PartnerID: partner, MemberID: m.ID, Points: -r.Points,
 			OrderID: r.OrderID, BusinessDate: c.date(), CreatedAt: now,
 		})
 		p.burn(pu, m, c, r.Points, now)
@@ -132,7 +132,7 @@ func (l *Ledger) Authorize(ctx context.Context, partner coalition.PartnerID, a A
 		if avail := pu.available(now); a.Points > avail {
 			return Hold{}, insufficient("points", a.Points, avail)
 		}
-		hold := Hold{ID: uuid.New(), MemberID: m.ID, PartnerID: partner, Points: a.Points, Status: HoldActive,
+		hold := Hold{ID: coalition.NewID(), MemberID: m.ID, PartnerID: partner, Points: a.Points, Status: HoldActive,
 			OrderID: a.OrderID, CreatedAt: now, ExpiresAt: now.Add(a.TTL)}
 		p := newPosting(Transaction{})
 		p.holdInsert = &hold
@@ -238,7 +238,7 @@ func (l *Ledger) Capture(ctx context.Context, partner coalition.PartnerID, cp Ca
 		}
 		holdID := hold.ID
 		p := newPosting(Transaction{
-			ID: uuid.New(), Kind: KindCapture, PartnerID: partner, MemberID: m.ID, Points: -n,
+			ID: coalition.NewID(), Kind: KindCapture, PartnerID: partner, MemberID: m.ID, Points: -n,
 			OrderID: hold.OrderID, BusinessDate: c.date(), CreatedAt: now, HoldID: &holdID,
 		})
 		p.burn(pu, m, c, n, now)

@@ -239,7 +239,7 @@ func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		}
 		amount := a.Purchase
 		earn := newPosting(Transaction{
-			ID: uuid.New(), Kind: KindEarn, PartnerID: partner, MemberID: m.ID,
+			ID: coalition.NewID(), Kind: KindEarn, PartnerID: partner, MemberID: m.ID,
 			Amount: &amount, OrderID: a.OrderID, BusinessDate: c.date(), CreatedAt: now,
 		})
 		earn.ruleVersion = earning.Version
@@ -557,7 +557,7 @@ func (l *Ledger) queueLines(ctx context.Context, tx pgx.Tx, w *writes, c opConte
 		if !ok {
 			orig := earn.tx.ID
 			p = newPosting(Transaction{
-				ID: uuid.New(), Kind: KindBonus, PartnerID: fs[g.funder].id, MemberID: m.ID,
+				ID: coalition.NewID(), Kind: KindBonus, PartnerID: fs[g.funder].id, MemberID: m.ID,
 				BusinessDate: c.date(), CreatedAt: earn.tx.CreatedAt, OriginalID: &orig,
 			})
 			p.ruleVersion = earn.ruleVersion
@@ -566,7 +566,7 @@ func (l *Ledger) queueLines(ctx context.Context, tx pgx.Tx, w *writes, c opConte
 		}
 		t := lots[g]
 		if t == nil {
-			t = &lot{ID: uuid.New(), IssuerID: fs[g.funder].id, EarnedAt: earn.tx.CreatedAt,
+			t = &lot{ID: coalition.NewID(), IssuerID: fs[g.funder].id, EarnedAt: earn.tx.CreatedAt,
 				SpendableFrom: spendableFrom, ExpiresAt: expiresAt}
 			if g.unlock != "" {
 				id := fs[g.unlock].id
@@ -617,11 +617,11 @@ func (l *Ledger) referrerBonus(ctx context.Context, tx pgx.Tx, c opContext, m me
 	op := fs[rules.FundedByOperator]
 	orig := earn.tx.ID
 	p := newPosting(Transaction{
-		ID: uuid.New(), Kind: KindBonus, PartnerID: op.id, MemberID: ref.ID, Points: line.Points,
+		ID: coalition.NewID(), Kind: KindBonus, PartnerID: op.id, MemberID: ref.ID, Points: line.Points,
 		BusinessDate: c.date(), CreatedAt: earn.tx.CreatedAt, OriginalID: &orig,
 	})
 	p.ruleVersion = e.Version
-	t := &lot{ID: uuid.New(), IssuerID: op.id, Points: line.Points, Remaining: line.Points,
+	t := &lot{ID: coalition.NewID(), IssuerID: op.id, Points: line.Points, Remaining: line.Points,
 		EarnedAt: earn.tx.CreatedAt, SpendableFrom: spendableFrom, ExpiresAt: expiresAt}
 	p.newLots = append(p.newLots, t)
 	p.lines = []storedLine{{Line: line, funderID: op.id, lot: t}}

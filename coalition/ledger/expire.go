@@ -97,7 +97,7 @@ func expireMemberLots(ctx context.Context, tx pgx.Tx, member coalition.MemberID,
 			if err := flush(); err != nil {
 				return 0, err
 			}
-			p = newPosting(Transaction{ID: uuid.New(), Kind: KindExpire, PartnerID: e.lot.IssuerID, MemberID: member,
+			p = newPosting(Transaction{ID: coalition.NewID(), Kind: KindExpire, PartnerID: e.lot.IssuerID, MemberID: member,
 				BusinessDate: date.Format(time.DateOnly), CreatedAt: now})
 		}
 		n := e.lot.Remaining

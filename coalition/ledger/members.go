@@ -71,7 +71,7 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 	if e.Phone != "" {
 		m.PhoneLast2 = phone.Last2(e.Phone)
 	}
-	pointsAccount, debtAccount := uuid.New(), uuid.New()
+	pointsAccount, debtAccount := coalition.NewID(), coalition.NewID()
 	m, err = idempotent(ctx, l, partner, e.IdempotencyKey, "enroll", Enrollment{Phone: hashedPhone(phoneHash), ReferralCode: e.ReferralCode}, func(tx pgx.Tx, now time.Time) (Member, error) {
 		c, err := loadContext(ctx, tx, partner, posts)
 		if err != nil {
@@ -120,7 +120,7 @@ func (l *Ledger) Enroll(ctx context.Context, partner coalition.PartnerID, e Enro
 			// spendable at once.
 			row := memberRow{Member: m, pointsAccount: pointsAccount, debtAccount: debtAccount}
 			bonus := newPosting(Transaction{
-				ID: uuid.New(), Kind: KindBonus, PartnerID: partner, MemberID: m.ID,
+				ID: coalition.NewID(), Kind: KindBonus, PartnerID: partner, MemberID: m.ID,
 				BusinessDate: c.date(), CreatedAt: now,
 			})
 			bonus.ruleVersion = w.Version

@@ -568,7 +568,7 @@ func (r *consumptionRows) add(c consumption, p Transaction) {
 		u := uuid.UUID(*c.redeemer)
 		redeemer = &u
 	}
-	r.id = append(r.id, uuid.New())
+	r.id = append(r.id, coalition.NewID())
 	r.tx = append(r.tx, p.ID)
 	r.lot = append(r.lot, c.lot.ID)
 	r.member = append(r.member, uuid.UUID(p.MemberID))

@@ -135,7 +135,7 @@ func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 	amount := *r.Purchase
 	orig := r.TransactionID
 	p := newPosting(Transaction{
-		ID: uuid.New(), Kind: KindEarnRefund, PartnerID: c.partnerID, MemberID: m.ID,
+		ID: coalition.NewID(), Kind: KindEarnRefund, PartnerID: c.partnerID, MemberID: m.ID,
 		Amount: &amount, OrderID: o.orderID, BusinessDate: c.date(), CreatedAt: now, OriginalID: &orig,
 	})
 	var res RefundResult
@@ -179,7 +179,7 @@ func (p *posting) clawBack(pu *purse, m memberRow, lots []earnLot, amount, leftB
 		fromLot := p.take([]*lot{el.lot}, claw, func(*lot) bool { return true }, "earn_refund", &issuer, nil)
 		p.move(m.pointsAccount, el.issuedAccount, fromLot)
 		if short := claw - fromLot; short > 0 {
-			d := &debt{ID: uuid.New(), CreditorID: issuer, Remaining: short}
+			d := &debt{ID: coalition.NewID(), CreditorID: issuer, Remaining: short}
 			p.newDebts = append(p.newDebts, newDebt{debt: *d, points: short})
 			p.move(m.debtAccount, el.issuedAccount, short)
 			pu.debts = append(pu.debts, d)
@@ -239,7 +239,7 @@ func refundReferrer(ctx context.Context, tx pgx.Tx, c opContext, o original, r R
 	// it carries neither the purchase's amount nor its order: those are the
 	// referred member's business, not the referrer's.
 	p := newPosting(Transaction{
-		ID: uuid.New(), Kind: KindEarnRefund, PartnerID: funder, MemberID: ref.ID,
+		ID: coalition.NewID(), Kind: KindEarnRefund, PartnerID: funder, MemberID: ref.ID,
 		BusinessDate: c.date(), CreatedAt: now, OriginalID: &bonus,
 	})
 	p.clawBack(pu, ref, lots, o.amount, leftBefore, leftAfter)
@@ -465,7 +465,7 @@ func refundBurn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 	}
 	orig := r.TransactionID
 	p := newPosting(Transaction{
-		ID: uuid.New(), Kind: KindBurnRefund, PartnerID: c.partnerID, MemberID: m.ID, Points: n,
+		ID: coalition.NewID(), Kind: KindBurnRefund, PartnerID: c.partnerID, MemberID: m.ID, Points: n,
 		OrderID: o.orderID, BusinessDate: c.date(), CreatedAt: now, OriginalID: &orig,
 	})
 	redeemer := c.partnerID
