@@ -36,7 +36,7 @@ import (
 // of each member, set-based; (3) every row, one statement per table. Each
 // request is applied in Go in arrival order, against the state its
 // member's earlier requests in the batch left.
-func (l *Ledger) accrueBatch(ctx context.Context, batch []*accrualRequest) map[*accrualRequest]struct{} {
+func (l *Ledger) accrueBatch(ctx context.Context, batch []*accrualRequest, locked func()) map[*accrualRequest]struct{} {
 	all := func() map[*accrualRequest]struct{} {
 		later := make(map[*accrualRequest]struct{}, len(batch))
 		for _, r := range batch {
@@ -61,7 +61,7 @@ func (l *Ledger) accrueBatch(ctx context.Context, batch []*accrualRequest) map[*
 	}
 	var run *batchRun
 	err := l.tx.Write(ctx, func(tx pgx.Tx) error {
-		run = &batchRun{l: l, batch: batch, outstanding: map[coalition.PartnerID]coalition.Points{}}
+		run = &batchRun{l: l, batch: batch, locked: locked, outstanding: map[coalition.PartnerID]coalition.Points{}}
 		for p, o := range outstanding {
 			run.outstanding[p] = o
 		}
@@ -88,6 +88,7 @@ func (l *Ledger) accrueBatch(ctx context.Context, batch []*accrualRequest) map[*
 type batchRun struct {
 	l           *Ledger
 	batch       []*accrualRequest
+	locked      func() // called once the members are locked
 	outstanding map[coalition.PartnerID]coalition.Points
 	later       map[*accrualRequest]struct{}
 	results     map[*accrualRequest]AccrueResult
@@ -206,7 +207,9 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		SELECT u.partner_id, u.key FROM unnest($1::uuid[], $2::text[]) AS u(partner_id, key),
 		LATERAL (SELECT 1 FROM idempotency_keys AS k WHERE k.partner_id = u.partner_id AND k.key = u.key LIMIT 1) AS found`,
 		keyPartners, keys).Query(readPairs(taken))
-	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+	err := tx.SendBatch(ctx, q).Close()
+	b.locked()
+	if err != nil {
 		return fmt.Errorf("accrual batch: read: %w", err)
 	}
 	rs, err := rulesInForce()

@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -133,4 +134,75 @@ func TestABatchWhoseConnectionDiesAtCommitIsAnsweredOnce(t *testing.T) {
 		t.Fatalf("stats %+v after %+v: want the batch failed at COMMIT", got, before)
 	}
 	f.wantPostedOnce(ps, as, res, errs)
+}
+
+// TestOneMemberThroughTheLanesFromManyTills: 240 accruals of one member
+// from 16 goroutines go through its lane in overlapping batches (the next
+// starts while the previous commits). Every accrual posts once, the member
+// holds the sum of the answers, each tier is reached exactly once, and the
+// stored tier is the one the total spend reaches.
+func TestOneMemberThroughTheLanesFromManyTills(t *testing.T) {
+	f := newFixture(t)
+	f.putRules(batchRules())
+	m := f.enroll(f.cafe)
+	const tills, each = 16, 15
+	type answer struct {
+		points   coalition.Points
+		tier     string
+		upgraded bool
+	}
+	answers := make(chan answer, tills*each)
+	errs := make(chan error, tills)
+	for till := range tills {
+		go func() {
+			for i := range each {
+				k := fmt.Sprintf("till-%d-%d", till, i)
+				r, err := f.l.Accrue(f.ctx, f.cinema.ID, ledger.Accrual{IdempotencyKey: k, OrderID: k,
+					Member: ledger.MemberRef{CardNumber: m.CardNumber}, Purchase: rub(10_000)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				var bonus coalition.Points
+				for _, b := range r.Bonuses {
+					bonus += b.Points
+				}
+				answers <- answer{r.Transaction.Points + bonus, r.Earning.Tier, r.Earning.Upgraded}
+			}
+			errs <- nil
+		}()
+	}
+	for range tills {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(answers)
+	var sum coalition.Points
+	upgrades := map[string]int{}
+	for a := range answers {
+		sum += a.points
+		if a.upgraded {
+			upgrades[a.tier]++
+		}
+	}
+	// 240 purchases of 100.00: 24,000.00 of spend, past silver (3,000.00)
+	// and gold (10,000.00).
+	if upgrades["silver"] != 1 || upgrades["gold"] != 1 || len(upgrades) != 2 {
+		t.Errorf("tier upgrades %v, want silver and gold once each", upgrades)
+	}
+	if b := f.balance(m); b.Available != sum {
+		t.Errorf("available %d, the answers sum to %d", b.Available, sum)
+	}
+	var earns int
+	if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM transactions WHERE kind = 'earn' AND member_id = $1`, m.ID).Scan(&earns); err != nil {
+		t.Fatal(err)
+	}
+	if earns != tills*each {
+		t.Errorf("%d earns posted, want %d", earns, tills*each)
+	}
+	if s := f.l.BatchStats(); s.Batches >= tills*each {
+		t.Errorf("stats %+v: the accruals never met in a batch", s)
+	}
+	f.checkClean()
 }

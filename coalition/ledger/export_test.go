@@ -17,7 +17,7 @@ func (l *Ledger) AccrueTogether(ctx context.Context, partners []coalition.Partne
 		}
 		batch[i] = &accrualRequest{ctx: ctx, partner: partners[i], a: a, phoneHash: h, done: make(chan struct{})}
 	}
-	l.applyBatch(batch)
+	l.applyBatch(batch, func() {})
 	res := make([]AccrueResult, len(as))
 	errs := make([]error, len(as))
 	for i, r := range batch {

@@ -78,13 +78,18 @@ func (l *Ledger) BatchStats() BatchStats {
 }
 
 type lane struct {
-	mu      sync.Mutex
-	queue   []*accrualRequest
-	running bool
+	mu       sync.Mutex
+	queue    []*accrualRequest
+	running  bool
+	inFlight chan struct{} // batches started and not yet answered
 }
 
 func newLanes(n, batchCap int) *lanes {
-	return &lanes{seed: maphash.MakeSeed(), cap: batchCap, lanes: make([]lane, n)}
+	ls := &lanes{seed: maphash.MakeSeed(), cap: batchCap, lanes: make([]lane, n)}
+	for i := range ls.lanes {
+		ls.lanes[i].inFlight = make(chan struct{}, 2)
+	}
+	return ls
 }
 
 // laneOf keeps one member's requests in one lane, so that a batch applies
@@ -148,12 +153,25 @@ func (l *Ledger) drain(ln *lane) {
 		batch := ln.queue[:n:n]
 		ln.queue = append([]*accrualRequest(nil), ln.queue[n:]...)
 		ln.mu.Unlock()
-		l.applyBatch(batch)
+		// The next batch starts as soon as this one holds its locks, so
+		// that its work overlaps this one's COMMIT (the WAL flush), which
+		// would otherwise leave the lane idle; two batches at most are in
+		// flight. A member in both waits for the first batch's lock, so
+		// the member's requests still apply in order.
+		ln.inFlight <- struct{}{}
+		locked := make(chan struct{})
+		go func() {
+			defer func() { <-ln.inFlight }()
+			l.applyBatch(batch, sync.OnceFunc(func() { close(locked) }))
+		}()
+		<-locked
 	}
 }
 
-// applyBatch answers every request of the batch, whatever happens.
-func (l *Ledger) applyBatch(batch []*accrualRequest) {
+// applyBatch answers every request of the batch, whatever happens. It
+// calls locked once the batch holds its members' locks, or has given up.
+func (l *Ledger) applyBatch(batch []*accrualRequest, locked func()) {
+	defer locked()
 	live := batch[:0:0]
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -186,7 +204,7 @@ func (l *Ledger) applyBatch(batch []*accrualRequest) {
 	// Without the first request's deadline: the batch is everyone's.
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
-	later := l.accrueBatch(ctx, live)
+	later := l.accrueBatch(ctx, live, locked)
 	span.SetAttributes(attribute.Int("coalition.batch.alone", len(later)))
 	st := &l.lanes.stats
 	st.batches.Add(1)
