@@ -99,8 +99,9 @@ func (l *Ledger) prepareAccrual(ctx context.Context, a Accrual) ([]byte, error) 
 // AccrueAll posts a partner's accruals as one upload (a day of receipts):
 // each is an Accrue, with its own idempotency key and its own answer, at
 // the same index. The accruals are queued into the lanes in their order, so
-// that those naming one member the same way apply in that order, and they
-// commit together in the lanes' batches. An accrual that repeats an earlier
+// that those naming one member the same way apply in that order (but for
+// one that a batch leaves to run alone: docs/DATABASE.md), and they commit
+// together in the lanes' batches. An accrual that repeats an earlier
 // one's key or order waits for the earlier one's answer first, so that it
 // replays or is refused as it would be one after the other.
 func (l *Ledger) AccrueAll(ctx context.Context, partner coalition.PartnerID, as []Accrual) ([]AccrueResult, []error) {
