@@ -15,6 +15,8 @@
 #   CONCURRENCY="8 16" ROUNDS=2 scripts/bench-accrue.sh
 #   START=1 scripts/bench-accrue.sh                  # a throwaway coalition even if scripts/dev.sh is up
 #   PGBENCH=0 WORKLOADS=accrue scripts/bench-accrue.sh   # the server alone, to compare two builds
+#   SERVER_ARGS="--ledger-lanes=-1" scripts/bench-accrue.sh  # flags for the throwaway server (here: no batching)
+#   VERBOSE=1 scripts/bench-accrue.sh                # also each run's coalition-load report (batching, codes)
 #
 # For each round and each number of clients in CONCURRENCY, for
 # SECONDS_PER_RUN each (WORKLOADS picks and orders the coalition's):
