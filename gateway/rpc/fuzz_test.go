@@ -177,6 +177,16 @@ func FuzzAccrue(f *testing.F) {
 		&pb.AccrueRequest{IdempotencyKey: "fuzz-earn", Member: fuzzByID(), Purchase: rub(1_000_000), OrderId: "fuzz-earn"})
 }
 
+func FuzzAccrueBatch(f *testing.F) {
+	line := func(key string, ref *pb.MemberRef, minor int64) *pb.AccrueRequest {
+		return &pb.AccrueRequest{IdempotencyKey: key, Member: ref, Purchase: rub(minor), OrderId: key}
+	}
+	fuzzRPC(f, "/coalition.v1.PartnerService/AccrueBatch", "cafe",
+		&pb.AccrueBatchRequest{Accruals: []*pb.AccrueRequest{line("b1", fuzzByID(), 10_000), line("b2", byCard(fuzzCard), 20_000)}},
+		&pb.AccrueBatchRequest{Accruals: []*pb.AccrueRequest{line("b3", byPhone(fuzzPhone), 1), line("b3", byPhone(fuzzPhone), 1)}},
+		&pb.AccrueBatchRequest{Accruals: []*pb.AccrueRequest{line("fuzz-earn", fuzzByID(), 1_000_000), line("b4", byQR("AAAAAAAAAAAAAAAAAAAA"), 5)}})
+}
+
 func FuzzAuthorize(f *testing.F) {
 	fuzzRPC(f, "/coalition.v1.PartnerService/Authorize", "cafe",
 		&pb.AuthorizeRequest{IdempotencyKey: "h1", Member: fuzzByID(), Points: 10, OrderId: "o1"},
