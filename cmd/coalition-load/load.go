@@ -73,8 +73,8 @@ type Report struct {
 	// serialization conflicts during the run (-1: not measured).
 	Retries int64
 	// Batches, Batched and Alone: the group-commit lanes' transactions
-	// during the run, the accruals they applied, and those they left to a
-	// transaction of their own.
+	// during the run, the postings (accruals, redemptions) they applied,
+	// and those they left to a transaction of their own.
 	Batches, Batched, Alone int64
 	// Members traded with; WarmedUp accruals made before the run, in
 	// WarmupElapsed.
@@ -112,7 +112,7 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "  ledger transactions retried: %d\n", r.Retries)
 	}
 	if r.Batches > 0 {
-		fmt.Fprintf(&b, "  accruals batched: %d in %d batches (%.1f per batch), %d alone\n",
+		fmt.Fprintf(&b, "  postings batched: %d in %d batches (%.1f per batch), %d alone\n",
 			r.Batched, r.Batches, float64(r.Batched)/float64(r.Batches), r.Alone)
 	}
 	if u := r.Server; u != nil {
@@ -235,7 +235,7 @@ func (c ledgerCounters) minus(d ledgerCounters) ledgerCounters {
 
 // counters reads the ledger's counters, each summed over its series, from
 // a Prometheus text endpoint on loopback: retried transactions, and the
-// group-commit lanes' batches and accruals (batched or alone), which a
+// group-commit lanes' batches and postings (batched or alone), which a
 // server with batching off does not report.
 func counters(ctx context.Context, url string) (ledgerCounters, error) {
 	var c ledgerCounters
@@ -269,9 +269,9 @@ func counters(ctx context.Context, url string) (ledgerCounters, error) {
 			into, found = &c.Retries, true
 		case strings.HasPrefix(line, "coalition_ledger_batches"):
 			into = &c.Batches
-		case strings.HasPrefix(line, "coalition_ledger_accruals") && strings.Contains(line, `path="batched"`):
+		case strings.HasPrefix(line, "coalition_ledger_postings") && strings.Contains(line, `path="batched"`):
 			into = &c.Batched
-		case strings.HasPrefix(line, "coalition_ledger_accruals") && strings.Contains(line, `path="alone"`):
+		case strings.HasPrefix(line, "coalition_ledger_postings") && strings.Contains(line, `path="alone"`):
 			into = &c.Alone
 		default:
 			continue

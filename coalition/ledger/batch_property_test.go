@@ -58,7 +58,19 @@ func answerOf(r ledger.AccrueResult, err error) answer {
 	return answer{points: int64(r.Transaction.Points), total: int64(r.Earning.Total), bonuses: bonuses, tier: r.Earning.Tier}
 }
 
-// TestBatchesAnswerAsOneAtATime: random accruals cut into random batches
+func redemption(a ledger.Accrual, points coalition.Points) ledger.Redemption {
+	return ledger.Redemption{IdempotencyKey: a.IdempotencyKey, Member: a.Member, Points: points, OrderID: a.OrderID}
+}
+
+// burnOf is a redemption's answer as an answer: its points, or its error.
+func burnOf(tx ledger.Transaction, err error) answer {
+	if err != nil {
+		return answerOf(ledger.AccrueResult{}, err)
+	}
+	return answer{points: int64(tx.Points), tier: string(tx.Kind)}
+}
+
+// TestBatchesAnswerAsOneAtATime: random accruals and redemptions cut into random batches
 // give every request the answer, and every member the balance, that the
 // same requests give one at a time on a ledger without lanes; replays,
 // reused keys and orders, unknown cards and a wrong currency among them,
@@ -95,6 +107,7 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 			a       ledger.Accrual
 			member  int
 			byCard  bool
+			redeem  coalition.Points // > 0: a redemption of these points (key, member, order of a)
 		}
 		var sent []request
 		shops := func(f *fixture) []partners.Partner { return []partners.Partner{f.cafe, f.cinema, f.fuel} }
@@ -137,6 +150,8 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 				r.a.Purchase.Currency = "EUR"
 			case 4:
 				r.member = -1
+			case 5, 6:
+				r.redeem = coalition.Points(rapid.Int64Range(1, 300).Draw(rt, "points"))
 			}
 			requests = append(requests, r)
 		}
@@ -146,22 +161,33 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 		for _, r := range sent {
 			a := r.a
 			a.Member = ref(alone, r)
+			if r.redeem > 0 {
+				want = append(want, burnOf(alone.l.Redeem(alone.ctx, shops(alone)[r.partner].ID, redemption(a, r.redeem))))
+				continue
+			}
 			want = append(want, answerOf(alone.l.Accrue(alone.ctx, shops(alone)[r.partner].ID, a)))
 		}
 		// In random batches.
 		var got []answer
 		for from := 0; from < len(sent); {
 			to := from + rapid.IntRange(1, len(sent)-from).Draw(rt, "batch size")
-			var ps []coalition.PartnerID
-			var as []ledger.Accrual
+			var ops []ledger.Op
 			for _, r := range sent[from:to] {
 				a := r.a
 				a.Member = ref(batched, r)
-				ps, as = append(ps, shops(batched)[r.partner].ID), append(as, a)
+				op := ledger.Op{Partner: shops(batched)[r.partner].ID, Accrual: a}
+				if r.redeem > 0 {
+					red := redemption(a, r.redeem)
+					op.Redemption = &red
+				}
+				ops = append(ops, op)
 			}
-			res, errs := batched.l.AccrueTogether(batched.ctx, ps, as)
-			for i := range res {
-				got = append(got, answerOf(res[i], errs[i]))
+			for i, res := range batched.l.Together(batched.ctx, ops) {
+				if sent[from+i].redeem > 0 {
+					got = append(got, burnOf(res.Burned, res.Err))
+				} else {
+					got = append(got, answerOf(res.Accrued, res.Err))
+				}
 			}
 			from = to
 		}

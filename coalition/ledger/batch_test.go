@@ -206,3 +206,48 @@ func TestOneMemberThroughTheLanesFromManyTills(t *testing.T) {
 	}
 	f.checkClean()
 }
+
+// TestABatchSpendsWhatItsEarlierAccrualsEarned: in one batch a member earns
+// 50 points, spends 30 of them, asks for 30 more (refused: 20 left) and
+// earns again. The earn and the first spend commit in the batch, the
+// refusal and what follows it run alone after it, and every answer is the
+// one of one at a time.
+func TestABatchSpendsWhatItsEarlierAccrualsEarned(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	ref := ledger.MemberRef{CardNumber: m.CardNumber}
+	earn := func() ledger.Op {
+		k := f.key()
+		return ledger.Op{Partner: f.cafe.ID, Accrual: ledger.Accrual{IdempotencyKey: k, OrderID: k, Member: ref, Purchase: rub(100_000)}}
+	}
+	spend := func(n coalition.Points) ledger.Op {
+		k := f.key()
+		return ledger.Op{Partner: f.cinema.ID, Redemption: &ledger.Redemption{IdempotencyKey: k, OrderID: k, Member: ref, Points: n}}
+	}
+	before := f.l.BatchStats()
+	ops := []ledger.Op{earn(), spend(30), spend(30), earn()}
+	res := f.l.Together(f.ctx, ops)
+	if res[0].Err != nil || res[0].Accrued.Transaction.Points != 50 {
+		t.Fatalf("earn: %+v", res[0])
+	}
+	if res[1].Err != nil || res[1].Burned.Points != -30 {
+		t.Fatalf("first spend: %+v", res[1])
+	}
+	wantError(t, res[2].Err, coalition.FailedPrecondition, "points")
+	if res[3].Err != nil || res[3].Accrued.Transaction.Points != 50 {
+		t.Fatalf("second earn: %+v", res[3])
+	}
+	if got := f.l.BatchStats(); got.Batched-before.Batched != 2 || got.Alone-before.Alone != 2 {
+		t.Fatalf("stats %+v after %+v: want the earn and the spend batched, the refusal and the last earn alone", got, before)
+	}
+	f.wantBalance(m, 70, 0, 0, 0)
+	// The refusal was recorded under its key, as Redeem records it: its
+	// replay is refused though 70 points are there now; the spend replays.
+	_, err := f.l.Redeem(f.ctx, f.cinema.ID, *ops[2].Redemption)
+	wantError(t, err, coalition.FailedPrecondition, "points")
+	if again, err := f.l.Redeem(f.ctx, f.cinema.ID, *ops[1].Redemption); err != nil || again.ID != res[1].Burned.ID {
+		t.Fatalf("replay of the first spend: %+v, %v; want %s", again, err, res[1].Burned.ID)
+	}
+	f.wantBalance(m, 70, 0, 0, 0)
+	f.checkClean()
+}

@@ -60,6 +60,18 @@ func (l *Ledger) Redeem(ctx context.Context, partner coalition.PartnerID, r Rede
 	if err != nil {
 		return Transaction{}, err
 	}
+	if l.lanes == nil || r.IdempotencyKey == "" {
+		return l.redeemOne(ctx, partner, r, h)
+	}
+	q := l.enqueueRequest(&request{ctx: ctx, partner: partner, red: &r, phoneHash: h})
+	if _, err := q.wait(); err != nil {
+		return Transaction{}, err
+	}
+	return q.burned, nil
+}
+
+// redeemOne posts one redemption in a transaction of its own.
+func (l *Ledger) redeemOne(ctx context.Context, partner coalition.PartnerID, r Redemption, h []byte) (Transaction, error) {
 	return idempotent(ctx, l, partner, r.IdempotencyKey, "redeem", r.record(h), func(tx pgx.Tx, now time.Time) (Transaction, error) {
 		c, m, err := loadContextAndMember(ctx, tx, posts, partner, r.Member, h, "member")
 		if err != nil {

@@ -122,7 +122,7 @@ func (l *Ledger) AccrueAll(ctx context.Context, partner coalition.PartnerID, as 
 		waves = max(waves, wave[i]+1)
 	}
 	for w := range waves {
-		pending := map[int]*accrualRequest{}
+		pending := map[int]*request{}
 		for i, a := range as {
 			if wave[i] != w {
 				continue

@@ -6,23 +6,53 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition"
 )
 
-// AccrueTogether applies accruals as one batch of a lane, in order, as if
-// they had queued together, and returns each one's answer.
-func (l *Ledger) AccrueTogether(ctx context.Context, partners []coalition.PartnerID, as []Accrual) ([]AccrueResult, []error) {
-	batch := make([]*accrualRequest, len(as))
-	for i, a := range as {
-		h, err := l.hashRef(ctx, a.Member)
+// Op is one posting for Together: an accrual, or a redemption when
+// Redemption is set.
+type Op struct {
+	Partner    coalition.PartnerID
+	Accrual    Accrual
+	Redemption *Redemption
+}
+
+// OpResult is an Op's answer.
+type OpResult struct {
+	Accrued AccrueResult
+	Burned  Transaction
+	Err     error
+}
+
+// Together applies postings as one batch of a lane, in order, as if they
+// had queued together, and returns each one's answer.
+func (l *Ledger) Together(ctx context.Context, ops []Op) []OpResult {
+	batch := make([]*request, len(ops))
+	for i, op := range ops {
+		r := &request{ctx: ctx, partner: op.Partner, a: op.Accrual, red: op.Redemption, done: make(chan struct{})}
+		h, err := l.hashRef(ctx, r.member())
 		if err != nil {
 			panic(err)
 		}
-		batch[i] = &accrualRequest{ctx: ctx, partner: partners[i], a: a, phoneHash: h, done: make(chan struct{})}
+		r.phoneHash = h
+		batch[i] = r
 	}
 	l.applyBatch(batch, func() {})
-	res := make([]AccrueResult, len(as))
-	errs := make([]error, len(as))
+	out := make([]OpResult, len(ops))
 	for i, r := range batch {
 		<-r.done
-		res[i], errs[i] = r.res, r.err
+		out[i] = OpResult{Accrued: r.res, Burned: r.burned, Err: r.err}
+	}
+	return out
+}
+
+// AccrueTogether is Together for accruals only.
+func (l *Ledger) AccrueTogether(ctx context.Context, partners []coalition.PartnerID, as []Accrual) ([]AccrueResult, []error) {
+	ops := make([]Op, len(as))
+	for i, a := range as {
+		ops[i] = Op{Partner: partners[i], Accrual: a}
+	}
+	res := make([]AccrueResult, len(as))
+	errs := make([]error, len(as))
+	for i, r := range l.Together(ctx, ops) {
+		res[i], errs[i] = r.Accrued, r.Err
 	}
 	return res, errs
 }

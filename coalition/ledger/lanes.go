@@ -14,8 +14,8 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition"
 )
 
-// Group commit. Accruals queue into a few lanes, chosen by the member they
-// name, and each lane applies what queued while its previous batch was
+// Group commit. Accruals and redemptions queue into a few lanes, chosen by
+// the member they name, and each lane applies what queued while its previous batch was
 // committing in one transaction: one set of locks, three round trips and
 // one COMMIT for the whole batch instead of six round trips and a COMMIT
 // for each request (docs/DATABASE.md, "The posting engine"). There is no
@@ -40,16 +40,42 @@ const DefaultBatchCap = 128
 // cancellation may stop it; a waiter whose context ends stops waiting.
 const batchTimeout = 30 * time.Second
 
-// accrualRequest is one accrual waiting in a lane, and then its answer.
-type accrualRequest struct {
+// request is one posting waiting in a lane, and then its answer: an
+// accrual, or a redemption when red is set.
+type request struct {
 	ctx       context.Context
 	partner   coalition.PartnerID
 	a         Accrual
+	red       *Redemption
 	phoneHash []byte
 
-	res  AccrueResult
-	err  error
-	done chan struct{}
+	res    AccrueResult
+	burned Transaction // a redemption's answer
+	err    error
+	done   chan struct{}
+}
+
+func (r *request) member() MemberRef {
+	if r.red != nil {
+		return r.red.Member
+	}
+	return r.a.Member
+}
+
+func (r *request) key() string {
+	if r.red != nil {
+		return r.red.IdempotencyKey
+	}
+	return r.a.IdempotencyKey
+}
+
+// alone runs the request in a transaction of its own.
+func (l *Ledger) alone(r *request) {
+	if r.red != nil {
+		r.burned, r.err = l.redeemOne(r.ctx, r.partner, *r.red, r.phoneHash)
+		return
+	}
+	r.res, r.err = l.accrueOne(r.ctx, r.partner, r.a, r.phoneHash)
 }
 
 type lanes struct {
@@ -59,10 +85,10 @@ type lanes struct {
 	stats struct{ batches, batched, alone, failed atomic.Int64 }
 }
 
-// BatchStats counts the work of the accrual lanes since the ledger started.
+// BatchStats counts the work of the lanes since the ledger started.
 type BatchStats struct {
 	// Batches is the transactions the lanes committed or tried; Batched the
-	// accruals they applied; Alone those they left to a transaction of
+	// postings they applied; Alone those they left to a transaction of
 	// their own (refusals, replays, budgets, …); Failed the batches that
 	// did not commit, whose requests all ran alone.
 	Batches, Batched, Alone, Failed int64
@@ -79,7 +105,7 @@ func (l *Ledger) BatchStats() BatchStats {
 
 type lane struct {
 	mu       sync.Mutex
-	queue    []*accrualRequest
+	queue    []*request
 	running  bool
 	inFlight chan struct{} // batches started and not yet answered
 }
@@ -113,9 +139,14 @@ func (ls *lanes) laneOf(ref MemberRef, phoneHash []byte) *lane {
 }
 
 // enqueue puts an accrual in its member's lane.
-func (l *Ledger) enqueue(ctx context.Context, partner coalition.PartnerID, a Accrual, phoneHash []byte) *accrualRequest {
-	r := &accrualRequest{ctx: ctx, partner: partner, a: a, phoneHash: phoneHash, done: make(chan struct{})}
-	ln := l.lanes.laneOf(r.a.Member, r.phoneHash)
+func (l *Ledger) enqueue(ctx context.Context, partner coalition.PartnerID, a Accrual, phoneHash []byte) *request {
+	return l.enqueueRequest(&request{ctx: ctx, partner: partner, a: a, phoneHash: phoneHash})
+}
+
+// enqueueRequest puts a posting in its member's lane.
+func (l *Ledger) enqueueRequest(r *request) *request {
+	r.done = make(chan struct{})
+	ln := l.lanes.laneOf(r.member(), r.phoneHash)
 	ln.mu.Lock()
 	ln.queue = append(ln.queue, r)
 	start := !ln.running
@@ -131,7 +162,7 @@ func (l *Ledger) enqueue(ctx context.Context, partner coalition.PartnerID, a Acc
 // whose caller stopped waiting may still be applied, as a request whose
 // answer was lost on the way back may: a retry with its idempotency key
 // returns what was posted.
-func (r *accrualRequest) wait() (AccrueResult, error) {
+func (r *request) wait() (AccrueResult, error) {
 	select {
 	case <-r.done:
 		return r.res, r.err
@@ -151,7 +182,7 @@ func (l *Ledger) drain(ln *lane) {
 			return
 		}
 		batch := ln.queue[:n:n]
-		ln.queue = append([]*accrualRequest(nil), ln.queue[n:]...)
+		ln.queue = append([]*request(nil), ln.queue[n:]...)
 		ln.mu.Unlock()
 		// The next batch starts as soon as this one holds its locks, so
 		// that its work overlaps this one's COMMIT (the WAL flush), which
@@ -170,7 +201,7 @@ func (l *Ledger) drain(ln *lane) {
 
 // applyBatch answers every request of the batch, whatever happens. It
 // calls locked once the batch holds its members' locks, or has given up.
-func (l *Ledger) applyBatch(batch []*accrualRequest, locked func()) {
+func (l *Ledger) applyBatch(batch []*request, locked func()) {
 	defer locked()
 	live := batch[:0:0]
 	for _, r := range batch {
@@ -192,11 +223,11 @@ func (l *Ledger) applyBatch(batch []*accrualRequest, locked func()) {
 			links = append(links, trace.Link{SpanContext: sc})
 		}
 	}
-	ctx, span := l.tracer.Start(context.WithoutCancel(live[0].ctx), "ledger.accrual_batch",
+	ctx, span := l.tracer.Start(context.WithoutCancel(live[0].ctx), "ledger.batch",
 		trace.WithLinks(links...), trace.WithAttributes(attribute.Int("coalition.batch.size", len(live))))
 	defer span.End()
 	for _, r := range live[1:] {
-		trace.SpanFromContext(r.ctx).AddEvent("ledger.accrual_batch", trace.WithAttributes(
+		trace.SpanFromContext(r.ctx).AddEvent("ledger.batch", trace.WithAttributes(
 			attribute.String("coalition.batch.trace_id", span.SpanContext().TraceID().String()),
 			attribute.String("coalition.batch.span_id", span.SpanContext().SpanID().String()),
 			attribute.Int("coalition.batch.size", len(live))))
@@ -204,7 +235,7 @@ func (l *Ledger) applyBatch(batch []*accrualRequest, locked func()) {
 	// Without the first request's deadline: the batch is everyone's.
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
-	later := l.accrueBatch(ctx, live, locked)
+	later := l.postBatch(ctx, live, locked)
 	span.SetAttributes(attribute.Int("coalition.batch.alone", len(later)))
 	st := &l.lanes.stats
 	st.batches.Add(1)
@@ -220,7 +251,7 @@ func (l *Ledger) applyBatch(batch []*accrualRequest, locked func()) {
 	// running it after them is one of the orders it could have had.
 	for _, r := range live {
 		if _, ok := later[r]; ok {
-			r.res, r.err = l.accrueOne(r.ctx, r.partner, r.a, r.phoneHash)
+			l.alone(r)
 			close(r.done)
 		}
 	}

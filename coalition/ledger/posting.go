@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -86,6 +87,24 @@ func (p *purse) owed() (n coalition.Points) {
 // and debt. Negative only while a debt is unpaid.
 func (p *purse) available(now time.Time) coalition.Points {
 	return p.spendable(now) - p.held - p.owed()
+}
+
+// lotOrder is the order a purse keeps its lots in, as loadPurse reads
+// them: soonest to expire first.
+func lotOrder(a, b *lot) int {
+	if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
+		return c
+	}
+	if c := a.EarnedAt.Compare(b.EarnedAt); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.ID[:], b.ID[:])
+}
+
+// add puts a lot made after the purse was read in its place.
+func (p *purse) add(t *lot) {
+	i, _ := slices.BinarySearchFunc(p.lots, t, lotOrder)
+	p.lots = slices.Insert(p.lots, i, t)
 }
 
 func loadPurse(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time) (*purse, error) {
@@ -259,6 +278,7 @@ func (p *posting) queue(w *writes) error {
 	}
 	for _, t := range p.newLots {
 		w.lots.add(t, p.tx)
+		w.newLots = append(w.newLots, t)
 	}
 	for i, l := range p.lines {
 		w.lines.add(p.tx.ID, int32(i+1), l)
@@ -301,6 +321,9 @@ type writes struct {
 	consumptions consumptionRows
 	dayPoints    map[memberDay]coalition.Points
 	dayOrder     []memberDay
+	// newLots are the lots the postings made, in order, for a batch to
+	// put in its members' purses.
+	newLots []*lot
 }
 
 // memberDay is a member's own points at a partner on a day (the daily

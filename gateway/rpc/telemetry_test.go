@@ -77,12 +77,12 @@ func TestAnAccrualLeavesATraceAndMetrics(t *testing.T) {
 	// child, and the batch's statements are the batch's children.
 	var batch sdktrace.ReadOnlySpan
 	for _, s := range spans.Ended() {
-		if s.Name() == "ledger.accrual_batch" && s.Parent().SpanID() == serverSpan.SpanContext().SpanID() {
+		if s.Name() == "ledger.batch" && s.Parent().SpanID() == serverSpan.SpanContext().SpanID() {
 			batch = s
 		}
 	}
 	if batch == nil {
-		t.Fatal("no ledger.accrual_batch span under the Accrue span")
+		t.Fatal("no ledger.batch span under the Accrue span")
 	}
 	var queries []string
 	for _, s := range spans.Ended() {

@@ -87,8 +87,8 @@ type Config struct {
 	// or more).
 	PhoneHashKey []byte
 
-	// Lanes is the ledger's number of group-commit lanes for accruals
-	// (zero: ledger.DefaultLanes(); negative: a transaction per accrual).
+	// Lanes is the ledger's number of group-commit lanes for accruals and redemptions
+	// (zero: ledger.DefaultLanes(); negative: a transaction per posting).
 	Lanes int
 
 	// Settings are the coalition's terms, recorded on the first start.

@@ -52,8 +52,8 @@ type BatchCounts struct{ Batches, Batched, Alone, Failed int64 }
 
 // ObserveBatches reports the lanes' counters: coalition.ledger.batches (by
 // outcome: committed or failed, whose requests all ran alone) and
-// coalition.ledger.accruals (by path: batched, or alone in a transaction of
-// their own).
+// coalition.ledger.postings (accruals and redemptions through the lanes,
+// by path: batched, or alone in a transaction of their own).
 func ObserveBatches(mp metric.MeterProvider, read func() BatchCounts) error {
 	m := mp.Meter("github.com/coalition-loyalty/coalition")
 	batches, err := m.Int64ObservableCounter("coalition.ledger.batches",
@@ -61,18 +61,18 @@ func ObserveBatches(mp metric.MeterProvider, read func() BatchCounts) error {
 	if err != nil {
 		return fmt.Errorf("batches metric: %w", err)
 	}
-	accruals, err := m.Int64ObservableCounter("coalition.ledger.accruals",
-		metric.WithDescription("Accruals through the lanes, applied in a batch or alone"))
+	postings, err := m.Int64ObservableCounter("coalition.ledger.postings",
+		metric.WithDescription("Accruals and redemptions through the lanes, applied in a batch or alone"))
 	if err != nil {
-		return fmt.Errorf("accruals metric: %w", err)
+		return fmt.Errorf("postings metric: %w", err)
 	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		c := read()
 		o.ObserveInt64(batches, c.Batches-c.Failed, metric.WithAttributes(attribute.String("outcome", "committed")))
 		o.ObserveInt64(batches, c.Failed, metric.WithAttributes(attribute.String("outcome", "failed")))
-		o.ObserveInt64(accruals, c.Batched, metric.WithAttributes(attribute.String("path", "batched")))
-		o.ObserveInt64(accruals, c.Alone, metric.WithAttributes(attribute.String("path", "alone")))
+		o.ObserveInt64(postings, c.Batched, metric.WithAttributes(attribute.String("path", "batched")))
+		o.ObserveInt64(postings, c.Alone, metric.WithAttributes(attribute.String("path", "alone")))
 		return nil
-	}, batches, accruals)
+	}, batches, postings)
 	return err
 }

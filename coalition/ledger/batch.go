@@ -16,29 +16,33 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
-// accrueBatch applies a batch of accruals in one READ COMMITTED
-// transaction under the ledger's lock protocol, and returns the requests it
-// left to run one at a time; every other request has its result in res.
+// postBatch applies a batch of accruals and redemptions in one READ
+// COMMITTED transaction under the ledger's lock protocol, and returns the
+// requests it left to run one at a time; every other request has its
+// answer in res (an accrual) or burned (a redemption).
 //
-// The batch handles the common accrual: a known member at an active
-// partner, with a new key and a new order, earning points that need no
-// shared budget, no referral bonus and no joint-promotion lock. Anything
-// else (a refusal to record, a key or order seen before, a promotion with a
-// budget) is left to accrueOne, which has every rule of precedence and
-// every refusal's wording; so the batch's answers are accrueOne's by
-// construction, and it needs no second copy of the rare paths.
+// The batch handles the common postings: a known member at an active
+// partner, with a new key; an accrual with a new order, earning points that
+// need no shared budget, no referral bonus and no joint-promotion lock; a
+// redemption the member's points cover. Anything else (a refusal to
+// record, a key or order seen before, a promotion with a budget) is left to
+// accrueOne or redeemOne, which have every rule of precedence and every
+// refusal's wording; so the batch's answers are theirs by construction,
+// and it needs no second copy of the rare paths.
 //
 // The transaction is three round trips and a COMMIT whatever the batch's
 // size: (1) the rules, each partner's terms with the window locked in share
 // mode, every member locked FOR UPDATE in one statement in id order (two
 // batches lock their common members in the same order, so they cannot
-// deadlock), and which keys are taken; (2) what the rules need
-// of each member, set-based; (3) every row, one statement per table. Each
-// request is applied in Go in arrival order, against the state its
-// member's earlier requests in the batch left.
-func (l *Ledger) accrueBatch(ctx context.Context, batch []*accrualRequest, locked func()) map[*accrualRequest]struct{} {
-	all := func() map[*accrualRequest]struct{} {
-		later := make(map[*accrualRequest]struct{}, len(batch))
+// deadlock), and which keys are taken; (2) what the rules need of each
+// member and the purses of those who spend, set-based; (3) every row, one
+// statement per table. Each request is applied in Go in arrival order,
+// against the state its member's earlier requests in the batch left: the
+// accruals' figures, and the purse, whose lots an accrual adds to and a
+// redemption takes from.
+func (l *Ledger) postBatch(ctx context.Context, batch []*request, locked func()) map[*request]struct{} {
+	all := func() map[*request]struct{} {
+		later := make(map[*request]struct{}, len(batch))
 		for _, r := range batch {
 			later[r] = struct{}{}
 		}
@@ -78,6 +82,9 @@ func (l *Ledger) accrueBatch(ctx context.Context, batch []*accrualRequest, locke
 	for r, res := range run.results {
 		r.res, r.err = res, nil
 	}
+	for r, tx := range run.burned {
+		r.burned, r.err = tx, nil
+	}
 	for p := range run.uncapped {
 		l.capped.Delete(p)
 	}
@@ -87,17 +94,18 @@ func (l *Ledger) accrueBatch(ctx context.Context, batch []*accrualRequest, locke
 // batchRun is one attempt at a batch; the runner may make several.
 type batchRun struct {
 	l           *Ledger
-	batch       []*accrualRequest
+	batch       []*request
 	locked      func() // called once the members are locked
 	outstanding map[coalition.PartnerID]coalition.Points
-	later       map[*accrualRequest]struct{}
-	results     map[*accrualRequest]AccrueResult
+	later       map[*request]struct{}
+	results     map[*request]AccrueResult
+	burned      map[*request]Transaction // the redemptions' answers
 	uncapped    map[coalition.PartnerID]struct{}
 }
 
 // errBatchKeyTaken rolls a batch back when a concurrent request recorded
 // one of its keys first.
-var errBatchKeyTaken = errors.New("accrual batch: an idempotency key was recorded concurrently")
+var errBatchKeyTaken = errors.New("batch: an idempotency key was recorded concurrently")
 
 type partnerTerms struct {
 	c   opContext
@@ -120,10 +128,11 @@ type memberPartner struct {
 
 func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	l := b.l
-	b.later = map[*accrualRequest]struct{}{}
-	b.results = map[*accrualRequest]AccrueResult{}
+	b.later = map[*request]struct{}{}
+	b.results = map[*request]AccrueResult{}
+	b.burned = map[*request]Transaction{}
 	b.uncapped = map[coalition.PartnerID]struct{}{}
-	leave := func(r *accrualRequest) { b.later[r] = struct{}{} }
+	leave := func(r *request) { b.later[r] = struct{}{} }
 	now := l.now()
 
 	// Round trip 1: rules, terms and window, members, keys.
@@ -151,7 +160,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	for _, r := range b.batch {
 		// Tills name members by card or id; a phone or a QR token (or a
 		// reference that names no one) goes to accrueOne.
-		ref := r.a.Member
+		ref := r.member()
 		if _, _, _, err := memberWhere(ref, r.phoneHash, "member"); err != nil {
 			leave(r)
 			continue
@@ -165,7 +174,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			leave(r)
 			continue
 		}
-		keyPartners, keys = append(keyPartners, uuid.UUID(r.partner)), append(keys, r.a.IdempotencyKey)
+		keyPartners, keys = append(keyPartners, uuid.UUID(r.partner)), append(keys, r.key())
 	}
 	var found []memberRow
 	q.Queue(memberSQL+`id = ANY($1) OR card_number = ANY($2) ORDER BY id`+lockMember, ids, cards).Query(func(rows pgx.Rows) error {
@@ -210,7 +219,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	err := tx.SendBatch(ctx, q).Close()
 	b.locked()
 	if err != nil {
-		return fmt.Errorf("accrual batch: read: %w", err)
+		return fmt.Errorf("batch: read: %w", err)
 	}
 	rs, err := rulesInForce()
 	if err != nil {
@@ -228,8 +237,8 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		byRef["id:"+m.ID.String()] = m
 		byRef["card:"+m.CardNumber] = m
 	}
-	member := func(r *accrualRequest) (memberRow, bool) {
-		ref := r.a.Member
+	member := func(r *request) (memberRow, bool) {
+		ref := r.member()
 		switch {
 		case ref.ID != (coalition.MemberID{}):
 			m, ok := byRef["id:"+ref.ID.String()]
@@ -243,7 +252,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 
 	// Which requests the batch applies.
 	type item struct {
-		r *accrualRequest
+		r *request
 		c opContext
 		m memberRow
 	}
@@ -253,20 +262,25 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	// member's later requests in the batch are left alone too, so that a
 	// member's requests still apply in their order of arrival.
 	aloneMember := map[coalition.MemberID]bool{}
-	leaveMember := func(r *accrualRequest, m coalition.MemberID) {
+	leaveMember := func(r *request, m coalition.MemberID) {
 		leave(r)
 		aloneMember[m] = true
 	}
 	seenKey := map[partnerKey]bool{}
 	seenOrder := map[partnerKey]bool{}
-	var memberIDs []uuid.UUID
-	memberSeen := map[coalition.MemberID]bool{}
+	var memberIDs, spenders []uuid.UUID
+	memberSeen, spendsSeen := map[coalition.MemberID]bool{}, map[coalition.MemberID]bool{}
 	for _, r := range b.batch {
 		// A key or an order seen earlier in the batch, applied or left
 		// alone, leaves this request alone too, to run after the first.
-		k, o := partnerKey{r.partner, r.a.IdempotencyKey}, partnerKey{r.partner, r.a.OrderID}
-		dup := seenKey[k] || seenOrder[o]
-		seenKey[k], seenOrder[o] = true, true
+		// (A redemption's order id is not unique: only an earn's is.)
+		k, o := partnerKey{r.partner, r.key()}, partnerKey{r.partner, r.a.OrderID}
+		dup := seenKey[k]
+		seenKey[k] = true
+		if r.red == nil {
+			dup = dup || seenOrder[o]
+			seenOrder[o] = true
+		}
 		if _, left := b.later[r]; left {
 			continue
 		}
@@ -276,7 +290,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		case !ok:
 			leave(r) // no such member: refused, and nothing changes
 			continue
-		case dup || aloneMember[m.ID] || t.err != nil || r.a.Purchase.Currency != t.c.currency || taken[k]:
+		case dup || aloneMember[m.ID] || t.err != nil || taken[k] || (r.red == nil && r.a.Purchase.Currency != t.c.currency):
 			leaveMember(r, m.ID)
 			continue
 		}
@@ -284,6 +298,10 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		if !memberSeen[m.ID] {
 			memberSeen[m.ID] = true
 			memberIDs = append(memberIDs, uuid.UUID(m.ID))
+		}
+		if r.red != nil && !spendsSeen[m.ID] {
+			spendsSeen[m.ID] = true
+			spenders = append(spenders, uuid.UUID(m.ID))
 		}
 	}
 	if len(items) == 0 {
@@ -388,24 +406,84 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		})
 		return err
 	})
+	// The purses of the members who spend: their open lots, soonest to
+	// expire first, and their active holds (the debts are above).
+	purses := map[coalition.MemberID]*purse{}
+	if len(spenders) > 0 {
+		for _, id := range spenders {
+			purses[coalition.MemberID(id)] = &purse{}
+		}
+		q.Queue(`
+			SELECT member_id, id, issuer_id, points, remaining, earned_at, spendable_from, expires_at, unlock_partner_id
+			FROM lots
+			WHERE member_id = ANY($1) AND remaining > 0 AND expires_at > $2
+			ORDER BY member_id, expires_at, earned_at, id`, spenders, now).Query(func(rows pgx.Rows) error {
+			var id coalition.MemberID
+			var t lot
+			_, err := pgx.ForEachRow(rows, []any{&id, &t.ID, &t.IssuerID, &t.Points, &t.Remaining, &t.EarnedAt, &t.SpendableFrom,
+				&t.ExpiresAt, &t.Unlock}, func() error {
+				tt := t
+				purses[id].lots = append(purses[id].lots, &tt)
+				return nil
+			})
+			return err
+		})
+		q.Queue(`
+			SELECT member_id, SUM(points - captured_points)
+			FROM holds
+			WHERE member_id = ANY($1) AND status = 'active' AND expires_at > $2
+			GROUP BY member_id`, spenders, now).Query(func(rows pgx.Rows) error {
+			var id coalition.MemberID
+			var held coalition.Points
+			_, err := pgx.ForEachRow(rows, []any{&id, &held}, func() error {
+				purses[id].held = held
+				return nil
+			})
+			return err
+		})
+	}
 	if err := tx.SendBatch(ctx, q).Close(); err != nil {
-		return fmt.Errorf("accrual batch: member state: %w", err)
+		return fmt.Errorf("batch: member state: %w", err)
+	}
+	for id, pu := range purses {
+		pu.debts = facts[id].debts // shared: an earn that pays a debt lowers what is owed
 	}
 
 	// Each request in arrival order.
 	w := newWrites()
-	var keyRows struct {
-		partner        []uuid.UUID
-		key, op        []string
-		hash, response [][]byte
-		created        []time.Time
-	}
+	var keyRows keyRows
 	var tiers []func(*pgx.Batch)
 	for _, it := range items {
 		r, c, m := it.r, it.c, it.m
 		f := facts[m.ID]
 		mp := memberPartner{m.ID, r.partner}
-		if aloneMember[m.ID] || locked[mp] > 0 { // (a purchase that unlocks a joint promotion's points)
+		if aloneMember[m.ID] {
+			leave(r)
+			continue
+		}
+		if r.red != nil {
+			// A redemption, as Redeem posts it, from the purse as the
+			// member's earlier requests in the batch left it.
+			pu := purses[m.ID]
+			if avail := pu.available(now); r.red.Points > avail {
+				leaveMember(r, m.ID) // refused: redeemOne records the refusal
+				continue
+			}
+			p := newPosting(Transaction{
+				ID: coalition.NewID(), Kind: KindBurn, PartnerID: r.partner, MemberID: m.ID, Points: -r.red.Points,
+				OrderID: r.red.OrderID, BusinessDate: c.date(), CreatedAt: now,
+			})
+			p.burn(pu, m, c, r.red.Points, now)
+			if err := p.queue(w); err != nil {
+				return err
+			}
+			if err := b.record(&keyRows, r, "redeem", r.red.record(r.phoneHash), p.tx, now); err != nil {
+				return err
+			}
+			b.burned[r] = p.tx
+			continue
+		}
+		if locked[mp] > 0 { // a purchase that unlocks a joint promotion's points
 			leaveMember(r, m.ID)
 			continue
 		}
@@ -447,9 +525,15 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			Amount: &amount, OrderID: r.a.OrderID, BusinessDate: c.date(), CreatedAt: now,
 		})
 		earn.ruleVersion = earning.Version
+		made := len(w.newLots)
 		bonuses, err := l.queueLines(ctx, tx, w, c, m, earn, earning.Lines, res.SpendableFrom, res.ExpiresAt, f.debts)
 		if err != nil {
 			return err
+		}
+		if pu := purses[m.ID]; pu != nil {
+			for _, t := range w.newLots[made:] {
+				pu.add(t) // for the member's redemptions later in the batch
+			}
 		}
 		if earning.Upgraded && earning.Tier != p.Tier {
 			member, tier := m.ID, earning.Tier
@@ -469,23 +553,12 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		}
 		res.Transaction = earn.tx
 		res.Bonuses = bonuses
-		resJSON, err := json.Marshal(res)
-		if err != nil {
-			return fmt.Errorf("accrue: encode result: %w", err)
-		}
-		hash, err := requestHash("accrue", r.a.record(r.phoneHash))
-		if err != nil {
+		if err := b.record(&keyRows, r, "accrue", r.a.record(r.phoneHash), res, now); err != nil {
 			return err
 		}
-		keyRows.partner = append(keyRows.partner, uuid.UUID(r.partner))
-		keyRows.key = append(keyRows.key, r.a.IdempotencyKey)
-		keyRows.op = append(keyRows.op, "accrue")
-		keyRows.hash = append(keyRows.hash, hash)
-		keyRows.response = append(keyRows.response, resJSON)
-		keyRows.created = append(keyRows.created, now)
 		b.results[r] = res
 	}
-	if len(b.results) == 0 {
+	if len(keyRows.key) == 0 {
 		return nil
 	}
 
@@ -507,8 +580,36 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		return nil
 	})
 	if err := tx.SendBatch(ctx, q).Close(); err != nil {
-		return fmt.Errorf("accrual batch: write: %w", err)
+		return fmt.Errorf("batch: write: %w", err)
 	}
+	return nil
+}
+
+// keyRows are the idempotency records of a batch's postings.
+type keyRows struct {
+	partner        []uuid.UUID
+	key, op        []string
+	hash, response [][]byte
+	created        []time.Time
+}
+
+// record adds the idempotency record of a request the batch applied: its
+// request's hash and its answer, as idempotent would store them.
+func (b *batchRun) record(k *keyRows, r *request, op string, req, res any, now time.Time) error {
+	resJSON, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("%s: encode result: %w", op, err)
+	}
+	hash, err := requestHash(op, req)
+	if err != nil {
+		return err
+	}
+	k.partner = append(k.partner, uuid.UUID(r.partner))
+	k.key = append(k.key, r.key())
+	k.op = append(k.op, op)
+	k.hash = append(k.hash, hash)
+	k.response = append(k.response, resJSON)
+	k.created = append(k.created, now)
 	return nil
 }
 
