@@ -21,6 +21,8 @@
 # For each round and each number of clients in CONCURRENCY, for
 # SECONDS_PER_RUN each (WORKLOADS picks and orders the coalition's):
 #   accrue       accruals only, on MEMBERS members, at the three demo partners;
+#   half-load    the same, paced at half the rate accrue reached (p50/p99
+#                of a server that is not saturated);
 #   pgbench RC   tpcb-like at READ COMMITTED (pgbench's usual setting);
 #   mix          the partner mix: 60 % accrue, 20 % redeem, 20 % balance;
 #   regulars     the same mix on REGULARS members who each made
@@ -49,7 +51,7 @@ CONCURRENCY="${CONCURRENCY:-16 64}"
 SECONDS_PER_RUN="${SECONDS_PER_RUN:-30}"
 ROUNDS="${ROUNDS:-1}"
 MEMBERS="${MEMBERS:-2000}"
-WORKLOADS="${WORKLOADS:-accrue mix regulars hot-member hot-partner ceiling}"
+WORKLOADS="${WORKLOADS:-accrue half-load mix regulars hot-member hot-partner ceiling}"
 REGULARS="${REGULARS:-64}"
 REGULAR_PURCHASES="${REGULAR_PURCHASES:-200}"
 MIN_OPEN_LOTS="${MIN_OPEN_LOTS:-50}"
@@ -320,7 +322,15 @@ for round in $(seq "$ROUNDS"); do
         hot-member) coalition_run "$round" "$clients" hot-member "${common[@]}" -mix accrue=1 -members 1 ;;
         hot-partner) coalition_run "$round" "$clients" hot-partner "${common[@]}" -mix accrue=1 -members "$MEMBERS" -partners "$HOT_PARTNER" ;;
         ceiling) coalition_run "$round" "$clients" ceiling -stub -requests 0 -mix accrue=1 -members "$MEMBERS" ;;
-        *) die "unknown workload $w (WORKLOADS: accrue mix regulars hot-member hot-partner ceiling)" ;;
+        half-load)
+          # Accruals paced at half the rate the accrue run of this round and
+          # number of clients reached: the latencies of a server that is not
+          # saturated.
+          full="$(awk -v r="$round" -v c="$clients" '$1 == r && $2 == c && $3 == "accrue" { print $4 }' "$results")"
+          [ -n "$full" ] || die "half-load needs the accrue workload before it"
+          coalition_run "$round" "$clients" half-load "${common[@]}" -mix accrue=1 -members "$MEMBERS" \
+            -rate "$(awk -v f="$full" 'BEGIN { printf "%.0f", f / 2 }')" ;;
+        *) die "unknown workload $w (WORKLOADS: accrue half-load mix regulars hot-member hot-partner ceiling)" ;;
       esac
       # The peers run after the accrual-only and the mix runs, so that each
       # sits between runs of the coalition.

@@ -38,8 +38,14 @@ type Config struct {
 	Requests    int           // requests to send; with Duration, at most this many (0: no limit)
 	Duration    time.Duration // send for this long (0: until Requests are sent)
 	Concurrency int
-	Members     int
-	CAFile      string
+	// Rate, if positive, paces the requests: request i is due at i/Rate
+	// seconds after the start, and its latency counts from then, so that
+	// a server falling behind shows in the latencies (an open-loop load,
+	// no coordinated omission). Zero: each worker sends as soon as its
+	// previous request is answered.
+	Rate    float64
+	Members int
+	CAFile  string
 	// CAPEM is the CA bundle itself, instead of CAFile.
 	CAPEM   []byte
 	Timeout time.Duration
@@ -454,6 +460,17 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				var err error
 				op := pick(cfg.Mix, rng)
 				t0 := time.Now()
+				if cfg.Rate > 0 {
+					due := start.Add(time.Duration(float64(i-1) / cfg.Rate * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-ctx.Done():
+							return
+						}
+					}
+					t0 = due
+				}
 				switch op {
 				case "accrue":
 					_, err = client.Accrue(as(ctx, partner), &coalitionv1.AccrueRequest{IdempotencyKey: key, Member: member, OrderId: key,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 )
@@ -27,5 +28,24 @@ func TestTheStubAnswersThePartnerMixOverTLS(t *testing.T) {
 	}
 	if rep.Server == nil || rep.Server.RSS <= 0 {
 		t.Fatalf("server usage %+v, want it read from /proc", rep.Server)
+	}
+}
+
+// TestARatePacesTheRequests: at 100 requests/s the 50th request is due
+// 0.49 s after the start, so the run cannot end before then, however fast
+// the server answers.
+func TestARatePacesTheRequests(t *testing.T) {
+	addr, caPEM, stop, err := startStub()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	rep, err := Run(context.Background(), Config{Targets: []string{addr}, CAPEM: caPEM, Partners: []string{"cafe"},
+		Requests: 50, Concurrency: 8, Members: 5, Rate: 100, Mix: map[string]int{"accrue": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ByCode[codes.OK] != 50 || rep.Elapsed < 490*time.Millisecond {
+		t.Fatalf("%v in %s; want 50 OK, paced over at least 490 ms", rep.ByCode, rep.Elapsed)
 	}
 }
