@@ -85,6 +85,9 @@ func (l *Ledger) postBatch(ctx context.Context, batch []*request, locked func())
 	for r, tx := range run.burned {
 		r.burned, r.err = tx, nil
 	}
+	for r, h := range run.holds {
+		r.held, r.err = h, nil
+	}
 	for p := range run.uncapped {
 		l.capped.Delete(p)
 	}
@@ -100,6 +103,7 @@ type batchRun struct {
 	later       map[*request]struct{}
 	results     map[*request]AccrueResult
 	burned      map[*request]Transaction // the redemptions' answers
+	holds       map[*request]Hold        // the authorizations' answers
 	uncapped    map[coalition.PartnerID]struct{}
 }
 
@@ -131,6 +135,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	b.later = map[*request]struct{}{}
 	b.results = map[*request]AccrueResult{}
 	b.burned = map[*request]Transaction{}
+	b.holds = map[*request]Hold{}
 	b.uncapped = map[coalition.PartnerID]struct{}{}
 	leave := func(r *request) { b.later[r] = struct{}{} }
 	now := l.now()
@@ -273,11 +278,11 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	for _, r := range b.batch {
 		// A key or an order seen earlier in the batch, applied or left
 		// alone, leaves this request alone too, to run after the first.
-		// (A redemption's order id is not unique: only an earn's is.)
+		// (A spend's order id is not unique: only an earn's is.)
 		k, o := partnerKey{r.partner, r.key()}, partnerKey{r.partner, r.a.OrderID}
 		dup := seenKey[k]
 		seenKey[k] = true
-		if r.red == nil {
+		if !r.spends() {
 			dup = dup || seenOrder[o]
 			seenOrder[o] = true
 		}
@@ -290,7 +295,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		case !ok:
 			leave(r) // no such member: refused, and nothing changes
 			continue
-		case dup || aloneMember[m.ID] || t.err != nil || taken[k] || (r.red == nil && r.a.Purchase.Currency != t.c.currency):
+		case dup || aloneMember[m.ID] || t.err != nil || taken[k] || (!r.spends() && r.a.Purchase.Currency != t.c.currency):
 			leaveMember(r, m.ID)
 			continue
 		}
@@ -299,7 +304,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			memberSeen[m.ID] = true
 			memberIDs = append(memberIDs, uuid.UUID(m.ID))
 		}
-		if r.red != nil && !spendsSeen[m.ID] {
+		if r.spends() && !spendsSeen[m.ID] {
 			spendsSeen[m.ID] = true
 			spenders = append(spenders, uuid.UUID(m.ID))
 		}
@@ -481,6 +486,28 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 				return err
 			}
 			b.burned[r] = p.tx
+			continue
+		}
+		if a := r.auth; a != nil {
+			// A hold, as Authorize places it; later spends of the member
+			// in the batch see it held.
+			pu := purses[m.ID]
+			if avail := pu.available(now); a.Points > avail {
+				leaveMember(r, m.ID) // refused: authorizeOne records the refusal
+				continue
+			}
+			hold := Hold{ID: coalition.NewID(), MemberID: m.ID, PartnerID: r.partner, Points: a.Points, Status: HoldActive,
+				OrderID: a.OrderID, CreatedAt: now, ExpiresAt: now.Add(a.TTL)}
+			p := newPosting(Transaction{})
+			p.holdInsert = &hold
+			if err := p.queue(w); err != nil {
+				return err
+			}
+			pu.held += a.Points
+			if err := b.record(&keyRows, r, "authorize", a.record(r.phoneHash), hold, now); err != nil {
+				return err
+			}
+			b.holds[r] = hold
 			continue
 		}
 		if locked[mp] > 0 { // a purchase that unlocks a joint promotion's points

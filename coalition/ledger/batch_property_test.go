@@ -62,6 +62,18 @@ func redemption(a ledger.Accrual, points coalition.Points) ledger.Redemption {
 	return ledger.Redemption{IdempotencyKey: a.IdempotencyKey, Member: a.Member, Points: points, OrderID: a.OrderID}
 }
 
+func authorization(a ledger.Accrual, points coalition.Points) ledger.Authorization {
+	return ledger.Authorization{IdempotencyKey: a.IdempotencyKey, Member: a.Member, Points: points, OrderID: a.OrderID, TTL: time.Hour}
+}
+
+// holdOf is an authorization's answer as an answer: its points, or its error.
+func holdOf(h ledger.Hold, err error) answer {
+	if err != nil {
+		return answerOf(ledger.AccrueResult{}, err)
+	}
+	return answer{points: int64(h.Points), tier: string(h.Status)}
+}
+
 // burnOf is a redemption's answer as an answer: its points, or its error.
 func burnOf(tx ledger.Transaction, err error) answer {
 	if err != nil {
@@ -70,7 +82,7 @@ func burnOf(tx ledger.Transaction, err error) answer {
 	return answer{points: int64(tx.Points), tier: string(tx.Kind)}
 }
 
-// TestBatchesAnswerAsOneAtATime: random accruals and redemptions cut into random batches
+// TestBatchesAnswerAsOneAtATime: random accruals, redemptions and holds cut into random batches
 // give every request the answer, and every member the balance, that the
 // same requests give one at a time on a ledger without lanes; replays,
 // reused keys and orders, unknown cards and a wrong currency among them,
@@ -108,6 +120,7 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 			member  int
 			byCard  bool
 			redeem  coalition.Points // > 0: a redemption of these points (key, member, order of a)
+			hold    coalition.Points // > 0: an authorization of these points, for an hour
 		}
 		var sent []request
 		shops := func(f *fixture) []partners.Partner { return []partners.Partner{f.cafe, f.cinema, f.fuel} }
@@ -132,7 +145,7 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 				byCard: rapid.Bool().Draw(rt, "by card"),
 				a: ledger.Accrual{IdempotencyKey: key, OrderID: key, Purchase: rub(rapid.Int64Range(1, 400_000).Draw(rt, "minor")),
 					Category: rapid.SampledFrom([]string{"", "coffee"}).Draw(rt, "category")}}
-			switch rapid.IntRange(0, 9).Draw(rt, "kind") {
+			switch rapid.IntRange(0, 10).Draw(rt, "kind") {
 			case 0: // a replay of an earlier request
 				if len(requests) > 0 {
 					r = requests[rapid.IntRange(0, len(requests)-1).Draw(rt, "replayed")]
@@ -152,6 +165,8 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 				r.member = -1
 			case 5, 6:
 				r.redeem = coalition.Points(rapid.Int64Range(1, 300).Draw(rt, "points"))
+			case 7:
+				r.hold = coalition.Points(rapid.Int64Range(1, 200).Draw(rt, "held"))
 			}
 			requests = append(requests, r)
 		}
@@ -163,6 +178,10 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 			a.Member = ref(alone, r)
 			if r.redeem > 0 {
 				want = append(want, burnOf(alone.l.Redeem(alone.ctx, shops(alone)[r.partner].ID, redemption(a, r.redeem))))
+				continue
+			}
+			if r.hold > 0 {
+				want = append(want, holdOf(alone.l.Authorize(alone.ctx, shops(alone)[r.partner].ID, authorization(a, r.hold))))
 				continue
 			}
 			want = append(want, answerOf(alone.l.Accrue(alone.ctx, shops(alone)[r.partner].ID, a)))
@@ -180,11 +199,17 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 					red := redemption(a, r.redeem)
 					op.Redemption = &red
 				}
+				if r.hold > 0 {
+					auth := authorization(a, r.hold)
+					op.Authorization = &auth
+				}
 				ops = append(ops, op)
 			}
 			for i, res := range batched.l.Together(batched.ctx, ops) {
 				if sent[from+i].redeem > 0 {
 					got = append(got, burnOf(res.Burned, res.Err))
+				} else if sent[from+i].hold > 0 {
+					got = append(got, holdOf(res.Held, res.Err))
 				} else {
 					got = append(got, answerOf(res.Accrued, res.Err))
 				}
@@ -197,7 +222,7 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 			}
 		}
 		for i, p := range members {
-			if b, a := batched.balance(p.b), alone.balance(p.a); b.Available != a.Available || b.Pending != a.Pending || b.Debt != a.Debt {
+			if b, a := batched.balance(p.b), alone.balance(p.a); b.Available != a.Available || b.Pending != a.Pending || b.Debt != a.Debt || b.Held != a.Held {
 				rt.Fatalf("member %d: batched balance %+v, one at a time %+v", i, b, a)
 			}
 		}
@@ -210,6 +235,10 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 	if s := batched.l.BatchStats(); s.Batched == 0 {
 		t.Fatalf("lanes' stats %+v: want accruals applied in batches", s)
 	}
-	batched.checkClean()
-	alone.checkClean()
+	for _, f := range []*fixture{batched, alone} {
+		if _, err := f.l.ReleaseExpiredHolds(f.ctx, 100_000); err != nil { // as the sweeper would have
+			t.Fatal(err)
+		}
+		f.checkClean()
+	}
 }

@@ -132,6 +132,18 @@ func (l *Ledger) Authorize(ctx context.Context, partner coalition.PartnerID, a A
 	if err != nil {
 		return Hold{}, err
 	}
+	if l.lanes == nil || a.IdempotencyKey == "" {
+		return l.authorizeOne(ctx, partner, a, h)
+	}
+	q := l.enqueueRequest(&request{ctx: ctx, partner: partner, auth: &a, phoneHash: h})
+	if _, err := q.wait(); err != nil {
+		return Hold{}, err
+	}
+	return q.held, nil
+}
+
+// authorizeOne places one hold in a transaction of its own (a.TTL set).
+func (l *Ledger) authorizeOne(ctx context.Context, partner coalition.PartnerID, a Authorization, h []byte) (Hold, error) {
 	return idempotent(ctx, l, partner, a.IdempotencyKey, "authorize", a.record(h), func(tx pgx.Tx, now time.Time) (Hold, error) {
 		_, m, err := loadContextAndMember(ctx, tx, posts, partner, a.Member, h, "member")
 		if err != nil {

@@ -9,15 +9,17 @@ import (
 // Op is one posting for Together: an accrual, or a redemption when
 // Redemption is set.
 type Op struct {
-	Partner    coalition.PartnerID
-	Accrual    Accrual
-	Redemption *Redemption
+	Partner       coalition.PartnerID
+	Accrual       Accrual
+	Redemption    *Redemption
+	Authorization *Authorization // TTL set
 }
 
 // OpResult is an Op's answer.
 type OpResult struct {
 	Accrued AccrueResult
 	Burned  Transaction
+	Held    Hold
 	Err     error
 }
 
@@ -26,7 +28,7 @@ type OpResult struct {
 func (l *Ledger) Together(ctx context.Context, ops []Op) []OpResult {
 	batch := make([]*request, len(ops))
 	for i, op := range ops {
-		r := &request{ctx: ctx, partner: op.Partner, a: op.Accrual, red: op.Redemption, done: make(chan struct{})}
+		r := &request{ctx: ctx, partner: op.Partner, a: op.Accrual, red: op.Redemption, auth: op.Authorization, done: make(chan struct{})}
 		h, err := l.hashRef(ctx, r.member())
 		if err != nil {
 			panic(err)
@@ -38,7 +40,7 @@ func (l *Ledger) Together(ctx context.Context, ops []Op) []OpResult {
 	out := make([]OpResult, len(ops))
 	for i, r := range batch {
 		<-r.done
-		out[i] = OpResult{Accrued: r.res, Burned: r.burned, Err: r.err}
+		out[i] = OpResult{Accrued: r.res, Burned: r.burned, Held: r.held, Err: r.err}
 	}
 	return out
 }

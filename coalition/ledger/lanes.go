@@ -14,8 +14,8 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition"
 )
 
-// Group commit. Accruals and redemptions queue into a few lanes, chosen by
-// the member they name, and each lane applies what queued while its previous batch was
+// Group commit. Accruals, redemptions and authorizations queue into a few
+// lanes, chosen by the member they name, and each lane applies what queued while its previous batch was
 // committing in one transaction: one set of locks, three round trips and
 // one COMMIT for the whole batch instead of six round trips and a COMMIT
 // for each request (docs/DATABASE.md, "The posting engine"). There is no
@@ -47,35 +47,49 @@ type request struct {
 	partner   coalition.PartnerID
 	a         Accrual
 	red       *Redemption
+	auth      *Authorization
 	phoneHash []byte
 
 	res    AccrueResult
 	burned Transaction // a redemption's answer
+	held   Hold        // an authorization's answer
 	err    error
 	done   chan struct{}
 }
 
 func (r *request) member() MemberRef {
-	if r.red != nil {
+	switch {
+	case r.red != nil:
 		return r.red.Member
+	case r.auth != nil:
+		return r.auth.Member
 	}
 	return r.a.Member
 }
 
 func (r *request) key() string {
-	if r.red != nil {
+	switch {
+	case r.red != nil:
 		return r.red.IdempotencyKey
+	case r.auth != nil:
+		return r.auth.IdempotencyKey
 	}
 	return r.a.IdempotencyKey
 }
 
+// spends says whether the request reads the member's purse.
+func (r *request) spends() bool { return r.red != nil || r.auth != nil }
+
 // alone runs the request in a transaction of its own.
 func (l *Ledger) alone(r *request) {
-	if r.red != nil {
+	switch {
+	case r.red != nil:
 		r.burned, r.err = l.redeemOne(r.ctx, r.partner, *r.red, r.phoneHash)
-		return
+	case r.auth != nil:
+		r.held, r.err = l.authorizeOne(r.ctx, r.partner, *r.auth, r.phoneHash)
+	default:
+		r.res, r.err = l.accrueOne(r.ctx, r.partner, r.a, r.phoneHash)
 	}
-	r.res, r.err = l.accrueOne(r.ctx, r.partner, r.a, r.phoneHash)
 }
 
 type lanes struct {

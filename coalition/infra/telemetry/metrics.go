@@ -52,7 +52,7 @@ type BatchCounts struct{ Batches, Batched, Alone, Failed int64 }
 
 // ObserveBatches reports the lanes' counters: coalition.ledger.batches (by
 // outcome: committed or failed, whose requests all ran alone) and
-// coalition.ledger.postings (accruals and redemptions through the lanes,
+// coalition.ledger.postings (accruals, redemptions and holds through the lanes,
 // by path: batched, or alone in a transaction of their own).
 func ObserveBatches(mp metric.MeterProvider, read func() BatchCounts) error {
 	m := mp.Meter("github.com/coalition-loyalty/coalition")
@@ -62,7 +62,7 @@ func ObserveBatches(mp metric.MeterProvider, read func() BatchCounts) error {
 		return fmt.Errorf("batches metric: %w", err)
 	}
 	postings, err := m.Int64ObservableCounter("coalition.ledger.postings",
-		metric.WithDescription("Accruals and redemptions through the lanes, applied in a batch or alone"))
+		metric.WithDescription("Accruals, redemptions and holds through the lanes, applied in a batch or alone"))
 	if err != nil {
 		return fmt.Errorf("postings metric: %w", err)
 	}
