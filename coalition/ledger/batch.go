@@ -16,18 +16,18 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
-// postBatch applies a batch of accruals and redemptions in one READ
+// postBatch applies a batch of accruals, redemptions and holds in one READ
 // COMMITTED transaction under the ledger's lock protocol, and returns the
 // requests it left to run one at a time; every other request has its
-// answer in res (an accrual) or burned (a redemption).
+// answer in res (an accrual), burned (a redemption) or held (a hold).
 //
 // The batch handles the common postings: a known member at an active
 // partner, with a new key; an accrual with a new order, earning points that
 // need no shared budget, no referral bonus and no joint-promotion lock; a
-// redemption the member's points cover. Anything else (a refusal to
-// record, a key or order seen before, a promotion with a budget) is left to
-// accrueOne or redeemOne, which have every rule of precedence and every
-// refusal's wording; so the batch's answers are theirs by construction,
+// redemption or hold the member's points cover. Anything else (a refusal
+// to record, a key or order seen before, a promotion with a budget) is left
+// to accrueOne, redeemOne or authorizeOne, which have every rule of
+// precedence and every refusal's wording; so the batch's answers are theirs by construction,
 // and it needs no second copy of the rare paths.
 //
 // The transaction is three round trips and a COMMIT whatever the batch's
@@ -38,8 +38,8 @@ import (
 // member and the purses of those who spend, set-based; (3) every row, one
 // statement per table. Each request is applied in Go in arrival order,
 // against the state its member's earlier requests in the batch left: the
-// accruals' figures, and the purse, whose lots an accrual adds to and a
-// redemption takes from.
+// accruals' figures, and the purse, whose lots an accrual adds to, a
+// redemption takes from and a hold holds.
 func (l *Ledger) postBatch(ctx context.Context, batch []*request, locked func()) map[*request]struct{} {
 	all := func() map[*request]struct{} {
 		later := make(map[*request]struct{}, len(batch))
