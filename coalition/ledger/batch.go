@@ -52,7 +52,7 @@ func (l *Ledger) postBatch(ctx context.Context, batch []*request, locked func())
 	// transaction, as accrueOne reads them, once for the whole batch.
 	outstanding := map[coalition.PartnerID]coalition.Points{}
 	for _, r := range batch {
-		if _, capped := l.capped.Load(r.partner); !capped {
+		if _, capped := l.capped.Load(r.partner); !capped || r.spends() {
 			continue
 		}
 		if _, ok := outstanding[r.partner]; !ok {
