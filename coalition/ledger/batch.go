@@ -397,20 +397,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		})
 		return err
 	})
-	q.Queue(`
-		SELECT member_id, id, creditor_id, remaining
-		FROM member_debts
-		WHERE member_id = ANY($1) AND remaining > 0
-		ORDER BY member_id, created_at, id`, memberIDs).Query(func(rows pgx.Rows) error {
-		var id coalition.MemberID
-		var d debt
-		_, err := pgx.ForEachRow(rows, []any{&id, &d.ID, &d.CreditorID, &d.Remaining}, func() error {
-			dd := d
-			facts[id].debts = append(facts[id].debts, &dd)
-			return nil
-		})
-		return err
-	})
+	queueDebts(q, memberIDs, func(id coalition.MemberID, d *debt) { facts[id].debts = append(facts[id].debts, d) })
 	// The purses of the members who spend: their open lots, soonest to
 	// expire first, and their active holds (the debts are above).
 	purses := map[coalition.MemberID]*purse{}
@@ -418,34 +405,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		for _, id := range spenders {
 			purses[coalition.MemberID(id)] = &purse{}
 		}
-		q.Queue(`
-			SELECT member_id, id, issuer_id, points, remaining, earned_at, spendable_from, expires_at, unlock_partner_id
-			FROM lots
-			WHERE member_id = ANY($1) AND remaining > 0 AND expires_at > $2
-			ORDER BY member_id, expires_at, earned_at, id`, spenders, now).Query(func(rows pgx.Rows) error {
-			var id coalition.MemberID
-			var t lot
-			_, err := pgx.ForEachRow(rows, []any{&id, &t.ID, &t.IssuerID, &t.Points, &t.Remaining, &t.EarnedAt, &t.SpendableFrom,
-				&t.ExpiresAt, &t.Unlock}, func() error {
-				tt := t
-				purses[id].lots = append(purses[id].lots, &tt)
-				return nil
-			})
-			return err
-		})
-		q.Queue(`
-			SELECT member_id, SUM(points - captured_points)
-			FROM holds
-			WHERE member_id = ANY($1) AND status = 'active' AND expires_at > $2
-			GROUP BY member_id`, spenders, now).Query(func(rows pgx.Rows) error {
-			var id coalition.MemberID
-			var held coalition.Points
-			_, err := pgx.ForEachRow(rows, []any{&id, &held}, func() error {
-				purses[id].held = held
-				return nil
-			})
-			return err
-		})
+		queuePurses(q, spenders, now, purses)
 	}
 	if err := tx.SendBatch(ctx, q).Close(); err != nil {
 		return fmt.Errorf("batch: member state: %w", err)

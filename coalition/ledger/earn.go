@@ -326,11 +326,7 @@ func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c
 		WHERE member_id = $1 AND unlock_partner_id = $2 AND remaining > 0 AND expires_at > $3`,
 		m.ID, c.partnerID, now).QueryRow(func(r pgx.Row) error { return r.Scan(&locked) })
 	var debts []*debt
-	b.Queue(debtsSQL, m.ID).Query(func(rows pgx.Rows) error {
-		var err error
-		debts, err = scanDebts(rows)
-		return err
-	})
+	queueDebts(b, []uuid.UUID{uuid.UUID(m.ID)}, func(_ coalition.MemberID, d *debt) { debts = append(debts, d) })
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return p, 0, nil, fmt.Errorf("accrue: member state: %w", err)
 	}

@@ -109,35 +109,78 @@ func (p *purse) add(t *lot) {
 
 func loadPurse(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time) (*purse, error) {
 	p := &purse{}
-	rows, err := tx.Query(ctx, `
-		SELECT id, issuer_id, points, remaining, earned_at, spendable_from, expires_at, unlock_partner_id
-		FROM lots
-		WHERE member_id = $1 AND remaining > 0 AND expires_at > $2
-		ORDER BY expires_at, earned_at, id`, member, now)
-	if err != nil {
-		return nil, fmt.Errorf("load lots: %w", err)
-	}
-	for rows.Next() {
-		t := &lot{}
-		if err := rows.Scan(&t.ID, &t.IssuerID, &t.Points, &t.Remaining, &t.EarnedAt, &t.SpendableFrom, &t.ExpiresAt, &t.Unlock); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("load lots: %w", err)
-		}
-		p.lots = append(p.lots, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load lots: %w", err)
-	}
-	if p.debts, err = loadDebts(ctx, tx, member); err != nil {
+	purses := map[coalition.MemberID]*purse{member: p}
+	members := []uuid.UUID{uuid.UUID(member)}
+	b := &pgx.Batch{}
+	queuePurses(b, members, now, purses)
+	queueDebts(b, members, func(_ coalition.MemberID, d *debt) { p.debts = append(p.debts, d) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
-	if err := tx.QueryRow(ctx, `
-		SELECT COALESCE(SUM(points - captured_points), 0)
-		FROM holds
-		WHERE member_id = $1 AND status = 'active' AND expires_at > $2`, member, now).Scan(&p.held); err != nil {
-		return nil, fmt.Errorf("load holds: %w", err)
-	}
 	return p, nil
+}
+
+// queuePurses queues the reads of members' purses into b, for the purses
+// given (debts apart: queueDebts): each member's open lots, soonest to
+// expire first, and what its active holds hold. One posting's purse and a
+// batch's purses are read by the same statements.
+func queuePurses(b *pgx.Batch, members []uuid.UUID, now time.Time, purses map[coalition.MemberID]*purse) {
+	b.Queue(`
+		SELECT member_id, id, issuer_id, points, remaining, earned_at, spendable_from, expires_at, unlock_partner_id
+		FROM lots
+		WHERE member_id = ANY($1) AND remaining > 0 AND expires_at > $2
+		ORDER BY member_id, expires_at, earned_at, id`, members, now).Query(func(rows pgx.Rows) error {
+		var id coalition.MemberID
+		var t lot
+		_, err := pgx.ForEachRow(rows, []any{&id, &t.ID, &t.IssuerID, &t.Points, &t.Remaining, &t.EarnedAt, &t.SpendableFrom,
+			&t.ExpiresAt, &t.Unlock}, func() error {
+			tt := t
+			purses[id].lots = append(purses[id].lots, &tt)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load lots: %w", err)
+		}
+		return nil
+	})
+	b.Queue(`
+		SELECT member_id, SUM(points - captured_points)
+		FROM holds
+		WHERE member_id = ANY($1) AND status = 'active' AND expires_at > $2
+		GROUP BY member_id`, members, now).Query(func(rows pgx.Rows) error {
+		var id coalition.MemberID
+		var held coalition.Points
+		_, err := pgx.ForEachRow(rows, []any{&id, &held}, func() error {
+			purses[id].held = held
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load holds: %w", err)
+		}
+		return nil
+	})
+}
+
+// queueDebts queues the read of members' open debts, oldest first, into b;
+// add receives each debt with its member, in that order.
+func queueDebts(b *pgx.Batch, members []uuid.UUID, add func(coalition.MemberID, *debt)) {
+	b.Queue(`
+		SELECT member_id, id, creditor_id, remaining
+		FROM member_debts
+		WHERE member_id = ANY($1) AND remaining > 0
+		ORDER BY member_id, created_at, id`, members).Query(func(rows pgx.Rows) error {
+		var id coalition.MemberID
+		var d debt
+		_, err := pgx.ForEachRow(rows, []any{&id, &d.ID, &d.CreditorID, &d.Remaining}, func() error {
+			dd := d
+			add(id, &dd)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load debts: %w", err)
+		}
+		return nil
+	})
 }
 
 // consumption is one change of a lot's remaining points.
@@ -642,27 +685,12 @@ func insufficient(field string, want, available coalition.Points) error {
 		"not enough points: %d requested, %d available", want, max(available, 0))
 }
 
-const debtsSQL = `
-	SELECT id, creditor_id, remaining
-	FROM member_debts
-	WHERE member_id = $1 AND remaining > 0
-	ORDER BY created_at, id`
-
 func loadDebts(ctx context.Context, tx pgx.Tx, member coalition.MemberID) ([]*debt, error) {
-	rows, err := tx.Query(ctx, debtsSQL, member)
-	if err != nil {
-		return nil, fmt.Errorf("load debts: %w", err)
-	}
-	return scanDebts(rows)
-}
-
-func scanDebts(rows pgx.Rows) ([]*debt, error) {
-	debts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*debt, error) {
-		d := &debt{}
-		return d, r.Scan(&d.ID, &d.CreditorID, &d.Remaining)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load debts: %w", err)
+	var debts []*debt
+	b := &pgx.Batch{}
+	queueDebts(b, []uuid.UUID{uuid.UUID(member)}, func(_ coalition.MemberID, d *debt) { debts = append(debts, d) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
 	}
 	return debts, nil
 }
