@@ -1,0 +1,229 @@
+package pkpass
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/card"
+)
+
+// Pass is one member's card as Wallet should show it.
+type Pass struct {
+	// SerialNumber identifies the pass within the pass type; Wallet puts it
+	// in the web service's URLs, so it must not contain "/".
+	SerialNumber string
+	// AuthenticationToken is what the device sends back to WebServiceURL
+	// (as "ApplePass <token>"); Apple requires at least 16 characters.
+	AuthenticationToken string
+	// WebServiceURL is the https base of the pass web service.
+	WebServiceURL string
+
+	CardNumber string // 16 digits; the barcode the till scans
+	MemberName string // optional
+	Balance    coalition.Points
+	Tier       string // optional
+	Partners   []string
+	Expiring   []Expiry
+	// LastChange, such as "+75 points at Coffee Corner", leads the
+	// lock-screen message Wallet shows when this pass replaces one with a
+	// different balance. Optional.
+	LastChange string
+
+	OrganizationName string
+	Description      string // read by VoiceOver; required by Apple
+	LogoText         string // optional
+	Foreground       RGB
+	Background       RGB
+	Label            RGB
+	// Images maps file names (icon.png, icon@2x.png, logo.png, strip.png and
+	// their @2x/@3x forms) to PNG data. When nil, plain images in the
+	// pass's colours are generated.
+	Images map[string][]byte
+}
+
+// Expiry is a lot of points that lapses on a date.
+type Expiry struct {
+	Points coalition.Points
+	On     time.Time
+}
+
+// RGB is a colour as pass.json writes it.
+type RGB struct{ R, G, B uint8 }
+
+func (c RGB) String() string { return fmt.Sprintf("rgb(%d, %d, %d)", c.R, c.G, c.B) }
+
+// pass.json, with the key names of Apple's "Pass" reference. Only the keys
+// a store card of ours uses are here.
+type passFile struct {
+	FormatVersion       int       `json:"formatVersion"`
+	PassTypeIdentifier  string    `json:"passTypeIdentifier"`
+	SerialNumber        string    `json:"serialNumber"`
+	TeamIdentifier      string    `json:"teamIdentifier"`
+	OrganizationName    string    `json:"organizationName"`
+	Description         string    `json:"description"`
+	LogoText            string    `json:"logoText,omitempty"`
+	ForegroundColor     string    `json:"foregroundColor"`
+	BackgroundColor     string    `json:"backgroundColor"`
+	LabelColor          string    `json:"labelColor"`
+	WebServiceURL       string    `json:"webServiceURL"`
+	AuthenticationToken string    `json:"authenticationToken"`
+	SharingProhibited   bool      `json:"sharingProhibited"`
+	Barcodes            []barcode `json:"barcodes"`
+	StoreCard           fields    `json:"storeCard"`
+}
+
+type barcode struct {
+	Format          string `json:"format"`
+	Message         string `json:"message"`
+	MessageEncoding string `json:"messageEncoding"`
+	AltText         string `json:"altText,omitempty"`
+}
+
+type fields struct {
+	PrimaryFields   []field `json:"primaryFields"`
+	SecondaryFields []field `json:"secondaryFields,omitempty"`
+	AuxiliaryFields []field `json:"auxiliaryFields,omitempty"`
+	BackFields      []field `json:"backFields,omitempty"`
+}
+
+type field struct {
+	Key             string `json:"key"`
+	Label           string `json:"label,omitempty"`
+	Value           any    `json:"value"` // string, number, or ISO 8601 date string
+	ChangeMessage   string `json:"changeMessage,omitempty"`
+	NumberStyle     string `json:"numberStyle,omitempty"`
+	DateStyle       string `json:"dateStyle,omitempty"`
+	TimeStyle       string `json:"timeStyle,omitempty"`
+	IgnoresTimeZone bool   `json:"ignoresTimeZone,omitempty"`
+}
+
+func (b *Builder) passJSON(p Pass) ([]byte, error) {
+	if err := validate(p); err != nil {
+		return nil, err
+	}
+	balance := field{
+		Key: "balance", Label: "Points", Value: int64(p.Balance),
+		NumberStyle:   "PKNumberStyleDecimal",
+		ChangeMessage: "Balance: %@ points",
+	}
+	if p.LastChange != "" {
+		// The whole message is a format string: a "%" of the member's text
+		// must not be read as a directive.
+		balance.ChangeMessage = strings.ReplaceAll(p.LastChange, "%", "%%") + ". Balance: %@"
+	}
+	f := fields{PrimaryFields: []field{balance}}
+	if p.Tier != "" {
+		f.SecondaryFields = append(f.SecondaryFields, field{Key: "tier", Label: "Tier", Value: p.Tier, ChangeMessage: "Your tier is now %@"})
+	}
+	if p.MemberName != "" {
+		f.AuxiliaryFields = append(f.AuxiliaryFields, field{Key: "member", Label: "Member", Value: p.MemberName})
+	}
+	expiring := slices.Clone(p.Expiring)
+	slices.SortStableFunc(expiring, func(a, b Expiry) int { return a.On.Compare(b.On) })
+	if len(expiring) > 0 {
+		next := expiring[0]
+		f.AuxiliaryFields = append(f.AuxiliaryFields, expiryField("nextExpiry", next, "PKDateStyleShort"))
+	}
+	if len(p.Partners) > 0 {
+		f.BackFields = append(f.BackFields, field{Key: "partners", Label: "Earn and spend at", Value: strings.Join(p.Partners, "\n")})
+	}
+	for i, e := range expiring {
+		f.BackFields = append(f.BackFields, expiryField(fmt.Sprintf("expiry%d", i+1), e, "PKDateStyleLong"))
+	}
+
+	pf := passFile{
+		FormatVersion:       1,
+		PassTypeIdentifier:  b.cfg.PassTypeIdentifier,
+		SerialNumber:        p.SerialNumber,
+		TeamIdentifier:      b.cfg.TeamIdentifier,
+		OrganizationName:    p.OrganizationName,
+		Description:         p.Description,
+		LogoText:            p.LogoText,
+		ForegroundColor:     p.Foreground.String(),
+		BackgroundColor:     p.Background.String(),
+		LabelColor:          p.Label.String(),
+		WebServiceURL:       p.WebServiceURL,
+		AuthenticationToken: p.AuthenticationToken,
+		// The barcode spends the member's points at any till; a forwarded
+		// pass would hand them to someone else.
+		SharingProhibited: true,
+		Barcodes: []barcode{{
+			Format:          "PKBarcodeFormatQR",
+			Message:         p.CardNumber,
+			MessageEncoding: "iso-8859-1",
+			AltText:         grouped(p.CardNumber),
+		}},
+		StoreCard: f,
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // partner names such as "Fish & Chips" stay readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(pf); err != nil {
+		return nil, fmt.Errorf("pkpass: pass.json: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// expiryField shows the date in the zone the expiry was set in
+// (ignoresTimeZone), so a member abroad does not see the day shift.
+func expiryField(key string, e Expiry, style string) field {
+	return field{
+		Key:             key,
+		Label:           fmt.Sprintf("%d points expire", e.Points),
+		Value:           e.On.Format(time.RFC3339),
+		DateStyle:       style,
+		TimeStyle:       "PKDateStyleNone",
+		IgnoresTimeZone: true,
+	}
+}
+
+// grouped writes a card number in fours, as printed on a plastic card, so a
+// cashier can key it in when the barcode does not scan.
+func grouped(number string) string {
+	var b strings.Builder
+	for i, r := range number {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func validate(p Pass) error {
+	switch {
+	case p.SerialNumber == "" || strings.Contains(p.SerialNumber, "/"):
+		return invalid("serial_number", "must be non-empty and contain no %q", "/")
+	case len(p.AuthenticationToken) < 16:
+		return invalid("authentication_token", "must be at least 16 characters (Apple's minimum)")
+	case strings.IndexFunc(p.AuthenticationToken, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+		return invalid("authentication_token", "must be printable ASCII without spaces: devices send it in an HTTP header")
+	case !card.ValidNumber(p.CardNumber):
+		return invalid("card_number", "is not a valid card number")
+	case p.OrganizationName == "":
+		return invalid("organization_name", "is required")
+	case p.Description == "":
+		return invalid("description", "is required")
+	case p.Foreground == p.Background:
+		return invalid("foreground", "is the same colour as the background: the pass would be unreadable")
+	}
+	u, err := url.Parse(p.WebServiceURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		// Wallet talks only https to a web service outside its developer
+		// settings.
+		return invalid("web_service_url", "must be an absolute https URL")
+	}
+	for i, e := range p.Expiring {
+		if e.Points <= 0 || e.On.IsZero() {
+			return invalid(fmt.Sprintf("expiring[%d]", i), "needs positive points and a date")
+		}
+	}
+	return nil
+}
