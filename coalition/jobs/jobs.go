@@ -40,12 +40,20 @@ type Clearer interface {
 	Clear(ctx context.Context, day time.Time) (lines int, err error)
 }
 
+// PaymentMaker makes the payment instructions due after clearing.
+type PaymentMaker interface {
+	MakeInstructions(ctx context.Context) (made int, err error)
+}
+
 // Jobs is one replica's periodic work. A pass logs what it changed and
 // what failed, and returns nothing: the next pass tries again.
 type Jobs struct {
 	Ledger   Ledger
 	Sessions Sessions
 	Clearing Clearer
+	// Payments makes the payment instructions of the periods that the
+	// windows just cleared complete; nil: none are made.
+	Payments PaymentMaker
 	Metrics  *telemetry.Metrics
 	Log      *slog.Logger
 }
@@ -110,6 +118,18 @@ func (j *Jobs) ClearDue(ctx context.Context) {
 	}
 	if err != nil && ctx.Err() == nil {
 		j.Log.Error("clearing", "error", err)
+	}
+	if j.Payments == nil || ctx.Err() != nil {
+		return
+	}
+	// After every pass, not only after one that cleared: a pass that
+	// failed half way leaves periods whose instructions the next makes.
+	if n, err := j.Payments.MakeInstructions(ctx); err != nil {
+		if ctx.Err() == nil {
+			j.Log.Error("make payment instructions", "error", err)
+		}
+	} else if n > 0 {
+		j.Log.InfoContext(ctx, "made payment instructions", "count", n)
 	}
 }
 

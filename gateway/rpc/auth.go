@@ -29,6 +29,14 @@ type Principal struct {
 	Role      Role
 	PartnerID coalition.PartnerID
 	MemberID  coalition.MemberID
+	// Person names the member of staff behind a finance or operator
+	// caller, by the credential they used: "key:<staff key id>" for a
+	// staff API key and for a session signed in with one, "cert:<role>/
+	// <name>" for a staff certificate, "dev:<name>" in dev mode. Finance
+	// actions that take two people compare it. PersonName is for people
+	// to read.
+	Person     string
+	PersonName string
 }
 
 // Authenticator establishes who is calling from the connection and its
@@ -52,7 +60,9 @@ type PartnerFinder interface {
 }
 
 // DevAuthenticator accepts "authorization: Dev <partner-code>" metadata for
-// a partner, "Dev role=finance" or "Dev role=operator" for staff, and
+// a partner, "Dev role=finance" or "Dev role=operator" for staff (with
+// " staff=<name>" after it to act as another person, as a second
+// approver does), and
 // "Dev member=<member id>" for a member. It
 // proves nothing about the caller, so the server accepts it only on a
 // loopback address in dev mode; real partners use client certificates.
@@ -74,9 +84,13 @@ func (a *DevAuthenticator) Authenticate(ctx context.Context) (Principal, error) 
 		return Principal{}, status.Error(codes.Unauthenticated, `malformed credentials: want "Dev <partner-code>"`)
 	}
 	if role, ok := strings.CutPrefix(code, "role="); ok {
+		role, person, _ := strings.Cut(role, " staff=")
+		if person == "" {
+			person = role
+		}
 		switch Role(role) {
 		case RoleFinance, RoleOperator:
-			return Principal{Role: Role(role)}, nil
+			return Principal{Role: Role(role), Person: "dev:" + person, PersonName: person}, nil
 		}
 		return Principal{}, status.Error(codes.Unauthenticated, "unknown role")
 	}

@@ -94,6 +94,7 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 // refuse a replay the same way, is no posting).
 type fuzzState struct {
 	Transactions, Entries, Lots, Consumptions, Holds, Debts, Members, Keys, RuleSets int
+	BankAccounts, StatementLines, Adjustments                                        int
 	Remaining                                                                        int64
 	HoldStates                                                                       string
 }
@@ -105,10 +106,11 @@ func (x *fuzzEnv) state(t *testing.T) fuzzState {
 		SELECT (SELECT count(*) FROM transactions), (SELECT count(*) FROM entries), (SELECT count(*) FROM lots),
 		       (SELECT count(*) FROM lot_consumptions), (SELECT count(*) FROM holds), (SELECT count(*) FROM member_debts),
 		       (SELECT count(*) FROM members), (SELECT count(*) FROM idempotency_keys WHERE outcome = 'posted'), (SELECT count(*) FROM rule_sets),
+		       (SELECT count(*) FROM bank_accounts), (SELECT count(*) FROM bank_statement_lines), (SELECT count(*) FROM adjustments),
 		       (SELECT COALESCE(sum(remaining), 0) FROM lots),
 		       (SELECT COALESCE(string_agg(status || '/' || captured_points, ',' ORDER BY id), '') FROM holds)`).Scan(
 		&s.Transactions, &s.Entries, &s.Lots, &s.Consumptions, &s.Holds, &s.Debts, &s.Members, &s.Keys, &s.RuleSets,
-		&s.Remaining, &s.HoldStates)
+		&s.BankAccounts, &s.StatementLines, &s.Adjustments, &s.Remaining, &s.HoldStates)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,4 +282,32 @@ func FuzzValidateRules(f *testing.F) {
 		seeds = append(seeds, &pb.ValidateRulesRequest{RuleSet: rs})
 	}
 	fuzzRPC(f, "/coalition.v1.AdminService/ValidateRules", "role=operator", seeds...)
+}
+
+func FuzzProposeBankAccount(f *testing.F) {
+	fuzzRPC(f, "/coalition.v1.SettlementService/ProposeBankAccount", "role=finance",
+		&pb.ProposeBankAccountRequest{Party: "cafe", LegalName: "Cafe GmbH", Iban: "DE89 3704 0044 0532 0130 00", Bic: "COBADEFFXXX",
+			Currency: "EUR", PaymentFrequency: pb.PaymentFrequency_PAYMENT_FREQUENCY_WEEKLY, PaymentDays: 3},
+		&pb.ProposeBankAccountRequest{Party: "operator", LegalName: "Operator", AccountNumber: "12345678", Bic: "CHASUS33",
+			Currency: "USD"})
+}
+
+func FuzzImportBankStatement(f *testing.F) {
+	fuzzRPC(f, "/coalition.v1.SettlementService/ImportBankStatement", "role=finance",
+		&pb.ImportBankStatementRequest{Format: pb.StatementFormat_STATEMENT_FORMAT_CSV, Content: []byte(
+			"booking_date,amount,currency,direction,end_to_end_id,reference\n2026-03-13,12.34,EUR,C,CO-20260310-CAFE-OPERATOR,\n")},
+		&pb.ImportBankStatementRequest{Format: pb.StatementFormat_STATEMENT_FORMAT_CAMT, Content: []byte(
+			`<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>N1</MsgId>` +
+				`<CreDtTm>2026-03-13T18:00:00Z</CreDtTm></GrpHdr><Ntfctn><Id>N1-1</Id><Acct><Id><IBAN>DE89370400440532013000</IBAN></Id></Acct>` +
+				`<Ntry><Amt Ccy="EUR">1.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-03-13</Dt></BookgDt>` +
+				`<AcctSvcrRef>B1</AcctSvcrRef><NtryDtls><TxDtls><Refs><EndToEndId>X</EndToEndId></Refs></TxDtls></NtryDtls></Ntry>` +
+				`</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>`)})
+}
+
+func FuzzProposeAdjustment(f *testing.F) {
+	fuzzRPC(f, "/coalition.v1.SettlementService/ProposeAdjustment", "role=finance",
+		&pb.ProposeAdjustmentRequest{Reason: "points lost offline", Adjustment: &pb.ProposeAdjustmentRequest_Points_{
+			Points: &pb.ProposeAdjustmentRequest_Points{MemberId: fuzzMember, Points: 50, Funder: "cafe"}}},
+		&pb.ProposeAdjustmentRequest{Reason: "billed twice", Adjustment: &pb.ProposeAdjustmentRequest_Money_{
+			Money: &pb.ProposeAdjustmentRequest_Money{Payer: "cafe", Payee: "fuel", AmountMinor: 100, BusinessDate: "2026-03-10"}}})
 }

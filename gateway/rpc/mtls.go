@@ -76,10 +76,10 @@ func (a *MTLSAuthenticator) Authenticate(ctx context.Context) (Principal, error)
 			return Principal{Role: RolePartner, PartnerID: id}, nil
 		}
 		if rest, ok := strings.CutPrefix(s, vault.StaffURIPrefix); ok {
-			role, _, _ := strings.Cut(rest, "/")
+			role, name, _ := strings.Cut(rest, "/")
 			switch Role(role) {
 			case RoleFinance, RoleOperator:
-				return Principal{Role: Role(role)}, nil
+				return Principal{Role: Role(role), Person: "cert:" + rest, PersonName: name}, nil
 			}
 		}
 	}
@@ -162,6 +162,8 @@ func (a CertOrDev) Authenticate(ctx context.Context) (Principal, error) {
 			pr := Principal{Role: Role(k.Role)}
 			if k.PartnerID != nil {
 				pr.PartnerID = *k.PartnerID
+			} else {
+				pr.Person, pr.PersonName = "key:"+k.ID.String(), k.Name
 			}
 			return pr, nil
 		}

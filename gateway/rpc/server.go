@@ -56,6 +56,20 @@ var methodRoles = map[string][]Role{
 	coalitionv1.SettlementService_GetPartnerStatement_FullMethodName: {RoleFinance, RolePartner},
 	coalitionv1.SettlementService_ExportReport_FullMethodName:        {RoleFinance, RolePartner},
 	coalitionv1.SettlementService_DrillDown_FullMethodName:           {RoleFinance, RolePartner},
+
+	coalitionv1.SettlementService_ListBankAccounts_FullMethodName:        {RoleFinance},
+	coalitionv1.SettlementService_ProposeBankAccount_FullMethodName:      {RoleFinance},
+	coalitionv1.SettlementService_DecideBankAccount_FullMethodName:       {RoleFinance},
+	coalitionv1.SettlementService_MakePaymentInstructions_FullMethodName: {RoleFinance},
+	coalitionv1.SettlementService_ListPaymentInstructions_FullMethodName: {RoleFinance, RolePartner},
+	coalitionv1.SettlementService_ExportPaymentFile_FullMethodName:       {RoleFinance},
+	coalitionv1.SettlementService_ImportBankStatement_FullMethodName:     {RoleFinance},
+	coalitionv1.SettlementService_GetReconciliation_FullMethodName:       {RoleFinance},
+	coalitionv1.SettlementService_ResolveStatementLine_FullMethodName:    {RoleFinance},
+	coalitionv1.SettlementService_ProposeAdjustment_FullMethodName:       {RoleFinance},
+	coalitionv1.SettlementService_DecideAdjustment_FullMethodName:        {RoleFinance},
+	coalitionv1.SettlementService_ListAdjustments_FullMethodName:         {RoleFinance},
+	coalitionv1.SettlementService_GetLiability_FullMethodName:            {RoleFinance},
 }
 
 // Services are the coalition's gRPC services, by name (for health checks).
@@ -76,6 +90,9 @@ func public(method string) bool {
 type Options struct {
 	Ledger     Ledger
 	Settlement Settlement
+	// Finance is the finance operations of the settlement service; nil:
+	// their methods answer UNIMPLEMENTED.
+	Finance Finance
 	// The member's own view, the partners' register, the network's
 	// figures, and member links for the member and network services.
 	Members Members
@@ -127,7 +144,7 @@ func NewServer(o Options) (*grpc.Server, *health.Server, error) {
 	}
 	s := grpc.NewServer(opts...)
 	coalitionv1.RegisterPartnerServiceServer(s, &partnerService{l: o.Ledger, links: o.Links, publicURL: o.PublicURL, log: o.Log})
-	coalitionv1.RegisterSettlementServiceServer(s, &settlementService{s: o.Settlement, log: o.Log})
+	coalitionv1.RegisterSettlementServiceServer(s, &settlementService{s: o.Settlement, f: o.Finance, log: o.Log})
 	coalitionv1.RegisterMemberServiceServer(s, &memberService{m: o.Members, partners: o.Partners, tiers: o.Tiers, log: o.Log})
 	coalitionv1.RegisterNetworkServiceServer(s, &networkService{n: o.Network, log: o.Log})
 	coalitionv1.RegisterAdminServiceServer(s, &adminService{r: o.Rules, log: o.Log})

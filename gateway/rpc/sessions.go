@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -37,7 +38,13 @@ func (a SessionAuth) Authenticate(ctx context.Context) (Principal, error) {
 			if err != nil {
 				return Principal{}, cannotCheck("cannot check the session now", err)
 			}
-			return Principal{Role: Role(s.Role), MemberID: s.MemberID}, nil
+			pr := Principal{Role: Role(s.Role), MemberID: s.MemberID}
+			if s.CredentialID != uuid.Nil {
+				// The staff key the person signed in with: the same person
+				// as that key used directly.
+				pr.Person, pr.PersonName = "key:"+s.CredentialID.String(), s.Name
+			}
+			return pr, nil
 		}
 	}
 	if a.Next == nil {

@@ -29,6 +29,7 @@ type Settlement interface {
 type settlementService struct {
 	coalitionv1.UnimplementedSettlementServiceServer
 	s   Settlement
+	f   Finance
 	log *slog.Logger
 }
 

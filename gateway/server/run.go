@@ -13,6 +13,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition/jobs"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
+	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
 
 // Run serves until ctx ends or serving fails, then drains in-flight
@@ -103,7 +104,8 @@ func (s *Server) refreshRevocations(ctx context.Context) {
 // waits for its first tick; the others run at once, so that a replica that
 // restarts catches up.
 func (s *Server) runJobs(ctx context.Context, g *errgroup.Group) {
-	work := &jobs.Jobs{Ledger: s.ledger, Sessions: s.sessions, Clearing: clearingJob{s.clearing}, Metrics: s.metrics, Log: s.log}
+	work := &jobs.Jobs{Ledger: s.ledger, Sessions: s.sessions, Clearing: clearingJob{s.clearing}, Payments: paymentsJob{s.finance},
+		Metrics: s.metrics, Log: s.log}
 	for _, j := range []struct {
 		every time.Duration
 		first bool
@@ -117,6 +119,15 @@ func (s *Server) runJobs(ctx context.Context, g *errgroup.Group) {
 			g.Go(func() error { jobs.Every(ctx, j.every, j.first, j.pass); return nil })
 		}
 	}
+}
+
+// paymentsJob is finance as the clearing job sees it: it counts what it
+// made.
+type paymentsJob struct{ f *finance.Finance }
+
+func (j paymentsJob) MakeInstructions(ctx context.Context) (int, error) {
+	made, err := j.f.MakeInstructions(ctx)
+	return len(made), err
 }
 
 // clearingJob is the clearing as the clearing job sees it: a report's line

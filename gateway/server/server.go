@@ -31,6 +31,7 @@ import (
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
+	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
 
 // Config is what a server is made of. The zero value of a field means the
@@ -208,6 +209,7 @@ type Server struct {
 	rules    *rules.Store
 	partners *partners.Register
 	clearing *clearing.Clearing
+	finance  *finance.Finance
 	sessions *sessions.Store
 
 	grpc      *grpc.Server
@@ -358,6 +360,9 @@ func (s *Server) Partners() *partners.Register { return s.partners }
 
 // Clearing clears settlement windows and reads their reports.
 func (s *Server) Clearing() *clearing.Clearing { return s.clearing }
+
+// Finance is the server's finance operations.
+func (s *Server) Finance() *finance.Finance { return s.finance }
 
 // Sessions holds web sessions and member links.
 func (s *Server) Sessions() *sessions.Store { return s.sessions }

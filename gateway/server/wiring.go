@@ -27,6 +27,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
+	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
 
 func (s *Server) openTelemetry(ctx context.Context) error {
@@ -142,6 +143,7 @@ func (s *Server) buildDomain(context.Context) error {
 	}
 	s.partners = partners.New(partners.Config{Tx: s.tx, Clock: now})
 	s.clearing = clearing.New(clearing.Config{Tx: s.tx, Clock: now})
+	s.finance = finance.New(finance.Config{Tx: s.tx, Clock: now, Clearing: s.clearing, Ledger: s.ledger})
 	return nil
 }
 
@@ -208,7 +210,7 @@ func (s *Server) buildGRPC(context.Context) error {
 		}
 	}
 	srv, hs, err := rpc.NewServer(rpc.Options{
-		Ledger: s.ledger, Settlement: s.clearing, Members: s.ledger, Partners: s.partners,
+		Ledger: s.ledger, Settlement: s.clearing, Finance: s.finance, Members: s.ledger, Partners: s.partners,
 		Network: network.New(network.Config{Tx: s.tx, Partners: s.partners, Rules: s.rules, Clock: s.cfg.Now}), Links: s.sessions, PublicURL: s.publicURL,
 		Rules: s.rules, Tiers: rpc.LedgerTiers{L: s.ledger}, Auth: s.auth, Log: s.log, ServerOptions: opts,
 		Readiness: s.ready, // requests tell it at once whether the database answered

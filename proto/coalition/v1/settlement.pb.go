@@ -215,6 +215,162 @@ func (LineKind) EnumDescriptor() ([]byte, []int) {
 	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{1}
 }
 
+type PaymentFrequency int32
+
+const (
+	PaymentFrequency_PAYMENT_FREQUENCY_UNSPECIFIED PaymentFrequency = 0
+	PaymentFrequency_PAYMENT_FREQUENCY_DAILY       PaymentFrequency = 1
+	// ISO weeks, Monday to Sunday.
+	PaymentFrequency_PAYMENT_FREQUENCY_WEEKLY PaymentFrequency = 2
+	// Calendar months.
+	PaymentFrequency_PAYMENT_FREQUENCY_MONTHLY PaymentFrequency = 3
+)
+
+// Enum value maps for PaymentFrequency.
+var (
+	PaymentFrequency_name = map[int32]string{
+		0: "PAYMENT_FREQUENCY_UNSPECIFIED",
+		1: "PAYMENT_FREQUENCY_DAILY",
+		2: "PAYMENT_FREQUENCY_WEEKLY",
+		3: "PAYMENT_FREQUENCY_MONTHLY",
+	}
+	PaymentFrequency_value = map[string]int32{
+		"PAYMENT_FREQUENCY_UNSPECIFIED": 0,
+		"PAYMENT_FREQUENCY_DAILY":       1,
+		"PAYMENT_FREQUENCY_WEEKLY":      2,
+		"PAYMENT_FREQUENCY_MONTHLY":     3,
+	}
+)
+
+func (x PaymentFrequency) Enum() *PaymentFrequency {
+	p := new(PaymentFrequency)
+	*p = x
+	return p
+}
+
+func (x PaymentFrequency) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PaymentFrequency) Descriptor() protoreflect.EnumDescriptor {
+	return file_coalition_v1_settlement_proto_enumTypes[2].Descriptor()
+}
+
+func (PaymentFrequency) Type() protoreflect.EnumType {
+	return &file_coalition_v1_settlement_proto_enumTypes[2]
+}
+
+func (x PaymentFrequency) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PaymentFrequency.Descriptor instead.
+func (PaymentFrequency) EnumDescriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{2}
+}
+
+type PaymentFileFormat int32
+
+const (
+	PaymentFileFormat_PAYMENT_FILE_FORMAT_UNSPECIFIED PaymentFileFormat = 0
+	// ISO 20022 pain.001.001.09 customer credit transfer initiation.
+	PaymentFileFormat_PAYMENT_FILE_FORMAT_PAIN001 PaymentFileFormat = 1
+	PaymentFileFormat_PAYMENT_FILE_FORMAT_CSV     PaymentFileFormat = 2
+)
+
+// Enum value maps for PaymentFileFormat.
+var (
+	PaymentFileFormat_name = map[int32]string{
+		0: "PAYMENT_FILE_FORMAT_UNSPECIFIED",
+		1: "PAYMENT_FILE_FORMAT_PAIN001",
+		2: "PAYMENT_FILE_FORMAT_CSV",
+	}
+	PaymentFileFormat_value = map[string]int32{
+		"PAYMENT_FILE_FORMAT_UNSPECIFIED": 0,
+		"PAYMENT_FILE_FORMAT_PAIN001":     1,
+		"PAYMENT_FILE_FORMAT_CSV":         2,
+	}
+)
+
+func (x PaymentFileFormat) Enum() *PaymentFileFormat {
+	p := new(PaymentFileFormat)
+	*p = x
+	return p
+}
+
+func (x PaymentFileFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PaymentFileFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_coalition_v1_settlement_proto_enumTypes[3].Descriptor()
+}
+
+func (PaymentFileFormat) Type() protoreflect.EnumType {
+	return &file_coalition_v1_settlement_proto_enumTypes[3]
+}
+
+func (x PaymentFileFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PaymentFileFormat.Descriptor instead.
+func (PaymentFileFormat) EnumDescriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{3}
+}
+
+type StatementFormat int32
+
+const (
+	StatementFormat_STATEMENT_FORMAT_UNSPECIFIED StatementFormat = 0
+	// camt.053 (statement) or camt.054 (notification), versions 001.02 to
+	// 001.10.
+	StatementFormat_STATEMENT_FORMAT_CAMT StatementFormat = 1
+	// booking_date,amount,currency,direction,end_to_end_id,reference.
+	StatementFormat_STATEMENT_FORMAT_CSV StatementFormat = 2
+)
+
+// Enum value maps for StatementFormat.
+var (
+	StatementFormat_name = map[int32]string{
+		0: "STATEMENT_FORMAT_UNSPECIFIED",
+		1: "STATEMENT_FORMAT_CAMT",
+		2: "STATEMENT_FORMAT_CSV",
+	}
+	StatementFormat_value = map[string]int32{
+		"STATEMENT_FORMAT_UNSPECIFIED": 0,
+		"STATEMENT_FORMAT_CAMT":        1,
+		"STATEMENT_FORMAT_CSV":         2,
+	}
+)
+
+func (x StatementFormat) Enum() *StatementFormat {
+	p := new(StatementFormat)
+	*p = x
+	return p
+}
+
+func (x StatementFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StatementFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_coalition_v1_settlement_proto_enumTypes[4].Descriptor()
+}
+
+func (StatementFormat) Type() protoreflect.EnumType {
+	return &file_coalition_v1_settlement_proto_enumTypes[4]
+}
+
+func (x StatementFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StatementFormat.Descriptor instead.
+func (StatementFormat) EnumDescriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{4}
+}
+
 type ListWindowsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At most 366; 31 if unset.
@@ -1227,6 +1383,2610 @@ func (x *DrillDownResponse) GetPostings() []*LedgerPosting {
 	return nil
 }
 
+// A person behind a finance action, as their credential names them.
+type Person struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable per credential (a staff key's id, a certificate's name).
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Person) Reset() {
+	*x = Person{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Person) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Person) ProtoMessage() {}
+
+func (x *Person) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Person.ProtoReflect.Descriptor instead.
+func (*Person) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Person) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Person) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// One version of a party's banking details and payment terms.
+type BankAccount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// A partner's code, or "operator" for the settlement account.
+	Party     string `protobuf:"bytes,2,opt,name=party,proto3" json:"party,omitempty"`
+	LegalName string `protobuf:"bytes,3,opt,name=legal_name,json=legalName,proto3" json:"legal_name,omitempty"`
+	Iban      string `protobuf:"bytes,4,opt,name=iban,proto3" json:"iban,omitempty"`
+	// For a bank without IBANs; then bic is required.
+	AccountNumber    string           `protobuf:"bytes,5,opt,name=account_number,json=accountNumber,proto3" json:"account_number,omitempty"`
+	Bic              string           `protobuf:"bytes,6,opt,name=bic,proto3" json:"bic,omitempty"`
+	Currency         string           `protobuf:"bytes,7,opt,name=currency,proto3" json:"currency,omitempty"`
+	PaymentFrequency PaymentFrequency `protobuf:"varint,8,opt,name=payment_frequency,json=paymentFrequency,proto3,enum=coalition.v1.PaymentFrequency" json:"payment_frequency,omitempty"`
+	// Payment is due this many days after the period ends.
+	PaymentDays int32 `protobuf:"varint,9,opt,name=payment_days,json=paymentDays,proto3" json:"payment_days,omitempty"`
+	// proposed, confirmed, rejected or superseded.
+	Status        string                 `protobuf:"bytes,10,opt,name=status,proto3" json:"status,omitempty"`
+	ProposedBy    *Person                `protobuf:"bytes,11,opt,name=proposed_by,json=proposedBy,proto3" json:"proposed_by,omitempty"`
+	ProposedAt    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=proposed_at,json=proposedAt,proto3" json:"proposed_at,omitempty"`
+	DecidedBy     *Person                `protobuf:"bytes,13,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BankAccount) Reset() {
+	*x = BankAccount{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BankAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BankAccount) ProtoMessage() {}
+
+func (x *BankAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BankAccount.ProtoReflect.Descriptor instead.
+func (*BankAccount) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *BankAccount) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *BankAccount) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *BankAccount) GetLegalName() string {
+	if x != nil {
+		return x.LegalName
+	}
+	return ""
+}
+
+func (x *BankAccount) GetIban() string {
+	if x != nil {
+		return x.Iban
+	}
+	return ""
+}
+
+func (x *BankAccount) GetAccountNumber() string {
+	if x != nil {
+		return x.AccountNumber
+	}
+	return ""
+}
+
+func (x *BankAccount) GetBic() string {
+	if x != nil {
+		return x.Bic
+	}
+	return ""
+}
+
+func (x *BankAccount) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *BankAccount) GetPaymentFrequency() PaymentFrequency {
+	if x != nil {
+		return x.PaymentFrequency
+	}
+	return PaymentFrequency_PAYMENT_FREQUENCY_UNSPECIFIED
+}
+
+func (x *BankAccount) GetPaymentDays() int32 {
+	if x != nil {
+		return x.PaymentDays
+	}
+	return 0
+}
+
+func (x *BankAccount) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *BankAccount) GetProposedBy() *Person {
+	if x != nil {
+		return x.ProposedBy
+	}
+	return nil
+}
+
+func (x *BankAccount) GetProposedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ProposedAt
+	}
+	return nil
+}
+
+func (x *BankAccount) GetDecidedBy() *Person {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return nil
+}
+
+func (x *BankAccount) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
+type ListBankAccountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: every party.
+	Party         string `protobuf:"bytes,1,opt,name=party,proto3" json:"party,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBankAccountsRequest) Reset() {
+	*x = ListBankAccountsRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBankAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBankAccountsRequest) ProtoMessage() {}
+
+func (x *ListBankAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBankAccountsRequest.ProtoReflect.Descriptor instead.
+func (*ListBankAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListBankAccountsRequest) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+type ListBankAccountsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accounts      []*BankAccount         `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBankAccountsResponse) Reset() {
+	*x = ListBankAccountsResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBankAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBankAccountsResponse) ProtoMessage() {}
+
+func (x *ListBankAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBankAccountsResponse.ProtoReflect.Descriptor instead.
+func (*ListBankAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListBankAccountsResponse) GetAccounts() []*BankAccount {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+type ProposeBankAccountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Party         string                 `protobuf:"bytes,1,opt,name=party,proto3" json:"party,omitempty"`
+	LegalName     string                 `protobuf:"bytes,2,opt,name=legal_name,json=legalName,proto3" json:"legal_name,omitempty"`
+	Iban          string                 `protobuf:"bytes,3,opt,name=iban,proto3" json:"iban,omitempty"`
+	AccountNumber string                 `protobuf:"bytes,4,opt,name=account_number,json=accountNumber,proto3" json:"account_number,omitempty"`
+	Bic           string                 `protobuf:"bytes,5,opt,name=bic,proto3" json:"bic,omitempty"`
+	Currency      string                 `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
+	// Unspecified: daily.
+	PaymentFrequency PaymentFrequency `protobuf:"varint,7,opt,name=payment_frequency,json=paymentFrequency,proto3,enum=coalition.v1.PaymentFrequency" json:"payment_frequency,omitempty"`
+	PaymentDays      int32            `protobuf:"varint,8,opt,name=payment_days,json=paymentDays,proto3" json:"payment_days,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ProposeBankAccountRequest) Reset() {
+	*x = ProposeBankAccountRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeBankAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeBankAccountRequest) ProtoMessage() {}
+
+func (x *ProposeBankAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeBankAccountRequest.ProtoReflect.Descriptor instead.
+func (*ProposeBankAccountRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ProposeBankAccountRequest) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *ProposeBankAccountRequest) GetLegalName() string {
+	if x != nil {
+		return x.LegalName
+	}
+	return ""
+}
+
+func (x *ProposeBankAccountRequest) GetIban() string {
+	if x != nil {
+		return x.Iban
+	}
+	return ""
+}
+
+func (x *ProposeBankAccountRequest) GetAccountNumber() string {
+	if x != nil {
+		return x.AccountNumber
+	}
+	return ""
+}
+
+func (x *ProposeBankAccountRequest) GetBic() string {
+	if x != nil {
+		return x.Bic
+	}
+	return ""
+}
+
+func (x *ProposeBankAccountRequest) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *ProposeBankAccountRequest) GetPaymentFrequency() PaymentFrequency {
+	if x != nil {
+		return x.PaymentFrequency
+	}
+	return PaymentFrequency_PAYMENT_FREQUENCY_UNSPECIFIED
+}
+
+func (x *ProposeBankAccountRequest) GetPaymentDays() int32 {
+	if x != nil {
+		return x.PaymentDays
+	}
+	return 0
+}
+
+type DecideBankAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// true confirms, false rejects.
+	Confirm       bool `protobuf:"varint,2,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideBankAccountRequest) Reset() {
+	*x = DecideBankAccountRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideBankAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideBankAccountRequest) ProtoMessage() {}
+
+func (x *DecideBankAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideBankAccountRequest.ProtoReflect.Descriptor instead.
+func (*DecideBankAccountRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DecideBankAccountRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DecideBankAccountRequest) GetConfirm() bool {
+	if x != nil {
+		return x.Confirm
+	}
+	return false
+}
+
+type MakePaymentInstructionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MakePaymentInstructionsRequest) Reset() {
+	*x = MakePaymentInstructionsRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MakePaymentInstructionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MakePaymentInstructionsRequest) ProtoMessage() {}
+
+func (x *MakePaymentInstructionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MakePaymentInstructionsRequest.ProtoReflect.Descriptor instead.
+func (*MakePaymentInstructionsRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{22}
+}
+
+// A payment between the operator's settlement account and a partner for
+// one payment period.
+type FinanceInstruction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Travels with the money; a bank statement's line finds it by it.
+	EndToEndId string `protobuf:"bytes,1,opt,name=end_to_end_id,json=endToEndId,proto3" json:"end_to_end_id,omitempty"`
+	Party      string `protobuf:"bytes,2,opt,name=party,proto3" json:"party,omitempty"`
+	// pay: the operator pays the partner; collect: the partner pays the
+	// operator; none: the period's net is zero.
+	Direction   string `protobuf:"bytes,3,opt,name=direction,proto3" json:"direction,omitempty"`
+	AmountMinor int64  `protobuf:"varint,4,opt,name=amount_minor,json=amountMinor,proto3" json:"amount_minor,omitempty"`
+	Currency    string `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
+	PeriodFrom  string `protobuf:"bytes,6,opt,name=period_from,json=periodFrom,proto3" json:"period_from,omitempty"`
+	PeriodTo    string `protobuf:"bytes,7,opt,name=period_to,json=periodTo,proto3" json:"period_to,omitempty"`
+	DueDate     string `protobuf:"bytes,8,opt,name=due_date,json=dueDate,proto3" json:"due_date,omitempty"`
+	// The period's nets from the reports, signed (+ owed to the partner),
+	// and the approved money adjustments it carries, likewise.
+	ReportsMinor    int64 `protobuf:"varint,9,opt,name=reports_minor,json=reportsMinor,proto3" json:"reports_minor,omitempty"`
+	AdjustmentMinor int64 `protobuf:"varint,10,opt,name=adjustment_minor,json=adjustmentMinor,proto3" json:"adjustment_minor,omitempty"`
+	// open, paid, partly_paid or overpaid.
+	Status           string `protobuf:"bytes,11,opt,name=status,proto3" json:"status,omitempty"`
+	PaidMinor        int64  `protobuf:"varint,12,opt,name=paid_minor,json=paidMinor,proto3" json:"paid_minor,omitempty"`
+	OutstandingMinor int64  `protobuf:"varint,13,opt,name=outstanding_minor,json=outstandingMinor,proto3" json:"outstanding_minor,omitempty"`
+	ExcessMinor      int64  `protobuf:"varint,14,opt,name=excess_minor,json=excessMinor,proto3" json:"excess_minor,omitempty"`
+	// The statement lines that paid it.
+	LineIds       []string `protobuf:"bytes,15,rep,name=line_ids,json=lineIds,proto3" json:"line_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinanceInstruction) Reset() {
+	*x = FinanceInstruction{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinanceInstruction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinanceInstruction) ProtoMessage() {}
+
+func (x *FinanceInstruction) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinanceInstruction.ProtoReflect.Descriptor instead.
+func (*FinanceInstruction) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *FinanceInstruction) GetEndToEndId() string {
+	if x != nil {
+		return x.EndToEndId
+	}
+	return ""
+}
+
+func (x *FinanceInstruction) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *FinanceInstruction) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *FinanceInstruction) GetAmountMinor() int64 {
+	if x != nil {
+		return x.AmountMinor
+	}
+	return 0
+}
+
+func (x *FinanceInstruction) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *FinanceInstruction) GetPeriodFrom() string {
+	if x != nil {
+		return x.PeriodFrom
+	}
+	return ""
+}
+
+func (x *FinanceInstruction) GetPeriodTo() string {
+	if x != nil {
+		return x.PeriodTo
+	}
+	return ""
+}
+
+func (x *FinanceInstruction) GetDueDate() string {
+	if x != nil {
+		return x.DueDate
+	}
+	return ""
+}
+
+func (x *FinanceInstruction) GetReportsMinor() int64 {
+	if x != nil {
+		return x.ReportsMinor
+	}
+	return 0
+}
+
+func (x *FinanceInstruction) GetAdjustmentMinor() int64 {
+	if x != nil {
+		return x.AdjustmentMinor
+	}
+	return 0
+}
+
+func (x *FinanceInstruction) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *FinanceInstruction) GetPaidMinor() int64 {
+	if x != nil {
+		return x.PaidMinor
+	}
+	return 0
+}
+
+func (x *FinanceInstruction) GetOutstandingMinor() int64 {
+	if x != nil {
+		return x.OutstandingMinor
+	}
+	return 0
+}
+
+func (x *FinanceInstruction) GetExcessMinor() int64 {
+	if x != nil {
+		return x.ExcessMinor
+	}
+	return 0
+}
+
+func (x *FinanceInstruction) GetLineIds() []string {
+	if x != nil {
+		return x.LineIds
+	}
+	return nil
+}
+
+type MakePaymentInstructionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Made          []*FinanceInstruction  `protobuf:"bytes,1,rep,name=made,proto3" json:"made,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MakePaymentInstructionsResponse) Reset() {
+	*x = MakePaymentInstructionsResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MakePaymentInstructionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MakePaymentInstructionsResponse) ProtoMessage() {}
+
+func (x *MakePaymentInstructionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MakePaymentInstructionsResponse.ProtoReflect.Descriptor instead.
+func (*MakePaymentInstructionsResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *MakePaymentInstructionsResponse) GetMade() []*FinanceInstruction {
+	if x != nil {
+		return x.Made
+	}
+	return nil
+}
+
+type ListPaymentInstructionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A partner's code (a partner sees its own whatever it asks).
+	Party string `protobuf:"bytes,1,opt,name=party,proto3" json:"party,omitempty"`
+	// YYYY-MM-DD, inclusive; empty: no bound.
+	DueFrom       string `protobuf:"bytes,2,opt,name=due_from,json=dueFrom,proto3" json:"due_from,omitempty"`
+	DueTo         string `protobuf:"bytes,3,opt,name=due_to,json=dueTo,proto3" json:"due_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPaymentInstructionsRequest) Reset() {
+	*x = ListPaymentInstructionsRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPaymentInstructionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPaymentInstructionsRequest) ProtoMessage() {}
+
+func (x *ListPaymentInstructionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPaymentInstructionsRequest.ProtoReflect.Descriptor instead.
+func (*ListPaymentInstructionsRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListPaymentInstructionsRequest) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *ListPaymentInstructionsRequest) GetDueFrom() string {
+	if x != nil {
+		return x.DueFrom
+	}
+	return ""
+}
+
+func (x *ListPaymentInstructionsRequest) GetDueTo() string {
+	if x != nil {
+		return x.DueTo
+	}
+	return ""
+}
+
+type ListPaymentInstructionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Instructions  []*FinanceInstruction  `protobuf:"bytes,1,rep,name=instructions,proto3" json:"instructions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPaymentInstructionsResponse) Reset() {
+	*x = ListPaymentInstructionsResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPaymentInstructionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPaymentInstructionsResponse) ProtoMessage() {}
+
+func (x *ListPaymentInstructionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPaymentInstructionsResponse.ProtoReflect.Descriptor instead.
+func (*ListPaymentInstructionsResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListPaymentInstructionsResponse) GetInstructions() []*FinanceInstruction {
+	if x != nil {
+		return x.Instructions
+	}
+	return nil
+}
+
+type ExportPaymentFileRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Format  PaymentFileFormat      `protobuf:"varint,1,opt,name=format,proto3,enum=coalition.v1.PaymentFileFormat" json:"format,omitempty"`
+	DueFrom string                 `protobuf:"bytes,2,opt,name=due_from,json=dueFrom,proto3" json:"due_from,omitempty"`
+	DueTo   string                 `protobuf:"bytes,3,opt,name=due_to,json=dueTo,proto3" json:"due_to,omitempty"`
+	// Only these instructions; empty: all in the due range.
+	EndToEndIds   []string `protobuf:"bytes,4,rep,name=end_to_end_ids,json=endToEndIds,proto3" json:"end_to_end_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportPaymentFileRequest) Reset() {
+	*x = ExportPaymentFileRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportPaymentFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportPaymentFileRequest) ProtoMessage() {}
+
+func (x *ExportPaymentFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportPaymentFileRequest.ProtoReflect.Descriptor instead.
+func (*ExportPaymentFileRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ExportPaymentFileRequest) GetFormat() PaymentFileFormat {
+	if x != nil {
+		return x.Format
+	}
+	return PaymentFileFormat_PAYMENT_FILE_FORMAT_UNSPECIFIED
+}
+
+func (x *ExportPaymentFileRequest) GetDueFrom() string {
+	if x != nil {
+		return x.DueFrom
+	}
+	return ""
+}
+
+func (x *ExportPaymentFileRequest) GetDueTo() string {
+	if x != nil {
+		return x.DueTo
+	}
+	return ""
+}
+
+func (x *ExportPaymentFileRequest) GetEndToEndIds() []string {
+	if x != nil {
+		return x.EndToEndIds
+	}
+	return nil
+}
+
+type HeldInstruction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EndToEndId    string                 `protobuf:"bytes,1,opt,name=end_to_end_id,json=endToEndId,proto3" json:"end_to_end_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeldInstruction) Reset() {
+	*x = HeldInstruction{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeldInstruction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeldInstruction) ProtoMessage() {}
+
+func (x *HeldInstruction) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeldInstruction.ProtoReflect.Descriptor instead.
+func (*HeldInstruction) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *HeldInstruction) GetEndToEndId() string {
+	if x != nil {
+		return x.EndToEndId
+	}
+	return ""
+}
+
+func (x *HeldInstruction) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ExportPaymentFileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A chunk of the file; the chunks in order are the whole file.
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// In the first message only: the instructions the file carries and
+	// those it could not.
+	Included      []string           `protobuf:"bytes,2,rep,name=included,proto3" json:"included,omitempty"`
+	Held          []*HeldInstruction `protobuf:"bytes,3,rep,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportPaymentFileResponse) Reset() {
+	*x = ExportPaymentFileResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportPaymentFileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportPaymentFileResponse) ProtoMessage() {}
+
+func (x *ExportPaymentFileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportPaymentFileResponse.ProtoReflect.Descriptor instead.
+func (*ExportPaymentFileResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ExportPaymentFileResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ExportPaymentFileResponse) GetIncluded() []string {
+	if x != nil {
+		return x.Included
+	}
+	return nil
+}
+
+func (x *ExportPaymentFileResponse) GetHeld() []*HeldInstruction {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+type ImportBankStatementRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Format        StatementFormat        `protobuf:"varint,1,opt,name=format,proto3,enum=coalition.v1.StatementFormat" json:"format,omitempty"`
+	Content       []byte                 `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportBankStatementRequest) Reset() {
+	*x = ImportBankStatementRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportBankStatementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportBankStatementRequest) ProtoMessage() {}
+
+func (x *ImportBankStatementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportBankStatementRequest.ProtoReflect.Descriptor instead.
+func (*ImportBankStatementRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ImportBankStatementRequest) GetFormat() StatementFormat {
+	if x != nil {
+		return x.Format
+	}
+	return StatementFormat_STATEMENT_FORMAT_UNSPECIFIED
+}
+
+func (x *ImportBankStatementRequest) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+type ImportBankStatementResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lines         int32                  `protobuf:"varint,1,opt,name=lines,proto3" json:"lines,omitempty"`
+	Added         int32                  `protobuf:"varint,2,opt,name=added,proto3" json:"added,omitempty"`
+	Duplicates    int32                  `protobuf:"varint,3,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportBankStatementResponse) Reset() {
+	*x = ImportBankStatementResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportBankStatementResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportBankStatementResponse) ProtoMessage() {}
+
+func (x *ImportBankStatementResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportBankStatementResponse.ProtoReflect.Descriptor instead.
+func (*ImportBankStatementResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ImportBankStatementResponse) GetLines() int32 {
+	if x != nil {
+		return x.Lines
+	}
+	return 0
+}
+
+func (x *ImportBankStatementResponse) GetAdded() int32 {
+	if x != nil {
+		return x.Added
+	}
+	return 0
+}
+
+func (x *ImportBankStatementResponse) GetDuplicates() int32 {
+	if x != nil {
+		return x.Duplicates
+	}
+	return 0
+}
+
+type BankStatementLine struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	BookingDate string                 `protobuf:"bytes,2,opt,name=booking_date,json=bookingDate,proto3" json:"booking_date,omitempty"`
+	AmountMinor int64                  `protobuf:"varint,3,opt,name=amount_minor,json=amountMinor,proto3" json:"amount_minor,omitempty"`
+	Currency    string                 `protobuf:"bytes,4,opt,name=currency,proto3" json:"currency,omitempty"`
+	// credit or debit, on the operator's settlement account.
+	Direction  string `protobuf:"bytes,5,opt,name=direction,proto3" json:"direction,omitempty"`
+	Reversal   bool   `protobuf:"varint,6,opt,name=reversal,proto3" json:"reversal,omitempty"`
+	EndToEndId string `protobuf:"bytes,7,opt,name=end_to_end_id,json=endToEndId,proto3" json:"end_to_end_id,omitempty"`
+	Reference  string `protobuf:"bytes,8,opt,name=reference,proto3" json:"reference,omitempty"`
+	AssignedTo string `protobuf:"bytes,9,opt,name=assigned_to,json=assignedTo,proto3" json:"assigned_to,omitempty"`
+	SetAside   bool   `protobuf:"varint,10,opt,name=set_aside,json=setAside,proto3" json:"set_aside,omitempty"`
+	Note       string `protobuf:"bytes,11,opt,name=note,proto3" json:"note,omitempty"`
+	// Why the matching placed it nowhere (unmatched lines):
+	// no_end_to_end_id, unknown_end_to_end_id, currency_mismatch or
+	// direction_mismatch.
+	Reason        string `protobuf:"bytes,12,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BankStatementLine) Reset() {
+	*x = BankStatementLine{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BankStatementLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BankStatementLine) ProtoMessage() {}
+
+func (x *BankStatementLine) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BankStatementLine.ProtoReflect.Descriptor instead.
+func (*BankStatementLine) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *BankStatementLine) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *BankStatementLine) GetBookingDate() string {
+	if x != nil {
+		return x.BookingDate
+	}
+	return ""
+}
+
+func (x *BankStatementLine) GetAmountMinor() int64 {
+	if x != nil {
+		return x.AmountMinor
+	}
+	return 0
+}
+
+func (x *BankStatementLine) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *BankStatementLine) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *BankStatementLine) GetReversal() bool {
+	if x != nil {
+		return x.Reversal
+	}
+	return false
+}
+
+func (x *BankStatementLine) GetEndToEndId() string {
+	if x != nil {
+		return x.EndToEndId
+	}
+	return ""
+}
+
+func (x *BankStatementLine) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *BankStatementLine) GetAssignedTo() string {
+	if x != nil {
+		return x.AssignedTo
+	}
+	return ""
+}
+
+func (x *BankStatementLine) GetSetAside() bool {
+	if x != nil {
+		return x.SetAside
+	}
+	return false
+}
+
+func (x *BankStatementLine) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *BankStatementLine) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// What is outstanding between the operator and one partner, one way, by
+// days past the due date.
+type AgeingRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Party string                 `protobuf:"bytes,1,opt,name=party,proto3" json:"party,omitempty"`
+	// receivable: the partner owes the operator; payable: the operator owes
+	// the partner.
+	Side              string `protobuf:"bytes,2,opt,name=side,proto3" json:"side,omitempty"`
+	Currency          string `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	NotDueMinor       int64  `protobuf:"varint,4,opt,name=not_due_minor,json=notDueMinor,proto3" json:"not_due_minor,omitempty"`
+	Days_1To_30Minor  int64  `protobuf:"varint,5,opt,name=days_1_to_30_minor,json=days1To30Minor,proto3" json:"days_1_to_30_minor,omitempty"`
+	Days_31To_60Minor int64  `protobuf:"varint,6,opt,name=days_31_to_60_minor,json=days31To60Minor,proto3" json:"days_31_to_60_minor,omitempty"`
+	Days_61To_90Minor int64  `protobuf:"varint,7,opt,name=days_61_to_90_minor,json=days61To90Minor,proto3" json:"days_61_to_90_minor,omitempty"`
+	Over_90Minor      int64  `protobuf:"varint,8,opt,name=over_90_minor,json=over90Minor,proto3" json:"over_90_minor,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *AgeingRow) Reset() {
+	*x = AgeingRow{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgeingRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgeingRow) ProtoMessage() {}
+
+func (x *AgeingRow) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgeingRow.ProtoReflect.Descriptor instead.
+func (*AgeingRow) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *AgeingRow) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *AgeingRow) GetSide() string {
+	if x != nil {
+		return x.Side
+	}
+	return ""
+}
+
+func (x *AgeingRow) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *AgeingRow) GetNotDueMinor() int64 {
+	if x != nil {
+		return x.NotDueMinor
+	}
+	return 0
+}
+
+func (x *AgeingRow) GetDays_1To_30Minor() int64 {
+	if x != nil {
+		return x.Days_1To_30Minor
+	}
+	return 0
+}
+
+func (x *AgeingRow) GetDays_31To_60Minor() int64 {
+	if x != nil {
+		return x.Days_31To_60Minor
+	}
+	return 0
+}
+
+func (x *AgeingRow) GetDays_61To_90Minor() int64 {
+	if x != nil {
+		return x.Days_61To_90Minor
+	}
+	return 0
+}
+
+func (x *AgeingRow) GetOver_90Minor() int64 {
+	if x != nil {
+		return x.Over_90Minor
+	}
+	return 0
+}
+
+type GetReconciliationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// YYYY-MM-DD: the day overdue amounts are aged on; empty: today.
+	AsOf          string `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReconciliationRequest) Reset() {
+	*x = GetReconciliationRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReconciliationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReconciliationRequest) ProtoMessage() {}
+
+func (x *GetReconciliationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReconciliationRequest.ProtoReflect.Descriptor instead.
+func (*GetReconciliationRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetReconciliationRequest) GetAsOf() string {
+	if x != nil {
+		return x.AsOf
+	}
+	return ""
+}
+
+type GetReconciliationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AsOf          string                 `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	Instructions  []*FinanceInstruction  `protobuf:"bytes,2,rep,name=instructions,proto3" json:"instructions,omitempty"`
+	Unmatched     []*BankStatementLine   `protobuf:"bytes,3,rep,name=unmatched,proto3" json:"unmatched,omitempty"`
+	SetAside      []*BankStatementLine   `protobuf:"bytes,4,rep,name=set_aside,json=setAside,proto3" json:"set_aside,omitempty"`
+	Ageing        []*AgeingRow           `protobuf:"bytes,5,rep,name=ageing,proto3" json:"ageing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReconciliationResponse) Reset() {
+	*x = GetReconciliationResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReconciliationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReconciliationResponse) ProtoMessage() {}
+
+func (x *GetReconciliationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReconciliationResponse.ProtoReflect.Descriptor instead.
+func (*GetReconciliationResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetReconciliationResponse) GetAsOf() string {
+	if x != nil {
+		return x.AsOf
+	}
+	return ""
+}
+
+func (x *GetReconciliationResponse) GetInstructions() []*FinanceInstruction {
+	if x != nil {
+		return x.Instructions
+	}
+	return nil
+}
+
+func (x *GetReconciliationResponse) GetUnmatched() []*BankStatementLine {
+	if x != nil {
+		return x.Unmatched
+	}
+	return nil
+}
+
+func (x *GetReconciliationResponse) GetSetAside() []*BankStatementLine {
+	if x != nil {
+		return x.SetAside
+	}
+	return nil
+}
+
+func (x *GetReconciliationResponse) GetAgeing() []*AgeingRow {
+	if x != nil {
+		return x.Ageing
+	}
+	return nil
+}
+
+type ResolveStatementLineRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	LineId string                 `protobuf:"bytes,1,opt,name=line_id,json=lineId,proto3" json:"line_id,omitempty"`
+	// Assign to this instruction; or, empty, set the line aside.
+	EndToEndId    string `protobuf:"bytes,2,opt,name=end_to_end_id,json=endToEndId,proto3" json:"end_to_end_id,omitempty"`
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveStatementLineRequest) Reset() {
+	*x = ResolveStatementLineRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveStatementLineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveStatementLineRequest) ProtoMessage() {}
+
+func (x *ResolveStatementLineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveStatementLineRequest.ProtoReflect.Descriptor instead.
+func (*ResolveStatementLineRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ResolveStatementLineRequest) GetLineId() string {
+	if x != nil {
+		return x.LineId
+	}
+	return ""
+}
+
+func (x *ResolveStatementLineRequest) GetEndToEndId() string {
+	if x != nil {
+		return x.EndToEndId
+	}
+	return ""
+}
+
+func (x *ResolveStatementLineRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type Adjustment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// points or money.
+	Kind         string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	MemberId     string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Points       int64  `protobuf:"varint,4,opt,name=points,proto3" json:"points,omitempty"`
+	Funder       string `protobuf:"bytes,5,opt,name=funder,proto3" json:"funder,omitempty"`
+	Payer        string `protobuf:"bytes,6,opt,name=payer,proto3" json:"payer,omitempty"`
+	Payee        string `protobuf:"bytes,7,opt,name=payee,proto3" json:"payee,omitempty"`
+	AmountMinor  int64  `protobuf:"varint,8,opt,name=amount_minor,json=amountMinor,proto3" json:"amount_minor,omitempty"`
+	BusinessDate string `protobuf:"bytes,9,opt,name=business_date,json=businessDate,proto3" json:"business_date,omitempty"`
+	Reason       string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	// proposed, approved or rejected.
+	Status       string                 `protobuf:"bytes,11,opt,name=status,proto3" json:"status,omitempty"`
+	ProposedBy   *Person                `protobuf:"bytes,12,opt,name=proposed_by,json=proposedBy,proto3" json:"proposed_by,omitempty"`
+	ProposedAt   *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=proposed_at,json=proposedAt,proto3" json:"proposed_at,omitempty"`
+	DecidedBy    *Person                `protobuf:"bytes,14,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	DecidedAt    *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	DecisionNote string                 `protobuf:"bytes,16,opt,name=decision_note,json=decisionNote,proto3" json:"decision_note,omitempty"`
+	// The ledger transaction of an approved points adjustment.
+	TransactionId string `protobuf:"bytes,17,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	// The instructions that carried an approved money adjustment.
+	PayerInstruction string `protobuf:"bytes,18,opt,name=payer_instruction,json=payerInstruction,proto3" json:"payer_instruction,omitempty"`
+	PayeeInstruction string `protobuf:"bytes,19,opt,name=payee_instruction,json=payeeInstruction,proto3" json:"payee_instruction,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Adjustment) Reset() {
+	*x = Adjustment{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Adjustment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Adjustment) ProtoMessage() {}
+
+func (x *Adjustment) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Adjustment.ProtoReflect.Descriptor instead.
+func (*Adjustment) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Adjustment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Adjustment) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Adjustment) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *Adjustment) GetPoints() int64 {
+	if x != nil {
+		return x.Points
+	}
+	return 0
+}
+
+func (x *Adjustment) GetFunder() string {
+	if x != nil {
+		return x.Funder
+	}
+	return ""
+}
+
+func (x *Adjustment) GetPayer() string {
+	if x != nil {
+		return x.Payer
+	}
+	return ""
+}
+
+func (x *Adjustment) GetPayee() string {
+	if x != nil {
+		return x.Payee
+	}
+	return ""
+}
+
+func (x *Adjustment) GetAmountMinor() int64 {
+	if x != nil {
+		return x.AmountMinor
+	}
+	return 0
+}
+
+func (x *Adjustment) GetBusinessDate() string {
+	if x != nil {
+		return x.BusinessDate
+	}
+	return ""
+}
+
+func (x *Adjustment) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Adjustment) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Adjustment) GetProposedBy() *Person {
+	if x != nil {
+		return x.ProposedBy
+	}
+	return nil
+}
+
+func (x *Adjustment) GetProposedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ProposedAt
+	}
+	return nil
+}
+
+func (x *Adjustment) GetDecidedBy() *Person {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return nil
+}
+
+func (x *Adjustment) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
+func (x *Adjustment) GetDecisionNote() string {
+	if x != nil {
+		return x.DecisionNote
+	}
+	return ""
+}
+
+func (x *Adjustment) GetTransactionId() string {
+	if x != nil {
+		return x.TransactionId
+	}
+	return ""
+}
+
+func (x *Adjustment) GetPayerInstruction() string {
+	if x != nil {
+		return x.PayerInstruction
+	}
+	return ""
+}
+
+func (x *Adjustment) GetPayeeInstruction() string {
+	if x != nil {
+		return x.PayeeInstruction
+	}
+	return ""
+}
+
+type ProposeAdjustmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Adjustment:
+	//
+	//	*ProposeAdjustmentRequest_Points_
+	//	*ProposeAdjustmentRequest_Money_
+	Adjustment    isProposeAdjustmentRequest_Adjustment `protobuf_oneof:"adjustment"`
+	Reason        string                                `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeAdjustmentRequest) Reset() {
+	*x = ProposeAdjustmentRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeAdjustmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeAdjustmentRequest) ProtoMessage() {}
+
+func (x *ProposeAdjustmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeAdjustmentRequest.ProtoReflect.Descriptor instead.
+func (*ProposeAdjustmentRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ProposeAdjustmentRequest) GetAdjustment() isProposeAdjustmentRequest_Adjustment {
+	if x != nil {
+		return x.Adjustment
+	}
+	return nil
+}
+
+func (x *ProposeAdjustmentRequest) GetPoints() *ProposeAdjustmentRequest_Points {
+	if x != nil {
+		if x, ok := x.Adjustment.(*ProposeAdjustmentRequest_Points_); ok {
+			return x.Points
+		}
+	}
+	return nil
+}
+
+func (x *ProposeAdjustmentRequest) GetMoney() *ProposeAdjustmentRequest_Money {
+	if x != nil {
+		if x, ok := x.Adjustment.(*ProposeAdjustmentRequest_Money_); ok {
+			return x.Money
+		}
+	}
+	return nil
+}
+
+func (x *ProposeAdjustmentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type isProposeAdjustmentRequest_Adjustment interface {
+	isProposeAdjustmentRequest_Adjustment()
+}
+
+type ProposeAdjustmentRequest_Points_ struct {
+	Points *ProposeAdjustmentRequest_Points `protobuf:"bytes,1,opt,name=points,proto3,oneof"`
+}
+
+type ProposeAdjustmentRequest_Money_ struct {
+	Money *ProposeAdjustmentRequest_Money `protobuf:"bytes,2,opt,name=money,proto3,oneof"`
+}
+
+func (*ProposeAdjustmentRequest_Points_) isProposeAdjustmentRequest_Adjustment() {}
+
+func (*ProposeAdjustmentRequest_Money_) isProposeAdjustmentRequest_Adjustment() {}
+
+type DecideAdjustmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// true approves (and posts), false rejects.
+	Approve       bool   `protobuf:"varint,2,opt,name=approve,proto3" json:"approve,omitempty"`
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideAdjustmentRequest) Reset() {
+	*x = DecideAdjustmentRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideAdjustmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideAdjustmentRequest) ProtoMessage() {}
+
+func (x *DecideAdjustmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideAdjustmentRequest.ProtoReflect.Descriptor instead.
+func (*DecideAdjustmentRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DecideAdjustmentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DecideAdjustmentRequest) GetApprove() bool {
+	if x != nil {
+		return x.Approve
+	}
+	return false
+}
+
+func (x *DecideAdjustmentRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type ListAdjustmentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// proposed, approved or rejected; empty: all.
+	Status string `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	// At most 500; 100 if unset.
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAdjustmentsRequest) Reset() {
+	*x = ListAdjustmentsRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAdjustmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAdjustmentsRequest) ProtoMessage() {}
+
+func (x *ListAdjustmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAdjustmentsRequest.ProtoReflect.Descriptor instead.
+func (*ListAdjustmentsRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListAdjustmentsRequest) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ListAdjustmentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+type ListAdjustmentsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Adjustments   []*Adjustment          `protobuf:"bytes,1,rep,name=adjustments,proto3" json:"adjustments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAdjustmentsResponse) Reset() {
+	*x = ListAdjustmentsResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAdjustmentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAdjustmentsResponse) ProtoMessage() {}
+
+func (x *ListAdjustmentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAdjustmentsResponse.ProtoReflect.Descriptor instead.
+func (*ListAdjustmentsResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListAdjustmentsResponse) GetAdjustments() []*Adjustment {
+	if x != nil {
+		return x.Adjustments
+	}
+	return nil
+}
+
+type GetLiabilityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// YYYY-MM: a calendar month; or from and to, business dates.
+	Month         string `protobuf:"bytes,1,opt,name=month,proto3" json:"month,omitempty"`
+	From          string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To            string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLiabilityRequest) Reset() {
+	*x = GetLiabilityRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLiabilityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLiabilityRequest) ProtoMessage() {}
+
+func (x *GetLiabilityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLiabilityRequest.ProtoReflect.Descriptor instead.
+func (*GetLiabilityRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetLiabilityRequest) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
+func (x *GetLiabilityRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *GetLiabilityRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+// One issuer's points liability over the period: opening + issued -
+// burned - debt_paid - clawed_back - expired = closing.
+type IssuerLiability struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A partner's code, "operator", or "network" for the sum.
+	Issuer     string `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Opening    int64  `protobuf:"varint,2,opt,name=opening,proto3" json:"opening,omitempty"`
+	Issued     int64  `protobuf:"varint,3,opt,name=issued,proto3" json:"issued,omitempty"`
+	Burned     int64  `protobuf:"varint,4,opt,name=burned,proto3" json:"burned,omitempty"`
+	DebtPaid   int64  `protobuf:"varint,5,opt,name=debt_paid,json=debtPaid,proto3" json:"debt_paid,omitempty"`
+	ClawedBack int64  `protobuf:"varint,6,opt,name=clawed_back,json=clawedBack,proto3" json:"clawed_back,omitempty"`
+	Expired    int64  `protobuf:"varint,7,opt,name=expired,proto3" json:"expired,omitempty"`
+	Closing    int64  `protobuf:"varint,8,opt,name=closing,proto3" json:"closing,omitempty"`
+	// The closing points at the coalition's point value.
+	ClosingMinor int64 `protobuf:"varint,9,opt,name=closing_minor,json=closingMinor,proto3" json:"closing_minor,omitempty"`
+	// The closing points by days left to expiry at the period's end, in the
+	// order of GetLiabilityResponse.ageing_buckets.
+	Ageing []int64 `protobuf:"varint,10,rep,packed,name=ageing,proto3" json:"ageing,omitempty"`
+	// Expired points as a share of the points used up in the period
+	// (spent, paid to debts or expired), in basis points.
+	BreakageBp    int64 `protobuf:"varint,11,opt,name=breakage_bp,json=breakageBp,proto3" json:"breakage_bp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssuerLiability) Reset() {
+	*x = IssuerLiability{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssuerLiability) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssuerLiability) ProtoMessage() {}
+
+func (x *IssuerLiability) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssuerLiability.ProtoReflect.Descriptor instead.
+func (*IssuerLiability) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *IssuerLiability) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *IssuerLiability) GetOpening() int64 {
+	if x != nil {
+		return x.Opening
+	}
+	return 0
+}
+
+func (x *IssuerLiability) GetIssued() int64 {
+	if x != nil {
+		return x.Issued
+	}
+	return 0
+}
+
+func (x *IssuerLiability) GetBurned() int64 {
+	if x != nil {
+		return x.Burned
+	}
+	return 0
+}
+
+func (x *IssuerLiability) GetDebtPaid() int64 {
+	if x != nil {
+		return x.DebtPaid
+	}
+	return 0
+}
+
+func (x *IssuerLiability) GetClawedBack() int64 {
+	if x != nil {
+		return x.ClawedBack
+	}
+	return 0
+}
+
+func (x *IssuerLiability) GetExpired() int64 {
+	if x != nil {
+		return x.Expired
+	}
+	return 0
+}
+
+func (x *IssuerLiability) GetClosing() int64 {
+	if x != nil {
+		return x.Closing
+	}
+	return 0
+}
+
+func (x *IssuerLiability) GetClosingMinor() int64 {
+	if x != nil {
+		return x.ClosingMinor
+	}
+	return 0
+}
+
+func (x *IssuerLiability) GetAgeing() []int64 {
+	if x != nil {
+		return x.Ageing
+	}
+	return nil
+}
+
+func (x *IssuerLiability) GetBreakageBp() int64 {
+	if x != nil {
+		return x.BreakageBp
+	}
+	return 0
+}
+
+type GetLiabilityResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	From            string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To              string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Currency        string                 `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	PointValueMinor int64                  `protobuf:"varint,4,opt,name=point_value_minor,json=pointValueMinor,proto3" json:"point_value_minor,omitempty"`
+	Issuers         []*IssuerLiability     `protobuf:"bytes,5,rep,name=issuers,proto3" json:"issuers,omitempty"`
+	Network         *IssuerLiability       `protobuf:"bytes,6,opt,name=network,proto3" json:"network,omitempty"`
+	AgeingBuckets   []string               `protobuf:"bytes,7,rep,name=ageing_buckets,json=ageingBuckets,proto3" json:"ageing_buckets,omitempty"`
+	// Every window of the period is cleared and the ledger is past it.
+	Final         bool `protobuf:"varint,8,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLiabilityResponse) Reset() {
+	*x = GetLiabilityResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLiabilityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLiabilityResponse) ProtoMessage() {}
+
+func (x *GetLiabilityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLiabilityResponse.ProtoReflect.Descriptor instead.
+func (*GetLiabilityResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GetLiabilityResponse) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *GetLiabilityResponse) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *GetLiabilityResponse) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *GetLiabilityResponse) GetPointValueMinor() int64 {
+	if x != nil {
+		return x.PointValueMinor
+	}
+	return 0
+}
+
+func (x *GetLiabilityResponse) GetIssuers() []*IssuerLiability {
+	if x != nil {
+		return x.Issuers
+	}
+	return nil
+}
+
+func (x *GetLiabilityResponse) GetNetwork() *IssuerLiability {
+	if x != nil {
+		return x.Network
+	}
+	return nil
+}
+
+func (x *GetLiabilityResponse) GetAgeingBuckets() []string {
+	if x != nil {
+		return x.AgeingBuckets
+	}
+	return nil
+}
+
+func (x *GetLiabilityResponse) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+type ProposeBankAccountResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       *BankAccount           `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeBankAccountResponse) Reset() {
+	*x = ProposeBankAccountResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeBankAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeBankAccountResponse) ProtoMessage() {}
+
+func (x *ProposeBankAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeBankAccountResponse.ProtoReflect.Descriptor instead.
+func (*ProposeBankAccountResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ProposeBankAccountResponse) GetAccount() *BankAccount {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+type DecideBankAccountResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       *BankAccount           `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideBankAccountResponse) Reset() {
+	*x = DecideBankAccountResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideBankAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideBankAccountResponse) ProtoMessage() {}
+
+func (x *DecideBankAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideBankAccountResponse.ProtoReflect.Descriptor instead.
+func (*DecideBankAccountResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *DecideBankAccountResponse) GetAccount() *BankAccount {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+type ResolveStatementLineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Line          *BankStatementLine     `protobuf:"bytes,1,opt,name=line,proto3" json:"line,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveStatementLineResponse) Reset() {
+	*x = ResolveStatementLineResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveStatementLineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveStatementLineResponse) ProtoMessage() {}
+
+func (x *ResolveStatementLineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveStatementLineResponse.ProtoReflect.Descriptor instead.
+func (*ResolveStatementLineResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ResolveStatementLineResponse) GetLine() *BankStatementLine {
+	if x != nil {
+		return x.Line
+	}
+	return nil
+}
+
+type ProposeAdjustmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Adjustment    *Adjustment            `protobuf:"bytes,1,opt,name=adjustment,proto3" json:"adjustment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeAdjustmentResponse) Reset() {
+	*x = ProposeAdjustmentResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeAdjustmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeAdjustmentResponse) ProtoMessage() {}
+
+func (x *ProposeAdjustmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeAdjustmentResponse.ProtoReflect.Descriptor instead.
+func (*ProposeAdjustmentResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ProposeAdjustmentResponse) GetAdjustment() *Adjustment {
+	if x != nil {
+		return x.Adjustment
+	}
+	return nil
+}
+
+type DecideAdjustmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Adjustment    *Adjustment            `protobuf:"bytes,1,opt,name=adjustment,proto3" json:"adjustment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideAdjustmentResponse) Reset() {
+	*x = DecideAdjustmentResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideAdjustmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideAdjustmentResponse) ProtoMessage() {}
+
+func (x *DecideAdjustmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideAdjustmentResponse.ProtoReflect.Descriptor instead.
+func (*DecideAdjustmentResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DecideAdjustmentResponse) GetAdjustment() *Adjustment {
+	if x != nil {
+		return x.Adjustment
+	}
+	return nil
+}
+
+// Points to a member, funded by a partner or the operator.
+type ProposeAdjustmentRequest_Points struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Points        int64                  `protobuf:"varint,2,opt,name=points,proto3" json:"points,omitempty"`
+	Funder        string                 `protobuf:"bytes,3,opt,name=funder,proto3" json:"funder,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeAdjustmentRequest_Points) Reset() {
+	*x = ProposeAdjustmentRequest_Points{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeAdjustmentRequest_Points) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeAdjustmentRequest_Points) ProtoMessage() {}
+
+func (x *ProposeAdjustmentRequest_Points) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeAdjustmentRequest_Points.ProtoReflect.Descriptor instead.
+func (*ProposeAdjustmentRequest_Points) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{38, 0}
+}
+
+func (x *ProposeAdjustmentRequest_Points) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *ProposeAdjustmentRequest_Points) GetPoints() int64 {
+	if x != nil {
+		return x.Points
+	}
+	return 0
+}
+
+func (x *ProposeAdjustmentRequest_Points) GetFunder() string {
+	if x != nil {
+		return x.Funder
+	}
+	return ""
+}
+
+// Money from one party to another, for a cleared window.
+type ProposeAdjustmentRequest_Money struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payer         string                 `protobuf:"bytes,1,opt,name=payer,proto3" json:"payer,omitempty"`
+	Payee         string                 `protobuf:"bytes,2,opt,name=payee,proto3" json:"payee,omitempty"`
+	AmountMinor   int64                  `protobuf:"varint,3,opt,name=amount_minor,json=amountMinor,proto3" json:"amount_minor,omitempty"`
+	BusinessDate  string                 `protobuf:"bytes,4,opt,name=business_date,json=businessDate,proto3" json:"business_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeAdjustmentRequest_Money) Reset() {
+	*x = ProposeAdjustmentRequest_Money{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeAdjustmentRequest_Money) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeAdjustmentRequest_Money) ProtoMessage() {}
+
+func (x *ProposeAdjustmentRequest_Money) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeAdjustmentRequest_Money.ProtoReflect.Descriptor instead.
+func (*ProposeAdjustmentRequest_Money) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{38, 1}
+}
+
+func (x *ProposeAdjustmentRequest_Money) GetPayer() string {
+	if x != nil {
+		return x.Payer
+	}
+	return ""
+}
+
+func (x *ProposeAdjustmentRequest_Money) GetPayee() string {
+	if x != nil {
+		return x.Payee
+	}
+	return ""
+}
+
+func (x *ProposeAdjustmentRequest_Money) GetAmountMinor() int64 {
+	if x != nil {
+		return x.AmountMinor
+	}
+	return 0
+}
+
+func (x *ProposeAdjustmentRequest_Money) GetBusinessDate() string {
+	if x != nil {
+		return x.BusinessDate
+	}
+	return ""
+}
+
 var File_coalition_v1_settlement_proto protoreflect.FileDescriptor
 
 const file_coalition_v1_settlement_proto_rawDesc = "" +
@@ -1307,7 +4067,235 @@ const file_coalition_v1_settlement_proto_rawDesc = "" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"z\n" +
 	"\x11DrillDownResponse\x12,\n" +
 	"\x04line\x18\x01 \x01(\v2\x18.coalition.v1.ReportLineR\x04line\x127\n" +
-	"\bpostings\x18\x02 \x03(\v2\x1b.coalition.v1.LedgerPostingR\bpostings*\x81\x02\n" +
+	"\bpostings\x18\x02 \x03(\v2\x1b.coalition.v1.LedgerPostingR\bpostings\",\n" +
+	"\x06Person\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\xa7\x04\n" +
+	"\vBankAccount\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05party\x18\x02 \x01(\tR\x05party\x12\x1d\n" +
+	"\n" +
+	"legal_name\x18\x03 \x01(\tR\tlegalName\x12\x12\n" +
+	"\x04iban\x18\x04 \x01(\tR\x04iban\x12%\n" +
+	"\x0eaccount_number\x18\x05 \x01(\tR\raccountNumber\x12\x10\n" +
+	"\x03bic\x18\x06 \x01(\tR\x03bic\x12\x1a\n" +
+	"\bcurrency\x18\a \x01(\tR\bcurrency\x12K\n" +
+	"\x11payment_frequency\x18\b \x01(\x0e2\x1e.coalition.v1.PaymentFrequencyR\x10paymentFrequency\x12!\n" +
+	"\fpayment_days\x18\t \x01(\x05R\vpaymentDays\x12\x16\n" +
+	"\x06status\x18\n" +
+	" \x01(\tR\x06status\x125\n" +
+	"\vproposed_by\x18\v \x01(\v2\x14.coalition.v1.PersonR\n" +
+	"proposedBy\x12;\n" +
+	"\vproposed_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"proposedAt\x123\n" +
+	"\n" +
+	"decided_by\x18\r \x01(\v2\x14.coalition.v1.PersonR\tdecidedBy\x129\n" +
+	"\n" +
+	"decided_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"8\n" +
+	"\x17ListBankAccountsRequest\x12\x1d\n" +
+	"\x05party\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18 R\x05party\"Q\n" +
+	"\x18ListBankAccountsResponse\x125\n" +
+	"\baccounts\x18\x01 \x03(\v2\x19.coalition.v1.BankAccountR\baccounts\"\x83\x03\n" +
+	"\x19ProposeBankAccountRequest\x12\x1f\n" +
+	"\x05party\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\x05party\x12)\n" +
+	"\n" +
+	"legal_name\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x8c\x01R\tlegalName\x12\x1b\n" +
+	"\x04iban\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18*R\x04iban\x12.\n" +
+	"\x0eaccount_number\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18\"R\raccountNumber\x12\x19\n" +
+	"\x03bic\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18\vR\x03bic\x12-\n" +
+	"\bcurrency\x18\x06 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[A-Z]{3}$R\bcurrency\x12U\n" +
+	"\x11payment_frequency\x18\a \x01(\x0e2\x1e.coalition.v1.PaymentFrequencyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10paymentFrequency\x12,\n" +
+	"\fpayment_days\x18\b \x01(\x05B\t\xbaH\x06\x1a\x04\x18Z(\x00R\vpaymentDays\"N\n" +
+	"\x18DecideBankAccountRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x18\n" +
+	"\aconfirm\x18\x02 \x01(\bR\aconfirm\" \n" +
+	"\x1eMakePaymentInstructionsRequest\"\xf5\x03\n" +
+	"\x12FinanceInstruction\x12!\n" +
+	"\rend_to_end_id\x18\x01 \x01(\tR\n" +
+	"endToEndId\x12\x14\n" +
+	"\x05party\x18\x02 \x01(\tR\x05party\x12\x1c\n" +
+	"\tdirection\x18\x03 \x01(\tR\tdirection\x12!\n" +
+	"\famount_minor\x18\x04 \x01(\x03R\vamountMinor\x12\x1a\n" +
+	"\bcurrency\x18\x05 \x01(\tR\bcurrency\x12\x1f\n" +
+	"\vperiod_from\x18\x06 \x01(\tR\n" +
+	"periodFrom\x12\x1b\n" +
+	"\tperiod_to\x18\a \x01(\tR\bperiodTo\x12\x19\n" +
+	"\bdue_date\x18\b \x01(\tR\adueDate\x12#\n" +
+	"\rreports_minor\x18\t \x01(\x03R\freportsMinor\x12)\n" +
+	"\x10adjustment_minor\x18\n" +
+	" \x01(\x03R\x0fadjustmentMinor\x12\x16\n" +
+	"\x06status\x18\v \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"paid_minor\x18\f \x01(\x03R\tpaidMinor\x12+\n" +
+	"\x11outstanding_minor\x18\r \x01(\x03R\x10outstandingMinor\x12!\n" +
+	"\fexcess_minor\x18\x0e \x01(\x03R\vexcessMinor\x12\x19\n" +
+	"\bline_ids\x18\x0f \x03(\tR\alineIds\"W\n" +
+	"\x1fMakePaymentInstructionsResponse\x124\n" +
+	"\x04made\x18\x01 \x03(\v2 .coalition.v1.FinanceInstructionR\x04made\"\xc1\x01\n" +
+	"\x1eListPaymentInstructionsRequest\x12\x1d\n" +
+	"\x05party\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18 R\x05party\x12A\n" +
+	"\bdue_from\x18\x02 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\adueFrom\x12=\n" +
+	"\x06due_to\x18\x03 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x05dueTo\"g\n" +
+	"\x1fListPaymentInstructionsResponse\x12D\n" +
+	"\finstructions\x18\x01 \x03(\v2 .coalition.v1.FinanceInstructionR\finstructions\"\x91\x02\n" +
+	"\x18ExportPaymentFileRequest\x12C\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x1f.coalition.v1.PaymentFileFormatB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\x12A\n" +
+	"\bdue_from\x18\x02 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\adueFrom\x12=\n" +
+	"\x06due_to\x18\x03 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x05dueTo\x12.\n" +
+	"\x0eend_to_end_ids\x18\x04 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vendToEndIds\"L\n" +
+	"\x0fHeldInstruction\x12!\n" +
+	"\rend_to_end_id\x18\x01 \x01(\tR\n" +
+	"endToEndId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"~\n" +
+	"\x19ExportPaymentFileResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1a\n" +
+	"\bincluded\x18\x02 \x03(\tR\bincluded\x121\n" +
+	"\x04held\x18\x03 \x03(\v2\x1d.coalition.v1.HeldInstructionR\x04held\"\x87\x01\n" +
+	"\x1aImportBankStatementRequest\x12A\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x1d.coalition.v1.StatementFormatB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\x12&\n" +
+	"\acontent\x18\x02 \x01(\fB\f\xbaH\tz\a\x10\x01\x18\x80\x80\x80\bR\acontent\"i\n" +
+	"\x1bImportBankStatementResponse\x12\x14\n" +
+	"\x05lines\x18\x01 \x01(\x05R\x05lines\x12\x14\n" +
+	"\x05added\x18\x02 \x01(\x05R\x05added\x12\x1e\n" +
+	"\n" +
+	"duplicates\x18\x03 \x01(\x05R\n" +
+	"duplicates\"\xea\x02\n" +
+	"\x11BankStatementLine\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fbooking_date\x18\x02 \x01(\tR\vbookingDate\x12!\n" +
+	"\famount_minor\x18\x03 \x01(\x03R\vamountMinor\x12\x1a\n" +
+	"\bcurrency\x18\x04 \x01(\tR\bcurrency\x12\x1c\n" +
+	"\tdirection\x18\x05 \x01(\tR\tdirection\x12\x1a\n" +
+	"\breversal\x18\x06 \x01(\bR\breversal\x12!\n" +
+	"\rend_to_end_id\x18\a \x01(\tR\n" +
+	"endToEndId\x12\x1c\n" +
+	"\treference\x18\b \x01(\tR\treference\x12\x1f\n" +
+	"\vassigned_to\x18\t \x01(\tR\n" +
+	"assignedTo\x12\x1b\n" +
+	"\tset_aside\x18\n" +
+	" \x01(\bR\bsetAside\x12\x12\n" +
+	"\x04note\x18\v \x01(\tR\x04note\x12\x16\n" +
+	"\x06reason\x18\f \x01(\tR\x06reason\"\xa1\x02\n" +
+	"\tAgeingRow\x12\x14\n" +
+	"\x05party\x18\x01 \x01(\tR\x05party\x12\x12\n" +
+	"\x04side\x18\x02 \x01(\tR\x04side\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12\"\n" +
+	"\rnot_due_minor\x18\x04 \x01(\x03R\vnotDueMinor\x12*\n" +
+	"\x12days_1_to_30_minor\x18\x05 \x01(\x03R\x0edays1To30Minor\x12,\n" +
+	"\x13days_31_to_60_minor\x18\x06 \x01(\x03R\x0fdays31To60Minor\x12,\n" +
+	"\x13days_61_to_90_minor\x18\a \x01(\x03R\x0fdays61To90Minor\x12\"\n" +
+	"\rover_90_minor\x18\b \x01(\x03R\vover90Minor\"W\n" +
+	"\x18GetReconciliationRequest\x12;\n" +
+	"\x05as_of\x18\x01 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x04asOf\"\xa4\x02\n" +
+	"\x19GetReconciliationResponse\x12\x13\n" +
+	"\x05as_of\x18\x01 \x01(\tR\x04asOf\x12D\n" +
+	"\finstructions\x18\x02 \x03(\v2 .coalition.v1.FinanceInstructionR\finstructions\x12=\n" +
+	"\tunmatched\x18\x03 \x03(\v2\x1f.coalition.v1.BankStatementLineR\tunmatched\x12<\n" +
+	"\tset_aside\x18\x04 \x03(\v2\x1f.coalition.v1.BankStatementLineR\bsetAside\x12/\n" +
+	"\x06ageing\x18\x05 \x03(\v2\x17.coalition.v1.AgeingRowR\x06ageing\"\x8a\x01\n" +
+	"\x1bResolveStatementLineRequest\x12!\n" +
+	"\aline_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06lineId\x12*\n" +
+	"\rend_to_end_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18#R\n" +
+	"endToEndId\x12\x1c\n" +
+	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x04note\"\xab\x05\n" +
+	"\n" +
+	"Adjustment\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1b\n" +
+	"\tmember_id\x18\x03 \x01(\tR\bmemberId\x12\x16\n" +
+	"\x06points\x18\x04 \x01(\x03R\x06points\x12\x16\n" +
+	"\x06funder\x18\x05 \x01(\tR\x06funder\x12\x14\n" +
+	"\x05payer\x18\x06 \x01(\tR\x05payer\x12\x14\n" +
+	"\x05payee\x18\a \x01(\tR\x05payee\x12!\n" +
+	"\famount_minor\x18\b \x01(\x03R\vamountMinor\x12#\n" +
+	"\rbusiness_date\x18\t \x01(\tR\fbusinessDate\x12\x16\n" +
+	"\x06reason\x18\n" +
+	" \x01(\tR\x06reason\x12\x16\n" +
+	"\x06status\x18\v \x01(\tR\x06status\x125\n" +
+	"\vproposed_by\x18\f \x01(\v2\x14.coalition.v1.PersonR\n" +
+	"proposedBy\x12;\n" +
+	"\vproposed_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"proposedAt\x123\n" +
+	"\n" +
+	"decided_by\x18\x0e \x01(\v2\x14.coalition.v1.PersonR\tdecidedBy\x129\n" +
+	"\n" +
+	"decided_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x12#\n" +
+	"\rdecision_note\x18\x10 \x01(\tR\fdecisionNote\x12%\n" +
+	"\x0etransaction_id\x18\x11 \x01(\tR\rtransactionId\x12+\n" +
+	"\x11payer_instruction\x18\x12 \x01(\tR\x10payerInstruction\x12+\n" +
+	"\x11payee_instruction\x18\x13 \x01(\tR\x10payeeInstruction\"\x99\x04\n" +
+	"\x18ProposeAdjustmentRequest\x12G\n" +
+	"\x06points\x18\x01 \x01(\v2-.coalition.v1.ProposeAdjustmentRequest.PointsH\x00R\x06points\x12D\n" +
+	"\x05money\x18\x02 \x01(\v2,.coalition.v1.ProposeAdjustmentRequest.MoneyH\x00R\x05money\x12\"\n" +
+	"\x06reason\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\x06reason\x1as\n" +
+	"\x06Points\x12%\n" +
+	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12\x1f\n" +
+	"\x06points\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x06points\x12!\n" +
+	"\x06funder\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\x06funder\x1a\xbf\x01\n" +
+	"\x05Money\x12\x1f\n" +
+	"\x05payer\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\x05payer\x12\x1f\n" +
+	"\x05payee\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\x05payee\x12*\n" +
+	"\famount_minor\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\vamountMinor\x12H\n" +
+	"\rbusiness_date\x18\x04 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\fbusinessDateB\x13\n" +
+	"\n" +
+	"adjustment\x12\x05\xbaH\x02\b\x01\"k\n" +
+	"\x17DecideAdjustmentRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x18\n" +
+	"\aapprove\x18\x02 \x01(\bR\aapprove\x12\x1c\n" +
+	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x04note\"\x80\x01\n" +
+	"\x16ListAdjustmentsRequest\x12=\n" +
+	"\x06status\x18\x01 \x01(\tB%\xbaH\"r R\x00R\bproposedR\bapprovedR\brejectedR\x06status\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\"U\n" +
+	"\x17ListAdjustmentsResponse\x12:\n" +
+	"\vadjustments\x18\x01 \x03(\v2\x18.coalition.v1.AdjustmentR\vadjustments\"\xbe\x01\n" +
+	"\x13GetLiabilityRequest\x123\n" +
+	"\x05month\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x182\x16^([0-9]{4}-[0-9]{2})?$R\x05month\x12:\n" +
+	"\x04from\x18\x02 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x04from\x126\n" +
+	"\x02to\x18\x03 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x02to\"\xc3\x02\n" +
+	"\x0fIssuerLiability\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x18\n" +
+	"\aopening\x18\x02 \x01(\x03R\aopening\x12\x16\n" +
+	"\x06issued\x18\x03 \x01(\x03R\x06issued\x12\x16\n" +
+	"\x06burned\x18\x04 \x01(\x03R\x06burned\x12\x1b\n" +
+	"\tdebt_paid\x18\x05 \x01(\x03R\bdebtPaid\x12\x1f\n" +
+	"\vclawed_back\x18\x06 \x01(\x03R\n" +
+	"clawedBack\x12\x18\n" +
+	"\aexpired\x18\a \x01(\x03R\aexpired\x12\x18\n" +
+	"\aclosing\x18\b \x01(\x03R\aclosing\x12#\n" +
+	"\rclosing_minor\x18\t \x01(\x03R\fclosingMinor\x12\x16\n" +
+	"\x06ageing\x18\n" +
+	" \x03(\x03R\x06ageing\x12\x1f\n" +
+	"\vbreakage_bp\x18\v \x01(\x03R\n" +
+	"breakageBp\"\xb1\x02\n" +
+	"\x14GetLiabilityResponse\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12*\n" +
+	"\x11point_value_minor\x18\x04 \x01(\x03R\x0fpointValueMinor\x127\n" +
+	"\aissuers\x18\x05 \x03(\v2\x1d.coalition.v1.IssuerLiabilityR\aissuers\x127\n" +
+	"\anetwork\x18\x06 \x01(\v2\x1d.coalition.v1.IssuerLiabilityR\anetwork\x12%\n" +
+	"\x0eageing_buckets\x18\a \x03(\tR\rageingBuckets\x12\x14\n" +
+	"\x05final\x18\b \x01(\bR\x05final\"Q\n" +
+	"\x1aProposeBankAccountResponse\x123\n" +
+	"\aaccount\x18\x01 \x01(\v2\x19.coalition.v1.BankAccountR\aaccount\"P\n" +
+	"\x19DecideBankAccountResponse\x123\n" +
+	"\aaccount\x18\x01 \x01(\v2\x19.coalition.v1.BankAccountR\aaccount\"S\n" +
+	"\x1cResolveStatementLineResponse\x123\n" +
+	"\x04line\x18\x01 \x01(\v2\x1f.coalition.v1.BankStatementLineR\x04line\"U\n" +
+	"\x19ProposeAdjustmentResponse\x128\n" +
+	"\n" +
+	"adjustment\x18\x01 \x01(\v2\x18.coalition.v1.AdjustmentR\n" +
+	"adjustment\"T\n" +
+	"\x18DecideAdjustmentResponse\x128\n" +
+	"\n" +
+	"adjustment\x18\x01 \x01(\v2\x18.coalition.v1.AdjustmentR\n" +
+	"adjustment*\x81\x02\n" +
 	"\rReportSection\x12\x1e\n" +
 	"\x1aREPORT_SECTION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REPORT_SECTION_FLOW\x10\x01\x12\x16\n" +
@@ -1333,13 +4321,39 @@ const file_coalition_v1_settlement_proto_rawDesc = "" +
 	"\x12\x19\n" +
 	"\x15LINE_KIND_CLAWED_BACK\x10\v\x12\x15\n" +
 	"\x11LINE_KIND_EXPIRED\x10\f\x12\x19\n" +
-	"\x15LINE_KIND_OUTSTANDING\x10\r2\xd9\x05\n" +
+	"\x15LINE_KIND_OUTSTANDING\x10\r*\x8f\x01\n" +
+	"\x10PaymentFrequency\x12!\n" +
+	"\x1dPAYMENT_FREQUENCY_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17PAYMENT_FREQUENCY_DAILY\x10\x01\x12\x1c\n" +
+	"\x18PAYMENT_FREQUENCY_WEEKLY\x10\x02\x12\x1d\n" +
+	"\x19PAYMENT_FREQUENCY_MONTHLY\x10\x03*v\n" +
+	"\x11PaymentFileFormat\x12#\n" +
+	"\x1fPAYMENT_FILE_FORMAT_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bPAYMENT_FILE_FORMAT_PAIN001\x10\x01\x12\x1b\n" +
+	"\x17PAYMENT_FILE_FORMAT_CSV\x10\x02*h\n" +
+	"\x0fStatementFormat\x12 \n" +
+	"\x1cSTATEMENT_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15STATEMENT_FORMAT_CAMT\x10\x01\x12\x18\n" +
+	"\x14STATEMENT_FORMAT_CSV\x10\x022\xad\x14\n" +
 	"\x11SettlementService\x12r\n" +
 	"\vListWindows\x12 .coalition.v1.ListWindowsRequest\x1a!.coalition.v1.ListWindowsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/settlement/windows\x12\x83\x01\n" +
 	"\tGetReport\x12\x1e.coalition.v1.GetReportRequest\x1a\x1f.coalition.v1.GetReportResponse\"5\x82\xd3\xe4\x93\x02/\x12-/v1/settlement/windows/{business_date}/report\x12\xaf\x01\n" +
 	"\x13GetPartnerStatement\x12(.coalition.v1.GetPartnerStatementRequest\x1a).coalition.v1.GetPartnerStatementResponse\"C\x82\xd3\xe4\x93\x02=\x12;/v1/settlement/windows/{business_date}/statements/{partner}\x12\x8b\x01\n" +
 	"\fExportReport\x12!.coalition.v1.ExportReportRequest\x1a\".coalition.v1.ExportReportResponse\"2\x82\xd3\xe4\x93\x02,\x12*/v1/settlement/windows/{business_date}/csv0\x01\x12\x89\x01\n" +
-	"\tDrillDown\x12\x1e.coalition.v1.DrillDownRequest\x1a\x1f.coalition.v1.DrillDownResponse\";\x82\xd3\xe4\x93\x025\x123/v1/settlement/windows/{business_date}/lines/{line}BGZEgithub.com/coalition-loyalty/coalition/proto/coalition/v1;coalitionv1b\x06proto3"
+	"\tDrillDown\x12\x1e.coalition.v1.DrillDownRequest\x1a\x1f.coalition.v1.DrillDownResponse\";\x82\xd3\xe4\x93\x025\x123/v1/settlement/windows/{business_date}/lines/{line}\x12\x84\x01\n" +
+	"\x10ListBankAccounts\x12%.coalition.v1.ListBankAccountsRequest\x1a&.coalition.v1.ListBankAccountsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/finance/bank-accounts\x12\x8d\x01\n" +
+	"\x12ProposeBankAccount\x12'.coalition.v1.ProposeBankAccountRequest\x1a(.coalition.v1.ProposeBankAccountResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/finance/bank-accounts\x12\x96\x01\n" +
+	"\x11DecideBankAccount\x12&.coalition.v1.DecideBankAccountRequest\x1a'.coalition.v1.DecideBankAccountResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/finance/bank-accounts/{id}:decide\x12\xa0\x01\n" +
+	"\x17MakePaymentInstructions\x12,.coalition.v1.MakePaymentInstructionsRequest\x1a-.coalition.v1.MakePaymentInstructionsResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/finance/instructions:make\x12\x98\x01\n" +
+	"\x17ListPaymentInstructions\x12,.coalition.v1.ListPaymentInstructionsRequest\x1a-.coalition.v1.ListPaymentInstructionsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/finance/instructions\x12\x88\x01\n" +
+	"\x11ExportPaymentFile\x12&.coalition.v1.ExportPaymentFileRequest\x1a'.coalition.v1.ExportPaymentFileResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/finance/payment-file0\x01\x12\x8d\x01\n" +
+	"\x13ImportBankStatement\x12(.coalition.v1.ImportBankStatementRequest\x1a).coalition.v1.ImportBankStatementResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/finance/statements\x12\x88\x01\n" +
+	"\x11GetReconciliation\x12&.coalition.v1.GetReconciliationRequest\x1a'.coalition.v1.GetReconciliationResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/finance/reconciliation\x12\xa7\x01\n" +
+	"\x14ResolveStatementLine\x12).coalition.v1.ResolveStatementLineRequest\x1a*.coalition.v1.ResolveStatementLineResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/finance/statement-lines/{line_id}:resolve\x12\x88\x01\n" +
+	"\x11ProposeAdjustment\x12&.coalition.v1.ProposeAdjustmentRequest\x1a'.coalition.v1.ProposeAdjustmentResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/finance/adjustments\x12\x91\x01\n" +
+	"\x10DecideAdjustment\x12%.coalition.v1.DecideAdjustmentRequest\x1a&.coalition.v1.DecideAdjustmentResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/finance/adjustments/{id}:decide\x12\x7f\n" +
+	"\x0fListAdjustments\x12$.coalition.v1.ListAdjustmentsRequest\x1a%.coalition.v1.ListAdjustmentsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/finance/adjustments\x12t\n" +
+	"\fGetLiability\x12!.coalition.v1.GetLiabilityRequest\x1a\".coalition.v1.GetLiabilityResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/finance/liabilityBGZEgithub.com/coalition-loyalty/coalition/proto/coalition/v1;coalitionv1b\x06proto3"
 
 var (
 	file_coalition_v1_settlement_proto_rawDescOnce sync.Once
@@ -1353,59 +4367,154 @@ func file_coalition_v1_settlement_proto_rawDescGZIP() []byte {
 	return file_coalition_v1_settlement_proto_rawDescData
 }
 
-var file_coalition_v1_settlement_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_coalition_v1_settlement_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_coalition_v1_settlement_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_coalition_v1_settlement_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_coalition_v1_settlement_proto_goTypes = []any{
-	(ReportSection)(0),                  // 0: coalition.v1.ReportSection
-	(LineKind)(0),                       // 1: coalition.v1.LineKind
-	(*ListWindowsRequest)(nil),          // 2: coalition.v1.ListWindowsRequest
-	(*SettlementWindow)(nil),            // 3: coalition.v1.SettlementWindow
-	(*ListWindowsResponse)(nil),         // 4: coalition.v1.ListWindowsResponse
-	(*GetReportRequest)(nil),            // 5: coalition.v1.GetReportRequest
-	(*ReportLine)(nil),                  // 6: coalition.v1.ReportLine
-	(*NetPosition)(nil),                 // 7: coalition.v1.NetPosition
-	(*PaymentInstruction)(nil),          // 8: coalition.v1.PaymentInstruction
-	(*SettlementReport)(nil),            // 9: coalition.v1.SettlementReport
-	(*GetReportResponse)(nil),           // 10: coalition.v1.GetReportResponse
-	(*GetPartnerStatementRequest)(nil),  // 11: coalition.v1.GetPartnerStatementRequest
-	(*GetPartnerStatementResponse)(nil), // 12: coalition.v1.GetPartnerStatementResponse
-	(*ExportReportRequest)(nil),         // 13: coalition.v1.ExportReportRequest
-	(*ExportReportResponse)(nil),        // 14: coalition.v1.ExportReportResponse
-	(*DrillDownRequest)(nil),            // 15: coalition.v1.DrillDownRequest
-	(*LedgerPosting)(nil),               // 16: coalition.v1.LedgerPosting
-	(*DrillDownResponse)(nil),           // 17: coalition.v1.DrillDownResponse
-	(*timestamppb.Timestamp)(nil),       // 18: google.protobuf.Timestamp
+	(ReportSection)(0),                      // 0: coalition.v1.ReportSection
+	(LineKind)(0),                           // 1: coalition.v1.LineKind
+	(PaymentFrequency)(0),                   // 2: coalition.v1.PaymentFrequency
+	(PaymentFileFormat)(0),                  // 3: coalition.v1.PaymentFileFormat
+	(StatementFormat)(0),                    // 4: coalition.v1.StatementFormat
+	(*ListWindowsRequest)(nil),              // 5: coalition.v1.ListWindowsRequest
+	(*SettlementWindow)(nil),                // 6: coalition.v1.SettlementWindow
+	(*ListWindowsResponse)(nil),             // 7: coalition.v1.ListWindowsResponse
+	(*GetReportRequest)(nil),                // 8: coalition.v1.GetReportRequest
+	(*ReportLine)(nil),                      // 9: coalition.v1.ReportLine
+	(*NetPosition)(nil),                     // 10: coalition.v1.NetPosition
+	(*PaymentInstruction)(nil),              // 11: coalition.v1.PaymentInstruction
+	(*SettlementReport)(nil),                // 12: coalition.v1.SettlementReport
+	(*GetReportResponse)(nil),               // 13: coalition.v1.GetReportResponse
+	(*GetPartnerStatementRequest)(nil),      // 14: coalition.v1.GetPartnerStatementRequest
+	(*GetPartnerStatementResponse)(nil),     // 15: coalition.v1.GetPartnerStatementResponse
+	(*ExportReportRequest)(nil),             // 16: coalition.v1.ExportReportRequest
+	(*ExportReportResponse)(nil),            // 17: coalition.v1.ExportReportResponse
+	(*DrillDownRequest)(nil),                // 18: coalition.v1.DrillDownRequest
+	(*LedgerPosting)(nil),                   // 19: coalition.v1.LedgerPosting
+	(*DrillDownResponse)(nil),               // 20: coalition.v1.DrillDownResponse
+	(*Person)(nil),                          // 21: coalition.v1.Person
+	(*BankAccount)(nil),                     // 22: coalition.v1.BankAccount
+	(*ListBankAccountsRequest)(nil),         // 23: coalition.v1.ListBankAccountsRequest
+	(*ListBankAccountsResponse)(nil),        // 24: coalition.v1.ListBankAccountsResponse
+	(*ProposeBankAccountRequest)(nil),       // 25: coalition.v1.ProposeBankAccountRequest
+	(*DecideBankAccountRequest)(nil),        // 26: coalition.v1.DecideBankAccountRequest
+	(*MakePaymentInstructionsRequest)(nil),  // 27: coalition.v1.MakePaymentInstructionsRequest
+	(*FinanceInstruction)(nil),              // 28: coalition.v1.FinanceInstruction
+	(*MakePaymentInstructionsResponse)(nil), // 29: coalition.v1.MakePaymentInstructionsResponse
+	(*ListPaymentInstructionsRequest)(nil),  // 30: coalition.v1.ListPaymentInstructionsRequest
+	(*ListPaymentInstructionsResponse)(nil), // 31: coalition.v1.ListPaymentInstructionsResponse
+	(*ExportPaymentFileRequest)(nil),        // 32: coalition.v1.ExportPaymentFileRequest
+	(*HeldInstruction)(nil),                 // 33: coalition.v1.HeldInstruction
+	(*ExportPaymentFileResponse)(nil),       // 34: coalition.v1.ExportPaymentFileResponse
+	(*ImportBankStatementRequest)(nil),      // 35: coalition.v1.ImportBankStatementRequest
+	(*ImportBankStatementResponse)(nil),     // 36: coalition.v1.ImportBankStatementResponse
+	(*BankStatementLine)(nil),               // 37: coalition.v1.BankStatementLine
+	(*AgeingRow)(nil),                       // 38: coalition.v1.AgeingRow
+	(*GetReconciliationRequest)(nil),        // 39: coalition.v1.GetReconciliationRequest
+	(*GetReconciliationResponse)(nil),       // 40: coalition.v1.GetReconciliationResponse
+	(*ResolveStatementLineRequest)(nil),     // 41: coalition.v1.ResolveStatementLineRequest
+	(*Adjustment)(nil),                      // 42: coalition.v1.Adjustment
+	(*ProposeAdjustmentRequest)(nil),        // 43: coalition.v1.ProposeAdjustmentRequest
+	(*DecideAdjustmentRequest)(nil),         // 44: coalition.v1.DecideAdjustmentRequest
+	(*ListAdjustmentsRequest)(nil),          // 45: coalition.v1.ListAdjustmentsRequest
+	(*ListAdjustmentsResponse)(nil),         // 46: coalition.v1.ListAdjustmentsResponse
+	(*GetLiabilityRequest)(nil),             // 47: coalition.v1.GetLiabilityRequest
+	(*IssuerLiability)(nil),                 // 48: coalition.v1.IssuerLiability
+	(*GetLiabilityResponse)(nil),            // 49: coalition.v1.GetLiabilityResponse
+	(*ProposeBankAccountResponse)(nil),      // 50: coalition.v1.ProposeBankAccountResponse
+	(*DecideBankAccountResponse)(nil),       // 51: coalition.v1.DecideBankAccountResponse
+	(*ResolveStatementLineResponse)(nil),    // 52: coalition.v1.ResolveStatementLineResponse
+	(*ProposeAdjustmentResponse)(nil),       // 53: coalition.v1.ProposeAdjustmentResponse
+	(*DecideAdjustmentResponse)(nil),        // 54: coalition.v1.DecideAdjustmentResponse
+	(*ProposeAdjustmentRequest_Points)(nil), // 55: coalition.v1.ProposeAdjustmentRequest.Points
+	(*ProposeAdjustmentRequest_Money)(nil),  // 56: coalition.v1.ProposeAdjustmentRequest.Money
+	(*timestamppb.Timestamp)(nil),           // 57: google.protobuf.Timestamp
 }
 var file_coalition_v1_settlement_proto_depIdxs = []int32{
-	18, // 0: coalition.v1.SettlementWindow.opened_at:type_name -> google.protobuf.Timestamp
-	18, // 1: coalition.v1.SettlementWindow.closed_at:type_name -> google.protobuf.Timestamp
-	3,  // 2: coalition.v1.ListWindowsResponse.windows:type_name -> coalition.v1.SettlementWindow
+	57, // 0: coalition.v1.SettlementWindow.opened_at:type_name -> google.protobuf.Timestamp
+	57, // 1: coalition.v1.SettlementWindow.closed_at:type_name -> google.protobuf.Timestamp
+	6,  // 2: coalition.v1.ListWindowsResponse.windows:type_name -> coalition.v1.SettlementWindow
 	0,  // 3: coalition.v1.ReportLine.report_section:type_name -> coalition.v1.ReportSection
 	1,  // 4: coalition.v1.ReportLine.line_kind:type_name -> coalition.v1.LineKind
-	6,  // 5: coalition.v1.SettlementReport.lines:type_name -> coalition.v1.ReportLine
-	7,  // 6: coalition.v1.SettlementReport.nets:type_name -> coalition.v1.NetPosition
-	8,  // 7: coalition.v1.SettlementReport.hub_instructions:type_name -> coalition.v1.PaymentInstruction
-	8,  // 8: coalition.v1.SettlementReport.direct_instructions:type_name -> coalition.v1.PaymentInstruction
-	9,  // 9: coalition.v1.GetReportResponse.report:type_name -> coalition.v1.SettlementReport
-	9,  // 10: coalition.v1.GetPartnerStatementResponse.statement:type_name -> coalition.v1.SettlementReport
-	18, // 11: coalition.v1.LedgerPosting.created_at:type_name -> google.protobuf.Timestamp
-	6,  // 12: coalition.v1.DrillDownResponse.line:type_name -> coalition.v1.ReportLine
-	16, // 13: coalition.v1.DrillDownResponse.postings:type_name -> coalition.v1.LedgerPosting
-	2,  // 14: coalition.v1.SettlementService.ListWindows:input_type -> coalition.v1.ListWindowsRequest
-	5,  // 15: coalition.v1.SettlementService.GetReport:input_type -> coalition.v1.GetReportRequest
-	11, // 16: coalition.v1.SettlementService.GetPartnerStatement:input_type -> coalition.v1.GetPartnerStatementRequest
-	13, // 17: coalition.v1.SettlementService.ExportReport:input_type -> coalition.v1.ExportReportRequest
-	15, // 18: coalition.v1.SettlementService.DrillDown:input_type -> coalition.v1.DrillDownRequest
-	4,  // 19: coalition.v1.SettlementService.ListWindows:output_type -> coalition.v1.ListWindowsResponse
-	10, // 20: coalition.v1.SettlementService.GetReport:output_type -> coalition.v1.GetReportResponse
-	12, // 21: coalition.v1.SettlementService.GetPartnerStatement:output_type -> coalition.v1.GetPartnerStatementResponse
-	14, // 22: coalition.v1.SettlementService.ExportReport:output_type -> coalition.v1.ExportReportResponse
-	17, // 23: coalition.v1.SettlementService.DrillDown:output_type -> coalition.v1.DrillDownResponse
-	19, // [19:24] is the sub-list for method output_type
-	14, // [14:19] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	9,  // 5: coalition.v1.SettlementReport.lines:type_name -> coalition.v1.ReportLine
+	10, // 6: coalition.v1.SettlementReport.nets:type_name -> coalition.v1.NetPosition
+	11, // 7: coalition.v1.SettlementReport.hub_instructions:type_name -> coalition.v1.PaymentInstruction
+	11, // 8: coalition.v1.SettlementReport.direct_instructions:type_name -> coalition.v1.PaymentInstruction
+	12, // 9: coalition.v1.GetReportResponse.report:type_name -> coalition.v1.SettlementReport
+	12, // 10: coalition.v1.GetPartnerStatementResponse.statement:type_name -> coalition.v1.SettlementReport
+	57, // 11: coalition.v1.LedgerPosting.created_at:type_name -> google.protobuf.Timestamp
+	9,  // 12: coalition.v1.DrillDownResponse.line:type_name -> coalition.v1.ReportLine
+	19, // 13: coalition.v1.DrillDownResponse.postings:type_name -> coalition.v1.LedgerPosting
+	2,  // 14: coalition.v1.BankAccount.payment_frequency:type_name -> coalition.v1.PaymentFrequency
+	21, // 15: coalition.v1.BankAccount.proposed_by:type_name -> coalition.v1.Person
+	57, // 16: coalition.v1.BankAccount.proposed_at:type_name -> google.protobuf.Timestamp
+	21, // 17: coalition.v1.BankAccount.decided_by:type_name -> coalition.v1.Person
+	57, // 18: coalition.v1.BankAccount.decided_at:type_name -> google.protobuf.Timestamp
+	22, // 19: coalition.v1.ListBankAccountsResponse.accounts:type_name -> coalition.v1.BankAccount
+	2,  // 20: coalition.v1.ProposeBankAccountRequest.payment_frequency:type_name -> coalition.v1.PaymentFrequency
+	28, // 21: coalition.v1.MakePaymentInstructionsResponse.made:type_name -> coalition.v1.FinanceInstruction
+	28, // 22: coalition.v1.ListPaymentInstructionsResponse.instructions:type_name -> coalition.v1.FinanceInstruction
+	3,  // 23: coalition.v1.ExportPaymentFileRequest.format:type_name -> coalition.v1.PaymentFileFormat
+	33, // 24: coalition.v1.ExportPaymentFileResponse.held:type_name -> coalition.v1.HeldInstruction
+	4,  // 25: coalition.v1.ImportBankStatementRequest.format:type_name -> coalition.v1.StatementFormat
+	28, // 26: coalition.v1.GetReconciliationResponse.instructions:type_name -> coalition.v1.FinanceInstruction
+	37, // 27: coalition.v1.GetReconciliationResponse.unmatched:type_name -> coalition.v1.BankStatementLine
+	37, // 28: coalition.v1.GetReconciliationResponse.set_aside:type_name -> coalition.v1.BankStatementLine
+	38, // 29: coalition.v1.GetReconciliationResponse.ageing:type_name -> coalition.v1.AgeingRow
+	21, // 30: coalition.v1.Adjustment.proposed_by:type_name -> coalition.v1.Person
+	57, // 31: coalition.v1.Adjustment.proposed_at:type_name -> google.protobuf.Timestamp
+	21, // 32: coalition.v1.Adjustment.decided_by:type_name -> coalition.v1.Person
+	57, // 33: coalition.v1.Adjustment.decided_at:type_name -> google.protobuf.Timestamp
+	55, // 34: coalition.v1.ProposeAdjustmentRequest.points:type_name -> coalition.v1.ProposeAdjustmentRequest.Points
+	56, // 35: coalition.v1.ProposeAdjustmentRequest.money:type_name -> coalition.v1.ProposeAdjustmentRequest.Money
+	42, // 36: coalition.v1.ListAdjustmentsResponse.adjustments:type_name -> coalition.v1.Adjustment
+	48, // 37: coalition.v1.GetLiabilityResponse.issuers:type_name -> coalition.v1.IssuerLiability
+	48, // 38: coalition.v1.GetLiabilityResponse.network:type_name -> coalition.v1.IssuerLiability
+	22, // 39: coalition.v1.ProposeBankAccountResponse.account:type_name -> coalition.v1.BankAccount
+	22, // 40: coalition.v1.DecideBankAccountResponse.account:type_name -> coalition.v1.BankAccount
+	37, // 41: coalition.v1.ResolveStatementLineResponse.line:type_name -> coalition.v1.BankStatementLine
+	42, // 42: coalition.v1.ProposeAdjustmentResponse.adjustment:type_name -> coalition.v1.Adjustment
+	42, // 43: coalition.v1.DecideAdjustmentResponse.adjustment:type_name -> coalition.v1.Adjustment
+	5,  // 44: coalition.v1.SettlementService.ListWindows:input_type -> coalition.v1.ListWindowsRequest
+	8,  // 45: coalition.v1.SettlementService.GetReport:input_type -> coalition.v1.GetReportRequest
+	14, // 46: coalition.v1.SettlementService.GetPartnerStatement:input_type -> coalition.v1.GetPartnerStatementRequest
+	16, // 47: coalition.v1.SettlementService.ExportReport:input_type -> coalition.v1.ExportReportRequest
+	18, // 48: coalition.v1.SettlementService.DrillDown:input_type -> coalition.v1.DrillDownRequest
+	23, // 49: coalition.v1.SettlementService.ListBankAccounts:input_type -> coalition.v1.ListBankAccountsRequest
+	25, // 50: coalition.v1.SettlementService.ProposeBankAccount:input_type -> coalition.v1.ProposeBankAccountRequest
+	26, // 51: coalition.v1.SettlementService.DecideBankAccount:input_type -> coalition.v1.DecideBankAccountRequest
+	27, // 52: coalition.v1.SettlementService.MakePaymentInstructions:input_type -> coalition.v1.MakePaymentInstructionsRequest
+	30, // 53: coalition.v1.SettlementService.ListPaymentInstructions:input_type -> coalition.v1.ListPaymentInstructionsRequest
+	32, // 54: coalition.v1.SettlementService.ExportPaymentFile:input_type -> coalition.v1.ExportPaymentFileRequest
+	35, // 55: coalition.v1.SettlementService.ImportBankStatement:input_type -> coalition.v1.ImportBankStatementRequest
+	39, // 56: coalition.v1.SettlementService.GetReconciliation:input_type -> coalition.v1.GetReconciliationRequest
+	41, // 57: coalition.v1.SettlementService.ResolveStatementLine:input_type -> coalition.v1.ResolveStatementLineRequest
+	43, // 58: coalition.v1.SettlementService.ProposeAdjustment:input_type -> coalition.v1.ProposeAdjustmentRequest
+	44, // 59: coalition.v1.SettlementService.DecideAdjustment:input_type -> coalition.v1.DecideAdjustmentRequest
+	45, // 60: coalition.v1.SettlementService.ListAdjustments:input_type -> coalition.v1.ListAdjustmentsRequest
+	47, // 61: coalition.v1.SettlementService.GetLiability:input_type -> coalition.v1.GetLiabilityRequest
+	7,  // 62: coalition.v1.SettlementService.ListWindows:output_type -> coalition.v1.ListWindowsResponse
+	13, // 63: coalition.v1.SettlementService.GetReport:output_type -> coalition.v1.GetReportResponse
+	15, // 64: coalition.v1.SettlementService.GetPartnerStatement:output_type -> coalition.v1.GetPartnerStatementResponse
+	17, // 65: coalition.v1.SettlementService.ExportReport:output_type -> coalition.v1.ExportReportResponse
+	20, // 66: coalition.v1.SettlementService.DrillDown:output_type -> coalition.v1.DrillDownResponse
+	24, // 67: coalition.v1.SettlementService.ListBankAccounts:output_type -> coalition.v1.ListBankAccountsResponse
+	50, // 68: coalition.v1.SettlementService.ProposeBankAccount:output_type -> coalition.v1.ProposeBankAccountResponse
+	51, // 69: coalition.v1.SettlementService.DecideBankAccount:output_type -> coalition.v1.DecideBankAccountResponse
+	29, // 70: coalition.v1.SettlementService.MakePaymentInstructions:output_type -> coalition.v1.MakePaymentInstructionsResponse
+	31, // 71: coalition.v1.SettlementService.ListPaymentInstructions:output_type -> coalition.v1.ListPaymentInstructionsResponse
+	34, // 72: coalition.v1.SettlementService.ExportPaymentFile:output_type -> coalition.v1.ExportPaymentFileResponse
+	36, // 73: coalition.v1.SettlementService.ImportBankStatement:output_type -> coalition.v1.ImportBankStatementResponse
+	40, // 74: coalition.v1.SettlementService.GetReconciliation:output_type -> coalition.v1.GetReconciliationResponse
+	52, // 75: coalition.v1.SettlementService.ResolveStatementLine:output_type -> coalition.v1.ResolveStatementLineResponse
+	53, // 76: coalition.v1.SettlementService.ProposeAdjustment:output_type -> coalition.v1.ProposeAdjustmentResponse
+	54, // 77: coalition.v1.SettlementService.DecideAdjustment:output_type -> coalition.v1.DecideAdjustmentResponse
+	46, // 78: coalition.v1.SettlementService.ListAdjustments:output_type -> coalition.v1.ListAdjustmentsResponse
+	49, // 79: coalition.v1.SettlementService.GetLiability:output_type -> coalition.v1.GetLiabilityResponse
+	62, // [62:80] is the sub-list for method output_type
+	44, // [44:62] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_coalition_v1_settlement_proto_init() }
@@ -1414,13 +4523,17 @@ func file_coalition_v1_settlement_proto_init() {
 		return
 	}
 	file_coalition_v1_settlement_proto_msgTypes[4].OneofWrappers = []any{}
+	file_coalition_v1_settlement_proto_msgTypes[38].OneofWrappers = []any{
+		(*ProposeAdjustmentRequest_Points_)(nil),
+		(*ProposeAdjustmentRequest_Money_)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coalition_v1_settlement_proto_rawDesc), len(file_coalition_v1_settlement_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   16,
+			NumEnums:      5,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,24 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SettlementService_ListWindows_FullMethodName         = "/coalition.v1.SettlementService/ListWindows"
-	SettlementService_GetReport_FullMethodName           = "/coalition.v1.SettlementService/GetReport"
-	SettlementService_GetPartnerStatement_FullMethodName = "/coalition.v1.SettlementService/GetPartnerStatement"
-	SettlementService_ExportReport_FullMethodName        = "/coalition.v1.SettlementService/ExportReport"
-	SettlementService_DrillDown_FullMethodName           = "/coalition.v1.SettlementService/DrillDown"
+	SettlementService_ListWindows_FullMethodName             = "/coalition.v1.SettlementService/ListWindows"
+	SettlementService_GetReport_FullMethodName               = "/coalition.v1.SettlementService/GetReport"
+	SettlementService_GetPartnerStatement_FullMethodName     = "/coalition.v1.SettlementService/GetPartnerStatement"
+	SettlementService_ExportReport_FullMethodName            = "/coalition.v1.SettlementService/ExportReport"
+	SettlementService_DrillDown_FullMethodName               = "/coalition.v1.SettlementService/DrillDown"
+	SettlementService_ListBankAccounts_FullMethodName        = "/coalition.v1.SettlementService/ListBankAccounts"
+	SettlementService_ProposeBankAccount_FullMethodName      = "/coalition.v1.SettlementService/ProposeBankAccount"
+	SettlementService_DecideBankAccount_FullMethodName       = "/coalition.v1.SettlementService/DecideBankAccount"
+	SettlementService_MakePaymentInstructions_FullMethodName = "/coalition.v1.SettlementService/MakePaymentInstructions"
+	SettlementService_ListPaymentInstructions_FullMethodName = "/coalition.v1.SettlementService/ListPaymentInstructions"
+	SettlementService_ExportPaymentFile_FullMethodName       = "/coalition.v1.SettlementService/ExportPaymentFile"
+	SettlementService_ImportBankStatement_FullMethodName     = "/coalition.v1.SettlementService/ImportBankStatement"
+	SettlementService_GetReconciliation_FullMethodName       = "/coalition.v1.SettlementService/GetReconciliation"
+	SettlementService_ResolveStatementLine_FullMethodName    = "/coalition.v1.SettlementService/ResolveStatementLine"
+	SettlementService_ProposeAdjustment_FullMethodName       = "/coalition.v1.SettlementService/ProposeAdjustment"
+	SettlementService_DecideAdjustment_FullMethodName        = "/coalition.v1.SettlementService/DecideAdjustment"
+	SettlementService_ListAdjustments_FullMethodName         = "/coalition.v1.SettlementService/ListAdjustments"
+	SettlementService_GetLiability_FullMethodName            = "/coalition.v1.SettlementService/GetLiability"
 )
 
 // SettlementServiceClient is the client API for SettlementService service.
@@ -50,6 +63,45 @@ type SettlementServiceClient interface {
 	// of its statement). NOT_FOUND (line): no such line; INVALID_ARGUMENT
 	// (line): a net, payment or liability line, computed from other lines.
 	DrillDown(ctx context.Context, in *DrillDownRequest, opts ...grpc.CallOption) (*DrillDownResponse, error)
+	// Lists every version of the parties' banking details and payment
+	// terms, newest first per party. Finance only.
+	ListBankAccounts(ctx context.Context, in *ListBankAccountsRequest, opts ...grpc.CallOption) (*ListBankAccountsResponse, error)
+	// Proposes a new version of a party's banking details and terms, which
+	// take effect once another person confirms them.
+	ProposeBankAccount(ctx context.Context, in *ProposeBankAccountRequest, opts ...grpc.CallOption) (*ProposeBankAccountResponse, error)
+	// Confirms or rejects a proposed version; confirming supersedes the
+	// party's current one.
+	DecideBankAccount(ctx context.Context, in *DecideBankAccountRequest, opts ...grpc.CallOption) (*DecideBankAccountResponse, error)
+	// Makes the payment instructions of every payment period that has ended
+	// with all its windows cleared (the daily job does it too); a period is
+	// made once. Finance only.
+	MakePaymentInstructions(ctx context.Context, in *MakePaymentInstructionsRequest, opts ...grpc.CallOption) (*MakePaymentInstructionsResponse, error)
+	// Lists payment instructions with where each stands against the bank's
+	// statements: finance any partner's, a partner its own.
+	ListPaymentInstructions(ctx context.Context, in *ListPaymentInstructionsRequest, opts ...grpc.CallOption) (*ListPaymentInstructionsResponse, error)
+	// The operator's payments among the selected instructions as a pain.001
+	// credit transfer file or CSV, streamed; instructions the file cannot
+	// carry (no confirmed banking details) are named in the first message.
+	ExportPaymentFile(ctx context.Context, in *ExportPaymentFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportPaymentFileResponse], error)
+	// Imports a statement of the operator's settlement account (camt.053,
+	// camt.054 or CSV); what was imported before adds nothing.
+	ImportBankStatement(ctx context.Context, in *ImportBankStatementRequest, opts ...grpc.CallOption) (*ImportBankStatementResponse, error)
+	// Every instruction against the statements, the lines that match none,
+	// and what is overdue per partner. Finance only.
+	GetReconciliation(ctx context.Context, in *GetReconciliationRequest, opts ...grpc.CallOption) (*GetReconciliationResponse, error)
+	// Resolves an unmatched statement line by hand: assigns it to an
+	// instruction, or sets it aside with a note.
+	ResolveStatementLine(ctx context.Context, in *ResolveStatementLineRequest, opts ...grpc.CallOption) (*ResolveStatementLineResponse, error)
+	// Proposes an adjustment: points to a member funded by a partner or the
+	// operator, or money from one party to another for a cleared window.
+	ProposeAdjustment(ctx context.Context, in *ProposeAdjustmentRequest, opts ...grpc.CallOption) (*ProposeAdjustmentResponse, error)
+	// Approves (and posts) or rejects a proposed adjustment.
+	DecideAdjustment(ctx context.Context, in *DecideAdjustmentRequest, opts ...grpc.CallOption) (*DecideAdjustmentResponse, error)
+	// Lists adjustments, newest first.
+	ListAdjustments(ctx context.Context, in *ListAdjustmentsRequest, opts ...grpc.CallOption) (*ListAdjustmentsResponse, error)
+	// The points liability of a month (or any period of business dates) per
+	// issuer and for the network, as a roll-forward with ageing by expiry.
+	GetLiability(ctx context.Context, in *GetLiabilityRequest, opts ...grpc.CallOption) (*GetLiabilityResponse, error)
 }
 
 type settlementServiceClient struct {
@@ -119,6 +171,145 @@ func (c *settlementServiceClient) DrillDown(ctx context.Context, in *DrillDownRe
 	return out, nil
 }
 
+func (c *settlementServiceClient) ListBankAccounts(ctx context.Context, in *ListBankAccountsRequest, opts ...grpc.CallOption) (*ListBankAccountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBankAccountsResponse)
+	err := c.cc.Invoke(ctx, SettlementService_ListBankAccounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) ProposeBankAccount(ctx context.Context, in *ProposeBankAccountRequest, opts ...grpc.CallOption) (*ProposeBankAccountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProposeBankAccountResponse)
+	err := c.cc.Invoke(ctx, SettlementService_ProposeBankAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) DecideBankAccount(ctx context.Context, in *DecideBankAccountRequest, opts ...grpc.CallOption) (*DecideBankAccountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DecideBankAccountResponse)
+	err := c.cc.Invoke(ctx, SettlementService_DecideBankAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) MakePaymentInstructions(ctx context.Context, in *MakePaymentInstructionsRequest, opts ...grpc.CallOption) (*MakePaymentInstructionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MakePaymentInstructionsResponse)
+	err := c.cc.Invoke(ctx, SettlementService_MakePaymentInstructions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) ListPaymentInstructions(ctx context.Context, in *ListPaymentInstructionsRequest, opts ...grpc.CallOption) (*ListPaymentInstructionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPaymentInstructionsResponse)
+	err := c.cc.Invoke(ctx, SettlementService_ListPaymentInstructions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) ExportPaymentFile(ctx context.Context, in *ExportPaymentFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportPaymentFileResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SettlementService_ServiceDesc.Streams[1], SettlementService_ExportPaymentFile_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportPaymentFileRequest, ExportPaymentFileResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SettlementService_ExportPaymentFileClient = grpc.ServerStreamingClient[ExportPaymentFileResponse]
+
+func (c *settlementServiceClient) ImportBankStatement(ctx context.Context, in *ImportBankStatementRequest, opts ...grpc.CallOption) (*ImportBankStatementResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportBankStatementResponse)
+	err := c.cc.Invoke(ctx, SettlementService_ImportBankStatement_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) GetReconciliation(ctx context.Context, in *GetReconciliationRequest, opts ...grpc.CallOption) (*GetReconciliationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetReconciliationResponse)
+	err := c.cc.Invoke(ctx, SettlementService_GetReconciliation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) ResolveStatementLine(ctx context.Context, in *ResolveStatementLineRequest, opts ...grpc.CallOption) (*ResolveStatementLineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveStatementLineResponse)
+	err := c.cc.Invoke(ctx, SettlementService_ResolveStatementLine_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) ProposeAdjustment(ctx context.Context, in *ProposeAdjustmentRequest, opts ...grpc.CallOption) (*ProposeAdjustmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProposeAdjustmentResponse)
+	err := c.cc.Invoke(ctx, SettlementService_ProposeAdjustment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) DecideAdjustment(ctx context.Context, in *DecideAdjustmentRequest, opts ...grpc.CallOption) (*DecideAdjustmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DecideAdjustmentResponse)
+	err := c.cc.Invoke(ctx, SettlementService_DecideAdjustment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) ListAdjustments(ctx context.Context, in *ListAdjustmentsRequest, opts ...grpc.CallOption) (*ListAdjustmentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAdjustmentsResponse)
+	err := c.cc.Invoke(ctx, SettlementService_ListAdjustments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) GetLiability(ctx context.Context, in *GetLiabilityRequest, opts ...grpc.CallOption) (*GetLiabilityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLiabilityResponse)
+	err := c.cc.Invoke(ctx, SettlementService_GetLiability_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SettlementServiceServer is the server API for SettlementService service.
 // All implementations must embed UnimplementedSettlementServiceServer
 // for forward compatibility.
@@ -143,6 +334,45 @@ type SettlementServiceServer interface {
 	// of its statement). NOT_FOUND (line): no such line; INVALID_ARGUMENT
 	// (line): a net, payment or liability line, computed from other lines.
 	DrillDown(context.Context, *DrillDownRequest) (*DrillDownResponse, error)
+	// Lists every version of the parties' banking details and payment
+	// terms, newest first per party. Finance only.
+	ListBankAccounts(context.Context, *ListBankAccountsRequest) (*ListBankAccountsResponse, error)
+	// Proposes a new version of a party's banking details and terms, which
+	// take effect once another person confirms them.
+	ProposeBankAccount(context.Context, *ProposeBankAccountRequest) (*ProposeBankAccountResponse, error)
+	// Confirms or rejects a proposed version; confirming supersedes the
+	// party's current one.
+	DecideBankAccount(context.Context, *DecideBankAccountRequest) (*DecideBankAccountResponse, error)
+	// Makes the payment instructions of every payment period that has ended
+	// with all its windows cleared (the daily job does it too); a period is
+	// made once. Finance only.
+	MakePaymentInstructions(context.Context, *MakePaymentInstructionsRequest) (*MakePaymentInstructionsResponse, error)
+	// Lists payment instructions with where each stands against the bank's
+	// statements: finance any partner's, a partner its own.
+	ListPaymentInstructions(context.Context, *ListPaymentInstructionsRequest) (*ListPaymentInstructionsResponse, error)
+	// The operator's payments among the selected instructions as a pain.001
+	// credit transfer file or CSV, streamed; instructions the file cannot
+	// carry (no confirmed banking details) are named in the first message.
+	ExportPaymentFile(*ExportPaymentFileRequest, grpc.ServerStreamingServer[ExportPaymentFileResponse]) error
+	// Imports a statement of the operator's settlement account (camt.053,
+	// camt.054 or CSV); what was imported before adds nothing.
+	ImportBankStatement(context.Context, *ImportBankStatementRequest) (*ImportBankStatementResponse, error)
+	// Every instruction against the statements, the lines that match none,
+	// and what is overdue per partner. Finance only.
+	GetReconciliation(context.Context, *GetReconciliationRequest) (*GetReconciliationResponse, error)
+	// Resolves an unmatched statement line by hand: assigns it to an
+	// instruction, or sets it aside with a note.
+	ResolveStatementLine(context.Context, *ResolveStatementLineRequest) (*ResolveStatementLineResponse, error)
+	// Proposes an adjustment: points to a member funded by a partner or the
+	// operator, or money from one party to another for a cleared window.
+	ProposeAdjustment(context.Context, *ProposeAdjustmentRequest) (*ProposeAdjustmentResponse, error)
+	// Approves (and posts) or rejects a proposed adjustment.
+	DecideAdjustment(context.Context, *DecideAdjustmentRequest) (*DecideAdjustmentResponse, error)
+	// Lists adjustments, newest first.
+	ListAdjustments(context.Context, *ListAdjustmentsRequest) (*ListAdjustmentsResponse, error)
+	// The points liability of a month (or any period of business dates) per
+	// issuer and for the network, as a roll-forward with ageing by expiry.
+	GetLiability(context.Context, *GetLiabilityRequest) (*GetLiabilityResponse, error)
 	mustEmbedUnimplementedSettlementServiceServer()
 }
 
@@ -167,6 +397,45 @@ func (UnimplementedSettlementServiceServer) ExportReport(*ExportReportRequest, g
 }
 func (UnimplementedSettlementServiceServer) DrillDown(context.Context, *DrillDownRequest) (*DrillDownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DrillDown not implemented")
+}
+func (UnimplementedSettlementServiceServer) ListBankAccounts(context.Context, *ListBankAccountsRequest) (*ListBankAccountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBankAccounts not implemented")
+}
+func (UnimplementedSettlementServiceServer) ProposeBankAccount(context.Context, *ProposeBankAccountRequest) (*ProposeBankAccountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ProposeBankAccount not implemented")
+}
+func (UnimplementedSettlementServiceServer) DecideBankAccount(context.Context, *DecideBankAccountRequest) (*DecideBankAccountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DecideBankAccount not implemented")
+}
+func (UnimplementedSettlementServiceServer) MakePaymentInstructions(context.Context, *MakePaymentInstructionsRequest) (*MakePaymentInstructionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MakePaymentInstructions not implemented")
+}
+func (UnimplementedSettlementServiceServer) ListPaymentInstructions(context.Context, *ListPaymentInstructionsRequest) (*ListPaymentInstructionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPaymentInstructions not implemented")
+}
+func (UnimplementedSettlementServiceServer) ExportPaymentFile(*ExportPaymentFileRequest, grpc.ServerStreamingServer[ExportPaymentFileResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportPaymentFile not implemented")
+}
+func (UnimplementedSettlementServiceServer) ImportBankStatement(context.Context, *ImportBankStatementRequest) (*ImportBankStatementResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportBankStatement not implemented")
+}
+func (UnimplementedSettlementServiceServer) GetReconciliation(context.Context, *GetReconciliationRequest) (*GetReconciliationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetReconciliation not implemented")
+}
+func (UnimplementedSettlementServiceServer) ResolveStatementLine(context.Context, *ResolveStatementLineRequest) (*ResolveStatementLineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveStatementLine not implemented")
+}
+func (UnimplementedSettlementServiceServer) ProposeAdjustment(context.Context, *ProposeAdjustmentRequest) (*ProposeAdjustmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ProposeAdjustment not implemented")
+}
+func (UnimplementedSettlementServiceServer) DecideAdjustment(context.Context, *DecideAdjustmentRequest) (*DecideAdjustmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DecideAdjustment not implemented")
+}
+func (UnimplementedSettlementServiceServer) ListAdjustments(context.Context, *ListAdjustmentsRequest) (*ListAdjustmentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAdjustments not implemented")
+}
+func (UnimplementedSettlementServiceServer) GetLiability(context.Context, *GetLiabilityRequest) (*GetLiabilityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLiability not implemented")
 }
 func (UnimplementedSettlementServiceServer) mustEmbedUnimplementedSettlementServiceServer() {}
 func (UnimplementedSettlementServiceServer) testEmbeddedByValue()                           {}
@@ -272,6 +541,233 @@ func _SettlementService_DrillDown_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SettlementService_ListBankAccounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBankAccountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).ListBankAccounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_ListBankAccounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).ListBankAccounts(ctx, req.(*ListBankAccountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_ProposeBankAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProposeBankAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).ProposeBankAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_ProposeBankAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).ProposeBankAccount(ctx, req.(*ProposeBankAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_DecideBankAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DecideBankAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).DecideBankAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_DecideBankAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).DecideBankAccount(ctx, req.(*DecideBankAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_MakePaymentInstructions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MakePaymentInstructionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).MakePaymentInstructions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_MakePaymentInstructions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).MakePaymentInstructions(ctx, req.(*MakePaymentInstructionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_ListPaymentInstructions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPaymentInstructionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).ListPaymentInstructions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_ListPaymentInstructions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).ListPaymentInstructions(ctx, req.(*ListPaymentInstructionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_ExportPaymentFile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportPaymentFileRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SettlementServiceServer).ExportPaymentFile(m, &grpc.GenericServerStream[ExportPaymentFileRequest, ExportPaymentFileResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SettlementService_ExportPaymentFileServer = grpc.ServerStreamingServer[ExportPaymentFileResponse]
+
+func _SettlementService_ImportBankStatement_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportBankStatementRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).ImportBankStatement(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_ImportBankStatement_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).ImportBankStatement(ctx, req.(*ImportBankStatementRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_GetReconciliation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetReconciliationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).GetReconciliation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_GetReconciliation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).GetReconciliation(ctx, req.(*GetReconciliationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_ResolveStatementLine_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveStatementLineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).ResolveStatementLine(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_ResolveStatementLine_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).ResolveStatementLine(ctx, req.(*ResolveStatementLineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_ProposeAdjustment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProposeAdjustmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).ProposeAdjustment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_ProposeAdjustment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).ProposeAdjustment(ctx, req.(*ProposeAdjustmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_DecideAdjustment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DecideAdjustmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).DecideAdjustment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_DecideAdjustment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).DecideAdjustment(ctx, req.(*DecideAdjustmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_ListAdjustments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAdjustmentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).ListAdjustments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_ListAdjustments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).ListAdjustments(ctx, req.(*ListAdjustmentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_GetLiability_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLiabilityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).GetLiability(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_GetLiability_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).GetLiability(ctx, req.(*GetLiabilityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SettlementService_ServiceDesc is the grpc.ServiceDesc for SettlementService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -295,11 +791,64 @@ var SettlementService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "DrillDown",
 			Handler:    _SettlementService_DrillDown_Handler,
 		},
+		{
+			MethodName: "ListBankAccounts",
+			Handler:    _SettlementService_ListBankAccounts_Handler,
+		},
+		{
+			MethodName: "ProposeBankAccount",
+			Handler:    _SettlementService_ProposeBankAccount_Handler,
+		},
+		{
+			MethodName: "DecideBankAccount",
+			Handler:    _SettlementService_DecideBankAccount_Handler,
+		},
+		{
+			MethodName: "MakePaymentInstructions",
+			Handler:    _SettlementService_MakePaymentInstructions_Handler,
+		},
+		{
+			MethodName: "ListPaymentInstructions",
+			Handler:    _SettlementService_ListPaymentInstructions_Handler,
+		},
+		{
+			MethodName: "ImportBankStatement",
+			Handler:    _SettlementService_ImportBankStatement_Handler,
+		},
+		{
+			MethodName: "GetReconciliation",
+			Handler:    _SettlementService_GetReconciliation_Handler,
+		},
+		{
+			MethodName: "ResolveStatementLine",
+			Handler:    _SettlementService_ResolveStatementLine_Handler,
+		},
+		{
+			MethodName: "ProposeAdjustment",
+			Handler:    _SettlementService_ProposeAdjustment_Handler,
+		},
+		{
+			MethodName: "DecideAdjustment",
+			Handler:    _SettlementService_DecideAdjustment_Handler,
+		},
+		{
+			MethodName: "ListAdjustments",
+			Handler:    _SettlementService_ListAdjustments_Handler,
+		},
+		{
+			MethodName: "GetLiability",
+			Handler:    _SettlementService_GetLiability_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "ExportReport",
 			Handler:       _SettlementService_ExportReport_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ExportPaymentFile",
+			Handler:       _SettlementService_ExportPaymentFile_Handler,
 			ServerStreams: true,
 		},
 	},
