@@ -90,7 +90,7 @@ func root() *cobra.Command {
 	e := &env{}
 	cmd := &cobra.Command{
 		Use:   "coalitionctl",
-		Short: "Operate the coalition: partners, members, balances, the ledger check, settlement, Vault, API keys, rules and staff",
+		Short: "Operate the coalition: partners, members, balances, the ledger check, settlement, finance, Vault, API keys, rules and staff",
 		Long: `coalitionctl is the operator's and finance team's tool, straight against the
 database (and Vault, for certificates, phone look-ups and keys):
 
@@ -98,6 +98,8 @@ database (and Vault, for certificates, phone look-ups and keys):
   members      look a member up;  balance: a member's balance
   ledger       check every ledger invariant
   settlement   windows, reports, CSV exports and drill-downs, for finance
+  finance      banking details, payment files, statements, adjustments,
+               the month-end liability
   vault        set Vault up for the coalition
   apikeys      API keys for REST clients
   rules        the earn rules: show, check, set
@@ -118,7 +120,7 @@ $COALITION_DATABASE_URL (coalitiond dev writes them to .dev/env).`,
 			e.runner.Pool().Close()
 		}
 	}
-	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e), vaultCmd(e), apiKeysCmd(e), rulesCmd(e), staffCmd(e))
+	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e), financeCmd(e), vaultCmd(e), apiKeysCmd(e), rulesCmd(e), staffCmd(e))
 	envflag.Bind(cmd)
 	return cmd
 }

@@ -2,8 +2,11 @@ package finance
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
+	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -222,4 +225,35 @@ func (l *IssuerLiability) finish(pointValue int64) {
 	if used := int64(l.Burned + l.DebtPaid + l.Expired); used > 0 && l.Expired > 0 {
 		l.BreakageBP = coalition.MulDivTrunc(int64(l.Expired), 10_000, used)
 	}
+}
+
+// LiabilityCSVHeader names the columns of WriteCSV: one row per issuer
+// and a last one for the network, points unless the name says minor
+// units, the ageing columns in the order of AgeingBuckets.
+var LiabilityCSVHeader = []string{"period_from", "period_to", "issuer", "opening", "issued", "burned", "debt_paid",
+	"clawed_back", "expired", "closing", "closing_minor", "currency", "breakage_bp",
+	"ageing_expired_unswept", "ageing_1_30", "ageing_31_90", "ageing_91_180", "ageing_181_365", "ageing_over_365", "final"}
+
+// WriteCSV writes the statement as CSV.
+func (s LiabilityStatement) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(LiabilityCSVHeader); err != nil {
+		return err
+	}
+	for _, l := range append(slices.Clone(s.Issuers), s.Network) {
+		row := []string{s.From.Format(time.DateOnly), s.To.Format(time.DateOnly), l.Issuer}
+		for _, n := range []coalition.Points{l.Opening, l.Issued, l.Burned, l.DebtPaid, l.ClawedBack, l.Expired, l.Closing} {
+			row = append(row, strconv.FormatInt(int64(n), 10))
+		}
+		row = append(row, strconv.FormatInt(l.ClosingMinor, 10), s.Currency, strconv.FormatInt(l.BreakageBP, 10))
+		for _, n := range l.Ageing {
+			row = append(row, strconv.FormatInt(int64(n), 10))
+		}
+		row = append(row, strconv.FormatBool(s.Final))
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
 }
