@@ -236,7 +236,7 @@ func (s *settlementService) DrillDown(ctx context.Context, req *coalitionv1.Dril
 	}
 	out := &coalitionv1.DrillDownResponse{Line: linePB(line)}
 	for _, p := range posts {
-		lp := &coalitionv1.LedgerPosting{Kind: p.Kind, Partner: p.Partner, OrderId: p.OrderID, Points: int64(p.Points)}
+		lp := &coalitionv1.LedgerPosting{Kind: p.Kind, Partner: p.Partner, OrderId: p.OrderID, Points: int64(p.Points), Note: p.Note}
 		if p.TransactionID != uuid.Nil { // another partner's total has no transaction, member or time
 			lp.TransactionId, lp.MemberId, lp.CreatedAt = p.TransactionID.String(), p.MemberID.String(), timestamppb.New(p.CreatedAt)
 		}

@@ -135,6 +135,10 @@ type Posting struct {
 	OrderID       string             `json:"order_id,omitempty"`
 	Points        coalition.Points   `json:"points"`
 	CreatedAt     time.Time          `json:"created_at"`
+	// Note says why a posting that no purchase made was made: an approved
+	// adjustment's reason (with who proposed and who approved it, for
+	// finance).
+	Note string `json:"note,omitempty"`
 }
 
 // DrillDown lists the ledger transactions behind one line of a window's
@@ -232,10 +236,49 @@ func (c *Clearing) DrillDown(ctx context.Context, date time.Time, lineID, partne
 	if err != nil {
 		return *line, nil, fmt.Errorf("drill down %s %s: %w", r.BusinessDate, lineID, err)
 	}
+	if err := c.noteAdjustments(ctx, out, partner == ""); err != nil {
+		return *line, nil, fmt.Errorf("drill down %s %s: %w", r.BusinessDate, lineID, err)
+	}
 	if partner != "" {
 		out = othersAsTotals(out, partner)
 	}
 	return *line, out, nil
+}
+
+// noteAdjustments gives the postings that approved adjustments made their
+// reason, and for finance the people who proposed and approved them.
+func (c *Clearing) noteAdjustments(ctx context.Context, posts []Posting, names bool) error {
+	var ids []uuid.UUID
+	for _, p := range posts {
+		if p.Kind == "bonus" {
+			ids = append(ids, p.TransactionID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := c.tx.Pool().Query(ctx, `
+		SELECT transaction_id, reason, proposed_by_name, decided_by_name
+		FROM adjustments WHERE transaction_id = ANY ($1)`, ids)
+	if err != nil {
+		return fmt.Errorf("adjustments: %w", err)
+	}
+	notes := map[uuid.UUID]string{}
+	var id uuid.UUID
+	var reason, proposer, approver string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &reason, &proposer, &approver}, func() error {
+		notes[id] = "Adjustment: " + reason
+		if names {
+			notes[id] += " (proposed by " + proposer + ", approved by " + approver + ")"
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("adjustments: %w", err)
+	}
+	for i := range posts {
+		posts[i].Note = notes[posts[i].TransactionID]
+	}
+	return nil
 }
 
 // othersAsTotals keeps a partner's own postings whole and folds every other

@@ -464,6 +464,22 @@ func TestAPointsAdjustmentPostsExactlyOnceUnderConcurrentApprovers(t *testing.T)
 	if issued != 120 {
 		t.Fatalf("cinema issued %d in the report, want 120", issued)
 	}
+	// Drilled down, the report's line names the adjustment, its reason and
+	// both people; the cinema's own statement, the reason only.
+	for _, l := range r.Lines() {
+		if l.Section != clearing.SectionIssued || l.Payer != "cinema" {
+			continue
+		}
+		_, posts, err := f.c.DrillDown(f.ctx, date("2026-03-10"), l.ID, "")
+		if err != nil || len(posts) != 1 ||
+			posts[0].Note != "Adjustment: points lost when the till was offline (proposed by Clerk, approved by A)" {
+			t.Fatalf("drill-down of %s: %+v, %v", l.ID, posts, err)
+		}
+		_, posts, err = f.c.DrillDown(f.ctx, date("2026-03-10"), l.ID, "cinema")
+		if err != nil || len(posts) != 1 || posts[0].Note != "Adjustment: points lost when the till was offline" {
+			t.Fatalf("the cinema's drill-down of %s: %+v, %v", l.ID, posts, err)
+		}
+	}
 	if _, err := f.f.DecideAdjustment(f.ctx, approver, uuid.New(), true, ""); code(err) != coalition.NotFound {
 		t.Fatalf("deciding an unknown adjustment: %v", err)
 	}

@@ -1246,8 +1246,11 @@ type LedgerPosting struct {
 	MemberId string `protobuf:"bytes,4,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	OrderId  string `protobuf:"bytes,5,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	// The points of the transaction that the line counts.
-	Points        int64                  `protobuf:"varint,6,opt,name=points,proto3" json:"points,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Points    int64                  `protobuf:"varint,6,opt,name=points,proto3" json:"points,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Why a posting no purchase made was made: an approved adjustment's
+	// reason (and, for finance, who proposed and who approved it).
+	Note          string `protobuf:"bytes,8,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1329,6 +1332,13 @@ func (x *LedgerPosting) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *LedgerPosting) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
 }
 
 type DrillDownResponse struct {
@@ -4055,7 +4065,7 @@ const file_coalition_v1_settlement_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\x8a\x01\n" +
 	"\x10DrillDownRequest\x12H\n" +
 	"\rbusiness_date\x18\x01 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\fbusinessDate\x12,\n" +
-	"\x04line\x18\x02 \x01(\tB\x18\xbaH\x15r\x132\x11^[A-Z][0-9]{1,6}$R\x04line\"\xef\x01\n" +
+	"\x04line\x18\x02 \x01(\tB\x18\xbaH\x15r\x132\x11^[A-Z][0-9]{1,6}$R\x04line\"\x83\x02\n" +
 	"\rLedgerPosting\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
@@ -4064,7 +4074,8 @@ const file_coalition_v1_settlement_proto_rawDesc = "" +
 	"\border_id\x18\x05 \x01(\tR\aorderId\x12\x16\n" +
 	"\x06points\x18\x06 \x01(\x03R\x06points\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"z\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x12\n" +
+	"\x04note\x18\b \x01(\tR\x04note\"z\n" +
 	"\x11DrillDownResponse\x12,\n" +
 	"\x04line\x18\x01 \x01(\v2\x18.coalition.v1.ReportLineR\x04line\x127\n" +
 	"\bpostings\x18\x02 \x03(\v2\x1b.coalition.v1.LedgerPostingR\bpostings\",\n" +
