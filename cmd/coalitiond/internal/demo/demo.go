@@ -15,6 +15,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
+	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
 
 // Settings are the demo coalition's terms: roubles, Moscow business days,
@@ -87,6 +88,7 @@ type Env struct {
 	Partners     *partners.Register
 	Settings     ledger.Settings
 	Clear        func(ctx context.Context, day time.Time) error
+	Finance      *finance.Finance
 }
 
 // NewEnv is the seeding environment of a coalition whose clock is now:
@@ -95,19 +97,40 @@ type Env struct {
 func NewEnv(tx *txn.Runner, phones phone.Hasher, settings ledger.Settings, now func() time.Time) Env {
 	yesterday := func() time.Time { return now().AddDate(0, 0, -1) }
 	yesterdayRules := rules.NewStore(rules.StoreConfig{Tx: tx, Clock: yesterday})
+	today := ledger.New(ledger.Config{Tx: tx, Phones: phones, Rules: rules.NewStore(rules.StoreConfig{Tx: tx, Clock: now}), Clock: now})
+	clr := clearing.New(clearing.Config{Tx: tx, Clock: now})
 	return Env{
 		Yesterday:    ledger.New(ledger.Config{Tx: tx, Phones: phones, Rules: yesterdayRules, Clock: yesterday}),
-		Today:        ledger.New(ledger.Config{Tx: tx, Phones: phones, Rules: rules.NewStore(rules.StoreConfig{Tx: tx, Clock: now}), Clock: now}),
+		Today:        today,
 		YesterdayNow: yesterday,
 		Rules:        yesterdayRules,
 		Partners:     partners.New(partners.Config{Tx: tx, Clock: now}),
 		Settings:     settings,
 		Clear: func(ctx context.Context, day time.Time) error {
-			_, err := clearing.New(clearing.Config{Tx: tx, Clock: now}).Run(ctx, day)
+			_, err := clr.Run(ctx, day)
 			return err
 		},
+		Finance: finance.New(finance.Config{Tx: tx, Clock: now, Clearing: clr, Ledger: today}),
 	}
 }
+
+// BankAccounts are the demo parties' banking details (Russian accounts,
+// which have no IBAN: an account number and the bank's BIC) and payment
+// terms: the café is paid weekly, the others daily.
+var BankAccounts = []finance.BankAccount{
+	{Party: clearing.Operator, LegalName: "Demo Coalition LLC", AccountNumber: "40702810900000000001", BIC: "SABRRUMMXXX", Currency: "RUB"},
+	{Party: "cafe", LegalName: "Coffee Corner LLC", AccountNumber: "40702810500000000002", BIC: "ALFARUMMXXX", Currency: "RUB",
+		Frequency: finance.Weekly, PaymentDays: 3},
+	{Party: "cinema", LegalName: "Star Cinema JSC", AccountNumber: "40702810100000000003", BIC: "TICSRUMMXXX", Currency: "RUB", PaymentDays: 2},
+	{Party: "fuel", LegalName: "FuelGo LLC", AccountNumber: "40702810700000000004", BIC: "SABRRUMMXXX", Currency: "RUB", PaymentDays: 2},
+}
+
+// Two people of the demo's finance team: banking details take one to
+// propose and another to confirm.
+var (
+	demoClerk    = finance.Actor{ID: "dev:demo-clerk", Name: "Demo clerk"}
+	demoReviewer = finance.Actor{ID: "dev:demo-reviewer", Name: "Demo reviewer"}
+)
 
 // Seed adds the demo partners and members unless partners exist already,
 // and returns the members it enrolled (none on a second run). On a fresh
@@ -218,6 +241,18 @@ func Seed(ctx context.Context, env Env) ([]Member, error) {
 	y := env.YesterdayNow().In(loc)
 	if err := env.Clear(ctx, time.Date(y.Year(), y.Month(), y.Day(), 0, 0, 0, 0, time.UTC)); err != nil {
 		return nil, fmt.Errorf("seed: clear yesterday: %w", err)
+	}
+	// The parties' banking details, confirmed: the server's clearing job
+	// then makes yesterday's payment instructions, and the payment file
+	// has the operator's payments in it.
+	for _, a := range BankAccounts {
+		p, err := env.Finance.ProposeAccount(ctx, demoClerk, a)
+		if err != nil {
+			return nil, fmt.Errorf("seed bank account of %s: %w", a.Party, err)
+		}
+		if _, err := env.Finance.DecideAccount(ctx, demoReviewer, p.ID, true); err != nil {
+			return nil, fmt.Errorf("seed bank account of %s: %w", a.Party, err)
+		}
 	}
 	l = env.Today
 	for i, s := range today {
