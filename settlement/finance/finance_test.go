@@ -294,7 +294,7 @@ func TestInstructionsFollowEachPartnersTermsAndAreMadeOnce(t *testing.T) {
 	}
 
 	// Monday: Thursday's window is cleared, and the café's week (from
-	// Tuesday, the day it joined, to Sunday) is complete.
+	// Tuesday, its first cleared window, to Sunday) is complete.
 	f.at("2026-03-16", 0, 30)
 	more := f.clearDue()
 	made, err = f.f.MakeInstructions(f.ctx)

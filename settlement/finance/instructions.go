@@ -67,7 +67,7 @@ func (f *Finance) MakeInstructions(ctx context.Context) ([]Instruction, error) {
 		if err != nil {
 			return err
 		}
-		parties, err := readParties(ctx, tx, loc)
+		parties, err := readParties(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -80,9 +80,16 @@ func (f *Finance) MakeInstructions(ctx context.Context) ([]Instruction, error) {
 			if a, ok := terms[p.code]; ok {
 				freq, days = a.Frequency, a.PaymentDays
 			}
-			cursor := later(windows.cleared[0], p.joined)
-			if p.last != nil {
+			// A partner's periods start with the first report that lists
+			// it, and then follow one another without a gap.
+			var cursor time.Time
+			switch {
+			case p.last != nil:
 				cursor = p.last.AddDate(0, 0, 1)
+			case p.first != nil:
+				cursor = *p.first
+			default:
+				continue // in no cleared report yet
 			}
 			for {
 				from, to := period(freq, cursor)
@@ -228,23 +235,23 @@ func (w windowDates) unclearedWithin(from, to time.Time) bool {
 }
 
 type party struct {
-	code   string
-	joined time.Time  // the day it joined, in the coalition's time zone
-	last   *time.Time // the end of its last period made
+	code  string
+	first *time.Time // the first cleared window whose report has it
+	last  *time.Time // the end of its last period made
 }
 
-func readParties(ctx context.Context, tx pgx.Tx, loc *time.Location) ([]party, error) {
+func readParties(ctx context.Context, tx pgx.Tx) ([]party, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT p.code, p.created_at, (SELECT max(i.period_to) FROM payment_instructions AS i WHERE i.party = p.code)
+		SELECT p.code,
+		       (SELECT min(l.business_date) FROM partner_liabilities AS l WHERE l.partner_id = p.id),
+		       (SELECT max(i.period_to) FROM payment_instructions AS i WHERE i.party = p.code)
 		FROM partners AS p WHERE p.kind <> 'operator' ORDER BY p.code`)
 	if err != nil {
 		return nil, fmt.Errorf("partners: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (party, error) {
 		var p party
-		var joined time.Time
-		err := r.Scan(&p.code, &joined, &p.last)
-		p.joined = dayOf(joined.In(loc))
+		err := r.Scan(&p.code, &p.first, &p.last)
 		return p, err
 	})
 	if err != nil {
