@@ -152,3 +152,37 @@ func TestRESTErrorsCarryTheCodeAndTheField(t *testing.T) {
 		t.Fatalf("openapi = %d", code)
 	}
 }
+
+// TestBankDetailsUnderFourEyesOverREST: finance operations are mirrored
+// under /v1/finance, and the second person's rule holds there too.
+func TestBankDetailsUnderFourEyesOverREST(t *testing.T) {
+	api := newAPI(t)
+	clerk, second := "Dev role=finance staff=clerk", "Dev role=finance staff=second"
+	code, r, _ := callAuth(t, api, "POST", "/v1/finance/bank-accounts", clerk,
+		`{"party": "cafe", "legal_name": "Cafe LLC", "iban": "DE89 3704 0044 0532 0130 00", "currency": "EUR", "payment_frequency": "PAYMENT_FREQUENCY_WEEKLY", "payment_days": 3}`)
+	if code != 200 {
+		t.Fatalf("propose = %d %v", code, r)
+	}
+	id := r["account"].(map[string]any)["id"].(string)
+	code, r, _ = callAuth(t, api, "POST", "/v1/finance/bank-accounts/"+id+":decide", clerk, `{"confirm": true}`)
+	if code != 403 {
+		t.Fatalf("the proposer confirming = %d %v, want 403", code, r)
+	}
+	code, r, _ = callAuth(t, api, "POST", "/v1/finance/bank-accounts/"+id+":decide", second, `{"confirm": true}`)
+	if code != 200 || r["account"].(map[string]any)["status"] != "confirmed" {
+		t.Fatalf("the second person confirming = %d %v", code, r)
+	}
+	code, r, _ = callAuth(t, api, "GET", "/v1/finance/bank-accounts?party=cafe", clerk, "")
+	accounts, _ := r["accounts"].([]any)
+	if code != 200 || len(accounts) != 1 {
+		t.Fatalf("list = %d %v", code, r)
+	}
+	if code, r, _ = call(t, api, "GET", "/v1/finance/bank-accounts", "cafe", ""); code != 403 {
+		t.Fatalf("a partner reading banking details = %d %v, want 403", code, r)
+	}
+	code, r, _ = callAuth(t, api, "POST", "/v1/finance/bank-accounts", clerk,
+		`{"party": "cafe", "legal_name": "Cafe LLC", "iban": "DE88370400440532013000", "currency": "EUR"}`)
+	if details, _ := json.Marshal(r["details"]); code != 400 || !strings.Contains(string(details), `"field":"iban"`) {
+		t.Fatalf("a bad IBAN = %d %v", code, r)
+	}
+}
