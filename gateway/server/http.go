@@ -52,6 +52,7 @@ func (s *Server) buildHTTP(ctx context.Context) error {
 		return fmt.Errorf("coalition time zone: %w", err)
 	}
 	site, err := web.Handler(web.Config{Conn: conn, Sessions: s.sessions, Secure: strings.HasPrefix(s.publicURL, "https://"), Zone: zone, Log: s.log, Terms: memberTerms{s},
+		Now: s.cfg.Now,
 		PartnerNames: func(ctx context.Context) (map[string]string, error) {
 			ps, err := s.partners.List(ctx)
 			if err != nil {

@@ -97,6 +97,16 @@ func fmtPoints(n int64) string { return group(n) }
 // fmtMoney shows minor units as major ones, with two decimals (every
 // currency the coalition runs in has two), and the currency's sign.
 func fmtMoney(lang string, minor int64, currency string) string {
+	sym := map[string]string{"RUB": "₽", "EUR": "€", "USD": "$"}[currency]
+	if sym == "" {
+		sym = currency
+	}
+	return fmtDecimal(lang, minor) + "\u00a0" + sym
+}
+
+// fmtDecimal shows minor units as major ones, as fmtMoney does, without
+// a currency: for amounts whose currency the page does not know.
+func fmtDecimal(lang string, minor int64) string {
 	sign := ""
 	if minor < 0 {
 		sign, minor = "−", -minor
@@ -105,11 +115,7 @@ func fmtMoney(lang string, minor int64, currency string) string {
 	if lang == "ru" {
 		sep = ","
 	}
-	sym := map[string]string{"RUB": "₽", "EUR": "€", "USD": "$"}[currency]
-	if sym == "" {
-		sym = currency
-	}
-	return sign + group(minor/100) + sep + strconv.FormatInt(100+minor%100, 10)[1:] + "\u00a0" + sym
+	return sign + group(minor/100) + sep + strconv.FormatInt(100+minor%100, 10)[1:]
 }
 
 // fmtBP shows basis points as a percentage with the page language's
@@ -201,11 +207,48 @@ func party(names map[string]string, code string) string {
 	return code
 }
 
+// who names a party of the finance pages: a partner by its name where
+// names knows it, the operator in the page's language, else by code.
+func who(lang string, names map[string]string, code string) string {
+	if n, ok := names[code]; ok && n != "" {
+		return n
+	}
+	if code == "operator" {
+		return translator(lang)("finops.operator")
+	}
+	return code
+}
+
+var monthNamesRU = []string{"январь", "февраль", "март", "апрель", "май", "июнь", "июль", "август", "сентябрь", "октябрь", "ноябрь", "декабрь"}
+
+// fmtMonth names a month given as YYYY-MM ("March 2026", "март 2026"), or
+// shows it as it is if it is no month.
+func fmtMonth(lang, month string) string {
+	t, err := time.Parse("2006-01", month)
+	if err != nil {
+		return month
+	}
+	if lang == "ru" {
+		return monthNamesRU[t.Month()-1] + " " + strconv.Itoa(t.Year())
+	}
+	return t.Format("January 2006")
+}
+
 func init() {
 	funcs["kind"] = kindLabel
 	funcs["lineKind"] = lineKind
 	funcs["section"] = section
 	funcs["party"] = party
+	funcs["decimal"] = fmtDecimal
+	funcs["who"] = who
+	funcs["month"] = fmtMonth
+	// freq names a payment frequency ("daily") in the page's language.
+	funcs["freq"] = func(lang string, f coalitionv1.PaymentFrequency) string {
+		return label(lang, "finops.freq.", strings.ToLower(strings.TrimPrefix(f.String(), "PAYMENT_FREQUENCY_")))
+	}
+	// label names a value of the API ("partly_paid") in the page's
+	// language by its key prefix+value, or shows it as it is.
+	funcs["label"] = label
 	funcs["stamp"] = timestamppb.New
 	// kindName names a posting's kind ("burn") as the history does.
 	funcs["kindName"] = func(lang, name string) string { return label(lang, "kind.", name) }
@@ -406,4 +449,154 @@ var messages = map[string][2]string{
 	"error.internal":          {"Something went wrong on our side.", "Что-то пошло не так на нашей стороне."},
 	"error.csrf":              {"This form has expired or came from another site. Go back, reload the page and try again.", "Форма устарела или отправлена с другого сайта. Вернитесь, обновите страницу и повторите."},
 	"error.home":              {"Home", "На главную"},
+
+	// The finance operations' pages.
+	"finops.nav.windows":                   {"Windows", "Расчётные дни"},
+	"finops.nav.payments":                  {"Payments", "Платежи"},
+	"finops.nav.adjustments":               {"Adjustments", "Корректировки"},
+	"finops.nav.accounts":                  {"Bank accounts", "Банковские реквизиты"},
+	"finops.nav.liability":                 {"Liability", "Обязательства"},
+	"finops.refused":                       {"Not done:", "Не выполнено:"},
+	"finops.operator":                      {"The operator", "Оператор"},
+	"finops.network":                       {"Network", "Сеть"},
+	"finops.note":                          {"Note", "Примечание"},
+	"finops.propose":                       {"Propose", "Предложить"},
+	"finops.approve":                       {"Approve", "Утвердить"},
+	"finops.confirm":                       {"Confirm", "Подтвердить"},
+	"finops.reject":                        {"Reject", "Отклонить"},
+	"finops.ownproposal":                   {"Proposed by you: another person decides it.", "Предложено вами: решение принимает другой сотрудник."},
+	"finops.badamount":                     {"The amount must be a positive sum with at most two decimals, such as 30.00.", "Сумма должна быть положительной, не более двух знаков после запятой, например 30,00."},
+	"finops.badpoints":                     {"The points must be a positive whole number.", "Баллы — целое положительное число."},
+	"finops.badterms":                      {"Choose how often the party is paid, and give the days to pay as a whole number from 0 to 90.", "Выберите периодичность платежей и укажите срок оплаты целым числом дней от 0 до 90."},
+	"finops.status.open":                   {"open", "не оплачен"},
+	"finops.status.paid":                   {"paid", "оплачен"},
+	"finops.status.partly_paid":            {"partly paid", "оплачен частично"},
+	"finops.status.overpaid":               {"overpaid", "переплачен"},
+	"finops.status.proposed":               {"proposed", "предложено"},
+	"finops.status.approved":               {"approved", "утверждено"},
+	"finops.status.rejected":               {"rejected", "отклонено"},
+	"finops.status.confirmed":              {"confirmed", "подтверждено"},
+	"finops.status.superseded":             {"superseded", "заменено"},
+	"finops.payments.title":                {"Payments", "Платежи"},
+	"finops.payments.lead":                 {"Each partner settles with the operator's settlement account once per payment period; the bank's statements show what was paid.", "Каждый партнёр рассчитывается с расчётным счётом оператора раз в платёжный период; выписки банка показывают, что оплачено."},
+	"finops.make":                          {"Make instructions", "Сформировать платежи"},
+	"finops.make.hint":                     {"Makes the instructions of every payment period that has ended with all its windows cleared; a period is made once.", "Формирует платежи за каждый завершённый период, все дни которого рассчитаны; период формируется один раз."},
+	"finops.made":                          {"Instructions made", "Сформировано платежей"},
+	"finops.file.xml":                      {"Payment file (pain.001)", "Платёжный файл (pain.001)"},
+	"finops.file.csv":                      {"Payment file (CSV)", "Платёжный файл (CSV)"},
+	"finops.file.none":                     {"No payment file can be made now:", "Платёжный файл сейчас сформировать нельзя:"},
+	"finops.file.in":                       {"in the file", "в файле"},
+	"finops.file.held":                     {"held", "задержан"},
+	"finops.instructions":                  {"Payment instructions", "Платёжные поручения"},
+	"finops.noinstructions":                {"No instructions yet.", "Платежей пока нет."},
+	"finops.col.direction":                 {"Direction", "Направление"},
+	"finops.col.period":                    {"Period", "Период"},
+	"finops.col.due":                       {"Due", "Срок"},
+	"finops.col.paid":                      {"Paid", "Оплачено"},
+	"finops.col.outstanding":               {"Outstanding", "Остаток"},
+	"finops.col.file":                      {"Payment file", "Платёжный файл"},
+	"finops.col.side":                      {"Who owes", "Кто должен"},
+	"finops.col.booked":                    {"Booked", "Дата проводки"},
+	"finops.col.reference":                 {"Reference", "Назначение"},
+	"finops.col.why":                       {"Why unmatched", "Почему не сопоставлено"},
+	"finops.col.resolve":                   {"Resolve", "Разобрать"},
+	"finops.col.what":                      {"What", "Что"},
+	"finops.col.reason":                    {"Reason", "Причина"},
+	"finops.col.proposedby":                {"Proposed by", "Предложил"},
+	"finops.col.decidedby":                 {"Decided by", "Решил"},
+	"finops.col.posting":                   {"Posted as", "Проведено"},
+	"finops.col.legalname":                 {"Legal name", "Наименование"},
+	"finops.col.account":                   {"Account", "Счёт"},
+	"finops.col.terms":                     {"Payment terms", "Условия оплаты"},
+	"finops.direction.pay":                 {"the operator pays the partner", "оператор платит партнёру"},
+	"finops.direction.collect":             {"the partner pays the operator", "партнёр платит оператору"},
+	"finops.direction.none":                {"nothing to pay", "платить нечего"},
+	"finops.excess":                        {"excess", "излишек"},
+	"finops.ageing":                        {"Overdue by partner", "Просрочка по партнёрам"},
+	"finops.ageing.hint":                   {"What is outstanding, by days past the due date, as of", "Неоплаченное по дням просрочки на"},
+	"finops.ageing.none":                   {"Nothing is outstanding.", "Неоплаченного нет."},
+	"finops.ageing.notdue":                 {"Not due", "Срок не наступил"},
+	"finops.ageing.1_30":                   {"1–30 days", "1–30 дн."},
+	"finops.ageing.31_60":                  {"31–60 days", "31–60 дн."},
+	"finops.ageing.61_90":                  {"61–90 days", "61–90 дн."},
+	"finops.ageing.over_90":                {"Over 90 days", "Более 90 дн."},
+	"finops.side.receivable":               {"the partner owes the operator", "партнёр должен оператору"},
+	"finops.side.payable":                  {"the operator owes the partner", "оператор должен партнёру"},
+	"finops.unmatched":                     {"Unmatched statement lines", "Несопоставленные строки выписки"},
+	"finops.unmatched.hint":                {"Assign a line to the instruction it pays (its end-to-end id), or set it aside with a note saying what it is.", "Отнесите строку к платежу, который она оплачивает (по его end-to-end id), или отложите её с примечанием, что это за операция."},
+	"finops.unmatched.none":                {"Every statement line matches an instruction.", "Все строки выписок сопоставлены с платежами."},
+	"finops.linedir.credit":                {"money in", "поступление"},
+	"finops.linedir.debit":                 {"money out", "списание"},
+	"finops.reversal":                      {"reversal", "сторно"},
+	"finops.reason.no_end_to_end_id":       {"no end-to-end id", "нет end-to-end id"},
+	"finops.reason.unknown_end_to_end_id":  {"unknown end-to-end id", "неизвестный end-to-end id"},
+	"finops.reason.currency_mismatch":      {"another currency", "другая валюта"},
+	"finops.reason.direction_mismatch":     {"money moved the other way", "деньги прошли в обратном направлении"},
+	"finops.line.instruction":              {"Instruction", "Платёж"},
+	"finops.line.assign":                   {"Assign", "Отнести"},
+	"finops.line.aside":                    {"Set aside", "Отложить"},
+	"finops.line.noinstruction":            {"Name the instruction (its end-to-end id) to assign the line to.", "Укажите платёж (его end-to-end id), к которому отнести строку."},
+	"finops.resolved":                      {"The statement line is resolved.", "Строка выписки разобрана."},
+	"finops.setaside":                      {"Set aside", "Отложенные строки"},
+	"finops.import":                        {"Import a bank statement", "Загрузить выписку банка"},
+	"finops.import.file":                   {"Statement file", "Файл выписки"},
+	"finops.import.format":                 {"Format", "Формат"},
+	"finops.import.hint":                   {"A statement of the operator's settlement account. Lines imported before are recognised and add nothing.", "Выписка по расчётному счёту оператора. Уже загруженные строки распознаются и не добавляются повторно."},
+	"finops.import.submit":                 {"Import", "Загрузить"},
+	"finops.import.nofile":                 {"Choose a statement file to import.", "Выберите файл выписки."},
+	"finops.import.toolarge":               {"The statement file is too large.", "Файл выписки слишком большой."},
+	"finops.imported":                      {"Statement imported, lines", "Выписка загружена, строк"},
+	"finops.imported.added":                {"new", "новых"},
+	"finops.imported.duplicates":           {"already imported", "уже загружено"},
+	"finops.adjustments.title":             {"Adjustments", "Корректировки"},
+	"finops.adjustments.lead":              {"Corrections one person proposes and another approves: points to a member, or money between parties for a cleared window.", "Исправления, которые один сотрудник предлагает, а другой утверждает: баллы участнику или деньги между сторонами за рассчитанный день."},
+	"finops.adjustments.list":              {"Adjustments", "Корректировки"},
+	"finops.adjustments.none":              {"No adjustments yet.", "Корректировок пока нет."},
+	"finops.adjustments.proposed":          {"Adjustment proposed: another person must approve it.", "Корректировка предложена: её должен утвердить другой сотрудник."},
+	"finops.adj.points":                    {"Points to a member", "Баллы участнику"},
+	"finops.adj.money":                     {"Money between parties", "Деньги между сторонами"},
+	"finops.adj.member":                    {"Member id", "Идентификатор участника"},
+	"finops.adj.funder":                    {"Funded by", "За счёт"},
+	"finops.adj.window":                    {"Cleared window (business day)", "Рассчитанный операционный день"},
+	"finops.fundedby":                      {"funded by", "за счёт"},
+	"finops.forwindow":                     {"for", "за"},
+	"finops.awaiting":                      {"awaiting the next instructions", "войдёт в следующие платежи"},
+	"finops.accounts.title":                {"Bank accounts", "Банковские реквизиты"},
+	"finops.accounts.lead":                 {"Every version of the parties' banking details and payment terms. A version takes effect once a second person confirms it.", "Все версии банковских реквизитов и условий оплаты сторон. Версия вступает в силу, когда её подтвердит второй сотрудник."},
+	"finops.accounts.list":                 {"Versions", "Версии"},
+	"finops.accounts.none":                 {"No banking details yet.", "Реквизитов пока нет."},
+	"finops.accounts.proposed":             {"Banking details proposed: another person must confirm them.", "Реквизиты предложены: их должен подтвердить другой сотрудник."},
+	"finops.accounts.propose":              {"Propose banking details", "Предложить реквизиты"},
+	"finops.accounts.number":               {"Account number", "Номер счёта"},
+	"finops.accounts.ibanhint":             {"An IBAN, or an account number with the bank's BIC for a bank without IBANs.", "IBAN или, для банка без IBAN, номер счёта и BIC банка."},
+	"finops.accounts.currency":             {"Currency", "Валюта"},
+	"finops.accounts.frequency":            {"Paid", "Периодичность"},
+	"finops.accounts.days":                 {"Days to pay after the period ends", "Дней на оплату после конца периода"},
+	"finops.terms.days":                    {"days to pay:", "дней на оплату:"},
+	"finops.freq.daily":                    {"daily", "ежедневно"},
+	"finops.freq.weekly":                   {"weekly", "еженедельно"},
+	"finops.freq.monthly":                  {"monthly", "ежемесячно"},
+	"finops.liability.title":               {"Points liability", "Обязательства по баллам"},
+	"finops.liability.notfinal":            {"Not final: some windows of this month are not cleared yet, and the figures can still change.", "Не окончательно: не все дни месяца рассчитаны, цифры ещё могут измениться."},
+	"finops.liability.pointvalue":          {"1 point =", "1 балл ="},
+	"finops.liability.hint":                {"Figures in points unless marked.", "Цифры в баллах, если не указано иное."},
+	"finops.liability.roll":                {"Roll-forward", "Движение обязательств"},
+	"finops.liability.issuer":              {"Issuer", "Эмитент"},
+	"finops.liability.opening":             {"Opening", "На начало"},
+	"finops.liability.issued":              {"Issued", "Начислено"},
+	"finops.liability.burned":              {"Burned", "Списано"},
+	"finops.liability.debtpaid":            {"Debt paid", "Погашено долгов"},
+	"finops.liability.clawedback":          {"Clawed back", "Возвращено"},
+	"finops.liability.expired":             {"Expired", "Сгорело"},
+	"finops.liability.closing":             {"Closing", "На конец"},
+	"finops.liability.value":               {"Value", "Стоимость"},
+	"finops.liability.breakage":            {"Breakage", "Доля сгорания"},
+	"finops.liability.ageing":              {"Ageing by expiry", "Сроки сгорания"},
+	"finops.liability.ageing.hint":         {"The closing points by the days left to their expiry at the month's end.", "Баллы на конец месяца по числу дней до сгорания."},
+	"finops.bucket.expired, not yet swept": {"Expired, not yet swept", "Истекли, ещё не списаны"},
+	"finops.bucket.1-30 days":              {"1–30 days", "1–30 дн."},
+	"finops.bucket.31-90 days":             {"31–90 days", "31–90 дн."},
+	"finops.bucket.91-180 days":            {"91–180 days", "91–180 дн."},
+	"finops.bucket.181-365 days":           {"181–365 days", "181–365 дн."},
+	"finops.bucket.over 365 days":          {"Over 365 days", "Более 365 дн."},
 }

@@ -2,11 +2,11 @@ package web
 
 import (
 	"io"
-
-	"google.golang.org/grpc/status"
 	"net/http"
 	"regexp"
 	"slices"
+
+	"google.golang.org/grpc/status"
 
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
@@ -216,29 +216,39 @@ func (s *server) reportCSV(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, sess, err)
 		return
 	}
-	// The first chunk tells whether the export is allowed and exists,
-	// before any header is written.
 	first, err := stream.Recv()
+	s.download(w, r, sess, "settlement-"+date+".csv", "text/csv; charset=utf-8", first, err, func() ([]byte, error) {
+		chunk, err := stream.Recv()
+		return chunk.GetData(), err
+	})
+}
+
+// download writes a streamed export as a file: first and err are the
+// stream's first message, next reads each further one until io.EOF.
+func (s *server) download(w http.ResponseWriter, r *http.Request, sess *sessions.Session, name, ctype string,
+	first interface{ GetData() []byte }, err error, next func() ([]byte, error)) {
+	// The first message tells whether the export is allowed and exists,
+	// before any header is written.
 	if err != nil && err != io.EOF {
 		s.fail(w, r, sess, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="settlement-`+date+`.csv"`)
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if first != nil {
+	if err == nil {
 		w.Write(first.GetData())
 	}
 	for err == nil {
-		var chunk *coalitionv1.ExportReportResponse
-		if chunk, err = stream.Recv(); err == nil {
-			w.Write(chunk.GetData())
+		var chunk []byte
+		if chunk, err = next(); err == nil {
+			w.Write(chunk)
 		}
 	}
 	if err != io.EOF {
 		// Headers are gone: cut the body short so the download fails
 		// rather than looking complete.
-		s.cfg.Log.ErrorContext(r.Context(), "csv export broke off", "error", err)
+		s.cfg.Log.ErrorContext(r.Context(), "export broke off", "file", name, "error", err)
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -1,7 +1,9 @@
 // Package web serves the coalition's pages for people: a member's own page
 // (balance, tier, card with its QR code, history, expiring points, where to
 // spend), finance staff's settlement reports (windows, report, CSV, drill
-// down to the ledger), and the operator's view of the network. Pages are
+// down to the ledger) and finance operations (payments and the bank's
+// statements, adjustments and banking details decided by a second person,
+// the points liability), and the operator's view of the network. Pages are
 // rendered on the server from embedded templates, in Russian or English.
 //
 // Every page reads its data by calling the gRPC server as the signed-in
@@ -74,7 +76,10 @@ type Config struct {
 	// Zone is the coalition's time zone: the pages show times as they
 	// read there (UTC if nil).
 	Zone *time.Location
-	Log  *slog.Logger
+	// Now is the time (time.Now if nil): it dates the payment files'
+	// names and picks the liability page's default month.
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 type server struct {
@@ -91,6 +96,12 @@ type server struct {
 func Handler(cfg Config) (http.Handler, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Zone == nil {
+		cfg.Zone = time.UTC
 	}
 	s := &server{cfg: cfg, pages: map[string]*template.Template{},
 		member:     coalitionv1.NewMemberServiceClient(cfg.Conn),
@@ -130,6 +141,20 @@ func Handler(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /finance/{date}", s.reportPage)
 	mux.HandleFunc("GET /finance/{date}/report.csv", s.reportCSV)
 	mux.HandleFunc("GET /finance/{date}/lines/{line}", s.drillPage)
+	mux.HandleFunc("GET /finance/payments", s.paymentsPage)
+	mux.HandleFunc("POST /finance/payments/make", s.makeInstructions)
+	mux.HandleFunc("POST /finance/payments/statements", s.importStatement)
+	mux.HandleFunc("POST /finance/payments/lines/{id}", s.resolveLine)
+	mux.HandleFunc("GET /finance/payments.xml", s.paymentFile)
+	mux.HandleFunc("GET /finance/payments.csv", s.paymentFile)
+	mux.HandleFunc("GET /finance/adjustments", s.adjustmentsPage)
+	mux.HandleFunc("POST /finance/adjustments", s.proposeAdjustment)
+	mux.HandleFunc("POST /finance/adjustments/{id}", s.decideAdjustment)
+	mux.HandleFunc("GET /finance/accounts", s.accountsPage)
+	mux.HandleFunc("POST /finance/accounts", s.proposeAccount)
+	mux.HandleFunc("POST /finance/accounts/{id}", s.decideAccount)
+	mux.HandleFunc("GET /finance/liability", s.liabilityPage)
+	mux.HandleFunc("GET /finance/liability.csv", s.liabilityCSV)
 	mux.HandleFunc("GET /operator", s.operatorPage)
 	return securityHeaders(mux), nil
 }
@@ -158,21 +183,28 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // page is what every template gets.
 type page struct {
-	Lang    string
-	T       func(string) string
+	Lang string
+	T    func(string) string
+	// Path is the page's own path: the request's, unless a form posted
+	// elsewhere shows the page again.
 	Path    string
 	Title   string
 	Session *sessions.Session
 	CSRF    string
 	Data    any
-	Error   string
+	Error   string // a key of messages
+	// Refusal is the server's own words for a form it refused, shown as
+	// they are (domain messages name the field at fault).
+	Refusal string
 	Status  int
 }
 
 func (s *server) render(w http.ResponseWriter, r *http.Request, name string, p page) {
 	p.Lang = lang(w, r)
 	p.T = translator(p.Lang)
-	p.Path = r.URL.Path
+	if p.Path == "" {
+		p.Path = r.URL.Path
+	}
 	if p.CSRF == "" {
 		p.CSRF = s.csrfToken(w, r, p.Session)
 	}
