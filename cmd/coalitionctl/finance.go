@@ -162,9 +162,9 @@ coalitionctl names the person by --as (default: the login name).`}
 	}
 	instructions.Flags().StringVar(&party, "party", "", "one partner's")
 	instructions.Flags().StringVar(&asOf, "as-of", "", "the day to age on (default: today)")
-	var format, dueFrom, dueTo string
-	paymentFile := &cobra.Command{
-		Use: "payment-file", Short: "Write the operator's payments as a pain.001 (or CSV) file to standard output", Args: cobra.NoArgs,
+	var dueFrom, dueTo string
+	filePayments := &cobra.Command{
+		Use: "file-payments", Short: "Make a payment file of the operator's payments no file carries yet", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			f, _ := fin()
 			from, err := day(dueFrom)
@@ -175,21 +175,65 @@ coalitionctl names the person by --as (default: the login name).`}
 			if err != nil {
 				return err
 			}
-			file, err := f.PaymentFile(c.Context(), format, finance.InstructionFilter{DueFrom: from, DueTo: to})
+			file, held, err := f.FilePayments(c.Context(), person(), finance.InstructionFilter{DueFrom: from, DueTo: to})
+			for _, h := range held {
+				fmt.Fprintf(os.Stderr, "held %s (%s %s): %s\n", h.Instruction.EndToEndID, money(h.Instruction.Minor), h.Instruction.Currency, h.Reason)
+			}
 			if err != nil {
 				return err
 			}
-			for _, h := range file.Held {
-				fmt.Fprintf(os.Stderr, "held %s (%s %s): %s\n", h.Instruction.EndToEndID, money(h.Instruction.Minor), h.Instruction.Currency, h.Reason)
+			fmt.Printf("payment file %s: %d payments, %s %s; download it with coalitionctl finance payment-file %s\n",
+				file.ID, file.Payments, money(file.TotalMinor), file.Currency, file.ID)
+			return nil
+		},
+	}
+	filePayments.Flags().StringVar(&dueFrom, "due-from", "", "payments due on or after (YYYY-MM-DD)")
+	filePayments.Flags().StringVar(&dueTo, "due-to", "", "payments due on or before (YYYY-MM-DD)")
+	paymentFiles := &cobra.Command{
+		Use: "payment-files", Short: "List the payment files made, and the payments no file carries yet", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f, _ := fin()
+			files, err := f.PaymentFiles(c.Context(), 100)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(os.Stderr, "%d payments in the file\n", len(file.Included))
-			_, err = os.Stdout.Write(file.Data)
+			w := table()
+			fmt.Fprintln(w, "FILE	MADE	BY	PAYMENTS	TOTAL")
+			for _, p := range files {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s %s\n", p.ID, p.CreatedAt.Format(time.RFC3339), p.CreatedBy.Name, p.Payments,
+					money(p.TotalMinor), p.Currency)
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			unfiled, err := f.Unfiled(c.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Printf("\nNot filed yet:\n")
+			w = table()
+			fmt.Fprintln(w, "END-TO-END ID	PARTY	AMOUNT	HELD BECAUSE")
+			for _, h := range unfiled {
+				fmt.Fprintf(w, "%s\t%s\t%s %s\t%s\n", h.Instruction.EndToEndID, h.Instruction.Party, money(h.Instruction.Minor),
+					h.Instruction.Currency, h.Reason)
+			}
+			return w.Flush()
+		},
+	}
+	var format string
+	paymentFile := &cobra.Command{
+		Use: "payment-file ID", Short: "Write a payment file, as made, to standard output (pain.001, or --format csv)", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			f, _ := fin()
+			_, data, err := f.PaymentFileData(c.Context(), args[0], format)
+			if err != nil {
+				return err
+			}
+			_, err = os.Stdout.Write(data)
 			return err
 		},
 	}
 	paymentFile.Flags().StringVar(&format, "format", finance.Pain001, "pain.001 or csv")
-	paymentFile.Flags().StringVar(&dueFrom, "due-from", "", "instructions due on or after (YYYY-MM-DD)")
-	paymentFile.Flags().StringVar(&dueTo, "due-to", "", "instructions due on or before (YYYY-MM-DD)")
 	var stmtFormat string
 	importStatement := &cobra.Command{
 		Use: "import-statement FILE", Short: "Import a statement of the settlement account (camt.053, camt.054 or CSV)", Args: cobra.ExactArgs(1),
@@ -392,7 +436,7 @@ coalitionctl names the person by --as (default: the login name).`}
 	}
 	liability.Flags().BoolVar(&asCSV, "csv", false, "write CSV")
 	cmd.AddCommand(accounts, proposeAccount, decideAccount("confirm-account", true), decideAccount("reject-account", false),
-		makeInstructions, instructions, paymentFile, importStatement, reconciliation, resolve,
+		makeInstructions, instructions, filePayments, paymentFiles, paymentFile, importStatement, reconciliation, resolve,
 		propose(finance.PointsAdjustment), propose(finance.MoneyAdjustment), decide("approve", true), decide("reject", false),
 		adjustments, liability)
 	return cmd

@@ -24,7 +24,10 @@ type Finance interface {
 	ProposeAccount(ctx context.Context, by finance.Actor, a finance.BankAccount) (finance.BankAccount, error)
 	DecideAccount(ctx context.Context, by finance.Actor, id uuid.UUID, confirm bool) (finance.BankAccount, error)
 	MakeInstructions(ctx context.Context) ([]finance.Instruction, error)
-	PaymentFile(ctx context.Context, format string, flt finance.InstructionFilter) (finance.PaymentFile, error)
+	FilePayments(ctx context.Context, by finance.Actor, flt finance.InstructionFilter) (finance.PaymentFile, []finance.Held, error)
+	PaymentFiles(ctx context.Context, limit int) ([]finance.PaymentFile, error)
+	Unfiled(ctx context.Context) ([]finance.Held, error)
+	PaymentFileData(ctx context.Context, id, format string) (finance.PaymentFile, []byte, error)
 	ImportStatement(ctx context.Context, by finance.Actor, format string, data []byte) (finance.ImportResult, error)
 	Reconcile(ctx context.Context, party string, asOf time.Time) (finance.Reconciliation, error)
 	ResolveLine(ctx context.Context, by finance.Actor, id uuid.UUID, assignTo, note string) (finance.StatementLine, error)
@@ -130,7 +133,7 @@ func instructionPB(in finance.Instruction) *coalitionv1.FinanceInstruction {
 	return &coalitionv1.FinanceInstruction{EndToEndId: in.EndToEndID, Party: in.Party, Direction: in.Direction,
 		AmountMinor: in.Minor, Currency: in.Currency, PeriodFrom: in.From.Format(time.DateOnly),
 		PeriodTo: in.To.Format(time.DateOnly), DueDate: in.Due.Format(time.DateOnly),
-		ReportsMinor: in.ReportsMinor, AdjustmentMinor: in.AdjustmentMinor}
+		ReportsMinor: in.ReportsMinor, AdjustmentMinor: in.AdjustmentMinor, FiledIn: in.FiledIn}
 }
 
 func outcomePB(o finance.Outcome) *coalitionv1.FinanceInstruction {
@@ -199,6 +202,64 @@ func (s *settlementService) ListPaymentInstructions(ctx context.Context, req *co
 	return out, nil
 }
 
+func paymentFilePB(p finance.PaymentFile) *coalitionv1.PaymentFileInfo {
+	out := &coalitionv1.PaymentFileInfo{Id: p.ID, CreatedAt: timestamppb.New(p.CreatedAt), CreatedBy: personPB(&p.CreatedBy),
+		Payments: int32(p.Payments), TotalMinor: p.TotalMinor, Currency: p.Currency}
+	for _, in := range p.Included {
+		out.EndToEndIds = append(out.EndToEndIds, in.EndToEndID)
+	}
+	return out
+}
+
+func heldPB(h finance.Held) *coalitionv1.HeldInstruction {
+	return &coalitionv1.HeldInstruction{EndToEndId: h.Instruction.EndToEndID, Reason: h.Reason, Party: h.Instruction.Party,
+		AmountMinor: h.Instruction.Minor}
+}
+
+func (s *settlementService) CreatePaymentFile(ctx context.Context, req *coalitionv1.CreatePaymentFileRequest) (*coalitionv1.CreatePaymentFileResponse, error) {
+	f, err := s.finance()
+	if err != nil {
+		return nil, err
+	}
+	file, held, err := f.FilePayments(ctx, actor(ctx), finance.InstructionFilter{DueFrom: dateOrZero(req.GetDueFrom()),
+		DueTo: dateOrZero(req.GetDueTo()), EndToEndIDs: req.GetEndToEndIds()})
+	if err != nil {
+		return nil, s.fail(ctx, "CreatePaymentFile", err)
+	}
+	out := &coalitionv1.CreatePaymentFileResponse{File: paymentFilePB(file)}
+	for _, h := range held {
+		out.Held = append(out.Held, heldPB(h))
+	}
+	return out, nil
+}
+
+func (s *settlementService) ListPaymentFiles(ctx context.Context, req *coalitionv1.ListPaymentFilesRequest) (*coalitionv1.ListPaymentFilesResponse, error) {
+	f, err := s.finance()
+	if err != nil {
+		return nil, err
+	}
+	n := int(req.GetPageSize())
+	if n == 0 {
+		n = 50
+	}
+	files, err := f.PaymentFiles(ctx, n)
+	if err != nil {
+		return nil, s.fail(ctx, "ListPaymentFiles", err)
+	}
+	unfiled, err := f.Unfiled(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, "ListPaymentFiles", err)
+	}
+	out := &coalitionv1.ListPaymentFilesResponse{}
+	for _, p := range files {
+		out.Files = append(out.Files, paymentFilePB(p))
+	}
+	for _, h := range unfiled {
+		out.Unfiled = append(out.Unfiled, heldPB(h))
+	}
+	return out, nil
+}
+
 func (s *settlementService) ExportPaymentFile(req *coalitionv1.ExportPaymentFileRequest, stream grpc.ServerStreamingServer[coalitionv1.ExportPaymentFileResponse]) error {
 	ctx := stream.Context()
 	f, err := s.finance()
@@ -209,29 +270,16 @@ func (s *settlementService) ExportPaymentFile(req *coalitionv1.ExportPaymentFile
 	if req.GetFormat() == coalitionv1.PaymentFileFormat_PAYMENT_FILE_FORMAT_CSV {
 		format = finance.CSV
 	}
-	file, err := f.PaymentFile(ctx, format, finance.InstructionFilter{DueFrom: dateOrZero(req.GetDueFrom()),
-		DueTo: dateOrZero(req.GetDueTo()), EndToEndIDs: req.GetEndToEndIds()})
+	_, data, err := f.PaymentFileData(ctx, req.GetFileId(), format)
 	if err != nil {
 		return s.fail(ctx, "ExportPaymentFile", err)
 	}
-	first := &coalitionv1.ExportPaymentFileResponse{}
-	for _, in := range file.Included {
-		first.Included = append(first.Included, in.EndToEndID)
-	}
-	for _, h := range file.Held {
-		first.Held = append(first.Held, &coalitionv1.HeldInstruction{EndToEndId: h.Instruction.EndToEndID, Reason: h.Reason})
-	}
-	data := file.Data
-	for first != nil || len(data) > 0 {
-		msg := first
-		if msg == nil {
-			msg = &coalitionv1.ExportPaymentFileResponse{}
-		}
+	for len(data) > 0 {
 		n := min(len(data), exportChunk)
-		msg.Data, data, first = data[:n], data[n:], nil
-		if err := stream.Send(msg); err != nil {
+		if err := stream.Send(&coalitionv1.ExportPaymentFileResponse{Data: data[:n]}); err != nil {
 			return err
 		}
+		data = data[n:]
 	}
 	return nil
 }

@@ -68,13 +68,19 @@ func TestFinanceOperationsOverGRPC(t *testing.T) {
 		}
 	}
 
-	// The payment file pays the cinema from the settlement account.
-	stream, err := e.settle.ExportPaymentFile(clerk, &pb.ExportPaymentFileRequest{Format: pb.PaymentFileFormat_PAYMENT_FILE_FORMAT_PAIN001})
+	// The payment file pays the cinema from the settlement account, once.
+	made2, err := e.settle.CreatePaymentFile(clerk, &pb.CreatePaymentFileRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	included := made2.File.EndToEndIds
+	_, err = e.settle.CreatePaymentFile(second, &pb.CreatePaymentFileRequest{})
+	wantStatus(t, err, codes.FailedPrecondition, "")
+	stream, err := e.settle.ExportPaymentFile(clerk, &pb.ExportPaymentFileRequest{FileId: made2.File.Id, Format: pb.PaymentFileFormat_PAYMENT_FILE_FORMAT_PAIN001})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var file bytes.Buffer
-	var included []string
 	for {
 		msg, err := stream.Recv()
 		if err == io.EOF {
@@ -83,12 +89,15 @@ func TestFinanceOperationsOverGRPC(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		included = append(included, msg.Included...)
 		file.Write(msg.Data)
 	}
-	if len(included) != 1 || included[0] != cinema.EndToEndId ||
+	if len(included) != 1 || included[0] != cinema.EndToEndId || made2.File.CreatedBy.GetName() != "clerk" ||
 		!strings.Contains(file.String(), "<EndToEndId>"+cinema.EndToEndId+"</EndToEndId>") || !strings.Contains(file.String(), ">30.00<") {
 		t.Fatalf("payment file carries %v:\n%s", included, file.String())
+	}
+	files, err := e.settle.ListPaymentFiles(clerk, &pb.ListPaymentFilesRequest{})
+	if err != nil || len(files.Files) != 1 || len(files.Unfiled) != 0 {
+		t.Fatalf("files: %v, %v", files, err)
 	}
 
 	// The bank's statement: the operator paid the cinema, the café paid

@@ -32,6 +32,8 @@ func TestEveryRPCAdmitsExactlyItsRoles(t *testing.T) {
 		"SettlementService/DecideBankAccount":       {"finance"},
 		"SettlementService/MakePaymentInstructions": {"finance"},
 		"SettlementService/ListPaymentInstructions": {"finance", "partner"},
+		"SettlementService/CreatePaymentFile":       {"finance"},
+		"SettlementService/ListPaymentFiles":        {"finance"},
 		"SettlementService/ExportPaymentFile":       {"finance"},
 		"SettlementService/ImportBankStatement":     {"finance"},
 		"SettlementService/GetReconciliation":       {"finance"},

@@ -62,6 +62,8 @@ var methodRoles = map[string][]Role{
 	coalitionv1.SettlementService_DecideBankAccount_FullMethodName:       {RoleFinance},
 	coalitionv1.SettlementService_MakePaymentInstructions_FullMethodName: {RoleFinance},
 	coalitionv1.SettlementService_ListPaymentInstructions_FullMethodName: {RoleFinance, RolePartner},
+	coalitionv1.SettlementService_CreatePaymentFile_FullMethodName:       {RoleFinance},
+	coalitionv1.SettlementService_ListPaymentFiles_FullMethodName:        {RoleFinance},
 	coalitionv1.SettlementService_ExportPaymentFile_FullMethodName:       {RoleFinance},
 	coalitionv1.SettlementService_ImportBankStatement_FullMethodName:     {RoleFinance},
 	coalitionv1.SettlementService_GetReconciliation_FullMethodName:       {RoleFinance},

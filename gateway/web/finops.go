@@ -6,7 +6,6 @@ package web
 // proposes and another decides, and the points liability of a month.
 
 import (
-	"context"
 	"encoding/csv"
 	"errors"
 	"io"
@@ -137,32 +136,22 @@ func parseMinor(s string) (int64, bool) {
 type paymentsData struct {
 	Rec   *coalitionv1.GetReconciliationResponse
 	Names map[string]string
-	// InFile are the instructions the payment file carries; Held those
-	// it cannot, with why, by end-to-end id. NoFile says why no file can
-	// be made now, if none can.
-	InFile map[string]bool
-	Held   map[string]string
-	NoFile string
+	// Files are the payment files made, newest first; Held the operator's
+	// payments no file can carry yet, with why, by end-to-end id; Fileable
+	// how many could go into a new file now.
+	Files    []*coalitionv1.PaymentFileInfo
+	Held     map[string]string
+	Fileable int
 	// After a redirect: instructions made, a statement imported, a line
-	// resolved.
+	// resolved, a file made.
 	Made     string
 	Imported *importCounts
 	Resolved bool
+	Filed    string
 	Form     formState
 }
 
 type importCounts struct{ Lines, Added, Duplicates string }
-
-// Pays tells whether any instruction is the operator's to pay: only
-// those go in a payment file.
-func (d paymentsData) Pays() bool {
-	for _, in := range d.Rec.GetInstructions() {
-		if in.GetDirection() == "pay" {
-			return true
-		}
-	}
-	return false
-}
 
 func (s *server) paymentsPage(w http.ResponseWriter, r *http.Request) {
 	sess, tok := s.need(w, r, sessions.RoleFinance)
@@ -179,23 +168,19 @@ func (s *server) showPayments(w http.ResponseWriter, r *http.Request, sess *sess
 		s.fail(w, r, sess, err)
 		return
 	}
-	d := paymentsData{Rec: rec, Names: s.names(r), InFile: map[string]bool{}, Held: map[string]string{}, Form: f}
-	// What the payment file would carry is in its first message; the
-	// rest, the file itself, is not needed here.
-	first, err := s.firstOfPaymentFile(ctx)
-	switch {
-	case err == nil:
-		for _, id := range first.GetIncluded() {
-			d.InFile[id] = true
-		}
-		for _, h := range first.GetHeld() {
-			d.Held[h.GetEndToEndId()] = h.GetReason()
-		}
-	case status.Code(err) == codes.FailedPrecondition:
-		d.NoFile = status.Convert(err).Message()
-	default:
+	d := paymentsData{Rec: rec, Names: s.names(r), Held: map[string]string{}, Form: f}
+	files, err := s.settlement.ListPaymentFiles(ctx, &coalitionv1.ListPaymentFilesRequest{})
+	if err != nil {
 		s.fail(w, r, sess, err)
 		return
+	}
+	d.Files = files.GetFiles()
+	for _, u := range files.GetUnfiled() {
+		if u.GetReason() == "" {
+			d.Fileable++
+		} else {
+			d.Held[u.GetEndToEndId()] = u.GetReason()
+		}
 	}
 	q := r.URL.Query()
 	d.Made = q.Get("made")
@@ -203,23 +188,24 @@ func (s *server) showPayments(w http.ResponseWriter, r *http.Request, sess *sess
 		d.Imported = &importCounts{Lines: q.Get("lines"), Added: q.Get("added"), Duplicates: q.Get("duplicates")}
 	}
 	d.Resolved = q.Has("resolved")
+	d.Filed = q.Get("filed")
 	s.render(w, r, "payments", page{Title: "finops.payments.title", Path: "/finance/payments", Session: sess, Data: d,
 		Status: f.Status, Refusal: f.Refusal, Error: f.Error})
 }
 
-func (s *server) firstOfPaymentFile(ctx context.Context) (*coalitionv1.ExportPaymentFileResponse, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := s.settlement.ExportPaymentFile(ctx, &coalitionv1.ExportPaymentFileRequest{
-		Format: coalitionv1.PaymentFileFormat_PAYMENT_FILE_FORMAT_CSV})
+// filePayments makes a payment file of the operator's payments no file
+// carries yet.
+func (s *server) filePayments(w http.ResponseWriter, r *http.Request) {
+	sess, tok := s.financePost(w, r)
+	if sess == nil {
+		return
+	}
+	res, err := s.settlement.CreatePaymentFile(rpcContext(r, tok), &coalitionv1.CreatePaymentFileRequest{})
 	if err != nil {
-		return nil, err
+		s.refused(w, r, sess, tok, s.showPayments, "file", err)
+		return
 	}
-	first, err := stream.Recv()
-	if err == io.EOF {
-		return &coalitionv1.ExportPaymentFileResponse{}, nil
-	}
-	return first, err
+	http.Redirect(w, r, "/finance/payments?filed="+url.QueryEscape(res.GetFile().GetId()), http.StatusSeeOther)
 }
 
 func (s *server) makeInstructions(w http.ResponseWriter, r *http.Request) {
@@ -305,36 +291,33 @@ func (s *server) resolveLine(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/finance/payments?resolved=1", http.StatusSeeOther)
 }
 
-// paymentFile streams the operator's payments as a pain.001 file for the
-// bank (.xml) or as CSV (.csv), for the instructions due within the
-// optional due_from and due_to.
+// paymentFile streams a payment file as it was made: the pain.001 file
+// for the bank ({id}.xml) or the same payments as CSV ({id}.csv).
 func (s *server) paymentFile(w http.ResponseWriter, r *http.Request) {
 	sess, tok := s.need(w, r, sessions.RoleFinance)
 	if sess == nil {
 		return
 	}
-	format, ext, ctype := coalitionv1.PaymentFileFormat_PAYMENT_FILE_FORMAT_PAIN001, "xml", "application/xml"
-	if strings.HasSuffix(r.URL.Path, ".csv") {
-		format, ext, ctype = coalitionv1.PaymentFileFormat_PAYMENT_FILE_FORMAT_CSV, "csv", "text/csv; charset=utf-8"
+	name := r.PathValue("file")
+	id, ext, ok := strings.Cut(name, ".")
+	format, ctype := coalitionv1.PaymentFileFormat_PAYMENT_FILE_FORMAT_PAIN001, "application/xml"
+	switch {
+	case ok && ext == "csv":
+		format, ctype = coalitionv1.PaymentFileFormat_PAYMENT_FILE_FORMAT_CSV, "text/csv; charset=utf-8"
+	case !ok || ext != "xml":
+		s.render(w, r, "error", page{Title: "error.title", Session: sess, Status: http.StatusNotFound, Error: "error.notfound"})
+		return
 	}
-	q := r.URL.Query()
-	stream, err := s.settlement.ExportPaymentFile(rpcContext(r, tok), &coalitionv1.ExportPaymentFileRequest{Format: format,
-		DueFrom: q.Get("due_from"), DueTo: q.Get("due_to")})
+	stream, err := s.settlement.ExportPaymentFile(rpcContext(r, tok), &coalitionv1.ExportPaymentFileRequest{FileId: id, Format: format})
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
 	first, err := stream.Recv()
-	if status.Code(err) == codes.FailedPrecondition {
-		// No payment can be filed: say why, in the server's words.
-		s.render(w, r, "error", page{Title: "error.title", Session: sess, Status: http.StatusConflict, Refusal: status.Convert(err).Message()})
-		return
-	}
-	s.download(w, r, sess, "payments-"+s.cfg.Now().In(s.cfg.Zone).Format(time.DateOnly)+"."+ext, ctype, first, err,
-		func() ([]byte, error) {
-			m, err := stream.Recv()
-			return m.GetData(), err
-		})
+	s.download(w, r, sess, id+"."+ext, ctype, first, err, func() ([]byte, error) {
+		m, err := stream.Recv()
+		return m.GetData(), err
+	})
 }
 
 // ---- Adjustments ----

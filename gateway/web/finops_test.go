@@ -166,9 +166,9 @@ func wantCode(t *testing.T, what string, a answer, code int) {
 }
 
 var financeOpsPages = []string{"/finance/payments", "/finance/adjustments", "/finance/accounts", "/finance/liability?month=2026-03",
-	"/finance/liability.csv?month=2026-03", "/finance/payments.xml", "/finance/payments.csv"}
+	"/finance/liability.csv?month=2026-03", "/finance/payments/files/CO-PAY-X.xml", "/finance/payments/files/CO-PAY-X.csv"}
 
-var financeOpsForms = []string{"/finance/payments/make", "/finance/payments/statements",
+var financeOpsForms = []string{"/finance/payments/make", "/finance/payments/statements", "/finance/payments/files",
 	"/finance/payments/lines/00000000-0000-0000-0000-000000000001", "/finance/adjustments",
 	"/finance/adjustments/00000000-0000-0000-0000-000000000001", "/finance/accounts",
 	"/finance/accounts/00000000-0000-0000-0000-000000000001"}
@@ -381,10 +381,11 @@ func TestPaymentsWaitForBankDetailsThatASecondPersonConfirms(t *testing.T) {
 	cinema := attrOf(rows["cinema"], "data-e2e")
 	// No banking details: nothing can be filed yet, and the page says so.
 	a := alice.get("/finance/payments")
-	if !strings.Contains(a.body, `id="nofile"`) || strings.Contains(a.body, `id="file-xml"`) {
+	if !strings.Contains(row(a.body, "data-party", "cinema"), "the operator&#39;s settlement account is not confirmed") ||
+		strings.Contains(a.body, `id="file"`) {
 		t.Fatalf("the page offers a payment file without banking details:\n%s", a.body)
 	}
-	wantCode(t, "a payment file without banking details", alice.get("/finance/payments.xml"), http.StatusConflict)
+	wantCode(t, "a payment file without banking details", alice.post("/finance/payments/files", url.Values{}), http.StatusConflict)
 
 	for _, form := range []url.Values{
 		{"party": {"operator"}, "legal_name": {"Coalition Operator"}, "iban": {"DE89 3704 0044 0532 0130 00"}, "bic": {"COBADEFFXXX"}},
@@ -423,28 +424,37 @@ func TestPaymentsWaitForBankDetailsThatASecondPersonConfirms(t *testing.T) {
 		t.Fatalf("the refusal:\n%s", a.body)
 	}
 
-	// Now the cinema's payment goes in the file; the café's is the café's
-	// to pay.
+	// Now the cinema's payment can be filed; the café's is the café's to
+	// pay. A file is made once: its payment is then in no new file.
 	a = alice.get("/finance/payments")
-	if !strings.Contains(row(a.body, "data-party", "cinema"), "in the file") || !strings.Contains(a.body, `id="file-xml"`) {
-		t.Fatalf("the cinema's payment is not in the file:\n%s", a.body)
+	if !strings.Contains(row(a.body, "data-party", "cinema"), "not filed yet") || !strings.Contains(a.body, `id="file"`) {
+		t.Fatalf("the cinema's payment cannot be filed:\n%s", a.body)
 	}
-	before := time.Now()
-	a = alice.get("/finance/payments.xml")
+	a = alice.post("/finance/payments/files", url.Values{})
+	wantCode(t, "making a payment file", a, http.StatusSeeOther)
+	file := regexp.MustCompile(`filed=(CO-PAY-[0-9A-F]+)`).FindStringSubmatch(a.loc)
+	if file == nil {
+		t.Fatalf("made a file, redirected to %q", a.loc)
+	}
+	a = bob.get(a.loc)
+	if !strings.Contains(row(a.body, "data-file", file[1]), "alice") || !strings.Contains(row(a.body, "data-party", "cinema"), `data-filed="`+file[1]+`"`) ||
+		strings.Contains(a.body, `id="file"`) {
+		t.Fatalf("the file made:\n%s", a.body)
+	}
+	wantCode(t, "filing again", bob.post("/finance/payments/files", url.Values{}), http.StatusConflict)
+	a = alice.get("/finance/payments/files/" + file[1] + ".xml")
 	wantCode(t, "the pain.001 file", a, http.StatusOK)
-	name := regexp.MustCompile(`filename="(payments-\d{4}-\d{2}-\d{2}\.xml)"`).FindStringSubmatch(a.header.Get("Content-Disposition"))
-	moscow, _ := time.LoadLocation("Europe/Moscow")
-	if name == nil || (name[1] != "payments-"+before.In(moscow).Format(time.DateOnly)+".xml" &&
-		name[1] != "payments-"+time.Now().In(moscow).Format(time.DateOnly)+".xml") {
-		t.Errorf("pain.001 file named %q, want payments-<today>.xml", a.header.Get("Content-Disposition"))
+	if got := a.header.Get("Content-Disposition"); !strings.Contains(got, `filename="`+file[1]+`.xml"`) {
+		t.Errorf("pain.001 file named %q, want %s.xml", got, file[1])
 	}
-	if !strings.Contains(a.body, "<EndToEndId>"+cinema+"</EndToEndId>") || !strings.Contains(a.body, "pain.001") {
+	if !strings.Contains(a.body, "<EndToEndId>"+cinema+"</EndToEndId>") || !strings.Contains(a.body, "<MsgId>"+file[1]+"</MsgId>") {
 		t.Fatalf("the pain.001 file does not pay the cinema:\n%s", a.body)
 	}
-	a = alice.get("/finance/payments.csv")
+	a = alice.get("/finance/payments/files/" + file[1] + ".csv")
 	if a.code != http.StatusOK || !strings.HasPrefix(a.header.Get("Content-Type"), "text/csv") || !strings.Contains(a.body, cinema) {
 		t.Fatalf("the CSV payment file: HTTP %d %s\n%s", a.code, a.header.Get("Content-Type"), a.body)
 	}
+	wantCode(t, "an unknown file", alice.get("/finance/payments/files/CO-PAY-NONE.xml"), http.StatusNotFound)
 
 	// Forty days on, unpaid, the cinema's payment is overdue by 31 to 60
 	// days; the café's, which the café owes, likewise.

@@ -35,6 +35,8 @@ type Instruction struct {
 	ReportsMinor    int64 // the period's nets, signed: + owed to the partner
 	AdjustmentMinor int64 // approved money adjustments, signed likewise
 	CreatedAt       time.Time
+	// FiledIn is the payment file that carries the operator's payment.
+	FiledIn string
 }
 
 // MakeInstructions makes the instructions of every payment period that has
@@ -155,10 +157,26 @@ type InstructionFilter struct {
 	DueFrom, DueTo  time.Time
 	EndToEndIDs     []string
 	WithZeroPeriods bool // the periods whose net is zero, too
+	// Unfiled selects the operator's payments that no payment file
+	// carries; FiledIn those of one file.
+	Unfiled bool
+	FiledIn string
 }
 
 // Instructions lists instructions by due date, then party.
 func (f *Finance) Instructions(ctx context.Context, flt InstructionFilter) ([]Instruction, error) {
+	var out []Instruction
+	err := f.tx.Read(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = queryInstructions(ctx, tx, flt, false)
+		return err
+	})
+	return out, err
+}
+
+// queryInstructions reads the instructions flt selects, locked FOR UPDATE
+// if lock.
+func queryInstructions(ctx context.Context, tx pgx.Tx, flt InstructionFilter, lock bool) ([]Instruction, error) {
 	var from, to *time.Time
 	if !flt.DueFrom.IsZero() {
 		from = &flt.DueFrom
@@ -166,23 +184,30 @@ func (f *Finance) Instructions(ctx context.Context, flt InstructionFilter) ([]In
 	if !flt.DueTo.IsZero() {
 		to = &flt.DueTo
 	}
-	rows, err := f.tx.Pool().Query(ctx, `
+	forUpdate := ""
+	if lock {
+		forUpdate = " FOR UPDATE"
+	}
+	rows, err := tx.Query(ctx, `
 		SELECT end_to_end_id, party, direction, amount_minor, currency, period_from, period_to, due_date,
-		       reports_minor, adjustment_minor, created_at
+		       reports_minor, adjustment_minor, created_at, COALESCE(filed_in, '')
 		FROM payment_instructions
 		WHERE ($1 = '' OR party = $1)
 		  AND ($2::date IS NULL OR due_date >= $2)
 		  AND ($3::date IS NULL OR due_date <= $3)
 		  AND (COALESCE(cardinality($4::text[]), 0) = 0 OR end_to_end_id = ANY ($4))
 		  AND ($5 OR direction <> 'none')
-		ORDER BY due_date, party, period_from`, flt.Party, from, to, flt.EndToEndIDs, flt.WithZeroPeriods)
+		  AND (NOT $6 OR (direction = 'pay' AND filed_in IS NULL))
+		  AND ($7 = '' OR filed_in = $7)
+		ORDER BY due_date, party, period_from`+forUpdate,
+		flt.Party, from, to, flt.EndToEndIDs, flt.WithZeroPeriods, flt.Unfiled, flt.FiledIn)
 	if err != nil {
 		return nil, fmt.Errorf("payment instructions: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Instruction, error) {
 		var in Instruction
 		err := r.Scan(&in.EndToEndID, &in.Party, &in.Direction, &in.Minor, &in.Currency, &in.From, &in.To, &in.Due,
-			&in.ReportsMinor, &in.AdjustmentMinor, &in.CreatedAt)
+			&in.ReportsMinor, &in.AdjustmentMinor, &in.CreatedAt, &in.FiledIn)
 		return in, err
 	})
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,99 +17,196 @@ import (
 	"github.com/coalition-loyalty/coalition/settlement/payments"
 )
 
-// File formats of payment instructions.
+// File formats of payment files.
 const (
 	Pain001 = "pain.001"
 	CSV     = "csv"
 )
 
-// PaymentFile is a file of payment instructions for a bank or a person.
+// PaymentFile is a file of the operator's payments for its bank: made
+// once, from instructions no other file carries, and kept as made.
 type PaymentFile struct {
-	Format string
-	Data   []byte
-	// Included are the instructions in the file.
+	// ID is the file's message id (pain.001 MsgId): the bank refuses a
+	// file whose id it has seen.
+	ID         string
+	CreatedAt  time.Time
+	CreatedBy  Actor
+	Payments   int
+	TotalMinor int64
+	Currency   string
+	// Included are the file's instructions (when it was just made, or
+	// read whole).
 	Included []Instruction
-	// Held are the selected instructions the file could not carry, with
-	// why (a party without confirmed banking details, another currency).
-	Held []Held
 }
 
-// Held is an instruction left out of a payment file, and why.
+// Held is an instruction of the operator's to pay that no file can carry
+// yet, and why.
 type Held struct {
 	Instruction Instruction
 	Reason      string
 }
 
-// PaymentFile makes the file of the operator's payments among the selected
-// instructions: a pain.001 for the operator's bank, which pays each
-// partner it owes from the settlement account, or the same as CSV. Money
-// partners owe the operator is theirs to send, and is in no file. The
-// file's message id is a digest of the instructions it carries, so the
-// same selection gives the same id and a bank refuses it the second time:
-// a file uploaded twice does not pay twice.
-func (f *Finance) PaymentFile(ctx context.Context, format string, flt InstructionFilter) (PaymentFile, error) {
-	out := PaymentFile{Format: format}
-	if format != Pain001 && format != CSV {
-		return out, coalition.Errorf(coalition.Invalid, "format", "must be %s or %s", Pain001, CSV)
+// FilePayments makes a payment file of the operator's payments among the
+// selected instructions (by due date; or named) that no file carries yet:
+// each goes from the operator's confirmed settlement account to the
+// partner's confirmed account. An instruction goes into one file only, so
+// making files again never pays twice; payments that cannot be filed (no
+// confirmed details, another currency) are held, and named, until they
+// can. Two people making files at once get disjoint files.
+func (f *Finance) FilePayments(ctx context.Context, by Actor, flt InstructionFilter) (PaymentFile, []Held, error) {
+	if err := checkActor(by); err != nil {
+		return PaymentFile{}, nil, err
 	}
-	selected, err := f.Instructions(ctx, flt)
-	if err != nil {
-		return out, err
-	}
-	var accounts map[string]BankAccount
-	if err := f.tx.Read(ctx, func(tx pgx.Tx) error {
-		accounts, err = confirmedAccounts(ctx, tx)
-		return err
-	}); err != nil {
-		return out, err
-	}
-	debtor, ok := accounts[clearing.Operator]
-	var lines []payments.Instruction
-	today := payments.DateOf(dayOf(f.now()))
-	for _, in := range selected {
-		if in.Direction != Pay {
-			continue
+	var out PaymentFile
+	var held []Held
+	err := f.tx.Write(ctx, func(tx pgx.Tx) error {
+		out, held = PaymentFile{}, nil
+		flt.Unfiled, flt.FiledIn = true, ""
+		unfiled, err := queryInstructions(ctx, tx, flt, true)
+		if err != nil {
+			return err
 		}
+		accounts, err := confirmedAccounts(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var lines []payments.Instruction
+		lines, out.Included, held = fileable(unfiled, accounts, payments.DateOf(dayOf(f.now())))
+		if len(lines) == 0 {
+			return coalition.Errorf(coalition.FailedPrecondition, "", "no payment of the operator's can be filed: %d not filed yet, %d of them held",
+				len(unfiled), len(held))
+		}
+		ids := make([]string, len(lines))
+		for i, l := range lines {
+			ids[i] = l.EndToEndID
+			out.TotalMinor += l.Amount.Minor
+		}
+		sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
+		out.ID = "CO-PAY-" + strings.ToUpper(hex.EncodeToString(sum[:12]))
+		out.CreatedAt, out.CreatedBy, out.Payments, out.Currency = f.now().UTC().Truncate(time.Second), by, len(lines), lines[0].Amount.Currency
+		var xml, table bytes.Buffer
+		if err := payments.WritePain001(&xml, payments.Header{MessageID: out.ID, Created: out.CreatedAt,
+			Initiator: accounts[clearing.Operator].LegalName}, lines); err != nil {
+			return err
+		}
+		if err := payments.WriteInstructionsCSV(&table, lines); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO payment_files (id, created_at, created_by, created_by_name, payments, total_minor, currency, pain001, csv)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			out.ID, out.CreatedAt, by.ID, by.Name, out.Payments, out.TotalMinor, out.Currency, xml.Bytes(), table.Bytes()); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE payment_instructions SET filed_in = $1 WHERE end_to_end_id = ANY ($2)`, out.ID, ids)
+		return err
+	})
+	if err != nil {
+		return PaymentFile{}, held, fmt.Errorf("file payments: %w", err)
+	}
+	return out, held, nil
+}
+
+// fileable sorts the operator's payments into what a bank can be given
+// and what is held, and why.
+func fileable(ins []Instruction, accounts map[string]BankAccount, today payments.Date) ([]payments.Instruction, []Instruction, []Held) {
+	var lines []payments.Instruction
+	var included []Instruction
+	var held []Held
+	debtor, ok := accounts[clearing.Operator]
+	for _, in := range ins {
 		creditor, known := accounts[in.Party]
 		switch {
 		case !ok:
-			out.Held = append(out.Held, Held{in, "the operator's settlement account is not confirmed"})
+			held = append(held, Held{in, "the operator's settlement account is not confirmed"})
 			continue
 		case !known:
-			out.Held = append(out.Held, Held{in, "no confirmed banking details for " + in.Party})
+			held = append(held, Held{in, "no confirmed banking details for " + in.Party})
 			continue
 		case creditor.Currency != in.Currency || debtor.Currency != in.Currency:
-			out.Held = append(out.Held, Held{in, fmt.Sprintf("the accounts are not in %s", in.Currency)})
+			held = append(held, Held{in, fmt.Sprintf("the accounts are not in %s", in.Currency)})
 			continue
 		}
 		p := bankInstruction(in, debtor, creditor)
+		if err := p.Validate(); err != nil {
+			held = append(held, Held{in, err.Error()})
+			continue
+		}
 		// A bank executes on a day not yet past.
 		if p.ExecutionDate.Compare(today) < 0 {
 			p.ExecutionDate = today
 		}
 		lines = append(lines, p)
-		out.Included = append(out.Included, in)
+		included = append(included, in)
 	}
-	if len(lines) == 0 {
-		return out, coalition.Errorf(coalition.FailedPrecondition, "", "no payment of the operator's among the selected instructions can be filed (%d held)", len(out.Held))
-	}
-	var buf bytes.Buffer
-	if format == CSV {
-		err = payments.WriteInstructionsCSV(&buf, lines)
-	} else {
-		ids := make([]string, len(lines))
-		for i, l := range lines {
-			ids[i] = l.EndToEndID
+	return lines, included, held
+}
+
+// Unfiled lists the operator's payments no file carries yet, held ones
+// with why.
+func (f *Finance) Unfiled(ctx context.Context) ([]Held, error) {
+	var out []Held
+	err := f.tx.Read(ctx, func(tx pgx.Tx) error {
+		ins, err := queryInstructions(ctx, tx, InstructionFilter{Unfiled: true}, false)
+		if err != nil {
+			return err
 		}
-		sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
-		err = payments.WritePain001(&buf, payments.Header{MessageID: "CO-PAY-" + strings.ToUpper(hex.EncodeToString(sum[:12])),
-			Created: f.now(), Initiator: debtor.LegalName}, lines)
-	}
+		accounts, err := confirmedAccounts(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, included, held := fileable(ins, accounts, payments.DateOf(dayOf(f.now())))
+		out = held
+		for _, in := range included {
+			out = append(out, Held{Instruction: in})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PaymentFiles lists the files made, newest first.
+func (f *Finance) PaymentFiles(ctx context.Context, limit int) ([]PaymentFile, error) {
+	rows, err := f.tx.Pool().Query(ctx, `
+		SELECT id, created_at, created_by, created_by_name, payments, total_minor, currency
+		FROM payment_files ORDER BY created_at DESC, id LIMIT $1`, limit)
 	if err != nil {
-		return out, fmt.Errorf("payment file: %w", err)
+		return nil, fmt.Errorf("payment files: %w", err)
 	}
-	out.Data = buf.Bytes()
-	return out, nil
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PaymentFile, error) {
+		var p PaymentFile
+		err := r.Scan(&p.ID, &p.CreatedAt, &p.CreatedBy.ID, &p.CreatedBy.Name, &p.Payments, &p.TotalMinor, &p.Currency)
+		return p, err
+	})
+}
+
+// PaymentFileData is a file as it was made, as pain.001 or CSV, with its
+// instructions.
+func (f *Finance) PaymentFileData(ctx context.Context, id, format string) (PaymentFile, []byte, error) {
+	column := map[string]string{Pain001: "pain001", CSV: "csv"}[format]
+	if column == "" {
+		return PaymentFile{}, nil, coalition.Errorf(coalition.Invalid, "format", "must be %s or %s", Pain001, CSV)
+	}
+	var p PaymentFile
+	var data []byte
+	err := f.tx.Read(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			SELECT id, created_at, created_by, created_by_name, payments, total_minor, currency, `+column+`
+			FROM payment_files WHERE id = $1`, id).
+			Scan(&p.ID, &p.CreatedAt, &p.CreatedBy.ID, &p.CreatedBy.Name, &p.Payments, &p.TotalMinor, &p.Currency, &data)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return coalition.Errorf(coalition.NotFound, "file_id", "no payment file %q", id)
+		}
+		if err != nil {
+			return err
+		}
+		p.Included, err = queryInstructions(ctx, tx, InstructionFilter{FiledIn: id}, false)
+		return err
+	})
+	if err != nil {
+		return PaymentFile{}, nil, fmt.Errorf("payment file %s: %w", id, err)
+	}
+	return p, data, nil
 }
 
 // bankInstruction is an instruction as the banks see it.

@@ -108,7 +108,6 @@ func TestAPaymentFileValidatesAndItsStatementPaysEveryInstruction(t *testing.T) 
 	f := newFixture(t)
 	f.confirm(finance.BankAccount{Party: "operator", LegalName: "Coalition Operator GmbH", IBAN: "DE89370400440532013000",
 		BIC: "COBADEFFXXX", Currency: "EUR"})
-	f.confirm(finance.BankAccount{Party: "fuel", LegalName: "Fuel Stations GmbH", IBAN: "NL91ABNA0417164300", Currency: "EUR"})
 	f.confirm(finance.BankAccount{Party: "cafe", LegalName: "Café & Söhne GmbH", IBAN: "FR1420041010050500013M02606",
 		BIC: "PSSTFRPPXXX", Currency: "EUR"})
 	nets := f.tradeTuesdayAndWednesday()
@@ -126,46 +125,63 @@ func TestAPaymentFileValidatesAndItsStatementPaysEveryInstruction(t *testing.T) 
 			pays++
 		}
 	}
-	// The fuel station is owed on both days; the cinema has no confirmed
-	// details, so a payment to it is held.
-	file, err := f.f.PaymentFile(f.ctx, finance.Pain001, finance.InstructionFilter{})
+	// The fuel station is owed on both days, and has no confirmed details
+	// yet: its payments are held, and no file can be made.
+	if _, _, err := f.f.FilePayments(f.ctx, clerk, finance.InstructionFilter{}); code(err) != coalition.FailedPrecondition {
+		t.Fatalf("a file without the payee's details: %v", err)
+	}
+	unfiled, err := f.f.Unfiled(f.ctx)
+	if err != nil || int64(len(unfiled)) != pays {
+		t.Fatalf("unfiled %+v, %v; want %d", unfiled, err, pays)
+	}
+	for _, h := range unfiled {
+		if h.Instruction.Party != "fuel" || h.Reason != "no confirmed banking details for fuel" {
+			t.Fatalf("held %+v", h)
+		}
+	}
+	f.confirm(finance.BankAccount{Party: "fuel", LegalName: "Fuel Stations GmbH", IBAN: "NL91ABNA0417164300", Currency: "EUR"})
+	file, held, err := f.f.FilePayments(f.ctx, clerk, finance.InstructionFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	validate(t, "pain.001.001.09.xsd", file.Data)
-	var doc pain001
-	if err := xml.Unmarshal(file.Data, &doc); err != nil {
+	_, data, err := f.f.PaymentFileData(f.ctx, file.ID, finance.Pain001)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var sum, held int64
+	validate(t, "pain.001.001.09.xsd", data)
+	var doc pain001
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
 	for _, in := range file.Included {
 		sum += in.Minor
 	}
-	for _, h := range file.Held {
-		held += h.Instruction.Minor
-		if h.Instruction.Party != "cinema" || !strings.Contains(h.Reason, "no confirmed banking details") {
-			t.Errorf("held %+v", h)
-		}
-	}
 	ctrl, _ := payments.ParseAmount(doc.CtrlSum, "EUR")
-	if ctrl != sum || doc.NbOfTxs != len(file.Included) || sum+held != owed || int64(len(file.Included)+len(file.Held)) != pays {
-		t.Fatalf("file: %d transfers summing %s (%d); included %d, held %d, owed %d", doc.NbOfTxs, doc.CtrlSum, ctrl, sum, held, owed)
+	if ctrl != sum || sum != file.TotalMinor || doc.MsgID != file.ID || doc.NbOfTxs != len(file.Included) ||
+		sum != owed || int64(len(file.Included)) != pays || len(held) != 0 {
+		t.Fatalf("file %s: %d transfers summing %s (%d); included %d, held %+v, owed %d", file.ID, doc.NbOfTxs, doc.CtrlSum, ctrl, sum, held, owed)
 	}
 	if want := nets["2026-03-10"]["fuel"] + nets["2026-03-11"]["fuel"]; sum != want || doc.Debtor != "DE89370400440532013000" {
 		t.Fatalf("the file pays %d from %s; the fuel station's nets are %d", sum, doc.Debtor, want)
 	}
-	again, _ := f.f.PaymentFile(f.ctx, finance.Pain001, finance.InstructionFilter{})
-	var doc2 pain001
-	_ = xml.Unmarshal(again.Data, &doc2)
-	if doc2.MsgID != doc.MsgID {
-		t.Fatalf("the same selection has message ids %s and %s: a bank would take it twice", doc.MsgID, doc2.MsgID)
+	// Downloaded again, the file is the same bytes: a bank that took it
+	// refuses it by its message id. Filing again finds nothing new.
+	if _, again, _ := f.f.PaymentFileData(f.ctx, file.ID, finance.Pain001); !bytes.Equal(again, data) {
+		t.Fatal("the file changed between two downloads")
 	}
-	csvFile, err := f.f.PaymentFile(f.ctx, finance.CSV, finance.InstructionFilter{})
+	if _, _, err := f.f.FilePayments(f.ctx, approver, finance.InstructionFilter{}); code(err) != coalition.FailedPrecondition {
+		t.Fatalf("filing again: %v, want FailedPrecondition (nothing to file)", err)
+	}
+	_, csvData, err := f.f.PaymentFileData(f.ctx, file.ID, finance.CSV)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rows, err := payments.ReadInstructionsCSV(bytes.NewReader(csvFile.Data)); err != nil || len(rows) != len(file.Included) {
+	if rows, err := payments.ReadInstructionsCSV(bytes.NewReader(csvData)); err != nil || len(rows) != len(file.Included) {
 		t.Fatalf("CSV: %d rows, %v", len(rows), err)
+	}
+	if files, err := f.f.PaymentFiles(f.ctx, 10); err != nil || len(files) != 1 || files[0].CreatedBy != clerk {
+		t.Fatalf("files: %+v, %v", files, err)
 	}
 
 	// The bank books the file; the statement is imported twice.

@@ -1904,7 +1904,9 @@ type FinanceInstruction struct {
 	OutstandingMinor int64  `protobuf:"varint,13,opt,name=outstanding_minor,json=outstandingMinor,proto3" json:"outstanding_minor,omitempty"`
 	ExcessMinor      int64  `protobuf:"varint,14,opt,name=excess_minor,json=excessMinor,proto3" json:"excess_minor,omitempty"`
 	// The statement lines that paid it.
-	LineIds       []string `protobuf:"bytes,15,rep,name=line_ids,json=lineIds,proto3" json:"line_ids,omitempty"`
+	LineIds []string `protobuf:"bytes,15,rep,name=line_ids,json=lineIds,proto3" json:"line_ids,omitempty"`
+	// The payment file that carries the operator's payment.
+	FiledIn       string `protobuf:"bytes,16,opt,name=filed_in,json=filedIn,proto3" json:"filed_in,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2042,6 +2044,13 @@ func (x *FinanceInstruction) GetLineIds() []string {
 		return x.LineIds
 	}
 	return nil
+}
+
+func (x *FinanceInstruction) GetFiledIn() string {
+	if x != nil {
+		return x.FiledIn
+	}
+	return ""
 }
 
 type MakePaymentInstructionsResponse struct {
@@ -2194,31 +2203,31 @@ func (x *ListPaymentInstructionsResponse) GetInstructions() []*FinanceInstructio
 	return nil
 }
 
-type ExportPaymentFileRequest struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Format  PaymentFileFormat      `protobuf:"varint,1,opt,name=format,proto3,enum=coalition.v1.PaymentFileFormat" json:"format,omitempty"`
-	DueFrom string                 `protobuf:"bytes,2,opt,name=due_from,json=dueFrom,proto3" json:"due_from,omitempty"`
-	DueTo   string                 `protobuf:"bytes,3,opt,name=due_to,json=dueTo,proto3" json:"due_to,omitempty"`
-	// Only these instructions; empty: all in the due range.
-	EndToEndIds   []string `protobuf:"bytes,4,rep,name=end_to_end_ids,json=endToEndIds,proto3" json:"end_to_end_ids,omitempty"`
+type CreatePaymentFileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Instructions due in this range (YYYY-MM-DD, inclusive; empty: no
+	// bound), or only these.
+	DueFrom       string   `protobuf:"bytes,1,opt,name=due_from,json=dueFrom,proto3" json:"due_from,omitempty"`
+	DueTo         string   `protobuf:"bytes,2,opt,name=due_to,json=dueTo,proto3" json:"due_to,omitempty"`
+	EndToEndIds   []string `protobuf:"bytes,3,rep,name=end_to_end_ids,json=endToEndIds,proto3" json:"end_to_end_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ExportPaymentFileRequest) Reset() {
-	*x = ExportPaymentFileRequest{}
+func (x *CreatePaymentFileRequest) Reset() {
+	*x = CreatePaymentFileRequest{}
 	mi := &file_coalition_v1_settlement_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ExportPaymentFileRequest) String() string {
+func (x *CreatePaymentFileRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ExportPaymentFileRequest) ProtoMessage() {}
+func (*CreatePaymentFileRequest) ProtoMessage() {}
 
-func (x *ExportPaymentFileRequest) ProtoReflect() protoreflect.Message {
+func (x *CreatePaymentFileRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_coalition_v1_settlement_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2230,33 +2239,121 @@ func (x *ExportPaymentFileRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ExportPaymentFileRequest.ProtoReflect.Descriptor instead.
-func (*ExportPaymentFileRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use CreatePaymentFileRequest.ProtoReflect.Descriptor instead.
+func (*CreatePaymentFileRequest) Descriptor() ([]byte, []int) {
 	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{27}
 }
 
-func (x *ExportPaymentFileRequest) GetFormat() PaymentFileFormat {
-	if x != nil {
-		return x.Format
-	}
-	return PaymentFileFormat_PAYMENT_FILE_FORMAT_UNSPECIFIED
-}
-
-func (x *ExportPaymentFileRequest) GetDueFrom() string {
+func (x *CreatePaymentFileRequest) GetDueFrom() string {
 	if x != nil {
 		return x.DueFrom
 	}
 	return ""
 }
 
-func (x *ExportPaymentFileRequest) GetDueTo() string {
+func (x *CreatePaymentFileRequest) GetDueTo() string {
 	if x != nil {
 		return x.DueTo
 	}
 	return ""
 }
 
-func (x *ExportPaymentFileRequest) GetEndToEndIds() []string {
+func (x *CreatePaymentFileRequest) GetEndToEndIds() []string {
+	if x != nil {
+		return x.EndToEndIds
+	}
+	return nil
+}
+
+// A payment file of the operator's payments.
+type PaymentFileInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its message id (pain.001 MsgId): a bank refuses an id it has seen.
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedBy  *Person                `protobuf:"bytes,3,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	Payments   int32                  `protobuf:"varint,4,opt,name=payments,proto3" json:"payments,omitempty"`
+	TotalMinor int64                  `protobuf:"varint,5,opt,name=total_minor,json=totalMinor,proto3" json:"total_minor,omitempty"`
+	Currency   string                 `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
+	// The instructions it carries (when just made).
+	EndToEndIds   []string `protobuf:"bytes,7,rep,name=end_to_end_ids,json=endToEndIds,proto3" json:"end_to_end_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaymentFileInfo) Reset() {
+	*x = PaymentFileInfo{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaymentFileInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaymentFileInfo) ProtoMessage() {}
+
+func (x *PaymentFileInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaymentFileInfo.ProtoReflect.Descriptor instead.
+func (*PaymentFileInfo) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *PaymentFileInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PaymentFileInfo) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *PaymentFileInfo) GetCreatedBy() *Person {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return nil
+}
+
+func (x *PaymentFileInfo) GetPayments() int32 {
+	if x != nil {
+		return x.Payments
+	}
+	return 0
+}
+
+func (x *PaymentFileInfo) GetTotalMinor() int64 {
+	if x != nil {
+		return x.TotalMinor
+	}
+	return 0
+}
+
+func (x *PaymentFileInfo) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *PaymentFileInfo) GetEndToEndIds() []string {
 	if x != nil {
 		return x.EndToEndIds
 	}
@@ -2264,16 +2361,19 @@ func (x *ExportPaymentFileRequest) GetEndToEndIds() []string {
 }
 
 type HeldInstruction struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	EndToEndId    string                 `protobuf:"bytes,1,opt,name=end_to_end_id,json=endToEndId,proto3" json:"end_to_end_id,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	EndToEndId string                 `protobuf:"bytes,1,opt,name=end_to_end_id,json=endToEndId,proto3" json:"end_to_end_id,omitempty"`
+	// Why no file can carry it yet; empty when one can.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Party         string `protobuf:"bytes,3,opt,name=party,proto3" json:"party,omitempty"`
+	AmountMinor   int64  `protobuf:"varint,4,opt,name=amount_minor,json=amountMinor,proto3" json:"amount_minor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HeldInstruction) Reset() {
 	*x = HeldInstruction{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[28]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2285,7 +2385,7 @@ func (x *HeldInstruction) String() string {
 func (*HeldInstruction) ProtoMessage() {}
 
 func (x *HeldInstruction) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[28]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2298,7 +2398,7 @@ func (x *HeldInstruction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldInstruction.ProtoReflect.Descriptor instead.
 func (*HeldInstruction) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{28}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HeldInstruction) GetEndToEndId() string {
@@ -2315,21 +2415,234 @@ func (x *HeldInstruction) GetReason() string {
 	return ""
 }
 
+func (x *HeldInstruction) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *HeldInstruction) GetAmountMinor() int64 {
+	if x != nil {
+		return x.AmountMinor
+	}
+	return 0
+}
+
+type CreatePaymentFileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	File          *PaymentFileInfo       `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	Held          []*HeldInstruction     `protobuf:"bytes,2,rep,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePaymentFileResponse) Reset() {
+	*x = CreatePaymentFileResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePaymentFileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePaymentFileResponse) ProtoMessage() {}
+
+func (x *CreatePaymentFileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePaymentFileResponse.ProtoReflect.Descriptor instead.
+func (*CreatePaymentFileResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CreatePaymentFileResponse) GetFile() *PaymentFileInfo {
+	if x != nil {
+		return x.File
+	}
+	return nil
+}
+
+func (x *CreatePaymentFileResponse) GetHeld() []*HeldInstruction {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+type ListPaymentFilesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 500; 50 if unset.
+	PageSize      int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPaymentFilesRequest) Reset() {
+	*x = ListPaymentFilesRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPaymentFilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPaymentFilesRequest) ProtoMessage() {}
+
+func (x *ListPaymentFilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPaymentFilesRequest.ProtoReflect.Descriptor instead.
+func (*ListPaymentFilesRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListPaymentFilesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+type ListPaymentFilesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Files []*PaymentFileInfo     `protobuf:"bytes,1,rep,name=files,proto3" json:"files,omitempty"`
+	// The operator's payments no file carries yet; those with a reason are
+	// held.
+	Unfiled       []*HeldInstruction `protobuf:"bytes,2,rep,name=unfiled,proto3" json:"unfiled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPaymentFilesResponse) Reset() {
+	*x = ListPaymentFilesResponse{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPaymentFilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPaymentFilesResponse) ProtoMessage() {}
+
+func (x *ListPaymentFilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPaymentFilesResponse.ProtoReflect.Descriptor instead.
+func (*ListPaymentFilesResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListPaymentFilesResponse) GetFiles() []*PaymentFileInfo {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *ListPaymentFilesResponse) GetUnfiled() []*HeldInstruction {
+	if x != nil {
+		return x.Unfiled
+	}
+	return nil
+}
+
+type ExportPaymentFileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FileId        string                 `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	Format        PaymentFileFormat      `protobuf:"varint,2,opt,name=format,proto3,enum=coalition.v1.PaymentFileFormat" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportPaymentFileRequest) Reset() {
+	*x = ExportPaymentFileRequest{}
+	mi := &file_coalition_v1_settlement_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportPaymentFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportPaymentFileRequest) ProtoMessage() {}
+
+func (x *ExportPaymentFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_settlement_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportPaymentFileRequest.ProtoReflect.Descriptor instead.
+func (*ExportPaymentFileRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ExportPaymentFileRequest) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *ExportPaymentFileRequest) GetFormat() PaymentFileFormat {
+	if x != nil {
+		return x.Format
+	}
+	return PaymentFileFormat_PAYMENT_FILE_FORMAT_UNSPECIFIED
+}
+
 type ExportPaymentFileResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A chunk of the file; the chunks in order are the whole file.
-	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
-	// In the first message only: the instructions the file carries and
-	// those it could not.
-	Included      []string           `protobuf:"bytes,2,rep,name=included,proto3" json:"included,omitempty"`
-	Held          []*HeldInstruction `protobuf:"bytes,3,rep,name=held,proto3" json:"held,omitempty"`
+	Data          []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExportPaymentFileResponse) Reset() {
 	*x = ExportPaymentFileResponse{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[29]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2341,7 +2654,7 @@ func (x *ExportPaymentFileResponse) String() string {
 func (*ExportPaymentFileResponse) ProtoMessage() {}
 
 func (x *ExportPaymentFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[29]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2354,26 +2667,12 @@ func (x *ExportPaymentFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPaymentFileResponse.ProtoReflect.Descriptor instead.
 func (*ExportPaymentFileResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{29}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExportPaymentFileResponse) GetData() []byte {
 	if x != nil {
 		return x.Data
-	}
-	return nil
-}
-
-func (x *ExportPaymentFileResponse) GetIncluded() []string {
-	if x != nil {
-		return x.Included
-	}
-	return nil
-}
-
-func (x *ExportPaymentFileResponse) GetHeld() []*HeldInstruction {
-	if x != nil {
-		return x.Held
 	}
 	return nil
 }
@@ -2388,7 +2687,7 @@ type ImportBankStatementRequest struct {
 
 func (x *ImportBankStatementRequest) Reset() {
 	*x = ImportBankStatementRequest{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[30]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2400,7 +2699,7 @@ func (x *ImportBankStatementRequest) String() string {
 func (*ImportBankStatementRequest) ProtoMessage() {}
 
 func (x *ImportBankStatementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[30]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2413,7 +2712,7 @@ func (x *ImportBankStatementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportBankStatementRequest.ProtoReflect.Descriptor instead.
 func (*ImportBankStatementRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{30}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ImportBankStatementRequest) GetFormat() StatementFormat {
@@ -2441,7 +2740,7 @@ type ImportBankStatementResponse struct {
 
 func (x *ImportBankStatementResponse) Reset() {
 	*x = ImportBankStatementResponse{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[31]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2453,7 +2752,7 @@ func (x *ImportBankStatementResponse) String() string {
 func (*ImportBankStatementResponse) ProtoMessage() {}
 
 func (x *ImportBankStatementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[31]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2466,7 +2765,7 @@ func (x *ImportBankStatementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportBankStatementResponse.ProtoReflect.Descriptor instead.
 func (*ImportBankStatementResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{31}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ImportBankStatementResponse) GetLines() int32 {
@@ -2514,7 +2813,7 @@ type BankStatementLine struct {
 
 func (x *BankStatementLine) Reset() {
 	*x = BankStatementLine{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[32]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2825,7 @@ func (x *BankStatementLine) String() string {
 func (*BankStatementLine) ProtoMessage() {}
 
 func (x *BankStatementLine) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[32]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2838,7 @@ func (x *BankStatementLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BankStatementLine.ProtoReflect.Descriptor instead.
 func (*BankStatementLine) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{32}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BankStatementLine) GetId() string {
@@ -2646,7 +2945,7 @@ type AgeingRow struct {
 
 func (x *AgeingRow) Reset() {
 	*x = AgeingRow{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[33]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2658,7 +2957,7 @@ func (x *AgeingRow) String() string {
 func (*AgeingRow) ProtoMessage() {}
 
 func (x *AgeingRow) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[33]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2671,7 +2970,7 @@ func (x *AgeingRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgeingRow.ProtoReflect.Descriptor instead.
 func (*AgeingRow) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{33}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AgeingRow) GetParty() string {
@@ -2740,7 +3039,7 @@ type GetReconciliationRequest struct {
 
 func (x *GetReconciliationRequest) Reset() {
 	*x = GetReconciliationRequest{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[34]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2752,7 +3051,7 @@ func (x *GetReconciliationRequest) String() string {
 func (*GetReconciliationRequest) ProtoMessage() {}
 
 func (x *GetReconciliationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[34]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2765,7 +3064,7 @@ func (x *GetReconciliationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRequest.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{34}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetReconciliationRequest) GetAsOf() string {
@@ -2788,7 +3087,7 @@ type GetReconciliationResponse struct {
 
 func (x *GetReconciliationResponse) Reset() {
 	*x = GetReconciliationResponse{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[35]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2800,7 +3099,7 @@ func (x *GetReconciliationResponse) String() string {
 func (*GetReconciliationResponse) ProtoMessage() {}
 
 func (x *GetReconciliationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[35]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2813,7 +3112,7 @@ func (x *GetReconciliationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationResponse.ProtoReflect.Descriptor instead.
 func (*GetReconciliationResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{35}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetReconciliationResponse) GetAsOf() string {
@@ -2863,7 +3162,7 @@ type ResolveStatementLineRequest struct {
 
 func (x *ResolveStatementLineRequest) Reset() {
 	*x = ResolveStatementLineRequest{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[36]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2875,7 +3174,7 @@ func (x *ResolveStatementLineRequest) String() string {
 func (*ResolveStatementLineRequest) ProtoMessage() {}
 
 func (x *ResolveStatementLineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[36]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2888,7 +3187,7 @@ func (x *ResolveStatementLineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveStatementLineRequest.ProtoReflect.Descriptor instead.
 func (*ResolveStatementLineRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{36}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ResolveStatementLineRequest) GetLineId() string {
@@ -2943,7 +3242,7 @@ type Adjustment struct {
 
 func (x *Adjustment) Reset() {
 	*x = Adjustment{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[37]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2955,7 +3254,7 @@ func (x *Adjustment) String() string {
 func (*Adjustment) ProtoMessage() {}
 
 func (x *Adjustment) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[37]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2968,7 +3267,7 @@ func (x *Adjustment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Adjustment.ProtoReflect.Descriptor instead.
 func (*Adjustment) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{37}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Adjustment) GetId() string {
@@ -3118,7 +3417,7 @@ type ProposeAdjustmentRequest struct {
 
 func (x *ProposeAdjustmentRequest) Reset() {
 	*x = ProposeAdjustmentRequest{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[38]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3130,7 +3429,7 @@ func (x *ProposeAdjustmentRequest) String() string {
 func (*ProposeAdjustmentRequest) ProtoMessage() {}
 
 func (x *ProposeAdjustmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[38]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3143,7 +3442,7 @@ func (x *ProposeAdjustmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeAdjustmentRequest.ProtoReflect.Descriptor instead.
 func (*ProposeAdjustmentRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{38}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ProposeAdjustmentRequest) GetAdjustment() isProposeAdjustmentRequest_Adjustment {
@@ -3206,7 +3505,7 @@ type DecideAdjustmentRequest struct {
 
 func (x *DecideAdjustmentRequest) Reset() {
 	*x = DecideAdjustmentRequest{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[39]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +3517,7 @@ func (x *DecideAdjustmentRequest) String() string {
 func (*DecideAdjustmentRequest) ProtoMessage() {}
 
 func (x *DecideAdjustmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[39]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +3530,7 @@ func (x *DecideAdjustmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideAdjustmentRequest.ProtoReflect.Descriptor instead.
 func (*DecideAdjustmentRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{39}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DecideAdjustmentRequest) GetId() string {
@@ -3267,7 +3566,7 @@ type ListAdjustmentsRequest struct {
 
 func (x *ListAdjustmentsRequest) Reset() {
 	*x = ListAdjustmentsRequest{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[40]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3279,7 +3578,7 @@ func (x *ListAdjustmentsRequest) String() string {
 func (*ListAdjustmentsRequest) ProtoMessage() {}
 
 func (x *ListAdjustmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[40]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3292,7 +3591,7 @@ func (x *ListAdjustmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdjustmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAdjustmentsRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{40}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListAdjustmentsRequest) GetStatus() string {
@@ -3318,7 +3617,7 @@ type ListAdjustmentsResponse struct {
 
 func (x *ListAdjustmentsResponse) Reset() {
 	*x = ListAdjustmentsResponse{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[41]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3330,7 +3629,7 @@ func (x *ListAdjustmentsResponse) String() string {
 func (*ListAdjustmentsResponse) ProtoMessage() {}
 
 func (x *ListAdjustmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[41]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3343,7 +3642,7 @@ func (x *ListAdjustmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdjustmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAdjustmentsResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{41}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListAdjustmentsResponse) GetAdjustments() []*Adjustment {
@@ -3365,7 +3664,7 @@ type GetLiabilityRequest struct {
 
 func (x *GetLiabilityRequest) Reset() {
 	*x = GetLiabilityRequest{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[42]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3377,7 +3676,7 @@ func (x *GetLiabilityRequest) String() string {
 func (*GetLiabilityRequest) ProtoMessage() {}
 
 func (x *GetLiabilityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[42]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3390,7 +3689,7 @@ func (x *GetLiabilityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLiabilityRequest.ProtoReflect.Descriptor instead.
 func (*GetLiabilityRequest) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{42}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetLiabilityRequest) GetMonth() string {
@@ -3441,7 +3740,7 @@ type IssuerLiability struct {
 
 func (x *IssuerLiability) Reset() {
 	*x = IssuerLiability{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[43]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3453,7 +3752,7 @@ func (x *IssuerLiability) String() string {
 func (*IssuerLiability) ProtoMessage() {}
 
 func (x *IssuerLiability) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[43]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3466,7 +3765,7 @@ func (x *IssuerLiability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssuerLiability.ProtoReflect.Descriptor instead.
 func (*IssuerLiability) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{43}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *IssuerLiability) GetIssuer() string {
@@ -3563,7 +3862,7 @@ type GetLiabilityResponse struct {
 
 func (x *GetLiabilityResponse) Reset() {
 	*x = GetLiabilityResponse{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[44]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3575,7 +3874,7 @@ func (x *GetLiabilityResponse) String() string {
 func (*GetLiabilityResponse) ProtoMessage() {}
 
 func (x *GetLiabilityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[44]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3588,7 +3887,7 @@ func (x *GetLiabilityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLiabilityResponse.ProtoReflect.Descriptor instead.
 func (*GetLiabilityResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{44}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetLiabilityResponse) GetFrom() string {
@@ -3656,7 +3955,7 @@ type ProposeBankAccountResponse struct {
 
 func (x *ProposeBankAccountResponse) Reset() {
 	*x = ProposeBankAccountResponse{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[45]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3668,7 +3967,7 @@ func (x *ProposeBankAccountResponse) String() string {
 func (*ProposeBankAccountResponse) ProtoMessage() {}
 
 func (x *ProposeBankAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[45]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3681,7 +3980,7 @@ func (x *ProposeBankAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBankAccountResponse.ProtoReflect.Descriptor instead.
 func (*ProposeBankAccountResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{45}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ProposeBankAccountResponse) GetAccount() *BankAccount {
@@ -3700,7 +3999,7 @@ type DecideBankAccountResponse struct {
 
 func (x *DecideBankAccountResponse) Reset() {
 	*x = DecideBankAccountResponse{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[46]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3712,7 +4011,7 @@ func (x *DecideBankAccountResponse) String() string {
 func (*DecideBankAccountResponse) ProtoMessage() {}
 
 func (x *DecideBankAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[46]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3725,7 +4024,7 @@ func (x *DecideBankAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideBankAccountResponse.ProtoReflect.Descriptor instead.
 func (*DecideBankAccountResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{46}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DecideBankAccountResponse) GetAccount() *BankAccount {
@@ -3744,7 +4043,7 @@ type ResolveStatementLineResponse struct {
 
 func (x *ResolveStatementLineResponse) Reset() {
 	*x = ResolveStatementLineResponse{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[47]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3756,7 +4055,7 @@ func (x *ResolveStatementLineResponse) String() string {
 func (*ResolveStatementLineResponse) ProtoMessage() {}
 
 func (x *ResolveStatementLineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[47]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3769,7 +4068,7 @@ func (x *ResolveStatementLineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveStatementLineResponse.ProtoReflect.Descriptor instead.
 func (*ResolveStatementLineResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{47}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ResolveStatementLineResponse) GetLine() *BankStatementLine {
@@ -3788,7 +4087,7 @@ type ProposeAdjustmentResponse struct {
 
 func (x *ProposeAdjustmentResponse) Reset() {
 	*x = ProposeAdjustmentResponse{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[48]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3800,7 +4099,7 @@ func (x *ProposeAdjustmentResponse) String() string {
 func (*ProposeAdjustmentResponse) ProtoMessage() {}
 
 func (x *ProposeAdjustmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[48]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3813,7 +4112,7 @@ func (x *ProposeAdjustmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeAdjustmentResponse.ProtoReflect.Descriptor instead.
 func (*ProposeAdjustmentResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{48}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ProposeAdjustmentResponse) GetAdjustment() *Adjustment {
@@ -3832,7 +4131,7 @@ type DecideAdjustmentResponse struct {
 
 func (x *DecideAdjustmentResponse) Reset() {
 	*x = DecideAdjustmentResponse{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[49]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3844,7 +4143,7 @@ func (x *DecideAdjustmentResponse) String() string {
 func (*DecideAdjustmentResponse) ProtoMessage() {}
 
 func (x *DecideAdjustmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[49]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3857,7 +4156,7 @@ func (x *DecideAdjustmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideAdjustmentResponse.ProtoReflect.Descriptor instead.
 func (*DecideAdjustmentResponse) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{49}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DecideAdjustmentResponse) GetAdjustment() *Adjustment {
@@ -3879,7 +4178,7 @@ type ProposeAdjustmentRequest_Points struct {
 
 func (x *ProposeAdjustmentRequest_Points) Reset() {
 	*x = ProposeAdjustmentRequest_Points{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[50]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3891,7 +4190,7 @@ func (x *ProposeAdjustmentRequest_Points) String() string {
 func (*ProposeAdjustmentRequest_Points) ProtoMessage() {}
 
 func (x *ProposeAdjustmentRequest_Points) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[50]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3904,7 +4203,7 @@ func (x *ProposeAdjustmentRequest_Points) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeAdjustmentRequest_Points.ProtoReflect.Descriptor instead.
 func (*ProposeAdjustmentRequest_Points) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{38, 0}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{43, 0}
 }
 
 func (x *ProposeAdjustmentRequest_Points) GetMemberId() string {
@@ -3941,7 +4240,7 @@ type ProposeAdjustmentRequest_Money struct {
 
 func (x *ProposeAdjustmentRequest_Money) Reset() {
 	*x = ProposeAdjustmentRequest_Money{}
-	mi := &file_coalition_v1_settlement_proto_msgTypes[51]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3953,7 +4252,7 @@ func (x *ProposeAdjustmentRequest_Money) String() string {
 func (*ProposeAdjustmentRequest_Money) ProtoMessage() {}
 
 func (x *ProposeAdjustmentRequest_Money) ProtoReflect() protoreflect.Message {
-	mi := &file_coalition_v1_settlement_proto_msgTypes[51]
+	mi := &file_coalition_v1_settlement_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3966,7 +4265,7 @@ func (x *ProposeAdjustmentRequest_Money) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeAdjustmentRequest_Money.ProtoReflect.Descriptor instead.
 func (*ProposeAdjustmentRequest_Money) Descriptor() ([]byte, []int) {
-	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{38, 1}
+	return file_coalition_v1_settlement_proto_rawDescGZIP(), []int{43, 1}
 }
 
 func (x *ProposeAdjustmentRequest_Money) GetPayer() string {
@@ -4122,7 +4421,7 @@ const file_coalition_v1_settlement_proto_rawDesc = "" +
 	"\x18DecideBankAccountRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x18\n" +
 	"\aconfirm\x18\x02 \x01(\bR\aconfirm\" \n" +
-	"\x1eMakePaymentInstructionsRequest\"\xf5\x03\n" +
+	"\x1eMakePaymentInstructionsRequest\"\x90\x04\n" +
 	"\x12FinanceInstruction\x12!\n" +
 	"\rend_to_end_id\x18\x01 \x01(\tR\n" +
 	"endToEndId\x12\x14\n" +
@@ -4142,7 +4441,8 @@ const file_coalition_v1_settlement_proto_rawDesc = "" +
 	"paid_minor\x18\f \x01(\x03R\tpaidMinor\x12+\n" +
 	"\x11outstanding_minor\x18\r \x01(\x03R\x10outstandingMinor\x12!\n" +
 	"\fexcess_minor\x18\x0e \x01(\x03R\vexcessMinor\x12\x19\n" +
-	"\bline_ids\x18\x0f \x03(\tR\alineIds\"W\n" +
+	"\bline_ids\x18\x0f \x03(\tR\alineIds\x12\x19\n" +
+	"\bfiled_in\x18\x10 \x01(\tR\afiledIn\"W\n" +
 	"\x1fMakePaymentInstructionsResponse\x124\n" +
 	"\x04made\x18\x01 \x03(\v2 .coalition.v1.FinanceInstructionR\x04made\"\xc1\x01\n" +
 	"\x1eListPaymentInstructionsRequest\x12\x1d\n" +
@@ -4150,21 +4450,43 @@ const file_coalition_v1_settlement_proto_rawDesc = "" +
 	"\bdue_from\x18\x02 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\adueFrom\x12=\n" +
 	"\x06due_to\x18\x03 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x05dueTo\"g\n" +
 	"\x1fListPaymentInstructionsResponse\x12D\n" +
-	"\finstructions\x18\x01 \x03(\v2 .coalition.v1.FinanceInstructionR\finstructions\"\x91\x02\n" +
-	"\x18ExportPaymentFileRequest\x12C\n" +
-	"\x06format\x18\x01 \x01(\x0e2\x1f.coalition.v1.PaymentFileFormatB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\x12A\n" +
-	"\bdue_from\x18\x02 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\adueFrom\x12=\n" +
-	"\x06due_to\x18\x03 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x05dueTo\x12.\n" +
-	"\x0eend_to_end_ids\x18\x04 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vendToEndIds\"L\n" +
+	"\finstructions\x18\x01 \x03(\v2 .coalition.v1.FinanceInstructionR\finstructions\"\xcc\x01\n" +
+	"\x18CreatePaymentFileRequest\x12A\n" +
+	"\bdue_from\x18\x01 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\adueFrom\x12=\n" +
+	"\x06due_to\x18\x02 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x05dueTo\x12.\n" +
+	"\x0eend_to_end_ids\x18\x03 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vendToEndIds\"\x8f\x02\n" +
+	"\x0fPaymentFileInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x129\n" +
+	"\n" +
+	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x123\n" +
+	"\n" +
+	"created_by\x18\x03 \x01(\v2\x14.coalition.v1.PersonR\tcreatedBy\x12\x1a\n" +
+	"\bpayments\x18\x04 \x01(\x05R\bpayments\x12\x1f\n" +
+	"\vtotal_minor\x18\x05 \x01(\x03R\n" +
+	"totalMinor\x12\x1a\n" +
+	"\bcurrency\x18\x06 \x01(\tR\bcurrency\x12#\n" +
+	"\x0eend_to_end_ids\x18\a \x03(\tR\vendToEndIds\"\x85\x01\n" +
 	"\x0fHeldInstruction\x12!\n" +
 	"\rend_to_end_id\x18\x01 \x01(\tR\n" +
 	"endToEndId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"~\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05party\x18\x03 \x01(\tR\x05party\x12!\n" +
+	"\famount_minor\x18\x04 \x01(\x03R\vamountMinor\"\x81\x01\n" +
+	"\x19CreatePaymentFileResponse\x121\n" +
+	"\x04file\x18\x01 \x01(\v2\x1d.coalition.v1.PaymentFileInfoR\x04file\x121\n" +
+	"\x04held\x18\x02 \x03(\v2\x1d.coalition.v1.HeldInstructionR\x04held\"B\n" +
+	"\x17ListPaymentFilesRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\"\x88\x01\n" +
+	"\x18ListPaymentFilesResponse\x123\n" +
+	"\x05files\x18\x01 \x03(\v2\x1d.coalition.v1.PaymentFileInfoR\x05files\x127\n" +
+	"\aunfiled\x18\x02 \x03(\v2\x1d.coalition.v1.HeldInstructionR\aunfiled\"\x83\x01\n" +
+	"\x18ExportPaymentFileRequest\x12\"\n" +
+	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18#R\x06fileId\x12C\n" +
+	"\x06format\x18\x02 \x01(\x0e2\x1f.coalition.v1.PaymentFileFormatB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\"/\n" +
 	"\x19ExportPaymentFileResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1a\n" +
-	"\bincluded\x18\x02 \x03(\tR\bincluded\x121\n" +
-	"\x04held\x18\x03 \x03(\v2\x1d.coalition.v1.HeldInstructionR\x04held\"\x87\x01\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\x87\x01\n" +
 	"\x1aImportBankStatementRequest\x12A\n" +
 	"\x06format\x18\x01 \x01(\x0e2\x1d.coalition.v1.StatementFormatB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\x12&\n" +
@@ -4345,7 +4667,7 @@ const file_coalition_v1_settlement_proto_rawDesc = "" +
 	"\x0fStatementFormat\x12 \n" +
 	"\x1cSTATEMENT_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15STATEMENT_FORMAT_CAMT\x10\x01\x12\x18\n" +
-	"\x14STATEMENT_FORMAT_CSV\x10\x022\xad\x14\n" +
+	"\x14STATEMENT_FORMAT_CSV\x10\x022\xcc\x16\n" +
 	"\x11SettlementService\x12r\n" +
 	"\vListWindows\x12 .coalition.v1.ListWindowsRequest\x1a!.coalition.v1.ListWindowsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/settlement/windows\x12\x83\x01\n" +
 	"\tGetReport\x12\x1e.coalition.v1.GetReportRequest\x1a\x1f.coalition.v1.GetReportResponse\"5\x82\xd3\xe4\x93\x02/\x12-/v1/settlement/windows/{business_date}/report\x12\xaf\x01\n" +
@@ -4356,8 +4678,10 @@ const file_coalition_v1_settlement_proto_rawDesc = "" +
 	"\x12ProposeBankAccount\x12'.coalition.v1.ProposeBankAccountRequest\x1a(.coalition.v1.ProposeBankAccountResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/finance/bank-accounts\x12\x96\x01\n" +
 	"\x11DecideBankAccount\x12&.coalition.v1.DecideBankAccountRequest\x1a'.coalition.v1.DecideBankAccountResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/finance/bank-accounts/{id}:decide\x12\xa0\x01\n" +
 	"\x17MakePaymentInstructions\x12,.coalition.v1.MakePaymentInstructionsRequest\x1a-.coalition.v1.MakePaymentInstructionsResponse\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/finance/instructions:make\x12\x98\x01\n" +
-	"\x17ListPaymentInstructions\x12,.coalition.v1.ListPaymentInstructionsRequest\x1a-.coalition.v1.ListPaymentInstructionsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/finance/instructions\x12\x88\x01\n" +
-	"\x11ExportPaymentFile\x12&.coalition.v1.ExportPaymentFileRequest\x1a'.coalition.v1.ExportPaymentFileResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/finance/payment-file0\x01\x12\x8d\x01\n" +
+	"\x17ListPaymentInstructions\x12,.coalition.v1.ListPaymentInstructionsRequest\x1a-.coalition.v1.ListPaymentInstructionsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/finance/instructions\x12\x8a\x01\n" +
+	"\x11CreatePaymentFile\x12&.coalition.v1.CreatePaymentFileRequest\x1a'.coalition.v1.CreatePaymentFileResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/finance/payment-files\x12\x84\x01\n" +
+	"\x10ListPaymentFiles\x12%.coalition.v1.ListPaymentFilesRequest\x1a&.coalition.v1.ListPaymentFilesResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/finance/payment-files\x12\x93\x01\n" +
+	"\x11ExportPaymentFile\x12&.coalition.v1.ExportPaymentFileRequest\x1a'.coalition.v1.ExportPaymentFileResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/finance/payment-files/{file_id}0\x01\x12\x8d\x01\n" +
 	"\x13ImportBankStatement\x12(.coalition.v1.ImportBankStatementRequest\x1a).coalition.v1.ImportBankStatementResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/finance/statements\x12\x88\x01\n" +
 	"\x11GetReconciliation\x12&.coalition.v1.GetReconciliationRequest\x1a'.coalition.v1.GetReconciliationResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/finance/reconciliation\x12\xa7\x01\n" +
 	"\x14ResolveStatementLine\x12).coalition.v1.ResolveStatementLineRequest\x1a*.coalition.v1.ResolveStatementLineResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/finance/statement-lines/{line_id}:resolve\x12\x88\x01\n" +
@@ -4379,7 +4703,7 @@ func file_coalition_v1_settlement_proto_rawDescGZIP() []byte {
 }
 
 var file_coalition_v1_settlement_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_coalition_v1_settlement_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_coalition_v1_settlement_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_coalition_v1_settlement_proto_goTypes = []any{
 	(ReportSection)(0),                      // 0: coalition.v1.ReportSection
 	(LineKind)(0),                           // 1: coalition.v1.LineKind
@@ -4413,36 +4737,41 @@ var file_coalition_v1_settlement_proto_goTypes = []any{
 	(*MakePaymentInstructionsResponse)(nil), // 29: coalition.v1.MakePaymentInstructionsResponse
 	(*ListPaymentInstructionsRequest)(nil),  // 30: coalition.v1.ListPaymentInstructionsRequest
 	(*ListPaymentInstructionsResponse)(nil), // 31: coalition.v1.ListPaymentInstructionsResponse
-	(*ExportPaymentFileRequest)(nil),        // 32: coalition.v1.ExportPaymentFileRequest
-	(*HeldInstruction)(nil),                 // 33: coalition.v1.HeldInstruction
-	(*ExportPaymentFileResponse)(nil),       // 34: coalition.v1.ExportPaymentFileResponse
-	(*ImportBankStatementRequest)(nil),      // 35: coalition.v1.ImportBankStatementRequest
-	(*ImportBankStatementResponse)(nil),     // 36: coalition.v1.ImportBankStatementResponse
-	(*BankStatementLine)(nil),               // 37: coalition.v1.BankStatementLine
-	(*AgeingRow)(nil),                       // 38: coalition.v1.AgeingRow
-	(*GetReconciliationRequest)(nil),        // 39: coalition.v1.GetReconciliationRequest
-	(*GetReconciliationResponse)(nil),       // 40: coalition.v1.GetReconciliationResponse
-	(*ResolveStatementLineRequest)(nil),     // 41: coalition.v1.ResolveStatementLineRequest
-	(*Adjustment)(nil),                      // 42: coalition.v1.Adjustment
-	(*ProposeAdjustmentRequest)(nil),        // 43: coalition.v1.ProposeAdjustmentRequest
-	(*DecideAdjustmentRequest)(nil),         // 44: coalition.v1.DecideAdjustmentRequest
-	(*ListAdjustmentsRequest)(nil),          // 45: coalition.v1.ListAdjustmentsRequest
-	(*ListAdjustmentsResponse)(nil),         // 46: coalition.v1.ListAdjustmentsResponse
-	(*GetLiabilityRequest)(nil),             // 47: coalition.v1.GetLiabilityRequest
-	(*IssuerLiability)(nil),                 // 48: coalition.v1.IssuerLiability
-	(*GetLiabilityResponse)(nil),            // 49: coalition.v1.GetLiabilityResponse
-	(*ProposeBankAccountResponse)(nil),      // 50: coalition.v1.ProposeBankAccountResponse
-	(*DecideBankAccountResponse)(nil),       // 51: coalition.v1.DecideBankAccountResponse
-	(*ResolveStatementLineResponse)(nil),    // 52: coalition.v1.ResolveStatementLineResponse
-	(*ProposeAdjustmentResponse)(nil),       // 53: coalition.v1.ProposeAdjustmentResponse
-	(*DecideAdjustmentResponse)(nil),        // 54: coalition.v1.DecideAdjustmentResponse
-	(*ProposeAdjustmentRequest_Points)(nil), // 55: coalition.v1.ProposeAdjustmentRequest.Points
-	(*ProposeAdjustmentRequest_Money)(nil),  // 56: coalition.v1.ProposeAdjustmentRequest.Money
-	(*timestamppb.Timestamp)(nil),           // 57: google.protobuf.Timestamp
+	(*CreatePaymentFileRequest)(nil),        // 32: coalition.v1.CreatePaymentFileRequest
+	(*PaymentFileInfo)(nil),                 // 33: coalition.v1.PaymentFileInfo
+	(*HeldInstruction)(nil),                 // 34: coalition.v1.HeldInstruction
+	(*CreatePaymentFileResponse)(nil),       // 35: coalition.v1.CreatePaymentFileResponse
+	(*ListPaymentFilesRequest)(nil),         // 36: coalition.v1.ListPaymentFilesRequest
+	(*ListPaymentFilesResponse)(nil),        // 37: coalition.v1.ListPaymentFilesResponse
+	(*ExportPaymentFileRequest)(nil),        // 38: coalition.v1.ExportPaymentFileRequest
+	(*ExportPaymentFileResponse)(nil),       // 39: coalition.v1.ExportPaymentFileResponse
+	(*ImportBankStatementRequest)(nil),      // 40: coalition.v1.ImportBankStatementRequest
+	(*ImportBankStatementResponse)(nil),     // 41: coalition.v1.ImportBankStatementResponse
+	(*BankStatementLine)(nil),               // 42: coalition.v1.BankStatementLine
+	(*AgeingRow)(nil),                       // 43: coalition.v1.AgeingRow
+	(*GetReconciliationRequest)(nil),        // 44: coalition.v1.GetReconciliationRequest
+	(*GetReconciliationResponse)(nil),       // 45: coalition.v1.GetReconciliationResponse
+	(*ResolveStatementLineRequest)(nil),     // 46: coalition.v1.ResolveStatementLineRequest
+	(*Adjustment)(nil),                      // 47: coalition.v1.Adjustment
+	(*ProposeAdjustmentRequest)(nil),        // 48: coalition.v1.ProposeAdjustmentRequest
+	(*DecideAdjustmentRequest)(nil),         // 49: coalition.v1.DecideAdjustmentRequest
+	(*ListAdjustmentsRequest)(nil),          // 50: coalition.v1.ListAdjustmentsRequest
+	(*ListAdjustmentsResponse)(nil),         // 51: coalition.v1.ListAdjustmentsResponse
+	(*GetLiabilityRequest)(nil),             // 52: coalition.v1.GetLiabilityRequest
+	(*IssuerLiability)(nil),                 // 53: coalition.v1.IssuerLiability
+	(*GetLiabilityResponse)(nil),            // 54: coalition.v1.GetLiabilityResponse
+	(*ProposeBankAccountResponse)(nil),      // 55: coalition.v1.ProposeBankAccountResponse
+	(*DecideBankAccountResponse)(nil),       // 56: coalition.v1.DecideBankAccountResponse
+	(*ResolveStatementLineResponse)(nil),    // 57: coalition.v1.ResolveStatementLineResponse
+	(*ProposeAdjustmentResponse)(nil),       // 58: coalition.v1.ProposeAdjustmentResponse
+	(*DecideAdjustmentResponse)(nil),        // 59: coalition.v1.DecideAdjustmentResponse
+	(*ProposeAdjustmentRequest_Points)(nil), // 60: coalition.v1.ProposeAdjustmentRequest.Points
+	(*ProposeAdjustmentRequest_Money)(nil),  // 61: coalition.v1.ProposeAdjustmentRequest.Money
+	(*timestamppb.Timestamp)(nil),           // 62: google.protobuf.Timestamp
 }
 var file_coalition_v1_settlement_proto_depIdxs = []int32{
-	57, // 0: coalition.v1.SettlementWindow.opened_at:type_name -> google.protobuf.Timestamp
-	57, // 1: coalition.v1.SettlementWindow.closed_at:type_name -> google.protobuf.Timestamp
+	62, // 0: coalition.v1.SettlementWindow.opened_at:type_name -> google.protobuf.Timestamp
+	62, // 1: coalition.v1.SettlementWindow.closed_at:type_name -> google.protobuf.Timestamp
 	6,  // 2: coalition.v1.ListWindowsResponse.windows:type_name -> coalition.v1.SettlementWindow
 	0,  // 3: coalition.v1.ReportLine.report_section:type_name -> coalition.v1.ReportSection
 	1,  // 4: coalition.v1.ReportLine.line_kind:type_name -> coalition.v1.LineKind
@@ -4452,80 +4781,89 @@ var file_coalition_v1_settlement_proto_depIdxs = []int32{
 	11, // 8: coalition.v1.SettlementReport.direct_instructions:type_name -> coalition.v1.PaymentInstruction
 	12, // 9: coalition.v1.GetReportResponse.report:type_name -> coalition.v1.SettlementReport
 	12, // 10: coalition.v1.GetPartnerStatementResponse.statement:type_name -> coalition.v1.SettlementReport
-	57, // 11: coalition.v1.LedgerPosting.created_at:type_name -> google.protobuf.Timestamp
+	62, // 11: coalition.v1.LedgerPosting.created_at:type_name -> google.protobuf.Timestamp
 	9,  // 12: coalition.v1.DrillDownResponse.line:type_name -> coalition.v1.ReportLine
 	19, // 13: coalition.v1.DrillDownResponse.postings:type_name -> coalition.v1.LedgerPosting
 	2,  // 14: coalition.v1.BankAccount.payment_frequency:type_name -> coalition.v1.PaymentFrequency
 	21, // 15: coalition.v1.BankAccount.proposed_by:type_name -> coalition.v1.Person
-	57, // 16: coalition.v1.BankAccount.proposed_at:type_name -> google.protobuf.Timestamp
+	62, // 16: coalition.v1.BankAccount.proposed_at:type_name -> google.protobuf.Timestamp
 	21, // 17: coalition.v1.BankAccount.decided_by:type_name -> coalition.v1.Person
-	57, // 18: coalition.v1.BankAccount.decided_at:type_name -> google.protobuf.Timestamp
+	62, // 18: coalition.v1.BankAccount.decided_at:type_name -> google.protobuf.Timestamp
 	22, // 19: coalition.v1.ListBankAccountsResponse.accounts:type_name -> coalition.v1.BankAccount
 	2,  // 20: coalition.v1.ProposeBankAccountRequest.payment_frequency:type_name -> coalition.v1.PaymentFrequency
 	28, // 21: coalition.v1.MakePaymentInstructionsResponse.made:type_name -> coalition.v1.FinanceInstruction
 	28, // 22: coalition.v1.ListPaymentInstructionsResponse.instructions:type_name -> coalition.v1.FinanceInstruction
-	3,  // 23: coalition.v1.ExportPaymentFileRequest.format:type_name -> coalition.v1.PaymentFileFormat
-	33, // 24: coalition.v1.ExportPaymentFileResponse.held:type_name -> coalition.v1.HeldInstruction
-	4,  // 25: coalition.v1.ImportBankStatementRequest.format:type_name -> coalition.v1.StatementFormat
-	28, // 26: coalition.v1.GetReconciliationResponse.instructions:type_name -> coalition.v1.FinanceInstruction
-	37, // 27: coalition.v1.GetReconciliationResponse.unmatched:type_name -> coalition.v1.BankStatementLine
-	37, // 28: coalition.v1.GetReconciliationResponse.set_aside:type_name -> coalition.v1.BankStatementLine
-	38, // 29: coalition.v1.GetReconciliationResponse.ageing:type_name -> coalition.v1.AgeingRow
-	21, // 30: coalition.v1.Adjustment.proposed_by:type_name -> coalition.v1.Person
-	57, // 31: coalition.v1.Adjustment.proposed_at:type_name -> google.protobuf.Timestamp
-	21, // 32: coalition.v1.Adjustment.decided_by:type_name -> coalition.v1.Person
-	57, // 33: coalition.v1.Adjustment.decided_at:type_name -> google.protobuf.Timestamp
-	55, // 34: coalition.v1.ProposeAdjustmentRequest.points:type_name -> coalition.v1.ProposeAdjustmentRequest.Points
-	56, // 35: coalition.v1.ProposeAdjustmentRequest.money:type_name -> coalition.v1.ProposeAdjustmentRequest.Money
-	42, // 36: coalition.v1.ListAdjustmentsResponse.adjustments:type_name -> coalition.v1.Adjustment
-	48, // 37: coalition.v1.GetLiabilityResponse.issuers:type_name -> coalition.v1.IssuerLiability
-	48, // 38: coalition.v1.GetLiabilityResponse.network:type_name -> coalition.v1.IssuerLiability
-	22, // 39: coalition.v1.ProposeBankAccountResponse.account:type_name -> coalition.v1.BankAccount
-	22, // 40: coalition.v1.DecideBankAccountResponse.account:type_name -> coalition.v1.BankAccount
-	37, // 41: coalition.v1.ResolveStatementLineResponse.line:type_name -> coalition.v1.BankStatementLine
-	42, // 42: coalition.v1.ProposeAdjustmentResponse.adjustment:type_name -> coalition.v1.Adjustment
-	42, // 43: coalition.v1.DecideAdjustmentResponse.adjustment:type_name -> coalition.v1.Adjustment
-	5,  // 44: coalition.v1.SettlementService.ListWindows:input_type -> coalition.v1.ListWindowsRequest
-	8,  // 45: coalition.v1.SettlementService.GetReport:input_type -> coalition.v1.GetReportRequest
-	14, // 46: coalition.v1.SettlementService.GetPartnerStatement:input_type -> coalition.v1.GetPartnerStatementRequest
-	16, // 47: coalition.v1.SettlementService.ExportReport:input_type -> coalition.v1.ExportReportRequest
-	18, // 48: coalition.v1.SettlementService.DrillDown:input_type -> coalition.v1.DrillDownRequest
-	23, // 49: coalition.v1.SettlementService.ListBankAccounts:input_type -> coalition.v1.ListBankAccountsRequest
-	25, // 50: coalition.v1.SettlementService.ProposeBankAccount:input_type -> coalition.v1.ProposeBankAccountRequest
-	26, // 51: coalition.v1.SettlementService.DecideBankAccount:input_type -> coalition.v1.DecideBankAccountRequest
-	27, // 52: coalition.v1.SettlementService.MakePaymentInstructions:input_type -> coalition.v1.MakePaymentInstructionsRequest
-	30, // 53: coalition.v1.SettlementService.ListPaymentInstructions:input_type -> coalition.v1.ListPaymentInstructionsRequest
-	32, // 54: coalition.v1.SettlementService.ExportPaymentFile:input_type -> coalition.v1.ExportPaymentFileRequest
-	35, // 55: coalition.v1.SettlementService.ImportBankStatement:input_type -> coalition.v1.ImportBankStatementRequest
-	39, // 56: coalition.v1.SettlementService.GetReconciliation:input_type -> coalition.v1.GetReconciliationRequest
-	41, // 57: coalition.v1.SettlementService.ResolveStatementLine:input_type -> coalition.v1.ResolveStatementLineRequest
-	43, // 58: coalition.v1.SettlementService.ProposeAdjustment:input_type -> coalition.v1.ProposeAdjustmentRequest
-	44, // 59: coalition.v1.SettlementService.DecideAdjustment:input_type -> coalition.v1.DecideAdjustmentRequest
-	45, // 60: coalition.v1.SettlementService.ListAdjustments:input_type -> coalition.v1.ListAdjustmentsRequest
-	47, // 61: coalition.v1.SettlementService.GetLiability:input_type -> coalition.v1.GetLiabilityRequest
-	7,  // 62: coalition.v1.SettlementService.ListWindows:output_type -> coalition.v1.ListWindowsResponse
-	13, // 63: coalition.v1.SettlementService.GetReport:output_type -> coalition.v1.GetReportResponse
-	15, // 64: coalition.v1.SettlementService.GetPartnerStatement:output_type -> coalition.v1.GetPartnerStatementResponse
-	17, // 65: coalition.v1.SettlementService.ExportReport:output_type -> coalition.v1.ExportReportResponse
-	20, // 66: coalition.v1.SettlementService.DrillDown:output_type -> coalition.v1.DrillDownResponse
-	24, // 67: coalition.v1.SettlementService.ListBankAccounts:output_type -> coalition.v1.ListBankAccountsResponse
-	50, // 68: coalition.v1.SettlementService.ProposeBankAccount:output_type -> coalition.v1.ProposeBankAccountResponse
-	51, // 69: coalition.v1.SettlementService.DecideBankAccount:output_type -> coalition.v1.DecideBankAccountResponse
-	29, // 70: coalition.v1.SettlementService.MakePaymentInstructions:output_type -> coalition.v1.MakePaymentInstructionsResponse
-	31, // 71: coalition.v1.SettlementService.ListPaymentInstructions:output_type -> coalition.v1.ListPaymentInstructionsResponse
-	34, // 72: coalition.v1.SettlementService.ExportPaymentFile:output_type -> coalition.v1.ExportPaymentFileResponse
-	36, // 73: coalition.v1.SettlementService.ImportBankStatement:output_type -> coalition.v1.ImportBankStatementResponse
-	40, // 74: coalition.v1.SettlementService.GetReconciliation:output_type -> coalition.v1.GetReconciliationResponse
-	52, // 75: coalition.v1.SettlementService.ResolveStatementLine:output_type -> coalition.v1.ResolveStatementLineResponse
-	53, // 76: coalition.v1.SettlementService.ProposeAdjustment:output_type -> coalition.v1.ProposeAdjustmentResponse
-	54, // 77: coalition.v1.SettlementService.DecideAdjustment:output_type -> coalition.v1.DecideAdjustmentResponse
-	46, // 78: coalition.v1.SettlementService.ListAdjustments:output_type -> coalition.v1.ListAdjustmentsResponse
-	49, // 79: coalition.v1.SettlementService.GetLiability:output_type -> coalition.v1.GetLiabilityResponse
-	62, // [62:80] is the sub-list for method output_type
-	44, // [44:62] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	62, // 23: coalition.v1.PaymentFileInfo.created_at:type_name -> google.protobuf.Timestamp
+	21, // 24: coalition.v1.PaymentFileInfo.created_by:type_name -> coalition.v1.Person
+	33, // 25: coalition.v1.CreatePaymentFileResponse.file:type_name -> coalition.v1.PaymentFileInfo
+	34, // 26: coalition.v1.CreatePaymentFileResponse.held:type_name -> coalition.v1.HeldInstruction
+	33, // 27: coalition.v1.ListPaymentFilesResponse.files:type_name -> coalition.v1.PaymentFileInfo
+	34, // 28: coalition.v1.ListPaymentFilesResponse.unfiled:type_name -> coalition.v1.HeldInstruction
+	3,  // 29: coalition.v1.ExportPaymentFileRequest.format:type_name -> coalition.v1.PaymentFileFormat
+	4,  // 30: coalition.v1.ImportBankStatementRequest.format:type_name -> coalition.v1.StatementFormat
+	28, // 31: coalition.v1.GetReconciliationResponse.instructions:type_name -> coalition.v1.FinanceInstruction
+	42, // 32: coalition.v1.GetReconciliationResponse.unmatched:type_name -> coalition.v1.BankStatementLine
+	42, // 33: coalition.v1.GetReconciliationResponse.set_aside:type_name -> coalition.v1.BankStatementLine
+	43, // 34: coalition.v1.GetReconciliationResponse.ageing:type_name -> coalition.v1.AgeingRow
+	21, // 35: coalition.v1.Adjustment.proposed_by:type_name -> coalition.v1.Person
+	62, // 36: coalition.v1.Adjustment.proposed_at:type_name -> google.protobuf.Timestamp
+	21, // 37: coalition.v1.Adjustment.decided_by:type_name -> coalition.v1.Person
+	62, // 38: coalition.v1.Adjustment.decided_at:type_name -> google.protobuf.Timestamp
+	60, // 39: coalition.v1.ProposeAdjustmentRequest.points:type_name -> coalition.v1.ProposeAdjustmentRequest.Points
+	61, // 40: coalition.v1.ProposeAdjustmentRequest.money:type_name -> coalition.v1.ProposeAdjustmentRequest.Money
+	47, // 41: coalition.v1.ListAdjustmentsResponse.adjustments:type_name -> coalition.v1.Adjustment
+	53, // 42: coalition.v1.GetLiabilityResponse.issuers:type_name -> coalition.v1.IssuerLiability
+	53, // 43: coalition.v1.GetLiabilityResponse.network:type_name -> coalition.v1.IssuerLiability
+	22, // 44: coalition.v1.ProposeBankAccountResponse.account:type_name -> coalition.v1.BankAccount
+	22, // 45: coalition.v1.DecideBankAccountResponse.account:type_name -> coalition.v1.BankAccount
+	42, // 46: coalition.v1.ResolveStatementLineResponse.line:type_name -> coalition.v1.BankStatementLine
+	47, // 47: coalition.v1.ProposeAdjustmentResponse.adjustment:type_name -> coalition.v1.Adjustment
+	47, // 48: coalition.v1.DecideAdjustmentResponse.adjustment:type_name -> coalition.v1.Adjustment
+	5,  // 49: coalition.v1.SettlementService.ListWindows:input_type -> coalition.v1.ListWindowsRequest
+	8,  // 50: coalition.v1.SettlementService.GetReport:input_type -> coalition.v1.GetReportRequest
+	14, // 51: coalition.v1.SettlementService.GetPartnerStatement:input_type -> coalition.v1.GetPartnerStatementRequest
+	16, // 52: coalition.v1.SettlementService.ExportReport:input_type -> coalition.v1.ExportReportRequest
+	18, // 53: coalition.v1.SettlementService.DrillDown:input_type -> coalition.v1.DrillDownRequest
+	23, // 54: coalition.v1.SettlementService.ListBankAccounts:input_type -> coalition.v1.ListBankAccountsRequest
+	25, // 55: coalition.v1.SettlementService.ProposeBankAccount:input_type -> coalition.v1.ProposeBankAccountRequest
+	26, // 56: coalition.v1.SettlementService.DecideBankAccount:input_type -> coalition.v1.DecideBankAccountRequest
+	27, // 57: coalition.v1.SettlementService.MakePaymentInstructions:input_type -> coalition.v1.MakePaymentInstructionsRequest
+	30, // 58: coalition.v1.SettlementService.ListPaymentInstructions:input_type -> coalition.v1.ListPaymentInstructionsRequest
+	32, // 59: coalition.v1.SettlementService.CreatePaymentFile:input_type -> coalition.v1.CreatePaymentFileRequest
+	36, // 60: coalition.v1.SettlementService.ListPaymentFiles:input_type -> coalition.v1.ListPaymentFilesRequest
+	38, // 61: coalition.v1.SettlementService.ExportPaymentFile:input_type -> coalition.v1.ExportPaymentFileRequest
+	40, // 62: coalition.v1.SettlementService.ImportBankStatement:input_type -> coalition.v1.ImportBankStatementRequest
+	44, // 63: coalition.v1.SettlementService.GetReconciliation:input_type -> coalition.v1.GetReconciliationRequest
+	46, // 64: coalition.v1.SettlementService.ResolveStatementLine:input_type -> coalition.v1.ResolveStatementLineRequest
+	48, // 65: coalition.v1.SettlementService.ProposeAdjustment:input_type -> coalition.v1.ProposeAdjustmentRequest
+	49, // 66: coalition.v1.SettlementService.DecideAdjustment:input_type -> coalition.v1.DecideAdjustmentRequest
+	50, // 67: coalition.v1.SettlementService.ListAdjustments:input_type -> coalition.v1.ListAdjustmentsRequest
+	52, // 68: coalition.v1.SettlementService.GetLiability:input_type -> coalition.v1.GetLiabilityRequest
+	7,  // 69: coalition.v1.SettlementService.ListWindows:output_type -> coalition.v1.ListWindowsResponse
+	13, // 70: coalition.v1.SettlementService.GetReport:output_type -> coalition.v1.GetReportResponse
+	15, // 71: coalition.v1.SettlementService.GetPartnerStatement:output_type -> coalition.v1.GetPartnerStatementResponse
+	17, // 72: coalition.v1.SettlementService.ExportReport:output_type -> coalition.v1.ExportReportResponse
+	20, // 73: coalition.v1.SettlementService.DrillDown:output_type -> coalition.v1.DrillDownResponse
+	24, // 74: coalition.v1.SettlementService.ListBankAccounts:output_type -> coalition.v1.ListBankAccountsResponse
+	55, // 75: coalition.v1.SettlementService.ProposeBankAccount:output_type -> coalition.v1.ProposeBankAccountResponse
+	56, // 76: coalition.v1.SettlementService.DecideBankAccount:output_type -> coalition.v1.DecideBankAccountResponse
+	29, // 77: coalition.v1.SettlementService.MakePaymentInstructions:output_type -> coalition.v1.MakePaymentInstructionsResponse
+	31, // 78: coalition.v1.SettlementService.ListPaymentInstructions:output_type -> coalition.v1.ListPaymentInstructionsResponse
+	35, // 79: coalition.v1.SettlementService.CreatePaymentFile:output_type -> coalition.v1.CreatePaymentFileResponse
+	37, // 80: coalition.v1.SettlementService.ListPaymentFiles:output_type -> coalition.v1.ListPaymentFilesResponse
+	39, // 81: coalition.v1.SettlementService.ExportPaymentFile:output_type -> coalition.v1.ExportPaymentFileResponse
+	41, // 82: coalition.v1.SettlementService.ImportBankStatement:output_type -> coalition.v1.ImportBankStatementResponse
+	45, // 83: coalition.v1.SettlementService.GetReconciliation:output_type -> coalition.v1.GetReconciliationResponse
+	57, // 84: coalition.v1.SettlementService.ResolveStatementLine:output_type -> coalition.v1.ResolveStatementLineResponse
+	58, // 85: coalition.v1.SettlementService.ProposeAdjustment:output_type -> coalition.v1.ProposeAdjustmentResponse
+	59, // 86: coalition.v1.SettlementService.DecideAdjustment:output_type -> coalition.v1.DecideAdjustmentResponse
+	51, // 87: coalition.v1.SettlementService.ListAdjustments:output_type -> coalition.v1.ListAdjustmentsResponse
+	54, // 88: coalition.v1.SettlementService.GetLiability:output_type -> coalition.v1.GetLiabilityResponse
+	69, // [69:89] is the sub-list for method output_type
+	49, // [49:69] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_coalition_v1_settlement_proto_init() }
@@ -4534,7 +4872,7 @@ func file_coalition_v1_settlement_proto_init() {
 		return
 	}
 	file_coalition_v1_settlement_proto_msgTypes[4].OneofWrappers = []any{}
-	file_coalition_v1_settlement_proto_msgTypes[38].OneofWrappers = []any{
+	file_coalition_v1_settlement_proto_msgTypes[43].OneofWrappers = []any{
 		(*ProposeAdjustmentRequest_Points_)(nil),
 		(*ProposeAdjustmentRequest_Money_)(nil),
 	}
@@ -4544,7 +4882,7 @@ func file_coalition_v1_settlement_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coalition_v1_settlement_proto_rawDesc), len(file_coalition_v1_settlement_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   52,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

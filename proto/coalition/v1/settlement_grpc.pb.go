@@ -29,6 +29,8 @@ const (
 	SettlementService_DecideBankAccount_FullMethodName       = "/coalition.v1.SettlementService/DecideBankAccount"
 	SettlementService_MakePaymentInstructions_FullMethodName = "/coalition.v1.SettlementService/MakePaymentInstructions"
 	SettlementService_ListPaymentInstructions_FullMethodName = "/coalition.v1.SettlementService/ListPaymentInstructions"
+	SettlementService_CreatePaymentFile_FullMethodName       = "/coalition.v1.SettlementService/CreatePaymentFile"
+	SettlementService_ListPaymentFiles_FullMethodName        = "/coalition.v1.SettlementService/ListPaymentFiles"
 	SettlementService_ExportPaymentFile_FullMethodName       = "/coalition.v1.SettlementService/ExportPaymentFile"
 	SettlementService_ImportBankStatement_FullMethodName     = "/coalition.v1.SettlementService/ImportBankStatement"
 	SettlementService_GetReconciliation_FullMethodName       = "/coalition.v1.SettlementService/GetReconciliation"
@@ -79,9 +81,16 @@ type SettlementServiceClient interface {
 	// Lists payment instructions with where each stands against the bank's
 	// statements: finance any partner's, a partner its own.
 	ListPaymentInstructions(ctx context.Context, in *ListPaymentInstructionsRequest, opts ...grpc.CallOption) (*ListPaymentInstructionsResponse, error)
-	// The operator's payments among the selected instructions as a pain.001
-	// credit transfer file or CSV, streamed; instructions the file cannot
-	// carry (no confirmed banking details) are named in the first message.
+	// Makes a payment file of the operator's payments among the selected
+	// instructions that no file carries yet (an instruction goes into one
+	// file only); payments that cannot be filed yet (no confirmed banking
+	// details) are held and named. FAILED_PRECONDITION: nothing to file.
+	CreatePaymentFile(ctx context.Context, in *CreatePaymentFileRequest, opts ...grpc.CallOption) (*CreatePaymentFileResponse, error)
+	// Lists the payment files made, newest first, and the operator's
+	// payments no file carries yet.
+	ListPaymentFiles(ctx context.Context, in *ListPaymentFilesRequest, opts ...grpc.CallOption) (*ListPaymentFilesResponse, error)
+	// Streams a payment file as it was made: the pain.001 credit transfer
+	// file for the bank, or the same payments as CSV.
 	ExportPaymentFile(ctx context.Context, in *ExportPaymentFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportPaymentFileResponse], error)
 	// Imports a statement of the operator's settlement account (camt.053,
 	// camt.054 or CSV); what was imported before adds nothing.
@@ -221,6 +230,26 @@ func (c *settlementServiceClient) ListPaymentInstructions(ctx context.Context, i
 	return out, nil
 }
 
+func (c *settlementServiceClient) CreatePaymentFile(ctx context.Context, in *CreatePaymentFileRequest, opts ...grpc.CallOption) (*CreatePaymentFileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreatePaymentFileResponse)
+	err := c.cc.Invoke(ctx, SettlementService_CreatePaymentFile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *settlementServiceClient) ListPaymentFiles(ctx context.Context, in *ListPaymentFilesRequest, opts ...grpc.CallOption) (*ListPaymentFilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPaymentFilesResponse)
+	err := c.cc.Invoke(ctx, SettlementService_ListPaymentFiles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *settlementServiceClient) ExportPaymentFile(ctx context.Context, in *ExportPaymentFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportPaymentFileResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &SettlementService_ServiceDesc.Streams[1], SettlementService_ExportPaymentFile_FullMethodName, cOpts...)
@@ -350,9 +379,16 @@ type SettlementServiceServer interface {
 	// Lists payment instructions with where each stands against the bank's
 	// statements: finance any partner's, a partner its own.
 	ListPaymentInstructions(context.Context, *ListPaymentInstructionsRequest) (*ListPaymentInstructionsResponse, error)
-	// The operator's payments among the selected instructions as a pain.001
-	// credit transfer file or CSV, streamed; instructions the file cannot
-	// carry (no confirmed banking details) are named in the first message.
+	// Makes a payment file of the operator's payments among the selected
+	// instructions that no file carries yet (an instruction goes into one
+	// file only); payments that cannot be filed yet (no confirmed banking
+	// details) are held and named. FAILED_PRECONDITION: nothing to file.
+	CreatePaymentFile(context.Context, *CreatePaymentFileRequest) (*CreatePaymentFileResponse, error)
+	// Lists the payment files made, newest first, and the operator's
+	// payments no file carries yet.
+	ListPaymentFiles(context.Context, *ListPaymentFilesRequest) (*ListPaymentFilesResponse, error)
+	// Streams a payment file as it was made: the pain.001 credit transfer
+	// file for the bank, or the same payments as CSV.
 	ExportPaymentFile(*ExportPaymentFileRequest, grpc.ServerStreamingServer[ExportPaymentFileResponse]) error
 	// Imports a statement of the operator's settlement account (camt.053,
 	// camt.054 or CSV); what was imported before adds nothing.
@@ -412,6 +448,12 @@ func (UnimplementedSettlementServiceServer) MakePaymentInstructions(context.Cont
 }
 func (UnimplementedSettlementServiceServer) ListPaymentInstructions(context.Context, *ListPaymentInstructionsRequest) (*ListPaymentInstructionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPaymentInstructions not implemented")
+}
+func (UnimplementedSettlementServiceServer) CreatePaymentFile(context.Context, *CreatePaymentFileRequest) (*CreatePaymentFileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreatePaymentFile not implemented")
+}
+func (UnimplementedSettlementServiceServer) ListPaymentFiles(context.Context, *ListPaymentFilesRequest) (*ListPaymentFilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPaymentFiles not implemented")
 }
 func (UnimplementedSettlementServiceServer) ExportPaymentFile(*ExportPaymentFileRequest, grpc.ServerStreamingServer[ExportPaymentFileResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportPaymentFile not implemented")
@@ -631,6 +673,42 @@ func _SettlementService_ListPaymentInstructions_Handler(srv interface{}, ctx con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SettlementService_CreatePaymentFile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePaymentFileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).CreatePaymentFile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_CreatePaymentFile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).CreatePaymentFile(ctx, req.(*CreatePaymentFileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SettlementService_ListPaymentFiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPaymentFilesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SettlementServiceServer).ListPaymentFiles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SettlementService_ListPaymentFiles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SettlementServiceServer).ListPaymentFiles(ctx, req.(*ListPaymentFilesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SettlementService_ExportPaymentFile_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(ExportPaymentFileRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -810,6 +888,14 @@ var SettlementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPaymentInstructions",
 			Handler:    _SettlementService_ListPaymentInstructions_Handler,
+		},
+		{
+			MethodName: "CreatePaymentFile",
+			Handler:    _SettlementService_CreatePaymentFile_Handler,
+		},
+		{
+			MethodName: "ListPaymentFiles",
+			Handler:    _SettlementService_ListPaymentFiles_Handler,
 		},
 		{
 			MethodName: "ImportBankStatement",

@@ -37,6 +37,23 @@ CREATE INDEX bank_accounts_party ON bank_accounts (party, proposed_at);
 -- At most one confirmed version per party: the one payments use.
 CREATE UNIQUE INDEX bank_accounts_one_confirmed ON bank_accounts (party) WHERE status = 'confirmed';
 
+-- Payment files: the operator's payments handed to its bank. An
+-- instruction goes into one file only (filed_in), so no payment is filed
+-- twice however often files are made; a file's bytes are kept as made, so
+-- that downloading it again gives the same file, which the bank refuses by
+-- its message id if it was uploaded before.
+CREATE TABLE payment_files (
+    id               TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 35),
+    created_at       TIMESTAMPTZ NOT NULL,
+    created_by       TEXT NOT NULL,
+    created_by_name  TEXT NOT NULL,
+    payments         INT NOT NULL CHECK (payments > 0),
+    total_minor      BIGINT NOT NULL CHECK (total_minor > 0),
+    currency         TEXT NOT NULL,
+    pain001          BYTEA NOT NULL,
+    csv              BYTEA NOT NULL
+);
+
 -- Payment instructions between the operator's settlement account and a
 -- partner, one per partner and payment period (a day, a week or a month
 -- of cleared windows, by the partner's terms): 'pay' when the operator
@@ -60,9 +77,12 @@ CREATE TABLE payment_instructions (
     reports_minor    BIGINT NOT NULL,
     adjustment_minor BIGINT NOT NULL DEFAULT 0,
     created_at    TIMESTAMPTZ NOT NULL,
+    -- The payment file that carries a 'pay' instruction to the bank.
+    filed_in      TEXT REFERENCES payment_files (id),
     UNIQUE (party, period_from)
 );
 CREATE INDEX payment_instructions_due ON payment_instructions (due_date);
+CREATE INDEX payment_instructions_unfiled ON payment_instructions (due_date) WHERE filed_in IS NULL AND direction = 'pay';
 
 -- Lines of the bank statements imported for the operator's settlement
 -- account. The same statement imported twice adds nothing: a line's
