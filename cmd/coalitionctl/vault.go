@@ -65,6 +65,7 @@ writes a new secret id to --secret-id-file (mode 0600), for coalitiond serve.`,
 	bootstrap.Flags().StringSliceVar(&serverDomains, "server-domains", []string{"localhost"},
 		"DNS names (and their subdomains) the server's certificate may carry, e.g. localhost,coalition.example")
 	cmd.AddCommand(bootstrap)
+	cmd.AddCommand(walletVaultCmds(e)...)
 	return cmd
 }
 

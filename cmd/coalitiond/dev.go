@@ -18,6 +18,7 @@ import (
 	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgcluster"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/vaultdev"
+	"github.com/coalition-loyalty/coalition/coalition/enrolment/sender"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/onboarding"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
@@ -43,6 +44,7 @@ started, as does a failed start.`,
 		},
 	}
 	addServerFlags(cmd, &o)
+	addJoinFlags(cmd, &o.join, "dev", "")
 	cmd.Flags().StringVar(&dataDir, "data-dir", ".dev", "folder for the dev database and keys (kept between runs)")
 	return cmd
 }
@@ -81,6 +83,10 @@ func runDev(ctx context.Context, o options, dataDir string, out io.Writer) error
 	}
 	cfg := o.config()
 	cfg.DatabaseURL, cfg.Migrate, cfg.DevAuth = cluster.URL("coalition"), true, true
+	// Joining by QR: the codes' messages go to files under the dev folder.
+	if cfg.Join, err = o.join.devJoin(abs).config(cfg); err != nil {
+		return err
+	}
 	// On loopback the pages stay plain HTTP, so that a browser opens them
 	// without trusting the dev CA; elsewhere they get the Vault certificate.
 	cfg.HTTPPlaintext = cfg.HTTPPlaintext || onLoopback(cfg.HTTPAddr)
@@ -107,6 +113,9 @@ func runDev(ctx context.Context, o options, dataDir string, out io.Writer) error
 	}
 	creds, err := operator.Bootstrap(startCtx)
 	if err != nil {
+		return err
+	}
+	if err := devWallet(startCtx, operator, &cfg.Wallet); err != nil {
 		return err
 	}
 	cfg.Vault = server.VaultConfig{Addr: vs.Addr, RoleID: creds.RoleID, SecretID: creds.SecretID}
@@ -145,6 +154,9 @@ func serveDev(ctx context.Context, cfg server.Config, operator *vault.Client, di
 	if srv.HTTPAddr() != "" {
 		if pages, err = devWeb(ctx, dir, srv.PublicURL(), srv.APIKeys(), srv.Sessions(), srv.Ledger(), srv.Partners(), seeded); err != nil {
 			log.Warn("dev web credentials", "error", err)
+		}
+		if o, ok := cfg.Join.Sender.(*sender.Outbox); ok && pages != nil {
+			pages.outbox = o.Dir
 		}
 	}
 	members, err := demoMembers(dir, seeded)

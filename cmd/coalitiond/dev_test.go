@@ -199,6 +199,12 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		} else {
 			res.Body.Close()
 		}
+		// Joining by QR is on, its codes written under the dev folder.
+		if res, err := http.Get("http://" + httpAddr + "/join/cafe"); err != nil || res.StatusCode != 200 {
+			t.Fatalf("run %d: the café's join page: %v %v", run, res, err)
+		} else {
+			res.Body.Close()
+		}
 		res, err := http.Get("http://" + adminAddr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
@@ -219,7 +225,8 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		assertNothingRunning(t, dir, fmt.Sprintf("run %d", run))
 		// Every start's banner names the data dir as given, and the demo
 		// members' cards (seeded on the first start only).
-		for _, want := range []string{"source " + filepath.Join(dir, "env"), filepath.Join(dir, "partners", "cafe", "ca.pem"), "Anna   card "} {
+		for _, want := range []string{"source " + filepath.Join(dir, "env"), filepath.Join(dir, "partners", "cafe", "ca.pem"), "Anna   card ",
+			"the codes are written to " + filepath.Join(dir, "outbox")} {
 			if !strings.Contains(banner.String(), want) {
 				t.Errorf("run %d: the banner lacks %q:\n%s", run, want, banner.String())
 			}

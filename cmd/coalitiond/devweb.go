@@ -22,6 +22,7 @@ type devPages struct {
 	card     string
 	partner  string
 	linkCurl string
+	outbox   string // joining by QR: where the codes' messages go ("": off)
 }
 
 // devWeb makes sure the dev coalition has a finance and an operator staff
@@ -107,4 +108,8 @@ func (p *devPages) banner(b *strings.Builder) {
 	fmt.Fprintf(b, "\n  Web pages   %s  (member, finance, operator; Russian and English)\n", p.url)
 	fmt.Fprintf(b, "    staff credentials and a one-time member link: %s\n", p.file)
 	fmt.Fprintf(b, "    a new member link for card %s: POST %s/v1/partner/member-links as %s\n", p.card, p.url, p.partner)
+	if p.outbox != "" {
+		fmt.Fprintf(b, "    join by QR: %s/join/%s (poster: %s/join/%s/poster); the codes are written to %s/\n",
+			p.url, p.partner, p.url, p.partner, p.outbox)
+	}
 }

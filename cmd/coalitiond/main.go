@@ -24,6 +24,8 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/infra/telemetry"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
+	"github.com/coalition-loyalty/coalition/coalition/wallet/apns"
+	"github.com/coalition-loyalty/coalition/coalition/wallet/googlewallet"
 	"github.com/coalition-loyalty/coalition/gateway/server"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 )
@@ -62,6 +64,7 @@ func root() *cobra.Command {
 type options struct {
 	server.Config
 	phoneHashKey string // hex
+	join         joinOptions
 }
 
 func addServerFlags(cmd *cobra.Command, o *options) {
@@ -88,6 +91,15 @@ func addServerFlags(cmd *cobra.Command, o *options) {
 	f.Int64Var(&o.Settings.InterchangeFeeBP, "interchange-fee-bp", demo.Settings.InterchangeFeeBP, "operator's fee on points burned at a partner other than the issuer, in basis points, recorded on first start")
 	f.Int64Var(&o.Settings.IssueFeeBP, "issue-fee-bp", demo.Settings.IssueFeeBP, "operator's fee on points issued, in basis points, recorded on first start")
 	f.Int64Var(&o.Settings.BreakageShareBP, "breakage-share-bp", demo.Settings.BreakageShareBP, "operator's share of expired points, in basis points, recorded on first start")
+	// The wallet passes; their credentials are in Vault (coalitionctl
+	// vault put-wallet-…).
+	f.StringVar(&o.Wallet.PassTypeID, "wallet-pass-type-id", "", `Apple Wallet pass type identifier ("pass.…"), as in the pass type certificate in Vault (empty: no Apple Wallet; dev mode: `+devPassTypeID+`)`)
+	f.StringVar(&o.Wallet.TeamID, "wallet-team-id", "", "Apple developer team id that owns the pass type (dev mode: "+devTeamID+")")
+	f.StringVar(&o.Wallet.APNsURL, "apns-url", apns.ProductionURL, "APNs endpoint that wakes devices to fetch updated passes")
+	f.StringVar(&o.Wallet.GoogleAPIURL, "google-wallet-api-url", googlewallet.DefaultBaseURL, "Google Wallet API (walletobjects v1) base URL (dev mode's own credentials make no API calls)")
+	f.StringVar(&o.Wallet.GoogleTokenURL, "google-wallet-token-url", googlewallet.DefaultTokenURL, "Google OAuth2 token endpoint for the Wallet service account")
+	f.IntVar(&o.Wallet.ExpiringDays, "wallet-expiring-days", 7, "the daily job tells members on their wallet pass of points expiring within this many days")
+	f.DurationVar(&o.Wallet.OutboxInterval, "wallet-outbox-interval", 5*time.Second, "how often pass updates (balance, expiring points) are delivered to Apple and Google (negative: never)")
 }
 
 // config completes the flags into the server's Config. Vault's own
@@ -122,7 +134,12 @@ func serveCmd() *cobra.Command {
 			if o.DatabaseURL == "" {
 				return errors.New("--database-url is required")
 			}
-			srv, err := o.config().Complete(cmd.Context())
+			cfg := o.config()
+			var err error
+			if cfg.Join, err = o.join.config(cfg); err != nil {
+				return err
+			}
+			srv, err := cfg.Complete(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -130,6 +147,7 @@ func serveCmd() *cobra.Command {
 		},
 	}
 	addServerFlags(cmd, &o)
+	addJoinFlags(cmd, &o.join, "off", ".dev/outbox")
 	f := cmd.Flags()
 	f.StringVar(&o.DatabaseURL, "database-url", "", "PostgreSQL or CockroachDB connection URL")
 	f.BoolVar(&o.DevAuth, "dev-auth", false, `accept "authorization: Dev <partner-code>" metadata (from loopback peers only)`)

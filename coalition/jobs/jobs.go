@@ -1,8 +1,8 @@
 // Package jobs is the periodic work every replica of the server runs:
 // releasing expired holds, the daily maintenance (lots' expiry, tiers'
-// review, purging lapsed sessions) and clearing ended business days. Every
-// pass is idempotent and safe on all replicas at once, so no replica has to
-// be elected to run it. The work is reached through small interfaces, so
+// review, purging lapsed sessions and enrolment codes) and clearing ended
+// business days. Every pass is idempotent and safe on all replicas at
+// once, so no replica has to be elected to run it. The work is reached through small interfaces, so
 // the package depends on no settlement or server code.
 package jobs
 
@@ -32,6 +32,12 @@ type Sessions interface {
 	Purge(ctx context.Context, retention time.Duration, limit int) (int64, error)
 }
 
+// EnrolmentCodes deletes self-enrolment's long-lapsed one-time codes
+// (*enrolment.Service).
+type EnrolmentCodes interface {
+	PurgeCodes(ctx context.Context, limit int) (int64, error)
+}
+
 // Clearer clears settlement windows: Due lists the business days that have
 // ended uncleared, oldest first, and Clear clears one and says how many
 // lines its report has.
@@ -50,7 +56,10 @@ type PaymentMaker interface {
 type Jobs struct {
 	Ledger   Ledger
 	Sessions Sessions
-	Clearing Clearer
+	// Enrolment's lapsed codes are purged by Maintain; nil: self-enrolment
+	// is off.
+	Enrolment EnrolmentCodes
+	Clearing  Clearer
 	// Payments makes the payment instructions of the periods that the
 	// windows just cleared complete; nil: none are made.
 	Payments PaymentMaker
@@ -73,7 +82,8 @@ func (j *Jobs) SweepHolds(ctx context.Context) {
 // Maintain is the daily job, run often so that a replica that restarts
 // soon catches up: lots past their expiry date expire into breakage, tiers
 // whose spend has fallen below their threshold are lowered, and web
-// sessions and member links long lapsed are deleted.
+// sessions, member links and self-enrolment's codes long lapsed are
+// deleted.
 func (j *Jobs) Maintain(ctx context.Context) {
 	j.inBatches(ctx, "expire lots", func(limit int) (int, error) {
 		n, err := j.Ledger.ExpireLots(ctx, limit)
@@ -96,6 +106,15 @@ func (j *Jobs) Maintain(ctx context.Context) {
 		}
 		return int(n), err
 	})
+	if j.Enrolment != nil {
+		j.inBatches(ctx, "purge lapsed enrolment codes", func(limit int) (int, error) {
+			n, err := j.Enrolment.PurgeCodes(ctx, limit)
+			if err == nil && n > 0 {
+				j.Log.Info("purged lapsed enrolment codes", "rows", n)
+			}
+			return int(n), err
+		})
+	}
 }
 
 // ClearDue clears the windows whose business day has ended, oldest first,

@@ -286,3 +286,35 @@ func TestAScheduleRunsAtEachTickAndFirstAtOnceWhenAsked(t *testing.T) {
 		<-done
 	}
 }
+
+// codes is self-enrolment's purge with rows to delete.
+type codes struct {
+	left  int64
+	calls int
+}
+
+func (c *codes) PurgeCodes(_ context.Context, limit int) (int64, error) {
+	c.calls++
+	n := min(c.left, int64(limit))
+	c.left -= n
+	return n, nil
+}
+
+func TestMaintenancePurgesLapsedEnrolmentCodesWhenJoiningIsOn(t *testing.T) {
+	w := newWorld(t)
+	w.jobs.Maintain(w.ctx) // joining by QR off: nothing to purge, nothing logged about it
+	if strings.Contains(w.log.String(), "enrolment") {
+		t.Fatalf("log %s", w.log)
+	}
+	c := &codes{left: 1500}
+	w.jobs.Enrolment = c
+	w.jobs.Maintain(w.ctx)
+	if c.left != 0 || c.calls != 2 {
+		t.Fatalf("%d calls, %d codes left; want 2 and none", c.calls, c.left)
+	}
+	for _, want := range []string{`msg="purged lapsed enrolment codes" rows=1000`, `msg="purged lapsed enrolment codes" rows=500`} {
+		if !strings.Contains(w.log.String(), want) {
+			t.Fatalf("log lacks %s: %s", want, w.log)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 // Package sessions keeps the sign-in sessions of people: finance and
 // operator staff, who sign in with a credential the operator issued (a staff
 // API key, checked by its Vault keyed hash), and members, who open a
-// one-time link that the partner that enrolled them delivered. Sessions and
+// one-time link that the partner that enrolled them delivered, or enter a
+// one-time code sent to them when they join by QR. Sessions and
 // links live in the database so that every replica agrees on them; only the
 // SHA-256 of a token or code is stored.
 package sessions
@@ -278,6 +279,19 @@ func (s *Store) OpenMemberLink(ctx context.Context, code string) (Session, strin
 		}
 		// The session's name is the card's last four digits: enough for the
 		// member to recognise it, never the whole number.
+		return Session{Role: RoleMember, MemberID: member, Name: "•••• " + card[len(card)-4:]}, nil
+	})
+}
+
+// SignInMember starts a session of a member who proved who they are
+// another way than by a link: self-enrolment's one-time code, sent to the
+// member's phone number or e-mail address (package enrolment).
+func (s *Store) SignInMember(ctx context.Context, member coalition.MemberID) (Session, string, error) {
+	return s.start(ctx, Session{Role: RoleMember}, func(tx pgx.Tx) (Session, error) {
+		var card string
+		if err := tx.QueryRow(ctx, `SELECT card_number FROM members WHERE id = $1`, member).Scan(&card); err != nil {
+			return Session{}, fmt.Errorf("sign member in: %w", err)
+		}
 		return Session{Role: RoleMember, MemberID: member, Name: "•••• " + card[len(card)-4:]}, nil
 	})
 }

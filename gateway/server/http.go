@@ -17,6 +17,7 @@ import (
 	"github.com/coalition-loyalty/coalition/gateway/rest"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
+	"github.com/coalition-loyalty/coalition/gateway/wallet"
 	"github.com/coalition-loyalty/coalition/gateway/web"
 )
 
@@ -52,7 +53,7 @@ func (s *Server) buildHTTP(ctx context.Context) error {
 		return fmt.Errorf("coalition time zone: %w", err)
 	}
 	site, err := web.Handler(web.Config{Conn: conn, Sessions: s.sessions, Secure: strings.HasPrefix(s.publicURL, "https://"), Zone: zone, Log: s.log, Terms: memberTerms{s},
-		Now: s.cfg.Now,
+		Now: s.cfg.Now, PublicURL: s.publicURL, Join: s.joinPages(terms.Name),
 		PartnerNames: func(ctx context.Context) (map[string]string, error) {
 			ps, err := s.partners.List(ctx)
 			if err != nil {
@@ -71,6 +72,15 @@ func (s *Server) buildHTTP(ctx context.Context) error {
 	mux.Handle("/v1/", api)
 	mux.Handle("GET /openapi.json", api)
 	mux.Handle("/", rest.WithRequestID(site))
+	if s.passes != nil {
+		passes, err := wallet.Handler(wallet.Config{Passes: s.passes, Sessions: s.sessions, Log: s.log})
+		if err != nil {
+			return err
+		}
+		for _, p := range wallet.Paths {
+			mux.Handle(p, rest.WithRequestID(passes))
+		}
+	}
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", s.ready.ServeVerdict)
 	s.http = s.newHTTPServer(rest.LimitBody(s.cfg.HTTPLimits.MaxBodyBytes, mux))

@@ -9,9 +9,9 @@ import (
 )
 
 // memberTerms gives the member page what the points are worth, the
-// member's locked points, the offers open to the member now and the
-// partners' rates, from the coalition's settings, the ledger and the rules
-// in force.
+// member's locked points, the offers open to the member now, the
+// partners' rates and the wallet passes offered, from the coalition's
+// settings, the ledger, the rules in force and the passes.
 type memberTerms struct{ s *Server }
 
 func (t memberTerms) MemberTerms(ctx context.Context, member coalition.MemberID, tier string) (web.MemberTerms, error) {
@@ -64,6 +64,13 @@ func (t memberTerms) MemberTerms(ctx context.Context, member coalition.MemberID,
 			o.UnlockAt = name(pm.UnlockAt)
 		}
 		out.Offers = append(out.Offers, o)
+	}
+	if ps := s.passes; ps != nil {
+		on, err := ps.Notifications(ctx, member)
+		if err != nil {
+			return web.MemberTerms{}, err
+		}
+		out.Wallet = &web.MemberWallet{Apple: ps.AppleOn(), Google: ps.GoogleOn(), Notifications: on}
 	}
 	return out, nil
 }

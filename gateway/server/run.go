@@ -106,6 +106,9 @@ func (s *Server) refreshRevocations(ctx context.Context) {
 func (s *Server) runJobs(ctx context.Context, g *errgroup.Group) {
 	work := &jobs.Jobs{Ledger: s.ledger, Sessions: s.sessions, Clearing: clearingJob{s.clearing}, Payments: paymentsJob{s.finance},
 		Metrics: s.metrics, Log: s.log}
+	if s.enrolment != nil {
+		work.Enrolment = s.enrolment
+	}
 	for _, j := range []struct {
 		every time.Duration
 		first bool
@@ -114,6 +117,8 @@ func (s *Server) runJobs(ctx context.Context, g *errgroup.Group) {
 		{s.cfg.SweepInterval, false, work.SweepHolds},
 		{s.cfg.MaintenanceInterval, true, work.Maintain},
 		{s.cfg.ClearingInterval, true, work.ClearDue},
+		{s.passOutboxInterval(), true, s.passes.DeliverDue},
+		{s.passDailyInterval(), true, s.passDaily},
 	} {
 		if j.every > 0 {
 			g.Go(func() error { jobs.Every(ctx, j.every, j.first, j.pass); return nil })

@@ -20,11 +20,13 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
+	"github.com/coalition-loyalty/coalition/coalition/enrolment"
 	"github.com/coalition-loyalty/coalition/coalition/infra/telemetry"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/passes"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
@@ -87,10 +89,16 @@ type Config struct {
 	// PhoneHashKey keys the hash of phone numbers without Vault (32 bytes
 	// or more).
 	PhoneHashKey []byte
+	// Wallet configures the members' Apple Wallet and Google Wallet
+	// passes, whose credentials come from Vault.
+	Wallet WalletConfig
 
 	// Lanes is the ledger's number of group-commit lanes for accruals and redemptions
 	// (zero: ledger.DefaultLanes(); negative: a transaction per posting).
 	Lanes int
+
+	// Join turns on self-enrolment by QR when it has a sender (join.go).
+	Join JoinConfig
 
 	// Settings are the coalition's terms, recorded on the first start.
 	Settings ledger.Settings
@@ -211,6 +219,10 @@ type Server struct {
 	clearing *clearing.Clearing
 	finance  *finance.Finance
 	sessions *sessions.Store
+	passes   *passes.Service // nil: no wallet passes
+
+	// enrolment is self-enrolment by QR; nil when it is off.
+	enrolment *enrolment.Service
 
 	grpc      *grpc.Server
 	health    *health.Server
@@ -245,7 +257,7 @@ func (c Config) Complete(ctx context.Context) (_ *Server, err error) {
 	}()
 	steps := []func(context.Context) error{
 		s.openTelemetry, s.connectVault, s.checkHTTPPlaintext, s.choosePhoneHasher, s.openDatabase, s.checkSchema,
-		s.buildDomain, s.seedAndBootstrap, s.buildAuth, s.listen, s.buildReadiness, s.buildGRPC, s.buildHTTP, s.buildAdmin,
+		s.buildDomain, s.seedAndBootstrap, s.buildAuth, s.buildEnrolment, s.listen, s.buildReadiness, s.buildGRPC, s.buildWallet, s.buildHTTP, s.buildAdmin,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -266,6 +278,7 @@ func (c Config) withDefaults() Config {
 		c.CredentialClock = time.Now
 	}
 	c.HTTPLimits = c.HTTPLimits.withDefaults()
+	c.Wallet = c.Wallet.withDefaults()
 	return c
 }
 

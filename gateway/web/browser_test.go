@@ -57,7 +57,8 @@ type site struct {
 // date; sessions keep real time, because the browser judges cookies by it.
 var start = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 
-func newSite(t *testing.T) *site {
+// newSite starts the site; options change its server's Config first.
+func newSite(t *testing.T, options ...func(*server.Config)) *site {
 	t.Helper()
 	ctx := context.Background()
 	vs, _, creds := servertest.Vault(t)
@@ -68,7 +69,7 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := servertest.Start(t, server.Config{
+	cfg := server.Config{
 		Pool:         pool,
 		HTTPListener: hl,
 		// As dev mode serves them on loopback: the browser needs no CA.
@@ -79,7 +80,11 @@ func newSite(t *testing.T) *site {
 		Settings: ledger.Settings{Name: "Test", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100,
 			InterchangeFeeBP: 100, IssueFeeBP: 50, BreakageShareBP: 2000},
 		Now: c.Now,
-	})
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	srv := servertest.Start(t, cfg)
 	for _, p := range []partners.Partner{
 		{Code: "cafe", Name: "Coffee Corner", Kind: "café", EarnRateBP: 500, PointsTTLDays: 365},
 		{Code: "cinema", Name: "Star Cinema", Kind: "cinema", EarnRateBP: 300, PointsTTLDays: 365},

@@ -78,7 +78,7 @@ func TestEveryTextOfThePagesIsInEnglishAndRussian(t *testing.T) {
 		}
 	}
 	// The handlers' keys: titles, errors and refusals made here.
-	goKeyRE := regexp.MustCompile(`"((?:finops|error|finance|report|drill|operator|member|signin|link|home)\.[a-z0-9_.]*[a-z0-9_])"`)
+	goKeyRE := regexp.MustCompile(`"((?:finops|error|finance|report|drill|operator|member|signin|link|home|join)\.[a-z0-9_.]*[a-z0-9_])"`)
 	srcs, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)

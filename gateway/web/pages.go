@@ -289,6 +289,8 @@ type operatorData struct {
 	// Rules is the rule set in force; nil if the rules service does not
 	// answer, and the page shows each partner's base terms only.
 	Rules *coalitionv1.RuleSet
+	// Join: joining by QR is on, and each partner's poster is linked.
+	Join bool
 }
 
 func (s *server) operatorPage(w http.ResponseWriter, r *http.Request) {
@@ -307,7 +309,7 @@ func (s *server) operatorPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, sess, err)
 		return
 	}
-	d := operatorData{Partners: ps.GetPartners(), Figures: f.GetFigures()}
+	d := operatorData{Partners: ps.GetPartners(), Figures: f.GetFigures(), Join: s.cfg.Join != nil}
 	if rs, err := s.admin.GetRules(ctx, &coalitionv1.GetRulesRequest{}); err == nil {
 		d.Rules = rs
 	} else {

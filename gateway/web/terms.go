@@ -20,6 +20,16 @@ type MemberTerms struct {
 	// Promotions names every promotion of the rules in force, by code, for
 	// the history's bonus lines.
 	Promotions map[string]string
+	// Wallet offers the card as a wallet pass; nil: no wallet is offered.
+	Wallet *MemberWallet
+}
+
+// MemberWallet is what the member page offers of the wallet passes: the
+// buttons (Apple's download and Google's save link, served by
+// gateway/wallet) and the switch for messages on the pass.
+type MemberWallet struct {
+	Apple, Google bool
+	Notifications bool
 }
 
 // Locked is points a purchase at one partner unlocks.

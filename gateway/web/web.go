@@ -3,14 +3,17 @@
 // spend), finance staff's settlement reports (windows, report, CSV, drill
 // down to the ledger) and finance operations (payments and the bank's
 // statements, adjustments and banking details decided by a second person,
-// the points liability), and the operator's view of the network. Pages are
-// rendered on the server from embedded templates, in Russian or English.
+// the points liability), the operator's view of the network, and joining
+// by QR at a partner's counter (the join pages and their printable
+// posters). Pages are rendered on the server from embedded templates, in
+// Russian or English.
 //
 // Every page reads its data by calling the gRPC server as the signed-in
 // person, with their session token, so a page admits exactly the roles of
 // the RPCs it calls. Sign-in itself (a staff credential, or a member's
 // one-time link) is the only thing done here directly, through the session
-// store.
+// store, and so is joining by QR (join.go), through the enrolment service:
+// it signs a person in, or enrolls them, before they have a session.
 package web
 
 import (
@@ -79,7 +82,12 @@ type Config struct {
 	// Now is the time (time.Now if nil): it dates the payment files'
 	// names and picks the liability page's default month.
 	Now func() time.Time
-	Log *slog.Logger
+	// PublicURL is where people open the pages: the enrolment QR codes
+	// point there.
+	PublicURL string
+	// Join, if set, serves self-enrolment by QR (join.go); nil: off.
+	Join *Join
+	Log  *slog.Logger
 }
 
 type server struct {
@@ -156,6 +164,7 @@ func Handler(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /finance/liability", s.liabilityPage)
 	mux.HandleFunc("GET /finance/liability.csv", s.liabilityCSV)
 	mux.HandleFunc("GET /operator", s.operatorPage)
+	s.mountJoin(mux)
 	return securityHeaders(mux), nil
 }
 
@@ -187,7 +196,10 @@ type page struct {
 	T    func(string) string
 	// Path is the page's own path: the request's, unless a form posted
 	// elsewhere shows the page again.
-	Path    string
+	Path string
+	// Query is what the language switch keeps of the page's query (the
+	// join pages' point of sale), encoded.
+	Query   template.URL
 	Title   string
 	Session *sessions.Session
 	CSRF    string

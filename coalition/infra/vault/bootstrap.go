@@ -17,7 +17,8 @@ type AppRoleCredentials struct {
 // Bootstrap sets up everything the coalition needs in Vault, and changes
 // nothing that is already there: the root CA and the intermediate CA that
 // issues certificates, the partner and server roles, the transit keys, the
-// policies, and the server's AppRole. serverDomains are the DNS names (and
+// KV mount of the wallet credentials, the policies, and the server's
+// AppRole. serverDomains are the DNS names (and
 // their subdomains) the server's certificate may carry; localhost if none.
 // It returns fresh AppRole credentials for the server.
 func (c *Client) Bootstrap(ctx context.Context, serverDomains ...string) (AppRoleCredentials, error) {
@@ -46,6 +47,13 @@ func (c *Client) Bootstrap(ctx context.Context, serverDomains ...string) (AppRol
 	}
 	if err := mount(TransitMount, "transit", ""); err != nil {
 		return AppRoleCredentials{}, err
+	}
+	// Credentials others issue to the coalition (Apple's and Google's
+	// wallet keys): kept, versioned, never generated here.
+	if _, ok := mounts[SecretsMount+"/"]; !ok {
+		if err := c.api.Sys().MountWithContext(ctx, SecretsMount, &api.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+			return AppRoleCredentials{}, fmt.Errorf("vault bootstrap: mount %s: %w", SecretsMount, err)
+		}
 	}
 	if err := c.ensureCA(ctx); err != nil {
 		return AppRoleCredentials{}, err

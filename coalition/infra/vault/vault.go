@@ -1,7 +1,8 @@
 // Package vault keeps the coalition's credentials in HashiCorp Vault: the
 // coalition's CA (PKI secrets engine) that issues partners' client
 // certificates and the server's own, the transit keys behind keyed hashes
-// (phone numbers, API keys), and the server's login (AppRole, or Vault's
+// (phone numbers, API keys), the wallet credentials Apple and Google issue
+// (a KV mount), and the server's login (AppRole, or Vault's
 // Kubernetes auth method) with its token renewal. Every call takes a context; renewal is done by a watcher, not by
 // callers.
 package vault

@@ -489,3 +489,17 @@ func TestTokenEndpointRefusalIsReported(t *testing.T) {
 		t.Fatalf("err = %v, want the grant refusal", err)
 	}
 }
+
+// The QR code holds what the till scans from the member's phone; the card
+// number is its text.
+func TestObjectBarcodeHoldsTheGivenValue(t *testing.T) {
+	c := sampleCard()
+	c.BarcodeValue = "Zm9vYmFyYmF6cXV4cXV1eDEyMzQ1Njc4"
+	o, err := program.Object(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Barcode.Value != c.BarcodeValue || o.Barcode.AlternateText != c.CardNumber {
+		t.Errorf("barcode = %+v", o.Barcode)
+	}
+}

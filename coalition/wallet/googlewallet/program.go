@@ -30,6 +30,10 @@ type Card struct {
 	// Google's logs).
 	ObjectSuffix string
 	CardNumber   string
+	// BarcodeValue is what the QR code holds: what the till scans from
+	// the member's phone (the member's QR token). CardNumber if empty; the
+	// card number is the barcode's text either way.
+	BarcodeValue string
 	MemberName   string // optional
 	Balance      coalition.Points
 	Tier         string // optional
@@ -106,6 +110,10 @@ func (p Program) Object(c Card) (LoyaltyObject, error) {
 	if !card.ValidNumber(c.CardNumber) {
 		return LoyaltyObject{}, coalition.Errorf(coalition.Invalid, "card_number", "is not a valid card number")
 	}
+	value := c.BarcodeValue
+	if value == "" {
+		value = c.CardNumber
+	}
 	o := LoyaltyObject{
 		ID:            id,
 		ClassID:       classID,
@@ -113,7 +121,7 @@ func (p Program) Object(c Card) (LoyaltyObject, error) {
 		AccountID:     c.CardNumber,
 		AccountName:   c.MemberName,
 		LoyaltyPoints: &LoyaltyPoints{Label: "Points", Balance: balance(c.Balance)},
-		Barcode:       &Barcode{Type: "QR_CODE", Value: c.CardNumber, AlternateText: c.CardNumber},
+		Barcode:       &Barcode{Type: "QR_CODE", Value: value, AlternateText: c.CardNumber},
 	}
 	if c.Tier != "" {
 		o.SecondaryLoyaltyPoints = &LoyaltyPoints{Label: "Tier", Balance: LoyaltyPointsBalance{String: c.Tier}}

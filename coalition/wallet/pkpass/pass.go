@@ -21,10 +21,18 @@ type Pass struct {
 	// AuthenticationToken is what the device sends back to WebServiceURL
 	// (as "ApplePass <token>"); Apple requires at least 16 characters.
 	AuthenticationToken string
-	// WebServiceURL is the https base of the pass web service.
+	// WebServiceURL is the https base of the pass web service. Empty: the
+	// pass has no web service (and no authentication token) and is never
+	// updated, as in dev mode served over plain HTTP.
 	WebServiceURL string
 
-	CardNumber string // 16 digits; the barcode the till scans
+	CardNumber string // 16 digits; printed under the barcode for a cashier to key in
+	// BarcodeMessage is what the QR code holds: what the till scans from
+	// the member's phone (the member's QR token). CardNumber if empty.
+	BarcodeMessage string
+	// Silent leaves out the change messages, so that Wallet updates the
+	// pass without a notification (a member who turned them off).
+	Silent     bool
 	MemberName string // optional
 	Balance    coalition.Points
 	Tier       string // optional
@@ -34,6 +42,10 @@ type Pass struct {
 	// lock-screen message Wallet shows when this pass replaces one with a
 	// different balance. Optional.
 	LastChange string
+	// News is the latest notice that changes no number on the card, such
+	// as "120 points expire by 31 Mar 2026". It is a back field whose
+	// change Wallet shows on the lock screen. Optional.
+	News string
 
 	OrganizationName string
 	Description      string // read by VoiceOver; required by Apple
@@ -71,8 +83,8 @@ type passFile struct {
 	ForegroundColor     string    `json:"foregroundColor"`
 	BackgroundColor     string    `json:"backgroundColor"`
 	LabelColor          string    `json:"labelColor"`
-	WebServiceURL       string    `json:"webServiceURL"`
-	AuthenticationToken string    `json:"authenticationToken"`
+	WebServiceURL       string    `json:"webServiceURL,omitempty"`
+	AuthenticationToken string    `json:"authenticationToken,omitempty"`
 	SharingProhibited   bool      `json:"sharingProhibited"`
 	Barcodes            []barcode `json:"barcodes"`
 	StoreCard           fields    `json:"storeCard"`
@@ -112,14 +124,21 @@ func (b *Builder) passJSON(p Pass) ([]byte, error) {
 		NumberStyle:   "PKNumberStyleDecimal",
 		ChangeMessage: "Balance: %@ points",
 	}
-	if p.LastChange != "" {
+	switch {
+	case p.Silent:
+		balance.ChangeMessage = ""
+	case p.LastChange != "":
 		// The whole message is a format string: a "%" of the member's text
 		// must not be read as a directive.
 		balance.ChangeMessage = strings.ReplaceAll(p.LastChange, "%", "%%") + ". Balance: %@"
 	}
 	f := fields{PrimaryFields: []field{balance}}
 	if p.Tier != "" {
-		f.SecondaryFields = append(f.SecondaryFields, field{Key: "tier", Label: "Tier", Value: p.Tier, ChangeMessage: "Your tier is now %@"})
+		tier := field{Key: "tier", Label: "Tier", Value: p.Tier, ChangeMessage: "Your tier is now %@"}
+		if p.Silent {
+			tier.ChangeMessage = ""
+		}
+		f.SecondaryFields = append(f.SecondaryFields, tier)
 	}
 	if p.MemberName != "" {
 		f.AuxiliaryFields = append(f.AuxiliaryFields, field{Key: "member", Label: "Member", Value: p.MemberName})
@@ -130,6 +149,13 @@ func (b *Builder) passJSON(p Pass) ([]byte, error) {
 		next := expiring[0]
 		f.AuxiliaryFields = append(f.AuxiliaryFields, expiryField("nextExpiry", next, "PKDateStyleShort"))
 	}
+	if p.News != "" {
+		news := field{Key: "news", Label: "News", Value: p.News, ChangeMessage: "%@"}
+		if p.Silent {
+			news.ChangeMessage = ""
+		}
+		f.BackFields = append(f.BackFields, news)
+	}
 	if len(p.Partners) > 0 {
 		f.BackFields = append(f.BackFields, field{Key: "partners", Label: "Earn and spend at", Value: strings.Join(p.Partners, "\n")})
 	}
@@ -137,6 +163,14 @@ func (b *Builder) passJSON(p Pass) ([]byte, error) {
 		f.BackFields = append(f.BackFields, expiryField(fmt.Sprintf("expiry%d", i+1), e, "PKDateStyleLong"))
 	}
 
+	message := p.BarcodeMessage
+	if message == "" {
+		message = p.CardNumber
+	}
+	token := p.AuthenticationToken
+	if p.WebServiceURL == "" {
+		token = ""
+	}
 	pf := passFile{
 		FormatVersion:       1,
 		PassTypeIdentifier:  b.cfg.PassTypeIdentifier,
@@ -149,13 +183,13 @@ func (b *Builder) passJSON(p Pass) ([]byte, error) {
 		BackgroundColor:     p.Background.String(),
 		LabelColor:          p.Label.String(),
 		WebServiceURL:       p.WebServiceURL,
-		AuthenticationToken: p.AuthenticationToken,
+		AuthenticationToken: token,
 		// The barcode spends the member's points at any till; a forwarded
 		// pass would hand them to someone else.
 		SharingProhibited: true,
 		Barcodes: []barcode{{
 			Format:          "PKBarcodeFormatQR",
-			Message:         p.CardNumber,
+			Message:         message,
 			MessageEncoding: "iso-8859-1",
 			AltText:         grouped(p.CardNumber),
 		}},
@@ -201,12 +235,14 @@ func validate(p Pass) error {
 	switch {
 	case p.SerialNumber == "" || strings.Contains(p.SerialNumber, "/"):
 		return invalid("serial_number", "must be non-empty and contain no %q", "/")
-	case len(p.AuthenticationToken) < 16:
+	case p.WebServiceURL != "" && len(p.AuthenticationToken) < 16:
 		return invalid("authentication_token", "must be at least 16 characters (Apple's minimum)")
 	case strings.IndexFunc(p.AuthenticationToken, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
 		return invalid("authentication_token", "must be printable ASCII without spaces: devices send it in an HTTP header")
 	case !card.ValidNumber(p.CardNumber):
 		return invalid("card_number", "is not a valid card number")
+	case strings.IndexFunc(p.BarcodeMessage, func(r rune) bool { return r < ' ' || r > '~' }) >= 0:
+		return invalid("barcode_message", "must be printable ASCII: the barcode is encoded as ISO 8859-1")
 	case p.OrganizationName == "":
 		return invalid("organization_name", "is required")
 	case p.Description == "":
@@ -214,8 +250,7 @@ func validate(p Pass) error {
 	case p.Foreground == p.Background:
 		return invalid("foreground", "is the same colour as the background: the pass would be unreadable")
 	}
-	u, err := url.Parse(p.WebServiceURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
+	if u, err := url.Parse(p.WebServiceURL); p.WebServiceURL != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
 		// Wallet talks only https to a web service outside its developer
 		// settings.
 		return invalid("web_service_url", "must be an absolute https URL")

@@ -676,3 +676,79 @@ func verifyInGo(t *testing.T, signature, manifest []byte, leaf *x509.Certificate
 		t.Fatalf("signature over the signed attributes: %v", err)
 	}
 }
+
+// The till scans what the member page's QR code holds (the member's QR
+// token); the card number stays under the code for a cashier to key in.
+func TestBarcodeHoldsTheGivenMessageWithTheCardNumberAsItsText(t *testing.T) {
+	ca := newTestCA(t, mustECKey(t))
+	p := samplePass()
+	p.BarcodeMessage = "Zm9vYmFyYmF6cXV4cXV1eDEyMzQ1Njc4"
+	archive, err := ca.builder(t).Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got applePass
+	if err := json.Unmarshal(unzip(t, archive)["pass.json"], &got); err != nil {
+		t.Fatal(err)
+	}
+	if bc := got.Barcodes[0]; bc.Message != p.BarcodeMessage || bc.AltText != "7700 0000 0000 0008" {
+		t.Errorf("barcode = %+v", bc)
+	}
+}
+
+// A member who turned notifications off gets the new pass without a word
+// on the lock screen: no field carries a change message.
+func TestSilentPassHasNoChangeMessages(t *testing.T) {
+	ca := newTestCA(t, mustECKey(t))
+	p := samplePass()
+	p.Silent = true
+	p.News = "120 points expire by 31 Mar 2026"
+	archive, err := ca.builder(t).Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data := unzip(t, archive)["pass.json"]; bytes.Contains(data, []byte("changeMessage")) {
+		t.Errorf("a silent pass has change messages:\n%s", data)
+	}
+}
+
+// Without a web service (dev mode over plain HTTP) the pass carries
+// neither the URL nor a token, which Apple allows only together.
+func TestPassWithoutAWebServiceCarriesNoToken(t *testing.T) {
+	ca := newTestCA(t, mustECKey(t))
+	p := samplePass()
+	p.WebServiceURL = ""
+	archive, err := ca.builder(t).Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := unzip(t, archive)["pass.json"]
+	if bytes.Contains(data, []byte("webServiceURL")) || bytes.Contains(data, []byte("authenticationToken")) {
+		t.Errorf("a pass without a web service names one:\n%s", data)
+	}
+}
+
+// A notice that changes no number reaches the lock screen through a back
+// field whose change message is the notice itself.
+func TestNewsIsABackFieldWalletAnnounces(t *testing.T) {
+	ca := newTestCA(t, mustECKey(t))
+	p := samplePass()
+	p.News = "120 points expire by 31 Mar 2026"
+	archive, err := ca.builder(t).Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got applePass
+	if err := json.Unmarshal(unzip(t, archive)["pass.json"], &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range got.StoreCard.BackFields {
+		if f.Key == "news" {
+			if string(f.Value) != `"`+p.News+`"` || f.ChangeMessage != "%@" {
+				t.Fatalf("news field = %+v", f)
+			}
+			return
+		}
+	}
+	t.Fatal("no news back field")
+}

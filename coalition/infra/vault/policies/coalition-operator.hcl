@@ -24,3 +24,8 @@ path "coalition-transit/hmac/api-key/*" {
 path "coalition-pki/issue/staff" {
   capabilities = ["create", "update"]
 }
+# Store the wallet credentials Apple and Google issue (coalitionctl vault
+# put-wallet-…).
+path "coalition-secrets/data/wallet/*" {
+  capabilities = ["create", "update", "read"]
+}

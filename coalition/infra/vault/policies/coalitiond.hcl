@@ -23,3 +23,8 @@ path "auth/token/renew-self" {
 path "auth/token/lookup-self" {
   capabilities = ["read"]
 }
+# Read the wallet credentials (Apple pass type certificate, APNs key,
+# Google service account) at start.
+path "coalition-secrets/data/wallet/*" {
+  capabilities = ["read"]
+}
