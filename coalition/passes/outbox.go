@@ -401,10 +401,23 @@ func (s *Service) DeliverDue(ctx context.Context) {
 }
 
 // Daily is the passes' share of the daily job, run often so that a replica
-// that restarts catches up: members with points expiring within the
-// horizon are told on their pass (once a day each), and delivered updates
-// older than Retention are deleted.
+// that restarts catches up: promotions that have begun are announced to
+// the members they are for (once each), members with points expiring
+// within the horizon are told on their pass (once a day each), and
+// delivered updates older than Retention are deleted.
 func (s *Service) Daily(ctx context.Context, within time.Duration) {
+	if s.cfg.Rules != nil {
+		rs, err := s.cfg.Rules.Current(ctx)
+		if err == nil {
+			var n int64
+			if n, err = s.EnqueuePromotions(ctx, rs, 1000); n > 0 {
+				s.cfg.Log.InfoContext(ctx, "announced new promotions on the passes", "members", n)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Log.ErrorContext(ctx, "announce new promotions on the passes", "error", err)
+		}
+	}
 	if n, err := s.EnqueueExpiring(ctx, within, 1000); err != nil {
 		if ctx.Err() == nil {
 			s.cfg.Log.ErrorContext(ctx, "tell members of expiring points on their passes", "error", err)

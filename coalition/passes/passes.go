@@ -115,6 +115,9 @@ type Config struct {
 	// BackoffCap bound the pause after a failed delivery (defaults 30 s
 	// and 1 hour), doubling with each attempt.
 	Lease, BackoffBase, BackoffCap time.Duration
+	// Rules, if set, are the loyalty rules: the daily job announces new
+	// promotions on the passes of the members they are for.
+	Rules RuleSource
 	// BeforeMark, if set, runs after an event was sent and before it is
 	// marked delivered; an error stops the worker there, as a crash would.
 	// For tests.

@@ -75,7 +75,7 @@ func (s *Server) buildWallet(ctx context.Context) error {
 	cfg := passes.Config{
 		Tx: s.tx, Cards: membercard.Source{Ledger: s.ledger, Partners: s.partners},
 		Branding: passes.Branding{Name: terms.Name, Foreground: passBranding.fg, Background: passBranding.bg, Label: passBranding.label},
-		Zone:     zone, Clock: s.cfg.Now, Log: s.log,
+		Zone:     zone, Clock: s.cfg.Now, Log: s.log, Rules: s.rules,
 	}
 	switch {
 	case secrets.Apple == nil:

@@ -71,3 +71,15 @@ CREATE TABLE pass_outbox (
 );
 CREATE INDEX pass_outbox_due ON pass_outbox (next_attempt_at) WHERE delivered_at IS NULL;
 CREATE INDEX pass_outbox_delivered ON pass_outbox (delivered_at) WHERE delivered_at IS NOT NULL;
+
+-- The promotions announced on the passes: a promotion that has begun is
+-- announced once to every member with a pass whose tier it is for (each
+-- event's id derives from the promotion and the member, so an
+-- announcement cut short and run again tells nobody twice), and then
+-- recorded here, so the daily job does not go through the members again.
+CREATE TABLE pass_promotions_announced (
+    code         TEXT NOT NULL,
+    starts       TIMESTAMPTZ NOT NULL,
+    announced_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (code, starts)
+);
