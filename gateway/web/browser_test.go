@@ -61,7 +61,7 @@ var start = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 func newSite(t *testing.T, options ...func(*server.Config)) *site {
 	t.Helper()
 	ctx := context.Background()
-	vs, _, creds := servertest.Vault(t)
+	vs, operator, creds := servertest.Vault(t)
 	pool := pgtest.NewDB(t)
 	c := clock.NewManual(start)
 	// The public address is known only once the HTTP listener is open.
@@ -83,6 +83,13 @@ func newSite(t *testing.T, options ...func(*server.Config)) *site {
 	}
 	for _, o := range options {
 		o(&cfg)
+	}
+	if cfg.Wallet.PassTypeID != "" {
+		// A site that offers wallet passes has the credentials dev mode
+		// makes: a pass type certificate from the coalition's own CA.
+		if err := operator.EnsureDevWallet(ctx, cfg.Wallet.PassTypeID, cfg.Wallet.TeamID); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv := servertest.Start(t, cfg)
 	for _, p := range []partners.Partner{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ func TestANewcomerJoinsByQRCodeOnAPhoneAndSeesTheWelcomePoints(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Join = server.JoinConfig{Sender: out, TermsVersion: "2026-03", TermsURL: "https://coalition.example/terms"}
+		c.Wallet = server.WalletConfig{PassTypeID: "pass.org.coalition.test", TeamID: "TEAM000001"}
 	})
 	if _, err := s.rules.Put(context.Background(), rules.RuleSet{Partners: []rules.PartnerRules{{Partner: "cafe", WelcomePoints: 100}}}); err != nil {
 		t.Fatal(err)
@@ -95,4 +97,24 @@ func TestANewcomerJoinsByQRCodeOnAPhoneAndSeesTheWelcomePoints(t *testing.T) {
 		t.Fatalf("card number shown %q; the member's is %q, enrolled at %s", got, card, home)
 	}
 	screenshot(t, ctx, "join-card")
+
+	// And the card goes into the phone's wallet: the button downloads the
+	// signed pass (a zip with its manifest and signature), as the member.
+	type download struct {
+		Status      int    `json:"status"`
+		ContentType string `json:"type"`
+		Magic       string `json:"magic"`
+		Size        int    `json:"size"`
+	}
+	href := attr(t, ctx, "#add-apple", "href")
+	pass, err := chromedp.Run(within(t, ctx), chromedp.Evaluate[download](`fetch(`+strconv.Quote(href)+`).then(async r => {
+			const b = new Uint8Array(await r.arrayBuffer());
+			return {status: r.status, type: r.headers.get("Content-Type"), magic: String.fromCharCode(b[0], b[1]), size: b.length};
+		})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pass.Status != http.StatusOK || pass.ContentType != "application/vnd.apple.pkpass" || pass.Magic != "PK" || pass.Size < 1000 {
+		t.Fatalf("the Apple Wallet button gave %+v", pass)
+	}
 }
