@@ -331,18 +331,8 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			})
 			return err
 		})
-		q.Queue(`
-			SELECT member_id, SUM(CASE WHEN kind = 'earn' THEN amount_minor ELSE -amount_minor END)
-			FROM transactions
-			WHERE member_id = ANY($1) AND kind IN ('earn', 'earn_refund') AND created_at > $2
-			GROUP BY member_id`, memberIDs, now.AddDate(0, 0, -rs.Tiers.PeriodDays)).Query(func(rows pgx.Rows) error {
-			var id coalition.MemberID
-			var spend int64
-			_, err := pgx.ForEachRow(rows, []any{&id, &spend}, func() error {
-				facts[id].spend = spend
-				return nil
-			})
-			return err
+		queueSpends(q, memberIDs, now.AddDate(0, 0, -rs.Tiers.PeriodDays), func(id coalition.MemberID, spend int64) {
+			facts[id].spend = spend
 		})
 	}
 	var capped, batchPartners []uuid.UUID

@@ -63,7 +63,12 @@ func BenchmarkAccrue(b *testing.B) {
 }
 
 // BenchmarkAccrueConcurrently measures accruals from 16 goroutines on 256
-// members, one transaction each and through the group-commit lanes.
+// members, one transaction each and through the group-commit lanes; then,
+// through the lanes under tier rules (every accrual reads its member's
+// qualifying spend over the year), on 64 members who never bought
+// (tiers/fresh) and on 64 regulars who first made 200 purchases each: one
+// a day for 200 days (as many days as purchases: the least a running
+// figure per day can save), or ten a day for 20 days.
 //
 //	go test ./coalition/ledger -run '^$' -bench AccrueConcurrently -benchtime 5000x
 func BenchmarkAccrueConcurrently(b *testing.B) {
@@ -92,6 +97,90 @@ func BenchmarkAccrueConcurrently(b *testing.B) {
 			s := f.l.BatchStats()
 			if s.Batches > 0 {
 				b.ReportMetric(float64(s.Batched)/float64(s.Batches), "accruals/batch")
+			}
+		})
+	}
+	for _, history := range []struct {
+		name              string
+		purchases, perDay int
+	}{{"fresh", 0, 1}, {"regulars-1-a-day", 200, 1}, {"regulars-10-a-day", 200, 10}} {
+		b.Run("tiers/"+history.name, func(b *testing.B) {
+			f := newFixture(b)
+			f.putRules(rules.RuleSet{Tiers: &rules.Tiers{PeriodDays: 365, Levels: []rules.Tier{
+				{Code: "silver", Name: "Silver", ThresholdMinor: 500_000, MultiplierBP: 12_500},
+				{Code: "gold", Name: "Gold", ThresholdMinor: 2_000_000, MultiplierBP: 15_000},
+				{Code: "platinum", Name: "Platinum", ThresholdMinor: 5_000_000, MultiplierBP: 20_000},
+			}}})
+			members := f.regulars(64, history.purchases, history.perDay)
+			var n atomic.Int64
+			b.SetParallelism(8) // 16 goroutines on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					key := fmt.Sprintf("bench-%d", i)
+					if _, err := f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: key,
+						Member: ledger.MemberRef{ID: members[i%int64(len(members))].ID}, Purchase: rub(100_000), OrderID: key}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// regulars enrols members at the café who each make purchases purchases
+// of 1,000.00, perDay a day, the clock moving on as they buy, and then
+// analyses the tables as a settled database's would be.
+func (f *fixture) regulars(members, purchases, perDay int) []ledger.Member {
+	f.t.Helper()
+	var out []ledger.Member
+	for range members {
+		out = append(out, f.enroll(f.cafe))
+	}
+	for k := range purchases {
+		as := make([]ledger.Accrual, len(out))
+		for i, m := range out {
+			key := fmt.Sprintf("history-%d-%d", k, i)
+			as[i] = ledger.Accrual{IdempotencyKey: key, Member: ledger.MemberRef{ID: m.ID}, Purchase: rub(100_000), OrderID: key}
+		}
+		_, errs := f.l.AccrueAll(f.ctx, f.cafe.ID, as)
+		for _, err := range errs {
+			if err != nil {
+				f.t.Fatal(err)
+			}
+		}
+		f.clock.Advance(24 * time.Hour / time.Duration(perDay))
+	}
+	if _, err := f.pool.Exec(f.ctx, `ANALYZE`); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+// BenchmarkQualifyingSpend measures the tier spend's read alone, one
+// member at a time, for 64 regulars with 200 purchases each over the last
+// year (one a day, or ten a day): as the ledger reads it (the running
+// figure of each day and the first day's transactions) and as it read it
+// before member_day_spend (every purchase of the period).
+//
+//	go test ./coalition/ledger -run '^$' -bench QualifyingSpend -benchtime 3000x -count 3
+func BenchmarkQualifyingSpend(b *testing.B) {
+	for _, perDay := range []int{1, 10} {
+		f := newFixture(b)
+		members := f.regulars(64, 200, perDay)
+		from := f.clock.Now().AddDate(0, 0, -365)
+		b.Run(fmt.Sprintf("regulars-%d-a-day/running-figure", perDay), func(b *testing.B) {
+			for i := range b.N {
+				if _, err := f.l.QualifyingSpend(f.ctx, members[i%len(members)].ID, from); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("regulars-%d-a-day/transactions", perDay), func(b *testing.B) {
+			for i := range b.N {
+				f.spendByTheTransactions(members[i%len(members)], from)
 			}
 		})
 	}

@@ -51,6 +51,19 @@ var invariants = []struct {
 		FROM member_day_points AS d
 		FULL JOIN lines AS l ON l.member_id = d.member_id AND l.partner_id = d.partner_id AND l.day = d.day
 		WHERE COALESCE(d.points, 0) <> COALESCE(l.points, 0)`, nil},
+	{"a member's spend of a day is the day's earns less its earn refunds", `
+		WITH spend AS (
+			SELECT member_id, (created_at AT TIME ZONE 'UTC')::DATE AS day,
+			       SUM(CASE WHEN kind = 'earn' THEN amount_minor ELSE -amount_minor END) AS spend_minor
+			FROM transactions
+			WHERE kind IN ('earn', 'earn_refund') AND amount_minor IS NOT NULL
+			GROUP BY 1, 2)
+		SELECT 'member ' || COALESCE(d.member_id, s.member_id)::TEXT || ' on ' || COALESCE(d.day, s.day)::TEXT
+		       || ' (UTC): running spend ' || COALESCE(d.spend_minor, 0)::TEXT
+		       || ', earns less earn refunds ' || COALESCE(s.spend_minor, 0)::TEXT
+		FROM member_day_spend AS d
+		FULL JOIN spend AS s ON s.member_id = d.member_id AND s.day = d.day
+		WHERE COALESCE(d.spend_minor, 0) <> COALESCE(s.spend_minor, 0)`, nil},
 	{"a member's points account equals the member's lots", `
 		SELECT 'member ' || m.id::TEXT || ' points account ' || COALESCE(a.balance, 0)::TEXT
 		       || ' but lots hold ' || COALESCE(l.remaining, 0)::TEXT

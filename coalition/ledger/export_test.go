@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"time"
 
 	"github.com/coalition-loyalty/coalition/coalition"
 )
@@ -57,4 +58,10 @@ func (l *Ledger) AccrueTogether(ctx context.Context, partners []coalition.Partne
 		res[i], errs[i] = r.Accrued, r.Err
 	}
 	return res, errs
+}
+
+// QualifyingSpend is a member's tier spend since from, read as an accrual
+// alone, Standing and the tier review read it.
+func (l *Ledger) QualifyingSpend(ctx context.Context, member coalition.MemberID, from time.Time) (int64, error) {
+	return qualifyingSpend(ctx, l.tx.Pool(), member, from)
 }

@@ -307,6 +307,7 @@ func (p *posting) queue(w *writes) error {
 	}
 	if p.tx.ID != uuid.Nil {
 		w.txs.add(p.tx)
+		w.spent(p.tx)
 	}
 	if h := p.holdUpdate; h != nil {
 		w.holdUpdates = append(w.holdUpdates, *h)
@@ -364,6 +365,8 @@ type writes struct {
 	consumptions consumptionRows
 	dayPoints    map[memberDay]coalition.Points
 	dayOrder     []memberDay
+	daySpend     map[spendDay]int64
+	spendOrder   []spendDay
 	// newLots are the lots the postings made, in order, for a batch to
 	// put in its members' purses.
 	newLots []*lot
@@ -389,9 +392,41 @@ func (w *writes) earned(member coalition.MemberID, partner coalition.PartnerID, 
 	w.dayPoints[k] += points
 }
 
+// spendDay is a member's UTC calendar day (the tier spend's running
+// figure, member_day_spend).
+type spendDay struct {
+	member coalition.MemberID
+	day    string
+}
+
+// spent adds an earn's purchase amount to its member's UTC day, and takes
+// an earn refund's off it. Every transaction a posting writes passes here
+// (posting.queue), so every writer of an earn or an earn refund keeps the
+// figure, in the transaction that writes the earn or the refund. A refund
+// without an amount (a referral bonus clawed back from the referrer) is no
+// spend, as the sum over the transactions skips its NULL.
+func (w *writes) spent(t Transaction) {
+	if t.Amount == nil || (t.Kind != KindEarn && t.Kind != KindEarnRefund) {
+		return
+	}
+	n := t.Amount.Minor
+	if t.Kind == KindEarnRefund {
+		n = -n
+	}
+	k := spendDay{t.MemberID, utcDay(t.CreatedAt)}
+	if _, ok := w.daySpend[k]; !ok {
+		w.spendOrder = append(w.spendOrder, k)
+	}
+	w.daySpend[k] += n
+}
+
+// utcDay is the UTC calendar day of t, as member_day_spend keys it (and
+// as `(created_at AT TIME ZONE 'UTC')::DATE` computes it).
+func utcDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
 func newWrites() *writes {
 	return &writes{lotDelta: deltas{at: map[uuid.UUID]int{}}, debtDelta: deltas{at: map[uuid.UUID]int{}},
-		dayPoints: map[memberDay]coalition.Points{}}
+		dayPoints: map[memberDay]coalition.Points{}, daySpend: map[spendDay]int64{}}
 }
 
 func (w *writes) send(ctx context.Context, tx pgx.Tx) error {
@@ -500,6 +535,20 @@ func (w *writes) queue(b *pgx.Batch) {
 			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[]) AS u(member_id, partner_id, day, points)
 			ON CONFLICT (member_id, partner_id, day) DO UPDATE SET points = member_day_points.points + excluded.points`,
 			members, partners, days, points)
+	}
+	if len(w.spendOrder) > 0 {
+		// One row per (member, day), as above; a day's figure may go to
+		// zero or below (a refund of an earlier day's purchase).
+		members, days, spend := make([]uuid.UUID, len(w.spendOrder)), make([]string, len(w.spendOrder)), make([]int64, len(w.spendOrder))
+		for i, k := range w.spendOrder {
+			members[i], days[i], spend[i] = uuid.UUID(k.member), k.day, w.daySpend[k]
+		}
+		b.Queue(`
+			INSERT INTO member_day_spend (member_id, day, spend_minor)
+			SELECT member_id, day::date, spend_minor
+			FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS u(member_id, day, spend_minor)
+			ON CONFLICT (member_id, day) DO UPDATE SET spend_minor = member_day_spend.spend_minor + excluded.spend_minor`,
+			members, days, spend)
 	}
 }
 

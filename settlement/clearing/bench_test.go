@@ -173,7 +173,8 @@ func newBenchWindow(b *testing.B, n int64) *benchWindow {
 // tables, in the shapes the ledger writes them (coalition/ledger/posting.go):
 //
 //   - 55 % earns at partner e%20 by member e%(n/10): entries
-//     partner_issued −p / member +p, and a lot of p points;
+//     partner_issued −p / member +p, and a lot of p points; the members'
+//     tier spend of each UTC day (member_day_spend) sums their amounts;
 //   - 44 % burns, burn b spending part of earn b's lot at its issuer (one
 //     in five) or at another partner: entries member −q / partner_redeemed
 //     +q, and one burn consumption of q points;
@@ -244,6 +245,12 @@ func (w *benchWindow) generate(ctx context.Context) error {
 			       1 + e * 37 % 500, (1 + e * 37 % 500) * 2000, 'RUB', 'o' || e,
 			       g.first_at + e * INTERVAL '1 millisecond'
 			FROM g, generate_series(1::BIGINT, g.earns) AS e`},
+		{"member day spend", `
+			INSERT INTO member_day_spend (member_id, day, spend_minor)
+			SELECT member_id, (created_at AT TIME ZONE 'UTC')::DATE, SUM(amount_minor)
+			FROM transactions
+			WHERE kind = 'earn'
+			GROUP BY 1, 2`},
 		{"earn entries", `
 			INSERT INTO entries (transaction_id, seq, account_id, amount)
 			SELECT md5('e' || e)::UUID, s.seq,
