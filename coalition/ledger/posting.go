@@ -435,6 +435,30 @@ func (w *writes) send(ctx context.Context, tx pgx.Tx) error {
 	return tx.SendBatch(ctx, b).Close()
 }
 
+// passEventsSQL tells the wallet passes of the postings' members (package
+// passes' outbox) what changed, in the postings' own transaction, so that
+// an update exists exactly when its posting committed and a replayed
+// posting writes none twice (the event is the transaction's id). Members
+// without a pass get no row. Earns and bonuses say what was earned where,
+// spends what was spent where (the words of passes.EarnedMessage and
+// passes.SpentMessage); anything else (refunds, expiry, debts paid)
+// refreshes the pass without a message.
+const passEventsSQL = `
+	INSERT INTO pass_outbox (event_id, member_id, kind, message, created_at, next_attempt_at)
+	SELECT u.id, u.member_id,
+	       CASE WHEN u.kind IN ('earn', 'bonus') AND u.points > 0 THEN 'earned'
+	            WHEN u.kind IN ('burn', 'capture') AND u.points < 0 THEN 'spent'
+	            ELSE 'refresh' END,
+	       CASE WHEN u.kind IN ('earn', 'bonus') AND u.points > 0 THEN '+' || u.points::TEXT || ' points at ' || p.name
+	            WHEN u.kind IN ('burn', 'capture') AND u.points < 0 THEN (-u.points)::TEXT || ' points spent at ' || p.name
+	            ELSE '' END,
+	       u.created_at, u.created_at
+	FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[])
+	     AS u(id, member_id, partner_id, kind, points, created_at)
+	JOIN wallet_passes AS w ON w.member_id = u.member_id
+	JOIN partners AS p ON p.id = u.partner_id
+	ON CONFLICT (event_id) DO NOTHING`
+
 // queue adds w's statements to b.
 func (w *writes) queue(b *pgx.Batch) {
 	for _, h := range w.holdInserts {
@@ -454,6 +478,7 @@ func (w *writes) queue(b *pgx.Batch) {
 			     AS u(id, kind, partner_id, member_id, business_date, points,
 			          amount_minor, currency, order_id, original_id, hold_id, rule_version, created_at)`,
 			t.id, t.kind, t.partner, t.member, t.date, t.points, t.amount, t.currency, t.order, t.original, t.hold, t.ruleVersion, t.created)
+		b.Queue(passEventsSQL, t.id, t.member, t.partner, t.kind, t.points, t.created)
 	}
 	for _, h := range w.holdUpdates {
 		b.Queue(`

@@ -314,6 +314,10 @@ func TestExpiringPointsAreToldOncePerDayOfTheCoalitionsCalendar(t *testing.T) {
 	w := newWorld(t)
 	serial, token := w.withPass()
 	w.accrue(10000_00) // 500 points, expiring in 30 days
+	// The earn's own event, written by the ledger with the posting.
+	if n := w.deliver(); n != 1 {
+		t.Fatalf("delivered %d events of the earn, want 1", n)
+	}
 	const within = 7 * 24 * time.Hour
 	enqueue := func() int64 {
 		t.Helper()
@@ -349,7 +353,7 @@ func TestExpiringPointsAreToldOncePerDayOfTheCoalitionsCalendar(t *testing.T) {
 	if f := back.StoreCard.BackFields; len(f) == 0 || f[0].Key != "news" || f[0].Value != "500 points expire by 9 Apr 2026" || f[0].ChangeMessage != "%@" {
 		t.Fatalf("the pass does not announce the expiring points: %+v", f)
 	}
-	if m := w.google.Messages(w.objectID()); len(m) != 1 || m[0].Body != "500 points expire by 9 Apr 2026" {
+	if m := w.google.Messages(w.objectID()); len(m) != 2 || m[0].Body != "+500 points at Coffee Corner" || m[1].Body != "500 points expire by 9 Apr 2026" {
 		t.Fatalf("google messages = %+v", m)
 	}
 	w.clock.Advance(10 * time.Hour) // 22:00 in Moscow: the same day
