@@ -405,7 +405,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	}
 
 	// Each request in arrival order.
-	w := newWrites()
+	w := l.newWrites()
 	var keyRows keyRows
 	var tiers []func(*pgx.Batch)
 	for _, it := range items {

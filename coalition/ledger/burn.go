@@ -89,7 +89,7 @@ func (l *Ledger) redeemOne(ctx context.Context, partner coalition.PartnerID, r R
 			OrderID: r.OrderID, BusinessDate: c.date(), CreatedAt: now,
 		})
 		p.burn(pu, m, c, r.Points, now)
-		if err := p.write(ctx, tx); err != nil {
+		if err := l.write(ctx, tx, p); err != nil {
 			return Transaction{}, err
 		}
 		return p.tx, nil
@@ -160,7 +160,7 @@ func (l *Ledger) authorizeOne(ctx context.Context, partner coalition.PartnerID, 
 			OrderID: a.OrderID, CreatedAt: now, ExpiresAt: now.Add(a.TTL)}
 		p := newPosting(Transaction{})
 		p.holdInsert = &hold
-		if err := p.write(ctx, tx); err != nil {
+		if err := l.write(ctx, tx, p); err != nil {
 			return Hold{}, err
 		}
 		return hold, nil
@@ -268,7 +268,7 @@ func (l *Ledger) Capture(ctx context.Context, partner coalition.PartnerID, cp Ca
 		p.burn(pu, m, c, n, now)
 		hold.Status, hold.CapturedPoints, hold.ReleasedAt = HoldCaptured, n, &now
 		p.holdUpdate = &hold
-		if err := p.write(ctx, tx); err != nil {
+		if err := l.write(ctx, tx, p); err != nil {
 			return CaptureResult{}, err
 		}
 		return CaptureResult{Transaction: p.tx, Hold: hold}, nil
@@ -307,7 +307,7 @@ func (l *Ledger) Void(ctx context.Context, partner coalition.PartnerID, v Void) 
 		}
 		p := newPosting(Transaction{})
 		p.holdUpdate = &hold
-		if err := p.write(ctx, tx); err != nil {
+		if err := l.write(ctx, tx, p); err != nil {
 			return Hold{}, err
 		}
 		return hold, nil

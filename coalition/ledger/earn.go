@@ -244,7 +244,7 @@ func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 			Amount: &amount, OrderID: a.OrderID, BusinessDate: c.date(), CreatedAt: now,
 		})
 		earn.ruleVersion = earning.Version
-		w := newWrites()
+		w := l.newWrites()
 		bonuses, err := l.queueLines(ctx, tx, w, c, m, earn, earning.Lines, res.SpendableFrom, res.ExpiresAt, debts)
 		if err != nil {
 			return AccrueResult{}, err
@@ -582,7 +582,7 @@ func (l *Ledger) funders(ctx context.Context, tx pgx.Tx, lines []rules.Line) (ma
 // debts are the member's open debts, which the new lots pay first.
 func (l *Ledger) postLines(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, earn *posting, lines []rules.Line,
 	spendableFrom, expiresAt time.Time, debts []*debt) ([]Transaction, error) {
-	w := newWrites()
+	w := l.newWrites()
 	bonuses, err := l.queueLines(ctx, tx, w, c, m, earn, lines, spendableFrom, expiresAt, debts)
 	if err != nil {
 		return nil, err
@@ -693,7 +693,7 @@ func (l *Ledger) referrerBonus(ctx context.Context, tx pgx.Tx, c opContext, m me
 	if len(debts) > 0 {
 		p.payDebts(&purse{lots: []*lot{t}, debts: debts}, ref)
 	}
-	if err := p.write(ctx, tx); err != nil {
+	if err := l.write(ctx, tx, p); err != nil {
 		return Transaction{}, err
 	}
 	if _, err := tx.Exec(ctx, `

@@ -36,7 +36,7 @@ func (l *Ledger) ExpireLots(ctx context.Context, limit int) (int, error) {
 		var n int
 		err := l.tx.Write(ctx, func(tx pgx.Tx) error {
 			var err error
-			n, err = expireMemberLots(ctx, tx, member, now)
+			n, err = l.expireMemberLots(ctx, tx, member, now)
 			return err
 		})
 		if err != nil {
@@ -47,7 +47,7 @@ func (l *Ledger) ExpireLots(ctx context.Context, limit int) (int, error) {
 	return total, nil
 }
 
-func expireMemberLots(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time) (int, error) {
+func (l *Ledger) expireMemberLots(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time) (int, error) {
 	var date time.Time
 	err := tx.QueryRow(ctx, `SELECT business_date FROM settlement_windows AS w WHERE status = 'open'`+lockWindow).Scan(&date)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -90,7 +90,7 @@ func expireMemberLots(ctx context.Context, tx pgx.Tx, member coalition.MemberID,
 		if p == nil {
 			return nil
 		}
-		return p.write(ctx, tx)
+		return l.write(ctx, tx, p)
 	}
 	for _, e := range lots {
 		if p == nil || p.tx.PartnerID != e.lot.IssuerID {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +46,13 @@ type Config struct {
 	// Tracer traces each batch of the lanes, linked to its requests' spans
 	// (no tracing if nil).
 	Tracer trace.Tracer
+	// PassEvents makes every posting write an event for its member's
+	// wallet pass, if the member has one, to the passes' outbox in the
+	// posting's own transaction (package passes delivers them). A
+	// coalition that offers no wallet passes leaves it off and pays
+	// nothing for it (EnablePassEvents turns it on once the wallets are
+	// known).
+	PassEvents bool
 }
 
 // Ledger posts points. Safe for concurrent use; holds no state of its own
@@ -64,10 +72,18 @@ type Ledger struct {
 	// lanes group accruals into batches; nil: one transaction each.
 	lanes  *lanes
 	tracer trace.Tracer
+	// passEvents: postings tell their members' wallet passes.
+	passEvents atomic.Bool
 }
+
+// EnablePassEvents makes the postings from now on tell their members'
+// wallet passes (Config.PassEvents): a server turns it on once it knows it
+// offers passes, before it serves.
+func (l *Ledger) EnablePassEvents() { l.passEvents.Store(true) }
 
 func New(cfg Config) *Ledger {
 	l := &Ledger{tx: cfg.Tx, clock: cfg.Clock, rules: cfg.Rules, funderCache: map[string]funder{}, phones: cfg.Phones, holdTTL: cfg.DefaultHoldTTL}
+	l.passEvents.Store(cfg.PassEvents)
 	if l.clock == nil {
 		l.clock = time.Now
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/passes"
 )
 
@@ -14,7 +15,7 @@ import (
 // crash between them cannot lose one); a member without a pass leaves
 // none.
 func TestAPostingTellsTheMembersWalletPassInItsOwnTransaction(t *testing.T) {
-	f := newFixture(t)
+	f := newFixtureWith(t, ledger.Config{PassEvents: true})
 	holder, other := f.enroll(f.cafe), f.enroll(f.cafe)
 	if _, err := f.pool.Exec(f.ctx, `INSERT INTO wallet_passes (member_id, serial_number, created_at, updated_at) VALUES ($1, 'serial-1', $2, $2)`,
 		holder.ID, start); err != nil {

@@ -280,8 +280,8 @@ func (p *posting) payDebts(pu *purse, m memberRow) {
 }
 
 // write stores the posting in one round trip.
-func (p *posting) write(ctx context.Context, tx pgx.Tx) error {
-	w := newWrites()
+func (l *Ledger) write(ctx context.Context, tx pgx.Tx, p *posting) error {
+	w := l.newWrites()
 	if err := p.queue(w); err != nil {
 		return err
 	}
@@ -367,6 +367,8 @@ type writes struct {
 	dayOrder     []memberDay
 	daySpend     map[spendDay]int64
 	spendOrder   []spendDay
+	// passEvents: write the postings' events to the wallet passes' outbox.
+	passEvents bool
 	// newLots are the lots the postings made, in order, for a batch to
 	// put in its members' purses.
 	newLots []*lot
@@ -424,9 +426,11 @@ func (w *writes) spent(t Transaction) {
 // as `(created_at AT TIME ZONE 'UTC')::DATE` computes it).
 func utcDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
-func newWrites() *writes {
+// newWrites is an empty set of writes; they tell the wallet passes of
+// their postings when the coalition offers passes (Config.PassEvents).
+func (l *Ledger) newWrites() *writes {
 	return &writes{lotDelta: deltas{at: map[uuid.UUID]int{}}, debtDelta: deltas{at: map[uuid.UUID]int{}},
-		dayPoints: map[memberDay]coalition.Points{}, daySpend: map[spendDay]int64{}}
+		dayPoints: map[memberDay]coalition.Points{}, daySpend: map[spendDay]int64{}, passEvents: l.passEvents.Load()}
 }
 
 func (w *writes) send(ctx context.Context, tx pgx.Tx) error {
@@ -449,14 +453,15 @@ const passEventsSQL = `
 	       CASE WHEN u.kind IN ('earn', 'bonus') AND u.points > 0 THEN 'earned'
 	            WHEN u.kind IN ('burn', 'capture') AND u.points < 0 THEN 'spent'
 	            ELSE 'refresh' END,
-	       CASE WHEN u.kind IN ('earn', 'bonus') AND u.points > 0 THEN '+' || u.points::TEXT || ' points at ' || p.name
-	            WHEN u.kind IN ('burn', 'capture') AND u.points < 0 THEN (-u.points)::TEXT || ' points spent at ' || p.name
+	       CASE WHEN u.kind IN ('earn', 'bonus') AND u.points > 0
+	                 THEN '+' || u.points::TEXT || ' points at ' || (SELECT name FROM partners WHERE id = u.partner_id)
+	            WHEN u.kind IN ('burn', 'capture') AND u.points < 0
+	                 THEN (-u.points)::TEXT || ' points spent at ' || (SELECT name FROM partners WHERE id = u.partner_id)
 	            ELSE '' END,
 	       u.created_at, u.created_at
 	FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[])
 	     AS u(id, member_id, partner_id, kind, points, created_at)
-	JOIN wallet_passes AS w ON w.member_id = u.member_id
-	JOIN partners AS p ON p.id = u.partner_id
+	WHERE EXISTS (SELECT 1 FROM wallet_passes AS w WHERE w.member_id = u.member_id)
 	ON CONFLICT (event_id) DO NOTHING`
 
 // queue adds w's statements to b.
@@ -478,7 +483,9 @@ func (w *writes) queue(b *pgx.Batch) {
 			     AS u(id, kind, partner_id, member_id, business_date, points,
 			          amount_minor, currency, order_id, original_id, hold_id, rule_version, created_at)`,
 			t.id, t.kind, t.partner, t.member, t.date, t.points, t.amount, t.currency, t.order, t.original, t.hold, t.ruleVersion, t.created)
-		b.Queue(passEventsSQL, t.id, t.member, t.partner, t.kind, t.points, t.created)
+		if w.passEvents {
+			b.Queue(passEventsSQL, t.id, t.member, t.partner, t.kind, t.points, t.created)
+		}
 	}
 	for _, h := range w.holdUpdates {
 		b.Queue(`

@@ -93,12 +93,12 @@ func (l *Ledger) Refund(ctx context.Context, partner coalition.PartnerID, r Refu
 			if r.Purchase == nil {
 				return RefundResult{}, coalition.Errorf(coalition.Invalid, "points", "an earn is refunded by the purchase amount, not by points")
 			}
-			return refundEarn(ctx, tx, c, m, pu, o, r, now)
+			return l.refundEarn(ctx, tx, c, m, pu, o, r, now)
 		case KindBurn, KindCapture:
 			if r.Points == nil {
 				return RefundResult{}, coalition.Errorf(coalition.Invalid, "purchase", "a burn is refunded by points, not by purchase amount")
 			}
-			return refundBurn(ctx, tx, c, m, pu, o, r, now)
+			return l.refundBurn(ctx, tx, c, m, pu, o, r, now)
 		default:
 			return RefundResult{}, coalition.Errorf(coalition.FailedPrecondition, "transaction_id", "a %s cannot be refunded", o.kind)
 		}
@@ -113,7 +113,7 @@ func (l *Ledger) Refund(ctx context.Context, partner coalition.PartnerID, r Refu
 // earned. Points no longer in a lot are taken from the member's other
 // points, and what even those cannot cover becomes a debt to the lot's
 // issuer.
-func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *purse, o original, r Refund, now time.Time) (RefundResult, error) {
+func (l *Ledger) refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *purse, o original, r Refund, now time.Time) (RefundResult, error) {
 	if r.Purchase.Currency != o.currency {
 		return RefundResult{}, coalition.Errorf(coalition.Invalid, "purchase.currency", "the purchase was in %s", o.currency)
 	}
@@ -143,11 +143,11 @@ func refundEarn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 	if err := releaseBudgets(ctx, tx, lots, m.ID, o.amount, o.amount-refundedMinor, o.amount-total); err != nil {
 		return RefundResult{}, err
 	}
-	if err := p.write(ctx, tx); err != nil {
+	if err := l.write(ctx, tx, p); err != nil {
 		return res, err
 	}
 	res.Transaction = p.tx
-	referrer, err := refundReferrer(ctx, tx, c, o, r, o.amount-refundedMinor, o.amount-total, now)
+	referrer, err := l.refundReferrer(ctx, tx, c, o, r, o.amount-refundedMinor, o.amount-total, now)
 	if err != nil {
 		return RefundResult{}, err
 	}
@@ -207,7 +207,7 @@ func (p *posting) clawBack(pu *purse, m memberRow, lots []earnLot, amount, leftB
 // points (inside the return window it cancels pending points; after it,
 // points already spent become the referrer's debt to the operator). It is a
 // transaction of its own, on the referrer, pointing at the bonus.
-func refundReferrer(ctx context.Context, tx pgx.Tx, c opContext, o original, r Refund,
+func (l *Ledger) refundReferrer(ctx context.Context, tx pgx.Tx, c opContext, o original, r Refund,
 	leftBefore, leftAfter int64, now time.Time) (*Transaction, error) {
 	var referrer coalition.MemberID
 	var funder coalition.PartnerID // the operator, which funds referral bonuses
@@ -246,7 +246,7 @@ func refundReferrer(ctx context.Context, tx pgx.Tx, c opContext, o original, r R
 	if p.tx.Points == 0 {
 		return nil, nil
 	}
-	if err := p.write(ctx, tx); err != nil {
+	if err := l.write(ctx, tx, p); err != nil {
 		return nil, err
 	}
 	return &p.tx, nil
@@ -407,7 +407,7 @@ func compareUUID(a, b uuid.UUID) int {
 // refundBurn gives spent points back to the lots they came from, latest to
 // expire first, so each point returns to its issuer. Points given back while
 // the member owes points pay the debt.
-func refundBurn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *purse, o original, r Refund, now time.Time) (RefundResult, error) {
+func (l *Ledger) refundBurn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *purse, o original, r Refund, now time.Time) (RefundResult, error) {
 	n := *r.Points
 	rows, err := tx.Query(ctx, `
 		WITH burn_and_refunds AS (
@@ -485,7 +485,7 @@ func refundBurn(ctx context.Context, tx pgx.Tx, c opContext, m memberRow, pu *pu
 	}
 	p.move(c.redeemedAccount, m.pointsAccount, n)
 	p.payDebts(pu, m)
-	if err := p.write(ctx, tx); err != nil {
+	if err := l.write(ctx, tx, p); err != nil {
 		return RefundResult{}, err
 	}
 	return RefundResult{Transaction: p.tx}, nil

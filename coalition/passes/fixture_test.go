@@ -77,7 +77,7 @@ func newWorld(t *testing.T) *world {
 	}
 	w := &world{t: t, ctx: ctx, clock: clock.NewManual(start), tx: tx}
 	hasher, _ := phone.NewHMAC([]byte("test-only phone hash key, 32+ bytes long"))
-	w.ledger = ledger.New(ledger.Config{Tx: tx, Clock: w.clock.Now, Phones: hasher, Rules: rules.NewStore(rules.StoreConfig{Tx: tx, Clock: w.clock.Now})})
+	w.ledger = ledger.New(ledger.Config{Tx: tx, Clock: w.clock.Now, Phones: hasher, PassEvents: true, Rules: rules.NewStore(rules.StoreConfig{Tx: tx, Clock: w.clock.Now})})
 	if err := w.ledger.Bootstrap(ctx, ledger.Settings{Name: "Coalition", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
 		t.Fatal(err)
 	}

@@ -114,6 +114,9 @@ func (s *Server) buildWallet(ctx context.Context) error {
 		}
 	}
 	s.passes, err = passes.New(cfg)
+	if err == nil && (s.passes.AppleOn() || s.passes.GoogleOn()) {
+		s.ledger.EnablePassEvents()
+	}
 	return err
 }
 

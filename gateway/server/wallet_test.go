@@ -23,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
@@ -176,12 +175,15 @@ func (w *walletSite) accrue(minor int64) ledger.Transaction {
 	return res.Transaction
 }
 
-// earned writes the earn's event as the posting's hook does, and delivers it.
+// earned is the earn's event, which the posting wrote to the outbox with
+// the earn, once delivered by the worker.
 func (w *walletSite) earned(t ledger.Transaction) passes.Event {
 	w.t.Helper()
 	e := passes.Event{ID: t.ID, Member: t.MemberID, Kind: passes.KindEarned, Message: passes.EarnedMessage(t.Points, "Coffee Corner"), At: t.CreatedAt}
-	if err := w.srv.Tx().Write(w.ctx, func(tx pgx.Tx) error { _, err := passes.Enqueue(w.ctx, tx, []passes.Event{e}); return err }); err != nil {
-		w.t.Fatal(err)
+	var kind, message string
+	if err := w.srv.Tx().Pool().QueryRow(w.ctx, `SELECT kind, message FROM pass_outbox WHERE event_id = $1`, t.ID).Scan(&kind, &message); err != nil ||
+		kind != string(e.Kind) || message != e.Message {
+		w.t.Fatalf("the earn's event in the outbox: %q %q (%v), want %q %q", kind, message, err, e.Kind, e.Message)
 	}
 	if n, err := w.srv.Passes().Deliver(w.ctx, 100); err != nil || n != 1 {
 		w.t.Fatalf("the worker delivered %d events (%v), want 1", n, err)
