@@ -31,7 +31,7 @@ coalitionctl names the person by --as (default: the login name).`}
 				name = u.Username
 			}
 		}
-		return finance.Actor{ID: "ctl:" + name, Name: name}
+		return finance.Actor{ID: finance.StaffID(name), Name: name}
 	}
 	fin := func() (*finance.Finance, error) {
 		l := ledger.New(ledger.Config{Tx: e.runner, Lanes: -1})

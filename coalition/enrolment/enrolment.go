@@ -329,8 +329,11 @@ func (s *Service) Start(ctx context.Context, req Request) (Challenge, error) {
 	// Sent after the commit, outside the transaction, which may run more
 	// than once; a code that fails to go still counts against the limits.
 	if err := s.cfg.Sender.Send(ctx, contact, req.Message(code)); err != nil {
-		s.cfg.Log.WarnContext(ctx, "send enrolment code", "partner", req.Point.Partner.Code, "contact", string(s.cfg.Contact), "error", err)
-		return Challenge{}, fmt.Errorf("%w: %v", ErrUndelivered, err)
+		// The sender's error may echo the address or the provider's URL:
+		// only its kind is logged.
+		s.cfg.Log.WarnContext(ctx, "send enrolment code", "partner", req.Point.Partner.Code, "contact", string(s.cfg.Contact),
+			"error", fmt.Sprintf("%T", err))
+		return Challenge{}, ErrUndelivered
 	}
 	return ch, nil
 }

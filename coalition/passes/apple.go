@@ -206,7 +206,9 @@ func (s *Service) LatestPass(ctx context.Context, passType, serial, token string
 }
 
 // Log records what a device reports about the web service (Wallet sends
-// its errors here), without the devices' own identifiers.
+// its errors here), without the devices' own identifiers, at debug level:
+// anyone may post to the log endpoint, and it must not be a way to fill
+// the server's logs.
 func (s *Service) Log(ctx context.Context, lines []string) {
 	lines = slices.Clone(lines)
 	if len(lines) > 20 {
@@ -217,5 +219,5 @@ func (s *Service) Log(ctx context.Context, lines []string) {
 			lines[i] = l[:500]
 		}
 	}
-	s.cfg.Log.InfoContext(ctx, "wallet device log", "lines", lines)
+	s.cfg.Log.DebugContext(ctx, "wallet device log", "lines", lines)
 }

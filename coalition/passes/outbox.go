@@ -100,6 +100,10 @@ func Enqueue(ctx context.Context, tx pgx.Tx, events []Event) (int64, error) {
 // attempt, up to the cap. It returns how many it delivered. A claim lasts
 // a lease: an event whose worker died is taken by another once it ends.
 func (s *Service) Deliver(ctx context.Context, limit int) (int, error) {
+	// No more than can be sent within the lease, each event taking at
+	// most its timeout: a claim that outlived its lease would be taken by
+	// another worker and sent twice.
+	limit = max(1, min(limit, int(s.cfg.Lease/s.eventTimeout())-1))
 	now := s.now()
 	rows, err := s.cfg.Tx.Pool().Query(ctx, `
 		UPDATE pass_outbox SET next_attempt_at = $2, attempts = attempts + 1
@@ -154,6 +158,9 @@ func (s *Service) Deliver(ctx context.Context, limit int) (int, error) {
 	return delivered, nil
 }
 
+// eventTimeout bounds the sending of one event.
+func (s *Service) eventTimeout() time.Duration { return min(s.cfg.Lease/2, time.Minute) }
+
 // errStop is the BeforeMark hook's way to stop the worker.
 var errStop = errors.New("passes: worker stopped before marking")
 
@@ -179,7 +186,7 @@ func (s *Service) backOff(ctx context.Context, e Event, attempts int, cause erro
 
 // deliver sends one event; it may run more than once for the same event.
 func (s *Service) deliver(ctx context.Context, e Event) error {
-	ctx, cancel := context.WithTimeout(ctx, min(s.cfg.Lease/2, time.Minute))
+	ctx, cancel := context.WithTimeout(ctx, s.eventTimeout())
 	defer cancel()
 	notify, err := s.Notifications(ctx, e.Member)
 	if err != nil {

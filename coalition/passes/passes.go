@@ -225,6 +225,10 @@ func readPass(ctx context.Context, q pgx.Tx, where string, args ...any) (pass, e
 	return p, err
 }
 
+// MaxTokens is how many authentication tokens a member's pass keeps: one
+// per download, the newest.
+const MaxTokens = 10
+
 // newToken mints an authentication token for the member's pass and keeps
 // its hash.
 func (s *Service) newToken(ctx context.Context, member coalition.MemberID) (string, error) {
@@ -233,9 +237,21 @@ func (s *Service) newToken(ctx context.Context, member coalition.MemberID) (stri
 		return "", err
 	}
 	tok := base64.RawURLEncoding.EncodeToString(b)
-	_, err := s.cfg.Tx.Pool().Exec(ctx, `
-		INSERT INTO wallet_pass_tokens (token_hash, member_id, created_at) VALUES ($1, $2, $3)`,
-		tokenHash(tok), member, s.now())
+	// A member's newest tokens only: each download mints one, and the
+	// devices that hold an older pass fetch the latest with it; beyond
+	// MaxTokens the oldest stop working.
+	err := s.cfg.Tx.Write(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO wallet_pass_tokens (token_hash, member_id, created_at) VALUES ($1, $2, $3)`,
+			tokenHash(tok), member, s.now()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			DELETE FROM wallet_pass_tokens WHERE member_id = $1 AND token_hash NOT IN (
+			    SELECT token_hash FROM wallet_pass_tokens WHERE member_id = $1
+			    ORDER BY created_at DESC, token_hash LIMIT $2)`, member, MaxTokens)
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("pass token: %w", err)
 	}

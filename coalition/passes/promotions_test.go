@@ -1,6 +1,7 @@
 package passes_test
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/passes"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
@@ -53,5 +55,24 @@ func TestANewPromotionIsAnnouncedOnceToTheMembersOfItsTiers(t *testing.T) {
 	// The announced promotion's events are delivered as any other.
 	if d := w.deliver(); d != 3 {
 		t.Fatalf("delivered %d", d)
+	}
+}
+
+func TestAPassKeepsItsNewestTokensOnly(t *testing.T) {
+	w := newWorld(t)
+	serial, first := w.withPass()
+	var last string
+	for range passes.MaxTokens {
+		w.clock.Advance(time.Minute)
+		last = passJSON(t, unzip(t, w.memberPass())).AuthenticationToken
+	}
+	if n := w.count(`SELECT count(*) FROM wallet_pass_tokens`); n != passes.MaxTokens {
+		t.Fatalf("%d tokens kept, want %d", n, passes.MaxTokens)
+	}
+	if _, err := w.passes.LatestPass(w.ctx, passType, serial, last, time.Time{}); err != nil {
+		t.Fatalf("the newest token: %v", err)
+	}
+	if _, err := w.passes.LatestPass(w.ctx, passType, serial, first, time.Time{}); !errors.Is(err, passes.ErrUnauthorized) {
+		t.Fatalf("the oldest token, one download too many ago: %v, want ErrUnauthorized", err)
 	}
 }

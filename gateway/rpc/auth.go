@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
 
 // Role is what a caller may do.
@@ -30,11 +31,12 @@ type Principal struct {
 	PartnerID coalition.PartnerID
 	MemberID  coalition.MemberID
 	// Person names the member of staff behind a finance or operator
-	// caller, by the credential they used: "key:<staff key id>" for a
-	// staff API key and for a session signed in with one, "cert:<role>/
-	// <name>" for a staff certificate, "dev:<name>" in dev mode. Finance
-	// actions that take two people compare it. PersonName is for people
-	// to read.
+	// caller: "staff:<name>", the name the operator issued their
+	// credential to (a staff API key, a session signed in with one, a
+	// staff certificate; --name of `coalitionctl staff issue`), the same
+	// across a person's credentials and their rotations, so that no one
+	// is two people to the four eyes. Finance actions that take two
+	// people compare it. PersonName is for people to read.
 	Person     string
 	PersonName string
 }
@@ -90,7 +92,7 @@ func (a *DevAuthenticator) Authenticate(ctx context.Context) (Principal, error) 
 		}
 		switch Role(role) {
 		case RoleFinance, RoleOperator:
-			return Principal{Role: Role(role), Person: "dev:" + person, PersonName: person}, nil
+			return Principal{Role: Role(role), Person: finance.StaffID(person), PersonName: person}, nil
 		}
 		return Principal{}, status.Error(codes.Unauthenticated, "unknown role")
 	}

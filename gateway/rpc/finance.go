@@ -161,10 +161,22 @@ func (s *settlementService) MakePaymentInstructions(ctx context.Context, _ *coal
 	return out, nil
 }
 
-// dateOrZero parses an optional YYYY-MM-DD (validated already).
-func dateOrZero(s string) time.Time {
-	d, _ := time.Parse(time.DateOnly, s)
-	return d
+// dates parses optional YYYY-MM-DD fields (their shape validated already),
+// by field name: an empty one is the zero time; one that is no day of the
+// calendar (2026-06-31) is refused, never taken for "no bound".
+func dates(fields ...string) ([]time.Time, error) {
+	out := make([]time.Time, len(fields)/2)
+	for i := 0; i < len(fields); i += 2 {
+		if fields[i+1] == "" {
+			continue
+		}
+		d, err := time.Parse(time.DateOnly, fields[i+1])
+		if err != nil {
+			return nil, coalition.Errorf(coalition.Invalid, fields[i], "%q is not a day of the calendar", fields[i+1])
+		}
+		out[i/2] = d
+	}
+	return out, nil
 }
 
 func (s *settlementService) ListPaymentInstructions(ctx context.Context, req *coalitionv1.ListPaymentInstructionsRequest) (*coalitionv1.ListPaymentInstructionsResponse, error) {
@@ -172,6 +184,11 @@ func (s *settlementService) ListPaymentInstructions(ctx context.Context, req *co
 	if err != nil {
 		return nil, err
 	}
+	ds, err := dates("due_from", req.GetDueFrom(), "due_to", req.GetDueTo())
+	if err != nil {
+		return nil, s.fail(ctx, "ListPaymentInstructions", err)
+	}
+	from, to := ds[0], ds[1]
 	party := req.GetParty()
 	if p, _ := PrincipalFrom(ctx); p.Role == RolePartner {
 		own, err := f.PartnerCode(ctx, p.PartnerID)
@@ -191,7 +208,6 @@ func (s *settlementService) ListPaymentInstructions(ctx context.Context, req *co
 	if err != nil {
 		return nil, s.fail(ctx, "ListPaymentInstructions", err)
 	}
-	from, to := dateOrZero(req.GetDueFrom()), dateOrZero(req.GetDueTo())
 	out := &coalitionv1.ListPaymentInstructionsResponse{}
 	for _, o := range r.Outcomes {
 		if (!from.IsZero() && o.Due.Before(from)) || (!to.IsZero() && o.Due.After(to)) {
@@ -221,8 +237,12 @@ func (s *settlementService) CreatePaymentFile(ctx context.Context, req *coalitio
 	if err != nil {
 		return nil, err
 	}
-	file, held, err := f.FilePayments(ctx, actor(ctx), finance.InstructionFilter{DueFrom: dateOrZero(req.GetDueFrom()),
-		DueTo: dateOrZero(req.GetDueTo()), EndToEndIDs: req.GetEndToEndIds()})
+	ds, err := dates("due_from", req.GetDueFrom(), "due_to", req.GetDueTo())
+	if err != nil {
+		return nil, s.fail(ctx, "CreatePaymentFile", err)
+	}
+	file, held, err := f.FilePayments(ctx, actor(ctx), finance.InstructionFilter{DueFrom: ds[0], DueTo: ds[1],
+		EndToEndIDs: req.GetEndToEndIds()})
 	if err != nil {
 		return nil, s.fail(ctx, "CreatePaymentFile", err)
 	}
@@ -311,7 +331,11 @@ func (s *settlementService) GetReconciliation(ctx context.Context, req *coalitio
 	if err != nil {
 		return nil, err
 	}
-	asOf := dateOrZero(req.GetAsOf())
+	ds, err := dates("as_of", req.GetAsOf())
+	if err != nil {
+		return nil, s.fail(ctx, "GetReconciliation", err)
+	}
+	asOf := ds[0]
 	if asOf.IsZero() {
 		if asOf, err = f.Today(ctx); err != nil {
 			return nil, s.fail(ctx, "GetReconciliation", err)
@@ -384,8 +408,12 @@ func (s *settlementService) ProposeAdjustment(ctx context.Context, req *coalitio
 			coalition.Points(p.GetPoints()), p.GetFunder()
 	} else {
 		m := req.GetMoney()
+		ds, err := dates("money.business_date", m.GetBusinessDate())
+		if err != nil {
+			return nil, s.fail(ctx, "ProposeAdjustment", err)
+		}
 		a.Kind, a.Payer, a.Payee, a.Minor, a.BusinessDate = finance.MoneyAdjustment, m.GetPayer(), m.GetPayee(),
-			m.GetAmountMinor(), dateOrZero(m.GetBusinessDate())
+			m.GetAmountMinor(), ds[0]
 	}
 	a, err = f.ProposeAdjustment(ctx, actor(ctx), a)
 	if err != nil {
@@ -441,7 +469,11 @@ func (s *settlementService) GetLiability(ctx context.Context, req *coalitionv1.G
 	if err != nil {
 		return nil, err
 	}
-	from, to := dateOrZero(req.GetFrom()), dateOrZero(req.GetTo())
+	ds, err := dates("from", req.GetFrom(), "to", req.GetTo())
+	if err != nil {
+		return nil, s.fail(ctx, "GetLiability", err)
+	}
+	from, to := ds[0], ds[1]
 	switch {
 	case req.GetMonth() != "" && (!from.IsZero() || !to.IsZero()):
 		return nil, s.fail(ctx, "GetLiability", coalition.Errorf(coalition.Invalid, "month", "give a month, or from and to, not both"))

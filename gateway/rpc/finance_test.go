@@ -68,6 +68,10 @@ func TestFinanceOperationsOverGRPC(t *testing.T) {
 		}
 	}
 
+	// A day that is not on the calendar is refused, not taken for "no
+	// bound" (which would file every payment).
+	_, err = e.settle.CreatePaymentFile(clerk, &pb.CreatePaymentFileRequest{DueTo: "2026-06-31"})
+	wantStatus(t, err, codes.InvalidArgument, "due_to")
 	// The payment file pays the cinema from the settlement account, once.
 	made2, err := e.settle.CreatePaymentFile(clerk, &pb.CreatePaymentFileRequest{})
 	if err != nil {

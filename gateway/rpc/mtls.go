@@ -18,6 +18,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
+	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
 
 // Revocations answers whether a certificate serial is revoked.
@@ -79,7 +80,7 @@ func (a *MTLSAuthenticator) Authenticate(ctx context.Context) (Principal, error)
 			role, name, _ := strings.Cut(rest, "/")
 			switch Role(role) {
 			case RoleFinance, RoleOperator:
-				return Principal{Role: Role(role), Person: "cert:" + rest, PersonName: name}, nil
+				return Principal{Role: Role(role), Person: finance.StaffID(name), PersonName: name}, nil
 			}
 		}
 	}
@@ -163,7 +164,7 @@ func (a CertOrDev) Authenticate(ctx context.Context) (Principal, error) {
 			if k.PartnerID != nil {
 				pr.PartnerID = *k.PartnerID
 			} else {
-				pr.Person, pr.PersonName = "key:"+k.ID.String(), k.Name
+				pr.Person, pr.PersonName = finance.StaffID(k.Name), k.Name
 			}
 			return pr, nil
 		}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
+	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
 
 // SessionChecker checks a session token (package sessions).
@@ -40,9 +41,8 @@ func (a SessionAuth) Authenticate(ctx context.Context) (Principal, error) {
 			}
 			pr := Principal{Role: Role(s.Role), MemberID: s.MemberID}
 			if s.CredentialID != uuid.Nil {
-				// The staff key the person signed in with: the same person
-				// as that key used directly.
-				pr.Person, pr.PersonName = "key:"+s.CredentialID.String(), s.Name
+				// Signed in with a staff credential: its person.
+				pr.Person, pr.PersonName = finance.StaffID(s.Name), s.Name
 			}
 			return pr, nil
 		}

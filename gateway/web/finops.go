@@ -21,6 +21,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
+	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
 
 // maxStatement is the largest bank statement the upload form takes: what
@@ -97,7 +98,7 @@ func (s *server) financePost(w http.ResponseWriter, r *http.Request) (*sessions.
 // finance actions (rpc.Principal.Person): the pages use it only to leave
 // out the buttons the server would refuse, a proposer's own decision.
 func personID(sess *sessions.Session) string {
-	return "key:" + sess.CredentialID.String()
+	return finance.StaffID(sess.Name)
 }
 
 // parties are the parties of the coalition, by code, for the forms'

@@ -251,6 +251,12 @@ func TestAnAdjustmentTakesTwoPeopleThroughTheForms(t *testing.T) {
 		t.Fatalf("the refusal does not say why:\n%s", a.body)
 	}
 
+	// Nor is she someone else with another credential of hers (a second
+	// key, or her key rotated): a person is the name her credentials were
+	// issued to.
+	a = s.signedIn("finance", "alice").post("/finance/adjustments/"+id[1], url.Values{"decision": {"approve"}})
+	wantCode(t, "the proposer approving with another credential", a, http.StatusForbidden)
+
 	a = bob.get("/finance/adjustments")
 	if tr := row(a.body, "data-adjustment", id[1]); !strings.Contains(tr, `value="approve"`) || !strings.Contains(tr, `value="reject"`) {
 		t.Fatalf("a second person sees no Approve and Reject:\n%s", tr)

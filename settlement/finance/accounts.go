@@ -150,6 +150,15 @@ func (f *Finance) DecideAccount(ctx context.Context, by Actor, id uuid.UUID, con
 	}
 	var a BankAccount
 	err := f.tx.Write(ctx, func(tx pgx.Tx) error {
+		// Every version of the party's, in one order: two people confirming
+		// two versions at once are taken one after the other, and the
+		// second supersedes the first.
+		if _, err := tx.Exec(ctx, `
+			SELECT id FROM bank_accounts
+			WHERE party = (SELECT party FROM bank_accounts WHERE id = $1)
+			ORDER BY id FOR UPDATE`, id); err != nil {
+			return err
+		}
 		var err error
 		if a, err = scanAccount(tx.QueryRow(ctx, accountSelect+` WHERE id = $1 FOR UPDATE`, id)); errors.Is(err, pgx.ErrNoRows) {
 			return coalition.Errorf(coalition.NotFound, "id", "no proposed bank account %s", id)

@@ -60,6 +60,13 @@ func New(cfg Config) *Finance {
 	return f
 }
 
+// StaffID is the Actor.ID of the member of staff whose credentials were
+// issued to name: the same for every credential of theirs (staff keys,
+// their rotations, sessions, certificates), so that nobody counts as two
+// people when a change takes two. The operator issues each person's
+// credentials under one name of their own.
+func StaffID(name string) string { return "staff:" + name }
+
 // checkActor refuses an action nobody can be held to.
 func checkActor(a Actor) error {
 	if a.ID == "" {

@@ -57,9 +57,13 @@ func (f *Finance) FilePayments(ctx context.Context, by Actor, flt InstructionFil
 	if err := checkActor(by); err != nil {
 		return PaymentFile{}, nil, err
 	}
+	today, err := f.Today(ctx)
+	if err != nil {
+		return PaymentFile{}, nil, err
+	}
 	var out PaymentFile
 	var held []Held
-	err := f.tx.Write(ctx, func(tx pgx.Tx) error {
+	err = f.tx.Write(ctx, func(tx pgx.Tx) error {
 		out, held = PaymentFile{}, nil
 		flt.Unfiled, flt.FiledIn = true, ""
 		unfiled, err := queryInstructions(ctx, tx, flt, true)
@@ -71,7 +75,7 @@ func (f *Finance) FilePayments(ctx context.Context, by Actor, flt InstructionFil
 			return err
 		}
 		var lines []payments.Instruction
-		lines, out.Included, held = fileable(unfiled, accounts, payments.DateOf(dayOf(f.now())))
+		lines, out.Included, held = fileable(unfiled, accounts, payments.DateOf(today))
 		if len(lines) == 0 {
 			return coalition.Errorf(coalition.FailedPrecondition, "", "no payment of the operator's can be filed: %d not filed yet, %d of them held",
 				len(unfiled), len(held))
@@ -145,8 +149,12 @@ func fileable(ins []Instruction, accounts map[string]BankAccount, today payments
 // Unfiled lists the operator's payments no file carries yet, held ones
 // with why.
 func (f *Finance) Unfiled(ctx context.Context) ([]Held, error) {
+	today, err := f.Today(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []Held
-	err := f.tx.Read(ctx, func(tx pgx.Tx) error {
+	err = f.tx.Read(ctx, func(tx pgx.Tx) error {
 		ins, err := queryInstructions(ctx, tx, InstructionFilter{Unfiled: true}, false)
 		if err != nil {
 			return err
@@ -155,7 +163,7 @@ func (f *Finance) Unfiled(ctx context.Context) ([]Held, error) {
 		if err != nil {
 			return err
 		}
-		_, included, held := fileable(ins, accounts, payments.DateOf(dayOf(f.now())))
+		_, included, held := fileable(ins, accounts, payments.DateOf(today))
 		out = held
 		for _, in := range included {
 			out = append(out, Held{Instruction: in})

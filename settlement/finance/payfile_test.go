@@ -303,3 +303,95 @@ func TestPartnersPaymentsArePaidPartlyPaidOrLeftForAPersonToResolve(t *testing.T
 		t.Fatal("a partner sees statement lines")
 	}
 }
+
+func TestTwoPaymentsAlikeInOneStatementAreTwoAndAZeroLineIsRefused(t *testing.T) {
+	f := newFixture(t)
+	header := strings.Join(payments.StatementCSVHeader, ",")
+	// Two hand payments of the same sum with the same text on one day:
+	// the bank gives CSV lines no reference, and they are two payments.
+	alike := header + "\n2026-03-13,100.00,EUR,C,,rent\n2026-03-13,100.00,EUR,C,,rent\n"
+	for i, want := range []finance.ImportResult{{Lines: 2, Added: 2}, {Lines: 2, Duplicates: 2}} {
+		got, err := f.f.ImportStatement(f.ctx, clerk, finance.StatementCSV, []byte(alike))
+		if err != nil || got != want {
+			t.Fatalf("import %d: %+v, %v; want %+v", i+1, got, err, want)
+		}
+	}
+	if _, err := f.f.ImportStatement(f.ctx, clerk, finance.StatementCSV, []byte(header+"\n2026-03-13,0.00,EUR,C,,fee\n")); code(err) != coalition.Invalid {
+		t.Fatalf("a line of no money: %v, want Invalid", err)
+	}
+}
+
+func TestConcurrentPaymentFilesAreDisjointAndConcurrentConfirmationsTakeTurns(t *testing.T) {
+	f := newFixture(t)
+	for party, iban := range map[string]string{"operator": "DE89370400440532013000", "fuel": "NL91ABNA0417164300",
+		"cafe": "FR1420041010050500013M02606", "cinema": "GB82WEST12345698765432"} {
+		f.confirm(finance.BankAccount{Party: party, LegalName: party + " GmbH", IBAN: iban, Currency: "EUR"})
+	}
+	f.tradeTuesdayAndWednesday()
+	if _, err := f.f.MakeInstructions(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	pays, err := f.f.Instructions(f.ctx, finance.InstructionFilter{Unfiled: true})
+	if err != nil || len(pays) == 0 {
+		t.Fatalf("payments to file: %+v, %v", pays, err)
+	}
+	type result struct {
+		file finance.PaymentFile
+		err  error
+	}
+	results := make(chan result, 4)
+	for i := range 4 {
+		go func() {
+			file, _, err := f.f.FilePayments(f.ctx, finance.Actor{ID: fmt.Sprintf("staff:p%d", i), Name: "p"}, finance.InstructionFilter{})
+			results <- result{file, err}
+		}()
+	}
+	filed := map[string]string{}
+	for range 4 {
+		r := <-results
+		if r.err != nil {
+			if code(r.err) != coalition.FailedPrecondition {
+				t.Fatalf("a concurrent file: %v", r.err)
+			}
+			continue
+		}
+		for _, in := range r.file.Included {
+			if other, ok := filed[in.EndToEndID]; ok {
+				t.Fatalf("%s is in files %s and %s", in.EndToEndID, other, r.file.ID)
+			}
+			filed[in.EndToEndID] = r.file.ID
+		}
+	}
+	if len(filed) != len(pays) {
+		t.Fatalf("%d payments filed, want %d", len(filed), len(pays))
+	}
+
+	// Two people confirm two new versions of the café's details at once.
+	var ids []finance.BankAccount
+	for _, iban := range []string{"GB82WEST12345698765432", "NL91ABNA0417164300"} {
+		p, err := f.f.ProposeAccount(f.ctx, clerk, finance.BankAccount{Party: "cafe", LegalName: "Cafe", IBAN: iban, Currency: "EUR"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, p)
+	}
+	errs := make(chan error, 2)
+	for _, p := range ids {
+		go func() { _, err := f.f.DecideAccount(f.ctx, approver, p.ID, true); errs <- err }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a concurrent confirmation: %v", err)
+		}
+	}
+	versions, _ := f.f.Accounts(f.ctx, "cafe")
+	confirmed := 0
+	for _, v := range versions {
+		if v.Status == "confirmed" {
+			confirmed++
+		}
+	}
+	if confirmed != 1 {
+		t.Fatalf("%d confirmed versions of the café's details, want 1: %+v", confirmed, versions)
+	}
+}

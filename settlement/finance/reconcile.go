@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,11 +56,33 @@ func (f *Finance) ImportStatement(ctx context.Context, by Actor, format string, 
 		}
 		return ImportResult{}, coalition.Errorf(coalition.Invalid, "content", "%v", err)
 	}
+	// A line the bank gives no reference is known by its content; the
+	// second of two alike in one statement (two payments of the same sum
+	// with the same text on one day) is a payment of its own, and keeps
+	// its number among them, so that importing the file again still adds
+	// nothing.
+	keys := make([]string, len(lines))
+	alike := map[string]int{}
+	for i, l := range lines {
+		switch {
+		case l.Amount.Minor <= 0:
+			return ImportResult{}, coalition.Errorf(coalition.Invalid, "content", "line %d: the amount must be positive", i+1)
+		case l.BookingDate.IsZero():
+			return ImportResult{}, coalition.Errorf(coalition.Invalid, "content", "line %d: no booking or value date", i+1)
+		}
+		keys[i] = l.DedupKey()
+		if l.BankRef == "" {
+			alike[keys[i]]++
+			if n := alike[keys[i]]; n > 1 {
+				keys[i] += "#" + strconv.Itoa(n)
+			}
+		}
+	}
 	res := ImportResult{Lines: len(lines)}
 	err = f.tx.Write(ctx, func(tx pgx.Tx) error {
 		res.Added = 0
 		now := f.now()
-		for _, l := range lines {
+		for i, l := range lines {
 			dir := "credit"
 			if l.Direction == payments.Debit {
 				dir = "debit"
@@ -69,7 +92,7 @@ func (f *Finance) ImportStatement(ctx context.Context, by Actor, format string, 
 				       account, bank_ref, end_to_end_id, reference, source, imported_by, imported_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 				ON CONFLICT (dedupe_key) DO NOTHING`,
-				coalition.NewID(), l.DedupKey(), l.BookingDate.String(), l.Amount.Minor, l.Amount.Currency, dir, l.Reversal,
+				coalition.NewID(), keys[i], l.BookingDate.String(), l.Amount.Minor, l.Amount.Currency, dir, l.Reversal,
 				l.Account, l.BankRef, l.EndToEndID, l.Reference, format+":"+l.Statement, by.ID, now)
 			if err != nil {
 				return err
@@ -138,10 +161,22 @@ func (f *Finance) Reconcile(ctx context.Context, party string, asOf time.Time) (
 	if err != nil {
 		return out, err
 	}
+	// For one partner, only the lines that can be its: those naming or
+	// assigned to one of its instructions, and those with no end-to-end
+	// id, whose text may name one.
+	var mine []string
+	if party != "" {
+		mine = make([]string, 0, len(ins))
+		for _, in := range ins {
+			mine = append(mine, in.EndToEndID)
+		}
+	}
 	rows, err := f.tx.Pool().Query(ctx, `
 		SELECT id, booking_date, amount_minor, currency, direction, reversal, end_to_end_id, reference,
 		       COALESCE(assigned_to, ''), set_aside, resolution_note
-		FROM bank_statement_lines ORDER BY booking_date, imported_at, id`)
+		FROM bank_statement_lines
+		WHERE $1::text[] IS NULL OR end_to_end_id = ANY ($1) OR assigned_to = ANY ($1) OR end_to_end_id = ''
+		ORDER BY booking_date, imported_at, id`, mine)
 	if err != nil {
 		return out, fmt.Errorf("statement lines: %w", err)
 	}
