@@ -234,6 +234,7 @@ func partnersCmd(e *env) *cobra.Command {
 	setLimit.Flags().Int64Var(&limit, "liability-limit", 0, "most points the partner may have outstanding (issued, not yet spent or expired)")
 	setLimit.Flags().BoolVar(&none, "none", false, "lift the partner's cap")
 	cmd.AddCommand(certCmds(e)...)
+	cmd.AddCommand(partnerStaffCmd(e))
 	cmd.AddCommand(add, list, setLimit,
 		status("suspend", "suspended", "Refuse a partner's requests from now on"),
 		status("activate", "active", "Activate a suspended partner again: accept its requests"))

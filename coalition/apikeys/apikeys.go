@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -100,11 +101,44 @@ func New(cfg Config) *Store {
 		max: max(cfg.CacheSize, 1), hashes: map[[32]byte]hashed{}, rows: map[string]row{}}
 }
 
-// Issue creates a key for a partner (role "partner") or a staff role, and
-// returns it with the one copy of the secret.
+// Roles a key may have: a partner's own API key; the coalition's staff
+// (finance, operator); and a partner's staff, who sign in to the partner
+// portal (PartnerStaffRoles).
+const (
+	RolePartner          = "partner"
+	RoleFinance          = "finance"
+	RoleOperator         = "operator"
+	RolePartnerAdmin     = "partner-admin"
+	RolePartnerFinance   = "partner-finance"
+	RolePartnerMarketing = "partner-marketing"
+)
+
+// PartnerStaffRoles are the roles of a partner's own staff.
+var PartnerStaffRoles = []string{RolePartnerAdmin, RolePartnerFinance, RolePartnerMarketing}
+
+// IsPartnerStaff says whether role is one of a partner's staff.
+func IsPartnerStaff(role string) bool {
+	return slices.Contains(PartnerStaffRoles, role)
+}
+
+// Issue creates a key for a partner (role "partner"), a partner's staff
+// (PartnerStaffRoles, with the partner) or the coalition's staff (finance,
+// operator, without one), and returns it with the one copy of the secret.
 func (s *Store) Issue(ctx context.Context, partner *coalition.PartnerID, role, name string) (Key, string, error) {
-	if (role == "partner") != (partner != nil) {
-		return Key{}, "", coalition.Errorf(coalition.Invalid, "role", "a partner key names its partner; a staff key has role finance or operator")
+	switch {
+	case role == RoleFinance || role == RoleOperator:
+		if partner != nil {
+			return Key{}, "", coalition.Errorf(coalition.Invalid, "role", "a finance or operator key belongs to no partner")
+		}
+	case role == RolePartner || IsPartnerStaff(role):
+		if partner == nil {
+			return Key{}, "", coalition.Errorf(coalition.Invalid, "partner", "a %s key names its partner", role)
+		}
+	default:
+		return Key{}, "", coalition.Errorf(coalition.Invalid, "role", "no role %q", role)
+	}
+	if name == "" || len(name) > 100 {
+		return Key{}, "", coalition.Errorf(coalition.Invalid, "name", "a key's name is 1 to 100 characters")
 	}
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
@@ -209,6 +243,36 @@ func (s *Store) List(ctx context.Context) ([]Key, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) { return scanKey(r) })
 }
 
+// ListOf returns a partner's keys, newest first: its API keys and its
+// staff's credentials, and no other partner's.
+func (s *Store) ListOf(ctx context.Context, partner coalition.PartnerID) ([]Key, error) {
+	rows, err := s.tx.Pool().Query(ctx, selectKey+` WHERE partner_id = $1 ORDER BY created_at DESC, id`, partner)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) { return scanKey(r) })
+}
+
+// RevokeOf ends a partner's key of one of roles now, as Revoke does; a key
+// of another partner, or of another role, is not found.
+func (s *Store) RevokeOf(ctx context.Context, partner coalition.PartnerID, roles []string, id uuid.UUID) error {
+	return s.end(ctx, id, `UPDATE api_keys SET revoked_at = $2
+		WHERE id = $1 AND revoked_at IS NULL AND partner_id = $3 AND role = ANY ($4)`, s.clock().UTC(), partner, roles)
+}
+
+// RotateOf rotates a partner's key of one of roles, as Rotate does; a key
+// of another partner, or of another role, is not found.
+func (s *Store) RotateOf(ctx context.Context, partner coalition.PartnerID, roles []string, id uuid.UUID, overlap time.Duration) (Key, string, error) {
+	old, err := scanKey(s.tx.Pool().QueryRow(ctx, selectKey+` WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (old.PartnerID == nil || *old.PartnerID != partner || !slices.Contains(roles, old.Role))) {
+		return Key{}, "", coalition.Errorf(coalition.NotFound, "id", "no API key %s", id)
+	}
+	if err != nil {
+		return Key{}, "", err
+	}
+	return s.Rotate(ctx, id, overlap)
+}
+
 // Revoke ends a key now: on this replica at once, on the others within
 // Recheck.
 func (s *Store) Revoke(ctx context.Context, id uuid.UUID) error {
@@ -236,10 +300,10 @@ func (s *Store) Rotate(ctx context.Context, id uuid.UUID, overlap time.Duration)
 	return k, secret, nil
 }
 
-func (s *Store) end(ctx context.Context, id uuid.UUID, sql string, at time.Time) error {
+func (s *Store) end(ctx context.Context, id uuid.UUID, sql string, at time.Time, more ...any) error {
 	var n int64
 	err := s.tx.Run(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, sql, id, at)
+		tag, err := tx.Exec(ctx, sql, append([]any{id, at}, more...)...)
 		n = tag.RowsAffected()
 		return err
 	})

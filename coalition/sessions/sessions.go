@@ -1,6 +1,7 @@
 // Package sessions keeps the sign-in sessions of people: finance and
 // operator staff, who sign in with a credential the operator issued (a staff
-// API key, checked by its Vault keyed hash), and members, who open a
+// API key, checked by its Vault keyed hash), a partner's staff, who sign in
+// to the partner portal with a credential of their partner, and members, who open a
 // one-time link that the partner that enrolled them delivered, or enter a
 // one-time code sent to them when they join by QR. Sessions and
 // links live in the database so that every replica agrees on them; only the
@@ -30,6 +31,10 @@ const (
 	RoleMember   = "member"
 	RoleFinance  = "finance"
 	RoleOperator = "operator"
+	// A partner's staff, in the partner portal (apikeys.PartnerStaffRoles).
+	RolePartnerAdmin     = apikeys.RolePartnerAdmin
+	RolePartnerFinance   = apikeys.RolePartnerFinance
+	RolePartnerMarketing = apikeys.RolePartnerMarketing
 )
 
 // TokenPrefix starts every session token, and LinkPrefix every member link
@@ -52,12 +57,17 @@ type Session struct {
 	Role         string
 	MemberID     coalition.MemberID // member sessions
 	CredentialID uuid.UUID          // staff sessions: the credential signed in with
-	Name         string
+	// PartnerID is the partner of a partner's staff (the credential's).
+	PartnerID coalition.PartnerID
+	Name      string
 	// CSRF is the token the session's forms must echo.
 	CSRF      string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
+
+// PartnerRole says whether the session is of a partner's staff.
+func (s Session) PartnerRole() bool { return apikeys.IsPartnerStaff(s.Role) }
 
 // Credentials checks a staff credential (package apikeys).
 type Credentials interface {
@@ -134,10 +144,15 @@ func (s *Store) SignInStaff(ctx context.Context, credential string) (Session, st
 	if err != nil {
 		return Session{}, "", fmt.Errorf("sign in: %w", err)
 	}
-	if k.Role != RoleFinance && k.Role != RoleOperator {
+	sess := Session{Role: k.Role, CredentialID: k.ID, Name: k.Name}
+	switch {
+	case k.Role == RoleFinance || k.Role == RoleOperator:
+	case apikeys.IsPartnerStaff(k.Role) && k.PartnerID != nil:
+		sess.PartnerID = *k.PartnerID
+	default: // a partner's API key is for its systems, not for people
 		return Session{}, "", ErrBadCredential
 	}
-	return s.start(ctx, Session{Role: k.Role, CredentialID: k.ID, Name: k.Name}, nil)
+	return s.start(ctx, sess, nil)
 }
 
 // start stores a new session; before, when given, runs first in the same
@@ -166,15 +181,19 @@ func (s *Store) start(ctx context.Context, sess Session, before func(pgx.Tx) (Se
 		out.CSRF, out.CreatedAt, out.ExpiresAt = csrf, now, now.Add(ttl)
 		var member *coalition.MemberID
 		var cred *uuid.UUID
+		var partner *coalition.PartnerID
 		if out.Role == RoleMember {
 			member = &out.MemberID
 		} else {
 			cred = &out.CredentialID
 		}
+		if apikeys.IsPartnerStaff(out.Role) {
+			partner = &out.PartnerID
+		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO web_sessions (token_hash, role, member_id, credential_id, name, csrf_token, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			h, out.Role, member, cred, out.Name, out.CSRF, out.CreatedAt, out.ExpiresAt); err != nil {
+			INSERT INTO web_sessions (token_hash, role, member_id, credential_id, partner_id, name, csrf_token, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			h, out.Role, member, cred, partner, out.Name, out.CSRF, out.CreatedAt, out.ExpiresAt); err != nil {
 			return fmt.Errorf("store session: %w", err)
 		}
 		sess = out
@@ -195,13 +214,14 @@ func (s *Store) Check(ctx context.Context, token string) (Session, error) {
 	var sess Session
 	var member *coalition.MemberID
 	var cred *uuid.UUID
+	var partner *coalition.PartnerID
 	err := s.cfg.Tx.Pool().QueryRow(ctx, `
-		SELECT s.role, s.member_id, s.credential_id, s.name, s.csrf_token, s.created_at, s.expires_at
+		SELECT s.role, s.member_id, s.credential_id, s.partner_id, s.name, s.csrf_token, s.created_at, s.expires_at
 		FROM web_sessions AS s
 		LEFT JOIN api_keys AS k ON k.id = s.credential_id
 		WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2
 		  AND (s.credential_id IS NULL OR (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)))`,
-		hash(token), s.now()).Scan(&sess.Role, &member, &cred, &sess.Name, &sess.CSRF, &sess.CreatedAt, &sess.ExpiresAt)
+		hash(token), s.now()).Scan(&sess.Role, &member, &cred, &partner, &sess.Name, &sess.CSRF, &sess.CreatedAt, &sess.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, ErrNoSession
 	}
@@ -213,6 +233,9 @@ func (s *Store) Check(ctx context.Context, token string) (Session, error) {
 	}
 	if cred != nil {
 		sess.CredentialID = *cred
+	}
+	if partner != nil {
+		sess.PartnerID = *partner
 	}
 	return sess, nil
 }

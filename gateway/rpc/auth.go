@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
 
@@ -39,6 +40,25 @@ type Principal struct {
 	// people compare it. PersonName is for people to read.
 	Person     string
 	PersonName string
+	// Portal is the portal role of a partner's staff member (partner-admin,
+	// partner-finance, partner-marketing): such a caller acts as its
+	// partner (Role partner, PartnerID set), but only for the methods
+	// portalMethods opens to its portal role.
+	Portal string
+}
+
+// staffPrincipal is the caller behind a staff credential (a staff API key,
+// or a session signed in with one): the coalition's finance or operator
+// staff, a person of their own; or a partner's staff, acting as their
+// partner with their portal role.
+func staffPrincipal(role string, partner *coalition.PartnerID, name string) Principal {
+	pr := Principal{Role: Role(role), Person: finance.StaffID(name), PersonName: name}
+	if apikeys.IsPartnerStaff(role) && partner != nil {
+		pr.Role, pr.PartnerID, pr.Portal = RolePartner, *partner, role
+		// A partner's staff are no one to the coalition's four eyes.
+		pr.Person, pr.PersonName = "", name
+	}
+	return pr
 }
 
 // Authenticator establishes who is calling from the connection and its

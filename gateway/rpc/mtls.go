@@ -160,13 +160,10 @@ func (a CertOrDev) Authenticate(ctx context.Context) (Principal, error) {
 			if err != nil {
 				return Principal{}, cannotCheck("cannot check the API key now", err)
 			}
-			pr := Principal{Role: Role(k.Role)}
-			if k.PartnerID != nil {
-				pr.PartnerID = *k.PartnerID
-			} else {
-				pr.Person, pr.PersonName = finance.StaffID(k.Name), k.Name
+			if k.Role == apikeys.RolePartner {
+				return Principal{Role: RolePartner, PartnerID: *k.PartnerID}, nil
 			}
-			return pr, nil
+			return staffPrincipal(k.Role, k.PartnerID, k.Name), nil
 		}
 	}
 	if a.Dev == nil || !ok || !loopbackPeer(p) {

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 
@@ -72,6 +73,28 @@ var methodRoles = map[string][]Role{
 	coalitionv1.SettlementService_DecideAdjustment_FullMethodName:        {RoleFinance},
 	coalitionv1.SettlementService_ListAdjustments_FullMethodName:         {RoleFinance},
 	coalitionv1.SettlementService_GetLiability_FullMethodName:            {RoleFinance},
+}
+
+// portalMethods narrows, for each portal role of a partner's staff, the
+// methods open to partners (methodRoles) to those the role's pages need:
+// partner-finance and partner-admin read the partner's statements and its
+// payments; partner-marketing reads neither (the partner's analytics and
+// offers will be its). A partner's staff never trade as the partner: no
+// accrual, redemption or member look-up. A method missing here is refused
+// to every portal role. (The portal's pages that manage staff and keys call
+// no RPC; gateway/web's partnerPages says who may open them.)
+var portalMethods = map[string][]string{
+	apikeys.RolePartnerAdmin:     partnerMoneyMethods,
+	apikeys.RolePartnerFinance:   partnerMoneyMethods,
+	apikeys.RolePartnerMarketing: nil,
+}
+
+var partnerMoneyMethods = []string{
+	coalitionv1.SettlementService_ListWindows_FullMethodName,
+	coalitionv1.SettlementService_GetPartnerStatement_FullMethodName,
+	coalitionv1.SettlementService_ExportReport_FullMethodName,
+	coalitionv1.SettlementService_DrillDown_FullMethodName,
+	coalitionv1.SettlementService_ListPaymentInstructions_FullMethodName,
 }
 
 // Services are the coalition's gRPC services, by name (for health checks).
@@ -251,6 +274,9 @@ func (g *gate) authorize(ctx context.Context, method string) (context.Context, e
 	}
 	if !slices.Contains(roles, p.Role) {
 		return nil, status.Errorf(codes.PermissionDenied, "role %s may not call %s", p.Role, method)
+	}
+	if p.Portal != "" && !slices.Contains(portalMethods[p.Portal], method) {
+		return nil, status.Errorf(codes.PermissionDenied, "role %s may not call %s", p.Portal, method)
 	}
 	if p.Role == RolePartner {
 		if err := g.standing(ctx, method, p.PartnerID); err != nil {

@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
-	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
 
 // SessionChecker checks a session token (package sessions).
@@ -19,8 +19,8 @@ type SessionChecker interface {
 	Check(ctx context.Context, token string) (sessions.Session, error)
 }
 
-// SessionAuth identifies people signed in on the web pages — members and
-// finance and operator staff — by their session token, sent as
+// SessionAuth identifies people signed in on the web pages — members,
+// finance and operator staff, and partners' staff in the portal — by their session token, sent as
 // "authorization: Bearer cs_…" (the pages and the REST gateway send the
 // session cookie so). Any other caller is left to Next.
 type SessionAuth struct {
@@ -39,12 +39,16 @@ func (a SessionAuth) Authenticate(ctx context.Context) (Principal, error) {
 			if err != nil {
 				return Principal{}, cannotCheck("cannot check the session now", err)
 			}
-			pr := Principal{Role: Role(s.Role), MemberID: s.MemberID}
 			if s.CredentialID != uuid.Nil {
-				// Signed in with a staff credential: its person.
-				pr.Person, pr.PersonName = finance.StaffID(s.Name), s.Name
+				// Signed in with a staff credential: its person, or its
+				// partner and portal role.
+				var partner *coalition.PartnerID
+				if s.PartnerID != (coalition.PartnerID{}) {
+					partner = &s.PartnerID
+				}
+				return staffPrincipal(s.Role, partner, s.Name), nil
 			}
-			return pr, nil
+			return Principal{Role: Role(s.Role), MemberID: s.MemberID}, nil
 		}
 	}
 	if a.Next == nil {

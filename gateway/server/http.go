@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/gateway/rest"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
@@ -26,6 +27,15 @@ import (
 // probes a load balancer needs: /healthz and a /readyz that says ready or
 // not and nothing more. Both call the gRPC server on its own address, so
 // that every request passes the same interceptors as a partner's.
+// partnerKeys is the API key store for the partner portal, or nil (the
+// portal's pages answer unavailable) on a server without Vault.
+func (s *Server) partnerKeys() web.PartnerKeys {
+	if s.keys == nil {
+		return nil
+	}
+	return s.keys
+}
+
 func (s *Server) buildHTTP(ctx context.Context) error {
 	if s.httpLis == nil {
 		return nil
@@ -64,6 +74,15 @@ func (s *Server) buildHTTP(ctx context.Context) error {
 				m[p.Code] = p.Name
 			}
 			return m, nil
+		},
+		PartnerKeys: s.partnerKeys(),
+		PartnerOf: func(ctx context.Context, id coalition.PartnerID) (string, string, error) {
+			p, err := s.partners.ByID(ctx, id)
+			if err == nil && p.Status != "active" {
+				// A suspended partner's staff manage nothing either.
+				err = coalition.Errorf(coalition.PermissionDenied, "partner", "partner %s is %s", p.Code, p.Status)
+			}
+			return p.Code, p.Name, err
 		}})
 	if err != nil {
 		return err

@@ -78,7 +78,7 @@ func TestEveryTextOfThePagesIsInEnglishAndRussian(t *testing.T) {
 		}
 	}
 	// The handlers' keys: titles, errors and refusals made here.
-	goKeyRE := regexp.MustCompile(`"((?:finops|error|finance|report|drill|operator|member|signin|link|home|join)\.[a-z0-9_.]*[a-z0-9_])"`)
+	goKeyRE := regexp.MustCompile(`"((?:finops|error|finance|report|drill|operator|member|signin|link|home|join|portal)\.[a-z0-9_.]*[a-z0-9_])"`)
 	srcs, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +106,12 @@ func TestEveryTextOfThePagesIsInEnglishAndRussian(t *testing.T) {
 	}
 	for _, v := range []payments.Reason{payments.ReasonNoID, payments.ReasonUnknownID, payments.ReasonCurrency, payments.ReasonDirection} {
 		used["finops.reason."+string(v)] = true
+	}
+	for _, v := range []string{"partner", "partner-admin", "partner-finance", "partner-marketing"} {
+		used["portal.role."+v] = true
+	}
+	for _, v := range []string{"active", "expires", "revoked"} {
+		used["portal.state."+v] = true
 	}
 	for _, v := range []string{"credit", "debit"} {
 		used["finops.linedir."+v] = true

@@ -3,7 +3,8 @@
 // spend), finance staff's settlement reports (windows, report, CSV, drill
 // down to the ledger) and finance operations (payments and the bank's
 // statements, adjustments and banking details decided by a second person,
-// the points liability), the operator's view of the network, and joining
+// the points liability), the operator's view of the network, the partner
+// portal for a partner's own staff (portal.go), and joining
 // by QR at a partner's counter (the join pages and their printable
 // posters). Pages are rendered on the server from embedded templates, in
 // Russian or English.
@@ -87,7 +88,12 @@ type Config struct {
 	PublicURL string
 	// Join, if set, serves self-enrolment by QR (join.go); nil: off.
 	Join *Join
-	Log  *slog.Logger
+	// PartnerKeys and PartnerOf serve the partner portal (portal.go): the
+	// partner's staff and API keys, and the signed-in partner's code and
+	// name. Without them the portal's pages answer unavailable.
+	PartnerKeys PartnerKeys
+	PartnerOf   PartnerOf
+	Log         *slog.Logger
 }
 
 type server struct {
@@ -165,6 +171,7 @@ func Handler(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /finance/liability.csv", s.liabilityCSV)
 	mux.HandleFunc("GET /operator", s.operatorPage)
 	s.mountJoin(mux)
+	s.mountPortal(mux)
 	return securityHeaders(mux), nil
 }
 
@@ -316,6 +323,8 @@ func homeOf(role string) string {
 		return "/finance"
 	case sessions.RoleOperator:
 		return "/operator"
+	case sessions.RolePartnerAdmin, sessions.RolePartnerFinance, sessions.RolePartnerMarketing:
+		return "/partner"
 	}
 	return "/member"
 }
