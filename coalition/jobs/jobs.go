@@ -51,6 +51,12 @@ type PaymentMaker interface {
 	MakeInstructions(ctx context.Context) (made int, err error)
 }
 
+// Analytics rolls the cleared days up into the figures' daily tables
+// (*analytics.Analytics).
+type Analytics interface {
+	RollUp(ctx context.Context) (days int, err error)
+}
+
 // Jobs is one replica's periodic work. A pass logs what it changed and
 // what failed, and returns nothing: the next pass tries again.
 type Jobs struct {
@@ -63,8 +69,10 @@ type Jobs struct {
 	// Payments makes the payment instructions of the periods that the
 	// windows just cleared complete; nil: none are made.
 	Payments PaymentMaker
-	Metrics  *telemetry.Metrics
-	Log      *slog.Logger
+	// Analytics rolls up the windows just cleared; nil: no figures.
+	Analytics Analytics
+	Metrics   *telemetry.Metrics
+	Log       *slog.Logger
 }
 
 // SweepHolds marks expired holds released.
@@ -138,17 +146,29 @@ func (j *Jobs) ClearDue(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		j.Log.Error("clearing", "error", err)
 	}
-	if j.Payments == nil || ctx.Err() != nil {
+	if ctx.Err() != nil {
 		return
 	}
 	// After every pass, not only after one that cleared: a pass that
-	// failed half way leaves periods whose instructions the next makes.
-	if n, err := j.Payments.MakeInstructions(ctx); err != nil {
-		if ctx.Err() == nil {
-			j.Log.Error("make payment instructions", "error", err)
+	// failed half way leaves periods whose instructions the next makes,
+	// and days the next rolls up.
+	if j.Payments != nil {
+		if n, err := j.Payments.MakeInstructions(ctx); err != nil {
+			if ctx.Err() == nil {
+				j.Log.Error("make payment instructions", "error", err)
+			}
+		} else if n > 0 {
+			j.Log.InfoContext(ctx, "made payment instructions", "count", n)
 		}
-	} else if n > 0 {
-		j.Log.InfoContext(ctx, "made payment instructions", "count", n)
+	}
+	if j.Analytics != nil {
+		if n, err := j.Analytics.RollUp(ctx); err != nil {
+			if ctx.Err() == nil {
+				j.Log.Error("roll up analytics", "error", err, "days", n)
+			}
+		} else if n > 0 {
+			j.Log.InfoContext(ctx, "rolled up analytics", "days", n)
+		}
 	}
 }
 

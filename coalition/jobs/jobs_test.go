@@ -266,6 +266,34 @@ func TestClearingGoesOldestFirstAndStopsAtTheFirstDayThatFails(t *testing.T) {
 	}
 }
 
+// rollups is the analytics as the clearing pass sees them.
+type rollups struct {
+	calls, days int
+	err         error
+}
+
+func (r *rollups) RollUp(context.Context) (int, error) {
+	r.calls++
+	return r.days, r.err
+}
+
+func TestTheClearingPassRollsUpTheAnalyticsEvenWhenADayFailedToClear(t *testing.T) {
+	w := newWorld(t)
+	monday, tuesday := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	r := &rollups{days: 1}
+	w.jobs.Clearing, w.jobs.Analytics = &days{due: []time.Time{monday, tuesday}, fail: tuesday}, r
+	w.jobs.ClearDue(w.ctx)
+	if r.calls != 1 || !strings.Contains(w.log.String(), `msg="rolled up analytics" days=1`) {
+		t.Fatalf("%d roll-ups; log %s", r.calls, w.log)
+	}
+	r.days, r.err = 0, errors.New("connection reset")
+	w.log.Reset()
+	w.jobs.ClearDue(w.ctx)
+	if r.calls != 2 || !strings.Contains(w.log.String(), `level=ERROR msg="roll up analytics" error="connection reset"`) {
+		t.Fatalf("%d roll-ups; log %s", r.calls, w.log)
+	}
+}
+
 func TestAScheduleRunsAtEachTickAndFirstAtOnceWhenAsked(t *testing.T) {
 	for _, first := range []bool{false, true} {
 		ctx, cancel := context.WithCancel(context.Background())

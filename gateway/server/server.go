@@ -32,6 +32,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
+	"github.com/coalition-loyalty/coalition/settlement/analytics"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
@@ -221,6 +222,9 @@ type Server struct {
 	sessions *sessions.Store
 	passes   *passes.Service // nil: no wallet passes
 
+	// analytics are the figures rolled up after clearing.
+	analytics *analytics.Analytics
+
 	// enrolment is self-enrolment by QR; nil when it is off.
 	enrolment *enrolment.Service
 
@@ -376,6 +380,9 @@ func (s *Server) Clearing() *clearing.Clearing { return s.clearing }
 
 // Finance is the server's finance operations.
 func (s *Server) Finance() *finance.Finance { return s.finance }
+
+// Analytics reads the partners' and the network's figures.
+func (s *Server) Analytics() *analytics.Analytics { return s.analytics }
 
 // Sessions holds web sessions and member links.
 func (s *Server) Sessions() *sessions.Store { return s.sessions }

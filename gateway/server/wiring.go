@@ -26,6 +26,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
+	"github.com/coalition-loyalty/coalition/settlement/analytics"
 	"github.com/coalition-loyalty/coalition/settlement/clearing"
 	"github.com/coalition-loyalty/coalition/settlement/finance"
 )
@@ -144,6 +145,7 @@ func (s *Server) buildDomain(context.Context) error {
 	s.partners = partners.New(partners.Config{Tx: s.tx, Clock: now})
 	s.clearing = clearing.New(clearing.Config{Tx: s.tx, Clock: now})
 	s.finance = finance.New(finance.Config{Tx: s.tx, Clock: now, Clearing: s.clearing, Ledger: s.ledger})
+	s.analytics = analytics.New(analytics.Config{Tx: s.tx, Clock: now})
 	return nil
 }
 
