@@ -4,7 +4,11 @@
 // cross-shopping and cohort retention — over any period, from daily
 // rollups that the periodic job makes once per cleared settlement window
 // from the ledger's own rows (RollUp). A page reads the rollups, never the
-// ledger's transactions, so it costs the same at 10⁵ purchases as at 10⁷.
+// ledger: sums per day and partner, and for the counts of distinct members
+// one row per member and scope, a bitmap of the days they bought (days.go),
+// so that its cost grows with the members active in the period, not with
+// their purchases. Counts of distinct members are exact over any period of
+// up to a year.
 //
 // Figures are integers: counts, points, money in minor units rounded down,
 // shares in basis points rounded down. A partner's view holds aggregates
@@ -21,7 +25,7 @@ import (
 )
 
 // network is the scope of the whole coalition in analytics_activity,
-// analytics_cohorts and analytics_cohort_sizes (migration 0017): the nil
+// analytics_cohorts and analytics_cohort_sizes (migrations 0017, 0019): the nil
 // UUID, which no partner has.
 var network = uuid.Nil
 

@@ -479,6 +479,19 @@ func TestFiguresMatchAnIndependentCountOfAGeneratedWorkload(t *testing.T) {
 		}
 	}
 
+	t.Run("the daily job computes the standard pages of the last day and drops those of earlier days", func(t *testing.T) {
+		var stale, standard int
+		if err := w.tx.Pool().QueryRow(w.ctx, `
+			SELECT count(*) FILTER (WHERE rolled_up_to <> $1),
+			       count(*) FILTER (WHERE rolled_up_to = $1 AND period_to = $1)
+			FROM analytics_reports`, lastDay).Scan(&stale, &standard); err != nil {
+			t.Fatal(err)
+		}
+		if want := len(analytics.Standard) * 5; stale != 0 || standard != want {
+			t.Fatalf("%d reports of earlier days, %d of the last; want none and %d", stale, standard, want)
+		}
+	})
+
 	periods := [][2]time.Time{
 		{firstDay, lastDay},                                     // all of it; the period before is empty
 		{date(2025, 12, 15), date(2026, 1, 3)},                  // across the new year, against the 20 days before
@@ -500,12 +513,23 @@ func TestFiguresMatchAnIndependentCountOfAGeneratedWorkload(t *testing.T) {
 			}
 			w.compare(t, r.Current, w.expect(coalition.PartnerID{}, r.Current.From, r.Current.To))
 			w.compare(t, r.Previous, w.expect(coalition.PartnerID{}, r.Previous.From, r.Previous.To))
+			// Asked again, the page is read as stored, and is the same.
+			again, err := w.analytics.Network(w.ctx, p[0], p[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(again, r) {
+				t.Fatalf("the stored page differs:\n%+v\n%+v", again, r)
+			}
 		})
 		for _, code := range []string{"cafe", "cinema", "fuel", "shop"} {
 			t.Run(code+" "+name, func(t *testing.T) {
 				r, err := w.analytics.Partner(w.ctx, w.id[code], p[0], p[1])
 				if err != nil {
 					t.Fatal(err)
+				}
+				if again, err := w.analytics.Partner(w.ctx, w.id[code], p[0], p[1]); err != nil || !reflect.DeepEqual(again, r) {
+					t.Fatalf("the stored page differs (%v):\n%+v\n%+v", err, again, r)
 				}
 				w.compareSuppressed(t, w.id[code], &r.Current, w.expect(w.id[code], r.Current.From, r.Current.To))
 				w.compare(t, r.Current, w.expect(w.id[code], r.Current.From, r.Current.To))
@@ -836,6 +860,9 @@ func (w *world) compareSuppressed(t *testing.T, partner coalition.PartnerID, got
 func (w *world) compare(t *testing.T, got, want analytics.Figures) {
 	t.Helper()
 	for _, f := range []*analytics.Figures{&got, &want} {
+		// Sorted copies: the caller's figures stay as they were.
+		f.Acquired, f.Shoppers, f.Flows, f.Cohorts = slices.Clone(f.Acquired), slices.Clone(f.Shoppers), slices.Clone(f.Flows),
+			slices.Clone(f.Cohorts)
 		slices.SortFunc(f.Acquired, func(a, b analytics.Acquisition) int {
 			return cmp.Or(strings.Compare(w.code[a.Partner], w.code[b.Partner]), strings.Compare(a.Channel, b.Channel),
 				strings.Compare(a.Location, b.Location))

@@ -27,10 +27,13 @@ func spanOf(to time.Time) int { return to.Year() }
 // spanStart is the first day of span y.
 func spanStart(y int) time.Time { return date(y-1, time.January, 1) }
 
+// dayOf is day d's number in span y (which must hold it): 0 to 730.
+func dayOf(y int, d time.Time) int { return int(d.Sub(spanStart(y)).Hours() / 24) }
+
 // dayMask is the single bit of day d in span y (which must hold it).
 func dayMask(y int, d time.Time) mask {
 	var m mask
-	i := int(d.Sub(spanStart(y)).Hours() / 24)
+	i := dayOf(y, d)
 	m[i/wordBits] = 1 << (i % wordBits)
 	return m
 }
@@ -65,20 +68,27 @@ func (m mask) args() []any {
 // wholeWord is a word with all its days.
 const wholeWord = 1<<wordBits - 1
 
-// period is a period's days in the words of its span, as SQL: the words it
-// touches, each whole (tested as it is) or masked by a query argument
-// (numbered from the first given), so that a row's test reads no word the
-// period does not touch.
+// period is a period's days in the words of its span, as SQL: the days
+// it begins and ends on, and the words it touches, each whole (tested as
+// it is) or masked; all are query arguments numbered from the first given
+// ($first: its first day, $first+1: its last, then the masks). A row's
+// tests read no word the period does not touch, and none at all for a row
+// whose days all lie in the period.
 type period struct {
 	span  int
 	words []int
+	first int         // the argument of the first day
 	param map[int]int // word → its mask's argument; none for a whole word
 	args  []any
 }
 
 func newPeriod(from, to time.Time, first int) period {
-	p := period{span: spanOf(to), param: map[int]int{}}
-	for i, w := range spanMask(p.span, from, to) {
+	y := spanOf(to)
+	if from.Before(spanStart(y)) {
+		from = spanStart(y)
+	}
+	p := period{span: y, first: first, param: map[int]int{}, args: []any{dayOf(y, from), dayOf(y, to)}}
+	for i, w := range spanMask(y, from, to) {
 		if w == 0 {
 			continue
 		}
@@ -100,38 +110,46 @@ func (p period) days(col string, i int) string {
 	return fmt.Sprintf("%s%d", col, i)
 }
 
-func (p period) each(sep string, f func(days string) string) string {
+func (p period) each(col, sep string, f func(days string) string) string {
 	parts := make([]string, len(p.words))
 	for k, i := range p.words {
-		parts[k] = f(p.days("a.d", i))
+		parts[k] = f(p.days(col, i))
 	}
 	return strings.Join(parts, sep)
 }
 
-// anyDay: the row (a) has a day of the period.
-func (p period) anyDay() string {
-	return "(" + p.each(" | ", func(d string) string { return d }) + ") <> 0"
+// since: the row (a) has days neither all before the period nor all
+// after it.
+func (p period) since() string {
+	return fmt.Sprintf("a.last_day >= $%d::SMALLINT AND a.first_day <= $%d::SMALLINT", p.first, p.first+1)
 }
 
-// twoDays: the row (a) has two days or more of the period: two words with
-// a day of it, or a word with two (x & (x - 1) <> 0: x without its lowest
-// bit).
+// within: every day of the row (a) lies in the period.
+func (p period) within() string {
+	return fmt.Sprintf("(a.first_day >= $%d::SMALLINT AND a.last_day <= $%d::SMALLINT)", p.first, p.first+1)
+}
+
+// anyDay: the row (a) has a day of the period.
+func (p period) anyDay() string {
+	return p.since() + " AND (" + p.within() + " OR (" + p.each("a.d", " | ", func(d string) string { return d }) + ") <> 0)"
+}
+
+// twoDays: the row (a), which has a day of the period, has two or more:
+// counted if all its days lie in the period; else two words with a day of
+// it, or a word with two (x & (x - 1) <> 0: x without its lowest bit).
 func (p period) twoDays() string {
-	return "(" + p.each(" + ", func(d string) string { return "CASE WHEN " + d + " <> 0 THEN 1 ELSE 0 END" }) + ") > 1 OR " +
-		p.each(" OR ", func(d string) string { return "(" + d + " & (" + d + " - 1)) <> 0" })
+	return "CASE WHEN " + p.within() + " THEN a.days > 1 ELSE (" +
+		p.each("a.d", " + ", func(d string) string { return "CASE WHEN " + d + " <> 0 THEN 1 ELSE 0 END" }) + ") > 1 OR " +
+		p.each("a.d", " OR ", func(d string) string { return "(" + d + " & (" + d + " - 1)) <> 0" }) + " END"
 }
 
 // anyRepeatDay: the repeat days (r) have a day of the period.
 func (p period) anyRepeatDay() string {
-	parts := make([]string, len(p.words))
-	for k, i := range p.words {
-		parts[k] = p.days("r.m", i)
-	}
-	return "(" + strings.Join(parts, " | ") + ") <> 0"
+	return "(" + p.each("r.m", " | ", func(d string) string { return d }) + ") <> 0"
 }
 
 // each is the SQL fragment f(i) for each word i of a bitmap, joined by
-// sep: the statements spell out the twelve words through it.
+// sep: the roll-up's statements spell out the twelve words through it.
 func each(sep string, f func(i int) string) string {
 	parts := make([]string, words)
 	for i := range parts {
@@ -140,7 +158,7 @@ func each(sep string, f func(i int) string) string {
 	return strings.Join(parts, sep)
 }
 
-// param is placeholder $n.
+// param is placeholder $n, a BIGINT.
 func param(n int) string { return fmt.Sprintf("$%d::BIGINT", n) }
 
 func date(y int, mo time.Month, d int) time.Time { return time.Date(y, mo, d, 0, 0, 0, 0, time.UTC) }

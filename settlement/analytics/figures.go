@@ -124,7 +124,7 @@ const MaxPeriod = 366
 // the period of the same length before it, for the operator: every
 // partner's cells, nothing suppressed.
 func (a *Analytics) Network(ctx context.Context, from, to time.Time) (Report, error) {
-	return a.report(ctx, scope{id: network}, from, to)
+	return a.page(ctx, scope{id: network}, from, to)
 }
 
 // Partner returns partner's own figures over business days from..to and
@@ -136,15 +136,7 @@ func (a *Analytics) Partner(ctx context.Context, partner coalition.PartnerID, fr
 	if uuid.UUID(partner) == network {
 		return Report{}, coalition.Errorf(coalition.Invalid, "partner", "names no partner")
 	}
-	r, err := a.report(ctx, scope{id: uuid.UUID(partner), partner: true}, from, to)
-	if err != nil {
-		return r, err
-	}
-	r.Partner = partner
-	for _, f := range []*Figures{&r.Current, &r.Previous} {
-		suppress(partner, f)
-	}
-	return r, nil
+	return a.page(ctx, scope{id: uuid.UUID(partner), partner: true}, from, to)
 }
 
 // scope is whose figures a query counts: a partner's (id) or the
@@ -154,20 +146,26 @@ type scope struct {
 	partner bool
 }
 
-func (a *Analytics) report(ctx context.Context, s scope, from, to time.Time) (Report, error) {
+// period checks a page's period and returns its days as business dates.
+func checkPeriod(from, to time.Time) (time.Time, time.Time, error) {
 	from, to = day(from), day(to)
 	if to.Before(from) {
-		return Report{}, coalition.Errorf(coalition.Invalid, "to", "must not be before from")
+		return from, to, coalition.Errorf(coalition.Invalid, "to", "must not be before from")
 	}
+	if n := int(to.Sub(from).Hours()/24) + 1; n > MaxPeriod {
+		return from, to, coalition.Errorf(coalition.Invalid, "to", "a period is at most %d days", MaxPeriod)
+	}
+	return from, to, nil
+}
+
+// compute reads a scope's report from the rollups: both periods in one
+// snapshot, one round trip.
+func (a *Analytics) compute(ctx context.Context, s scope, from, to time.Time) (Report, error) {
 	n := int(to.Sub(from).Hours()/24) + 1
-	if n > MaxPeriod {
-		return Report{}, coalition.Errorf(coalition.Invalid, "to", "a period is at most %d days", MaxPeriod)
-	}
 	r := Report{
 		Current:  Figures{From: from, To: to},
 		Previous: Figures{From: from.AddDate(0, 0, -n), To: from.AddDate(0, 0, -1)},
 	}
-	// One snapshot, one round trip: every query of both periods in a batch.
 	err := a.tx.Read(ctx, func(tx pgx.Tx) error {
 		r.Current.reset()
 		r.Previous.reset()
@@ -190,6 +188,12 @@ func (a *Analytics) report(ctx context.Context, s scope, from, to time.Time) (Re
 	})
 	if err != nil {
 		return Report{}, fmt.Errorf("analytics %s..%s: %w", from.Format(time.DateOnly), to.Format(time.DateOnly), err)
+	}
+	if s.partner {
+		r.Partner = coalition.PartnerID(s.id)
+		for _, f := range []*Figures{&r.Current, &r.Previous} {
+			suppress(r.Partner, f)
+		}
 	}
 	return r, nil
 }
@@ -271,8 +275,8 @@ func queueFigures(b *pgx.Batch, s scope, f *Figures) {
 		return err
 	})
 
-	// Cross-shopping: members per (home, partner bought at). The nil UUID
-	// of the network's rows sorts before every partner's id.
+	// Cross-shopping: members per (home, partner bought at), partner by
+	// partner, each a range of the index (analytics_activity_scope).
 	shoppers := func(cond string, args ...any) {
 		b.Queue(`
 			SELECT a.home_partner_id, a.partner_id, count(*)
@@ -291,9 +295,10 @@ func queueFigures(b *pgx.Batch, s scope, f *Figures) {
 	if s.partner {
 		// Bought at the partner, and the partner's members elsewhere.
 		shoppers("a.partner_id = $1", s.id)
-		shoppers(fmt.Sprintf("a.home_partner_id = $1 AND a.partner_id <> $1 AND a.partner_id > $%d", 3+len(p.args)), s.id, network)
+		shoppers(fmt.Sprintf("a.partner_id = ANY(ARRAY(SELECT id FROM partners WHERE id <> $1 AND id <> $%d)) AND a.home_partner_id = $1",
+			3+len(p.args)), s.id, network)
 	} else {
-		shoppers("a.partner_id > $1", network)
+		shoppers("a.partner_id = ANY(ARRAY(SELECT id FROM partners WHERE id <> $1))", network)
 	}
 
 	b.Queue(`

@@ -11,7 +11,9 @@ import (
 
 // RollUp rolls up every cleared settlement window not rolled up yet,
 // oldest first, one business day per transaction, and returns how many
-// days this call rolled up. The periodic job calls it after clearing.
+// days this call rolled up; then it computes the standard pages
+// (Standard) ending on the last day, unless they are there. The periodic
+// job calls it after clearing.
 //
 // A day is rolled up once: its transaction first inserts the day into
 // analytics_days, so two replicas racing for it conflict there and the
@@ -22,11 +24,18 @@ import (
 func (a *Analytics) RollUp(ctx context.Context) (days int, err error) {
 	for {
 		var more bool
-		if more, err = a.rollUpNext(ctx); err != nil || !more {
+		if more, err = a.rollUpNext(ctx); err != nil {
 			return days, err
+		}
+		if !more {
+			break
 		}
 		days++
 	}
+	if err := a.warm(ctx); err != nil {
+		return days, fmt.Errorf("compute the standard pages: %w", err)
+	}
+	return days, nil
 }
 
 // nextDay is the first cleared window after the last day rolled up, when
@@ -104,8 +113,8 @@ func rollUpDay(ctx context.Context, tx pgx.Tx, d, since, closed time.Time) error
 		{"partner days", partnerDays, []any{d}},
 		{"point flows", pointFlows, []any{d}},
 		{"cohorts", cohorts, append([]any{d, m, y, network}, before.args()...)},
-		{"activity", activity, append([]any{d, y, network}, dayMask(y, d).args()...)},
-		{"activity of the next span", activity, append([]any{d, y + 1, network}, dayMask(y+1, d).args()...)},
+		{"activity", activity, append([]any{d, y, network, dayOf(y, d)}, dayMask(y, d).args()...)},
+		{"activity of the next span", activity, append([]any{d, y + 1, network, dayOf(y+1, d)}, dayMask(y+1, d).args()...)},
 		{"repeat days", repeatDays, append([]any{d, y, network}, dayMask(y, d).args()...)},
 		{"repeat days of the next span", repeatDays, append([]any{d, y + 1, network}, dayMask(y+1, d).args()...)},
 	} {
@@ -245,17 +254,23 @@ const buyers = `
 	SELECT $3::UUID, member_id, count(*)
 	FROM transactions WHERE business_date = $1 AND kind = 'earn' GROUP BY member_id`
 
-// activity sets day $1's bit ($4..$15, one of them nonzero) in span $2's
-// bitmap of every member who bought that day, per partner and in the
-// network ($3).
+// activity sets day $1's bit ($5..$16, one of them nonzero; day $4 of the
+// span) in span $2's bitmap of every member who bought that day, per
+// partner and in the network ($3), and counts the day unless its bit was
+// set already.
 var activity = `
-	INSERT INTO analytics_activity (span, partner_id, member_id, home_partner_id,
+	INSERT INTO analytics_activity (span, partner_id, member_id, home_partner_id, first_day, last_day, days,
 	                                ` + each(", ", func(i int) string { return fmt.Sprintf("d%d", i) }) + `)
-	SELECT $2::INT, b.scope, b.member_id, m.home_partner_id,
-	       ` + each(", ", func(i int) string { return param(4 + i) }) + `
+	SELECT $2::INT, b.scope, b.member_id, m.home_partner_id, $4::SMALLINT, $4::SMALLINT, 1,
+	       ` + each(", ", func(i int) string { return param(5 + i) }) + `
 	FROM (` + buyers + `) AS b
 	JOIN analytics_members AS m ON m.member_id = b.member_id
 	ON CONFLICT (span, partner_id, member_id) DO UPDATE SET
+	    first_day = LEAST(analytics_activity.first_day, excluded.first_day),
+	    last_day = GREATEST(analytics_activity.last_day, excluded.last_day),
+	    days = analytics_activity.days +
+	        CASE WHEN (` + each(" | ", func(i int) string { return fmt.Sprintf("(analytics_activity.d%[1]d & excluded.d%[1]d)", i) }) + `) = 0
+	        THEN 1 ELSE 0 END,
 	    ` + each(", ", func(i int) string { return fmt.Sprintf("d%[1]d = analytics_activity.d%[1]d | excluded.d%[1]d", i) })
 
 // repeatDays sets day $1's bit in span $2's repeat days of the members who
