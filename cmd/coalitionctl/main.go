@@ -104,6 +104,9 @@ database (and Vault, for certificates, phone look-ups and keys):
   apikeys      API keys for REST clients
   rules        the earn rules: show, check, set
   staff        staff credentials for the web pages
+  offers       personal offers and their coupons
+  analytics    the network's or a partner's figures over a period
+  segments     member segments: list with sizes, define, delete (retire)
 
 Every flag is also an environment variable: --database-url is
 $COALITION_DATABASE_URL (coalitiond dev writes them to .dev/env).`,
@@ -120,7 +123,7 @@ $COALITION_DATABASE_URL (coalitiond dev writes them to .dev/env).`,
 			e.runner.Pool().Close()
 		}
 	}
-	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e), financeCmd(e), vaultCmd(e), apiKeysCmd(e), rulesCmd(e), staffCmd(e))
+	cmd.AddCommand(partnersCmd(e), membersCmd(e), balanceCmd(e), ledgerCmd(e), settlementCmd(e), financeCmd(e), vaultCmd(e), apiKeysCmd(e), rulesCmd(e), staffCmd(e), offersCmd(e), analyticsCmd(e), segmentsCmd(e))
 	envflag.Bind(cmd)
 	return cmd
 }

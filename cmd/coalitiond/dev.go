@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/spf13/cobra"
 
 	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
@@ -119,6 +120,12 @@ func runDev(ctx context.Context, o options, dataDir string, out io.Writer) error
 		return err
 	}
 	cfg.Vault = server.VaultConfig{Addr: vs.Addr, RoleID: creds.RoleID, SecretID: creds.SecretID}
+	// Dev partners' admins rotate their own certificates in the portal.
+	ca, err := operator.API().Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{"coalition-partner-ca"}, NoParent: true})
+	if err != nil {
+		return fmt.Errorf("partner CA token: %w", err)
+	}
+	cfg.PartnerCA = server.VaultConfig{Token: ca.Auth.ClientToken}
 	if err := ports.save(abs); err != nil {
 		return err
 	}

@@ -156,6 +156,8 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&o.Vault.RoleID, "vault-role-id", "", "the server's AppRole role id")
 	f.StringVar(&o.Vault.SecretID, "vault-secret-id", "", "the server's AppRole secret id")
 	f.StringVar(&o.Vault.Token, "vault-token", "", "a Vault token instead of AppRole (default $VAULT_TOKEN)")
+	f.StringVar(&o.PartnerCA.RoleID, "partner-ca-role-id", "", "an AppRole of policy coalition-partner-ca: partners' admins issue and revoke their own certificates in the portal (empty: the operator does)")
+	f.StringVar(&o.PartnerCA.SecretID, "partner-ca-secret-id", "", "the secret id of --partner-ca-role-id")
 	f.StringVar(&o.Vault.Kubernetes.Role, "vault-kubernetes-role", "", "log in with Vault's Kubernetes auth method as this role, with the pod's service account token")
 	f.StringVar(&o.Vault.Kubernetes.TokenPath, "vault-kubernetes-token-file", vault.DefaultKubernetesTokenPath, "the service account token for --vault-kubernetes-role (read again at every login)")
 	f.StringVar(&o.Vault.Kubernetes.Mount, "vault-kubernetes-mount", "kubernetes", "where Vault's Kubernetes auth method is mounted")

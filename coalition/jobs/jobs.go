@@ -57,6 +57,12 @@ type Analytics interface {
 	RollUp(ctx context.Context) (days int, err error)
 }
 
+// Segments computes members' RFM scores and segments as of the last
+// cleared day, once per day (*segments.Segments).
+type Segments interface {
+	ComputeDue(ctx context.Context) (asOf time.Time, ok bool, err error)
+}
+
 // Jobs is one replica's periodic work. A pass logs what it changed and
 // what failed, and returns nothing: the next pass tries again.
 type Jobs struct {
@@ -71,8 +77,10 @@ type Jobs struct {
 	Payments PaymentMaker
 	// Analytics rolls up the windows just cleared; nil: no figures.
 	Analytics Analytics
-	Metrics   *telemetry.Metrics
-	Log       *slog.Logger
+	// Segments are computed after the rollup; nil: no segments.
+	Segments Segments
+	Metrics  *telemetry.Metrics
+	Log      *slog.Logger
 }
 
 // SweepHolds marks expired holds released.
@@ -168,6 +176,15 @@ func (j *Jobs) ClearDue(ctx context.Context) {
 			}
 		} else if n > 0 {
 			j.Log.InfoContext(ctx, "rolled up analytics", "days", n)
+		}
+	}
+	if j.Segments != nil {
+		if d, ok, err := j.Segments.ComputeDue(ctx); err != nil {
+			if ctx.Err() == nil {
+				j.Log.Error("compute segments", "error", err)
+			}
+		} else if ok {
+			j.Log.InfoContext(ctx, "computed segments", "business_date", d.Format(time.DateOnly))
 		}
 	}
 }

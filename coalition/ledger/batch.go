@@ -13,6 +13,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
+	"github.com/coalition-loyalty/coalition/coalition/offers"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
@@ -217,6 +218,11 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	// costs a till that reuses an order id with a new key, and nobody else
 	// a probe of an index that the planner, on a young table whose
 	// statistics are not yet gathered, does not even pick.
+	// Members an offer in force targets, read after their locks: their
+	// accruals run alone (accrueOne applies offers), as do accruals that
+	// present a coupon. With no offer in force this finds nothing at once.
+	targeted := map[coalition.MemberID]bool{}
+	offers.QueueTargeted(q, ids, cards, now, func(id coalition.MemberID) { targeted[id] = true })
 	q.Queue(`
 		SELECT u.partner_id, u.key FROM unnest($1::uuid[], $2::text[]) AS u(partner_id, key),
 		LATERAL (SELECT 1 FROM idempotency_keys AS k WHERE k.partner_id = u.partner_id AND k.key = u.key LIMIT 1) AS found`,
@@ -295,7 +301,8 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		case !ok:
 			leave(r) // no such member: refused, and nothing changes
 			continue
-		case dup || aloneMember[m.ID] || t.err != nil || taken[k] || (!r.spends() && r.a.Purchase.Currency != t.c.currency):
+		case dup || aloneMember[m.ID] || t.err != nil || taken[k] || (!r.spends() && r.a.Purchase.Currency != t.c.currency),
+			!r.spends() && (r.a.CouponCode != "" || targeted[m.ID]):
 			leaveMember(r, m.ID)
 			continue
 		}
@@ -502,6 +509,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			Amount: &amount, OrderID: r.a.OrderID, BusinessDate: c.date(), CreatedAt: now,
 		})
 		earn.ruleVersion = earning.Version
+		earn.category = r.a.Category
 		made := len(w.newLots)
 		bonuses, err := l.queueLines(ctx, tx, w, c, m, earn, earning.Lines, res.SpendableFrom, res.ExpiresAt, f.debts)
 		if err != nil {

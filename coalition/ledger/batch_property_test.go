@@ -9,6 +9,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/offers"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
@@ -87,12 +88,23 @@ func burnOf(tx ledger.Transaction, err error) answer {
 // same requests give one at a time on a ledger without lanes; replays,
 // reused keys and orders, unknown cards and a wrong currency among them,
 // members named by id or by card, some owing points, days passing between
-// batches. The ledger check stays clean.
+// batches, personal offers (a segment's, with a budget that runs out) and
+// coupons of limited use (which run out too). The ledger check stays clean.
 func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 	batched := newFixture(t)
 	alone := newFixtureWith(t, ledger.Config{Lanes: -1})
+	// Personal offers: one for a segment whose members each iteration may
+	// add to, with a small budget, funded by the cinema; one for coupons
+	// (three codes of two uses each on each ledger).
+	coupons := map[*fixture][]string{}
 	for _, f := range []*fixture{batched, alone} {
 		f.putRules(batchRules())
+		f.segment(nil, "targeted")
+		f.createOffer(operator, offers.Offer{Code: "SEGMENT", Name: "Segment", Segment: "targeted", BonusPoints: 9, MultiplierBP: 5_000,
+			Starts: start, Ends: start.AddDate(1, 0, 0), BudgetPoints: 80, FundedBy: "cinema"})
+		for _, c := range f.couponOffer("COUPON", 3, 2, nil) {
+			coupons[f] = append(coupons[f], c.Code)
+		}
 	}
 	type pair struct{ b, a ledger.Member }
 	iteration := 0
@@ -114,7 +126,17 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 				}
 			}
 		}
+		if rapid.Bool().Draw(rt, "targeted") {
+			for i, f := range []*fixture{batched, alone} {
+				m := []ledger.Member{members[1].b, members[1].a}[i]
+				if _, err := f.pool.Exec(f.ctx, `
+					INSERT INTO segment_members (segment_id, member_id) SELECT id, $1 FROM segments WHERE code = 'targeted'`, m.ID); err != nil {
+					rt.Fatal(err)
+				}
+			}
+		}
 		type request struct {
+			coupon  int // > 0: present the coupon-1'th coupon
 			partner int
 			a       ledger.Accrual
 			member  int
@@ -167,6 +189,8 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 				r.redeem = coalition.Points(rapid.Int64Range(1, 300).Draw(rt, "points"))
 			case 7:
 				r.hold = coalition.Points(rapid.Int64Range(1, 200).Draw(rt, "held"))
+			case 8:
+				r.coupon = rapid.IntRange(1, 3).Draw(rt, "coupon")
 			}
 			requests = append(requests, r)
 		}
@@ -176,6 +200,9 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 		for _, r := range sent {
 			a := r.a
 			a.Member = ref(alone, r)
+			if r.coupon > 0 {
+				a.CouponCode = coupons[alone][r.coupon-1]
+			}
 			if r.redeem > 0 {
 				want = append(want, burnOf(alone.l.Redeem(alone.ctx, shops(alone)[r.partner].ID, redemption(a, r.redeem))))
 				continue
@@ -194,6 +221,9 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 			for _, r := range sent[from:to] {
 				a := r.a
 				a.Member = ref(batched, r)
+				if r.coupon > 0 {
+					a.CouponCode = coupons[batched][r.coupon-1]
+				}
 				op := ledger.Op{Partner: shops(batched)[r.partner].ID, Accrual: a}
 				if r.redeem > 0 {
 					red := redemption(a, r.redeem)

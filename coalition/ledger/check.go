@@ -119,6 +119,18 @@ var invariants = []struct {
 		GROUP BY o.id, o.kind, o.points, o.amount_minor
 		HAVING (o.kind = 'earn' AND (SUM(r.amount_minor) > o.amount_minor OR -SUM(r.points) > o.points))
 		    OR (o.kind IN ('burn', 'capture') AND SUM(r.points) > -o.points)`, nil},
+	{"a coupon is used as often as its uses say, never beyond its limit", `
+		SELECT 'a coupon of offer ' || o.code || ' counts ' || c.uses::TEXT || ' uses of ' || c.max_uses::TEXT
+		       || ', its earns ' || COALESCE(u.n, 0)::TEXT
+		FROM coupons AS c
+		JOIN offers AS o ON o.id = c.offer_id
+		LEFT JOIN (SELECT coupon_code, count(*) AS n FROM coupon_uses GROUP BY coupon_code) AS u ON u.coupon_code = c.code
+		WHERE c.uses <> COALESCE(u.n, 0) OR c.uses > c.max_uses`, nil},
+	{"an offer's budget is never overdrawn", `
+		SELECT 'offer ' || o.code || ' granted ' || SUM(b.granted)::TEXT || ' of a budget of ' || o.budget_points::TEXT
+		FROM offers AS o JOIN promotion_budgets AS b ON b.promotion = 'offer:' || o.code
+		GROUP BY o.code, o.budget_points
+		HAVING SUM(b.granted) > o.budget_points`, nil},
 	{"every posting belongs to a window", `
 		SELECT 'transaction ' || t.id::TEXT || ' names no settlement window'
 		FROM transactions AS t LEFT JOIN settlement_windows AS w ON w.business_date = t.business_date

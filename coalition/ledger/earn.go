@@ -11,6 +11,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
+	"github.com/coalition-loyalty/coalition/coalition/offers"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
@@ -21,6 +22,11 @@ type Accrual struct {
 	Purchase       coalition.Money `json:"purchase"`
 	OrderID        string          `json:"order_id"`
 	Category       string          `json:"category,omitempty"`
+	// CouponCode is a coupon the till presents (package offers), read in
+	// its canonical form. A coupon that cannot be used refuses the whole
+	// accrual, which writes nothing, so that the cashier can retry without
+	// it (under a new idempotency key: the refusal is recorded).
+	CouponCode string `json:"coupon_code,omitempty"`
 }
 
 // AccrueResult is the earn posted and how its points were computed.
@@ -70,7 +76,7 @@ func checkOrderID(id string) error {
 // Points earned while the member owes points pay the debt first. A purchase
 // here also unlocks the member's joint-promotion points waiting for it.
 func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accrual) (AccrueResult, error) {
-	h, err := l.prepareAccrual(ctx, a)
+	h, err := l.prepareAccrual(ctx, &a)
 	if err != nil {
 		return AccrueResult{}, err
 	}
@@ -81,9 +87,10 @@ func (l *Ledger) Accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 	return r.wait()
 }
 
-// prepareAccrual checks what needs no database and hashes a phone
-// reference, before any transaction.
-func (l *Ledger) prepareAccrual(ctx context.Context, a Accrual) ([]byte, error) {
+// prepareAccrual checks what needs no database, reads a coupon code in
+// its canonical form and hashes a phone reference, before any
+// transaction.
+func (l *Ledger) prepareAccrual(ctx context.Context, a *Accrual) ([]byte, error) {
 	if err := checkMoney("purchase", a.Purchase); err != nil {
 		return nil, err
 	}
@@ -92,6 +99,13 @@ func (l *Ledger) prepareAccrual(ctx context.Context, a Accrual) ([]byte, error) 
 	}
 	if len(a.Category) > 64 {
 		return nil, coalition.Errorf(coalition.Invalid, "category", "must be at most 64 characters")
+	}
+	if a.CouponCode != "" {
+		c, err := offers.CheckCode("coupon_code", a.CouponCode)
+		if err != nil {
+			return nil, err
+		}
+		a.CouponCode = c
 	}
 	return l.hashRef(ctx, a.Member)
 }
@@ -127,7 +141,7 @@ func (l *Ledger) AccrueAll(ctx context.Context, partner coalition.PartnerID, as 
 			if wave[i] != w {
 				continue
 			}
-			h, err := l.prepareAccrual(ctx, a)
+			h, err := l.prepareAccrual(ctx, &a)
 			switch {
 			case err != nil:
 				errs[i] = err
@@ -201,7 +215,7 @@ func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		if err != nil {
 			return AccrueResult{}, err
 		}
-		purchase, locked, debts, err := l.memberState(ctx, tx, rs, c, m, now)
+		purchase, locked, debts, eligible, err := l.memberState(ctx, tx, rs, c, m, now)
 		if err != nil {
 			return AccrueResult{}, err
 		}
@@ -210,12 +224,24 @@ func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		if err != nil {
 			return AccrueResult{}, fmt.Errorf("accrue: %w", err)
 		}
+		// The coupon's use is taken before any budget is drawn: the shared
+		// rows of the protocol's third step in one order (coupon, then
+		// budgets in line order).
+		if err := applyOffers(ctx, tx, &earning, eligible, a, c, m, now); err != nil {
+			return AccrueResult{}, err
+		}
 		for i := range earning.Lines {
 			line := &earning.Lines[i]
 			if line.Budget > 0 && line.Points > 0 {
-				granted, err := drawBudget(ctx, tx, line.Ref, line.Points, line.Budget, m.ID)
+				granted, err := drawBudget(ctx, tx, budgetKey(*line), line.Points, line.Budget, m.ID)
 				if err != nil {
 					return AccrueResult{}, err
+				}
+				if granted < line.Points && line.Rule == rules.LineCoupon {
+					// A coupon promises its points: the till is told, and
+					// the cashier goes on without it.
+					return AccrueResult{}, coalition.Errorf(coalition.FailedPrecondition, "coupon_code",
+						"the coupon cannot be used: its offer's budget is spent (%d of %d points left)", granted, line.Points)
 				}
 				if granted < line.Points {
 					line.Description += fmt.Sprintf(" (%d of %d: the promotion's budget is spent)", granted, line.Points)
@@ -244,12 +270,16 @@ func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 			Amount: &amount, OrderID: a.OrderID, BusinessDate: c.date(), CreatedAt: now,
 		})
 		earn.ruleVersion = earning.Version
+		earn.category = a.Category
 		w := l.newWrites()
 		bonuses, err := l.queueLines(ctx, tx, w, c, m, earn, earning.Lines, res.SpendableFrom, res.ExpiresAt, debts)
 		if err != nil {
 			return AccrueResult{}, err
 		}
 		w.earned(m.ID, partner, now.In(c.location).Format(time.DateOnly), earning.Own())
+		if a.CouponCode != "" {
+			w.couponUse = &couponUse{code: a.CouponCode, earn: earn.tx.ID, member: m.ID, partner: partner, at: now}
+		}
 		if err := w.send(ctx, tx); err != nil {
 			return AccrueResult{}, fmt.Errorf("write earn %s: %w", earn.tx.ID, err)
 		}
@@ -291,7 +321,10 @@ func (l *Ledger) rulesAt(ctx context.Context, tx pgx.Tx, t time.Time) (rules.Rul
 // referral bonus is still due, and the joint-promotion points this purchase
 // will unlock; and the member's open debts, which the new points pay
 // first. Each read is of the member's own rows.
-func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c opContext, m memberRow, now time.Time) (rules.Purchase, coalition.Points, []*debt, error) {
+//
+// It also reads the running offers that target the member (package
+// offers), in the same round trip: nothing when there are none.
+func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c opContext, m memberRow, now time.Time) (rules.Purchase, coalition.Points, []*debt, []offers.Terms, error) {
 	p := rules.Purchase{
 		Partner: c.code, Location: c.location, PartnerRateBP: c.earnRateBP, PointValueMinor: c.pointValueMinor,
 	}
@@ -329,11 +362,13 @@ func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c
 		m.ID, c.partnerID, now).QueryRow(func(r pgx.Row) error { return r.Scan(&locked) })
 	var debts []*debt
 	queueDebts(b, []uuid.UUID{uuid.UUID(m.ID)}, func(_ coalition.MemberID, d *debt) { debts = append(debts, d) })
+	var eligible []offers.Terms
+	offers.QueueEligible(b, m.ID, now, &eligible)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return p, 0, nil, fmt.Errorf("accrue: member state: %w", err)
+		return p, 0, nil, nil, fmt.Errorf("accrue: member state: %w", err)
 	}
 	p.SpendBefore = max(p.SpendBefore, 0)
-	return p, locked, debts, nil
+	return p, locked, debts, eligible, nil
 }
 
 func storedTier(ctx context.Context, tx pgx.Tx, member coalition.MemberID) (string, error) {

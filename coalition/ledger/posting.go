@@ -14,6 +14,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
+	"github.com/coalition-loyalty/coalition/coalition/offers"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
@@ -197,6 +198,7 @@ type consumption struct {
 type posting struct {
 	tx           Transaction
 	ruleVersion  string
+	category     string                         // an earn's purchase category, for segments
 	entries      map[uuid.UUID]coalition.Points // by account
 	accounts     []uuid.UUID                    // first-use order, so entries are numbered the same on every run
 	newLots      []*lot
@@ -306,7 +308,7 @@ func (p *posting) queue(w *writes) error {
 		w.holdInserts = append(w.holdInserts, *h)
 	}
 	if p.tx.ID != uuid.Nil {
-		w.txs.add(p.tx)
+		w.txs.add(p.tx, p.category)
 		w.spent(p.tx)
 	}
 	if h := p.holdUpdate; h != nil {
@@ -372,6 +374,8 @@ type writes struct {
 	// newLots are the lots the postings made, in order, for a batch to
 	// put in its members' purses.
 	newLots []*lot
+	// couponUse records the coupon an accrual used, after its earn.
+	couponUse *couponUse
 }
 
 // memberDay is a member's own points at a partner on a day (the daily
@@ -475,14 +479,14 @@ func (w *writes) queue(b *pgx.Batch) {
 	if t := &w.txs; len(t.id) > 0 {
 		b.Queue(`
 			INSERT INTO transactions (id, kind, partner_id, member_id, business_date, points,
-			                          amount_minor, currency, order_id, original_id, hold_id, rule_version, created_at)
+			                          amount_minor, currency, order_id, original_id, hold_id, rule_version, created_at, category)
 			SELECT id, kind, partner_id, member_id, business_date::date, points,
-			       amount_minor, currency, order_id, original_id, hold_id, rule_version, created_at
+			       amount_minor, currency, order_id, original_id, hold_id, rule_version, created_at, category
 			FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[],
-			            $7::bigint[], $8::text[], $9::text[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[])
+			            $7::bigint[], $8::text[], $9::text[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[], $14::text[])
 			     AS u(id, kind, partner_id, member_id, business_date, points,
-			          amount_minor, currency, order_id, original_id, hold_id, rule_version, created_at)`,
-			t.id, t.kind, t.partner, t.member, t.date, t.points, t.amount, t.currency, t.order, t.original, t.hold, t.ruleVersion, t.created)
+			          amount_minor, currency, order_id, original_id, hold_id, rule_version, created_at, category)`,
+			t.id, t.kind, t.partner, t.member, t.date, t.points, t.amount, t.currency, t.order, t.original, t.hold, t.ruleVersion, t.created, t.category)
 		if w.passEvents {
 			b.Queue(passEventsSQL, t.id, t.member, t.partner, t.kind, t.points, t.created)
 		}
@@ -582,6 +586,9 @@ func (w *writes) queue(b *pgx.Batch) {
 			ON CONFLICT (member_id, day) DO UPDATE SET spend_minor = member_day_spend.spend_minor + excluded.spend_minor`,
 			members, days, spend)
 	}
+	if u := w.couponUse; u != nil {
+		offers.QueueUse(b, u.code, u.earn, u.member, u.partner, u.at)
+	}
 }
 
 // The column slices of each table's rows. Nullable columns are slices of
@@ -595,6 +602,7 @@ type txRows struct {
 	currency, order     []*string
 	original, hold      []*uuid.UUID
 	ruleVersion         []*string
+	category            []*string
 	created             []time.Time
 }
 
@@ -605,7 +613,7 @@ func nonEmpty(s string) *string {
 	return &s
 }
 
-func (r *txRows) add(t Transaction) {
+func (r *txRows) add(t Transaction, category string) {
 	var amount *int64
 	var currency *string
 	if a := t.Amount; a != nil {
@@ -623,6 +631,7 @@ func (r *txRows) add(t Transaction) {
 	r.original = append(r.original, t.OriginalID)
 	r.hold = append(r.hold, t.HoldID)
 	r.ruleVersion = append(r.ruleVersion, nonEmpty(t.RuleVersion))
+	r.category = append(r.category, nonEmpty(category))
 	r.created = append(r.created, t.CreatedAt)
 }
 

@@ -31,7 +31,7 @@ func newProtocol() *protocol { return &protocol{open: map[*pgx.Conn][]string{}} 
 
 // memberRows are the tables whose rows belong to one member: writing them
 // is what the member's lock protects.
-var memberRows = regexp.MustCompile(`^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+(transactions|lots|lot_consumptions|holds|member_debts|member_tiers|earn_lines|referral_bonuses|member_day_spend)\b`)
+var memberRows = regexp.MustCompile(`^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+(transactions|lots|lot_consumptions|holds|member_debts|member_tiers|earn_lines|referral_bonuses|member_day_spend|coupon_uses)\b`)
 
 func (p *protocol) statement(conn *pgx.Conn, sql string) {
 	p.mu.Lock()
@@ -67,6 +67,13 @@ func check(stmts []string) string {
 		case strings.Contains(s, "FROM members WHERE") && strings.Contains(s, "FOR UPDATE"),
 			strings.HasPrefix(strings.TrimSpace(s), "INSERT INTO members"):
 			memberLocked = true
+		}
+		// A coupon's row is shared by whoever holds its code: its use is
+		// taken after the member's lock, by a conditional update.
+		if strings.HasPrefix(strings.TrimSpace(s), "UPDATE coupons") {
+			if !memberLocked || !strings.Contains(s, "uses < max_uses") {
+				return fmt.Sprintf("a coupon's use taken without the member's lock or unconditionally:\n%s", strings.Join(stmts, "\n---\n"))
+			}
 		}
 		m := memberRows.FindStringSubmatch(s)
 		if m == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
 // Refund gives back all or part of an earlier transaction of the calling
@@ -264,21 +265,23 @@ func releaseBudgets(ctx context.Context, tx pgx.Tx, lots []earnLot, member coali
 	}
 	// By transaction, the key of earn_lines: a scan by lot would read (and,
 	// on PostgreSQL, lock) every accrual's lines.
+	// A personal offer's lines (and a coupon's) give back to the offer's
+	// budget; the coupon's use stays taken, as a till does not hand a
+	// used coupon back.
 	rows, err := tx.Query(ctx, `
-		SELECT ref, points FROM earn_lines
-		WHERE transaction_id = ANY($1) AND lot_id = ANY($2) AND rule = 'promotion' AND points > 0`, txs, ids)
+		SELECT rule, ref, points FROM earn_lines
+		WHERE transaction_id = ANY($1) AND lot_id = ANY($2) AND rule IN ('promotion', 'offer', 'coupon') AND points > 0`, txs, ids)
 	if err != nil {
 		return fmt.Errorf("refund: promotion lines: %w", err)
 	}
 	release := map[string]coalition.Points{}
 	for rows.Next() {
-		var ref string
-		var points coalition.Points
-		if err := rows.Scan(&ref, &points); err != nil {
+		var line rules.Line
+		if err := rows.Scan(&line.Rule, &line.Ref, &line.Points); err != nil {
 			rows.Close()
 			return fmt.Errorf("refund: promotion lines: %w", err)
 		}
-		release[ref] += refundedShare(points, amount, leftBefore, leftAfter)
+		release[budgetKey(line)] += refundedShare(line.Points, amount, leftBefore, leftAfter)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("refund: promotion lines: %w", err)

@@ -29,6 +29,24 @@ const (
 // certificates stay valid until they expire or are revoked, so a partner can
 // roll over without downtime.
 func IssueCertificate(ctx context.Context, v *vault.Client, reg *partners.Register, p partners.Partner, ttl time.Duration, dir string) (vault.Bundle, error) {
+	b, err := Issue(ctx, v, reg, p, ttl)
+	if err != nil {
+		return b, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return b, err
+	}
+	for name, body := range map[string]string{CertFile: b.CertPEM + "\n" + b.CAChainPEM + "\n", KeyFile: b.KeyPEM + "\n", CAFile: b.CAChainPEM + "\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			return b, fmt.Errorf("write bundle of %s: %w", p.Code, err)
+		}
+	}
+	return b, nil
+}
+
+// Issue issues a certificate for the partner and records it; the bundle,
+// with the only copy of its private key, goes to the caller to hand over.
+func Issue(ctx context.Context, v *vault.Client, reg *partners.Register, p partners.Partner, ttl time.Duration) (vault.Bundle, error) {
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
@@ -38,14 +56,6 @@ func IssueCertificate(ctx context.Context, v *vault.Client, reg *partners.Regist
 	}
 	if err := reg.RecordCertificate(ctx, partners.Certificate{Serial: b.Serial, PartnerID: p.ID, IssuedAt: time.Now().UTC(), NotAfter: b.NotAfter}); err != nil {
 		return b, fmt.Errorf("record certificate of %s: %w", p.Code, err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return b, err
-	}
-	for name, body := range map[string]string{CertFile: b.CertPEM + "\n" + b.CAChainPEM + "\n", KeyFile: b.KeyPEM + "\n", CAFile: b.CAChainPEM + "\n"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-			return b, fmt.Errorf("write bundle of %s: %w", p.Code, err)
-		}
 	}
 	return b, nil
 }

@@ -2,6 +2,7 @@ package partners
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -60,4 +61,22 @@ func (r *Register) MarkRevoked(ctx context.Context, serial string) error {
 		return coalition.Errorf(coalition.NotFound, "serial", "no unrevoked certificate %s", serial)
 	}
 	return nil
+}
+
+// CertificateOf is a partner's certificate by serial. A certificate of
+// another partner is not found, as one that does not exist: a partner's
+// staff learn nothing of other partners' serials.
+func (r *Register) CertificateOf(ctx context.Context, partner coalition.PartnerID, serial string) (Certificate, error) {
+	var c Certificate
+	err := r.tx.Pool().QueryRow(ctx, `
+		SELECT serial, partner_id, issued_at, not_after, revoked_at
+		FROM partner_certificates WHERE serial = $1 AND partner_id = $2`, serial, partner).
+		Scan(&c.Serial, &c.PartnerID, &c.IssuedAt, &c.NotAfter, &c.RevokedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, coalition.Errorf(coalition.NotFound, "serial", "no certificate %s", serial)
+	}
+	if err != nil {
+		return c, fmt.Errorf("certificate %s: %w", serial, err)
+	}
+	return c, nil
 }

@@ -41,6 +41,10 @@ const (
 	LinePromotion = "promotion"
 	LineReferral  = "referral"
 	LineWelcome   = "welcome"
+	// A personal offer's points (package offers), and an offer's points
+	// given for a coupon presented at the till; Ref is the offer's code.
+	LineOffer  = "offer"
+	LineCoupon = "coupon"
 )
 
 // Line is one part of the points earned, for the receipt and the audit.

@@ -73,6 +73,12 @@ func Handler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 	if err := coalitionv1.RegisterNetworkServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("rest: network service: %w", err)
 	}
+	if err := coalitionv1.RegisterAnalyticsServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("rest: analytics service: %w", err)
+	}
+	if err := coalitionv1.RegisterSegmentServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("rest: segment service: %w", err)
+	}
 	root := http.NewServeMux()
 	root.Handle("/v1/", guard(mux, marshaler))
 	root.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {

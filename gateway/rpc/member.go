@@ -63,6 +63,8 @@ type memberService struct {
 	m        Members
 	partners PartnerList
 	tiers    TierSource
+	segments Segments // birthdays; nil: none kept
+	offers   Offers   // nil: no personal offers
 	log      *slog.Logger
 }
 

@@ -187,7 +187,7 @@ func (s *partnerService) AccrueBatch(ctx context.Context, req *coalitionv1.Accru
 func accrual(req *coalitionv1.AccrueRequest) ledger.Accrual {
 	return ledger.Accrual{
 		IdempotencyKey: req.GetIdempotencyKey(), Member: memberRef(req.GetMember()), Purchase: money(req.GetPurchase()),
-		OrderID: req.GetOrderId(), Category: req.GetCategory(),
+		OrderID: req.GetOrderId(), Category: req.GetCategory(), CouponCode: req.GetCouponCode(),
 	}
 }
 

@@ -42,13 +42,20 @@ func (e *env) portalSession(partner coalition.PartnerID, role string) string {
 
 // TestEveryRPCAdmitsExactlyThePortalRolesMeantForIt calls every method of
 // every service as a partner's staff member of each portal role: finance
-// and admin staff may read their partner's statements and payments and
-// nothing else (never trade as the partner), marketing staff no RPC at all.
+// and admin staff may read their partner's statements and payments, admin
+// and marketing staff its analytics, segments and offers, and nothing else
+// (never trade as the partner).
 func TestEveryRPCAdmitsExactlyThePortalRolesMeantForIt(t *testing.T) {
 	e := newEnv(t)
 	money := []string{"SettlementService/ListWindows", "SettlementService/GetPartnerStatement", "SettlementService/ExportReport",
 		"SettlementService/DrillDown", "SettlementService/ListPaymentInstructions"}
-	allowed := map[string][]string{"partner-admin": money, "partner-finance": money, "partner-marketing": nil}
+	figures := []string{"AnalyticsService/GetAnalytics"}
+	segments := []string{"SegmentService/DefineSegment", "SegmentService/ListSegments", "SegmentService/RetireSegment",
+		"SegmentService/PreviewSegment", "SegmentService/GetRfmGrid"}
+	offers := []string{"OfferService/CreateOffer", "OfferService/ListOffers", "OfferService/EndOffer",
+		"OfferService/IssueCoupons", "OfferService/ListCoupons"}
+	allowed := map[string][]string{"partner-admin": slices.Concat(money, figures, segments, offers), "partner-finance": money,
+		"partner-marketing": slices.Concat(figures, segments, offers)}
 	tokens := map[string]string{}
 	for role := range allowed {
 		tokens[role] = e.portalSession(e.cafe.ID, role)

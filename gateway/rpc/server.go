@@ -43,6 +43,8 @@ var methodRoles = map[string][]Role{
 	coalitionv1.MemberService_ListMyHistory_FullMethodName:      {RoleMember},
 	coalitionv1.MemberService_ListExpiringPoints_FullMethodName: {RoleMember},
 	coalitionv1.MemberService_ListSpendPartners_FullMethodName:  {RoleMember},
+	coalitionv1.MemberService_ListMyOffers_FullMethodName:       {RoleMember},
+	coalitionv1.MemberService_SetMyBirthday_FullMethodName:      {RoleMember},
 
 	coalitionv1.NetworkService_ListPartnerStandings_FullMethodName: {RoleOperator},
 	coalitionv1.NetworkService_GetNetworkFigures_FullMethodName:    {RoleOperator},
@@ -73,6 +75,20 @@ var methodRoles = map[string][]Role{
 	coalitionv1.SettlementService_DecideAdjustment_FullMethodName:        {RoleFinance},
 	coalitionv1.SettlementService_ListAdjustments_FullMethodName:         {RoleFinance},
 	coalitionv1.SettlementService_GetLiability_FullMethodName:            {RoleFinance},
+
+	coalitionv1.OfferService_CreateOffer_FullMethodName:  {RoleOperator, RolePartner},
+	coalitionv1.OfferService_ListOffers_FullMethodName:   {RoleOperator, RolePartner},
+	coalitionv1.OfferService_EndOffer_FullMethodName:     {RoleOperator, RolePartner},
+	coalitionv1.OfferService_IssueCoupons_FullMethodName: {RoleOperator, RolePartner},
+	coalitionv1.OfferService_ListCoupons_FullMethodName:  {RoleOperator, RolePartner},
+
+	coalitionv1.AnalyticsService_GetAnalytics_FullMethodName: {RoleOperator, RolePartner},
+
+	coalitionv1.SegmentService_DefineSegment_FullMethodName:  {RoleOperator, RolePartner},
+	coalitionv1.SegmentService_ListSegments_FullMethodName:   {RoleOperator, RolePartner},
+	coalitionv1.SegmentService_RetireSegment_FullMethodName:  {RoleOperator, RolePartner},
+	coalitionv1.SegmentService_PreviewSegment_FullMethodName: {RoleOperator, RolePartner},
+	coalitionv1.SegmentService_GetRfmGrid_FullMethodName:     {RoleOperator, RolePartner},
 }
 
 // portalMethods narrows, for each portal role of a partner's staff, the
@@ -84,9 +100,16 @@ var methodRoles = map[string][]Role{
 // to every portal role. (The portal's pages that manage staff and keys call
 // no RPC; gateway/web's partnerPages says who may open them.)
 var portalMethods = map[string][]string{
-	apikeys.RolePartnerAdmin:     partnerMoneyMethods,
+	apikeys.RolePartnerAdmin:     slices.Concat(partnerMoneyMethods, partnerAnalyticsMethods, segmentMethods, offerMethods),
 	apikeys.RolePartnerFinance:   partnerMoneyMethods,
-	apikeys.RolePartnerMarketing: nil,
+	apikeys.RolePartnerMarketing: slices.Concat(partnerAnalyticsMethods, segmentMethods, offerMethods),
+}
+
+// partnerAnalyticsMethods: the partner's figures, for its admin and its
+// marketing staff; its finance staff have the statements, which say what
+// money moved, and no business with who shops where.
+var partnerAnalyticsMethods = []string{
+	coalitionv1.AnalyticsService_GetAnalytics_FullMethodName,
 }
 
 var partnerMoneyMethods = []string{
@@ -104,6 +127,9 @@ var Services = []string{
 	coalitionv1.MemberService_ServiceDesc.ServiceName,
 	coalitionv1.NetworkService_ServiceDesc.ServiceName,
 	coalitionv1.AdminService_ServiceDesc.ServiceName,
+	coalitionv1.AnalyticsService_ServiceDesc.ServiceName,
+	coalitionv1.SegmentService_ServiceDesc.ServiceName,
+	coalitionv1.OfferService_ServiceDesc.ServiceName,
 }
 
 // public methods need no credentials: health checks and reflection.
@@ -135,8 +161,17 @@ type Options struct {
 	PublicURL string
 	// Rules are the versioned loyalty rules, for the admin service.
 	Rules RulesAdmin
-	Auth  Authenticator
-	Log   *slog.Logger
+	// Offers are the personal offers and coupons; nil: their methods
+	// answer FAILED_PRECONDITION and members have none.
+	Offers Offers
+	// Analytics are the figures over a period; nil: GetAnalytics answers
+	// FAILED_PRECONDITION.
+	Analytics Analytics
+	// Segments define and count member segments, and keep members'
+	// birthdays; nil: their methods answer FAILED_PRECONDITION.
+	Segments Segments
+	Auth     Authenticator
+	Log      *slog.Logger
 	// Readiness, if set, hears from every request whether the database
 	// answered it, so that the replica's readiness turns at once.
 	Readiness Readiness
@@ -170,9 +205,12 @@ func NewServer(o Options) (*grpc.Server, *health.Server, error) {
 	s := grpc.NewServer(opts...)
 	coalitionv1.RegisterPartnerServiceServer(s, &partnerService{l: o.Ledger, links: o.Links, publicURL: o.PublicURL, log: o.Log})
 	coalitionv1.RegisterSettlementServiceServer(s, &settlementService{s: o.Settlement, f: o.Finance, log: o.Log})
-	coalitionv1.RegisterMemberServiceServer(s, &memberService{m: o.Members, partners: o.Partners, tiers: o.Tiers, log: o.Log})
+	coalitionv1.RegisterMemberServiceServer(s, &memberService{m: o.Members, partners: o.Partners, tiers: o.Tiers, segments: o.Segments, offers: o.Offers, log: o.Log})
 	coalitionv1.RegisterNetworkServiceServer(s, &networkService{n: o.Network, log: o.Log})
 	coalitionv1.RegisterAdminServiceServer(s, &adminService{r: o.Rules, log: o.Log})
+	coalitionv1.RegisterAnalyticsServiceServer(s, &analyticsService{a: o.Analytics, partners: o.Partners, log: o.Log})
+	coalitionv1.RegisterSegmentServiceServer(s, &segmentService{s: o.Segments, partners: o.Partners, log: o.Log})
+	coalitionv1.RegisterOfferServiceServer(s, &offerService{o: o.Offers, log: o.Log})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(s, hs)
 	for _, svc := range Services {

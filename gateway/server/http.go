@@ -62,7 +62,11 @@ func (s *Server) buildHTTP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("coalition time zone: %w", err)
 	}
-	site, err := web.Handler(web.Config{Conn: conn, Sessions: s.sessions, Secure: strings.HasPrefix(s.publicURL, "https://"), Zone: zone, Log: s.log, Terms: memberTerms{s},
+	certs, err := s.partnerCerts()
+	if err != nil {
+		return err
+	}
+	site, err := web.Handler(web.Config{PartnerCerts: certs, Conn: conn, Sessions: s.sessions, Secure: strings.HasPrefix(s.publicURL, "https://"), Zone: zone, Log: s.log, Terms: memberTerms{s},
 		Now: s.cfg.Now, PublicURL: s.publicURL, Join: s.joinPages(terms.Name),
 		PartnerNames: func(ctx context.Context) (map[string]string, error) {
 			ps, err := s.partners.List(ctx)

@@ -105,7 +105,7 @@ func (s *Server) refreshRevocations(ctx context.Context) {
 // restarts catches up.
 func (s *Server) runJobs(ctx context.Context, g *errgroup.Group) {
 	work := &jobs.Jobs{Ledger: s.ledger, Sessions: s.sessions, Clearing: clearingJob{s.clearing}, Payments: paymentsJob{s.finance},
-		Analytics: s.analytics, Metrics: s.metrics, Log: s.log}
+		Analytics: s.analytics, Segments: s.segments, Metrics: s.metrics, Log: s.log}
 	if s.enrolment != nil {
 		work.Enrolment = s.enrolment
 	}

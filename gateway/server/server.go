@@ -25,10 +25,12 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/offers"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/passes"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
+	"github.com/coalition-loyalty/coalition/coalition/segments"
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/gateway/server/readiness"
@@ -83,6 +85,12 @@ type Config struct {
 	// certificate and staff and programs by API key, serves TLS, and
 	// hashes phone numbers.
 	Vault VaultConfig
+	// PartnerCA, when it names a credential (its address defaults to
+	// Vault's), lets partners' admins issue and revoke their own client
+	// certificates in the partner portal: a login whose policy is
+	// coalition-partner-ca. None: the portal lists certificates, and the
+	// operator issues and revokes them.
+	PartnerCA VaultConfig
 	// DevAuth accepts "authorization: Dev <partner-code>" from loopback
 	// peers. Without Vault it is the only way in, so it is then allowed
 	// only on a loopback address.
@@ -224,6 +232,10 @@ type Server struct {
 
 	// analytics are the figures rolled up after clearing.
 	analytics *analytics.Analytics
+	// segments are members' RFM scores and segments, computed after it.
+	segments *segments.Segments
+	// offers are the personal offers and coupons the ledger applies.
+	offers *offers.Store
 
 	// enrolment is self-enrolment by QR; nil when it is off.
 	enrolment *enrolment.Service
@@ -383,6 +395,12 @@ func (s *Server) Finance() *finance.Finance { return s.finance }
 
 // Analytics reads the partners' and the network's figures.
 func (s *Server) Analytics() *analytics.Analytics { return s.analytics }
+
+// Segments defines and computes member segments.
+func (s *Server) Segments() *segments.Segments { return s.segments }
+
+// Offers makes and lists personal offers and their coupons.
+func (s *Server) Offers() *offers.Store { return s.offers }
 
 // Sessions holds web sessions and member links.
 func (s *Server) Sessions() *sessions.Store { return s.sessions }

@@ -21,9 +21,11 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/network"
+	"github.com/coalition-loyalty/coalition/coalition/offers"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
+	"github.com/coalition-loyalty/coalition/coalition/segments"
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/settlement/analytics"
@@ -146,6 +148,8 @@ func (s *Server) buildDomain(context.Context) error {
 	s.clearing = clearing.New(clearing.Config{Tx: s.tx, Clock: now})
 	s.finance = finance.New(finance.Config{Tx: s.tx, Clock: now, Clearing: s.clearing, Ledger: s.ledger})
 	s.analytics = analytics.New(analytics.Config{Tx: s.tx, Clock: now})
+	s.segments = segments.New(segments.Config{Tx: s.tx, Clock: now, Tiers: segments.TiersOf(s.rules)})
+	s.offers = offers.New(offers.Config{Tx: s.tx, Clock: now})
 	return nil
 }
 
@@ -215,6 +219,7 @@ func (s *Server) buildGRPC(context.Context) error {
 		Ledger: s.ledger, Settlement: s.clearing, Finance: s.finance, Members: s.ledger, Partners: s.partners,
 		Network: network.New(network.Config{Tx: s.tx, Partners: s.partners, Rules: s.rules, Clock: s.cfg.Now}), Links: s.sessions, PublicURL: s.publicURL,
 		Rules: s.rules, Tiers: rpc.LedgerTiers{L: s.ledger}, Auth: s.auth, Log: s.log, ServerOptions: opts,
+		Analytics: s.analytics, Segments: s.segments, Offers: s.offers,
 		Readiness: s.ready, // requests tell it at once whether the database answered
 	})
 	if err != nil {

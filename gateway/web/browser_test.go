@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -26,6 +27,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/clock"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
+	"github.com/coalition-loyalty/coalition/coalition/infra/vault"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
@@ -51,6 +53,9 @@ type site struct {
 	rules    *rules.Store
 	partner  pb.PartnerServiceClient
 	n        int
+	// vault is the operator's Vault client; srv the server.
+	vault *vault.Client
+	srv   *servertest.Server
 }
 
 // The ledger's day starts at noon in Moscow, so the business day is the UTC
@@ -81,6 +86,13 @@ func newSite(t *testing.T, options ...func(*server.Config)) *site {
 			InterchangeFeeBP: 100, IssueFeeBP: 50, BreakageShareBP: 2000},
 		Now: c.Now,
 	}
+	// Partners' admins issue and revoke their certificates in the portal
+	// with a credential of the coalition-partner-ca policy.
+	ca, err := operator.API().Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{"coalition-partner-ca"}, NoParent: true, TTL: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PartnerCA = server.VaultConfig{Token: ca.Auth.ClientToken}
 	for _, o := range options {
 		o(&cfg)
 	}
@@ -100,7 +112,8 @@ func newSite(t *testing.T, options ...func(*server.Config)) *site {
 			t.Fatal(err)
 		}
 	}
-	s := &site{t: t, url: srv.PublicURL(), pool: pool, clock: c, clearing: srv.Clearing(), keys: srv.APIKeys(), rules: srv.Rules()}
+	s := &site{t: t, url: srv.PublicURL(), pool: pool, clock: c, clearing: srv.Clearing(), keys: srv.APIKeys(), rules: srv.Rules(),
+		vault: operator, srv: srv}
 	// Partners' tills reach the gRPC server over TLS, with dev credentials
 	// from loopback.
 	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{

@@ -26,6 +26,8 @@ type memberData struct {
 	Page     string // this history page's token
 	// Terms: nil if the server gives the pages none.
 	Terms *MemberTerms
+	// Personal are the member's personal offers and coupons (offers.go).
+	Personal []*coalitionv1.MemberOffer
 }
 
 // Worth is the money value of points, in minor units of the coalition's
@@ -100,6 +102,12 @@ func (s *server) memberPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Partners = ps.GetPartners()
+	personal, err := s.member.ListMyOffers(ctx, &coalitionv1.ListMyOffersRequest{})
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	d.Personal = personal.GetOffers()
 	if s.cfg.Terms != nil {
 		terms, err := s.cfg.Terms.MemberTerms(r.Context(), sess.MemberID, me.GetTier().GetCode())
 		if err != nil {

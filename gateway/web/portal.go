@@ -30,6 +30,8 @@ var (
 	portalAll   = []string{sessions.RolePartnerAdmin, sessions.RolePartnerFinance, sessions.RolePartnerMarketing}
 	portalMoney = []string{sessions.RolePartnerAdmin, sessions.RolePartnerFinance}
 	portalAdmin = []string{sessions.RolePartnerAdmin}
+	// The partner's analytics, segments and offers.
+	portalMarketing = []string{sessions.RolePartnerAdmin, sessions.RolePartnerMarketing}
 )
 
 var partnerPages = map[string][]string{
@@ -45,6 +47,28 @@ var partnerPages = map[string][]string{
 	"POST /partner/keys":                           portalAdmin,
 	"POST /partner/keys/{id}/rotate":               portalAdmin,
 	"POST /partner/keys/{id}/revoke":               portalAdmin,
+	// portal_certs.go, portal_drill.go
+	"GET /partner/certificates":                                portalAdmin,
+	"GET /partner/certificates.csv":                            portalAdmin,
+	"POST /partner/certificates":                               portalAdmin,
+	"POST /partner/certificates/{serial}/revoke":               portalAdmin,
+	"GET /partner/statements/{date}/lines/{line}":              portalMoney,
+	"GET /partner/statements/{date}/lines/{line}/postings.csv": portalMoney,
+	// analytics.go
+	"GET /partner/analytics":     portalMarketing,
+	"GET /partner/analytics.csv": portalMarketing,
+	// segments.go
+	"GET /partner/segments":                portalMarketing,
+	"GET /partner/segments.csv":            portalMarketing,
+	"POST /partner/segments":               portalMarketing,
+	"POST /partner/segments/{code}/retire": portalMarketing,
+	// offers.go
+	"GET /partner/offers":                    portalMarketing,
+	"GET /partner/offers.csv":                portalMarketing,
+	"POST /partner/offers":                   portalMarketing,
+	"POST /partner/offers/{code}/end":        portalMarketing,
+	"POST /partner/offers/{code}/coupons":    portalMarketing,
+	"GET /partner/offers/{code}/coupons.csv": portalMarketing,
 }
 
 // The credentials a partner admin manages on each page: its staff (never
@@ -90,6 +114,10 @@ func (c portalCaller) Role() string { return c.sess.Role }
 func (c portalCaller) Admin() bool { return slices.Contains(portalAdmin, c.sess.Role) }
 func (c portalCaller) Money() bool { return slices.Contains(portalMoney, c.sess.Role) }
 
+// Marketing says whether the caller reads the partner's analytics and
+// manages its segments and offers.
+func (c portalCaller) Marketing() bool { return slices.Contains(portalMarketing, c.sess.Role) }
+
 func (s *server) mountPortal(mux *http.ServeMux) {
 	handlers := map[string]portalHandler{
 		"GET /partner":                                 s.portalHome,
@@ -104,6 +132,28 @@ func (s *server) mountPortal(mux *http.ServeMux) {
 		"POST /partner/keys":                           s.portalIssueKey,
 		"POST /partner/keys/{id}/rotate":               s.portalRotateKey,
 		"POST /partner/keys/{id}/revoke":               s.portalRevoke(keyRoles, "/partner/keys"),
+		// portal_certs.go, portal_drill.go
+		"GET /partner/certificates":                                s.portalCerts,
+		"GET /partner/certificates.csv":                            s.portalCertsCSV,
+		"POST /partner/certificates":                               s.portalIssueCert,
+		"POST /partner/certificates/{serial}/revoke":               s.portalRevokeCert,
+		"GET /partner/statements/{date}/lines/{line}":              s.portalDrill,
+		"GET /partner/statements/{date}/lines/{line}/postings.csv": s.portalDrillCSV,
+		// analytics.go
+		"GET /partner/analytics":     s.portalAnalytics,
+		"GET /partner/analytics.csv": s.portalAnalyticsCSV,
+		// segments.go
+		"GET /partner/segments":                s.portalSegmentsPage,
+		"GET /partner/segments.csv":            s.portalSegmentsCSV,
+		"POST /partner/segments":               s.portalDefineSegment,
+		"POST /partner/segments/{code}/retire": s.portalRetireSegment,
+		// offers.go
+		"GET /partner/offers":                    s.portalOffersPage,
+		"GET /partner/offers.csv":                s.portalOffersCSV,
+		"POST /partner/offers":                   s.portalCreateOffer,
+		"POST /partner/offers/{code}/end":        s.portalEndOffer,
+		"POST /partner/offers/{code}/coupons":    s.portalIssueCoupons,
+		"GET /partner/offers/{code}/coupons.csv": s.portalCouponsCSV,
 	}
 	for pattern, h := range handlers {
 		roles, ok := partnerPages[pattern]

@@ -62,6 +62,28 @@ func portalExamples(day, ownKey string) map[string]string {
 		"POST /partner/keys":                           "/partner/keys",
 		"POST /partner/keys/{id}/rotate":               "/partner/keys/" + ownKey + "/rotate",
 		"POST /partner/keys/{id}/revoke":               "/partner/keys/00000000-0000-0000-0000-000000000001/revoke",
+		// portal_certs_test.go
+		"GET /partner/certificates":                                "/partner/certificates",
+		"GET /partner/certificates.csv":                            "/partner/certificates.csv",
+		"POST /partner/certificates":                               "/partner/certificates",
+		"POST /partner/certificates/{serial}/revoke":               "/partner/certificates/0a:0b/revoke",
+		"GET /partner/statements/{date}/lines/{line}":              "/partner/statements/" + day + "/lines/F1",
+		"GET /partner/statements/{date}/lines/{line}/postings.csv": "/partner/statements/" + day + "/lines/F1/postings.csv",
+		// analytics_test.go
+		"GET /partner/analytics":     "/partner/analytics",
+		"GET /partner/analytics.csv": "/partner/analytics.csv?table=figures",
+		// segments_test.go
+		"GET /partner/segments":                "/partner/segments",
+		"GET /partner/segments.csv":            "/partner/segments.csv",
+		"POST /partner/segments":               "/partner/segments",
+		"POST /partner/segments/{code}/retire": "/partner/segments/none-such/retire",
+		// offers_test.go
+		"GET /partner/offers":                    "/partner/offers",
+		"GET /partner/offers.csv":                "/partner/offers.csv",
+		"POST /partner/offers":                   "/partner/offers",
+		"POST /partner/offers/{code}/end":        "/partner/offers/NONE/end",
+		"POST /partner/offers/{code}/coupons":    "/partner/offers/NONE/coupons",
+		"GET /partner/offers/{code}/coupons.csv": "/partner/offers/NONE/coupons.csv",
 	}
 }
 

@@ -93,7 +93,10 @@ type Config struct {
 	// name. Without them the portal's pages answer unavailable.
 	PartnerKeys PartnerKeys
 	PartnerOf   PartnerOf
-	Log         *slog.Logger
+	// PartnerCerts serves the portal's certificates page
+	// (portal_certs.go); nil: that page answers unavailable.
+	PartnerCerts PartnerCerts
+	Log          *slog.Logger
 }
 
 type server struct {
@@ -170,6 +173,9 @@ func Handler(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /finance/liability", s.liabilityPage)
 	mux.HandleFunc("GET /finance/liability.csv", s.liabilityCSV)
 	mux.HandleFunc("GET /operator", s.operatorPage)
+	s.mountSegments(mux)
+	mux.HandleFunc("GET /operator/analytics", s.operatorAnalytics)
+	mux.HandleFunc("GET /operator/analytics.csv", s.operatorAnalyticsCSV)
 	s.mountJoin(mux)
 	s.mountPortal(mux)
 	return securityHeaders(mux), nil

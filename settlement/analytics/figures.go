@@ -79,6 +79,9 @@ type Figures struct {
 	// Cohorts: members enrolled in a month who bought in an activity month
 	// among the months the period touches (whole calendar months).
 	Cohorts []Cohort
+	// Promotions: how each promotion, personal offer and coupon did at a
+	// till (a partner's view: at its own, and those it funded at others').
+	Promotions []PromotionResult
 }
 
 // Acquisition counts the members a partner enrolled through a channel:
@@ -193,6 +196,7 @@ func (a *Analytics) compute(ctx context.Context, s scope, from, to time.Time) (R
 		r.Partner = coalition.PartnerID(s.id)
 		for _, f := range []*Figures{&r.Current, &r.Previous} {
 			suppress(r.Partner, f)
+			suppressPromotions(r.Partner, f)
 		}
 	}
 	return r, nil
@@ -301,6 +305,8 @@ func queueFigures(b *pgx.Batch, s scope, f *Figures) {
 		shoppers("a.partner_id = ANY(ARRAY(SELECT id FROM partners WHERE id <> $1))", network)
 	}
 
+	queuePromotions(b, s, f)
+
 	b.Queue(`
 		SELECT c.enrolment_month, c.activity_month, COALESCE(z.members, 0), c.members
 		FROM analytics_cohorts AS c
@@ -332,6 +338,7 @@ func (f *Figures) finish(currency string) {
 	slices.SortFunc(f.Shoppers, func(a, b Shoppers) int {
 		return cmp.Or(slices.Compare(a.Home[:], b.Home[:]), slices.Compare(a.At[:], b.At[:]))
 	})
+	f.finishPromotions(currency)
 }
 
 // ratio is part × scale / whole, rounded down; 0 when there is no whole.

@@ -38,18 +38,21 @@ func (a *Analytics) page(ctx context.Context, s scope, from, to time.Time) (Repo
 		if err := json.Unmarshal(stored, &r); err != nil {
 			return Report{}, fmt.Errorf("stored report of %s..%s: %w", from.Format(time.DateOnly), to.Format(time.DateOnly), err)
 		}
-		return r, nil
+		return r, a.readBudgets(ctx, &r)
 	case !errors.Is(err, pgx.ErrNoRows):
 		return Report{}, fmt.Errorf("stored report of %s..%s: %w", from.Format(time.DateOnly), to.Format(time.DateOnly), err)
 	}
 	r, err := a.compute(ctx, s, from, to)
-	if err != nil || r.RolledUpTo.IsZero() {
+	if err != nil {
 		return r, err
+	}
+	if r.RolledUpTo.IsZero() {
+		return r, a.readBudgets(ctx, &r)
 	}
 	if err := a.store(ctx, s, r); err != nil {
 		return Report{}, err
 	}
-	return r, nil
+	return r, a.readBudgets(ctx, &r)
 }
 
 // store keeps a computed report; replicas that computed the same page
@@ -59,11 +62,17 @@ func (a *Analytics) store(ctx context.Context, s scope, r Report) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.tx.Pool().Exec(ctx, `
-		INSERT INTO analytics_reports (partner_id, period_from, period_to, rolled_up_to, report, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (partner_id, period_from, period_to, rolled_up_to) DO NOTHING`,
-		s.id, r.Current.From, r.Current.To, r.RolledUpTo, b, a.clock().UTC()); err != nil {
+	// In a transaction of the runner, which retries it: two replicas
+	// inserting the same page at once may have one refused as a
+	// serialization failure (40001) rather than find the other's row.
+	if err := a.tx.Run(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO analytics_reports (partner_id, period_from, period_to, rolled_up_to, report, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (partner_id, period_from, period_to, rolled_up_to) DO NOTHING`,
+			s.id, r.Current.From, r.Current.To, r.RolledUpTo, b, a.clock().UTC())
+		return err
+	}); err != nil {
 		return fmt.Errorf("store report of %s..%s: %w", r.Current.From.Format(time.DateOnly), r.Current.To.Format(time.DateOnly), err)
 	}
 	return nil

@@ -117,6 +117,9 @@ func rollUpDay(ctx context.Context, tx pgx.Tx, d, since, closed time.Time) error
 		{"activity of the next span", activity, append([]any{d, y + 1, network, dayOf(y+1, d)}, dayMask(y+1, d).args()...)},
 		{"repeat days", repeatDays, append([]any{d, y, network}, dayMask(y, d).args()...)},
 		{"repeat days of the next span", repeatDays, append([]any{d, y + 1, network}, dayMask(y+1, d).args()...)},
+		{"promotion days", promotionDays, []any{d}},
+		{"promotion members", promotionMembers, append([]any{d, y, dayOf(y, d)}, dayMask(y, d).args()...)},
+		{"promotion members of the next span", promotionMembers, append([]any{d, y + 1, dayOf(y+1, d)}, dayMask(y+1, d).args()...)},
 	} {
 		if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
 			return fmt.Errorf("%s: %w", s.what, err)

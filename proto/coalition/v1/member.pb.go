@@ -716,6 +716,296 @@ func (x *ListSpendPartnersResponse) GetPartners() []*SpendPartner {
 	return nil
 }
 
+// A birth date: month 1–12 and day, the year optional (0). All zero:
+// none given.
+type SetMyBirthdayRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BirthMonth    int32                  `protobuf:"varint,1,opt,name=birth_month,json=birthMonth,proto3" json:"birth_month,omitempty"`
+	BirthDay      int32                  `protobuf:"varint,2,opt,name=birth_day,json=birthDay,proto3" json:"birth_day,omitempty"`
+	BirthYear     int32                  `protobuf:"varint,3,opt,name=birth_year,json=birthYear,proto3" json:"birth_year,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMyBirthdayRequest) Reset() {
+	*x = SetMyBirthdayRequest{}
+	mi := &file_coalition_v1_member_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMyBirthdayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMyBirthdayRequest) ProtoMessage() {}
+
+func (x *SetMyBirthdayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_member_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMyBirthdayRequest.ProtoReflect.Descriptor instead.
+func (*SetMyBirthdayRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_member_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SetMyBirthdayRequest) GetBirthMonth() int32 {
+	if x != nil {
+		return x.BirthMonth
+	}
+	return 0
+}
+
+func (x *SetMyBirthdayRequest) GetBirthDay() int32 {
+	if x != nil {
+		return x.BirthDay
+	}
+	return 0
+}
+
+func (x *SetMyBirthdayRequest) GetBirthYear() int32 {
+	if x != nil {
+		return x.BirthYear
+	}
+	return 0
+}
+
+type SetMyBirthdayResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BirthMonth    int32                  `protobuf:"varint,1,opt,name=birth_month,json=birthMonth,proto3" json:"birth_month,omitempty"`
+	BirthDay      int32                  `protobuf:"varint,2,opt,name=birth_day,json=birthDay,proto3" json:"birth_day,omitempty"`
+	BirthYear     int32                  `protobuf:"varint,3,opt,name=birth_year,json=birthYear,proto3" json:"birth_year,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMyBirthdayResponse) Reset() {
+	*x = SetMyBirthdayResponse{}
+	mi := &file_coalition_v1_member_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMyBirthdayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMyBirthdayResponse) ProtoMessage() {}
+
+func (x *SetMyBirthdayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_member_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMyBirthdayResponse.ProtoReflect.Descriptor instead.
+func (*SetMyBirthdayResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_member_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SetMyBirthdayResponse) GetBirthMonth() int32 {
+	if x != nil {
+		return x.BirthMonth
+	}
+	return 0
+}
+
+func (x *SetMyBirthdayResponse) GetBirthDay() int32 {
+	if x != nil {
+		return x.BirthDay
+	}
+	return 0
+}
+
+func (x *SetMyBirthdayResponse) GetBirthYear() int32 {
+	if x != nil {
+		return x.BirthYear
+	}
+	return 0
+}
+
+type ListMyOffersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMyOffersRequest) Reset() {
+	*x = ListMyOffersRequest{}
+	mi := &file_coalition_v1_member_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMyOffersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMyOffersRequest) ProtoMessage() {}
+
+func (x *ListMyOffersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_member_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMyOffersRequest.ProtoReflect.Descriptor instead.
+func (*ListMyOffersRequest) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_member_proto_rawDescGZIP(), []int{14}
+}
+
+// A personal offer as the member sees it.
+type MemberOffer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Code  string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// What it gives, in words ("+50% of the base points and 30 points").
+	Gives string `protobuf:"bytes,3,opt,name=gives,proto3" json:"gives,omitempty"`
+	// The partners' names where it applies (empty: any partner).
+	Partners []string               `protobuf:"bytes,4,rep,name=partners,proto3" json:"partners,omitempty"`
+	Ends     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=ends,proto3" json:"ends,omitempty"`
+	// The member's own coupons of the offer with uses left, as printed.
+	Coupons       []string `protobuf:"bytes,6,rep,name=coupons,proto3" json:"coupons,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberOffer) Reset() {
+	*x = MemberOffer{}
+	mi := &file_coalition_v1_member_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberOffer) ProtoMessage() {}
+
+func (x *MemberOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_member_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberOffer.ProtoReflect.Descriptor instead.
+func (*MemberOffer) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_member_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MemberOffer) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *MemberOffer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MemberOffer) GetGives() string {
+	if x != nil {
+		return x.Gives
+	}
+	return ""
+}
+
+func (x *MemberOffer) GetPartners() []string {
+	if x != nil {
+		return x.Partners
+	}
+	return nil
+}
+
+func (x *MemberOffer) GetEnds() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Ends
+	}
+	return nil
+}
+
+func (x *MemberOffer) GetCoupons() []string {
+	if x != nil {
+		return x.Coupons
+	}
+	return nil
+}
+
+type ListMyOffersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offers        []*MemberOffer         `protobuf:"bytes,1,rep,name=offers,proto3" json:"offers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMyOffersResponse) Reset() {
+	*x = ListMyOffersResponse{}
+	mi := &file_coalition_v1_member_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMyOffersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMyOffersResponse) ProtoMessage() {}
+
+func (x *ListMyOffersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coalition_v1_member_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMyOffersResponse.ProtoReflect.Descriptor instead.
+func (*ListMyOffersResponse) Descriptor() ([]byte, []int) {
+	return file_coalition_v1_member_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListMyOffersResponse) GetOffers() []*MemberOffer {
+	if x != nil {
+		return x.Offers
+	}
+	return nil
+}
+
 var File_coalition_v1_member_proto protoreflect.FileDescriptor
 
 const file_coalition_v1_member_proto_rawDesc = "" +
@@ -770,12 +1060,36 @@ const file_coalition_v1_member_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\"S\n" +
 	"\x19ListSpendPartnersResponse\x126\n" +
-	"\bpartners\x18\x01 \x03(\v2\x1a.coalition.v1.SpendPartnerR\bpartners2\xe9\x03\n" +
+	"\bpartners\x18\x01 \x03(\v2\x1a.coalition.v1.SpendPartnerR\bpartners\"s\n" +
+	"\x14SetMyBirthdayRequest\x12\x1f\n" +
+	"\vbirth_month\x18\x01 \x01(\x05R\n" +
+	"birthMonth\x12\x1b\n" +
+	"\tbirth_day\x18\x02 \x01(\x05R\bbirthDay\x12\x1d\n" +
+	"\n" +
+	"birth_year\x18\x03 \x01(\x05R\tbirthYear\"t\n" +
+	"\x15SetMyBirthdayResponse\x12\x1f\n" +
+	"\vbirth_month\x18\x01 \x01(\x05R\n" +
+	"birthMonth\x12\x1b\n" +
+	"\tbirth_day\x18\x02 \x01(\x05R\bbirthDay\x12\x1d\n" +
+	"\n" +
+	"birth_year\x18\x03 \x01(\x05R\tbirthYear\"\x15\n" +
+	"\x13ListMyOffersRequest\"\xb1\x01\n" +
+	"\vMemberOffer\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05gives\x18\x03 \x01(\tR\x05gives\x12\x1a\n" +
+	"\bpartners\x18\x04 \x03(\tR\bpartners\x12.\n" +
+	"\x04ends\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04ends\x12\x18\n" +
+	"\acoupons\x18\x06 \x03(\tR\acoupons\"I\n" +
+	"\x14ListMyOffersResponse\x121\n" +
+	"\x06offers\x18\x01 \x03(\v2\x19.coalition.v1.MemberOfferR\x06offers2\xd5\x05\n" +
 	"\rMemberService\x12W\n" +
 	"\x05GetMe\x12\x1a.coalition.v1.GetMeRequest\x1a\x1b.coalition.v1.GetMeResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/member/me\x12t\n" +
 	"\rListMyHistory\x12\".coalition.v1.ListMyHistoryRequest\x1a#.coalition.v1.ListMyHistoryResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/member/history\x12\x84\x01\n" +
 	"\x12ListExpiringPoints\x12'.coalition.v1.ListExpiringPointsRequest\x1a(.coalition.v1.ListExpiringPointsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/member/expiring\x12\x81\x01\n" +
-	"\x11ListSpendPartners\x12&.coalition.v1.ListSpendPartnersRequest\x1a'.coalition.v1.ListSpendPartnersResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/member/partnersBGZEgithub.com/coalition-loyalty/coalition/proto/coalition/v1;coalitionv1b\x06proto3"
+	"\x11ListSpendPartners\x12&.coalition.v1.ListSpendPartnersRequest\x1a'.coalition.v1.ListSpendPartnersResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/member/partners\x12x\n" +
+	"\rSetMyBirthday\x12\".coalition.v1.SetMyBirthdayRequest\x1a#.coalition.v1.SetMyBirthdayResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\x1a\x13/v1/member/birthday\x12p\n" +
+	"\fListMyOffers\x12!.coalition.v1.ListMyOffersRequest\x1a\".coalition.v1.ListMyOffersResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/member/offersBGZEgithub.com/coalition-loyalty/coalition/proto/coalition/v1;coalitionv1b\x06proto3"
 
 var (
 	file_coalition_v1_member_proto_rawDescOnce sync.Once
@@ -789,7 +1103,7 @@ func file_coalition_v1_member_proto_rawDescGZIP() []byte {
 	return file_coalition_v1_member_proto_rawDescData
 }
 
-var file_coalition_v1_member_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_coalition_v1_member_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_coalition_v1_member_proto_goTypes = []any{
 	(*GetMeRequest)(nil),               // 0: coalition.v1.GetMeRequest
 	(*GetMeResponse)(nil),              // 1: coalition.v1.GetMeResponse
@@ -803,37 +1117,48 @@ var file_coalition_v1_member_proto_goTypes = []any{
 	(*ListSpendPartnersRequest)(nil),   // 9: coalition.v1.ListSpendPartnersRequest
 	(*SpendPartner)(nil),               // 10: coalition.v1.SpendPartner
 	(*ListSpendPartnersResponse)(nil),  // 11: coalition.v1.ListSpendPartnersResponse
-	(*Member)(nil),                     // 12: coalition.v1.Member
-	(*Balance)(nil),                    // 13: coalition.v1.Balance
-	(*timestamppb.Timestamp)(nil),      // 14: google.protobuf.Timestamp
-	(*Money)(nil),                      // 15: coalition.v1.Money
-	(*Transaction)(nil),                // 16: coalition.v1.Transaction
+	(*SetMyBirthdayRequest)(nil),       // 12: coalition.v1.SetMyBirthdayRequest
+	(*SetMyBirthdayResponse)(nil),      // 13: coalition.v1.SetMyBirthdayResponse
+	(*ListMyOffersRequest)(nil),        // 14: coalition.v1.ListMyOffersRequest
+	(*MemberOffer)(nil),                // 15: coalition.v1.MemberOffer
+	(*ListMyOffersResponse)(nil),       // 16: coalition.v1.ListMyOffersResponse
+	(*Member)(nil),                     // 17: coalition.v1.Member
+	(*Balance)(nil),                    // 18: coalition.v1.Balance
+	(*timestamppb.Timestamp)(nil),      // 19: google.protobuf.Timestamp
+	(*Money)(nil),                      // 20: coalition.v1.Money
+	(*Transaction)(nil),                // 21: coalition.v1.Transaction
 }
 var file_coalition_v1_member_proto_depIdxs = []int32{
-	12, // 0: coalition.v1.GetMeResponse.member:type_name -> coalition.v1.Member
-	13, // 1: coalition.v1.GetMeResponse.balance:type_name -> coalition.v1.Balance
+	17, // 0: coalition.v1.GetMeResponse.member:type_name -> coalition.v1.Member
+	18, // 1: coalition.v1.GetMeResponse.balance:type_name -> coalition.v1.Balance
 	2,  // 2: coalition.v1.GetMeResponse.tier:type_name -> coalition.v1.MemberTier
-	14, // 3: coalition.v1.GetMeResponse.as_of:type_name -> google.protobuf.Timestamp
-	15, // 4: coalition.v1.MemberTier.qualifying_spend:type_name -> coalition.v1.Money
-	15, // 5: coalition.v1.MemberTier.spend_to_next:type_name -> coalition.v1.Money
-	16, // 6: coalition.v1.HistoryEntry.transaction:type_name -> coalition.v1.Transaction
+	19, // 3: coalition.v1.GetMeResponse.as_of:type_name -> google.protobuf.Timestamp
+	20, // 4: coalition.v1.MemberTier.qualifying_spend:type_name -> coalition.v1.Money
+	20, // 5: coalition.v1.MemberTier.spend_to_next:type_name -> coalition.v1.Money
+	21, // 6: coalition.v1.HistoryEntry.transaction:type_name -> coalition.v1.Transaction
 	4,  // 7: coalition.v1.ListMyHistoryResponse.entries:type_name -> coalition.v1.HistoryEntry
-	14, // 8: coalition.v1.ExpiringLot.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 8: coalition.v1.ExpiringLot.expires_at:type_name -> google.protobuf.Timestamp
 	7,  // 9: coalition.v1.ListExpiringPointsResponse.lots:type_name -> coalition.v1.ExpiringLot
 	10, // 10: coalition.v1.ListSpendPartnersResponse.partners:type_name -> coalition.v1.SpendPartner
-	0,  // 11: coalition.v1.MemberService.GetMe:input_type -> coalition.v1.GetMeRequest
-	3,  // 12: coalition.v1.MemberService.ListMyHistory:input_type -> coalition.v1.ListMyHistoryRequest
-	6,  // 13: coalition.v1.MemberService.ListExpiringPoints:input_type -> coalition.v1.ListExpiringPointsRequest
-	9,  // 14: coalition.v1.MemberService.ListSpendPartners:input_type -> coalition.v1.ListSpendPartnersRequest
-	1,  // 15: coalition.v1.MemberService.GetMe:output_type -> coalition.v1.GetMeResponse
-	5,  // 16: coalition.v1.MemberService.ListMyHistory:output_type -> coalition.v1.ListMyHistoryResponse
-	8,  // 17: coalition.v1.MemberService.ListExpiringPoints:output_type -> coalition.v1.ListExpiringPointsResponse
-	11, // 18: coalition.v1.MemberService.ListSpendPartners:output_type -> coalition.v1.ListSpendPartnersResponse
-	15, // [15:19] is the sub-list for method output_type
-	11, // [11:15] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	19, // 11: coalition.v1.MemberOffer.ends:type_name -> google.protobuf.Timestamp
+	15, // 12: coalition.v1.ListMyOffersResponse.offers:type_name -> coalition.v1.MemberOffer
+	0,  // 13: coalition.v1.MemberService.GetMe:input_type -> coalition.v1.GetMeRequest
+	3,  // 14: coalition.v1.MemberService.ListMyHistory:input_type -> coalition.v1.ListMyHistoryRequest
+	6,  // 15: coalition.v1.MemberService.ListExpiringPoints:input_type -> coalition.v1.ListExpiringPointsRequest
+	9,  // 16: coalition.v1.MemberService.ListSpendPartners:input_type -> coalition.v1.ListSpendPartnersRequest
+	12, // 17: coalition.v1.MemberService.SetMyBirthday:input_type -> coalition.v1.SetMyBirthdayRequest
+	14, // 18: coalition.v1.MemberService.ListMyOffers:input_type -> coalition.v1.ListMyOffersRequest
+	1,  // 19: coalition.v1.MemberService.GetMe:output_type -> coalition.v1.GetMeResponse
+	5,  // 20: coalition.v1.MemberService.ListMyHistory:output_type -> coalition.v1.ListMyHistoryResponse
+	8,  // 21: coalition.v1.MemberService.ListExpiringPoints:output_type -> coalition.v1.ListExpiringPointsResponse
+	11, // 22: coalition.v1.MemberService.ListSpendPartners:output_type -> coalition.v1.ListSpendPartnersResponse
+	13, // 23: coalition.v1.MemberService.SetMyBirthday:output_type -> coalition.v1.SetMyBirthdayResponse
+	16, // 24: coalition.v1.MemberService.ListMyOffers:output_type -> coalition.v1.ListMyOffersResponse
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_coalition_v1_member_proto_init() }
@@ -848,7 +1173,7 @@ func file_coalition_v1_member_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coalition_v1_member_proto_rawDesc), len(file_coalition_v1_member_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

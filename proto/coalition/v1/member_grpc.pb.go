@@ -23,6 +23,8 @@ const (
 	MemberService_ListMyHistory_FullMethodName      = "/coalition.v1.MemberService/ListMyHistory"
 	MemberService_ListExpiringPoints_FullMethodName = "/coalition.v1.MemberService/ListExpiringPoints"
 	MemberService_ListSpendPartners_FullMethodName  = "/coalition.v1.MemberService/ListSpendPartners"
+	MemberService_SetMyBirthday_FullMethodName      = "/coalition.v1.MemberService/SetMyBirthday"
+	MemberService_ListMyOffers_FullMethodName       = "/coalition.v1.MemberService/ListMyOffers"
 )
 
 // MemberServiceClient is the client API for MemberService service.
@@ -43,6 +45,12 @@ type MemberServiceClient interface {
 	ListExpiringPoints(ctx context.Context, in *ListExpiringPointsRequest, opts ...grpc.CallOption) (*ListExpiringPointsResponse, error)
 	// The partners where the member's points can be spent now.
 	ListSpendPartners(ctx context.Context, in *ListSpendPartnersRequest, opts ...grpc.CallOption) (*ListSpendPartnersResponse, error)
+	// Records the birth date the member chooses to give (month and day, the
+	// year optional), for birthday offers; an empty month forgets it.
+	SetMyBirthday(ctx context.Context, in *SetMyBirthdayRequest, opts ...grpc.CallOption) (*SetMyBirthdayResponse, error)
+	// The personal offers running now that target the member, and the
+	// coupons issued to the member with uses left.
+	ListMyOffers(ctx context.Context, in *ListMyOffersRequest, opts ...grpc.CallOption) (*ListMyOffersResponse, error)
 }
 
 type memberServiceClient struct {
@@ -93,6 +101,26 @@ func (c *memberServiceClient) ListSpendPartners(ctx context.Context, in *ListSpe
 	return out, nil
 }
 
+func (c *memberServiceClient) SetMyBirthday(ctx context.Context, in *SetMyBirthdayRequest, opts ...grpc.CallOption) (*SetMyBirthdayResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetMyBirthdayResponse)
+	err := c.cc.Invoke(ctx, MemberService_SetMyBirthday_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *memberServiceClient) ListMyOffers(ctx context.Context, in *ListMyOffersRequest, opts ...grpc.CallOption) (*ListMyOffersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMyOffersResponse)
+	err := c.cc.Invoke(ctx, MemberService_ListMyOffers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MemberServiceServer is the server API for MemberService service.
 // All implementations must embed UnimplementedMemberServiceServer
 // for forward compatibility.
@@ -111,6 +139,12 @@ type MemberServiceServer interface {
 	ListExpiringPoints(context.Context, *ListExpiringPointsRequest) (*ListExpiringPointsResponse, error)
 	// The partners where the member's points can be spent now.
 	ListSpendPartners(context.Context, *ListSpendPartnersRequest) (*ListSpendPartnersResponse, error)
+	// Records the birth date the member chooses to give (month and day, the
+	// year optional), for birthday offers; an empty month forgets it.
+	SetMyBirthday(context.Context, *SetMyBirthdayRequest) (*SetMyBirthdayResponse, error)
+	// The personal offers running now that target the member, and the
+	// coupons issued to the member with uses left.
+	ListMyOffers(context.Context, *ListMyOffersRequest) (*ListMyOffersResponse, error)
 	mustEmbedUnimplementedMemberServiceServer()
 }
 
@@ -132,6 +166,12 @@ func (UnimplementedMemberServiceServer) ListExpiringPoints(context.Context, *Lis
 }
 func (UnimplementedMemberServiceServer) ListSpendPartners(context.Context, *ListSpendPartnersRequest) (*ListSpendPartnersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSpendPartners not implemented")
+}
+func (UnimplementedMemberServiceServer) SetMyBirthday(context.Context, *SetMyBirthdayRequest) (*SetMyBirthdayResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetMyBirthday not implemented")
+}
+func (UnimplementedMemberServiceServer) ListMyOffers(context.Context, *ListMyOffersRequest) (*ListMyOffersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMyOffers not implemented")
 }
 func (UnimplementedMemberServiceServer) mustEmbedUnimplementedMemberServiceServer() {}
 func (UnimplementedMemberServiceServer) testEmbeddedByValue()                       {}
@@ -226,6 +266,42 @@ func _MemberService_ListSpendPartners_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MemberService_SetMyBirthday_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetMyBirthdayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MemberServiceServer).SetMyBirthday(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MemberService_SetMyBirthday_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MemberServiceServer).SetMyBirthday(ctx, req.(*SetMyBirthdayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MemberService_ListMyOffers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMyOffersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MemberServiceServer).ListMyOffers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MemberService_ListMyOffers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MemberServiceServer).ListMyOffers(ctx, req.(*ListMyOffersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MemberService_ServiceDesc is the grpc.ServiceDesc for MemberService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -248,6 +324,14 @@ var MemberService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSpendPartners",
 			Handler:    _MemberService_ListSpendPartners_Handler,
+		},
+		{
+			MethodName: "SetMyBirthday",
+			Handler:    _MemberService_SetMyBirthday_Handler,
+		},
+		{
+			MethodName: "ListMyOffers",
+			Handler:    _MemberService_ListMyOffers_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -240,7 +240,16 @@ type AccrueRequest struct {
 	// The partner's own id of the order; one accrual per order.
 	OrderId string `protobuf:"bytes,4,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	// Optional product category, for category earn rates.
-	Category      string `protobuf:"bytes,5,opt,name=category,proto3" json:"category,omitempty"`
+	Category string `protobuf:"bytes,5,opt,name=category,proto3" json:"category,omitempty"`
+	// Optional coupon the customer presents (OfferService issues them), as
+	// printed: 16 symbols, dashes and spaces ignored, case ignored. Its
+	// offer's points come as a "coupon" line of the breakdown. A coupon that
+	// cannot be used refuses the whole accrual, which posts nothing:
+	// NOT_FOUND (no such coupon) or FAILED_PRECONDITION (used up, expired,
+	// another member's, not valid at this partner or for this purchase, its
+	// offer's budget spent), field coupon_code; the till may send the
+	// purchase again without it, under a new idempotency key.
+	CouponCode    string `protobuf:"bytes,6,opt,name=coupon_code,json=couponCode,proto3" json:"coupon_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -306,6 +315,13 @@ func (x *AccrueRequest) GetOrderId() string {
 func (x *AccrueRequest) GetCategory() string {
 	if x != nil {
 		return x.Category
+	}
+	return ""
+}
+
+func (x *AccrueRequest) GetCouponCode() string {
+	if x != nil {
+		return x.CouponCode
 	}
 	return ""
 }
@@ -1589,13 +1605,15 @@ const file_coalition_v1_partner_proto_rawDesc = "" +
 	"\x13LookupMemberRequest\x127\n" +
 	"\x06member\x18\x01 \x01(\v2\x17.coalition.v1.MemberRefB\x06\xbaH\x03\xc8\x01\x01R\x06member\"D\n" +
 	"\x14LookupMemberResponse\x12,\n" +
-	"\x06member\x18\x01 \x01(\v2\x14.coalition.v1.MemberR\x06member\"\x91\x02\n" +
+	"\x06member\x18\x01 \x01(\v2\x14.coalition.v1.MemberR\x06member\"\xbb\x02\n" +
 	"\rAccrueRequest\x12C\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\x1a\xbaH\x17r\x15\x10\x01\x18\x80\x012\x0e^[\\x21-\\x7E]+$R\x0eidempotencyKey\x127\n" +
 	"\x06member\x18\x02 \x01(\v2\x17.coalition.v1.MemberRefB\x06\xbaH\x03\xc8\x01\x01R\x06member\x127\n" +
 	"\bpurchase\x18\x03 \x01(\v2\x13.coalition.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\bpurchase\x12$\n" +
 	"\border_id\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\aorderId\x12#\n" +
-	"\bcategory\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\bcategory\"\xd3\x03\n" +
+	"\bcategory\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\bcategory\x12(\n" +
+	"\vcoupon_code\x18\x06 \x01(\tB\a\xbaH\x04r\x02\x18(R\n" +
+	"couponCode\"\xd3\x03\n" +
 	"\x0eAccrueResponse\x12;\n" +
 	"\vtransaction\x18\x01 \x01(\v2\x19.coalition.v1.TransactionR\vtransaction\x12\x16\n" +
 	"\x06points\x18\x02 \x01(\x03R\x06points\x124\n" +
