@@ -14,13 +14,13 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/gateway/analyticscsv"
 	"github.com/coalition-loyalty/coalition/gateway/rpc"
-	"github.com/coalition-loyalty/coalition/gateway/web"
 	"github.com/coalition-loyalty/coalition/settlement/analytics"
 )
 
 // analyticsTables are the tables --csv writes, as the web pages export them.
-var analyticsTables = []string{"figures", "acquisition", "cross-shopping", "flows", "cohorts", "promotions"}
+var analyticsTables = analyticscsv.Tables
 
 func analyticsCmd(e *env) *cobra.Command {
 	var partner, from, to, table string
@@ -83,7 +83,7 @@ pages export it.`,
 				_, err = fmt.Println(string(b))
 				return err
 			case table != "":
-				header, rows := web.AnalyticsCSV(res, table)
+				header, rows := analyticscsv.Table(res, table)
 				w := csv.NewWriter(os.Stdout)
 				w.Write(header)
 				w.WriteAll(rows)
@@ -100,7 +100,7 @@ pages export it.`,
 			fmt.Printf("%s: %s..%s against %s..%s (rolled up to %s; money in %s minor units, shares in basis points)\n",
 				scope, res.GetCurrent().GetFrom(), res.GetCurrent().GetTo(), res.GetPrevious().GetFrom(), res.GetPrevious().GetTo(),
 				rolled, res.GetCurrency())
-			header, rows := web.AnalyticsCSV(res, "figures")
+			header, rows := analyticscsv.Table(res, "figures")
 			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
 			for _, row := range rows {

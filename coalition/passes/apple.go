@@ -59,6 +59,7 @@ func (s *Service) build(ctx context.Context, p pass, token string) ([]byte, erro
 	for _, e := range c.Expiring {
 		pp.Expiring = append(pp.Expiring, pkpass.Expiry{Points: e.Points, On: e.On.In(s.cfg.Zone)})
 	}
+	pp.Offers = s.shownOffers(c.Offers)
 	return a.Builder.Build(pp)
 }
 

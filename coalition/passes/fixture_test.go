@@ -24,6 +24,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/offers"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/passes"
 	"github.com/coalition-loyalty/coalition/coalition/passes/membercard"
@@ -65,6 +66,7 @@ type world struct {
 	google *passestest.Google
 	cfg    passes.Config
 	passes *passes.Service
+	offers *offers.Store
 	keys   int
 }
 
@@ -108,8 +110,9 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.offers = offers.New(offers.Config{Tx: tx, Clock: w.clock.Now})
 	w.cfg = passes.Config{
-		Tx: tx, Cards: membercard.Source{Ledger: w.ledger, Partners: reg},
+		Tx: tx, Cards: membercard.Source{Ledger: w.ledger, Partners: reg, Offers: w.offers},
 		Apple: &passes.Apple{Builder: builder(t, w.clock.Now), PassTypeIdentifier: passType,
 			WebServiceURL: "https://coalition.test/wallet/apple", Push: pusher},
 		Google: &passes.Google{Program: googlewallet.Program{IssuerID: issuer, ClassSuffix: "loyalty", IssuerName: "Coalition",

@@ -47,6 +47,9 @@ func (s *Service) object(ctx context.Context, member coalition.MemberID) (google
 	for _, e := range c.Expiring {
 		gc.Expiring = append(gc.Expiring, googlewallet.Expiry{Points: e.Points, On: e.On.In(s.cfg.Zone)})
 	}
+	for _, o := range s.shownOffers(c.Offers) {
+		gc.Offers = append(gc.Offers, o.Line())
+	}
 	return s.cfg.Google.Program.Object(gc)
 }
 

@@ -409,7 +409,9 @@ func (s *Service) DeliverDue(ctx context.Context) {
 
 // Daily is the passes' share of the daily job, run often so that a replica
 // that restarts catches up: promotions that have begun are announced to
-// the members they are for (once each), members with points expiring
+// the members they are for (once each), personal offers that began,
+// ended or changed whom they target are put on or taken off the passes
+// (SyncOffers), members with points expiring
 // within the horizon are told on their pass (once a day each), and
 // delivered updates older than Retention are deleted.
 func (s *Service) Daily(ctx context.Context, within time.Duration) {
@@ -424,6 +426,13 @@ func (s *Service) Daily(ctx context.Context, within time.Duration) {
 		if err != nil && ctx.Err() == nil {
 			s.cfg.Log.ErrorContext(ctx, "announce new promotions on the passes", "error", err)
 		}
+	}
+	if a, w, err := s.SyncOffers(ctx, 1000); err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Log.ErrorContext(ctx, "bring personal offers to the passes", "error", err)
+		}
+	} else if a+w > 0 {
+		s.cfg.Log.InfoContext(ctx, "brought personal offers to the passes", "announced", a, "withdrawn", w)
 	}
 	if n, err := s.EnqueueExpiring(ctx, within, 1000); err != nil {
 		if ctx.Err() == nil {

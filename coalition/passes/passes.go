@@ -38,6 +38,10 @@ type Card struct {
 	Tier     string           // the tier's name; empty without tiers
 	Partners []string         // where the points earn and spend
 	Expiring []Expiry
+	// Offers are the member's personal offers in force now, as the
+	// member's page lists them; the pass shows the MaxOffers ending
+	// soonest.
+	Offers []Offer
 }
 
 // Expiry is points that lapse on a date.

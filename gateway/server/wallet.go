@@ -73,7 +73,7 @@ func (s *Server) buildWallet(ctx context.Context) error {
 		return fmt.Errorf("coalition time zone: %w", err)
 	}
 	cfg := passes.Config{
-		Tx: s.tx, Cards: membercard.Source{Ledger: s.ledger, Partners: s.partners},
+		Tx: s.tx, Cards: membercard.Source{Ledger: s.ledger, Partners: s.partners, Offers: s.offers},
 		Branding: passes.Branding{Name: terms.Name, Foreground: passBranding.fg, Background: passBranding.bg, Label: passBranding.label},
 		Zone:     zone, Clock: s.cfg.Now, Log: s.log, Rules: s.rules,
 	}

@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/coalition-loyalty/coalition/coalition/sessions"
+	"github.com/coalition-loyalty/coalition/gateway/analyticscsv"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 
@@ -20,7 +20,7 @@ import (
 // what the partner's own API would, suppressed cells included.
 
 // analyticsTables are the tables a page shows, each with its CSV export.
-var analyticsTables = []string{"figures", "acquisition", "cross-shopping", "flows", "cohorts", "promotions"}
+var analyticsTables = analyticscsv.Tables
 
 type analyticsData struct {
 	R *coalitionv1.GetAnalyticsResponse
@@ -63,32 +63,18 @@ func (f figureRow) Down() bool { return f.Cur < f.Prev }
 func (f figureRow) Good() bool { return f.Up() != f.lessIsMore }
 
 func figureRows(c, p *coalitionv1.AnalyticsFigures) []figureRow {
-	rows := []figureRow{
-		{Key: "analytics.acquired", Kind: "count", Cur: c.GetAcquiredTotal(), Prev: p.GetAcquiredTotal(), Chart: true},
-		{Key: "analytics.active", Kind: "count", Cur: c.GetActiveMembers(), Prev: p.GetActiveMembers(), Chart: true},
-		{Key: "analytics.repeat", Kind: "count", Cur: c.GetRepeatMembers(), Prev: p.GetRepeatMembers(), Chart: true},
-		{Key: "analytics.repeatshare", Kind: "bp", Cur: c.GetRepeatShareBp(), Prev: p.GetRepeatShareBp()},
-		{Key: "analytics.purchases", Kind: "count", Cur: c.GetPurchases(), Prev: p.GetPurchases(), Chart: true},
-		{Key: "analytics.frequency", Kind: "centi", Cur: c.GetFrequencyCenti(), Prev: p.GetFrequencyCenti()},
-		{Key: "analytics.spent", Kind: "money", Cur: c.GetSpentMinor(), Prev: p.GetSpentMinor(), Chart: true},
-		{Key: "analytics.check", Kind: "money", Cur: c.GetAverageCheckMinor(), Prev: p.GetAverageCheckMinor(), Chart: true},
-		{Key: "analytics.permember", Kind: "money", Cur: c.GetSpendPerMemberMinor(), Prev: p.GetSpendPerMemberMinor(), Chart: true},
-		{Key: "analytics.refunds", Kind: "count", Cur: c.GetRefunds(), Prev: p.GetRefunds(), lessIsMore: true},
-		{Key: "analytics.refunded", Kind: "money", Cur: c.GetRefundedMinor(), Prev: p.GetRefundedMinor(), lessIsMore: true},
-		{Key: "analytics.issued", Kind: "count", Cur: c.GetPointsIssued(), Prev: p.GetPointsIssued(), Chart: true},
-		{Key: "analytics.burned", Kind: "count", Cur: c.GetPointsBurned(), Prev: p.GetPointsBurned(), Chart: true},
-		{Key: "analytics.elsewhere", Kind: "count", Cur: c.GetPointsBurnedElsewhere(), Prev: p.GetPointsBurnedElsewhere(), Chart: true},
-		{Key: "analytics.expired", Kind: "count", Cur: c.GetPointsExpired(), Prev: p.GetPointsExpired(), lessIsMore: true},
-		{Key: "analytics.clawedback", Kind: "count", Cur: c.GetPointsClawedBack(), Prev: p.GetPointsClawedBack(), lessIsMore: true},
-	}
-	for i := range rows {
-		f := &rows[i]
-		if f.Prev > 0 {
-			f.ChangeBP, f.HasChange = (f.Cur-f.Prev)*10_000/f.Prev, true
-		}
+	var rows []figureRow
+	for _, f := range analyticscsv.Figures(c, p) {
+		rows = append(rows, figureRow{Key: "analytics." + f.Name, Kind: f.Kind, Cur: f.Cur, Prev: f.Prev, ChangeBP: f.ChangeBP,
+			HasChange: f.HasChange, Chart: charted[f.Name], lessIsMore: f.LessIsMore})
 	}
 	return rows
 }
+
+// charted are the figures the current-against-previous chart draws: the
+// counts and sums, not the shares and ratios.
+var charted = map[string]bool{"acquired": true, "active": true, "repeat": true, "purchases": true, "spent": true, "check": true,
+	"permember": true, "issued": true, "burned": true, "elsewhere": true}
 
 // period is the page's period: from and to as asked, else the 30 days
 // ending yesterday (in the coalition's time zone), the last day that can
@@ -192,74 +178,12 @@ func (s *server) analyticsCSV(w http.ResponseWriter, r *http.Request, sess *sess
 		s.fail(w, r, sess, err)
 		return
 	}
-	header, rows := AnalyticsCSV(d.R, table)
+	header, rows := analyticscsv.Table(d.R, table)
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="analytics-`+scope+"-"+table+"-"+d.From+"-"+d.To+`.csv"`)
 	cw := csv.NewWriter(w)
 	cw.Write(header)
 	cw.WriteAll(rows)
-}
-
-// AnalyticsCSV is a table of a report as CSV rows (the command line writes
-// the same): each row starts with its period, "current" or "previous".
-func AnalyticsCSV(res *coalitionv1.GetAnalyticsResponse, table string) ([]string, [][]string) {
-	i := func(n int64) string { return strconv.FormatInt(n, 10) }
-	b := strconv.FormatBool
-	var header []string
-	var rows [][]string
-	if table == "figures" {
-		header = []string{"figure", "current", "previous", "change_bp"}
-		for _, f := range figureRows(res.GetCurrent(), res.GetPrevious()) {
-			change := ""
-			if f.HasChange {
-				change = i(f.ChangeBP)
-			}
-			rows = append(rows, []string{f.Key[len("analytics."):], i(f.Cur), i(f.Prev), change})
-		}
-		return header, rows
-	}
-	for _, p := range []struct {
-		name string
-		f    *coalitionv1.AnalyticsFigures
-	}{{"current", res.GetCurrent()}, {"previous", res.GetPrevious()}} {
-		switch table {
-		case "acquisition":
-			header = []string{"period", "partner", "channel", "location", "members"}
-			for _, a := range p.f.GetAcquired() {
-				rows = append(rows, []string{p.name, a.GetPartner(), a.GetChannel(), a.GetLocation(), i(a.GetMembers())})
-			}
-		case "cross-shopping":
-			header = []string{"period", "home", "bought_at", "members", "suppressed"}
-			for _, c := range p.f.GetCrossShopping() {
-				rows = append(rows, []string{p.name, c.GetHome(), c.GetAt(), i(c.GetMembers()), b(c.GetSuppressed())})
-			}
-		case "flows":
-			header = []string{"period", "issuer", "redeemer", "points"}
-			for _, fl := range p.f.GetFlows() {
-				rows = append(rows, []string{p.name, fl.GetIssuer(), fl.GetRedeemer(), i(fl.GetPoints())})
-			}
-		case "cohorts":
-			header = []string{"period", "enrolment_month", "activity_month", "enrolled", "active", "retention_bp"}
-			for _, c := range p.f.GetCohorts() {
-				rows = append(rows, []string{p.name, c.GetEnrolmentMonth(), c.GetActivityMonth(), i(c.GetEnrolled()), i(c.GetActive()),
-					i(c.GetRetentionBp())})
-			}
-		case "promotions":
-			header = []string{"period", "rule", "code", "partner", "funder", "members", "purchases", "points",
-				"participant_days", "spend_per_participant_day_minor", "comparable_days", "spend_per_comparable_day_minor",
-				"budget_used", "suppressed"}
-			for _, pr := range p.f.GetPromotions() {
-				budget := ""
-				if pr.GetHasBudget() {
-					budget = i(pr.GetBudgetUsed())
-				}
-				rows = append(rows, []string{p.name, pr.GetRule(), pr.GetCode(), pr.GetPartner(), pr.GetFunder(), i(pr.GetMembers()),
-					i(pr.GetPurchases()), i(pr.GetPoints()), i(pr.GetParticipantDays()), i(pr.GetSpendPerParticipantDayMinor()),
-					i(pr.GetComparableDays()), i(pr.GetSpendPerComparableDayMinor()), budget, b(pr.GetSuppressed())})
-			}
-		}
-	}
-	return header, rows
 }
 
 // Value shows n as the figure's kind reads: money, a share, a frequency

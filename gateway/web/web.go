@@ -174,6 +174,7 @@ func Handler(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /finance/liability.csv", s.liabilityCSV)
 	mux.HandleFunc("GET /operator", s.operatorPage)
 	s.mountSegments(mux)
+	s.mountOperatorOffers(mux)
 	mux.HandleFunc("GET /operator/analytics", s.operatorAnalytics)
 	mux.HandleFunc("GET /operator/analytics.csv", s.operatorAnalyticsCSV)
 	s.mountJoin(mux)

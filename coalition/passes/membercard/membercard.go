@@ -12,6 +12,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/offers"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/passes"
 )
@@ -33,16 +34,24 @@ type Partners interface {
 	List(ctx context.Context) ([]partners.Partner, error)
 }
 
+// Offers reads a member's personal offers in force (*offers.Store).
+type Offers interface {
+	ForMember(ctx context.Context, member coalition.MemberID) ([]offers.MemberOffer, error)
+}
+
 // Source is a passes.Cards on the ledger.
 type Source struct {
 	Ledger   Ledger
 	Partners Partners
+	// Offers, if set, puts the member's personal offers on the card (the
+	// member page's ListMyOffers).
+	Offers Offers
 }
 
 // Card reads the member's card: the available balance, the tier's name
 // when the coalition has tiers (the page's GetMe), the active partners
 // (ListSpendPartners) and the points expiring within 30 days, by day
-// (ListExpiringPoints).
+// (ListExpiringPoints), and the personal offers in force (ListMyOffers).
 func (s Source) Card(ctx context.Context, member coalition.MemberID) (passes.Card, error) {
 	ref := ledger.MemberRef{ID: member}
 	m, err := s.Ledger.MemberCard(ctx, member)
@@ -81,6 +90,19 @@ func (s Source) Card(ctx context.Context, member coalition.MemberID) (passes.Car
 			continue
 		}
 		c.Expiring = append(c.Expiring, passes.Expiry{Points: l.Remaining, On: l.ExpiresAt})
+	}
+	if s.Offers != nil {
+		os, err := s.Offers.ForMember(ctx, member)
+		if err != nil {
+			return passes.Card{}, err
+		}
+		for _, o := range os {
+			po := passes.Offer{Code: o.Code, Name: o.Name, Gives: o.Gives, Ends: o.Ends}
+			for _, code := range o.Coupons {
+				po.Coupons = append(po.Coupons, offers.Printed(code))
+			}
+			c.Offers = append(c.Offers, po)
+		}
 	}
 	return c, nil
 }

@@ -39,6 +39,9 @@ type Card struct {
 	Tier         string // optional
 	Partners     []string
 	Expiring     []Expiry
+	// Offers are the member's personal offers now, one line each (as
+	// pkpass.Offer.Line writes them), the one to show first first.
+	Offers []string
 }
 
 // Expiry is a lot of points that lapses on a date.
@@ -125,6 +128,9 @@ func (p Program) Object(c Card) (LoyaltyObject, error) {
 	}
 	if c.Tier != "" {
 		o.SecondaryLoyaltyPoints = &LoyaltyPoints{Label: "Tier", Balance: LoyaltyPointsBalance{String: c.Tier}}
+	}
+	if len(c.Offers) > 0 {
+		o.TextModulesData = append(o.TextModulesData, TextModuleData{ID: "offers", Header: "Your offers", Body: strings.Join(c.Offers, "\n")})
 	}
 	if len(c.Partners) > 0 {
 		o.TextModulesData = append(o.TextModulesData, TextModuleData{ID: "partners", Header: "Earn and spend at", Body: strings.Join(c.Partners, "\n")})

@@ -46,6 +46,9 @@ type Pass struct {
 	// as "120 points expire by 31 Mar 2026". It is a back field whose
 	// change Wallet shows on the lock screen. Optional.
 	News string
+	// Offers are the personal offers the member can use now, the one to
+	// show first first: it goes on the front, all of them on the back.
+	Offers []Offer
 
 	OrganizationName string
 	Description      string // read by VoiceOver; required by Apple
@@ -63,6 +66,24 @@ type Pass struct {
 type Expiry struct {
 	Points coalition.Points
 	On     time.Time
+}
+
+// Offer is a personal offer as the card shows it.
+type Offer struct {
+	Name  string
+	Gives string    // what it gives, in words ("+50% of the base points")
+	Until time.Time // its end, in the zone the date should read in
+	// Coupon is the member's own coupon for it, printed; optional.
+	Coupon string
+}
+
+// Line is the offer on one line of the back of a card.
+func (o Offer) Line() string {
+	s := fmt.Sprintf("%s: %s, until %s", o.Name, o.Gives, o.Until.Format("2 Jan 2006"))
+	if o.Coupon != "" {
+		s += ", coupon " + o.Coupon
+	}
+	return s
 }
 
 // RGB is a colour as pass.json writes it.
@@ -140,6 +161,11 @@ func (b *Builder) passJSON(p Pass) ([]byte, error) {
 		}
 		f.SecondaryFields = append(f.SecondaryFields, tier)
 	}
+	if len(p.Offers) > 0 {
+		// A store card has room for four secondary and auxiliary fields
+		// together: tier, offer, member and the next expiry.
+		f.SecondaryFields = append(f.SecondaryFields, field{Key: "offer", Label: "Offer", Value: p.Offers[0].Name})
+	}
 	if p.MemberName != "" {
 		f.AuxiliaryFields = append(f.AuxiliaryFields, field{Key: "member", Label: "Member", Value: p.MemberName})
 	}
@@ -155,6 +181,13 @@ func (b *Builder) passJSON(p Pass) ([]byte, error) {
 			news.ChangeMessage = ""
 		}
 		f.BackFields = append(f.BackFields, news)
+	}
+	if len(p.Offers) > 0 {
+		lines := make([]string, len(p.Offers))
+		for i, o := range p.Offers {
+			lines[i] = o.Line()
+		}
+		f.BackFields = append(f.BackFields, field{Key: "offers", Label: "Your offers", Value: strings.Join(lines, "\n")})
 	}
 	if len(p.Partners) > 0 {
 		f.BackFields = append(f.BackFields, field{Key: "partners", Label: "Earn and spend at", Value: strings.Join(p.Partners, "\n")})
