@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -316,6 +317,23 @@ func (c *Cluster) clearLeftover(ctx context.Context) error {
 	return nil
 }
 
+// closeInheritedFiles marks every file this process was given beyond
+// stdin, stdout and stderr close-on-exec, so that the server, which
+// outlives pg_ctl, holds none of them. Go's fuzzing coordinator hands its
+// worker two pipes that way and waits, when the worker ends, until no one
+// holds them: a server holding them hung the coordinator for ever.
+func closeInheritedFiles() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return // not Linux: nothing to do that this package knows of
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
+
 // startServer starts postgres with pg_ctl, which waits until it accepts
 // connections. portTaken reports that the TCP port was in use.
 func (c *Cluster) startServer(ctx context.Context) (portTaken bool, err error) {
@@ -335,6 +353,7 @@ func (c *Cluster) startServer(ctx context.Context) (portTaken bool, err error) {
 		"-c", "shared_buffers=128MB",
 		"-c", "log_min_messages=warning",
 	}, " ")
+	closeInheritedFiles()
 	err = c.run(ctx, "pg_ctl", "start", "-w", "-t", strconv.Itoa(int(readyWithin.Seconds())),
 		"-D", c.dataDir, "-l", logFile, "-o", serverOpts)
 	if err != nil {
