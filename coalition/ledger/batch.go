@@ -17,17 +17,21 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
-// postBatch applies a batch of accruals, redemptions and holds in one READ
-// COMMITTED transaction under the ledger's lock protocol, and returns the
-// requests it left to run one at a time; every other request has its
-// answer in res (an accrual), burned (a redemption) or held (a hold).
+// postBatch applies a batch of accruals, redemptions, holds, captures,
+// voids and refunds in one READ COMMITTED transaction under the ledger's
+// lock protocol, and returns the requests it left to run one at a time;
+// every other request has its answer in res (an accrual), burned (a
+// redemption), held (a hold or a void), captured or refunded.
 //
 // The batch handles the common postings: a known member at an active
 // partner, with a new key; an accrual with a new order, earning points that
 // need no shared budget, no referral bonus and no joint-promotion lock; a
-// redemption or hold the member's points cover. Anything else (a refusal
-// to record, a key or order seen before, a promotion with a budget) is left
-// to accrueOne, redeemOne or authorizeOne, which have every rule of
+// redemption or hold the member's points cover; a capture or void of an
+// active hold of the partner; a refund within what is left of a purchase
+// that drew on no budget and paid no referrer, or of a spend. Anything
+// else (a refusal to record, a key or order seen before, a promotion with
+// a budget) is left to accrueOne, redeemOne, authorizeOne, captureOne,
+// voidOne or refundOne, which have every rule of
 // precedence and every refusal's wording; so the batch's answers are theirs by construction,
 // and it needs no second copy of the rare paths.
 //
@@ -35,9 +39,11 @@ import (
 // size: (1) the rules, each partner's terms with the window locked in share
 // mode, every member locked FOR UPDATE in one statement in id order (two
 // batches lock their common members in the same order, so they cannot
-// deadlock), and which keys are taken; (2) what the rules need of each
-// member and the purses of those who spend, set-based; (3) every row, one
-// statement per table. Each request is applied in Go in arrival order,
+// deadlock; with them the members of the holds and transactions named),
+// the holds and transactions named, and which keys are taken; (2) what the
+// rules need of each member, the purses of those who spend, capture or
+// refund, and what the refunds need of their transactions, set-based; (3)
+// every row, one statement per table. Each request is applied in Go in arrival order,
 // against the state its member's earlier requests in the batch left: the
 // accruals' figures, and the purse, whose lots an accrual adds to, a
 // redemption takes from and a hold holds.
@@ -53,7 +59,7 @@ func (l *Ledger) postBatch(ctx context.Context, batch []*request, locked func())
 	// transaction, as accrueOne reads them, once for the whole batch.
 	outstanding := map[coalition.PartnerID]coalition.Points{}
 	for _, r := range batch {
-		if _, capped := l.capped.Load(r.partner); !capped || r.spends() {
+		if _, capped := l.capped.Load(r.partner); !capped || !r.accrual() {
 			continue
 		}
 		if _, ok := outstanding[r.partner]; !ok {
@@ -89,6 +95,15 @@ func (l *Ledger) postBatch(ctx context.Context, batch []*request, locked func())
 	for r, h := range run.holds {
 		r.held, r.err = h, nil
 	}
+	for r, c := range run.captures {
+		r.captured, r.err = c, nil
+	}
+	for r, h := range run.voids {
+		r.held, r.err = h, nil
+	}
+	for r, res := range run.refunds {
+		r.refunded, r.err = res, nil
+	}
 	for p := range run.uncapped {
 		l.capped.Delete(p)
 	}
@@ -105,6 +120,9 @@ type batchRun struct {
 	results     map[*request]AccrueResult
 	burned      map[*request]Transaction // the redemptions' answers
 	holds       map[*request]Hold        // the authorizations' answers
+	captures    map[*request]CaptureResult
+	voids       map[*request]Hold
+	refunds     map[*request]RefundResult
 	uncapped    map[coalition.PartnerID]struct{}
 }
 
@@ -137,6 +155,9 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	b.results = map[*request]AccrueResult{}
 	b.burned = map[*request]Transaction{}
 	b.holds = map[*request]Hold{}
+	b.captures = map[*request]CaptureResult{}
+	b.voids = map[*request]Hold{}
+	b.refunds = map[*request]RefundResult{}
 	b.uncapped = map[coalition.PartnerID]struct{}{}
 	leave := func(r *request) { b.later[r] = struct{}{} }
 	now := l.now()
@@ -163,7 +184,19 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	var cards []string
 	var keyPartners []uuid.UUID
 	var keys []string
+	var holdIDs, txIDs []uuid.UUID
 	for _, r := range b.batch {
+		// A capture or void names a hold, a refund a transaction: the
+		// batch finds and locks its member.
+		if id := r.names(); id != uuid.Nil {
+			if r.refund != nil {
+				txIDs = append(txIDs, id)
+			} else {
+				holdIDs = append(holdIDs, id)
+			}
+			keyPartners, keys = append(keyPartners, uuid.UUID(r.partner)), append(keys, r.key())
+			continue
+		}
 		// Tills name members by card or id; a phone or a QR token (or a
 		// reference that names no one) goes to accrueOne.
 		ref := r.member()
@@ -183,7 +216,11 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		keyPartners, keys = append(keyPartners, uuid.UUID(r.partner)), append(keys, r.key())
 	}
 	var found []memberRow
-	q.Queue(memberSQL+`id = ANY($1) OR card_number = ANY($2) ORDER BY id`+lockMember, ids, cards).Query(func(rows pgx.Rows) error {
+	lockSQL, lockArgs := memberSQL+`id = ANY($1) OR card_number = ANY($2) ORDER BY id`+lockMember, []any{ids, cards}
+	if len(holdIDs)+len(txIDs) > 0 {
+		lockSQL, lockArgs = memberSQL+lockNamedMembers+lockMember, []any{ids, cards, holdIDs, txIDs}
+	}
+	q.Queue(lockSQL, lockArgs...).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			m, err := scanMember(rows, "member", "")
 			if err != nil {
@@ -193,6 +230,15 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		}
 		return rows.Err()
 	})
+	// The holds and transactions named, after their members' locks.
+	holds := map[uuid.UUID]*Hold{}
+	if len(holdIDs) > 0 {
+		queueHolds(q, holdIDs, holds)
+	}
+	originals := map[uuid.UUID]*refunded{}
+	if len(txIDs) > 0 {
+		queueOriginals(q, txIDs, originals)
+	}
 	// Keys are read after the members' locks, so they include every
 	// posting of these members that committed before the batch.
 	type partnerKey struct {
@@ -249,6 +295,28 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		byRef["card:"+m.CardNumber] = m
 	}
 	member := func(r *request) (memberRow, bool) {
+		// A hold or transaction of another partner, or none, is not
+		// found, as captureOne, voidOne and refundOne report; one whose
+		// member the lock statement did not find (it committed after the
+		// statement began) runs alone too.
+		if id := r.names(); id != uuid.Nil {
+			var owner coalition.MemberID
+			if r.refund != nil {
+				o, ok := originals[id]
+				if !ok || o.partner != r.partner {
+					return memberRow{}, false
+				}
+				owner = o.o.member
+			} else {
+				h, ok := holds[id]
+				if !ok || h.PartnerID != r.partner {
+					return memberRow{}, false
+				}
+				owner = h.MemberID
+			}
+			m, ok := byRef["id:"+owner.String()]
+			return m, ok
+		}
 		ref := r.member()
 		switch {
 		case ref.ID != (coalition.MemberID{}):
@@ -288,7 +356,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		k, o := partnerKey{r.partner, r.key()}, partnerKey{r.partner, r.a.OrderID}
 		dup := seenKey[k]
 		seenKey[k] = true
-		if !r.spends() {
+		if r.accrual() {
 			dup = dup || seenOrder[o]
 			seenOrder[o] = true
 		}
@@ -299,10 +367,10 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		m, ok := member(r)
 		switch {
 		case !ok:
-			leave(r) // no such member: refused, and nothing changes
+			leave(r) // no such member (or hold, or transaction): refused, and nothing changes
 			continue
-		case dup || aloneMember[m.ID] || t.err != nil || taken[k] || (!r.spends() && r.a.Purchase.Currency != t.c.currency),
-			!r.spends() && (r.a.CouponCode != "" || targeted[m.ID]):
+		case dup || aloneMember[m.ID] || t.err != nil || taken[k] || (r.accrual() && r.a.Purchase.Currency != t.c.currency),
+			r.accrual() && (r.a.CouponCode != "" || targeted[m.ID]):
 			leaveMember(r, m.ID)
 			continue
 		}
@@ -404,12 +472,15 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		}
 		queuePurses(q, spenders, now, purses)
 	}
+	// What the refunds need of the transactions they name.
+	queueRefunded(q, originals, memberIDs)
 	if err := tx.SendBatch(ctx, q).Close(); err != nil {
 		return fmt.Errorf("batch: member state: %w", err)
 	}
 	for id, pu := range purses {
 		pu.debts = facts[id].debts // shared: an earn that pays a debt lowers what is owed
 	}
+	oneCopyOfEachLot(purses, originals)
 
 	// Each request in arrival order.
 	w := l.newWrites()
@@ -443,6 +514,60 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 				return err
 			}
 			b.burned[r] = p.tx
+			continue
+		}
+		if r.capture != nil {
+			res, ok, err := b.applyCapture(w, r, c, m, holds[r.capture.HoldID], purses[m.ID], now)
+			switch {
+			case err != nil:
+				return err
+			case !ok:
+				leaveMember(r, m.ID) // refused: captureOne records the refusal
+				continue
+			}
+			if err := b.record(&keyRows, r, "capture", *r.capture, res, now); err != nil {
+				return err
+			}
+			b.captures[r] = res
+			continue
+		}
+		if r.void != nil {
+			// The purse, if the batch read it for the member's other
+			// requests, stops counting a voided hold.
+			hold, ok, err := b.applyVoid(w, holds[r.void.HoldID], purses[m.ID], now)
+			switch {
+			case err != nil:
+				return err
+			case !ok:
+				leaveMember(r, m.ID) // refused: voidOne records the refusal
+				continue
+			}
+			if err := b.record(&keyRows, r, "void", *r.void, hold, now); err != nil {
+				return err
+			}
+			b.voids[r] = hold
+			continue
+		}
+		if rf := r.refund; rf != nil {
+			pu := purses[m.ID]
+			res, ok, err := b.applyRefund(w, r, c, m, originals[rf.TransactionID], pu, now)
+			switch {
+			case err != nil:
+				return err
+			case !ok:
+				leaveMember(r, m.ID) // refused, or refundOne's to post
+				continue
+			}
+			// The member's later accruals in the batch pay the debts the
+			// refund left, and count its refund against the tier spend.
+			f.debts = pu.debts
+			if res.Transaction.Kind == KindEarnRefund {
+				f.spend -= rf.Purchase.Minor
+			}
+			if err := b.record(&keyRows, r, "refund", *rf, res, now); err != nil {
+				return err
+			}
+			b.refunds[r] = res
 			continue
 		}
 		if a := r.auth; a != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"pgregory.net/rapid"
 
 	"github.com/coalition-loyalty/coalition/coalition"
@@ -75,6 +76,39 @@ func holdOf(h ledger.Hold, err error) answer {
 	return answer{points: int64(h.Points), tier: string(h.Status)}
 }
 
+// captureOf is a capture's answer as an answer: the points it burned, the
+// hold's captured points and status, or its error.
+func captureOf(c ledger.CaptureResult, err error) answer {
+	if err != nil {
+		return answerOf(ledger.AccrueResult{}, err)
+	}
+	return answer{points: int64(c.Transaction.Points), total: int64(c.Hold.CapturedPoints), tier: string(c.Hold.Status)}
+}
+
+// refundOf is a refund's answer as an answer: its points, the debt it
+// left, its kind, or its error.
+func refundOf(r ledger.RefundResult, err error) answer {
+	if err != nil {
+		return answerOf(ledger.AccrueResult{}, err)
+	}
+	referrer := int64(0)
+	if r.Referrer != nil {
+		referrer = int64(r.Referrer.Points)
+	}
+	return answer{points: int64(r.Transaction.Points), bonuses: int64(r.DebtPoints), total: referrer, tier: string(r.Transaction.Kind)}
+}
+
+// named is a hold or a transaction that later requests may name: its id on
+// the batched ledger and on the other, its partner, and its member on each.
+type named struct {
+	b, a    uuid.UUID
+	kind    string // "hold", or a transaction's kind
+	partner int
+	points  int64 // a hold's points, or a transaction's
+	minor   int64 // an earn's purchase
+	member  [2]ledger.Member
+}
+
 // burnOf is a redemption's answer as an answer: its points, or its error.
 func burnOf(tx ledger.Transaction, err error) answer {
 	if err != nil {
@@ -83,13 +117,20 @@ func burnOf(tx ledger.Transaction, err error) answer {
 	return answer{points: int64(tx.Points), tier: string(tx.Kind)}
 }
 
-// TestBatchesAnswerAsOneAtATime: random accruals, redemptions and holds cut into random batches
-// give every request the answer, and every member the balance, that the
-// same requests give one at a time on a ledger without lanes; replays,
-// reused keys and orders, unknown cards and a wrong currency among them,
-// members named by id or by card, some owing points, days passing between
-// batches, personal offers (a segment's, with a budget that runs out) and
-// coupons of limited use (which run out too). The ledger check stays clean.
+// TestBatchesAnswerAsOneAtATime: random accruals, redemptions, holds,
+// captures, voids and refunds cut into random batches give every request
+// the answer, and every member the balance, that the same requests give
+// one at a time on a ledger without lanes; replays, reused keys and
+// orders, unknown cards and a wrong currency among them, members named by
+// id or by card, some owing points, days passing between batches, personal
+// offers (a segment's, with a budget that runs out) and coupons of limited
+// use (which run out too). Captures and voids name holds placed before
+// (whole, partial, too large, of another partner, expired, captured or
+// voided already, twice in one batch); refunds name earlier postings
+// (partial and whole, too large, in the wrong currency or unit, of a
+// refund, of another partner, twice in one batch; an earn's refund gives
+// back the offers' and promotions' budgets it drew on). Budgets and
+// coupons' uses stay equal. The ledger check stays clean.
 func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 	batched := newFixture(t)
 	alone := newFixtureWith(t, ledger.Config{Lanes: -1})
@@ -108,6 +149,16 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 	}
 	type pair struct{ b, a ledger.Member }
 	iteration := 0
+	inBatch := map[string]int{} // requests a batch applied, by kind
+	// Holds and transactions made so far, which captures, voids and
+	// refunds name (the newest few, most of them).
+	var holds, txs []named
+	pick := func(rt *rapid.T, from []named, label string) int {
+		if rapid.Bool().Draw(rt, label+" is new") {
+			return rapid.IntRange(max(0, len(from)-4), len(from)-1).Draw(rt, label)
+		}
+		return rapid.IntRange(max(0, len(from)-30), len(from)-1).Draw(rt, label)
+	}
 	rapid.Check(t, func(rt *rapid.T) {
 		iteration++
 		var members []pair
@@ -135,6 +186,59 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 				}
 			}
 		}
+		// Some members come with a history the requests can name: an earn,
+		// a spend, a hold captured in part and one still active, one at a
+		// time on each ledger.
+		for i, p := range members {
+			if !rapid.Bool().Draw(rt, "history") {
+				continue
+			}
+			shop := rapid.IntRange(0, 2).Draw(rt, "history shop")
+			minor := rapid.Int64Range(50_000, 300_000).Draw(rt, "history minor")
+			spend := coalition.Points(rapid.Int64Range(1, 10).Draw(rt, "history spend"))
+			hold := coalition.Points(rapid.Int64Range(1, 20).Draw(rt, "history hold"))
+			ttl := rapid.SampledFrom([]time.Duration{time.Hour, 48 * time.Hour}).Draw(rt, "history hold ttl")
+			var made [2][]named
+			for j, f := range []*fixture{batched, alone} {
+				m := []ledger.Member{p.b, p.a}[j]
+				at := []partners.Partner{f.cafe, f.cinema, f.fuel}[shop]
+				ref := ledger.MemberRef{ID: m.ID}
+				if e, err := f.l.Accrue(f.ctx, at.ID, ledger.Accrual{IdempotencyKey: f.key(), OrderID: fmt.Sprintf("h%d-%d", iteration, i),
+					Member: ref, Purchase: rub(minor)}); err == nil {
+					made[j] = append(made[j], named{kind: "earn", partner: shop, points: int64(e.Transaction.Points), minor: minor, b: e.Transaction.ID})
+				}
+				if tx, err := f.l.Redeem(f.ctx, at.ID, ledger.Redemption{IdempotencyKey: f.key(), OrderID: f.key(), Member: ref, Points: spend}); err == nil {
+					made[j] = append(made[j], named{kind: "burn", partner: shop, points: int64(-tx.Points), b: tx.ID})
+				}
+				if h, err := f.l.Authorize(f.ctx, at.ID, ledger.Authorization{IdempotencyKey: f.key(), OrderID: f.key(), Member: ref,
+					Points: hold, TTL: ttl}); err == nil {
+					made[j] = append(made[j], named{kind: "hold", partner: shop, points: int64(h.Points), b: h.ID})
+					part := max(h.Points/2, 1)
+					if c, err := f.l.Capture(f.ctx, at.ID, ledger.Capture{IdempotencyKey: f.key(), HoldID: h.ID, Points: &part}); err == nil {
+						made[j] = append(made[j], named{kind: "capture", partner: shop, points: int64(part), b: c.Transaction.ID})
+					}
+				}
+				// A second hold, for the requests to capture or void.
+				if h, err := f.l.Authorize(f.ctx, at.ID, ledger.Authorization{IdempotencyKey: f.key(), OrderID: f.key(), Member: ref,
+					Points: hold, TTL: ttl}); err == nil {
+					made[j] = append(made[j], named{kind: "hold", partner: shop, points: int64(h.Points), b: h.ID})
+				}
+			}
+			if len(made[0]) != len(made[1]) {
+				rt.Fatalf("member %d's history: %d postings batched, %d one at a time", i, len(made[0]), len(made[1]))
+			}
+			for k, n := range made[0] {
+				if n.kind != made[1][k].kind {
+					rt.Fatalf("member %d's history: batched %s, one at a time %s", i, n.kind, made[1][k].kind)
+				}
+				n.a, n.member = made[1][k].b, [2]ledger.Member{p.b, p.a}
+				if n.kind == "hold" {
+					holds = append(holds, n)
+				} else {
+					txs = append(txs, n)
+				}
+			}
+		}
 		type request struct {
 			coupon  int // > 0: present the coupon-1'th coupon
 			partner int
@@ -143,6 +247,13 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 			byCard  bool
 			redeem  coalition.Points // > 0: a redemption of these points (key, member, order of a)
 			hold    coalition.Points // > 0: an authorization of these points, for an hour
+			// capture, void: > 0 names holds[capture-1] (or void-1);
+			// refund: > 0 names txs[refund-1]. Partner is theirs but
+			// now and then; points of a partial capture, refunded points
+			// or money.
+			capture, void, refund int
+			points                *coalition.Points
+			purchase              *coalition.Money
 		}
 		var sent []request
 		shops := func(f *fixture) []partners.Partner { return []partners.Partner{f.cafe, f.cinema, f.fuel} }
@@ -161,13 +272,23 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 		}
 		n := rapid.IntRange(1, 24).Draw(rt, "requests")
 		var requests []request
+		// again names the hold an earlier capture or void of this
+		// iteration named, now and then (0: none).
+		again := func(rt *rapid.T, label string) int {
+			for _, e := range requests {
+				if h := e.capture + e.void; h > 0 && rapid.Bool().Draw(rt, label) {
+					return h
+				}
+			}
+			return 0
+		}
 		for i := range n {
 			key := fmt.Sprintf("it%d-%d", iteration, i)
 			r := request{partner: rapid.IntRange(0, 2).Draw(rt, "shop"), member: rapid.IntRange(0, 2).Draw(rt, "member"),
 				byCard: rapid.Bool().Draw(rt, "by card"),
 				a: ledger.Accrual{IdempotencyKey: key, OrderID: key, Purchase: rub(rapid.Int64Range(1, 400_000).Draw(rt, "minor")),
 					Category: rapid.SampledFrom([]string{"", "coffee"}).Draw(rt, "category")}}
-			switch rapid.IntRange(0, 10).Draw(rt, "kind") {
+			switch rapid.IntRange(0, 15).Draw(rt, "kind") {
 			case 0: // a replay of an earlier request
 				if len(requests) > 0 {
 					r = requests[rapid.IntRange(0, len(requests)-1).Draw(rt, "replayed")]
@@ -191,27 +312,144 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 				r.hold = coalition.Points(rapid.Int64Range(1, 200).Draw(rt, "held"))
 			case 8:
 				r.coupon = rapid.IntRange(1, 3).Draw(rt, "coupon")
+			case 11, 12: // capture a hold, whole or in part
+				if len(holds) > 0 {
+					r.capture = pick(rt, holds, "captured") + 1
+					if h := again(rt, "capture again"); h > 0 {
+						r.capture = h
+					}
+					h := holds[r.capture-1]
+					r.partner = h.partner
+					if rapid.Bool().Draw(rt, "partial") {
+						n := coalition.Points(rapid.Int64Range(1, h.points+2).Draw(rt, "capture points"))
+						r.points = &n
+					}
+				}
+			case 13: // void a hold
+				if len(holds) > 0 {
+					r.void = pick(rt, holds, "voided") + 1
+					if h := again(rt, "void again"); h > 0 {
+						r.void = h
+					}
+					r.partner = holds[r.void-1].partner
+				}
+			case 14, 15: // refund a posting, in part or whole
+				if len(txs) > 0 {
+					r.refund = pick(rt, txs, "refunded") + 1
+					for _, e := range requests {
+						if e.refund > 0 && rapid.Bool().Draw(rt, "refund again") {
+							r.refund = e.refund // a second refund of one posting, maybe in one batch
+							break
+						}
+					}
+					t := txs[r.refund-1]
+					r.partner = t.partner
+					byMoney := t.kind == "earn"
+					if rapid.IntRange(0, 7).Draw(rt, "wrong unit") == 0 {
+						byMoney = !byMoney
+					}
+					// Whole, half, or any part of it (or more).
+					share := rapid.IntRange(0, 2).Draw(rt, "refund share")
+					if byMoney {
+						m := rub([]int64{t.minor, t.minor / 2, 0}[share])
+						if m.Minor <= 0 {
+							m.Minor = rapid.Int64Range(1, max(t.minor, 1)+5_000).Draw(rt, "refund minor")
+						}
+						if rapid.IntRange(0, 9).Draw(rt, "refund currency") == 0 {
+							m.Currency = "EUR"
+						}
+						r.purchase = &m
+					} else {
+						n := coalition.Points([]int64{t.points, t.points / 2, 0}[share])
+						if n <= 0 {
+							n = coalition.Points(rapid.Int64Range(1, max(t.points, 1)+3).Draw(rt, "refund points"))
+						}
+						r.points = &n
+					}
+				}
+			}
+			if r.capture+r.void+r.refund > 0 {
+				if rapid.IntRange(0, 9).Draw(rt, "another partner") == 0 {
+					r.partner = (r.partner + 1) % 3
+				}
+				if len(requests) > 0 && rapid.IntRange(0, 9).Draw(rt, "reused key") == 0 {
+					r.a.IdempotencyKey = requests[rapid.IntRange(0, len(requests)-1).Draw(rt, "key of")].a.IdempotencyKey
+				}
 			}
 			requests = append(requests, r)
 		}
 		sent = requests
+		// What a capture, void or refund names, and the member whose
+		// balance it changes.
+		side := func(f *fixture, n named) uuid.UUID {
+			if f == batched {
+				return n.b
+			}
+			return n.a
+		}
+		touched := map[[2]ledger.Member]bool{}
+		for _, r := range sent {
+			switch {
+			case r.capture > 0:
+				touched[holds[r.capture-1].member] = true
+			case r.void > 0:
+				touched[holds[r.void-1].member] = true
+			case r.refund > 0:
+				touched[txs[r.refund-1].member] = true
+			}
+		}
+		capture := func(f *fixture, r request) ledger.Capture {
+			return ledger.Capture{IdempotencyKey: r.a.IdempotencyKey, HoldID: side(f, holds[r.capture-1]), Points: r.points}
+		}
+		void := func(f *fixture, r request) ledger.Void {
+			return ledger.Void{IdempotencyKey: r.a.IdempotencyKey, HoldID: side(f, holds[r.void-1])}
+		}
+		refund := func(f *fixture, r request) ledger.Refund {
+			return ledger.Refund{IdempotencyKey: r.a.IdempotencyKey, TransactionID: side(f, txs[r.refund-1]), Purchase: r.purchase, Points: r.points}
+		}
+		// made is what each request posted on each ledger, for later
+		// requests to name.
+		made := make([][2]named, len(sent))
 		// One at a time.
 		var want []answer
-		for _, r := range sent {
+		for i, r := range sent {
 			a := r.a
 			a.Member = ref(alone, r)
 			if r.coupon > 0 {
 				a.CouponCode = coupons[alone][r.coupon-1]
 			}
+			at := shops(alone)[r.partner].ID
+			switch {
+			case r.capture > 0:
+				c, err := alone.l.Capture(alone.ctx, at, capture(alone, r))
+				want = append(want, captureOf(c, err))
+				made[i][1] = named{b: c.Transaction.ID, kind: "capture", points: int64(-c.Transaction.Points)}
+				continue
+			case r.void > 0:
+				h, err := alone.l.Void(alone.ctx, at, void(alone, r))
+				want = append(want, holdOf(h, err))
+				continue
+			case r.refund > 0:
+				res, err := alone.l.Refund(alone.ctx, at, refund(alone, r))
+				want = append(want, refundOf(res, err))
+				made[i][1] = named{b: res.Transaction.ID, kind: string(res.Transaction.Kind), points: int64(res.Transaction.Points)}
+				continue
+			}
 			if r.redeem > 0 {
-				want = append(want, burnOf(alone.l.Redeem(alone.ctx, shops(alone)[r.partner].ID, redemption(a, r.redeem))))
+				tx, err := alone.l.Redeem(alone.ctx, at, redemption(a, r.redeem))
+				want = append(want, burnOf(tx, err))
+				made[i][1] = named{b: tx.ID, kind: "burn", points: int64(-tx.Points)}
 				continue
 			}
 			if r.hold > 0 {
-				want = append(want, holdOf(alone.l.Authorize(alone.ctx, shops(alone)[r.partner].ID, authorization(a, r.hold))))
+				h, err := alone.l.Authorize(alone.ctx, at, authorization(a, r.hold))
+				want = append(want, holdOf(h, err))
+				made[i][1] = named{b: h.ID, kind: "hold", points: int64(h.Points)}
 				continue
 			}
-			want = append(want, answerOf(alone.l.Accrue(alone.ctx, shops(alone)[r.partner].ID, a)))
+			res, err := alone.l.Accrue(alone.ctx, at, a)
+			want = append(want, answerOf(res, err))
+			made[i][1] = named{b: res.Transaction.ID, kind: "earn", points: int64(res.Transaction.Points), minor: a.Purchase.Minor}
 		}
 		// In random batches.
 		var got []answer
@@ -225,6 +463,17 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 					a.CouponCode = coupons[batched][r.coupon-1]
 				}
 				op := ledger.Op{Partner: shops(batched)[r.partner].ID, Accrual: a}
+				switch {
+				case r.capture > 0:
+					c := capture(batched, r)
+					op.Capture = &c
+				case r.void > 0:
+					v := void(batched, r)
+					op.Void = &v
+				case r.refund > 0:
+					rf := refund(batched, r)
+					op.Refund = &rf
+				}
 				if r.redeem > 0 {
 					red := redemption(a, r.redeem)
 					op.Redemption = &red
@@ -236,12 +485,37 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 				ops = append(ops, op)
 			}
 			for i, res := range batched.l.Together(batched.ctx, ops) {
-				if sent[from+i].redeem > 0 {
-					got = append(got, burnOf(res.Burned, res.Err))
-				} else if sent[from+i].hold > 0 {
+				r := sent[from+i]
+				if !res.Alone {
+					kind := "accrual"
+					switch {
+					case r.capture > 0:
+						kind = "capture"
+					case r.void > 0:
+						kind = "void"
+					case r.refund > 0:
+						kind = "refund of " + txs[r.refund-1].kind
+					}
+					inBatch[kind]++
+				}
+				switch {
+				case r.capture > 0:
+					got = append(got, captureOf(res.Captured, res.Err))
+					made[from+i][0].b = res.Captured.Transaction.ID
+				case r.void > 0:
 					got = append(got, holdOf(res.Held, res.Err))
-				} else {
+				case r.refund > 0:
+					got = append(got, refundOf(res.Refunded, res.Err))
+					made[from+i][0].b = res.Refunded.Transaction.ID
+				case r.redeem > 0:
+					got = append(got, burnOf(res.Burned, res.Err))
+					made[from+i][0].b = res.Burned.ID
+				case r.hold > 0:
+					got = append(got, holdOf(res.Held, res.Err))
+					made[from+i][0].b = res.Held.ID
+				default:
 					got = append(got, answerOf(res.Accrued, res.Err))
+					made[from+i][0].b = res.Accrued.Transaction.ID
 				}
 			}
 			from = to
@@ -251,9 +525,37 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 				rt.Fatalf("request %d (%+v): batched %+v, one at a time %+v", i, sent[i], got[i], want[i])
 			}
 		}
-		for i, p := range members {
-			if b, a := batched.balance(p.b), alone.balance(p.a); b.Available != a.Available || b.Pending != a.Pending || b.Debt != a.Debt || b.Held != a.Held {
-				rt.Fatalf("member %d: batched balance %+v, one at a time %+v", i, b, a)
+		for _, p := range members {
+			touched[[2]ledger.Member{p.b, p.a}] = true
+		}
+		for p := range touched {
+			if b, a := batched.balance(p[0]), alone.balance(p[1]); b.Available != a.Available || b.Pending != a.Pending || b.Debt != a.Debt || b.Held != a.Held {
+				rt.Fatalf("member %s: batched balance %+v, one at a time %+v", p[0].ID, b, a)
+			}
+		}
+		if b, a := batched.budgets(), alone.budgets(); b != a {
+			rt.Fatalf("budgets and coupons: batched %s, one at a time %s", b, a)
+		}
+		// What the requests posted, for the next iterations to name.
+		for i, r := range sent {
+			m := made[i][1]
+			if want[i].code != 0 || m.b == uuid.Nil || (r.void > 0) {
+				continue
+			}
+			m.a, m.b = m.b, made[i][0].b
+			m.partner = r.partner
+			switch {
+			case r.capture > 0:
+				m.member = holds[r.capture-1].member
+			case r.refund > 0:
+				m.member = txs[r.refund-1].member
+			case r.member >= 0:
+				m.member = [2]ledger.Member{members[r.member].b, members[r.member].a}
+			}
+			if m.kind == "hold" {
+				holds = append(holds, m)
+			} else {
+				txs = append(txs, m)
 			}
 		}
 		hours := time.Duration(rapid.IntRange(0, 30).Draw(rt, "hours")) * time.Hour
@@ -265,10 +567,32 @@ func TestBatchesAnswerAsOneAtATime(t *testing.T) {
 	if s := batched.l.BatchStats(); s.Batched == 0 {
 		t.Fatalf("lanes' stats %+v: want accruals applied in batches", s)
 	}
+	t.Logf("applied in batches: %v", inBatch)
+	for _, kind := range []string{"capture", "void", "refund of earn", "refund of burn", "refund of capture"} {
+		if inBatch[kind] == 0 {
+			t.Errorf("no %s was applied in a batch (%v)", kind, inBatch)
+		}
+	}
 	for _, f := range []*fixture{batched, alone} {
 		if _, err := f.l.ReleaseExpiredHolds(f.ctx, 100_000); err != nil { // as the sweeper would have
 			t.Fatal(err)
 		}
 		f.checkClean()
 	}
+}
+
+// budgets is what the promotions' and offers' budgets have granted and
+// how often each offer's coupons were used, as one line to compare.
+func (f *fixture) budgets() string {
+	f.t.Helper()
+	var out string
+	if err := f.pool.QueryRow(f.ctx, `
+		SELECT COALESCE(string_agg(k || '=' || n, ' ' ORDER BY k), '') FROM (
+		    SELECT promotion AS k, SUM(granted)::TEXT AS n FROM promotion_budgets GROUP BY promotion
+		    UNION ALL
+		    SELECT 'uses:' || o.code, SUM(c.uses)::TEXT FROM coupons AS c JOIN offers AS o ON o.id = c.offer_id GROUP BY o.code
+		) AS s`).Scan(&out); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
 }

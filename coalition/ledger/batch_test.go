@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 )
@@ -249,5 +251,279 @@ func TestABatchSpendsWhatItsEarlierAccrualsEarned(t *testing.T) {
 		t.Fatalf("replay of the first spend: %+v, %v; want %s", again, err, res[1].Burned.ID)
 	}
 	f.wantBalance(m, 70, 0, 0, 0)
+	f.checkClean()
+}
+
+// heldAndSpent gives a member 50 points at the café (an earn of 1,000.00),
+// a spend of 10 at the cinema and two holds at the cinema, of 10 and 5.
+func (f *fixture) heldAndSpent() (ledger.Member, ledger.AccrueResult, ledger.Transaction, ledger.Hold, ledger.Hold) {
+	f.t.Helper()
+	m := f.enroll(f.cafe)
+	earn := f.accrue(f.cafe, m, 100_000)
+	burn := f.redeem(f.cinema, m, 10)
+	hold := func(n coalition.Points) ledger.Hold {
+		h, err := f.l.Authorize(f.ctx, f.cinema.ID, ledger.Authorization{IdempotencyKey: f.key(), OrderID: f.key(),
+			Member: ledger.MemberRef{ID: m.ID}, Points: n})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return h
+	}
+	return m, earn, burn, hold(10), hold(5)
+}
+
+func ptsOf(n coalition.Points) *coalition.Points { return &n }
+
+// TestABatchCapturesVoidsAndRefundsInArrivalOrder: one batch captures part
+// of a hold, voids another, refunds a spend and half a purchase, and meets
+// what one at a time refuses: a second capture and a void of the captured
+// hold, a refund beyond what is left, a refund of a refund. The postings
+// commit in the batch, the refusals run alone with their own wording, and
+// replays return the originals.
+func TestABatchCapturesVoidsAndRefundsInArrivalOrder(t *testing.T) {
+	f := newFixture(t)
+	m, earn, burn, h1, h2 := f.heldAndSpent()
+	f.wantBalance(m, 25, 0, 15, 0)
+	half := rub(50_000)
+	ops := []ledger.Op{
+		{Partner: f.cinema.ID, Capture: &ledger.Capture{IdempotencyKey: f.key(), HoldID: h1.ID, Points: ptsOf(6)}},
+		{Partner: f.cinema.ID, Void: &ledger.Void{IdempotencyKey: f.key(), HoldID: h2.ID}},
+		{Partner: f.cinema.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: ptsOf(10)}},
+		{Partner: f.cafe.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: earn.Transaction.ID, Purchase: &half}},
+		{Partner: f.cinema.ID, Void: &ledger.Void{IdempotencyKey: f.key(), HoldID: h2.ID}}, // voided already: answered as it stands
+		{Partner: f.cinema.ID, Capture: &ledger.Capture{IdempotencyKey: f.key(), HoldID: h1.ID}},
+		{Partner: f.cinema.ID, Void: &ledger.Void{IdempotencyKey: f.key(), HoldID: h1.ID}},
+		{Partner: f.cinema.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: ptsOf(1)}},
+		{Partner: f.cafe.ID, Void: &ledger.Void{IdempotencyKey: f.key(), HoldID: h2.ID}}, // another partner's hold
+	}
+	before := f.l.BatchStats()
+	res := f.l.Together(f.ctx, ops)
+	if r := res[0]; r.Err != nil || r.Alone || r.Captured.Transaction.Points != -6 || r.Captured.Hold.Status != ledger.HoldCaptured ||
+		r.Captured.Hold.CapturedPoints != 6 {
+		t.Fatalf("capture: %+v", r)
+	}
+	if r := res[1]; r.Err != nil || r.Alone || r.Held.Status != ledger.HoldVoided {
+		t.Fatalf("void: %+v", r)
+	}
+	if r := res[2]; r.Err != nil || r.Alone || r.Refunded.Transaction.Points != 10 {
+		t.Fatalf("refund of the spend: %+v", r)
+	}
+	if r := res[3]; r.Err != nil || r.Alone || r.Refunded.Transaction.Points != -25 {
+		t.Fatalf("refund of half the purchase: %+v", r)
+	}
+	if r := res[4]; r.Err != nil || r.Alone || r.Held.Status != ledger.HoldVoided || *r.Held.ReleasedAt != *res[1].Held.ReleasedAt {
+		t.Fatalf("second void: %+v", r)
+	}
+	// Refused, and run alone with their own wording.
+	wantError(t, res[5].Err, coalition.FailedPrecondition, "hold_id")
+	wantError(t, res[6].Err, coalition.FailedPrecondition, "hold_id")
+	wantError(t, res[7].Err, coalition.FailedPrecondition, "points")
+	wantError(t, res[8].Err, coalition.NotFound, "hold_id")
+	if got := f.l.BatchStats(); got.Batched-before.Batched != 5 || got.Alone-before.Alone != 4 {
+		t.Fatalf("stats %+v after %+v: want 5 batched, 4 alone", got, before)
+	}
+	// 50 earned − 10 spent + 10 back − 6 captured − 25 refunded.
+	f.wantBalance(m, 19, 0, 0, 0)
+	_, err := f.l.Refund(f.ctx, f.cinema.ID, ledger.Refund{IdempotencyKey: f.key(), TransactionID: res[2].Refunded.Transaction.ID, Points: ptsOf(1)})
+	wantError(t, err, coalition.FailedPrecondition, "transaction_id")
+	// Replays answer as the batch did.
+	if again, err := f.l.Capture(f.ctx, f.cinema.ID, *ops[0].Capture); err != nil || again.Transaction.ID != res[0].Captured.Transaction.ID {
+		t.Fatalf("replay of the capture: %+v, %v", again, err)
+	}
+	if again, err := f.l.Void(f.ctx, f.cinema.ID, *ops[1].Void); err != nil || again.Status != ledger.HoldVoided || *again.ReleasedAt != *res[1].Held.ReleasedAt {
+		t.Fatalf("replay of the void: %+v, %v", again, err)
+	}
+	if again, err := f.l.Refund(f.ctx, f.cinema.ID, *ops[2].Refund); err != nil || again.Transaction.ID != res[2].Refunded.Transaction.ID {
+		t.Fatalf("replay of the refund: %+v, %v", again, err)
+	}
+	_, err = f.l.Capture(f.ctx, f.cinema.ID, *ops[5].Capture)
+	wantError(t, err, coalition.FailedPrecondition, "hold_id")
+	f.wantBalance(m, 19, 0, 0, 0)
+	f.checkClean()
+}
+
+// TestTwoWholeRefundsOfOneSpendInABatch: the second finds the first's
+// points given back, as one at a time, and is refused; so is a second
+// refund of a whole purchase.
+func TestTwoWholeRefundsOfOneSpendInABatch(t *testing.T) {
+	f := newFixture(t)
+	m, earn, burn, _, _ := f.heldAndSpent()
+	whole := *earn.Transaction.Amount
+	ops := []ledger.Op{
+		{Partner: f.cinema.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: ptsOf(10)}},
+		{Partner: f.cafe.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: earn.Transaction.ID, Purchase: &whole}},
+	}
+	other := f.enroll(f.cafe)
+	oe := f.accrue(f.cafe, other, 100_000)
+	ob := f.redeem(f.cinema, other, 10)
+	ops = append(ops,
+		ledger.Op{Partner: f.cinema.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: ob.ID, Points: ptsOf(10)}},
+		ledger.Op{Partner: f.cinema.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: ob.ID, Points: ptsOf(10)}},
+		ledger.Op{Partner: f.cafe.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: oe.Transaction.ID, Purchase: &whole}},
+		ledger.Op{Partner: f.cafe.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: oe.Transaction.ID, Purchase: &whole}},
+	)
+	res := f.l.Together(f.ctx, ops)
+	for i, want := range []coalition.Points{10, -50, 10} {
+		if r := res[i]; r.Err != nil || r.Alone || r.Refunded.Transaction.Points != want {
+			t.Fatalf("refund %d: %+v, want %d points in the batch", i, r, want)
+		}
+	}
+	wantError(t, res[3].Err, coalition.FailedPrecondition, "points")
+	wantError(t, res[5].Err, coalition.FailedPrecondition, "purchase.minor")
+	if res[4].Refunded.Transaction.Points != -50 || res[4].Err != nil {
+		t.Fatalf("whole refund of the other's purchase: %+v", res[4])
+	}
+	// The clawback found all 50 points; the member's holds still hold 15.
+	f.wantBalance(m, -15, 0, 15, 0)
+	f.wantBalance(other, 0, 0, 0, 0)
+	f.checkClean()
+}
+
+// capturesVoidsAndRefunds is one batch of each kind for three members:
+// a capture, a void, a refund of a spend and of a purchase.
+func (f *fixture) capturesVoidsAndRefunds() []ledger.Op {
+	f.t.Helper()
+	var ops []ledger.Op
+	for range 3 {
+		_, earn, burn, h1, h2 := f.heldAndSpent()
+		half := rub(50_000)
+		ops = append(ops,
+			ledger.Op{Partner: f.cinema.ID, Capture: &ledger.Capture{IdempotencyKey: f.key(), HoldID: h1.ID}},
+			ledger.Op{Partner: f.cinema.ID, Void: &ledger.Void{IdempotencyKey: f.key(), HoldID: h2.ID}},
+			ledger.Op{Partner: f.cinema.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: ptsOf(4)}},
+			ledger.Op{Partner: f.cafe.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: earn.Transaction.ID, Purchase: &half}},
+		)
+	}
+	return ops
+}
+
+// wantAnsweredOnce checks each answer, that each posting is on the ledger
+// once, and that replays return the originals.
+func (f *fixture) wantAnsweredOnce(ops []ledger.Op, res []ledger.OpResult, skip int) {
+	f.t.Helper()
+	for i, op := range ops {
+		r := res[i]
+		if i == skip {
+			continue
+		}
+		if r.Err != nil {
+			f.t.Fatalf("op %d: %v", i, r.Err)
+		}
+		var id uuid.UUID
+		switch {
+		case op.Capture != nil:
+			id = r.Captured.Transaction.ID
+			again, err := f.l.Capture(f.ctx, op.Partner, *op.Capture)
+			if err != nil || again.Transaction.ID != id {
+				f.t.Errorf("replay of capture %d: %v, %s; want %s", i, err, again.Transaction.ID, id)
+			}
+		case op.Void != nil:
+			again, err := f.l.Void(f.ctx, op.Partner, *op.Void)
+			if err != nil || again.Status != ledger.HoldVoided || r.Held.Status != ledger.HoldVoided {
+				f.t.Errorf("void %d: %+v; replay %+v, %v", i, r.Held, again, err)
+			}
+			continue
+		case op.Refund != nil:
+			id = r.Refunded.Transaction.ID
+			again, err := f.l.Refund(f.ctx, op.Partner, *op.Refund)
+			if err != nil || again.Transaction.ID != id {
+				f.t.Errorf("replay of refund %d: %v, %s; want %s", i, err, again.Transaction.ID, id)
+			}
+		}
+		var n int
+		if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM transactions WHERE id = $1`, id).Scan(&n); err != nil || n != 1 {
+			f.t.Errorf("op %d: transaction %s stored %d times (%v)", i, id, n, err)
+		}
+	}
+	var refunds int
+	if err := f.pool.QueryRow(f.ctx, `SELECT count(*) FROM transactions WHERE kind IN ('earn_refund', 'burn_refund', 'capture')`).Scan(&refunds); err != nil {
+		f.t.Fatal(err)
+	}
+	want := 0
+	for i, op := range ops {
+		if i != skip && (op.Capture != nil || op.Refund != nil) {
+			want++
+		}
+	}
+	if refunds != want {
+		f.t.Errorf("%d captures and refunds stored, want %d", refunds, want)
+	}
+	f.checkClean()
+}
+
+// TestAPoisonedBatchOfCapturesVoidsAndRefunds: a refund the database
+// refuses fails its batch; every request runs alone, the poisoned refund
+// gets its error, the others post once and replay.
+func TestAPoisonedBatchOfCapturesVoidsAndRefunds(t *testing.T) {
+	f := newFixture(t)
+	ops := f.capturesVoidsAndRefunds()
+	if _, err := f.pool.Exec(f.ctx, `
+		CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'poisoned refund of %', NEW.original_id; END $$;
+		CREATE TRIGGER poison BEFORE INSERT ON transactions FOR EACH ROW
+		WHEN (NEW.kind = 'burn_refund' AND NEW.original_id = '`+ops[6].Refund.TransactionID.String()+`') EXECUTE FUNCTION poison()`); err != nil {
+		t.Fatal(err)
+	}
+	before := f.l.BatchStats()
+	res := f.l.Together(f.ctx, ops)
+	if res[6].Err == nil || !strings.Contains(res[6].Err.Error(), "poisoned refund") {
+		t.Fatalf("the poisoned refund: %v, want the database's error", res[6].Err)
+	}
+	if got := f.l.BatchStats(); got.Failed != before.Failed+1 || got.Alone != before.Alone+int64(len(ops)) {
+		t.Fatalf("stats %+v after %+v: want one failed batch, its requests alone", got, before)
+	}
+	f.wantAnsweredOnce(ops, res, 6)
+}
+
+// TestABatchOfCapturesVoidsAndRefundsWhoseConnectionDiesAtCommit: the
+// outcome of the batch's COMMIT is unknown; every request runs again
+// alone, is answered, posted once, and replays.
+func TestABatchOfCapturesVoidsAndRefundsWhoseConnectionDiesAtCommit(t *testing.T) {
+	f := newFixture(t)
+	ops := f.capturesVoidsAndRefunds()
+	if _, err := f.pool.Exec(f.ctx, `
+		CREATE SEQUENCE tripwire;
+		CREATE FUNCTION trip() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('tripwire') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+			RETURN NULL;
+		END $$;
+		CREATE CONSTRAINT TRIGGER trip AFTER INSERT ON idempotency_keys DEFERRABLE INITIALLY DEFERRED
+			FOR EACH ROW EXECUTE FUNCTION trip()`); err != nil {
+		t.Fatal(err)
+	}
+	before := f.l.BatchStats()
+	res := f.l.Together(f.ctx, ops)
+	if got := f.l.BatchStats(); got.Failed != before.Failed+1 {
+		t.Fatalf("stats %+v after %+v: want the batch failed at COMMIT", got, before)
+	}
+	f.wantAnsweredOnce(ops, res, -1)
+}
+
+// TestAKeyRepeatedInABatchOfCapturesVoidsAndRefunds: a key used twice in
+// one batch runs the second use alone after the first: the same request
+// replays, another is a conflict.
+func TestAKeyRepeatedInABatchOfCapturesVoidsAndRefunds(t *testing.T) {
+	f := newFixture(t)
+	_, _, _, h1, _ := f.heldAndSpent()
+	_, _, _, _, h2 := f.heldAndSpent()
+	m, _, burn, _, _ := f.heldAndSpent()
+	k, r := f.key(), f.key()
+	refund := ledger.Refund{IdempotencyKey: r, TransactionID: burn.ID, Points: ptsOf(3)}
+	ops := []ledger.Op{
+		{Partner: f.cinema.ID, Capture: &ledger.Capture{IdempotencyKey: k, HoldID: h1.ID}},
+		{Partner: f.cinema.ID, Void: &ledger.Void{IdempotencyKey: k, HoldID: h2.ID}},
+		{Partner: f.cinema.ID, Refund: &refund},
+		{Partner: f.cinema.ID, Refund: &refund},
+	}
+	res := f.l.Together(f.ctx, ops)
+	if res[0].Err != nil || res[0].Alone {
+		t.Fatalf("capture: %+v", res[0])
+	}
+	wantError(t, res[1].Err, coalition.Conflict, "idempotency_key")
+	if res[2].Err != nil || res[3].Err != nil || res[2].Refunded.Transaction.ID != res[3].Refunded.Transaction.ID || !res[3].Alone {
+		t.Fatalf("refund and its repeat: %+v, %+v", res[2], res[3])
+	}
+	f.wantBalance(m, 28, 0, 15, 0) // given back once
 	f.checkClean()
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
@@ -68,9 +69,12 @@ func BenchmarkAccrue(b *testing.B) {
 // qualifying spend over the year), on 64 members who never bought
 // (tiers/fresh) and on 64 regulars who first made 200 purchases each: one
 // a day for 200 days (as many days as purchases: the least a running
-// figure per day can save), or ten a day for 20 days.
+// figure per day can save), or ten a day for 20 days. mix/ runs holds,
+// captures, voids, redemptions and refunds among the accruals, one
+// transaction each and through two lanes.
 //
 //	go test ./coalition/ledger -run '^$' -bench AccrueConcurrently -benchtime 5000x
+//	go test ./coalition/ledger -run '^$' -bench 'AccrueConcurrently/mix' -benchtime 4500x
 func BenchmarkAccrueConcurrently(b *testing.B) {
 	for _, lanes := range []int{-1, 1, 2, 4, 8} {
 		b.Run(fmt.Sprintf("lanes=%d", lanes), func(b *testing.B) {
@@ -97,6 +101,67 @@ func BenchmarkAccrueConcurrently(b *testing.B) {
 			s := f.l.BatchStats()
 			if s.Batches > 0 {
 				b.ReportMetric(float64(s.Batched)/float64(s.Batches), "accruals/batch")
+			}
+		})
+	}
+	// The two-phase and refund mix: each goroutine cycles through an
+	// accrual, a hold and its partial capture, an accrual, a redemption and
+	// a refund of a point of it, a refund of a tenth of its last purchase,
+	// and a hold and its void, on 256 members who start with 500 points
+	// each (an operation is one step of the cycle).
+	for _, lanes := range []int{-1, 2} {
+		b.Run(fmt.Sprintf("mix/lanes=%d", lanes), func(b *testing.B) {
+			f := newFixtureWith(b, ledger.Config{Lanes: lanes})
+			var members []ledger.Member
+			for range 256 {
+				m := f.enroll(f.cafe)
+				f.accrue(f.cafe, m, 1_000_000)
+				members = append(members, m)
+			}
+			var n atomic.Int64
+			b.SetParallelism(8) // 16 goroutines on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				var earn, burn ledger.Transaction
+				var hold ledger.Hold
+				step := 0
+				for pb.Next() {
+					i := n.Add(1)
+					key := fmt.Sprintf("bench-%d", i)
+					ref := ledger.MemberRef{ID: members[i%256].ID}
+					var err error
+					switch step % 9 {
+					case 0, 3:
+						var r ledger.AccrueResult
+						r, err = f.l.Accrue(f.ctx, f.cafe.ID, ledger.Accrual{IdempotencyKey: key, Member: ref, Purchase: rub(100_000), OrderID: key})
+						earn = r.Transaction
+					case 1, 7:
+						hold, err = f.l.Authorize(f.ctx, f.cafe.ID, ledger.Authorization{IdempotencyKey: key, Member: ref, Points: 5, OrderID: key})
+					case 2:
+						part := coalition.Points(3)
+						_, err = f.l.Capture(f.ctx, f.cafe.ID, ledger.Capture{IdempotencyKey: key, HoldID: hold.ID, Points: &part})
+					case 4:
+						burn, err = f.l.Redeem(f.ctx, f.cafe.ID, ledger.Redemption{IdempotencyKey: key, Member: ref, Points: 5, OrderID: key})
+					case 5:
+						one := coalition.Points(1)
+						_, err = f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: key, TransactionID: burn.ID, Points: &one})
+					case 6:
+						tenth := rub(10_000)
+						_, err = f.l.Refund(f.ctx, f.cafe.ID, ledger.Refund{IdempotencyKey: key, TransactionID: earn.ID, Purchase: &tenth})
+					case 8:
+						_, err = f.l.Void(f.ctx, f.cafe.ID, ledger.Void{IdempotencyKey: key, HoldID: hold.ID})
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					step++
+				}
+			})
+			b.StopTimer()
+			if s := f.l.BatchStats(); s.Batches > 0 {
+				b.ReportMetric(float64(s.Batched)/float64(s.Batches), "postings/batch")
+				b.ReportMetric(float64(s.Alone)/float64(b.N), "alone/op")
 			}
 		})
 	}

@@ -182,18 +182,28 @@ func lockHoldMember(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID,
 // loadHold reads one of the partner's holds; another partner's hold is
 // reported as not found, so ids of others' holds reveal nothing.
 func loadHold(ctx context.Context, tx pgx.Tx, partner coalition.PartnerID, id uuid.UUID) (Hold, error) {
-	var h Hold
-	var status string
-	err := tx.QueryRow(ctx, `
-		SELECT id, member_id, partner_id, points, captured_points, status, order_id, created_at, expires_at, released_at
-		FROM holds WHERE id = $1 AND partner_id = $2`, id, partner).Scan(
-		&h.ID, &h.MemberID, &h.PartnerID, &h.Points, &h.CapturedPoints, &status, &h.OrderID,
-		&h.CreatedAt, &h.ExpiresAt, &h.ReleasedAt)
+	h, err := scanHold(tx.QueryRow(ctx, `SELECT `+holdColumns+` FROM holds WHERE id = $1 AND partner_id = $2`, id, partner))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return h, coalition.Errorf(coalition.NotFound, "hold_id", "no hold %s of this partner", id)
 	}
 	if err != nil {
 		return h, fmt.Errorf("load hold %s: %w", id, err)
+	}
+	return h, nil
+}
+
+// holdColumns are the columns scanHold reads, in its order.
+const holdColumns = `id, member_id, partner_id, points, captured_points, status, order_id, created_at, expires_at, released_at`
+
+// scanHold reads a hold as one posting and a batch alike read it: times
+// in UTC, as a stored answer decodes them.
+func scanHold(row pgx.Row) (Hold, error) {
+	var h Hold
+	var status string
+	err := row.Scan(&h.ID, &h.MemberID, &h.PartnerID, &h.Points, &h.CapturedPoints, &status, &h.OrderID,
+		&h.CreatedAt, &h.ExpiresAt, &h.ReleasedAt)
+	if err != nil {
+		return h, err
 	}
 	h.Status = HoldStatus(status)
 	h.CreatedAt, h.ExpiresAt = h.CreatedAt.UTC(), h.ExpiresAt.UTC()
@@ -217,12 +227,25 @@ type CaptureResult struct {
 	Hold        Hold        `json:"hold"`
 }
 
+// Capture posts a hold, through the member's lane when batching is on.
 func (l *Ledger) Capture(ctx context.Context, partner coalition.PartnerID, cp Capture) (CaptureResult, error) {
 	if cp.Points != nil {
 		if err := checkPoints("points", *cp.Points); err != nil {
 			return CaptureResult{}, err
 		}
 	}
+	if l.lanes == nil || cp.IdempotencyKey == "" {
+		return l.captureOne(ctx, partner, cp)
+	}
+	q := l.enqueueRequest(&request{ctx: ctx, partner: partner, capture: &cp})
+	if _, err := q.wait(); err != nil {
+		return CaptureResult{}, err
+	}
+	return q.captured, nil
+}
+
+// captureOne posts one capture in a transaction of its own.
+func (l *Ledger) captureOne(ctx context.Context, partner coalition.PartnerID, cp Capture) (CaptureResult, error) {
 	return idempotent(ctx, l, partner, cp.IdempotencyKey, "capture", cp, func(tx pgx.Tx, now time.Time) (CaptureResult, error) {
 		c, err := loadContext(ctx, tx, partner, posts)
 		if err != nil {
@@ -283,7 +306,20 @@ type Void struct {
 	HoldID         uuid.UUID `json:"hold_id"`
 }
 
+// Void releases a hold, through the lanes when batching is on.
 func (l *Ledger) Void(ctx context.Context, partner coalition.PartnerID, v Void) (Hold, error) {
+	if l.lanes == nil || v.IdempotencyKey == "" {
+		return l.voidOne(ctx, partner, v)
+	}
+	q := l.enqueueRequest(&request{ctx: ctx, partner: partner, void: &v})
+	if _, err := q.wait(); err != nil {
+		return Hold{}, err
+	}
+	return q.held, nil
+}
+
+// voidOne releases one hold in a transaction of its own.
+func (l *Ledger) voidOne(ctx context.Context, partner coalition.PartnerID, v Void) (Hold, error) {
 	return idempotent(ctx, l, partner, v.IdempotencyKey, "void", v, func(tx pgx.Tx, now time.Time) (Hold, error) {
 		if _, err := loadContext(ctx, tx, partner, posts); err != nil {
 			return Hold{}, err

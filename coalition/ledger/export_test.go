@@ -7,21 +7,27 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition"
 )
 
-// Op is one posting for Together: an accrual, or a redemption when
-// Redemption is set.
+// Op is one posting for Together: an accrual, or whichever of the others
+// is set.
 type Op struct {
 	Partner       coalition.PartnerID
 	Accrual       Accrual
 	Redemption    *Redemption
 	Authorization *Authorization // TTL set
+	Capture       *Capture
+	Void          *Void
+	Refund        *Refund
 }
 
 // OpResult is an Op's answer.
 type OpResult struct {
-	Accrued AccrueResult
-	Burned  Transaction
-	Held    Hold
-	Err     error
+	Accrued  AccrueResult
+	Burned   Transaction
+	Held     Hold // an authorization's or a void's
+	Captured CaptureResult
+	Refunded RefundResult
+	Err      error
+	Alone    bool // the batch left it to a transaction of its own
 }
 
 // Together applies postings as one batch of a lane, in order, as if they
@@ -29,7 +35,8 @@ type OpResult struct {
 func (l *Ledger) Together(ctx context.Context, ops []Op) []OpResult {
 	batch := make([]*request, len(ops))
 	for i, op := range ops {
-		r := &request{ctx: ctx, partner: op.Partner, a: op.Accrual, red: op.Redemption, auth: op.Authorization, done: make(chan struct{})}
+		r := &request{ctx: ctx, partner: op.Partner, a: op.Accrual, red: op.Redemption, auth: op.Authorization,
+			capture: op.Capture, void: op.Void, refund: op.Refund, done: make(chan struct{})}
 		h, err := l.hashRef(ctx, r.member())
 		if err != nil {
 			panic(err)
@@ -41,7 +48,7 @@ func (l *Ledger) Together(ctx context.Context, ops []Op) []OpResult {
 	out := make([]OpResult, len(ops))
 	for i, r := range batch {
 		<-r.done
-		out[i] = OpResult{Accrued: r.res, Burned: r.burned, Held: r.held, Err: r.err}
+		out[i] = OpResult{Accrued: r.res, Burned: r.burned, Held: r.held, Captured: r.captured, Refunded: r.refunded, Err: r.err, Alone: r.ranAlone}
 	}
 	return out
 }

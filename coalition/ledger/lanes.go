@@ -8,15 +8,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/coalition-loyalty/coalition/coalition"
 )
 
-// Group commit. Accruals, redemptions and authorizations queue into a few
-// lanes, chosen by the member they name, and each lane applies what queued while its previous batch was
-// committing in one transaction: one set of locks, three round trips and
+// Group commit. Accruals, redemptions, authorizations, captures, voids and
+// refunds queue into a few lanes, chosen by the member they name (or the
+// hold or transaction, whose member only the database knows), and each lane
+// applies what queued while its previous batch was committing in one
+// transaction: one set of locks, three round trips and
 // one COMMIT for the whole batch instead of six round trips and a COMMIT
 // for each request (docs/DATABASE.md, "The posting engine"). There is no
 // timer: a lone request runs at once, and batches grow only when requests
@@ -41,30 +44,53 @@ const DefaultBatchCap = 128
 const batchTimeout = 30 * time.Second
 
 // request is one posting waiting in a lane, and then its answer: an
-// accrual, or a redemption when red is set.
+// accrual, unless one of red, auth, capture, void or refund is set.
 type request struct {
 	ctx       context.Context
 	partner   coalition.PartnerID
 	a         Accrual
 	red       *Redemption
 	auth      *Authorization
+	capture   *Capture
+	void      *Void
+	refund    *Refund
 	phoneHash []byte
 
-	res    AccrueResult
-	burned Transaction // a redemption's answer
-	held   Hold        // an authorization's answer
-	err    error
-	done   chan struct{}
+	res      AccrueResult
+	burned   Transaction   // a redemption's answer
+	held     Hold          // an authorization's or a void's answer
+	captured CaptureResult // a capture's answer
+	refunded RefundResult  // a refund's answer
+	ranAlone bool          // the batch left it to a transaction of its own
+	err      error
+	done     chan struct{}
 }
 
+// member is the member the request names; a capture, void or refund names
+// none (its hold's or transaction's member is found in the batch).
 func (r *request) member() MemberRef {
 	switch {
 	case r.red != nil:
 		return r.red.Member
 	case r.auth != nil:
 		return r.auth.Member
+	case r.capture != nil, r.void != nil, r.refund != nil:
+		return MemberRef{}
 	}
 	return r.a.Member
+}
+
+// names is the hold or transaction a capture, void or refund names.
+func (r *request) names() uuid.UUID {
+	switch {
+	case r.capture != nil:
+		return r.capture.HoldID
+	case r.void != nil:
+		return r.void.HoldID
+	case r.refund != nil:
+		return r.refund.TransactionID
+	}
+	return uuid.Nil
 }
 
 func (r *request) key() string {
@@ -73,12 +99,26 @@ func (r *request) key() string {
 		return r.red.IdempotencyKey
 	case r.auth != nil:
 		return r.auth.IdempotencyKey
+	case r.capture != nil:
+		return r.capture.IdempotencyKey
+	case r.void != nil:
+		return r.void.IdempotencyKey
+	case r.refund != nil:
+		return r.refund.IdempotencyKey
 	}
 	return r.a.IdempotencyKey
 }
 
-// spends says whether the request reads the member's purse.
-func (r *request) spends() bool { return r.red != nil || r.auth != nil }
+// accrual says whether the request is an accrual.
+func (r *request) accrual() bool {
+	return r.red == nil && r.auth == nil && r.capture == nil && r.void == nil && r.refund == nil
+}
+
+// spends says whether the request reads the member's purse (a void only
+// changes what its member holds, in a purse read for the others).
+func (r *request) spends() bool {
+	return r.red != nil || r.auth != nil || r.capture != nil || r.refund != nil
+}
 
 // alone runs the request in a transaction of its own.
 func (l *Ledger) alone(r *request) {
@@ -87,6 +127,12 @@ func (l *Ledger) alone(r *request) {
 		r.burned, r.err = l.redeemOne(r.ctx, r.partner, *r.red, r.phoneHash)
 	case r.auth != nil:
 		r.held, r.err = l.authorizeOne(r.ctx, r.partner, *r.auth, r.phoneHash)
+	case r.capture != nil:
+		r.captured, r.err = l.captureOne(r.ctx, r.partner, *r.capture)
+	case r.void != nil:
+		r.held, r.err = l.voidOne(r.ctx, r.partner, *r.void)
+	case r.refund != nil:
+		r.refunded, r.err = l.refundOne(r.ctx, r.partner, *r.refund)
 	default:
 		r.res, r.err = l.accrueOne(r.ctx, r.partner, r.a, r.phoneHash)
 	}
@@ -135,11 +181,21 @@ func newLanes(n, batchCap int) *lanes {
 // laneOf keeps one member's requests in one lane, so that a batch applies
 // them in their order of arrival against the member's state as the batch
 // left it. A member named in two ways (card and id) may land in two lanes;
-// the member's lock still orders the two batches.
-func (ls *lanes) laneOf(ref MemberRef, phoneHash []byte) *lane {
+// the member's lock still orders the two batches. A capture, void or
+// refund goes by the hold or transaction it names: its member is known
+// only once the batch reads it, and a round trip before queueing to learn
+// it would cost every such request more than the lane saves. Its member's
+// lock orders it with the member's requests in other lanes the same way;
+// and a client sends it only after the answer that gave it the id, so
+// it never needs to follow a request still queued.
+func (ls *lanes) laneOf(r *request) *lane {
 	var h maphash.Hash
 	h.SetSeed(ls.seed)
+	ref, phoneHash := r.member(), r.phoneHash
 	switch {
+	case r.names() != uuid.Nil:
+		id := r.names()
+		h.Write(id[:])
 	case ref.ID != (coalition.MemberID{}):
 		h.Write(ref.ID[:])
 	case ref.CardNumber != "":
@@ -160,7 +216,7 @@ func (l *Ledger) enqueue(ctx context.Context, partner coalition.PartnerID, a Acc
 // enqueueRequest puts a posting in its member's lane.
 func (l *Ledger) enqueueRequest(r *request) *request {
 	r.done = make(chan struct{})
-	ln := l.lanes.laneOf(r.member(), r.phoneHash)
+	ln := l.lanes.laneOf(r)
 	ln.mu.Lock()
 	ln.queue = append(ln.queue, r)
 	start := !ln.running
@@ -265,6 +321,7 @@ func (l *Ledger) applyBatch(batch []*request, locked func()) {
 	// running it after them is one of the orders it could have had.
 	for _, r := range live {
 		if _, ok := later[r]; ok {
+			r.ranAlone = true
 			l.alone(r)
 			close(r.done)
 		}

@@ -38,8 +38,8 @@ type Config struct {
 	Phones phone.Hasher
 	// DefaultHoldTTL applies when Authorize is given none (15 minutes if zero).
 	DefaultHoldTTL time.Duration
-	// Lanes is the number of group-commit lanes accruals, redemptions and
-	// holds queue into
+	// Lanes is the number of group-commit lanes accruals, redemptions,
+	// holds, captures, voids and refunds queue into
 	// (DefaultLanes() if zero); negative: every accrual in a transaction of
 	// its own. BatchCap bounds a batch (DefaultBatchCap if zero).
 	Lanes, BatchCap int

@@ -470,11 +470,21 @@ const passEventsSQL = `
 
 // queue adds w's statements to b.
 func (w *writes) queue(b *pgx.Batch) {
-	for _, h := range w.holdInserts {
+	if len(w.holdInserts) > 0 {
+		n := len(w.holdInserts)
+		ids, members, partners := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]uuid.UUID, n)
+		points, orders := make([]int64, n), make([]string, n)
+		created, expires := make([]time.Time, n), make([]time.Time, n)
+		for i, h := range w.holdInserts {
+			ids[i], members[i], partners[i] = h.ID, uuid.UUID(h.MemberID), uuid.UUID(h.PartnerID)
+			points[i], orders[i], created[i], expires[i] = int64(h.Points), h.OrderID, h.CreatedAt, h.ExpiresAt
+		}
 		b.Queue(`
 			INSERT INTO holds (id, member_id, partner_id, points, status, order_id, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)`,
-			h.ID, h.MemberID, h.PartnerID, h.Points, h.OrderID, h.CreatedAt, h.ExpiresAt)
+			SELECT id, member_id, partner_id, points, 'active', order_id, created_at, expires_at
+			FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+			     AS u(id, member_id, partner_id, points, order_id, created_at, expires_at)`,
+			ids, members, partners, points, orders, created, expires)
 	}
 	if t := &w.txs; len(t.id) > 0 {
 		b.Queue(`
@@ -491,13 +501,22 @@ func (w *writes) queue(b *pgx.Batch) {
 			b.Queue(passEventsSQL, t.id, t.member, t.partner, t.kind, t.points, t.created)
 		}
 	}
-	for _, h := range w.holdUpdates {
+	if len(w.holdUpdates) > 0 {
+		// A posting changes a hold once, and a batch's postings each
+		// change a hold at most once (after it the hold is not active).
+		n := len(w.holdUpdates)
+		ids, statuses, captured := make([]uuid.UUID, n), make([]string, n), make([]int64, n)
+		released := make([]*time.Time, n)
+		for i, h := range w.holdUpdates {
+			ids[i], statuses[i], captured[i], released[i] = h.ID, string(h.Status), int64(h.CapturedPoints), h.ReleasedAt
+		}
 		b.Queue(`
-			UPDATE holds SET status = $2, captured_points = $3, released_at = $4
-			WHERE id = $1 AND status = 'active'`,
-			h.ID, string(h.Status), h.CapturedPoints, h.ReleasedAt).Exec(func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() != 1 {
-				// The sweeper expired the hold since it was read.
+			UPDATE holds AS h SET status = u.status, captured_points = u.captured_points, released_at = u.released_at
+			FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::timestamptz[]) AS u(id, status, captured_points, released_at)
+			WHERE h.id = u.id AND h.status = 'active'`,
+			ids, statuses, captured, released).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != int64(n) {
+				// The sweeper expired a hold since it was read.
 				return txn.ErrRetry
 			}
 			return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/devenv/pgtest"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 )
@@ -195,4 +196,67 @@ func TestAPostingThatMeetsTheWindowClosingLandsInTheNext(t *testing.T) {
 		t.Fatalf("%d attempts run again, want 1 (the one that met the closed window)", n)
 	}
 	f.checkClean()
+}
+
+// TestBatchedCapturesVoidsAndRefundsTakeTheMembersLockFirst: a batch's
+// capture, void and refund lock the member of their hold or transaction,
+// in the batch's one sorted statement, before they read the hold or the
+// earlier refunds. Each batch here waits for a transaction that holds the
+// member's lock and changes what the batch will read (captures the hold,
+// voids it, refunds the spend in full); the batch then sees that change
+// and refuses as one at a time would.
+func TestBatchedCapturesVoidsAndRefundsTakeTheMembersLockFirst(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		name   string
+		op     func(burn ledger.Transaction, h ledger.Hold) ledger.Op
+		change string // what the lock's holder does, $1 the hold, $2 the spend
+		field  string
+	}{
+		{"capture", func(_ ledger.Transaction, h ledger.Hold) ledger.Op {
+			return ledger.Op{Partner: f.cinema.ID, Capture: &ledger.Capture{IdempotencyKey: f.key(), HoldID: h.ID}}
+		}, `UPDATE holds SET status = 'voided', released_at = now() WHERE id = $1 AND $2::uuid IS NOT NULL`, "hold_id"},
+		{"void", func(_ ledger.Transaction, h ledger.Hold) ledger.Op {
+			return ledger.Op{Partner: f.cinema.ID, Void: &ledger.Void{IdempotencyKey: f.key(), HoldID: h.ID}}
+		}, `UPDATE holds SET status = 'captured', captured_points = points, released_at = now() WHERE id = $1 AND $2::uuid IS NOT NULL`, "hold_id"},
+		{"refund", func(burn ledger.Transaction, _ ledger.Hold) ledger.Op {
+			return ledger.Op{Partner: f.cinema.ID, Refund: &ledger.Refund{IdempotencyKey: f.key(), TransactionID: burn.ID, Points: ptsOf(10)}}
+		}, `
+			WITH r AS (
+			    INSERT INTO transactions (id, kind, partner_id, member_id, business_date, points, order_id, original_id, created_at)
+			    SELECT gen_random_uuid(), 'burn_refund', partner_id, member_id, business_date, 10, order_id, id, created_at
+			    FROM transactions WHERE id = $2 AND $1::uuid IS NOT NULL
+			    RETURNING id, original_id)
+			INSERT INTO lot_consumptions (id, transaction_id, lot_id, member_id, issuer_id, redeemer_id, kind, points, business_date, created_at)
+			SELECT gen_random_uuid(), r.id, c.lot_id, c.member_id, c.issuer_id, c.redeemer_id, 'burn_refund', -c.points, c.business_date, c.created_at
+			FROM r JOIN lot_consumptions AS c ON c.transaction_id = r.original_id`, "points"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, _, burn, h, _ := f.heldAndSpent()
+			holder, err := f.pool.Begin(f.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Rollback(f.ctx)
+			if _, err := holder.Exec(f.ctx, `SELECT 1 FROM members WHERE id = $1 FOR UPDATE`, m.ID); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan ledger.OpResult, 1)
+			go func() { done <- f.l.Together(f.ctx, []ledger.Op{c.op(burn, h)})[0] }()
+			pgtest.AwaitLockWait(t, f.pool, "ARRAY(SELECT member_id FROM")
+			if _, err := holder.Exec(f.ctx, c.change, h.ID, burn.ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := holder.Commit(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+			res := <-done
+			if !res.Alone {
+				t.Fatalf("the batch applied the %s against what it read before the member's lock: %+v", c.name, res)
+			}
+			wantError(t, res.Err, coalition.FailedPrecondition, c.field)
+		})
+	}
+	// The holder's writes were this test's own, outside the ledger.
+	f.protocol.violations = nil
 }

@@ -42,6 +42,7 @@ type original struct {
 	orderID  string
 }
 
+// Refund posts a refund, through the lanes when batching is on.
 func (l *Ledger) Refund(ctx context.Context, partner coalition.PartnerID, r Refund) (RefundResult, error) {
 	switch {
 	case (r.Purchase == nil) == (r.Points == nil):
@@ -55,6 +56,18 @@ func (l *Ledger) Refund(ctx context.Context, partner coalition.PartnerID, r Refu
 			return RefundResult{}, err
 		}
 	}
+	if l.lanes == nil || r.IdempotencyKey == "" {
+		return l.refundOne(ctx, partner, r)
+	}
+	q := l.enqueueRequest(&request{ctx: ctx, partner: partner, refund: &r})
+	if _, err := q.wait(); err != nil {
+		return RefundResult{}, err
+	}
+	return q.refunded, nil
+}
+
+// refundOne posts one refund in a transaction of its own.
+func (l *Ledger) refundOne(ctx context.Context, partner coalition.PartnerID, r Refund) (RefundResult, error) {
 	return idempotent(ctx, l, partner, r.IdempotencyKey, "refund", r, func(tx pgx.Tx, now time.Time) (RefundResult, error) {
 		c, err := loadContext(ctx, tx, partner, posts)
 		if err != nil {
