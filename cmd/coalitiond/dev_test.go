@@ -6,12 +6,16 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -199,6 +203,11 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 		} else {
 			res.Body.Close()
 		}
+		// The café's admin signs in to the partner portal with the
+		// credential the dev folder keeps, and finds the demo's coupon offer.
+		if body := devPortalPage(t, dir, "http://"+httpAddr, "/partner/offers"); !strings.Contains(body, "cafe-pastry") {
+			t.Fatalf("run %d: the café's offers page has no demo coupon offer:\n%s", run, body)
+		}
 		// Joining by QR is on, its codes written under the dev folder.
 		if res, err := http.Get("http://" + httpAddr + "/join/cafe"); err != nil || res.StatusCode != 200 {
 			t.Fatalf("run %d: the café's join page: %v %v", run, res, err)
@@ -246,12 +255,52 @@ func TestDevModeServesTheDemoAndLeavesNothingRunning(t *testing.T) {
 
 // assertNothingRunning fails the test if a PostgreSQL or Vault of dir's is
 // still running.
+// devPortalPage signs in with the café admin's credential of the dev
+// folder, as a person would with the sign-in form, and returns a portal
+// page.
+func devPortalPage(t *testing.T, dir, base, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "web", "cafe-admin.credential"))
+	if err != nil {
+		t.Fatalf("the café's portal credential: %v", err)
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	read := func(res *http.Response, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: HTTP %d", res.Request.URL.Path, res.StatusCode)
+		}
+		return string(body)
+	}
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(read(c.Get(base + "/signin")))
+	if m == nil {
+		t.Fatal("the sign-in form has no CSRF token")
+	}
+	read(c.PostForm(base+"/signin", url.Values{"credential": {strings.TrimSpace(string(b))}, "csrf": {html.UnescapeString(m[1])}}))
+	return read(c.Get(base + path))
+}
+
 func assertNothingRunning(t *testing.T, dir, when string) {
 	t.Helper()
+	// pg_ctl stop returns once the server's pid file is gone, which the
+	// postmaster removes a moment before its process ends: a loaded
+	// machine may still list it, so each process gets a few seconds.
 	for _, proc := range []string{"postgres -D " + dir, "vault server -config=" + dir} {
-		out, _ := exec.Command("pgrep", "-f", proc).Output()
+		var out []byte
+		for range 50 {
+			if out, _ = exec.Command("pgrep", "-f", proc).Output(); strings.TrimSpace(string(out)) == "" {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		if strings.TrimSpace(string(out)) != "" {
-			t.Fatalf("%s: %q still running after stop: %s", when, proc, out)
+			t.Fatalf("%s: %q still running 5 s after stop: %s", when, proc, out)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/coalition-loyalty/coalition/cmd/coalitiond/internal/demo"
@@ -23,6 +24,24 @@ type devPages struct {
 	partner  string
 	linkCurl string
 	outbox   string // joining by QR: where the codes' messages go ("": off)
+}
+
+// devPortalCredential is the café admin's credential for the partner
+// portal, issued once and kept in dir beside the others.
+func devPortalCredential(ctx context.Context, dir string, keys *apikeys.Store, ps []partners.Partner) (string, error) {
+	path := filepath.Join(dir, "cafe-admin.credential")
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	i := slices.IndexFunc(ps, func(p partners.Partner) bool { return p.Code == "cafe" })
+	if i < 0 || keys == nil {
+		return "", errors.New("the café's portal credential needs the demo's café and Vault")
+	}
+	_, secret, err := keys.Issue(ctx, &ps[i].ID, apikeys.RolePartnerAdmin, "dev cafe admin")
+	if err != nil {
+		return "", err
+	}
+	return secret, os.WriteFile(path, []byte(secret+"\n"), 0o600)
 }
 
 // devWeb makes sure the dev coalition has a finance and an operator staff
@@ -86,6 +105,10 @@ func devWeb(ctx context.Context, dir, url string, keys *apikeys.Store, sess *ses
 		}
 	}
 	p.partner = home
+	admin, err := devPortalCredential(ctx, webDir, keys, ps)
+	if err != nil {
+		return nil, err
+	}
 	p.linkCurl = fmt.Sprintf(`curl -s -X POST -H 'Authorization: Dev %s' %s/v1/partner/member-links -d '{"member": {"card_number": "%s"}}'`, home, url, card)
 	text := fmt.Sprintf(`Coalition dev mode: the web pages at %s
 
@@ -93,11 +116,13 @@ Finance (settlement reports; the demo's first day, yesterday, is cleared): sign 
   %s
 Operator (network): sign in at %s/signin with
   %s
+The café's partner portal (its admin: statements, staff, keys, certificates, analytics, segments, offers and their coupons): sign in at %s/signin with
+  %s
 Member (card %s): open this one-time link (valid until %s UTC)
   %s/m/%s
 A new member link, as the member's partner would issue it:
   %s
-`, url, url, creds[sessions.RoleFinance], url, creds[sessions.RoleOperator], card, until.Format("15:04"), url, code, p.linkCurl)
+`, url, url, creds[sessions.RoleFinance], url, creds[sessions.RoleOperator], url, admin, card, until.Format("15:04"), url, code, p.linkCurl)
 	if err := os.WriteFile(p.file, []byte(text), 0o600); err != nil {
 		return nil, err
 	}
@@ -105,7 +130,7 @@ A new member link, as the member's partner would issue it:
 }
 
 func (p *devPages) banner(b *strings.Builder) {
-	fmt.Fprintf(b, "\n  Web pages   %s  (member, finance, operator; Russian and English)\n", p.url)
+	fmt.Fprintf(b, "\n  Web pages   %s  (member, finance, operator, the café's partner portal; Russian and English)\n", p.url)
 	fmt.Fprintf(b, "    staff credentials and a one-time member link: %s\n", p.file)
 	fmt.Fprintf(b, "    a new member link for card %s: POST %s/v1/partner/member-links as %s\n", p.card, p.url, p.partner)
 	if p.outbox != "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/offers"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/phone"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
@@ -37,7 +38,7 @@ var Partners = []partners.Partner{
 // and stepped rates with caps, a welcome bonus, three tiers, a seasonal
 // promotion on coffee, weekend bonuses, a joint promotion of the café and
 // the cinema with a budget, a tier promotion funded by the operator, and
-// referrals.
+// referrals. (Personal offers and coupons: seedOffers.)
 func Rules(now time.Time) rules.RuleSet {
 	rate := func(bp int64) *int64 { return &bp }
 	return rules.RuleSet{
@@ -89,6 +90,8 @@ type Env struct {
 	Settings     ledger.Settings
 	Clear        func(ctx context.Context, day time.Time) error
 	Finance      *finance.Finance
+	Offers       *offers.Store // with Today's clock
+	Now          func() time.Time
 }
 
 // NewEnv is the seeding environment of a coalition whose clock is now:
@@ -111,6 +114,8 @@ func NewEnv(tx *txn.Runner, phones phone.Hasher, settings ledger.Settings, now f
 			return err
 		},
 		Finance: finance.New(finance.Config{Tx: tx, Clock: now, Clearing: clr, Ledger: today}),
+		Offers:  offers.New(offers.Config{Tx: tx, Clock: now}),
+		Now:     now,
 	}
 }
 
@@ -260,5 +265,39 @@ func Seed(ctx context.Context, env Env) ([]Member, error) {
 			return nil, fmt.Errorf("seed today's history, step %d: %w", i+1, err)
 		}
 	}
+	if err := seedOffers(ctx, env, ids["cafe"], out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// seedOffers adds, after the history (which they would change), two
+// personal offers: the operator's snacks bonus at the cinema for the first
+// two members, and the café's pastry coupon, three single-use codes of
+// which the café's portal lists.
+func seedOffers(ctx context.Context, env Env, cafe coalition.PartnerID, members []Member) error {
+	now := env.Now()
+	var cards []string
+	for _, m := range members[:min(2, len(members))] {
+		cards = append(cards, m.CardNumber)
+	}
+	if _, err := env.Offers.Create(ctx, offers.Actor{Operator: true}, offers.Offer{
+		Code: "cinema-snacks", Name: "Snacks at the cinema: +50 points", Members: cards,
+		Partners: []string{"cinema"}, Categories: []string{"snacks"}, BonusPoints: 50,
+		Starts: now.Add(-time.Minute), Ends: now.AddDate(0, 1, 0), BudgetPoints: 10_000, FundedBy: rules.FundedByOperator,
+	}); err != nil {
+		return fmt.Errorf("seed offer cinema-snacks: %w", err)
+	}
+	cafeActor := offers.Actor{Partner: cafe}
+	if _, err := env.Offers.Create(ctx, cafeActor, offers.Offer{
+		Code: "cafe-pastry", Name: "A pastry on us: +40 points", Partners: []string{"cafe"}, BonusPoints: 40,
+		MinPurchaseMinor: 20_000, Starts: now.Add(-time.Minute), Ends: now.AddDate(0, 1, 0), BudgetPoints: 1_000,
+		FundedBy: rules.FundedByPartner,
+	}); err != nil {
+		return fmt.Errorf("seed offer cafe-pastry: %w", err)
+	}
+	if _, err := env.Offers.IssueCoupons(ctx, cafeActor, offers.Issue{Offer: "cafe-pastry", RequestKey: "demo", Count: 3, MaxUses: 1}); err != nil {
+		return fmt.Errorf("seed coupons of cafe-pastry: %w", err)
+	}
+	return nil
 }
