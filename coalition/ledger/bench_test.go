@@ -2,12 +2,14 @@ package ledger_test
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
@@ -247,6 +249,88 @@ func BenchmarkQualifyingSpend(b *testing.B) {
 			for i := range b.N {
 				f.spendByTheTransactions(members[i%len(members)], from)
 			}
+		})
+	}
+}
+
+// BenchmarkExpireLots measures the expiry of 20,000 lots of 5,000 members
+// (two at the café and two at the cinema each, so two expiry transactions
+// per member), in pages of 1,000 members as the daily job calls it: one
+// transaction per member and posting written on its own, as expiry ran
+// before (per-member), against one transaction per page with every row
+// written set-based (per-page). Both run on one database, alternating
+// with -count; an iteration's lots are made with the timer stopped.
+//
+//	go test ./coalition/ledger -run '^$' -bench ExpireLots -benchtime 1x -count 5
+func BenchmarkExpireLots(b *testing.B) {
+	const members, page = 5_000, 1_000
+	f := newFixture(b)
+	ms := make([]ledger.Member, members)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < members; i += 16 {
+				m, err := f.l.Enroll(f.ctx, f.cafe.ID, ledger.Enrollment{IdempotencyKey: fmt.Sprintf("enrol-%d", i)})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				ms[i] = m
+			}
+		}()
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+	round := 0
+	makeLots := func() {
+		for _, at := range []partners.Partner{f.cafe, f.cinema, f.cafe, f.cinema} {
+			round++
+			as := make([]ledger.Accrual, members)
+			for i, m := range ms {
+				key := fmt.Sprintf("lots-%d-%d", round, i)
+				as[i] = ledger.Accrual{IdempotencyKey: key, Member: ledger.MemberRef{ID: m.ID}, Purchase: rub(100_000), OrderID: key}
+			}
+			_, errs := f.l.AccrueAll(f.ctx, at.ID, as)
+			for _, err := range errs {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		f.clock.Advance(366 * 24 * time.Hour)
+	}
+	for _, c := range []struct {
+		name   string
+		expire func(limit int) (int, error)
+	}{
+		{"per-member", func(limit int) (int, error) { return f.l.ExpireLotsPerMember(f.ctx, limit) }},
+		{"per-page", func(limit int) (int, error) { return f.l.ExpireLots(f.ctx, limit) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				makeLots()
+				b.StartTimer()
+				total := 0
+				for {
+					n, err := c.expire(page)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if n == 0 {
+						break
+					}
+					total += n
+				}
+				if total != 4*members {
+					b.Fatalf("expired %d lots, want %d", total, 4*members)
+				}
+			}
+			b.ReportMetric(float64(4*members*b.N)/b.Elapsed().Seconds(), "lots/s")
 		})
 	}
 }

@@ -349,28 +349,3 @@ func (l *Ledger) voidOne(ctx context.Context, partner coalition.PartnerID, v Voi
 		return hold, nil
 	})
 }
-
-// ReleaseExpiredHolds marks active holds past their TTL as expired, up to
-// limit of them, and returns how many it marked. Expired holds already stop
-// counting against the balance when their TTL passes; this makes it visible.
-func (l *Ledger) ReleaseExpiredHolds(ctx context.Context, limit int) (int64, error) {
-	var n int64
-	// No member lock: the update re-checks each hold's status as it takes
-	// the hold's row (the outer status condition), and a capture or void
-	// that meets a hold expired under it runs again and sees it so.
-	err := l.tx.Write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			UPDATE holds SET status = 'expired', released_at = expires_at
-			WHERE status = 'active' AND id IN (
-			    SELECT id FROM holds
-			    WHERE status = 'active' AND expires_at <= $1
-			    ORDER BY expires_at
-			    LIMIT $2)`, l.now(), limit)
-		n = tag.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("release expired holds: %w", err)
-	}
-	return n, nil
-}

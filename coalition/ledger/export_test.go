@@ -72,3 +72,9 @@ func (l *Ledger) AccrueTogether(ctx context.Context, partners []coalition.Partne
 func (l *Ledger) QualifyingSpend(ctx context.Context, member coalition.MemberID, from time.Time) (int64, error) {
 	return qualifyingSpend(ctx, l.tx.Pool(), member, from)
 }
+
+// ExpireLotsPerMember is expiry as it ran before pages, one transaction
+// per member, for BenchmarkExpireLots to compare with ExpireLots.
+func (l *Ledger) ExpireLotsPerMember(ctx context.Context, limit int) (int, error) {
+	return l.expireLotsPerMember(ctx, limit)
+}

@@ -516,7 +516,10 @@ func (w *writes) queue(b *pgx.Batch) {
 			WHERE h.id = u.id AND h.status = 'active'`,
 			ids, statuses, captured, released).Exec(func(tag pgconn.CommandTag) error {
 			if tag.RowsAffected() != int64(n) {
-				// The sweeper expired a hold since it was read.
+				// A hold changed since it was read. Every writer of
+				// holds, the sweeper included, locks the hold's member
+				// before it reads the hold, so this does not happen
+				// under the protocol; if it did, the run starts again.
 				return txn.ErrRetry
 			}
 			return nil
