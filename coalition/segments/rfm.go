@@ -37,13 +37,16 @@ func score(rank, n string) string {
 // days $2 to $1, each partner's scope and the coalition's ($3) in one
 // statement; a second statement deletes the rows of members no longer in
 // a scope. It reads the ledger's rows of closed windows only, set-based:
-// one pass over the look-back's earns and refunds.
+// one pass over the look-back's earns and refunds. The sums are cast back
+// to BIGINT: PostgreSQL sums BIGINTs as NUMERIC, and sorting the scopes'
+// rows by NUMERIC for the ranks took a third of the statement (see
+// docs/BENCHMARKS.md, segments).
 var rfmSQL = `
 	WITH per_partner AS (
 	    SELECT partner_id AS scope_id, member_id,
 	           max(CASE WHEN kind = 'earn' THEN business_date END) AS last_purchase,
 	           sum(CASE WHEN kind = 'earn' THEN 1 ELSE 0 END) AS frequency,
-	           sum(CASE WHEN kind = 'earn' THEN amount_minor ELSE -amount_minor END) AS spend
+	           sum(CASE WHEN kind = 'earn' THEN amount_minor ELSE -amount_minor END)::BIGINT AS spend
 	    FROM transactions
 	    WHERE kind IN ('earn', 'earn_refund') AND amount_minor IS NOT NULL
 	      AND business_date >= $2::DATE AND business_date <= $1::DATE
@@ -51,7 +54,7 @@ var rfmSQL = `
 	), scopes AS (
 	    SELECT scope_id, member_id, last_purchase, frequency, spend FROM per_partner WHERE frequency > 0
 	    UNION ALL
-	    SELECT $3::UUID, member_id, max(last_purchase), sum(frequency), sum(spend)
+	    SELECT $3::UUID, member_id, max(last_purchase), sum(frequency)::BIGINT, sum(spend)::BIGINT
 	    FROM per_partner GROUP BY member_id HAVING sum(frequency) > 0
 	), measured AS (
 	    SELECT scope_id, member_id, last_purchase, ($1::DATE - last_purchase) AS recency_days,

@@ -181,18 +181,20 @@ func newBenchCoalition(b *testing.B, n int64) *benchCoalition {
 		b.Fatal(err)
 	}
 	warm := time.Since(start)
-	var activity int64
+	promotions := c.timePromotionRollUp(b, benchTo)
+	var activity, promotionRows int64
 	var size, rollups string
 	if err := c.bare.QueryRow(ctx, `
-		SELECT (SELECT count(*) FROM analytics_activity), pg_size_pretty(pg_database_size(current_database())),
+		SELECT (SELECT count(*) FROM analytics_activity), (SELECT count(*) FROM analytics_promotion_members), pg_size_pretty(pg_database_size(current_database())),
 		       pg_size_pretty((SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class AS c
-		                       WHERE c.relname LIKE 'analytics\_%' AND c.relkind = 'r')::BIGINT)`).Scan(&activity, &size, &rollups); err != nil {
+		                       WHERE c.relname LIKE 'analytics\_%' AND c.relkind = 'r')::BIGINT)`).Scan(&activity, &promotionRows, &size, &rollups); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("%d purchases a year over two years generated in %s; %d days rolled up in %s, a month at a time; "+
-		"the last day's roll-up and standard pages %s, the pages alone %s; %d member-span bitmaps; database %s, rollups %s",
+		"the last day's roll-up and standard pages %s, the pages alone %s, its promotion statements (again) %s; "+
+		"%d member-span bitmaps, %d of promotions; database %s, rollups %s",
 		n, generated.Round(time.Millisecond), days-one, caughtUp.Round(time.Millisecond), daily.Round(time.Millisecond),
-		warm.Round(time.Millisecond), activity, size, rollups)
+		warm.Round(time.Millisecond), promotions.Round(time.Millisecond), activity, promotionRows, size, rollups)
 
 	// The three ways give the same report, or nothing is worth timing.
 	for _, p := range []*coalition.PartnerID{nil, &c.partners[0]} {
@@ -203,7 +205,8 @@ func newBenchCoalition(b *testing.B, n int64) *benchCoalition {
 		if stored := c.stored(b, p); !reflect.DeepEqual(stored, got) {
 			b.Fatalf("the stored report differs from the one computed (partner %v):\nstored %+v\ncomputed %+v", p, stored, got)
 		}
-		if got.Current.ActiveMembers == 0 || len(got.Current.Shoppers) == 0 || len(got.Current.Cohorts) == 0 || got.Previous.Purchases == 0 {
+		if got.Current.ActiveMembers == 0 || len(got.Current.Shoppers) == 0 || len(got.Current.Cohorts) == 0 || got.Previous.Purchases == 0 ||
+			len(got.Current.Promotions) == 0 || len(got.Previous.Promotions) == 0 {
 			b.Fatalf("an empty report: %+v", got)
 		}
 	}
@@ -212,7 +215,7 @@ func newBenchCoalition(b *testing.B, n int64) *benchCoalition {
 
 // generate writes two years of a coalition's ledger, set-based, straight
 // into the tables, in the shapes the ledger writes them, rows that the
-// figures read only (no lots, no holds, no earns' entries):
+// figures read only (no lots, no holds, no earns' entries, no budgets):
 //
 //   - n/5·2 members over the two years, member i enrolled on day
 //     i·730/members at partner i%20, one in three by QR (self_enrolments,
@@ -224,7 +227,10 @@ func newBenchCoalition(b *testing.B, n int64) *benchCoalition {
 //     time in four, else elsewhere (a lot consumption each); a refund of
 //     one point of every hundredth;
 //   - 2n/100 expiries, and 2n/100 refunds of half an earn, with the
-//     issuer's entry that the clawback is read from.
+//     issuer's entry that the clawback is read from;
+//   - every earn's base line (earn_lines), and on one earn in six a
+//     promotion's, an offer's or a coupon's line (promotionSpecs), on the
+//     earn or on a bonus transaction of its funder.
 //
 // Every id is md5 of a name and an ordinal. Foreign keys are not checked
 // during the load (session_replication_role = replica): lot consumptions
@@ -241,6 +247,10 @@ func (c *benchCoalition) generate(b *testing.B, n int64) error {
 	}
 	defer func() { _, _ = conn.Exec(ctx, `RESET session_replication_role`) }()
 	var partnerIDs, issued []uuid.UUID
+	var operator uuid.UUID
+	if err := conn.QueryRow(ctx, `SELECT id FROM partners WHERE kind = 'operator'`).Scan(&operator); err != nil {
+		return err
+	}
 	rows, err := conn.Query(ctx, `SELECT id, issued_account_id FROM partners WHERE kind <> 'operator' ORDER BY code`)
 	if err != nil {
 		return err
@@ -259,10 +269,10 @@ func (c *benchCoalition) generate(b *testing.B, n int64) error {
 	// Every statement reads its numbers from one row, g. The members
 	// enrolled by day d are 0 .. cnt(d)-1, cnt(d) = (d+1)·members/730.
 	const g = `
-		WITH g (members, earns, burns, others, days, first_day, partner, issued) AS (
-			SELECT $1::BIGINT, $2::BIGINT, $3::BIGINT, $4::BIGINT, $5::BIGINT, $6::DATE, $7::UUID[], $8::UUID[])`
+		WITH g (members, earns, burns, others, days, first_day, partner, issued, operator) AS (
+			SELECT $1::BIGINT, $2::BIGINT, $3::BIGINT, $4::BIGINT, $5::BIGINT, $6::DATE, $7::UUID[], $8::UUID[], $9::UUID)`
 	members := max(2*n/5, 1)
-	args := []any{members, 2 * n, 8 * n / 10, max(2*n/100, 1), int64(benchDays), benchStart, partnerIDs, issued}
+	args := []any{members, 2 * n, 8 * n / 10, max(2*n/100, 1), int64(benchDays), benchStart, partnerIDs, issued, operator}
 	var took []string
 	for _, step := range []struct{ what, sql string }{
 		{"bootstrap's window", `
@@ -293,12 +303,37 @@ func (c *benchCoalition) generate(b *testing.B, n int64) error {
 			                          order_id, created_at)
 			SELECT md5('e' || e)::UUID, 'earn',
 			       g.partner[CASE WHEN e % 5 < 3 THEN m % 20 ELSE (m + 1 + e % 19) % 20 END + 1],
-			       md5('m' || m)::UUID, g.first_day + d::INT, 1 + (100 + e * 7907 % 50000) / 200, 100 + e * 7907 % 50000, 'RUB',
+			       md5('m' || m)::UUID, g.first_day + d::INT, 1 + (100 + e * 7907 % 50000) / 200 + ` + ownPromotionPoints + `,
+			       100 + e * 7907 % 50000, 'RUB',
 			       'o' || e, (g.first_day + d::INT)::TIMESTAMP AT TIME ZONE 'Europe/Moscow' + INTERVAL '11 hours'
 			           + (e / g.days % 30000) * INTERVAL '1 second'
 			FROM g, generate_series(0::BIGINT, g.earns - 1) AS e,
 			     LATERAL (SELECT e % g.days) AS x (d),
 			     LATERAL (SELECT e * 48271 % GREATEST((d + 1) * g.members / g.days, 1)) AS y (m)`},
+		{"base lines", `
+			INSERT INTO earn_lines (transaction_id, seq, rule, ref, description, points, funder_id)
+			SELECT t.id, 1, 'base', '', 'base rate', 1 + t.amount_minor / 200, t.partner_id
+			FROM transactions AS t WHERE t.kind = 'earn'`},
+		{"promotion lines on earns", `
+			INSERT INTO earn_lines (transaction_id, seq, rule, ref, description, points, funder_id)
+			SELECT t.id, 2, s.rule, s.ref, s.rule || ' ' || s.ref, s.points, t.partner_id
+			FROM g CROSS JOIN LATERAL (` + promotionSpecs + `) AS s
+			JOIN transactions AS t ON t.id = md5('e' || s.e)::UUID
+			WHERE s.funder = 0`},
+		{"promotion bonuses", `
+			INSERT INTO transactions (id, kind, partner_id, member_id, business_date, points, original_id, created_at)
+			SELECT md5('pb' || s.e)::UUID, 'bonus',
+			       CASE s.funder WHEN 1 THEN g.operator ELSE g.partner[(array_position(g.partner, t.partner_id) + 6) % 20 + 1] END,
+			       t.member_id, t.business_date, s.points, t.id, t.created_at
+			FROM g CROSS JOIN LATERAL (` + promotionSpecs + `) AS s
+			JOIN transactions AS t ON t.id = md5('e' || s.e)::UUID
+			WHERE s.funder <> 0`},
+		{"promotion lines on bonuses", `
+			INSERT INTO earn_lines (transaction_id, seq, rule, ref, description, points, funder_id)
+			SELECT t.id, 1, s.rule, s.ref, s.rule || ' ' || s.ref, s.points, t.partner_id
+			FROM g CROSS JOIN LATERAL (` + promotionSpecs + `) AS s
+			JOIN transactions AS t ON t.id = md5('pb' || s.e)::UUID
+			WHERE s.funder <> 0`},
 		{"burns", `
 			INSERT INTO transactions (id, kind, partner_id, member_id, business_date, points, order_id, created_at)
 			SELECT md5('b' || k)::UUID, 'burn', g.partner[r + 1], md5('m' || m)::UUID, g.first_day + d::INT, -(1 + k % 300),
@@ -364,7 +399,7 @@ func (c *benchCoalition) generate(b *testing.B, n int64) error {
 	}
 	t := time.Now()
 	for _, table := range []string{"settlement_windows", "clearing_reports", "members", "self_enrolments", "transactions", "entries",
-		"lot_consumptions"} {
+		"lot_consumptions", "earn_lines"} {
 		if _, err := conn.Exec(ctx, `VACUUM ANALYZE `+table); err != nil {
 			return fmt.Errorf("vacuum %s: %w", table, err)
 		}
@@ -373,13 +408,33 @@ func (c *benchCoalition) generate(b *testing.B, n int64) error {
 	return nil
 }
 
+// promotionSpecs are the bonus lines of the earns that carry one, one line
+// an earn at most: earn e's rule, code, points and funder (0 the till's
+// partner, on the earn itself; 1 the operator and 2 another partner, each
+// on a bonus transaction naming the earn, as the ledger posts points that
+// someone else funds). Every tenth earn a promotion of four, funded by
+// each in turn; every 25th a personal offer of three, at the till's cost;
+// every 50th a coupon of those offers, at the operator's. Read with g.
+const promotionSpecs = `
+	SELECT e, 'promotion' AS rule, 'promo-' || (e / 10 % 4) AS ref, 20::BIGINT AS points, (e / 10 % 3)::INT AS funder
+	FROM generate_series(0::BIGINT, g.earns - 1, 10) AS e
+	UNION ALL
+	SELECT e, 'offer', 'offer-' || (e / 25 % 3), 50, 0 FROM generate_series(1::BIGINT, g.earns - 1, 25) AS e
+	UNION ALL
+	SELECT e, 'coupon', 'offer-' || (e / 50 % 3), 30, 1 FROM generate_series(2::BIGINT, g.earns - 1, 50) AS e`
+
+// ownPromotionPoints are the points of earn e's promotion line funded by
+// the till's partner (promotionSpecs), part of the earn's own points.
+const ownPromotionPoints = `CASE WHEN e % 10 = 0 AND e / 10 % 3 = 0 THEN 20 WHEN e % 25 = 1 THEN 50 ELSE 0 END`
+
 // lastMonth is the days cleared and rolled up at a time.
 const lastMonth = 30
 
 // analyse brings the rollups' statistics up to date, as autovacuum does.
 func (c *benchCoalition) analyse(b *testing.B) {
 	for _, table := range []string{"analytics_days", "analytics_members", "analytics_enrolments", "analytics_partner_days",
-		"analytics_point_flows", "analytics_activity", "analytics_repeat_days", "analytics_cohorts", "analytics_cohort_sizes"} {
+		"analytics_point_flows", "analytics_activity", "analytics_repeat_days", "analytics_cohorts", "analytics_cohort_sizes",
+		"analytics_promotion_days", "analytics_promotion_members"} {
 		if _, err := c.bare.Exec(c.ctx, `VACUUM ANALYZE `+table); err != nil {
 			b.Fatal(err)
 		}
@@ -423,6 +478,7 @@ func (c *benchCoalition) bench(b *testing.B, p *coalition.PartnerID) {
 	if os.Getenv("COALITION_BENCH_EXPLAIN") == "1" {
 		c.explain(b, p)
 	}
+	c.directPromotions(b, p)
 	var page, direct, stored time.Duration
 	b.ResetTimer()
 	for range b.N {
@@ -472,6 +528,7 @@ func (c *benchCoalition) direct(b *testing.B, p *coalition.PartnerID) Report {
 		f.finish("RUB")
 		if p != nil {
 			suppress(*p, f)
+			suppressPromotions(*p, f)
 		}
 	}
 	if p != nil {
@@ -574,6 +631,7 @@ func directFigures(ctx context.Context, pool *pgxpool.Pool, p *coalition.Partner
 		})
 		return err
 	})
+	queueDirectPromotions(b, p, f, args)
 	// Cohorts: the whole months the period touches.
 	cargs := []any{month(f.From), month(f.To).AddDate(0, 1, 0)}
 	if p != nil {
@@ -646,4 +704,113 @@ func (c *benchCoalition) explain(b *testing.B, p *coalition.PartnerID) {
 	mu.Lock()
 	b.Logf("the page took %s; its statements:\n%s", d, strings.Join(plans, "\n\n"))
 	mu.Unlock()
+}
+
+// queueDirectPromotions queues the period's promotion results computed
+// straight from the ledger: the period's promotion lines with their
+// purchases, and what every member spent at each till each day of the
+// period. A participant-day is a (member, day) with the promotion's line
+// at the till; the comparable days are the till's buyer-days on the days
+// the promotion was given there, less the participants' (an anti-join of
+// buyers and participants, the literal form, took 4.9 s of the network
+// page's scan at 10^5, a fair scan does not). args are the period and, for a partner,
+// the partner: its till's promotions and those it funded elsewhere.
+func queueDirectPromotions(b *pgx.Batch, p *coalition.PartnerID, f *Figures, args []any) {
+	mine := ""
+	if p != nil {
+		mine = "AND (x.partner_id = $3 OR l.funder_id = $3)"
+	}
+	b.Queue(`
+		WITH lines AS (
+		    SELECT l.rule, l.ref, x.partner_id AS till, l.funder_id AS funder, x.member_id, x.id AS purchase, x.business_date AS day,
+		           l.points
+		    FROM earn_lines AS l
+		    JOIN transactions AS t ON t.id = l.transaction_id
+		    JOIN transactions AS x ON x.id = CASE WHEN t.kind = 'bonus' THEN t.original_id ELSE t.id END
+		    WHERE t.business_date BETWEEN $1 AND $2 AND t.kind IN ('earn', 'bonus') AND l.rule IN ('promotion', 'offer', 'coupon')
+		      AND l.points > 0 `+mine+`
+		), spend AS (
+		    SELECT partner_id AS till, member_id, business_date AS day, SUM(amount_minor)::BIGINT AS minor
+		    FROM transactions
+		    WHERE kind = 'earn' AND business_date BETWEEN $1 AND $2 AND partner_id IN (SELECT till FROM lines)
+		    GROUP BY 1, 2, 3
+		), till_days AS (
+		    SELECT till, day, count(*) AS buyers, SUM(minor)::BIGINT AS minor FROM spend GROUP BY 1, 2
+		), participant_days AS (
+		    SELECT DISTINCT rule, ref, till, funder, member_id, day FROM lines
+		), promotion_days AS (
+		    SELECT DISTINCT rule, ref, till, funder, day FROM lines
+		)
+		SELECT k.rule, k.ref, k.till, k.funder, k.members, k.purchases, k.points,
+		       pd.days, pd.minor, o.buyers - pd.buyers, o.minor - pd.minor
+		FROM (SELECT rule, ref, till, funder, count(DISTINCT member_id) AS members, count(DISTINCT purchase) AS purchases,
+		             SUM(points)::BIGINT AS points
+		      FROM lines GROUP BY 1, 2, 3, 4) AS k
+		JOIN (SELECT d.rule, d.ref, d.till, d.funder, count(*) AS days, count(s.member_id) AS buyers,
+		             COALESCE(SUM(s.minor), 0)::BIGINT AS minor
+		      FROM participant_days AS d
+		      LEFT JOIN spend AS s ON s.till = d.till AND s.member_id = d.member_id AND s.day = d.day
+		      GROUP BY 1, 2, 3, 4) AS pd USING (rule, ref, till, funder)
+		JOIN (SELECT d.rule, d.ref, d.till, d.funder, SUM(b.buyers)::BIGINT AS buyers, SUM(b.minor)::BIGINT AS minor
+		      FROM promotion_days AS d
+		      JOIN till_days AS b ON b.till = d.till AND b.day = d.day
+		      GROUP BY 1, 2, 3, 4) AS o USING (rule, ref, till, funder)`, args...).Query(func(rows pgx.Rows) error {
+		var r PromotionResult
+		var participantMinor, othersMinor int64
+		_, err := pgx.ForEachRow(rows, []any{&r.Rule, &r.Ref, &r.Partner, &r.Funder, &r.Members, &r.Purchases, &r.Points,
+			&r.ParticipantDays, &participantMinor, &r.ComparableDays, &othersMinor}, func() error {
+			r.SpendPerParticipantDay.Minor = ratio(participantMinor, r.ParticipantDays, 1)
+			r.SpendPerComparableDay.Minor = ratio(othersMinor, r.ComparableDays, 1)
+			f.Promotions = append(f.Promotions, r)
+			return nil
+		})
+		return err
+	})
+}
+
+// timePromotionRollUp times the promotion statements of day d's roll-up
+// (rollUpDay's last three) in a transaction it rolls back.
+func (c *benchCoalition) timePromotionRollUp(b *testing.B, d time.Time) time.Duration {
+	tx, err := c.pool.Begin(c.ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(c.ctx) }()
+	if _, err := tx.Exec(c.ctx, `DELETE FROM analytics_promotion_days WHERE business_date = $1`, d); err != nil {
+		b.Fatal(err)
+	}
+	y := d.Year()
+	start := time.Now()
+	for _, s := range []struct {
+		sql  string
+		args []any
+	}{
+		{promotionDays, []any{d}},
+		{promotionMembers, append([]any{d, y, dayOf(y, d)}, dayMask(y, d).args()...)},
+		{promotionMembers, append([]any{d, y + 1, dayOf(y+1, d)}, dayMask(y+1, d).args()...)},
+	} {
+		if _, err := tx.Exec(c.ctx, s.sql, s.args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+// directPromotions logs what the direct scan's promotion results (both
+// periods) take alone, untimed by the benchmark.
+func (c *benchCoalition) directPromotions(b *testing.B, p *coalition.PartnerID) {
+	n := int(benchTo.Sub(benchFrom).Hours()/24) + 1
+	batch := &pgx.Batch{}
+	for _, period := range [][2]time.Time{{benchFrom, benchTo}, {benchFrom.AddDate(0, 0, -n), benchFrom.AddDate(0, 0, -1)}} {
+		args := []any{period[0], period[1]}
+		if p != nil {
+			args = append(args, *p)
+		}
+		queueDirectPromotions(batch, p, &Figures{}, args)
+	}
+	start := time.Now()
+	if err := c.bare.SendBatch(c.ctx, batch).Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("the direct scan's promotion results alone: %s", time.Since(start).Round(time.Millisecond))
 }
