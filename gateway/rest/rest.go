@@ -41,6 +41,19 @@ const SessionCookie = "coalition_session"
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
+// Services are the gRPC services mirrored in REST, by name: every one
+// the server serves (its test checks the list against the server's).
+var Services = map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+	coalitionv1.PartnerService_ServiceDesc.ServiceName:    coalitionv1.RegisterPartnerServiceHandler,
+	coalitionv1.AdminService_ServiceDesc.ServiceName:      coalitionv1.RegisterAdminServiceHandler,
+	coalitionv1.SettlementService_ServiceDesc.ServiceName: coalitionv1.RegisterSettlementServiceHandler,
+	coalitionv1.MemberService_ServiceDesc.ServiceName:     coalitionv1.RegisterMemberServiceHandler,
+	coalitionv1.NetworkService_ServiceDesc.ServiceName:    coalitionv1.RegisterNetworkServiceHandler,
+	coalitionv1.AnalyticsService_ServiceDesc.ServiceName:  coalitionv1.RegisterAnalyticsServiceHandler,
+	coalitionv1.SegmentService_ServiceDesc.ServiceName:    coalitionv1.RegisterSegmentServiceHandler,
+	coalitionv1.OfferService_ServiceDesc.ServiceName:      coalitionv1.RegisterOfferServiceHandler,
+}
+
 // Handler returns the REST API under /v1/ and its OpenAPI document at
 // /openapi.json, calling the gRPC server through conn.
 func Handler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
@@ -58,26 +71,10 @@ func Handler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 			return md
 		}),
 	)
-	if err := coalitionv1.RegisterPartnerServiceHandler(ctx, mux, conn); err != nil {
-		return nil, fmt.Errorf("rest: partner service: %w", err)
-	}
-	if err := coalitionv1.RegisterAdminServiceHandler(ctx, mux, conn); err != nil {
-		return nil, fmt.Errorf("rest: admin service: %w", err)
-	}
-	if err := coalitionv1.RegisterSettlementServiceHandler(ctx, mux, conn); err != nil {
-		return nil, fmt.Errorf("rest: settlement service: %w", err)
-	}
-	if err := coalitionv1.RegisterMemberServiceHandler(ctx, mux, conn); err != nil {
-		return nil, fmt.Errorf("rest: member service: %w", err)
-	}
-	if err := coalitionv1.RegisterNetworkServiceHandler(ctx, mux, conn); err != nil {
-		return nil, fmt.Errorf("rest: network service: %w", err)
-	}
-	if err := coalitionv1.RegisterAnalyticsServiceHandler(ctx, mux, conn); err != nil {
-		return nil, fmt.Errorf("rest: analytics service: %w", err)
-	}
-	if err := coalitionv1.RegisterSegmentServiceHandler(ctx, mux, conn); err != nil {
-		return nil, fmt.Errorf("rest: segment service: %w", err)
+	for name, register := range Services {
+		if err := register(ctx, mux, conn); err != nil {
+			return nil, fmt.Errorf("rest: %s: %w", name, err)
+		}
 	}
 	root := http.NewServeMux()
 	root.Handle("/v1/", guard(mux, marshaler))

@@ -13,6 +13,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
 	"github.com/coalition-loyalty/coalition/gateway/rest"
+	"github.com/coalition-loyalty/coalition/gateway/rpc"
 	"github.com/coalition-loyalty/coalition/gateway/server"
 	"github.com/coalition-loyalty/coalition/gateway/server/servertest"
 )
@@ -184,5 +185,61 @@ func TestBankDetailsUnderFourEyesOverREST(t *testing.T) {
 		`{"party": "cafe", "legal_name": "Cafe LLC", "iban": "DE88370400440532013000", "currency": "EUR"}`)
 	if details, _ := json.Marshal(r["details"]); code != 400 || !strings.Contains(string(details), `"field":"iban"`) {
 		t.Fatalf("a bad IBAN = %d %v", code, r)
+	}
+}
+
+// TestEveryServiceIsMirroredInREST: a service the server serves and REST
+// does not mirror answers 404 to every path a client reads in its REST
+// documentation.
+func TestEveryServiceIsMirroredInREST(t *testing.T) {
+	for _, name := range rpc.Services {
+		if rest.Services[name] == nil {
+			t.Errorf("%s is served over gRPC but not mirrored in REST", name)
+		}
+	}
+	if len(rest.Services) != len(rpc.Services) {
+		t.Errorf("REST mirrors %d services, the server serves %d", len(rest.Services), len(rpc.Services))
+	}
+}
+
+// TestACouponOverREST: a partner makes a coupon offer and prints a
+// single-use code over REST; a till presents it with an accrual, and the
+// second presentation is refused, naming the field.
+func TestACouponOverREST(t *testing.T) {
+	api := newAPI(t)
+	code, r, _ := call(t, api, "POST", "/v1/offers", "cafe",
+		`{"offer": {"code": "SPRING", "name": "Spring coupon", "bonus_points": "25", "budget_points": "5000",
+		  "starts": "2000-01-01T00:00:00Z", "ends": "2100-01-01T00:00:00Z"}}`)
+	if code != 200 {
+		t.Fatalf("create offer = %d %v", code, r)
+	}
+	code, r, _ = call(t, api, "POST", "/v1/offers/SPRING/coupons", "cafe", `{"request_key": "print-1", "count": 1, "max_uses": 1}`)
+	coupons, _ := r["coupons"].([]any)
+	if code != 200 || len(coupons) != 1 {
+		t.Fatalf("issue coupons = %d %v", code, r)
+	}
+	coupon := coupons[0].(map[string]any)["code"].(string)
+	code, m, _ := call(t, api, "POST", "/v1/partner/members", "cafe", `{"idempotency_key": "e1"}`)
+	if code != 200 {
+		t.Fatalf("enroll = %d %v", code, m)
+	}
+	card := m["member"].(map[string]any)["card_number"].(string)
+	accrue := func(key string) (int, map[string]any) {
+		code, r, _ := call(t, api, "POST", "/v1/partner/accruals", "cafe",
+			`{"idempotency_key": "`+key+`", "member": {"card_number": "`+card+`"}, "purchase": {"minor": "100000", "currency": "RUB"},
+			  "order_id": "`+key+`", "coupon_code": "`+coupon+`"}`)
+		return code, r
+	}
+	code, r = accrue("a1")
+	if code != 200 || r["points"] != "75" { // 50 of the base rate, 25 of the coupon
+		t.Fatalf("accrue with the coupon = %d %v", code, r)
+	}
+	if lines, _ := json.Marshal(r["breakdown"]); !strings.Contains(string(lines), `"rule":"coupon"`) || !strings.Contains(string(lines), `"ref":"SPRING"`) {
+		t.Fatalf("the breakdown %s does not name the coupon's offer", lines)
+	}
+	code, r = accrue("a2")
+	details, _ := json.Marshal(r["details"])
+	if code != 400 || r["code"] != float64(9) || !strings.Contains(string(details), `"field":"coupon_code"`) {
+		t.Fatalf("the coupon presented again = %d %v, want 400 with FAILED_PRECONDITION on coupon_code", code, r)
 	}
 }
