@@ -44,8 +44,8 @@ func (s *stubLedger) Accrue(_ context.Context, _ coalition.PartnerID, a ledger.A
 		SpendableFrom: now, ExpiresAt: now.AddDate(1, 0, 0)}, nil
 }
 
-func (s *stubLedger) Redeem(_ context.Context, _ coalition.PartnerID, r ledger.Redemption) (ledger.Transaction, error) {
-	return ledger.Transaction{Kind: ledger.KindBurn, Points: -10, OrderID: r.OrderID, CreatedAt: time.Now()}, nil
+func (s *stubLedger) RedeemWithCoupon(_ context.Context, _ coalition.PartnerID, r ledger.Redemption) (ledger.RedeemResult, error) {
+	return ledger.RedeemResult{Transaction: ledger.Transaction{Kind: ledger.KindBurn, Points: -10, OrderID: r.OrderID, CreatedAt: time.Now()}}, nil
 }
 
 func (s *stubLedger) Balance(context.Context, coalition.PartnerID, ledger.MemberRef) (ledger.Balance, error) {

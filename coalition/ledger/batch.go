@@ -90,7 +90,7 @@ func (l *Ledger) postBatch(ctx context.Context, batch []*request, locked func())
 		r.res, r.err = res, nil
 	}
 	for r, tx := range run.burned {
-		r.burned, r.err = tx, nil
+		r.burned, r.err = RedeemResult{Transaction: tx}, nil
 	}
 	for r, h := range run.holds {
 		r.held, r.err = h, nil
@@ -265,8 +265,9 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	// a probe of an index that the planner, on a young table whose
 	// statistics are not yet gathered, does not even pick.
 	// Members an offer in force targets, read after their locks: their
-	// accruals run alone (accrueOne applies offers), as do accruals that
-	// present a coupon. With no offer in force this finds nothing at once.
+	// accruals run alone (accrueOne applies offers), as do accruals and
+	// redemptions that present a coupon. With no offer in force this finds
+	// nothing at once.
 	targeted := map[coalition.MemberID]bool{}
 	offers.QueueTargeted(q, ids, cards, now, func(id coalition.MemberID) { targeted[id] = true })
 	q.Queue(`
@@ -370,7 +371,8 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			leave(r) // no such member (or hold, or transaction): refused, and nothing changes
 			continue
 		case dup || aloneMember[m.ID] || t.err != nil || taken[k] || (r.accrual() && r.a.Purchase.Currency != t.c.currency),
-			r.accrual() && (r.a.CouponCode != "" || targeted[m.ID]):
+			r.accrual() && (r.a.CouponCode != "" || targeted[m.ID]),
+			r.red != nil && r.red.CouponCode != "": // redeemOne takes the coupon's use and posts its bonus
 			leaveMember(r, m.ID)
 			continue
 		}

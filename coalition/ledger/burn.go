@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/offers"
 )
 
 // HoldStatus is the state of a hold.
@@ -45,54 +46,99 @@ type Redemption struct {
 	Member         MemberRef        `json:"member"`
 	Points         coalition.Points `json:"points"`
 	OrderID        string           `json:"order_id"`
+	// CouponCode is a coupon the till presents with the redemption (package
+	// offers), read in its canonical form: its offer's fixed bonus points
+	// are given with the burn. A coupon that cannot be used refuses the
+	// whole redemption, as it refuses an accrual. Empty in the request's
+	// record when absent, so that redemptions recorded before coupons
+	// existed keep their hash.
+	CouponCode string `json:"coupon_code,omitempty"`
+}
+
+// RedeemResult is a redemption's burn and, when the till presented a
+// coupon, the bonus transaction of the coupon's points. The burn's fields
+// are embedded so that its JSON, the stored answer a replay returns, is
+// the burn's own when there is no coupon: answers recorded before coupons
+// (and by the batch, which never takes one) read back unchanged.
+type RedeemResult struct {
+	Transaction
+	Coupon *Transaction `json:"coupon,omitempty"`
 }
 
 // Redeem burns points now: member → redeemed, taking the member's spendable
-// lots soonest to expire first.
+// lots soonest to expire first. It answers with the burn only; a till that
+// presents a coupon calls RedeemWithCoupon to learn the coupon's bonus.
 func (l *Ledger) Redeem(ctx context.Context, partner coalition.PartnerID, r Redemption) (Transaction, error) {
+	res, err := l.RedeemWithCoupon(ctx, partner, r)
+	return res.Transaction, err
+}
+
+// RedeemWithCoupon is Redeem answering with the coupon's bonus as well.
+func (l *Ledger) RedeemWithCoupon(ctx context.Context, partner coalition.PartnerID, r Redemption) (RedeemResult, error) {
 	if err := checkPoints("points", r.Points); err != nil {
-		return Transaction{}, err
+		return RedeemResult{}, err
 	}
 	if err := checkOrderID(r.OrderID); err != nil {
-		return Transaction{}, err
+		return RedeemResult{}, err
+	}
+	if r.CouponCode != "" {
+		c, err := offers.CheckCode("coupon_code", r.CouponCode)
+		if err != nil {
+			return RedeemResult{}, err
+		}
+		r.CouponCode = c
 	}
 	h, err := l.hashRef(ctx, r.Member)
 	if err != nil {
-		return Transaction{}, err
+		return RedeemResult{}, err
 	}
 	if l.lanes == nil || r.IdempotencyKey == "" {
 		return l.redeemOne(ctx, partner, r, h)
 	}
 	q := l.enqueueRequest(&request{ctx: ctx, partner: partner, red: &r, phoneHash: h})
 	if _, err := q.wait(); err != nil {
-		return Transaction{}, err
+		return RedeemResult{}, err
 	}
 	return q.burned, nil
 }
 
-// redeemOne posts one redemption in a transaction of its own.
-func (l *Ledger) redeemOne(ctx context.Context, partner coalition.PartnerID, r Redemption, h []byte) (Transaction, error) {
-	return idempotent(ctx, l, partner, r.IdempotencyKey, "redeem", r.record(h), func(tx pgx.Tx, now time.Time) (Transaction, error) {
+// redeemOne posts one redemption in a transaction of its own, with the
+// bonus of the coupon it presents.
+func (l *Ledger) redeemOne(ctx context.Context, partner coalition.PartnerID, r Redemption, h []byte) (RedeemResult, error) {
+	return idempotent(ctx, l, partner, r.IdempotencyKey, "redeem", r.record(h), func(tx pgx.Tx, now time.Time) (RedeemResult, error) {
 		c, m, err := loadContextAndMember(ctx, tx, posts, partner, r.Member, h, "member")
 		if err != nil {
-			return Transaction{}, err
+			return RedeemResult{}, err
 		}
 		pu, err := loadPurse(ctx, tx, m.ID, now)
 		if err != nil {
-			return Transaction{}, err
+			return RedeemResult{}, err
 		}
 		if avail := pu.available(now); r.Points > avail {
-			return Transaction{}, insufficient("points", r.Points, avail)
+			return RedeemResult{}, insufficient("points", r.Points, avail)
 		}
 		p := newPosting(Transaction{
 			ID: coalition.NewID(), Kind: KindBurn, PartnerID: partner, MemberID: m.ID, Points: -r.Points,
 			OrderID: r.OrderID, BusinessDate: c.date(), CreatedAt: now,
 		})
 		p.burn(pu, m, c, r.Points, now)
-		if err := l.write(ctx, tx, p); err != nil {
-			return Transaction{}, err
+		w := l.newWrites()
+		if err := p.queue(w); err != nil {
+			return RedeemResult{}, err
 		}
-		return p.tx, nil
+		var res RedeemResult
+		if r.CouponCode != "" {
+			b, err := l.redemptionCoupon(ctx, tx, w, c, m, pu, r, now)
+			if err != nil {
+				return RedeemResult{}, err
+			}
+			res.Coupon = &b
+		}
+		if err := w.send(ctx, tx); err != nil {
+			return RedeemResult{}, fmt.Errorf("write %s %s: %w", p.tx.Kind, p.tx.ID, err)
+		}
+		res.Transaction = p.tx
+		return res, nil
 	})
 }
 

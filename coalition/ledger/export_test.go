@@ -48,7 +48,7 @@ func (l *Ledger) Together(ctx context.Context, ops []Op) []OpResult {
 	out := make([]OpResult, len(ops))
 	for i, r := range batch {
 		<-r.done
-		out[i] = OpResult{Accrued: r.res, Burned: r.burned, Held: r.held, Captured: r.captured, Refunded: r.refunded, Err: r.err, Alone: r.ranAlone}
+		out[i] = OpResult{Accrued: r.res, Burned: r.burned.Transaction, Held: r.held, Captured: r.captured, Refunded: r.refunded, Err: r.err, Alone: r.ranAlone}
 	}
 	return out
 }

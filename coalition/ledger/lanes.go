@@ -57,7 +57,7 @@ type request struct {
 	phoneHash []byte
 
 	res      AccrueResult
-	burned   Transaction   // a redemption's answer
+	burned   RedeemResult  // a redemption's answer
 	held     Hold          // an authorization's or a void's answer
 	captured CaptureResult // a capture's answer
 	refunded RefundResult  // a refund's answer

@@ -69,7 +69,8 @@ func budgetKey(l rules.Line) string {
 }
 
 // couponUse is the record of a coupon an accrual used, written with the
-// accrual's earn.
+// accrual's earn, or a redemption used, written with the coupon's bonus
+// (earn is then the bonus).
 type couponUse struct {
 	code    string
 	earn    uuid.UUID

@@ -374,7 +374,8 @@ type writes struct {
 	// newLots are the lots the postings made, in order, for a batch to
 	// put in its members' purses.
 	newLots []*lot
-	// couponUse records the coupon an accrual used, after its earn.
+	// couponUse records the coupon an accrual (or a redemption) used,
+	// after the transaction that carries its points.
 	couponUse *couponUse
 }
 

@@ -26,7 +26,7 @@ type Ledger interface {
 	Authorize(ctx context.Context, partner coalition.PartnerID, a ledger.Authorization) (ledger.Hold, error)
 	Capture(ctx context.Context, partner coalition.PartnerID, c ledger.Capture) (ledger.CaptureResult, error)
 	Void(ctx context.Context, partner coalition.PartnerID, v ledger.Void) (ledger.Hold, error)
-	Redeem(ctx context.Context, partner coalition.PartnerID, r ledger.Redemption) (ledger.Transaction, error)
+	RedeemWithCoupon(ctx context.Context, partner coalition.PartnerID, r ledger.Redemption) (ledger.RedeemResult, error)
 	Refund(ctx context.Context, partner coalition.PartnerID, r ledger.Refund) (ledger.RefundResult, error)
 	Balance(ctx context.Context, partner coalition.PartnerID, ref ledger.MemberRef) (ledger.Balance, error)
 	History(ctx context.Context, partner coalition.PartnerID, ref ledger.MemberRef, pageSize int, pageToken string) ([]ledger.Transaction, string, error)
@@ -236,13 +236,18 @@ func (s *partnerService) Void(ctx context.Context, req *coalitionv1.VoidRequest)
 }
 
 func (s *partnerService) Redeem(ctx context.Context, req *coalitionv1.RedeemRequest) (*coalitionv1.RedeemResponse, error) {
-	t, err := s.l.Redeem(ctx, caller(ctx), ledger.Redemption{
+	r, err := s.l.RedeemWithCoupon(ctx, caller(ctx), ledger.Redemption{
 		IdempotencyKey: req.GetIdempotencyKey(), Member: memberRef(req.GetMember()), Points: coalition.Points(req.GetPoints()), OrderID: req.GetOrderId(),
+		CouponCode: req.GetCouponCode(),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, "Redeem", err)
 	}
-	return &coalitionv1.RedeemResponse{Transaction: transactionPB(t)}, nil
+	out := &coalitionv1.RedeemResponse{Transaction: transactionPB(r.Transaction)}
+	if r.Coupon != nil {
+		out.CouponPoints, out.CouponTransactionId = int64(r.Coupon.Points), r.Coupon.ID.String()
+	}
+	return out, nil
 }
 
 func (s *partnerService) Refund(ctx context.Context, req *coalitionv1.RefundRequest) (*coalitionv1.RefundResponse, error) {

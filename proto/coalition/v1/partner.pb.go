@@ -1022,8 +1022,18 @@ type RedeemRequest struct {
 	Member         *MemberRef             `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
 	Points         int64                  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
 	OrderId        string                 `protobuf:"bytes,4,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Optional coupon the customer presents with the redemption, as printed
+	// (as AccrueRequest's). Its offer's fixed bonus points are given to the
+	// member in the same transaction as the burn, funded and budgeted as on
+	// an accrual, spendable at once. A coupon that cannot be used refuses the
+	// whole redemption, which posts nothing: NOT_FOUND (no such coupon) or
+	// FAILED_PRECONDITION (used up, expired, another member's, not valid at
+	// this partner, its offer asks for a purchase amount or category, which
+	// a redemption has not, its offer gives only a multiplier of points
+	// earned, or its budget is spent), field coupon_code.
+	CouponCode    string `protobuf:"bytes,5,opt,name=coupon_code,json=couponCode,proto3" json:"coupon_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RedeemRequest) Reset() {
@@ -1084,11 +1094,23 @@ func (x *RedeemRequest) GetOrderId() string {
 	return ""
 }
 
+func (x *RedeemRequest) GetCouponCode() string {
+	if x != nil {
+		return x.CouponCode
+	}
+	return ""
+}
+
 type RedeemResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Transaction   *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Transaction *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	// The coupon's bonus points, when the request presented a coupon, and
+	// the id of the bonus transaction that carries them (a bonus of the
+	// offer's funder).
+	CouponPoints        int64  `protobuf:"varint,2,opt,name=coupon_points,json=couponPoints,proto3" json:"coupon_points,omitempty"`
+	CouponTransactionId string `protobuf:"bytes,3,opt,name=coupon_transaction_id,json=couponTransactionId,proto3" json:"coupon_transaction_id,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RedeemResponse) Reset() {
@@ -1126,6 +1148,20 @@ func (x *RedeemResponse) GetTransaction() *Transaction {
 		return x.Transaction
 	}
 	return nil
+}
+
+func (x *RedeemResponse) GetCouponPoints() int64 {
+	if x != nil {
+		return x.CouponPoints
+	}
+	return 0
+}
+
+func (x *RedeemResponse) GetCouponTransactionId() string {
+	if x != nil {
+		return x.CouponTransactionId
+	}
+	return ""
 }
 
 type RefundRequest struct {
@@ -1660,14 +1696,18 @@ const file_coalition_v1_partner_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\x1a\xbaH\x17r\x15\x10\x01\x18\x80\x012\x0e^[\\x21-\\x7E]+$R\x0eidempotencyKey\x12!\n" +
 	"\ahold_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06holdId\"6\n" +
 	"\fVoidResponse\x12&\n" +
-	"\x04hold\x18\x01 \x01(\v2\x12.coalition.v1.HoldR\x04hold\"\xdb\x01\n" +
+	"\x04hold\x18\x01 \x01(\v2\x12.coalition.v1.HoldR\x04hold\"\x85\x02\n" +
 	"\rRedeemRequest\x12C\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\x1a\xbaH\x17r\x15\x10\x01\x18\x80\x012\x0e^[\\x21-\\x7E]+$R\x0eidempotencyKey\x127\n" +
 	"\x06member\x18\x02 \x01(\v2\x17.coalition.v1.MemberRefB\x06\xbaH\x03\xc8\x01\x01R\x06member\x12&\n" +
 	"\x06points\x18\x03 \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\x06points\x12$\n" +
-	"\border_id\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\aorderId\"M\n" +
+	"\border_id\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\aorderId\x12(\n" +
+	"\vcoupon_code\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18(R\n" +
+	"couponCode\"\xa6\x01\n" +
 	"\x0eRedeemResponse\x12;\n" +
-	"\vtransaction\x18\x01 \x01(\v2\x19.coalition.v1.TransactionR\vtransaction\"\xf3\x01\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x19.coalition.v1.TransactionR\vtransaction\x12#\n" +
+	"\rcoupon_points\x18\x02 \x01(\x03R\fcouponPoints\x122\n" +
+	"\x15coupon_transaction_id\x18\x03 \x01(\tR\x13couponTransactionId\"\xf3\x01\n" +
 	"\rRefundRequest\x12C\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\x1a\xbaH\x17r\x15\x10\x01\x18\x80\x012\x0e^[\\x21-\\x7E]+$R\x0eidempotencyKey\x12/\n" +
 	"\x0etransaction_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rtransactionId\x121\n" +
