@@ -31,7 +31,8 @@
 #   pgbench SER  tpcb-like at SERIALIZABLE, retrying serialization failures;
 #   hot-member   accruals, all clients on one member;
 #   hot-partner  accruals, all at HOT_PARTNER, which is given a liability
-#                limit (HOT_PARTNER_LIMIT points, far above what a run issues);
+#                limit for this run only (HOT_PARTNER_LIMIT points, far above
+#                what a run issues);
 #   ceiling      accruals against coalition-load's in-process stub: the
 #                server's gRPC stack over TLS with no database.
 # Every coalition request is over gRPC with TLS (authentication, validation,
@@ -73,8 +74,17 @@ started=""        # "1" when this script started the coalition
 server_pid=""     # the coalitiond process, to measure (and, if ours, to stop)
 vault_pid=""      # our coalition's Vault, in case coalitiond could not stop it
 child=""          # the command being waited for
-restore_limit=""  # scripts/dev.sh's coalition: the hot partner's limit before
+restore_limit=""  # the hot partner's limit before its run, while the run has it capped
 ctl=()
+
+# hot_limit sets the hot partner's liability limit (points, or none).
+hot_limit() {
+  if [ "$1" = none ]; then
+    "${ctl[@]}" partners set-liability-limit "$HOT_PARTNER" --none >/dev/null
+  else
+    "${ctl[@]}" partners set-liability-limit "$HOT_PARTNER" --liability-limit "$1" >/dev/null
+  fi
+}
 
 # cleanup stops whatever this script started, on every exit path.
 cleanup() {
@@ -82,12 +92,7 @@ cleanup() {
   trap - EXIT INT TERM
   if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
   if [ -n "$restore_limit" ]; then
-    if [ "$restore_limit" = none ]; then
-      "${ctl[@]}" partners set-liability-limit "$HOT_PARTNER" --none >/dev/null || log "could not lift $HOT_PARTNER's liability limit again"
-    else
-      "${ctl[@]}" partners set-liability-limit "$HOT_PARTNER" --liability-limit "$restore_limit" >/dev/null ||
-        log "could not set $HOT_PARTNER's liability limit back to $restore_limit"
-    fi
+    hot_limit "$restore_limit" || log "could not set $HOT_PARTNER's liability limit back to $restore_limit"
   fi
   if [ -n "$started" ]; then
     if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -217,12 +222,12 @@ fi
 
 has() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 
+# The hot partner is capped for its own run only: a cap makes each of its
+# accruals read the partner's outstanding points, which the other
+# workloads, whose accruals go to every partner, must not pay for.
 if has hot-partner; then
-  if [ -z "$started" ]; then
-    restore_limit="$(psql_ -c "SELECT COALESCE(liability_limit_points::text, 'none') FROM partners WHERE code = '$HOT_PARTNER'")"
-    [ -n "$restore_limit" ] || die "no partner $HOT_PARTNER"
-  fi
-  "${ctl[@]}" partners set-liability-limit "$HOT_PARTNER" --liability-limit "$HOT_PARTNER_LIMIT" >&2
+  original_limit="$(psql_ -c "SELECT COALESCE(liability_limit_points::text, 'none') FROM partners WHERE code = '$HOT_PARTNER'")"
+  [ -n "$original_limit" ] || die "no partner $HOT_PARTNER"
 fi
 
 # regular_history prints the regulars' fewest purchases and fewest open lots.
@@ -257,10 +262,16 @@ results="$tmp/results"
 : >"$results"
 record() { echo "$*" >>"$results"; }
 
+# Every timed run starts from a checkpoint: the runs share one PostgreSQL,
+# and without it a run pays for the dirty pages of the one before (a
+# pgbench round's most of all), which is no part of what it measures.
+checkpoint() { psql_ -c CHECKPOINT; }
+
 coalition_run() { # round clients workload coalition-load options...
   local round=$1 clients=$2 workload=$3
   shift 3
   log "round $round, $clients clients: $workload ..."
+  checkpoint
   if ! run "$tmp/out" "$load" "$@" -concurrency "$clients" -duration "${SECONDS_PER_RUN}s"; then
     cat "$tmp/out" >&2
     die "coalition-load failed ($workload)"
@@ -286,6 +297,7 @@ coalition_run() { # round clients workload coalition-load options...
 
 pgbench_run() { # round clients isolation label
   log "round $1, $2 clients: pgbench $4 ..."
+  checkpoint
   PGOPTIONS="-c default_transaction_isolation=$3" run "$tmp/pgbench.out" "$PGBIN/pgbench" -n -M prepared -c "$2" -j 2 \
     -T "$SECONDS_PER_RUN" --max-tries=100 "$bench_url" || true
   local tps
@@ -320,7 +332,12 @@ for round in $(seq "$ROUNDS"); do
         mix) coalition_run "$round" "$clients" mix "${common[@]}" -mix "$MIX" -members "$MEMBERS" ;;
         regulars) coalition_run "$round" "$clients" regulars "${common[@]}" -mix "$MIX" -cards "$tmp/regulars" ;;
         hot-member) coalition_run "$round" "$clients" hot-member "${common[@]}" -mix accrue=1 -members 1 ;;
-        hot-partner) coalition_run "$round" "$clients" hot-partner "${common[@]}" -mix accrue=1 -members "$MEMBERS" -partners "$HOT_PARTNER" ;;
+        hot-partner)
+          restore_limit="$original_limit"
+          hot_limit "$HOT_PARTNER_LIMIT" || die "could not cap $HOT_PARTNER"
+          coalition_run "$round" "$clients" hot-partner "${common[@]}" -mix accrue=1 -members "$MEMBERS" -partners "$HOT_PARTNER"
+          hot_limit "$original_limit" || die "could not set $HOT_PARTNER's liability limit back to $original_limit"
+          restore_limit="" ;;
         ceiling) coalition_run "$round" "$clients" ceiling -stub -requests 0 -mix accrue=1 -members "$MEMBERS" ;;
         half-load)
           # Accruals paced at half the rate the accrue run of this round and
