@@ -468,17 +468,7 @@ func TestFinanceDownloadsAReportWhoseCSVTotalsMatchTheLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	do(t, ctx, chromedp.Click(chromedp.CSS("#csv")))
-	file := filepath.Join(dir, "settlement-"+day+".csv")
-	var data []byte
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if data, err = os.ReadFile(file); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no download at %s", file)
-		}
-		time.Sleep(50 * time.Millisecond) // polling for the file; the assertion is its content
-	}
+	data := downloaded(t, dir, "settlement-"+day+".csv")
 	rows, err := csv.NewReader(strings.NewReader(string(data))).ReadAll()
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -132,13 +131,7 @@ func (s *server) offersPage(w http.ResponseWriter, r *http.Request, v offersView
 		}
 	}
 	if refused != nil {
-		st := status.Convert(refused)
-		d.Problem = st.Message()
-		for _, det := range st.Details() {
-			if br, ok := det.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
-				d.Field = br.GetFieldViolations()[0].GetField()
-			}
-		}
+		d.Problem, d.Field = refusal(refused)
 	}
 	pd := portalData{Data: d}
 	if v.portal != nil {

@@ -127,19 +127,25 @@ func (s *server) segmentsPage(w http.ResponseWriter, r *http.Request, sess *sess
 		d.Query = template.URL(url.Values{"partner": {partner}}.Encode())
 	}
 	if refused != nil {
-		st := status.Convert(refused)
-		d.Problem = st.Message()
-		for _, det := range st.Details() {
-			if br, ok := det.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
-				d.Field = br.GetFieldViolations()[0].GetField()
-			}
-		}
+		d.Problem, d.Field = refusal(refused)
 	}
 	if portal {
 		s.portalRender(w, r, c, "segments", "segments.title", d, code)
 		return
 	}
 	s.render(w, r, "segments", page{Title: "segments.title", Session: sess, Data: portalData{Data: d}, Status: code})
+}
+
+// refusal is what a form's page says of a refused request: the service's
+// message, and the field it names, if any, to mark on the form.
+func refusal(err error) (problem, field string) {
+	st := status.Convert(err)
+	for _, det := range st.Details() {
+		if br, ok := det.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
+			field = br.GetFieldViolations()[0].GetField()
+		}
+	}
+	return st.Message(), field
 }
 
 // segmentsCSV exports the segments table.
