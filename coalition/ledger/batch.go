@@ -164,6 +164,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 
 	// Round trip 1: rules, terms and window, members, keys.
 	q := &pgx.Batch{}
+	l.queueGenericPlans(q)
 	rulesInForce := func() (rules.RuleSet, error) { return rules.RuleSet{}, nil }
 	if l.rules != nil {
 		rulesInForce = l.rules.QueueInForce(q, now)
@@ -735,4 +736,19 @@ func drawsOnShared(e rules.Earning) bool {
 		}
 	}
 	return false
+}
+
+// queueGenericPlans has PostgreSQL plan the transaction's statements once
+// per connection. A set-based statement's parameters are arrays, whose
+// length a generic plan cannot know, so under the default plan_cache_mode
+// PostgreSQL judged every generic plan costlier than a custom one and
+// planned these statements again at every execution: 0.9 ms of the
+// database's CPU per batch at 16 clients, more than their execution
+// (docs/BENCHMARKS.md, "Planned once"). The generic plans are the custom
+// ones without the arrays' lengths: the same index probes. CockroachDB
+// caches its plans its own way and is left to it.
+func (l *Ledger) queueGenericPlans(q *pgx.Batch) {
+	if !l.tx.CockroachDB() {
+		q.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	}
 }

@@ -74,6 +74,7 @@ func (l *Ledger) ExpireLots(ctx context.Context, limit int) (int, error) {
 // members in one round trip, their lots in a second, every row in a third.
 func (l *Ledger) expirePage(ctx context.Context, tx pgx.Tx, limit int, now time.Time) (int, error) {
 	q := &pgx.Batch{}
+	l.queueGenericPlans(q)
 	var date time.Time
 	windowOpen := true
 	q.Queue(`SELECT business_date FROM settlement_windows AS w WHERE status = 'open'` + lockWindow).QueryRow(func(row pgx.Row) error {
