@@ -131,6 +131,62 @@ var invariants = []struct {
 		FROM offers AS o JOIN promotion_budgets AS b ON b.promotion = 'offer:' || o.code
 		GROUP BY o.code, o.budget_points
 		HAVING SUM(b.granted) > o.budget_points`, nil},
+	// The posting tables' references are not foreign keys (migration
+	// 0025): each is checked here, by an anti-join that finds a row naming
+	// a row that does not exist.
+	{"every posting row names rows that exist", `
+		SELECT 'transaction ' || t.id::TEXT || ' names ' || x.what
+		FROM transactions AS t
+		CROSS JOIN LATERAL (
+			SELECT 'no member ' || t.member_id::TEXT WHERE NOT EXISTS (SELECT 1 FROM members AS m WHERE m.id = t.member_id)
+			UNION ALL
+			SELECT 'no partner ' || t.partner_id::TEXT WHERE NOT EXISTS (SELECT 1 FROM partners AS p WHERE p.id = t.partner_id)) AS x(what)
+		UNION ALL
+		SELECT 'entry ' || e.transaction_id::TEXT || '/' || e.seq::TEXT || ' names ' || x.what
+		FROM entries AS e
+		CROSS JOIN LATERAL (
+			SELECT 'no transaction' WHERE NOT EXISTS (SELECT 1 FROM transactions AS t WHERE t.id = e.transaction_id)
+			UNION ALL
+			SELECT 'no account ' || e.account_id::TEXT WHERE NOT EXISTS (SELECT 1 FROM accounts AS a WHERE a.id = e.account_id)) AS x(what)
+		UNION ALL
+		SELECT 'earn line ' || l.transaction_id::TEXT || '/' || l.seq::TEXT || ' names ' || x.what
+		FROM earn_lines AS l
+		CROSS JOIN LATERAL (
+			SELECT 'no transaction' WHERE NOT EXISTS (SELECT 1 FROM transactions AS t WHERE t.id = l.transaction_id)
+			UNION ALL
+			SELECT 'no funder ' || l.funder_id::TEXT WHERE NOT EXISTS (SELECT 1 FROM partners AS p WHERE p.id = l.funder_id)
+			UNION ALL
+			SELECT 'no lot ' || l.lot_id::TEXT WHERE l.lot_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lots AS o WHERE o.id = l.lot_id)) AS x(what)
+		UNION ALL
+		SELECT 'lot ' || o.id::TEXT || ' names ' || x.what
+		FROM lots AS o
+		CROSS JOIN LATERAL (
+			SELECT 'no transaction' WHERE NOT EXISTS (SELECT 1 FROM transactions AS t WHERE t.id = o.transaction_id)
+			UNION ALL
+			SELECT 'no member ' || o.member_id::TEXT WHERE NOT EXISTS (SELECT 1 FROM members AS m WHERE m.id = o.member_id)
+			UNION ALL
+			SELECT 'no issuer ' || o.issuer_id::TEXT WHERE NOT EXISTS (SELECT 1 FROM partners AS p WHERE p.id = o.issuer_id)) AS x(what)
+		UNION ALL
+		SELECT 'consumption ' || c.id::TEXT || ' names ' || x.what
+		FROM lot_consumptions AS c
+		CROSS JOIN LATERAL (
+			SELECT 'no transaction' WHERE NOT EXISTS (SELECT 1 FROM transactions AS t WHERE t.id = c.transaction_id)
+			UNION ALL
+			SELECT 'no lot ' || c.lot_id::TEXT WHERE NOT EXISTS (SELECT 1 FROM lots AS o WHERE o.id = c.lot_id)
+			UNION ALL
+			SELECT 'no member ' || c.member_id::TEXT WHERE NOT EXISTS (SELECT 1 FROM members AS m WHERE m.id = c.member_id)
+			UNION ALL
+			SELECT 'no issuer ' || c.issuer_id::TEXT WHERE NOT EXISTS (SELECT 1 FROM partners AS p WHERE p.id = c.issuer_id)
+			UNION ALL
+			SELECT 'no redeemer ' || c.redeemer_id::TEXT
+			WHERE c.redeemer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM partners AS p WHERE p.id = c.redeemer_id)
+			UNION ALL
+			SELECT 'no settlement window ' || c.business_date::TEXT
+			WHERE NOT EXISTS (SELECT 1 FROM settlement_windows AS w WHERE w.business_date = c.business_date)) AS x(what)
+		UNION ALL
+		SELECT 'idempotency key ' || k.key || ' names no partner ' || k.partner_id::TEXT
+		FROM idempotency_keys AS k
+		WHERE NOT EXISTS (SELECT 1 FROM partners AS p WHERE p.id = k.partner_id)`, nil},
 	{"every posting belongs to a window", `
 		SELECT 'transaction ' || t.id::TEXT || ' names no settlement window'
 		FROM transactions AS t LEFT JOIN settlement_windows AS w ON w.business_date = t.business_date

@@ -568,6 +568,43 @@ func TestCheckReportsABrokenLedger(t *testing.T) {
 	}
 }
 
+// The posting tables' references are checked by the ledger, not by
+// foreign keys (migration 0025): a row naming what does not exist is a
+// breach the check reports, whichever table and column it is in.
+func TestCheckReportsAPostingThatNamesWhatDoesNotExist(t *testing.T) {
+	for _, c := range []struct{ name, sql, want string }{
+		{"a transaction's member", `UPDATE transactions SET member_id = $1 WHERE id = $2`, "no member"},
+		{"a transaction's partner", `UPDATE transactions SET partner_id = $1 WHERE id = $2`, "no partner"},
+		{"an entry's account", `UPDATE entries SET account_id = $1 WHERE transaction_id = $2 AND seq = 1`, "no account"},
+		{"an earn line's funder", `UPDATE earn_lines SET funder_id = $1 WHERE transaction_id = $2`, "no funder"},
+		{"a lot's issuer", `UPDATE lots SET issuer_id = $1 WHERE transaction_id = $2`, "no issuer"},
+		{"a consumption's redeemer", `UPDATE lot_consumptions SET redeemer_id = $1 WHERE lot_id = (SELECT id FROM lots WHERE transaction_id = $2)`, "no redeemer"},
+		{"a key's partner", `UPDATE idempotency_keys SET partner_id = $1 WHERE partner_id = (SELECT partner_id FROM transactions WHERE id = $2)`, "names no partner"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			m := f.enroll(f.cafe)
+			earn := f.accrue(f.cafe, m, 100_000)
+			f.redeem(f.fuel, m, 10)
+			f.checkClean()
+			tag, err := f.pool.Exec(f.ctx, c.sql, uuid.New(), earn.Transaction.ID)
+			if err != nil || tag.RowsAffected() == 0 {
+				t.Fatalf("tamper: %v, %d rows", err, tag.RowsAffected())
+			}
+			breaches, err := f.l.Check(f.ctx, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range breaches {
+				if b.Invariant == "every posting row names rows that exist" && strings.Contains(b.Detail, c.want) {
+					return
+				}
+			}
+			t.Errorf("check missed the dangling reference (%s); reported %v", c.want, breaches)
+		})
+	}
+}
+
 func TestExpiredPointsBecomeBreakageOfTheirIssuer(t *testing.T) {
 	f := newFixture(t)
 	m := f.enroll(f.cafe)
