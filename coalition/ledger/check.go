@@ -131,6 +131,22 @@ var invariants = []struct {
 		FROM offers AS o JOIN promotion_budgets AS b ON b.promotion = 'offer:' || o.code
 		GROUP BY o.code, o.budget_points
 		HAVING SUM(b.granted) > o.budget_points`, nil},
+	{"a partner's outstanding running figure is its earns and bonuses less what was consumed of its lots", `
+		WITH issued AS (
+			SELECT partner_id, business_date, SUM(points) AS points
+			FROM (SELECT partner_id, business_date, points FROM transactions WHERE kind IN ('earn', 'bonus')
+			      UNION ALL
+			      SELECT issuer_id, business_date, -points FROM lot_consumptions) AS x
+			GROUP BY partner_id, business_date),
+		figure AS (
+			SELECT partner_id, business_date, SUM(points) AS points
+			FROM partner_day_outstanding
+			GROUP BY partner_id, business_date)
+		SELECT 'partner ' || COALESCE(f.partner_id, i.partner_id)::TEXT || ' on ' || COALESCE(f.business_date, i.business_date)::TEXT
+		       || ': running figure ' || COALESCE(f.points, 0)::TEXT || ', postings ' || COALESCE(i.points, 0)::TEXT
+		FROM figure AS f
+		FULL JOIN issued AS i ON i.partner_id = f.partner_id AND i.business_date = f.business_date
+		WHERE COALESCE(f.points, 0) <> COALESCE(i.points, 0)`, nil},
 	// The posting tables' references are not foreign keys (migration
 	// 0025): each is checked here, by an anti-join that finds a row naming
 	// a row that does not exist.

@@ -605,6 +605,27 @@ func TestCheckReportsAPostingThatNamesWhatDoesNotExist(t *testing.T) {
 	}
 }
 
+func TestCheckReportsAnOutstandingFigureThatDisagreesWithThePostings(t *testing.T) {
+	f := newFixture(t)
+	m := f.enroll(f.cafe)
+	f.accrue(f.cafe, m, 100_000)
+	f.redeem(f.fuel, m, 10)
+	f.checkClean()
+	if _, err := f.pool.Exec(f.ctx, `
+		UPDATE partner_day_outstanding SET points = points + 1
+		WHERE (partner_id, business_date, shard) = (SELECT partner_id, business_date, shard FROM partner_day_outstanding
+		                                            WHERE partner_id = $1 LIMIT 1)`, f.cafe.ID); err != nil {
+		t.Fatal(err)
+	}
+	breaches, err := f.l.Check(f.ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(breaches) != 1 || !strings.HasPrefix(breaches[0].Invariant, "a partner's outstanding running figure") {
+		t.Fatalf("check reported %v; want the cafe's outstanding figure off by one", breaches)
+	}
+}
+
 func TestExpiredPointsBecomeBreakageOfTheirIssuer(t *testing.T) {
 	f := newFixture(t)
 	m := f.enroll(f.cafe)

@@ -23,10 +23,10 @@ type liability struct {
 var errOutstandingUnread = errors.New("the partner has a liability limit: outstanding points not read yet")
 
 // readOutstanding reads the partner's outstanding points outside the
-// posting's transaction, at READ COMMITTED: inside it, the read of every
-// recent earn of the partner would make all of the partner's accruals
-// conflict with each other. The cap is therefore soft by at most the points
-// of accruals running at the same moment. The cap itself is read with the
+// posting's transaction, at READ COMMITTED and without a lock: locking the
+// figure's rows would queue every posting of the partner behind each
+// other. The cap is therefore soft by at most the points of accruals
+// running at the same moment. The cap itself is read with the
 // partner's terms, inside the posting (loadContext), so that a partner
 // without one pays for nothing: Accrue reads this only for partners it has
 // seen capped.
@@ -37,14 +37,8 @@ func (l *Ledger) readOutstanding(ctx context.Context, partner coalition.PartnerI
 			WITH last AS (SELECT max(business_date) AS day FROM clearing_reports)
 			SELECT COALESCE((SELECT pl.outstanding FROM partner_liabilities AS pl, last
 			                 WHERE pl.partner_id = $1 AND pl.business_date = last.day), 0)
-			     + COALESCE((SELECT SUM(t.points) FROM transactions AS t, last
-			                 WHERE t.partner_id = $1 AND t.kind = 'earn'
-			                   AND (last.day IS NULL OR t.business_date > last.day)), 0)
-			     + COALESCE((SELECT SUM(t.points) FROM transactions AS t, last
-			                 WHERE t.partner_id = $1 AND t.kind = 'bonus'
-			                   AND (last.day IS NULL OR t.business_date > last.day)), 0)
-			     - COALESCE((SELECT SUM(c.points) FROM lot_consumptions AS c, last
-			                 WHERE c.issuer_id = $1 AND (last.day IS NULL OR c.business_date > last.day)), 0)`,
+			     + COALESCE((SELECT SUM(o.points) FROM partner_day_outstanding AS o, last
+			                 WHERE o.partner_id = $1 AND (last.day IS NULL OR o.business_date > last.day)), 0)`,
 			partner).Scan(&outstanding)
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -310,6 +311,9 @@ func (p *posting) queue(w *writes) error {
 	if p.tx.ID != uuid.Nil {
 		w.txs.add(p.tx, p.category)
 		w.spent(p.tx)
+		if p.tx.Kind == KindEarn || p.tx.Kind == KindBonus {
+			w.issued(p.tx.PartnerID, p.tx.BusinessDate, p.tx.Points)
+		}
 	}
 	if h := p.holdUpdate; h != nil {
 		w.holdUpdates = append(w.holdUpdates, *h)
@@ -346,6 +350,7 @@ func (p *posting) queue(w *writes) error {
 	}
 	for _, c := range p.consumptions {
 		w.consumptions.add(c, p.tx)
+		w.issued(c.lot.IssuerID, p.tx.BusinessDate, -c.points)
 	}
 	return nil
 }
@@ -369,6 +374,11 @@ type writes struct {
 	dayOrder     []memberDay
 	daySpend     map[spendDay]int64
 	spendOrder   []spendDay
+	// outstanding is what the postings add to their partners' outstanding
+	// points, by business day (partner_day_outstanding), in the shard
+	// this transaction writes.
+	outstanding map[partnerDay]coalition.Points
+	shard       int
 	// passEvents: write the postings' events to the wallet passes' outbox.
 	passEvents bool
 	// newLots are the lots the postings made, in order, for a batch to
@@ -427,6 +437,31 @@ func (w *writes) spent(t Transaction) {
 	w.daySpend[k] += n
 }
 
+// partnerDay is a partner's business day (the outstanding points'
+// running figure, partner_day_outstanding).
+type partnerDay struct {
+	partner coalition.PartnerID
+	day     string
+}
+
+// outstandingShards is how many rows each (partner, business day) of
+// partner_day_outstanding is spread over. A transaction writes one of
+// them, chosen at random, so two concurrent postings of a partner wait for
+// each other only if they draw the same one.
+const outstandingShards = 16
+
+// issued adds points to a partner's outstanding of a business day: an
+// earn's or a bonus's points, less the points consumed of the partner's
+// lots (a consumption giving points back, a refund of a redemption, adds
+// them again). Every posting passes here (posting.queue), so every writer
+// of an earn, a bonus or a consumption keeps the figure, in its own
+// transaction.
+func (w *writes) issued(partner coalition.PartnerID, day string, points coalition.Points) {
+	if points != 0 {
+		w.outstanding[partnerDay{partner, day}] += points
+	}
+}
+
 // utcDay is the UTC calendar day of t, as member_day_spend keys it (and
 // as `(created_at AT TIME ZONE 'UTC')::DATE` computes it).
 func utcDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
@@ -435,7 +470,8 @@ func utcDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 // their postings when the coalition offers passes (Config.PassEvents).
 func (l *Ledger) newWrites() *writes {
 	return &writes{lotDelta: deltas{at: map[uuid.UUID]int{}}, debtDelta: deltas{at: map[uuid.UUID]int{}},
-		dayPoints: map[memberDay]coalition.Points{}, daySpend: map[spendDay]int64{}, passEvents: l.passEvents.Load()}
+		dayPoints: map[memberDay]coalition.Points{}, daySpend: map[spendDay]int64{}, passEvents: l.passEvents.Load(),
+		outstanding: map[partnerDay]coalition.Points{}, shard: rand.IntN(outstandingShards)}
 }
 
 func (w *writes) send(ctx context.Context, tx pgx.Tx) error {
@@ -608,6 +644,31 @@ func (w *writes) queue(b *pgx.Batch) {
 			FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS u(member_id, day, spend_minor)
 			ON CONFLICT (member_id, day) DO UPDATE SET spend_minor = member_day_spend.spend_minor + excluded.spend_minor`,
 			members, days, spend)
+	}
+	if len(w.outstanding) > 0 {
+		// In (partner, day) order: two transactions that draw the same
+		// shard take its rows in the same order.
+		keys := make([]partnerDay, 0, len(w.outstanding))
+		for k := range w.outstanding {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b partnerDay) int {
+			if c := bytes.Compare(a.partner[:], b.partner[:]); c != 0 {
+				return c
+			}
+			return strings.Compare(a.day, b.day)
+		})
+		partners, days, points := make([]uuid.UUID, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
+		for i, k := range keys {
+			partners[i], days[i], points[i] = uuid.UUID(k.partner), k.day, int64(w.outstanding[k])
+		}
+		b.Queue(`
+			INSERT INTO partner_day_outstanding (partner_id, business_date, shard, points)
+			SELECT partner_id, business_date::date, $3, points
+			FROM unnest($1::uuid[], $2::text[], $4::bigint[]) AS u(partner_id, business_date, points)
+			ON CONFLICT (partner_id, business_date, shard)
+			DO UPDATE SET points = partner_day_outstanding.points + excluded.points`,
+			partners, days, w.shard, points)
 	}
 	if u := w.couponUse; u != nil {
 		offers.QueueUse(b, u.code, u.earn, u.member, u.partner, u.at)
