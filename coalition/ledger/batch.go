@@ -473,15 +473,28 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		for _, id := range spenders {
 			purses[coalition.MemberID(id)] = &purse{}
 		}
-		queuePurses(q, spenders, now, purses)
+		queuePurses(q, spenders, now, l.purseHead, purses)
 	}
 	// What the refunds need of the transactions they name.
 	queueRefunded(q, originals, memberIDs)
 	if err := tx.SendBatch(ctx, q).Close(); err != nil {
 		return fmt.Errorf("batch: member state: %w", err)
 	}
+	refunding := map[coalition.MemberID]bool{}
+	for _, it := range items {
+		if it.r.refund != nil {
+			refunding[it.m.ID] = true
+		}
+	}
 	for id, pu := range purses {
 		pu.debts = facts[id].debts // shared: an earn that pays a debt lowers what is owed
+		// A truncated purse serves spends from its first lots. A debt is
+		// paid from any lot, and a refund gives points back to lots the
+		// purse may not hold: such members' requests run alone, on
+		// their whole purse.
+		if pu.truncated && (len(pu.debts) > 0 || refunding[id]) {
+			aloneMember[id] = true
+		}
 	}
 	oneCopyOfEachLot(purses, originals)
 

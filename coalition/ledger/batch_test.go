@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -525,5 +526,44 @@ func TestAKeyRepeatedInABatchOfCapturesVoidsAndRefunds(t *testing.T) {
 		t.Fatalf("refund and its repeat: %+v, %+v", res[2], res[3])
 	}
 	f.wantBalance(m, 28, 0, 15, 0) // given back once
+	f.checkClean()
+}
+
+// A batch reads only the first lots of a spender's purse (Config.PurseHead,
+// one here). A spend those cover is applied in the batch, from them; a
+// spend they do not cover runs alone, on the whole purse: it must take the
+// lots the batch did not read before the one an accrual in the batch just
+// made, as clearing charges each spend to the issuers of the lots it took.
+func TestABatchSpendsFromTheFirstLotsItReads(t *testing.T) {
+	f := newFixtureWith(t, ledger.Config{PurseHead: 1})
+	m := f.enroll(f.cafe)
+	ref := ledger.MemberRef{ID: m.ID}
+	f.accrue(f.cafe, m, 100_000) // 50, the first to expire
+	f.clock.Advance(time.Hour)
+	f.accrue(f.cinema, m, 100_000) // 30
+	f.clock.Advance(time.Hour)
+	earn := func() ledger.Op {
+		k := f.key()
+		return ledger.Op{Partner: f.cafe.ID, Accrual: ledger.Accrual{IdempotencyKey: k, OrderID: k, Member: ref, Purchase: rub(100_000)}}
+	}
+	spend := func(n coalition.Points) ledger.Op {
+		k := f.key()
+		return ledger.Op{Partner: f.fuel.ID, Redemption: &ledger.Redemption{IdempotencyKey: k, OrderID: k, Member: ref, Points: n}}
+	}
+	res := f.l.Together(f.ctx, []ledger.Op{earn(), spend(20), spend(40)})
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("request %d: %v", i, r.Err)
+		}
+	}
+	if res[1].Alone || !res[2].Alone {
+		t.Fatalf("alone: %v, %v; want the 20 points (covered by the first lot) in the batch, the 40 alone", res[1].Alone, res[2].Alone)
+	}
+	// 20 then 30 of the café's first lot, 10 of the cinema's; the
+	// café's new lot is untouched.
+	if got, want := f.lotsOf(m), "cafe:50/0 cinema:30/20 cafe:50/50"; got != want {
+		t.Fatalf("lots %s, want %s", got, want)
+	}
+	f.wantBalance(m, 70, 0, 0, 0)
 	f.checkClean()
 }

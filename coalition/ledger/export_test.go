@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/coalition-loyalty/coalition/coalition"
 )
 
@@ -77,4 +79,34 @@ func (l *Ledger) QualifyingSpend(ctx context.Context, member coalition.MemberID,
 // per member, for BenchmarkExpireLots to compare with ExpireLots.
 func (l *Ledger) ExpireLotsPerMember(ctx context.Context, limit int) (int, error) {
 	return l.expireLotsPerMember(ctx, limit)
+}
+
+// BalanceFromPurse is a member's balance added up in Go from every open
+// lot of its purse, as the ledger's postings see them: the oracle of
+// readBalance, which adds them up in the database.
+func (l *Ledger) BalanceFromPurse(ctx context.Context, member coalition.MemberID) (Balance, error) {
+	var b Balance
+	now := l.now()
+	err := l.tx.Read(ctx, func(tx pgx.Tx) error {
+		pu, err := loadPurse(ctx, tx, member, now)
+		if err != nil {
+			return err
+		}
+		b = Balance{MemberID: member, Available: pu.available(now), Pending: pu.pending(now), Locked: pu.locked(),
+			Held: pu.held, Debt: pu.owed(), AsOf: now}
+		for _, t := range pu.lots { // soonest to expire first
+			if t.ExpiresAt.Sub(now) <= ExpiryHorizon {
+				b.Expiring30d += t.Remaining
+			}
+			switch {
+			case b.NextExpiryAt == nil:
+				at := t.ExpiresAt.UTC()
+				b.NextExpiryAt, b.NextExpiryPoints = &at, t.Remaining
+			case t.ExpiresAt.Equal(*b.NextExpiryAt):
+				b.NextExpiryPoints += t.Remaining
+			}
+		}
+		return nil
+	})
+	return b, err
 }

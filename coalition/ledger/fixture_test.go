@@ -42,7 +42,7 @@ var start = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 
 func newFixture(t testing.TB) *fixture { return newFixtureWith(t, ledger.Config{}) }
 
-// newFixtureWith takes the ledger's batching and pass events settings from lc.
+// newFixtureWith takes the ledger's batching, purse head and pass events settings from lc.
 func newFixtureWith(t testing.TB, lc ledger.Config) *fixture {
 	t.Helper()
 	ctx := context.Background()
@@ -74,7 +74,7 @@ func newFixtureWith(t testing.TB, lc ledger.Config) *fixture {
 	}
 	store := rules.NewStore(rules.StoreConfig{Tx: runner, Clock: c.Now})
 	f := &fixture{t: t, ctx: ctx, pool: pool, runner: runner, clock: c, rules: store, protocol: proto,
-		l: ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher, Rules: store, Lanes: lc.Lanes, BatchCap: lc.BatchCap, PassEvents: lc.PassEvents})}
+		l: ledger.New(ledger.Config{Tx: runner, Clock: c.Now, Phones: hasher, Rules: store, Lanes: lc.Lanes, BatchCap: lc.BatchCap, PassEvents: lc.PassEvents, PurseHead: lc.PurseHead})}
 	if err := f.l.Bootstrap(ctx, ledger.Settings{Name: "Test", Currency: "RUB", TimeZone: "Europe/Moscow", PointValueMinor: 100}); err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,11 @@ type Config struct {
 	// (DefaultLanes() if zero); negative: every accrual in a transaction of
 	// its own. BatchCap bounds a batch (DefaultBatchCap if zero).
 	Lanes, BatchCap int
+	// PurseHead is how many of a member's open lots, soonest to expire,
+	// a batch reads for the member's spends (DefaultPurseHead if zero):
+	// a spend they do not cover runs in a transaction of its own, on all
+	// of them.
+	PurseHead int
 	// Tracer traces each batch of the lanes, linked to its requests' spans
 	// (no tracing if nil).
 	Tracer trace.Tracer
@@ -66,6 +71,7 @@ type Ledger struct {
 	funderCache map[string]funder
 	phones      phone.Hasher
 	holdTTL     time.Duration
+	purseHead   int
 	// capped remembers the partners last seen with a liability limit, whose
 	// accruals read the outstanding points before their transaction.
 	capped sync.Map // coalition.PartnerID → struct{}
@@ -89,6 +95,10 @@ func New(cfg Config) *Ledger {
 	}
 	if l.holdTTL == 0 {
 		l.holdTTL = 15 * time.Minute
+	}
+	l.purseHead = cfg.PurseHead
+	if l.purseHead <= 0 {
+		l.purseHead = DefaultPurseHead
 	}
 	l.tracer = cfg.Tracer
 	if l.tracer == nil {

@@ -48,6 +48,27 @@ type purse struct {
 	lots  []*lot
 	held  coalition.Points
 	debts []*debt
+	// truncated: lots are only the member's first open lots and first
+	// spendable lots, soonest to expire (a batch reads Config.PurseHead of
+	// each); later ones were not read. Its spendable points are then a
+	// lower bound: enough for a spend they cover, taken in the same order,
+	// and a spend they do not cover is left to a transaction of its own,
+	// which reads every lot.
+	truncated bool
+}
+
+// DefaultPurseHead is how many of a member's open lots a batch reads for
+// the member's spends (Config.PurseHead). A regular customer has hundreds
+// of open lots, and a redemption takes from the first few; reading all of
+// them made a batch with a regular's redemption cost the database more
+// than a hundred accruals (docs/BENCHMARKS.md, "Regulars").
+const DefaultPurseHead = 64
+
+// beyond says whether t, a lot the purse did not read, sorts after the
+// lots a truncated purse holds: between them may be lots it did not read,
+// so t may not be taken before them and stays out of the purse.
+func (p *purse) beyond(t *lot) bool {
+	return p.truncated && (len(p.lots) == 0 || lotOrder(t, p.lots[len(p.lots)-1]) > 0)
 }
 
 func (p *purse) spendable(now time.Time) (n coalition.Points) {
@@ -103,8 +124,12 @@ func lotOrder(a, b *lot) int {
 	return bytes.Compare(a.ID[:], b.ID[:])
 }
 
-// add puts a lot made after the purse was read in its place.
+// add puts a lot made after the purse was read in its place (not in a
+// truncated purse past its last lot: beyond).
 func (p *purse) add(t *lot) {
+	if p.beyond(t) {
+		return
+	}
 	i, _ := slices.BinarySearchFunc(p.lots, t, lotOrder)
 	p.lots = slices.Insert(p.lots, i, t)
 }
@@ -114,7 +139,7 @@ func loadPurse(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now ti
 	purses := map[coalition.MemberID]*purse{member: p}
 	members := []uuid.UUID{uuid.UUID(member)}
 	b := &pgx.Batch{}
-	queuePurses(b, members, now, purses)
+	queuePurses(b, members, now, 0, purses)
 	queueDebts(b, members, func(_ coalition.MemberID, d *debt) { p.debts = append(p.debts, d) })
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
@@ -126,22 +151,64 @@ func loadPurse(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now ti
 // given (debts apart: queueDebts): each member's open lots, soonest to
 // expire first, and what its active holds hold. One posting's purse and a
 // batch's purses are read by the same statements.
-func queuePurses(b *pgx.Batch, members []uuid.UUID, now time.Time, purses map[coalition.MemberID]*purse) {
-	b.Queue(`
-		SELECT member_id, id, issuer_id, points, remaining, earned_at, spendable_from, expires_at, unlock_partner_id
+//
+// With head > 0 (a batch) a purse holds only the member's first head open
+// lots and first head spendable ones, and is truncated if there may be
+// more: its spendable lots are then the first of all the member's
+// spendable lots, which is what a spend takes in order.
+func queuePurses(b *pgx.Batch, members []uuid.UUID, now time.Time, head int, purses map[coalition.MemberID]*purse) {
+	const columns = `id, issuer_id, points, remaining, earned_at, spendable_from, expires_at, unlock_partner_id`
+	sql, args := `
+		SELECT member_id, `+columns+`, true
 		FROM lots
 		WHERE member_id = ANY($1) AND remaining > 0 AND expires_at > $2
-		ORDER BY member_id, expires_at, earned_at, id`, members, now).Query(func(rows pgx.Rows) error {
+		ORDER BY member_id, expires_at, earned_at, id`, []any{members, now}
+	if head > 0 {
+		// first: the row is one of the first head open lots (a lot may
+		// come twice, once from each list).
+		sql, args = `
+			SELECT u.member_id, l.*
+			FROM unnest($1::uuid[]) AS u(member_id)
+			CROSS JOIN LATERAL (
+				(SELECT `+columns+`, true AS first
+				 FROM lots
+				 WHERE member_id = u.member_id AND remaining > 0 AND expires_at > $2
+				 ORDER BY expires_at, earned_at, id
+				 LIMIT $3)
+				UNION ALL
+				(SELECT `+columns+`, false
+				 FROM lots
+				 WHERE member_id = u.member_id AND remaining > 0 AND expires_at > $2
+				   AND spendable_from <= $2 AND unlock_partner_id IS NULL
+				 ORDER BY expires_at, earned_at, id
+				 LIMIT $3)) AS l
+			ORDER BY u.member_id, l.expires_at, l.earned_at, l.id`, append(args, head)
+	}
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
 		var id coalition.MemberID
 		var t lot
+		var first bool
+		firsts := map[coalition.MemberID]int{}
 		_, err := pgx.ForEachRow(rows, []any{&id, &t.ID, &t.IssuerID, &t.Points, &t.Remaining, &t.EarnedAt, &t.SpendableFrom,
-			&t.ExpiresAt, &t.Unlock}, func() error {
+			&t.ExpiresAt, &t.Unlock, &first}, func() error {
+			if first {
+				firsts[id]++
+			}
+			pu := purses[id]
+			if n := len(pu.lots); n > 0 && pu.lots[n-1].ID == t.ID { // the same lot from the other list
+				return nil
+			}
 			tt := t
-			purses[id].lots = append(purses[id].lots, &tt)
+			pu.lots = append(pu.lots, &tt)
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("load lots: %w", err)
+		}
+		if head > 0 {
+			for id, pu := range purses {
+				pu.truncated = firsts[id] >= head
+			}
 		}
 		return nil
 	})

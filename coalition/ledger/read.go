@@ -61,32 +61,57 @@ func (l *Ledger) balance(ctx context.Context, partner *coalition.PartnerID, ref 
 		if err != nil {
 			return err
 		}
-		now := l.now()
-		pu, err := loadPurse(ctx, tx, m.ID, now)
-		if err != nil {
-			return err
-		}
-		b = summarize(m.ID, pu, now)
-		return nil
+		b, err = readBalance(ctx, tx, m.ID, l.now())
+		return err
 	})
 	return b, err
 }
 
-func summarize(member coalition.MemberID, pu *purse, now time.Time) Balance {
-	b := Balance{MemberID: member, Available: pu.available(now), Pending: pu.pending(now), Locked: pu.locked(), Held: pu.held, Debt: pu.owed(), AsOf: now}
-	for _, t := range pu.lots { // soonest to expire first
-		if t.ExpiresAt.Sub(now) <= ExpiryHorizon {
-			b.Expiring30d += t.Remaining
-		}
-		switch {
-		case b.NextExpiryAt == nil:
-			at := t.ExpiresAt.UTC()
-			b.NextExpiryAt, b.NextExpiryPoints = &at, t.Remaining
-		case t.ExpiresAt.Equal(*b.NextExpiryAt):
-			b.NextExpiryPoints += t.Remaining
-		}
+// readBalance sums a member's open lots, active holds and open debts in
+// the database: a regular customer has hundreds of open lots, and a
+// balance sent each of them to the server to be added up there, which
+// took most of the database's time under a mix of regulars' requests
+// (docs/BENCHMARKS.md, "Regulars"). The figures are the purse's
+// (purse.available, pending, locked, held, owed) over the same lots:
+// open (remaining > 0) and not expired at now; spendable from now on; in
+// a joint promotion until unlocked.
+func readBalance(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time) (Balance, error) {
+	b := Balance{MemberID: member, AsOf: now}
+	var spendable, held, owed coalition.Points
+	var next *time.Time
+	q := &pgx.Batch{}
+	q.Queue(`
+		SELECT COALESCE(SUM(remaining) FILTER (WHERE unlock_partner_id IS NULL AND spendable_from <= $2), 0),
+		       COALESCE(SUM(remaining) FILTER (WHERE unlock_partner_id IS NULL AND spendable_from > $2), 0),
+		       COALESCE(SUM(remaining) FILTER (WHERE unlock_partner_id IS NOT NULL), 0),
+		       COALESCE(SUM(remaining) FILTER (WHERE expires_at <= $3), 0),
+		       MIN(expires_at),
+		       COALESCE(SUM(remaining) FILTER (WHERE soonest), 0)
+		FROM (SELECT remaining, spendable_from, expires_at, unlock_partner_id,
+		             expires_at = MIN(expires_at) OVER () AS soonest
+		      FROM lots
+		      WHERE member_id = $1 AND remaining > 0 AND expires_at > $2) AS open`,
+		member, now, now.Add(ExpiryHorizon)).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&spendable, &b.Pending, &b.Locked, &b.Expiring30d, &next, &b.NextExpiryPoints)
+	})
+	q.Queue(`
+		SELECT COALESCE(SUM(points - captured_points), 0) FROM holds
+		WHERE member_id = $1 AND status = 'active' AND expires_at > $2`, member, now).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&held)
+	})
+	q.Queue(`SELECT COALESCE(SUM(remaining), 0) FROM member_debts WHERE member_id = $1 AND remaining > 0`, member).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&owed)
+	})
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		return Balance{}, fmt.Errorf("balance of member %s: %w", member, err)
 	}
-	return b
+	if next != nil {
+		at := next.UTC()
+		b.NextExpiryAt = &at
+	}
+	b.Held, b.Debt = held, owed
+	b.Available = spendable - held - owed
+	return b, nil
 }
 
 // History lists a member's transactions, newest first, a page at a time. A

@@ -392,7 +392,7 @@ func (p *purse) adopt(t *lot, now time.Time) *lot {
 			return have
 		}
 	}
-	if !t.ExpiresAt.After(now) {
+	if !t.ExpiresAt.After(now) || p.beyond(t) {
 		return t
 	}
 	i, _ := slices.BinarySearchFunc(p.lots, t, func(a, b *lot) int {
