@@ -68,6 +68,8 @@ func (stubPartners) ByID(_ context.Context, id coalition.PartnerID) (partners.Pa
 
 func (stubPartners) List(context.Context) ([]partners.Partner, error) { return nil, nil }
 
+func (stubPartners) Changes() uint64 { return 0 }
+
 // startStub serves the stub ledger on a loopback port with the server's gRPC
 // stack (the recovery, authentication and validation interceptors, the
 // partner service's adapters) over TLS with a throwaway self-signed

@@ -479,7 +479,7 @@ func finishContext(ctx context.Context, tx pgx.Tx, c opContext, err error) (opCo
 		return c, fmt.Errorf("load context of partner %s: %w", partner, err)
 	}
 	if c.status != "active" {
-		return c, coalition.Errorf(coalition.PermissionDenied, "", "partner %s is %s", partner, c.status)
+		return c, coalition.Errorf(coalition.PermissionDenied, "", "partner %s is %s", c.code, c.status)
 	}
 	if c.location, err = location(c.zone); err != nil {
 		return c, fmt.Errorf("coalition time zone %q: %w", c.zone, err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,7 +40,16 @@ type Partner struct {
 type Register struct {
 	tx    *txn.Runner
 	clock func() time.Time
+	// statusChanges counts the status changes made through this register,
+	// so that a cache of partners' standing in this process can tell it is
+	// out of date (Changes).
+	statusChanges atomic.Uint64
 }
+
+// Changes counts the partners' status changes made through this register
+// (in this process): a cache of their standing filled before the count
+// last moved is out of date.
+func (r *Register) Changes() uint64 { return r.statusChanges.Load() }
 
 // Config wires a register.
 type Config struct {
@@ -181,6 +191,7 @@ func (r *Register) SetStatus(ctx context.Context, code, status string) error {
 		n = tag.RowsAffected()
 		return err
 	})
+	r.statusChanges.Add(1) // even on failure: the change may have committed
 	if err != nil {
 		return fmt.Errorf("set status of %s: %w", code, err)
 	}

@@ -31,6 +31,9 @@ type Members interface {
 type PartnerList interface {
 	List(ctx context.Context) ([]partners.Partner, error)
 	ByID(ctx context.Context, id coalition.PartnerID) (partners.Partner, error)
+	// Changes counts the status changes made through the register in
+	// this process (partners.Register.Changes).
+	Changes() uint64
 }
 
 // Tier is a member's standing in the coalition's tiers, in minor units of

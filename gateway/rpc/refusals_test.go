@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/coalition-loyalty/coalition/coalition/card"
@@ -322,4 +323,41 @@ func TestASuspendedPartnerIsDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.redeem("cinema", m, 1)
+}
+
+// A partner suspended elsewhere (another replica, or the database itself)
+// while this server's gate still holds its standing as active: the posting
+// methods that rely on the ledger's own check refuse it from the next
+// call on all the same, and write nothing.
+func TestAPartnerSuspendedElsewhereIsRefusedByTheLedger(t *testing.T) {
+	e := newEnv(t)
+	m := e.enroll("cafe")
+	e.accrue("cafe", m, 100_000)
+	burn := e.redeem("cinema", m, 5) // the gate now holds the cinema as active
+	if _, err := e.pool.Exec(context.Background(), `UPDATE partners SET status = 'suspended' WHERE code = 'cinema'`); err != nil {
+		t.Fatal(err)
+	}
+	before := e.written()
+	cinema := e.as("cinema")
+	for name, call := range map[string]func() error{
+		"accrue": func() error {
+			return errOf(e.client.Accrue(cinema, &pb.AccrueRequest{IdempotencyKey: e.key(), Member: byID(m), Purchase: rub(100), OrderId: e.key()}))
+		},
+		"authorize": func() error {
+			return errOf(e.client.Authorize(cinema, &pb.AuthorizeRequest{IdempotencyKey: e.key(), Member: byID(m), Points: 1, OrderId: e.key()}))
+		},
+		"redeem": func() error {
+			return errOf(e.client.Redeem(cinema, &pb.RedeemRequest{IdempotencyKey: e.key(), Member: byID(m), Points: 1, OrderId: e.key()}))
+		},
+		"refund": func() error {
+			return errOf(e.client.Refund(cinema, &pb.RefundRequest{IdempotencyKey: e.key(), TransactionId: burn.GetId(), Amount: &pb.RefundRequest_Points{Points: 1}}))
+		},
+		"balance": func() error { return errOf(e.client.GetBalance(cinema, &pb.GetBalanceRequest{Member: byID(m)})) },
+	} {
+		err := call()
+		if status.Code(err) != codes.PermissionDenied || status.Convert(err).Message() != "partner cinema is suspended" {
+			t.Errorf("%s by a partner suspended elsewhere = %v, want PermissionDenied: partner cinema is suspended", name, err)
+		}
+	}
+	e.wantNothingWritten(before)
 }

@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/apikeys"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
 	coalitionv1 "github.com/coalition-loyalty/coalition/proto/coalition/v1"
 )
 
@@ -289,14 +292,30 @@ func observeStream(r Readiness) grpc.StreamServerInterceptor {
 }
 
 // gate lets a call through when its caller is authenticated, its role may
-// call the method, and, for a partner, the partner is active. It is the one
-// place standing is checked: every service and every kind of credential
-// (certificate, API key, dev credential) passes here.
+// call the method, and, for a partner, the partner is active. Every service
+// and every kind of credential (certificate, API key, dev credential)
+// passes here; standing is checked here for every method but those of
+// standingInTransaction.
 type gate struct {
 	auth     Authenticator
 	partners PartnerList
 	log      *slog.Logger
+	// recent is the partners' standing as last read, for the methods of
+	// standingInTransaction (recentStanding).
+	recent sync.Map // coalition.PartnerID → recentStanding
 }
+
+// recentStanding is a partner's standing as read at a moment, and the
+// register's count of status changes then.
+type recentStanding struct {
+	partner partners.Partner
+	at      time.Time
+	changes uint64
+}
+
+// standingMaxAge is how long a partner's standing, as read, is used for
+// the methods of standingInTransaction.
+const standingMaxAge = time.Second
 
 func (g *gate) authorize(ctx context.Context, method string) (context.Context, error) {
 	if public(method) {
@@ -324,11 +343,35 @@ func (g *gate) authorize(ctx context.Context, method string) (context.Context, e
 	return context.WithValue(ctx, principalKey{}, p), nil
 }
 
+// standingInTransaction are the methods whose ledger operation reads the
+// partner's standing with its terms, in the operation's own transaction,
+// and refuses a partner that is not active as standing does
+// (PermissionDenied, "partner <code> is suspended"), before it writes
+// anything. For them the gate uses the standing it read in the last
+// second (standingMaxAge), unless a status changed through this process's
+// register since: on the partners' hot path, reading it for every request
+// cost a query each, a sixth of the server's CPU under load
+// (docs/BENCHMARKS.md, "The partner's standing"). A partner suspended on
+// another replica is still refused by these methods from the next call on,
+// by the ledger; only a request the gate would have refused before
+// looking at it may, for that second, be refused for what it is instead
+// (an invalid argument). TestASuspendedPartnerIsDenied calls each of them
+// with a valid request.
+var standingInTransaction = map[string]bool{
+	coalitionv1.PartnerService_Accrue_FullMethodName:     true,
+	coalitionv1.PartnerService_Redeem_FullMethodName:     true,
+	coalitionv1.PartnerService_Authorize_FullMethodName:  true,
+	coalitionv1.PartnerService_Capture_FullMethodName:    true,
+	coalitionv1.PartnerService_Void_FullMethodName:       true,
+	coalitionv1.PartnerService_Refund_FullMethodName:     true,
+	coalitionv1.PartnerService_GetBalance_FullMethodName: true,
+}
+
 // standing refuses a partner that is suspended or no longer in the
 // register. It reads the register on every call, so a suspension holds on
 // every replica from the moment it is made.
 func (g *gate) standing(ctx context.Context, method string, id coalition.PartnerID) error {
-	partner, err := g.partners.ByID(ctx, id)
+	partner, err := g.partnerOf(ctx, method, id)
 	if e, ok := coalition.AsError(err); ok && e.Code == coalition.NotFound {
 		return status.Errorf(codes.PermissionDenied, "partner %s is not a member of the coalition", id)
 	}
@@ -339,6 +382,25 @@ func (g *gate) standing(ctx context.Context, method string, id coalition.Partner
 		return status.Errorf(codes.PermissionDenied, "partner %s is %s", partner.Code, partner.Status)
 	}
 	return nil
+}
+
+// partnerOf reads the partner's standing from the register, or, for the
+// methods of standingInTransaction, as read within standingMaxAge.
+func (g *gate) partnerOf(ctx context.Context, method string, id coalition.PartnerID) (partners.Partner, error) {
+	if !standingInTransaction[method] {
+		return g.partners.ByID(ctx, id)
+	}
+	changes := g.partners.Changes()
+	if v, ok := g.recent.Load(id); ok {
+		if r := v.(recentStanding); r.changes == changes && time.Since(r.at) < standingMaxAge {
+			return r.partner, nil
+		}
+	}
+	p, err := g.partners.ByID(ctx, id)
+	if err == nil {
+		g.recent.Store(id, recentStanding{partner: p, at: time.Now(), changes: changes})
+	}
+	return p, err
 }
 
 func authUnary(g *gate) grpc.UnaryServerInterceptor {
