@@ -757,9 +757,10 @@ func drawsOnShared(e rules.Earning) bool {
 // PostgreSQL judged every generic plan costlier than a custom one and
 // planned these statements again at every execution: 0.9 ms of the
 // database's CPU per batch at 16 clients, more than their execution
-// (docs/BENCHMARKS.md, "Planned once"). The generic plans are the custom
-// ones without the arrays' lengths: the same index probes. CockroachDB
-// caches its plans its own way and is left to it.
+// (docs/BENCHMARKS.md, "Planned once, fewer foreign keys, the partner's
+// standing"). The generic plans are the custom ones without the arrays'
+// lengths: the same index probes. CockroachDB caches its plans its own way
+// and is left to it.
 func (l *Ledger) queueGenericPlans(q *pgx.Batch) {
 	if !l.tx.CockroachDB() {
 		q.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)

@@ -60,8 +60,9 @@ type purse struct {
 // DefaultPurseHead is how many of a member's open lots a batch reads for
 // the member's spends (Config.PurseHead). A regular customer has hundreds
 // of open lots, and a redemption takes from the first few; reading all of
-// them made a batch with a regular's redemption cost the database more
-// than a hundred accruals (docs/BENCHMARKS.md, "Regulars").
+// them made a batch with a regular's redemption cost the database more than
+// a hundred accruals (docs/BENCHMARKS.md, "Planned once, fewer foreign
+// keys, the partner's standing").
 const DefaultPurseHead = 64
 
 // beyond says whether t, a lot the purse did not read, sorts after the

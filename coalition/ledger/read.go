@@ -67,14 +67,15 @@ func (l *Ledger) balance(ctx context.Context, partner *coalition.PartnerID, ref 
 	return b, err
 }
 
-// readBalance sums a member's open lots, active holds and open debts in
-// the database: a regular customer has hundreds of open lots, and a
-// balance sent each of them to the server to be added up there, which
-// took most of the database's time under a mix of regulars' requests
-// (docs/BENCHMARKS.md, "Regulars"). The figures are the purse's
-// (purse.available, pending, locked, held, owed) over the same lots:
-// open (remaining > 0) and not expired at now; spendable from now on; in
-// a joint promotion until unlocked.
+// readBalance sums a member's open lots, active holds and open debts in the
+// database: a regular customer has hundreds of open lots, and a balance
+// sent each of them to the server to be added up there, which took most of
+// the database's time under a mix of regulars' requests
+// (docs/BENCHMARKS.md, "Planned once, fewer foreign keys, the partner's
+// standing"). The figures are the purse's (purse.available, pending,
+// locked, held, owed) over the same lots: open (remaining > 0) and not
+// expired at now; spendable from now on; in a joint promotion until
+// unlocked.
 func readBalance(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time) (Balance, error) {
 	b := Balance{MemberID: member, AsOf: now}
 	var spendable, held, owed coalition.Points

@@ -347,16 +347,16 @@ func (g *gate) authorize(ctx context.Context, method string) (context.Context, e
 // partner's standing with its terms, in the operation's own transaction,
 // and refuses a partner that is not active as standing does
 // (PermissionDenied, "partner <code> is suspended"), before it writes
-// anything. For them the gate uses the standing it read in the last
-// second (standingMaxAge), unless a status changed through this process's
-// register since: on the partners' hot path, reading it for every request
-// cost a query each, a sixth of the server's CPU under load
-// (docs/BENCHMARKS.md, "The partner's standing"). A partner suspended on
-// another replica is still refused by these methods from the next call on,
-// by the ledger; only a request the gate would have refused before
-// looking at it may, for that second, be refused for what it is instead
-// (an invalid argument). TestASuspendedPartnerIsDenied calls each of them
-// with a valid request.
+// anything. For them the gate uses the standing it read in the last second
+// (standingMaxAge), unless a status changed through this process's register
+// since: on the partners' hot path, reading it for every request cost a
+// query each, a sixth of the server's CPU under load (docs/BENCHMARKS.md,
+// "Planned once, fewer foreign keys, the partner's standing"). A partner
+// suspended on another replica is still refused by these methods from the
+// next call on, by the ledger; only a request the gate would have refused
+// before looking at it may, for that second, be refused for what it is
+// instead (an invalid argument). TestASuspendedPartnerIsDenied calls each
+// of them with a valid request.
 var standingInTransaction = map[string]bool{
 	coalitionv1.PartnerService_Accrue_FullMethodName:     true,
 	coalitionv1.PartnerService_Redeem_FullMethodName:     true,

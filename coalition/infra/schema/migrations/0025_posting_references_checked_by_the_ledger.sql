@@ -4,10 +4,11 @@
 -- foreign keys. PostgreSQL checks a foreign key by running a query for
 -- every row inserted, which took a quarter of the database's CPU under
 -- partner traffic (about twenty checks per accrual; docs/BENCHMARKS.md,
--- "Foreign keys"); and every writer of these rows takes the ids from rows
--- it read, and locked, in the same transaction (docs/DATABASE.md,
--- "References"). `coalitionctl ledger check` verifies every one of these
--- references ("every posting row names rows that exist").
+-- "Planned once, fewer foreign keys, the partner's standing"); and every
+-- writer of these rows takes the ids from rows it read, and locked, in the
+-- same transaction (docs/DATABASE.md, "References"). `coalitionctl ledger
+-- check` verifies every one of these references ("every posting row names
+-- rows that exist").
 --
 -- Kept: the references that most postings leave empty (a refund's
 -- original, a capture's hold, a consumption's debt, a lot's unlocking

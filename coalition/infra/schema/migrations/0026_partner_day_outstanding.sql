@@ -5,7 +5,8 @@
 -- rows, where it summed every earn, bonus and consumption of the partner
 -- since the last clearing, which grew with the day's traffic (a capped
 -- partner's accruals ran at a quarter of the others' rate;
--- docs/BENCHMARKS.md, "The capped partner's running figure").
+-- docs/BENCHMARKS.md, "Planned once, fewer foreign keys, the partner's
+-- standing").
 --
 -- Written in the transaction of every posting that issues or consumes
 -- points (package ledger, writes.queue), one upsert per transaction. A
