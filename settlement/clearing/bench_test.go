@@ -308,6 +308,18 @@ func (w *benchWindow) generate(ctx context.Context) error {
 			       g.partner[e % 20 + 1], 'expire', 1 + e * 37 % 500, g.day,
 			       g.first_at + INTERVAL '2 hours' + e * INTERVAL '1 millisecond'
 			FROM g, generate_series(g.burns + 1, g.burns + g.expiries) AS e`},
+		// The ledger's running figure of the partners' outstanding
+		// points, recomputed whole (a call may add to a ledger generated
+		// before).
+		{"partner outstanding", `
+			INSERT INTO partner_day_outstanding (partner_id, business_date, shard, points)
+			SELECT partner_id, business_date, 0, SUM(points)
+			FROM (SELECT partner_id, business_date, points FROM transactions WHERE kind IN ('earn', 'bonus')
+			      UNION ALL
+			      SELECT issuer_id, business_date, -points FROM lot_consumptions) AS issued
+			WHERE EXISTS (SELECT 1 FROM g)
+			GROUP BY partner_id, business_date
+			ON CONFLICT (partner_id, business_date, shard) DO UPDATE SET points = excluded.points`},
 	} {
 		t := time.Now()
 		if _, err := conn.Exec(ctx, g+step.sql, args...); err != nil {
