@@ -334,6 +334,14 @@ func TestAPartnerSuspendedElsewhereIsRefusedByTheLedger(t *testing.T) {
 	m := e.enroll("cafe")
 	e.accrue("cafe", m, 100_000)
 	burn := e.redeem("cinema", m, 5) // the gate now holds the cinema as active
+	var holds []*pb.Hold
+	for range 2 {
+		h, err := e.client.Authorize(e.as("cinema"), &pb.AuthorizeRequest{IdempotencyKey: e.key(), Member: byID(m), Points: 2, OrderId: e.key()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		holds = append(holds, h.GetHold())
+	}
 	if _, err := e.pool.Exec(context.Background(), `UPDATE partners SET status = 'suspended' WHERE code = 'cinema'`); err != nil {
 		t.Fatal(err)
 	}
@@ -353,6 +361,12 @@ func TestAPartnerSuspendedElsewhereIsRefusedByTheLedger(t *testing.T) {
 			return errOf(e.client.Refund(cinema, &pb.RefundRequest{IdempotencyKey: e.key(), TransactionId: burn.GetId(), Amount: &pb.RefundRequest_Points{Points: 1}}))
 		},
 		"balance": func() error { return errOf(e.client.GetBalance(cinema, &pb.GetBalanceRequest{Member: byID(m)})) },
+		"capture": func() error {
+			return errOf(e.client.Capture(cinema, &pb.CaptureRequest{IdempotencyKey: e.key(), HoldId: holds[0].GetId()}))
+		},
+		"void": func() error {
+			return errOf(e.client.Void(cinema, &pb.VoidRequest{IdempotencyKey: e.key(), HoldId: holds[1].GetId()}))
+		},
 	} {
 		err := call()
 		if status.Code(err) != codes.PermissionDenied || status.Convert(err).Message() != "partner cinema is suspended" {

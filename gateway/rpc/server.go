@@ -355,8 +355,8 @@ func (g *gate) authorize(ctx context.Context, method string) (context.Context, e
 // suspended on another replica is still refused by these methods from the
 // next call on, by the ledger; only a request the gate would have refused
 // before looking at it may, for that second, be refused for what it is
-// instead (an invalid argument). TestASuspendedPartnerIsDenied calls each
-// of them with a valid request.
+// instead (an invalid argument). TestAPartnerSuspendedElsewhereIsRefusedByTheLedger
+// calls each of them, with a valid request, behind the gate's back.
 var standingInTransaction = map[string]bool{
 	coalitionv1.PartnerService_Accrue_FullMethodName:     true,
 	coalitionv1.PartnerService_Redeem_FullMethodName:     true,
@@ -368,8 +368,10 @@ var standingInTransaction = map[string]bool{
 }
 
 // standing refuses a partner that is suspended or no longer in the
-// register. It reads the register on every call, so a suspension holds on
-// every replica from the moment it is made.
+// register. It reads the register on every call (for the methods of
+// standingInTransaction, a reading at most standingMaxAge old, the ledger
+// refusing meanwhile), so a suspension holds on every replica from the
+// moment it is made.
 func (g *gate) standing(ctx context.Context, method string, id coalition.PartnerID) error {
 	partner, err := g.partnerOf(ctx, method, id)
 	if e, ok := coalition.AsError(err); ok && e.Code == coalition.NotFound {
