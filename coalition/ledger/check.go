@@ -131,6 +131,13 @@ var invariants = []struct {
 		FROM offers AS o JOIN promotion_budgets AS b ON b.promotion = 'offer:' || o.code
 		GROUP BY o.code, o.budget_points
 		HAVING SUM(b.granted) > o.budget_points`, nil},
+	{"a member's open points figure is the remaining points of the member's lots", `
+		SELECT 'member ' || COALESCE(f.member_id, l.member_id)::TEXT || ': open points figure '
+		       || COALESCE(f.points, 0)::TEXT || ', lots ' || COALESCE(l.remaining, 0)::TEXT
+		FROM member_open_points AS f
+		FULL JOIN (SELECT member_id, SUM(remaining) AS remaining FROM lots GROUP BY member_id) AS l
+		       ON l.member_id = f.member_id
+		WHERE COALESCE(f.points, 0) <> COALESCE(l.remaining, 0)`, nil},
 	{"a partner's outstanding running figure is its earns and bonuses less what was consumed of its lots", `
 		WITH issued AS (
 			SELECT partner_id, business_date, SUM(points) AS points

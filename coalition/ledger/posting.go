@@ -397,6 +397,7 @@ func (p *posting) queue(w *writes) error {
 	for _, t := range p.newLots {
 		w.lots.add(t, p.tx)
 		w.newLots = append(w.newLots, t)
+		w.opened(p.tx.MemberID, t.Points)
 	}
 	for i, l := range p.lines {
 		w.lines.add(p.tx.ID, int32(i+1), l)
@@ -406,6 +407,7 @@ func (p *posting) queue(w *writes) error {
 	}
 	for _, c := range p.consumptions {
 		w.lotDelta.add(c.lot.ID, c.points)
+		w.opened(p.tx.MemberID, -c.points)
 	}
 	// Debts in a stable order, so that a replayed run writes the same.
 	debts := make([]*debt, 0, len(p.debtPaid))
@@ -447,6 +449,9 @@ type writes struct {
 	// this transaction writes.
 	outstanding map[partnerDay]coalition.Points
 	shard       int
+	// open is what the postings add to their members' open points
+	// (member_open_points).
+	open map[coalition.MemberID]coalition.Points
 	// passEvents: write the postings' events to the wallet passes' outbox.
 	passEvents bool
 	// newLots are the lots the postings made, in order, for a batch to
@@ -530,6 +535,15 @@ func (w *writes) issued(partner coalition.PartnerID, day string, points coalitio
 	}
 }
 
+// opened adds points to a member's open points: a new lot's points, less
+// what a consumption takes of a lot (a consumption giving points back
+// adds them again).
+func (w *writes) opened(member coalition.MemberID, points coalition.Points) {
+	if points != 0 {
+		w.open[member] += points
+	}
+}
+
 // utcDay is the UTC calendar day of t, as member_day_spend keys it (and
 // as `(created_at AT TIME ZONE 'UTC')::DATE` computes it).
 func utcDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
@@ -539,7 +553,7 @@ func utcDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 func (l *Ledger) newWrites() *writes {
 	return &writes{lotDelta: deltas{at: map[uuid.UUID]int{}}, debtDelta: deltas{at: map[uuid.UUID]int{}},
 		dayPoints: map[memberDay]coalition.Points{}, daySpend: map[spendDay]int64{}, passEvents: l.passEvents.Load(),
-		outstanding: map[partnerDay]coalition.Points{}, shard: rand.IntN(outstandingShards)}
+		outstanding: map[partnerDay]coalition.Points{}, shard: rand.IntN(outstandingShards), open: map[coalition.MemberID]coalition.Points{}}
 }
 
 func (w *writes) send(ctx context.Context, tx pgx.Tx) error {
@@ -737,6 +751,23 @@ func (w *writes) queue(b *pgx.Batch) {
 			ON CONFLICT (partner_id, business_date, shard)
 			DO UPDATE SET points = partner_day_outstanding.points + excluded.points`,
 			partners, days, w.shard, points)
+	}
+	if len(w.open) > 0 {
+		// In member order, as the members were locked.
+		members := make([]uuid.UUID, 0, len(w.open))
+		for m := range w.open {
+			members = append(members, uuid.UUID(m))
+		}
+		slices.SortFunc(members, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		points := make([]int64, len(members))
+		for i, m := range members {
+			points[i] = int64(w.open[coalition.MemberID(m)])
+		}
+		b.Queue(`
+			INSERT INTO member_open_points (member_id, points)
+			SELECT member_id, points FROM unnest($1::uuid[], $2::bigint[]) AS u(member_id, points)
+			ON CONFLICT (member_id) DO UPDATE SET points = member_open_points.points + excluded.points`,
+			members, points)
 	}
 	if u := w.couponUse; u != nil {
 		offers.QueueUse(b, u.code, u.earn, u.member, u.partner, u.at)

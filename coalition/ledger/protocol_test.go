@@ -32,7 +32,7 @@ func newProtocol() *protocol { return &protocol{open: map[*pgx.Conn][]string{}} 
 
 // memberRows are the tables whose rows belong to one member: writing them
 // is what the member's lock protects.
-var memberRows = regexp.MustCompile(`^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+(transactions|lots|lot_consumptions|holds|member_debts|member_tiers|earn_lines|referral_bonuses|member_day_spend|coupon_uses)\b`)
+var memberRows = regexp.MustCompile(`^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+(transactions|lots|lot_consumptions|holds|member_debts|member_tiers|earn_lines|referral_bonuses|member_day_spend|member_open_points|coupon_uses)\b`)
 
 func (p *protocol) statement(conn *pgx.Conn, sql string) {
 	p.mu.Lock()

@@ -67,33 +67,41 @@ func (l *Ledger) balance(ctx context.Context, partner *coalition.PartnerID, ref 
 	return b, err
 }
 
-// readBalance sums a member's open lots, active holds and open debts in the
-// database: a regular customer has hundreds of open lots, and a balance
-// sent each of them to the server to be added up there, which took most of
-// the database's time under a mix of regulars' requests
-// (docs/BENCHMARKS.md, "Planned once, fewer foreign keys, the partner's
-// standing"). The figures are the purse's (purse.available, pending,
-// locked, held, owed) over the same lots: open (remaining > 0) and not
-// expired at now; spendable from now on; in a joint promotion until
-// unlocked.
+// readBalance reads a member's balance from the member's open points
+// (member_open_points, every lot's remaining points) less what of them
+// cannot be spent now, reading only those lots: the expired ones the
+// expiry job has not taken yet, the locked ones, the pending ones (through
+// lots_member_pending, which holds only lots that had a return window),
+// and those expiring within ExpiryHorizon. A regular customer has hundreds
+// of open lots, and summing them all took most of the database's time
+// under a mix of regulars' requests (docs/BENCHMARKS.md, "Planned once,
+// fewer foreign keys, the partner's standing"). The figures are the
+// purse's (purse.available, pending, locked, held, owed) over the same
+// lots: open (remaining > 0) and not expired at now; spendable from now
+// on; in a joint promotion until unlocked. TestBalanceIsThePursesSum holds
+// the two to each other.
 func readBalance(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time) (Balance, error) {
 	b := Balance{MemberID: member, AsOf: now}
-	var spendable, held, owed coalition.Points
+	var open, expired, held, owed coalition.Points
 	var next *time.Time
 	q := &pgx.Batch{}
 	q.Queue(`
-		SELECT COALESCE(SUM(remaining) FILTER (WHERE unlock_partner_id IS NULL AND spendable_from <= $2), 0),
-		       COALESCE(SUM(remaining) FILTER (WHERE unlock_partner_id IS NULL AND spendable_from > $2), 0),
-		       COALESCE(SUM(remaining) FILTER (WHERE unlock_partner_id IS NOT NULL), 0),
-		       COALESCE(SUM(remaining) FILTER (WHERE expires_at <= $3), 0),
-		       MIN(expires_at),
-		       COALESCE(SUM(remaining) FILTER (WHERE soonest), 0)
-		FROM (SELECT remaining, spendable_from, expires_at, unlock_partner_id,
-		             expires_at = MIN(expires_at) OVER () AS soonest
-		      FROM lots
-		      WHERE member_id = $1 AND remaining > 0 AND expires_at > $2) AS open`,
+		SELECT COALESCE((SELECT points FROM member_open_points WHERE member_id = $1), 0),
+		       COALESCE((SELECT SUM(remaining) FROM lots
+		                 WHERE member_id = $1 AND remaining > 0 AND expires_at <= $2), 0),
+		       COALESCE((SELECT SUM(remaining) FROM lots
+		                 WHERE member_id = $1 AND remaining > 0 AND spendable_from > earned_at
+		                   AND spendable_from > $2 AND unlock_partner_id IS NULL AND expires_at > $2), 0),
+		       COALESCE((SELECT SUM(remaining) FROM lots
+		                 WHERE member_id = $1 AND unlock_partner_id IS NOT NULL AND remaining > 0 AND expires_at > $2), 0),
+		       COALESCE((SELECT SUM(remaining) FROM lots
+		                 WHERE member_id = $1 AND remaining > 0 AND expires_at > $2 AND expires_at <= $3), 0),
+		       s.at,
+		       COALESCE((SELECT SUM(remaining) FROM lots
+		                 WHERE member_id = $1 AND remaining > 0 AND expires_at = s.at), 0)
+		FROM (SELECT MIN(expires_at) AS at FROM lots WHERE member_id = $1 AND remaining > 0 AND expires_at > $2) AS s`,
 		member, now, now.Add(ExpiryHorizon)).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&spendable, &b.Pending, &b.Locked, &b.Expiring30d, &next, &b.NextExpiryPoints)
+		return row.Scan(&open, &expired, &b.Pending, &b.Locked, &b.Expiring30d, &next, &b.NextExpiryPoints)
 	})
 	q.Queue(`
 		SELECT COALESCE(SUM(points - captured_points), 0) FROM holds
@@ -111,6 +119,7 @@ func readBalance(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now 
 		b.NextExpiryAt = &at
 	}
 	b.Held, b.Debt = held, owed
+	spendable := open - expired - b.Pending - b.Locked
 	b.Available = spendable - held - owed
 	return b, nil
 }

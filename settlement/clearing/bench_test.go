@@ -308,6 +308,14 @@ func (w *benchWindow) generate(ctx context.Context) error {
 			       g.partner[e % 20 + 1], 'expire', 1 + e * 37 % 500, g.day,
 			       g.first_at + INTERVAL '2 hours' + e * INTERVAL '1 millisecond'
 			FROM g, generate_series(g.burns + 1, g.burns + g.expiries) AS e`},
+		// The ledger's running figure of the members' open points,
+		// recomputed whole.
+		{"member open points", `
+			INSERT INTO member_open_points (member_id, points)
+			SELECT member_id, SUM(remaining) FROM lots
+			WHERE remaining > 0 AND EXISTS (SELECT 1 FROM g)
+			GROUP BY member_id
+			ON CONFLICT (member_id) DO UPDATE SET points = excluded.points`},
 		// The ledger's running figure of the partners' outstanding
 		// points, recomputed whole (a call may add to a ledger generated
 		// before).
