@@ -756,7 +756,7 @@ func drawsOnShared(e rules.Earning) bool {
 // length a generic plan cannot know, so under the default plan_cache_mode
 // PostgreSQL judged every generic plan costlier than a custom one and
 // planned these statements again at every execution: 0.9 ms of the
-// database's CPU per batch at 16 clients, more than their execution
+// database's CPU per batch at 16 clients, nearly as much as running them
 // (docs/BENCHMARKS.md, "Planned once, fewer foreign keys, the partner's
 // standing"). The generic plans are the custom ones without the arrays'
 // lengths: the same index probes. CockroachDB caches its plans its own way
