@@ -78,7 +78,7 @@ func addServerFlags(cmd *cobra.Command, o *options) {
 	f.DurationVar(&o.HTTPLimits.ReadTimeout, "http-read-timeout", 30*time.Second, "time an HTTP client has to send a whole request, body included (headers: 10 s at most)")
 	f.DurationVar(&o.HTTPLimits.WriteTimeout, "http-write-timeout", 2*time.Minute, "time to answer an HTTP request, from the end of its headers (CSV reports stream within it)")
 	f.DurationVar(&o.HTTPLimits.IdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle kept-alive HTTP connection stays open")
-	f.IntVar(&o.Lanes, "ledger-lanes", 0, "group-commit lanes that accruals, redemptions and holds queue into; each commits what queued while its previous batch committed, in one transaction (0: one per core, at least 2; -1: one transaction per accrual)")
+	f.IntVar(&o.Lanes, "ledger-lanes", 0, "group-commit lanes that accruals, redemptions and holds queue into; each commits what queued while its previous batch committed, in one transaction (0: one, which keeps two batches in flight; -1: one transaction per posting)")
 	f.StringVar(&o.PprofAddr, "pprof-listen", "", "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060 (empty: off)")
 	f.StringVar(&o.PublicURL, "public-url", "", "address people open the web pages at, for member links (default https://<http-listen>, http:// in plain HTTP); https:// marks cookies Secure")
 	f.StringSliceVar(&o.TLSHosts, "tls-hosts", []string{"localhost", "127.0.0.1"}, "names and addresses in the server's TLS certificate")

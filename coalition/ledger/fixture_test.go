@@ -42,9 +42,16 @@ var start = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 
 func newFixture(t testing.TB) *fixture { return newFixtureWith(t, ledger.Config{}) }
 
-// newFixtureWith takes the ledger's batching, purse head and pass events settings from lc.
+// newFixtureWith takes the ledger's batching, purse head and pass events
+// settings from lc. Lanes zero means two here, not the server's one: with
+// two, a member named by card in one lane and by id in the other, or a
+// capture queued by its hold beside its member's accrual, meet in
+// batches in flight at once, which the suite must see.
 func newFixtureWith(t testing.TB, lc ledger.Config) *fixture {
 	t.Helper()
+	if lc.Lanes == 0 {
+		lc.Lanes = 2
+	}
 	ctx := context.Background()
 	proto := newProtocol()
 	cfg, err := txn.PoolConfig(pgtest.NewURL(t))
