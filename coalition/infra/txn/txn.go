@@ -66,6 +66,7 @@ func PoolConfig(url string) (*pgxpool.Config, error) {
 	}
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		registerUUID(conn.TypeMap())
+		registerArrays(conn.TypeMap())
 		var version string
 		if err := conn.QueryRow(ctx, `SELECT version()`).Scan(&version); err != nil {
 			return err
