@@ -168,14 +168,71 @@ type lane struct {
 	queue    []*request
 	running  bool
 	inFlight chan struct{} // batches started and not yet answered
+	// busy counts the requests in flight by the member reference they
+	// name (memberKey), to see that the next batch shares a member with a
+	// batch in flight.
+	busy map[string]int
 }
 
 func newLanes(n, batchCap int) *lanes {
 	ls := &lanes{seed: maphash.MakeSeed(), cap: batchCap, lanes: make([]lane, n)}
 	for i := range ls.lanes {
 		ls.lanes[i].inFlight = make(chan struct{}, 2)
+		ls.lanes[i].busy = map[string]int{}
 	}
 	return ls
+}
+
+// memberKey names the member a request names by card or id, or is empty
+// (a phone, a QR token, a hold or a transaction).
+func memberKey(r *request) string {
+	if r.names() != uuid.Nil {
+		return ""
+	}
+	ref := r.member()
+	switch {
+	case ref.ID != (coalition.MemberID{}):
+		return string(ref.ID[:])
+	case ref.CardNumber != "":
+		return "card:" + ref.CardNumber
+	}
+	return ""
+}
+
+// collides says whether a request of next names a member in flight. Call
+// with ln.mu held.
+func (ln *lane) collides(next []*request) bool {
+	if len(ln.busy) == 0 {
+		return false
+	}
+	for _, r := range next {
+		if k := memberKey(r); k != "" && ln.busy[k] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// mark counts batch's requests in flight (add 1) or answered (add -1).
+// Call with ln.mu held.
+func (ln *lane) mark(batch []*request, add int) {
+	for _, r := range batch {
+		if k := memberKey(r); k != "" {
+			if ln.busy[k] += add; ln.busy[k] == 0 {
+				delete(ln.busy, k)
+			}
+		}
+	}
+}
+
+// settle waits until no batch of the lane is in flight.
+func (ln *lane) settle() {
+	for range cap(ln.inFlight) {
+		ln.inFlight <- struct{}{}
+	}
+	for range cap(ln.inFlight) {
+		<-ln.inFlight
+	}
 }
 
 // laneOf keeps one member's requests in one lane, so that a batch applies
@@ -251,18 +308,32 @@ func (l *Ledger) drain(ln *lane) {
 			ln.mu.Unlock()
 			return
 		}
-		batch := ln.queue[:n:n]
-		ln.queue = append([]*request(nil), ln.queue[n:]...)
-		ln.mu.Unlock()
 		// The next batch starts as soon as this one holds its locks, so
 		// that its work overlaps this one's COMMIT (the WAL flush), which
 		// would otherwise leave the lane idle; two batches at most are in
-		// flight. A member in both waits for the first batch's lock, so
-		// the member's requests still apply in order.
+		// flight. A member in both would wait for the first batch's lock,
+		// holding the second batch's transaction open and its size fixed:
+		// such a batch waits here instead, for the batches in flight to
+		// be answered, and takes what queued meanwhile too.
+		if ln.collides(ln.queue[:n]) {
+			ln.mu.Unlock()
+			ln.settle()
+			ln.mu.Lock()
+			n = min(len(ln.queue), l.lanes.cap)
+		}
+		batch := ln.queue[:n:n]
+		ln.queue = append([]*request(nil), ln.queue[n:]...)
+		ln.mark(batch, 1)
+		ln.mu.Unlock()
 		ln.inFlight <- struct{}{}
 		locked := make(chan struct{})
 		go func() {
-			defer func() { <-ln.inFlight }()
+			defer func() {
+				ln.mu.Lock()
+				ln.mark(batch, -1)
+				ln.mu.Unlock()
+				<-ln.inFlight
+			}()
 			l.applyBatch(batch, sync.OnceFunc(func() { close(locked) }))
 		}()
 		<-locked
