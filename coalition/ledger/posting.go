@@ -62,8 +62,11 @@ type purse struct {
 // of open lots, and a redemption takes from the first few; reading all of
 // them made a batch with a regular's redemption cost the database more than
 // a hundred accruals (docs/BENCHMARKS.md, "Planned once, fewer foreign
-// keys, the partner's standing").
-const DefaultPurseHead = 64
+// keys, the partner's standing"). Sixteen cover a redemption of up to
+// sixteen purchases' points; the purse read was still the regulars' most
+// costly statement with 64 (docs/BENCHMARKS.md, "One lane, bigger
+// batches").
+const DefaultPurseHead = 16
 
 // beyond says whether t, a lot the purse did not read, sorts after the
 // lots a truncated purse holds: between them may be lots it did not read,
