@@ -192,7 +192,7 @@ func memberKey(r *request) string {
 	ref := r.member()
 	switch {
 	case ref.ID != (coalition.MemberID{}):
-		return string(ref.ID[:])
+		return "id:" + string(ref.ID[:])
 	case ref.CardNumber != "":
 		return "card:" + ref.CardNumber
 	}
