@@ -10,6 +10,7 @@ import (
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
+	"github.com/coalition-loyalty/coalition/coalition/partners"
 )
 
 // TestABatchAppliesEveryAccrualInOneTransaction: sixteen accruals of four
@@ -219,14 +220,8 @@ func TestABatchSpendsWhatItsEarlierAccrualsEarned(t *testing.T) {
 	f := newFixture(t)
 	m := f.enroll(f.cafe)
 	ref := ledger.MemberRef{CardNumber: m.CardNumber}
-	earn := func() ledger.Op {
-		k := f.key()
-		return ledger.Op{Partner: f.cafe.ID, Accrual: ledger.Accrual{IdempotencyKey: k, OrderID: k, Member: ref, Purchase: rub(100_000)}}
-	}
-	spend := func(n coalition.Points) ledger.Op {
-		k := f.key()
-		return ledger.Op{Partner: f.cinema.ID, Redemption: &ledger.Redemption{IdempotencyKey: k, OrderID: k, Member: ref, Points: n}}
-	}
+	earn := func() ledger.Op { return f.earnOp(f.cafe, ref, 100_000) }
+	spend := func(n coalition.Points) ledger.Op { return f.spendOp(f.cinema, ref, n) }
 	before := f.l.BatchStats()
 	ops := []ledger.Op{earn(), spend(30), spend(30), earn()}
 	res := f.l.Together(f.ctx, ops)
@@ -382,6 +377,20 @@ func TestTwoWholeRefundsOfOneSpendInABatch(t *testing.T) {
 
 // capturesVoidsAndRefunds is one batch of each kind for three members:
 // a capture, a void, a refund of a spend and of a purchase.
+// earnOp is an accrual of a purchase of minor units at p, under a new key
+// that is also its order id.
+func (f *fixture) earnOp(p partners.Partner, ref ledger.MemberRef, minor int64) ledger.Op {
+	k := f.key()
+	return ledger.Op{Partner: p.ID, Accrual: ledger.Accrual{IdempotencyKey: k, OrderID: k, Member: ref, Purchase: rub(minor)}}
+}
+
+// spendOp is a redemption of n points at p, under a new key that is also
+// its order id.
+func (f *fixture) spendOp(p partners.Partner, ref ledger.MemberRef, n coalition.Points) ledger.Op {
+	k := f.key()
+	return ledger.Op{Partner: p.ID, Redemption: &ledger.Redemption{IdempotencyKey: k, OrderID: k, Member: ref, Points: n}}
+}
+
 func (f *fixture) capturesVoidsAndRefunds() []ledger.Op {
 	f.t.Helper()
 	var ops []ledger.Op
@@ -542,14 +551,8 @@ func TestABatchSpendsFromTheFirstLotsItReads(t *testing.T) {
 	f.clock.Advance(time.Hour)
 	f.accrue(f.cinema, m, 100_000) // 30
 	f.clock.Advance(time.Hour)
-	earn := func() ledger.Op {
-		k := f.key()
-		return ledger.Op{Partner: f.cafe.ID, Accrual: ledger.Accrual{IdempotencyKey: k, OrderID: k, Member: ref, Purchase: rub(100_000)}}
-	}
-	spend := func(n coalition.Points) ledger.Op {
-		k := f.key()
-		return ledger.Op{Partner: f.fuel.ID, Redemption: &ledger.Redemption{IdempotencyKey: k, OrderID: k, Member: ref, Points: n}}
-	}
+	earn := func() ledger.Op { return f.earnOp(f.cafe, ref, 100_000) }
+	spend := func(n coalition.Points) ledger.Op { return f.spendOp(f.fuel, ref, n) }
 	res := f.l.Together(f.ctx, []ledger.Op{earn(), spend(20), spend(40)})
 	for i, r := range res {
 		if r.Err != nil {
