@@ -450,12 +450,14 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			return err
 		})
 	}
-	// Both columns of lots_member_locked are named, so that the planner
-	// takes that small index even before the table's statistics exist,
-	// rather than every open lot of the members.
+	// Only lots_member_locked can serve this: the open and expiry
+	// conditions filter the sum, not the scan. With them in the WHERE
+	// clause, a connection's generic plan made while the table was empty
+	// read every open lot of the batch's members (lots_member_open), 340 µs
+	// a batch and growing with their purses (docs/BENCHMARKS.md).
 	q.Queue(`
-		SELECT member_id, unlock_partner_id, SUM(remaining) FROM lots
-		WHERE member_id = ANY($1) AND unlock_partner_id = ANY($2) AND remaining > 0 AND expires_at > $3
+		SELECT member_id, unlock_partner_id, COALESCE(SUM(remaining) FILTER (WHERE remaining > 0 AND expires_at > $3), 0) FROM lots
+		WHERE member_id = ANY($1) AND unlock_partner_id = ANY($2)
 		GROUP BY member_id, unlock_partner_id`, memberIDs, batchPartners, now).Query(func(rows pgx.Rows) error {
 		var k memberPartner
 		var n coalition.Points
