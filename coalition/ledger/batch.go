@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
@@ -35,8 +34,8 @@ import (
 // precedence and every refusal's wording; so the batch's answers are theirs by construction,
 // and it needs no second copy of the rare paths.
 //
-// The transaction is three round trips and a COMMIT whatever the batch's
-// size: (1) the rules, each partner's terms with the window locked in share
+// The transaction is three round trips whatever the batch's size, its
+// BEGIN sent with the first and its COMMIT with the last: (1) the rules, each partner's terms with the window locked in share
 // mode, every member locked FOR UPDATE in one statement in id order (two
 // batches lock their common members in the same order, so they cannot
 // deadlock; with them the members of the holds and transactions named),
@@ -125,10 +124,6 @@ type batchRun struct {
 	refunds     map[*request]RefundResult
 	uncapped    map[coalition.PartnerID]struct{}
 }
-
-// errBatchKeyTaken rolls a batch back when a concurrent request recorded
-// one of its keys first.
-var errBatchKeyTaken = errors.New("batch: an idempotency key was recorded concurrently")
 
 type partnerTerms struct {
 	c   opContext
@@ -696,18 +691,21 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	for _, t := range tiers {
 		t(q)
 	}
-	n := len(keyRows.key)
+	// A key recorded by a concurrent request since round trip 1 fails
+	// the insert, and with it the batch, whose requests then run alone and
+	// find it. The COMMIT goes with these statements, so that failure is
+	// the database's, not a callback's: a failed statement skips the
+	// COMMIT behind it. Only a hold's update is still checked by a
+	// callback (posting.go), and a batch with one commits on its own.
 	q.Queue(`
 		INSERT INTO idempotency_keys (partner_id, key, operation, request_hash, response, created_at)
-		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::timestamptz[])
-		ON CONFLICT (partner_id, key) DO NOTHING`,
-		keyRows.partner, keyRows.key, keyRows.op, keyRows.hash, keyRows.response, keyRows.created).Exec(func(tag pgconn.CommandTag) error {
-		if tag.RowsAffected() != int64(n) {
-			return errBatchKeyTaken
-		}
-		return nil
-	})
-	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::timestamptz[])`,
+		keyRows.partner, keyRows.key, keyRows.op, keyRows.hash, keyRows.response, keyRows.created)
+	send := func() error { return tx.SendBatch(ctx, q).Close() }
+	if len(w.holdUpdates) == 0 {
+		send = func() error { return txn.SendCommit(ctx, tx, q) }
+	}
+	if err := send(); err != nil {
 		return fmt.Errorf("batch: write: %w", err)
 	}
 	return nil

@@ -16,7 +16,8 @@
 // the old snapshot and fails for ever, and they ignore the result of the
 // final COMMIT, where PostgreSQL reports a serialization failure; its
 // ExecuteCtx neither pauses nor knows deadlocks. So the runner owns its
-// loop around pgx.BeginTxFunc, which returns the COMMIT's own error.
+// loop, around a transaction that returns the COMMIT's own error and sends
+// its BEGIN, and may send its COMMIT, with its statements (pipe.go).
 package txn
 
 import (
@@ -154,7 +155,7 @@ func (r *Runner) run(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) er
 func (r *Runner) retry(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	var err error
 	for attempt := 1; attempt <= r.maxAttempts; attempt++ {
-		err = pgx.BeginTxFunc(ctx, r.pool, opts, fn)
+		err = beginPipeFunc(ctx, r.acquire, opts, fn)
 		if !IsRetryable(err) {
 			return err
 		}
@@ -166,6 +167,16 @@ func (r *Runner) retry(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) 
 		}
 	}
 	return fmt.Errorf("transaction still conflicting after %d attempts: %w", r.maxAttempts, err)
+}
+
+// acquire takes a connection of the pool, and a function that gives it
+// back.
+func (r *Runner) acquire(ctx context.Context) (*pgx.Conn, func(), error) {
+	c, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Conn(), c.Release, nil
 }
 
 // backoff is the pause before attempt+1: exponential with full jitter,
