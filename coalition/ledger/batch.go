@@ -164,18 +164,28 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	if l.rules != nil {
 		rulesInForce = l.rules.QueueInForce(q, now)
 	}
+	// Every partner's terms in one statement; a partner it does not find
+	// keeps ErrNoRows, which finishContext explains.
 	terms := map[coalition.PartnerID]*partnerTerms{}
+	var partners []uuid.UUID
 	for _, r := range b.batch {
-		if _, ok := terms[r.partner]; ok {
-			continue
+		if _, ok := terms[r.partner]; !ok {
+			terms[r.partner] = &partnerTerms{c: opContext{partnerID: r.partner}, err: pgx.ErrNoRows}
+			partners = append(partners, uuid.UUID(r.partner))
 		}
-		t := &partnerTerms{}
-		terms[r.partner] = t
-		q.Queue(contextSQL+lockWindow, r.partner).QueryRow(func(row pgx.Row) error {
-			t.c, t.err = scanContext(row, r.partner)
-			return nil
-		})
 	}
+	q.Queue(contextsSQL+lockWindow, partners).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id coalition.PartnerID
+			c, err := scanContextAfter(rows, coalition.PartnerID{}, &id)
+			if err != nil {
+				return err
+			}
+			c.partnerID = id
+			terms[id].c, terms[id].err = c, nil
+		}
+		return rows.Err()
+	})
 	var ids []uuid.UUID
 	var cards []string
 	var keyPartners []uuid.UUID

@@ -362,11 +362,21 @@ type opContext struct {
 func (c opContext) date() string { return c.businessDate.Format(time.DateOnly) }
 
 const contextSQL = `
-	SELECT p.code, p.status, p.earn_rate_bp, p.return_window_seconds, p.points_ttl_days,
+	SELECT ` + contextColumns + contextFrom + `p.id = $1`
+
+// contextsSQL is contextSQL for the partners $1 of a batch, each row led by
+// the partner's id.
+const contextsSQL = `
+	SELECT p.id, ` + contextColumns + contextFrom + `p.id = ANY($1)`
+
+const contextColumns = `
+	       p.code, p.status, p.earn_rate_bp, p.return_window_seconds, p.points_ttl_days,
 	       p.issued_account_id, p.redeemed_account_id,
-	       s.currency, s.point_value_minor, s.time_zone, w.business_date, p.liability_limit_points
+	       s.currency, s.point_value_minor, s.time_zone, w.business_date, p.liability_limit_points`
+
+const contextFrom = `
 	FROM partners AS p, coalition_settings AS s, settlement_windows AS w
-	WHERE p.id = $1 AND p.kind <> 'operator' AND s.id = 1 AND w.status = 'open'`
+	WHERE p.kind <> 'operator' AND s.id = 1 AND w.status = 'open' AND `
 
 // lockWindow is the first lock of the ledger's protocol: a posting holds
 // the open window in share mode until it commits, so that clearing, which
@@ -444,11 +454,17 @@ func loadContextAndMember(ctx context.Context, tx pgx.Tx, a access, partner coal
 }
 
 func scanContext(row pgx.Row, partner coalition.PartnerID) (opContext, error) {
+	return scanContextAfter(row, partner)
+}
+
+// scanContextAfter scans a row of contextColumns that the columns of first
+// precede.
+func scanContextAfter(row pgx.Row, partner coalition.PartnerID, first ...any) (opContext, error) {
 	c := opContext{partnerID: partner}
 	var returnSeconds int64
-	err := row.Scan(&c.code, &c.status, &c.earnRateBP, &returnSeconds, &c.pointsTTLDays,
+	err := row.Scan(append(first, &c.code, &c.status, &c.earnRateBP, &returnSeconds, &c.pointsTTLDays,
 		&c.issuedAccount, &c.redeemedAccount,
-		&c.currency, &c.pointValueMinor, &c.zone, &c.businessDate, &c.liabilityLimit)
+		&c.currency, &c.pointValueMinor, &c.zone, &c.businessDate, &c.liabilityLimit)...)
 	c.returnWindow = time.Duration(returnSeconds) * time.Second
 	return c, err
 }
