@@ -119,7 +119,12 @@ func (a *Analytics) warm(ctx context.Context) error {
 			}
 		}
 	}
-	if _, err := a.tx.Pool().Exec(ctx, `DELETE FROM analytics_reports WHERE rolled_up_to < $1`, *last); err != nil {
+	// Through the runner too: two passes deleting the same rows at once
+	// may have one refused as a serialization failure.
+	if err := a.tx.Run(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM analytics_reports WHERE rolled_up_to < $1`, *last)
+		return err
+	}); err != nil {
 		return fmt.Errorf("delete reports before %s: %w", last.Format(time.DateOnly), err)
 	}
 	return nil
