@@ -35,9 +35,10 @@ import (
 // and it needs no second copy of the rare paths.
 //
 // The transaction is three round trips whatever the batch's size, its
-// BEGIN sent with the first and its COMMIT with the last: (1) the rules, each partner's terms with the window locked in share
-// mode, every member locked FOR UPDATE in one statement in id order (two
-// batches lock their common members in the same order, so they cannot
+// BEGIN sent with the first and its COMMIT with the last: (1) the rules,
+// each partner's terms with the window locked in share mode, every member
+// locked FOR UPDATE in one statement in id order (two batches lock their
+// common members in the same order, so they cannot
 // deadlock; with them the members of the holds and transactions named),
 // the holds and transactions named, and which keys are taken; (2) what the
 // rules need of each member, the purses of those who spend, capture or
@@ -177,7 +178,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	q.Queue(contextsSQL+lockWindow, partners).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id coalition.PartnerID
-			c, err := scanContextAfter(rows, coalition.PartnerID{}, &id)
+			c, err := scanContext(rows, coalition.PartnerID{}, &id)
 			if err != nil {
 				return err
 			}
@@ -711,11 +712,12 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		INSERT INTO idempotency_keys (partner_id, key, operation, request_hash, response, created_at)
 		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::timestamptz[])`,
 		keyRows.partner, keyRows.key, keyRows.op, keyRows.hash, keyRows.response, keyRows.created)
-	send := func() error { return tx.SendBatch(ctx, q).Close() }
 	if len(w.holdUpdates) == 0 {
-		send = func() error { return txn.SendCommit(ctx, tx, q) }
+		err = txn.SendCommit(ctx, tx, q)
+	} else {
+		err = tx.SendBatch(ctx, q).Close()
 	}
-	if err := send(); err != nil {
+	if err != nil {
 		return fmt.Errorf("batch: write: %w", err)
 	}
 	return nil

@@ -453,13 +453,9 @@ func loadContextAndMember(ctx context.Context, tx pgx.Tx, a access, partner coal
 	return c, m, merr
 }
 
-func scanContext(row pgx.Row, partner coalition.PartnerID) (opContext, error) {
-	return scanContextAfter(row, partner)
-}
-
-// scanContextAfter scans a row of contextColumns that the columns of first
-// precede.
-func scanContextAfter(row pgx.Row, partner coalition.PartnerID, first ...any) (opContext, error) {
+// scanContext scans a row of contextColumns, after the columns of first if
+// any precede them.
+func scanContext(row pgx.Row, partner coalition.PartnerID, first ...any) (opContext, error) {
 	c := opContext{partnerID: partner}
 	var returnSeconds int64
 	err := row.Scan(append(first, &c.code, &c.status, &c.earnRateBP, &returnSeconds, &c.pointsTTLDays,

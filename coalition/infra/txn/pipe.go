@@ -149,10 +149,7 @@ func (t *pipeTx) Rollback(ctx context.Context) error {
 	return err
 }
 
-func (t *pipeTx) Begin(ctx context.Context) (pgx.Tx, error) {
-	if err := t.ensureBegun(ctx); err != nil {
-		return nil, err
-	}
+func (t *pipeTx) Begin(context.Context) (pgx.Tx, error) {
 	return nil, errors.New("txn: nested transactions are not used")
 }
 
@@ -211,10 +208,10 @@ func (closedBatch) QueryRow() pgx.Row                { return errRow{pgx.ErrTxCl
 func (closedBatch) Close() error                     { return pgx.ErrTxClosed }
 func (closedBatch) Tx() pgx.Tx                       { return nil }
 
-// beginPipeFunc runs fn in a pipeTx on a connection of pool and commits it
-// unless fn committed it (SendCommit) or failed; like pgx.BeginTxFunc, it
-// returns fn's error or the COMMIT's.
-func beginPipeFunc(ctx context.Context, acquire func(context.Context) (*pgx.Conn, func(), error), opts pgx.TxOptions, fn func(pgx.Tx) error) (err error) {
+// beginPipeFunc runs fn in a pipeTx on a connection that acquire lends, and
+// commits it unless fn committed it (SendCommit) or failed; like
+// pgx.BeginTxFunc, it returns fn's error or the COMMIT's.
+func beginPipeFunc(ctx context.Context, acquire func(context.Context) (*pgx.Conn, func(), error), opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	conn, release, err := acquire(ctx)
 	if err != nil {
 		return err
