@@ -80,8 +80,9 @@ type Report struct {
 	Retries int64
 	// Batches, Batched and Alone: the group-commit lanes' transactions
 	// during the run, the postings (accruals, redemptions) they applied,
-	// and those they left to a transaction of their own.
-	Batches, Batched, Alone int64
+	// and those they left to a transaction of their own; ReadAhead the
+	// batches that read their members' state with their locks.
+	Batches, Batched, Alone, ReadAhead int64
 	// Members traded with; WarmedUp accruals made before the run, in
 	// WarmupElapsed.
 	Members       int
@@ -118,8 +119,8 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "  ledger transactions retried: %d\n", r.Retries)
 	}
 	if r.Batches > 0 {
-		fmt.Fprintf(&b, "  postings batched: %d in %d batches (%.1f per batch), %d alone\n",
-			r.Batched, r.Batches, float64(r.Batched)/float64(r.Batches), r.Alone)
+		fmt.Fprintf(&b, "  postings batched: %d in %d batches (%.1f per batch, %d read ahead), %d alone\n",
+			r.Batched, r.Batches, float64(r.Batched)/float64(r.Batches), r.ReadAhead, r.Alone)
 	}
 	if u := r.Server; u != nil {
 		fmt.Fprintf(&b, "  server: %.2f ms CPU per request, RSS %d MB (peak %d MB)\n",
@@ -232,11 +233,11 @@ func pick(mix map[string]int, rng *rand.Rand) string {
 
 // ledgerCounters are the server's ledger counters a run reports.
 type ledgerCounters struct {
-	Retries, Batches, Batched, Alone int64
+	Retries, Batches, Batched, Alone, ReadAhead int64
 }
 
 func (c ledgerCounters) minus(d ledgerCounters) ledgerCounters {
-	return ledgerCounters{c.Retries - d.Retries, c.Batches - d.Batches, c.Batched - d.Batched, c.Alone - d.Alone}
+	return ledgerCounters{c.Retries - d.Retries, c.Batches - d.Batches, c.Batched - d.Batched, c.Alone - d.Alone, c.ReadAhead - d.ReadAhead}
 }
 
 // counters reads the ledger's counters, each summed over its series, from
@@ -273,6 +274,8 @@ func counters(ctx context.Context, url string) (ledgerCounters, error) {
 		switch {
 		case strings.HasPrefix(line, "coalition_ledger_transaction_retries"):
 			into, found = &c.Retries, true
+		case strings.HasPrefix(line, "coalition_ledger_batches_read_ahead"):
+			into = &c.ReadAhead
 		case strings.HasPrefix(line, "coalition_ledger_batches"):
 			into = &c.Batches
 		case strings.HasPrefix(line, "coalition_ledger_postings") && strings.Contains(line, `path="batched"`):
@@ -512,7 +515,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return rep, fmt.Errorf("metrics: %w", err)
 		}
 		c := after.minus(countersBefore)
-		rep.Retries, rep.Batches, rep.Batched, rep.Alone = c.Retries, c.Batches, c.Batched, c.Alone
+		rep.Retries, rep.Batches, rep.Batched, rep.Alone, rep.ReadAhead = c.Retries, c.Batches, c.Batched, c.Alone, c.ReadAhead
 	}
 	return rep, nil
 }

@@ -107,6 +107,9 @@ func (l *Ledger) postBatch(ctx context.Context, batch []*request, locked func())
 	for p := range run.uncapped {
 		l.capped.Delete(p)
 	}
+	if run.readAhead {
+		l.lanes.stats.readAhead.Add(1)
+	}
 	return run.later
 }
 
@@ -124,6 +127,7 @@ type batchRun struct {
 	voids       map[*request]Hold
 	refunds     map[*request]RefundResult
 	uncapped    map[coalition.PartnerID]struct{}
+	readAhead   bool // the members' state came with their locks
 }
 
 type partnerTerms struct {
@@ -192,6 +196,9 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	var keyPartners []uuid.UUID
 	var keys []string
 	var holdIDs, txIDs []uuid.UUID
+	var spendIDs []uuid.UUID // the members of redemptions and holds, by id or card
+	var spendCards []string
+	direct := map[*request]bool{} // the requests that name their member by id or card
 	for _, r := range b.batch {
 		// A capture or void names a hold, a refund a transaction: the
 		// batch finds and locks its member.
@@ -214,12 +221,19 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		switch {
 		case ref.ID != (coalition.MemberID{}):
 			ids = append(ids, uuid.UUID(ref.ID))
+			if r.spends() {
+				spendIDs = append(spendIDs, uuid.UUID(ref.ID))
+			}
 		case ref.CardNumber != "":
 			cards = append(cards, ref.CardNumber)
+			if r.spends() {
+				spendCards = append(spendCards, ref.CardNumber)
+			}
 		default:
 			leave(r)
 			continue
 		}
+		direct[r] = true
 		keyPartners, keys = append(keyPartners, uuid.UUID(r.partner)), append(keys, r.key())
 	}
 	var found []memberRow
@@ -281,6 +295,21 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		SELECT u.partner_id, u.key FROM unnest($1::uuid[], $2::text[]) AS u(partner_id, key),
 		LATERAL (SELECT 1 FROM idempotency_keys AS k WHERE k.partner_id = u.partner_id AND k.key = u.key LIMIT 1) AS found`,
 		keyPartners, keys).Query(readPairs(taken))
+	// What the rules need of the members named by id or card, and the
+	// purses of those who spend, read after their locks in this round
+	// trip with what the previous batch's rules needed (rules seldom
+	// change). Round trip 2 reads them only if this batch's rules need
+	// more, or a request's member is known by its hold or transaction
+	// alone, or a refund needs its transaction's figures.
+	var st *batchState
+	guessed := l.needs.Load()
+	if guessed != nil && len(ids)+len(cards) > 0 {
+		st = newBatchState()
+		queueState(q, memberSet{ids, cards}, partners, *guessed, now.In(guessed.zone).Format(time.DateOnly), now, st)
+		if len(spendIDs)+len(spendCards) > 0 {
+			queuePurses(q, memberSet{spendIDs, spendCards}, now, l.purseHead, st.purses)
+		}
+	}
 	err := tx.SendBatch(ctx, q).Close()
 	b.locked()
 	if err != nil {
@@ -397,96 +426,59 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		return nil
 	}
 
-	// Round trip 2: what the rules need of each member.
-	facts := map[coalition.MemberID]*memberFacts{}
-	for id := range memberSeen {
-		facts[id] = &memberFacts{}
-	}
-	earnedToday := map[memberPartner]coalition.Points{}
-	locked := map[memberPartner]coalition.Points{}
-	q = &pgx.Batch{}
-	if rs.Tiers != nil {
-		q.Queue(`SELECT member_id, tier FROM member_tiers WHERE member_id = ANY($1)`, memberIDs).Query(func(rows pgx.Rows) error {
-			var id coalition.MemberID
-			var tier string
-			_, err := pgx.ForEachRow(rows, []any{&id, &tier}, func() error {
-				facts[id].tier = tier
-				return nil
-			})
-			return err
-		})
-		queueSpends(q, memberIDs, now.AddDate(0, 0, -rs.Tiers.PeriodDays), func(id coalition.MemberID, spend int64) {
-			facts[id].spend = spend
-		})
-	}
-	var capped, batchPartners []uuid.UUID
+	// Round trip 2, unless round trip 1 read what the rules need.
 	var loc *time.Location
-	for p, t := range terms {
+	capped := false
+	for _, t := range terms {
 		if t.err != nil || t.c.location == nil {
 			continue
 		}
-		batchPartners = append(batchPartners, uuid.UUID(p))
 		loc = t.c.location
 		if pr := rs.For(t.c.code); pr != nil && pr.CapPerMemberDay > 0 {
-			capped = append(capped, uuid.UUID(p))
+			capped = true
 		}
 	}
 	today := now.In(loc).Format(time.DateOnly)
-	if len(capped) > 0 {
-		q.Queue(`
-			SELECT member_id, partner_id, points FROM member_day_points
-			WHERE member_id = ANY($1) AND partner_id = ANY($2) AND day = $3::date`,
-			memberIDs, capped, today).Query(func(rows pgx.Rows) error {
-			var k memberPartner
-			var n coalition.Points
-			_, err := pgx.ForEachRow(rows, []any{&k.member, &k.partner, &n}, func() error {
-				earnedToday[k] = n
-				return nil
-			})
-			return err
-		})
+	want := needsOf(rs, loc)
+	l.needs.Store(&want)
+	if st != nil && (!guessed.covers(want, capped, now) || len(originals) > 0) {
+		st = nil
 	}
-	if rs.Referral != nil {
-		q.Queue(`SELECT member_id FROM referral_bonuses WHERE member_id = ANY($1)`, memberIDs).Query(func(rows pgx.Rows) error {
-			var id coalition.MemberID
-			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
-				facts[id].referralPaid = true
-				return nil
-			})
-			return err
-		})
-	}
-	// Only lots_member_locked can serve this: the open and expiry
-	// conditions filter the sum, not the scan. With them in the WHERE
-	// clause, a connection's generic plan made while the table was empty
-	// read every open lot of the batch's members (lots_member_open), 340 µs
-	// a batch and growing with their purses (docs/BENCHMARKS.md).
-	q.Queue(`
-		SELECT member_id, unlock_partner_id, COALESCE(SUM(remaining) FILTER (WHERE remaining > 0 AND expires_at > $3), 0) FROM lots
-		WHERE member_id = ANY($1) AND unlock_partner_id = ANY($2)
-		GROUP BY member_id, unlock_partner_id`, memberIDs, batchPartners, now).Query(func(rows pgx.Rows) error {
-		var k memberPartner
-		var n coalition.Points
-		_, err := pgx.ForEachRow(rows, []any{&k.member, &k.partner, &n}, func() error {
-			locked[k] = n
-			return nil
-		})
-		return err
-	})
-	queueDebts(q, memberIDs, func(id coalition.MemberID, d *debt) { facts[id].debts = append(facts[id].debts, d) })
-	// The purses of the members who spend: their open lots, soonest to
-	// expire first, and their active holds (the debts are above).
-	purses := map[coalition.MemberID]*purse{}
-	if len(spenders) > 0 {
-		for _, id := range spenders {
-			purses[coalition.MemberID(id)] = &purse{}
+	if st != nil {
+		// Round trip 1 read the members named by id or card, and the
+		// purses of those named by a redemption or a hold.
+		named, spending := map[coalition.MemberID]bool{}, map[coalition.MemberID]bool{}
+		for _, r := range b.batch {
+			if m, ok := member(r); ok && direct[r] {
+				named[m.ID] = true
+				spending[m.ID] = spending[m.ID] || r.spends()
+			}
 		}
-		queuePurses(q, spenders, now, l.purseHead, purses)
+		for _, it := range items {
+			if !named[it.m.ID] || (it.r.spends() && !spending[it.m.ID]) {
+				st = nil
+				break
+			}
+		}
 	}
-	// What the refunds need of the transactions they name.
-	queueRefunded(q, originals, memberIDs)
-	if err := tx.SendBatch(ctx, q).Close(); err != nil {
-		return fmt.Errorf("batch: member state: %w", err)
+	readNow := st == nil
+	if readNow {
+		st = newBatchState()
+		q = &pgx.Batch{}
+		queueState(q, memberSet{ids: memberIDs}, partners, want, today, now, st)
+		if len(spenders) > 0 {
+			queuePurses(q, memberSet{ids: spenders}, now, l.purseHead, st.purses)
+		}
+		// What the refunds need of the transactions they name.
+		queueRefunded(q, originals, memberIDs)
+		if err := tx.SendBatch(ctx, q).Close(); err != nil {
+			return fmt.Errorf("batch: member state: %w", err)
+		}
+	}
+	b.readAhead = !readNow
+	purses := st.purses
+	for _, id := range spenders {
+		purseOf(purses, coalition.MemberID(id)) // a spender with no open lot and no hold
 	}
 	refunding := map[coalition.MemberID]bool{}
 	for _, it := range items {
@@ -495,7 +487,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		}
 	}
 	for id, pu := range purses {
-		pu.debts = facts[id].debts // shared: an earn that pays a debt lowers what is owed
+		pu.debts = st.fact(id).debts // shared: an earn that pays a debt lowers what is owed
 		// A truncated purse serves spends from its first lots. A debt is
 		// paid from any lot, and a refund gives points back to lots the
 		// purse may not hold: such members' requests run alone, on
@@ -512,7 +504,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	var tiers []func(*pgx.Batch)
 	for _, it := range items {
 		r, c, m := it.r, it.c, it.m
-		f := facts[m.ID]
+		f := st.fact(m.ID)
 		mp := memberPartner{m.ID, r.partner}
 		if aloneMember[m.ID] {
 			leave(r)
@@ -616,7 +608,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			b.holds[r] = hold
 			continue
 		}
-		if locked[mp] > 0 { // a purchase that unlocks a joint promotion's points
+		if st.locked[mp] > 0 { // a purchase that unlocks a joint promotion's points
 			leaveMember(r, m.ID)
 			continue
 		}
@@ -628,7 +620,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			p.Tier, p.SpendBefore = f.tier, max(f.spend, 0)
 		}
 		if pr := rs.For(c.code); pr != nil && pr.CapPerMemberDay > 0 {
-			p.EarnedToday = earnedToday[mp]
+			p.EarnedToday = st.earnedToday[mp]
 		}
 		if rs.Referral != nil && m.referredBy != nil {
 			p.ReferralPending = !f.referralPaid
@@ -681,7 +673,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		}
 		w.earned(m.ID, r.partner, today, earning.Own())
 		f.spend += r.a.Purchase.Minor
-		earnedToday[mp] += earning.Own()
+		st.earnedToday[mp] += earning.Own()
 		if c.liabilityLimit != nil {
 			b.outstanding[r.partner] += earning.Own()
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/coalition-loyalty/coalition/coalition"
 	"github.com/coalition-loyalty/coalition/coalition/ledger"
 	"github.com/coalition-loyalty/coalition/coalition/partners"
+	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
 // TestABatchAppliesEveryAccrualInOneTransaction: sixteen accruals of four
@@ -568,5 +569,69 @@ func TestABatchSpendsFromTheFirstLotsItReads(t *testing.T) {
 		t.Fatalf("lots %s, want %s", got, want)
 	}
 	f.wantBalance(m, 70, 0, 0, 0)
+	f.checkClean()
+}
+
+// TestABatchReadsItsMembersWithTheirLocksUnlessTheRulesChanged: a batch
+// reads what the rules need of its members in the round trip that locks
+// them, as the previous batch's rules needed it; the first batch after
+// tiers come into force reads them after the locks instead, and its
+// members earn at the tier their spend gives them.
+func TestABatchReadsItsMembersWithTheirLocksUnlessTheRulesChanged(t *testing.T) {
+	f := newFixture(t)
+	f.putRules(rules.RuleSet{Partners: []rules.PartnerRules{{Partner: "cafe", RateBP: ptr[int64](500)}}})
+	f.putRules(rules.RuleSet{EffectiveFrom: start.Add(time.Hour), Tiers: &rules.Tiers{PeriodDays: 30, Levels: []rules.Tier{
+		{Code: "gold", Name: "Gold", ThresholdMinor: 150_000, MultiplierBP: 20_000},
+	}}})
+	a, b := f.enroll(f.cafe), f.enroll(f.cafe)
+	byCard := func(m ledger.Member) ledger.MemberRef { return ledger.MemberRef{CardNumber: m.CardNumber} }
+	batch := func(refs ...ledger.MemberRef) ([]ledger.AccrueResult, ledger.BatchStats) {
+		t.Helper()
+		var ps []coalition.PartnerID
+		var as []ledger.Accrual
+		for _, ref := range refs {
+			k := f.key()
+			ps = append(ps, f.cafe.ID)
+			as = append(as, ledger.Accrual{IdempotencyKey: k, OrderID: k, Member: ref, Purchase: rub(100_000)})
+		}
+		before := f.l.BatchStats()
+		res, errs := f.l.AccrueTogether(f.ctx, ps, as)
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("accrual %d: %v", i, err)
+			}
+		}
+		after := f.l.BatchStats()
+		if n := after.Batched - before.Batched; n != int64(len(refs)) || after.Batches-before.Batches != 1 {
+			t.Fatalf("stats %+v after %+v: want %d accruals in one batch", after, before, len(refs))
+		}
+		return res, ledger.BatchStats{ReadAhead: after.ReadAhead - before.ReadAhead}
+	}
+	// The ledger's first batch has no rules to go by; the second reads
+	// ahead, for members named by id and by card.
+	if _, s := batch(ledger.MemberRef{ID: a.ID}, byCard(b)); s.ReadAhead != 0 {
+		t.Fatalf("the first batch read ahead")
+	}
+	res, s := batch(byCard(a), ledger.MemberRef{ID: b.ID})
+	if s.ReadAhead != 1 || res[0].Earning.Total != 50 || res[1].Earning.Total != 50 {
+		t.Fatalf("second batch: read ahead %d, earned %d and %d; want read ahead, 50 each", s.ReadAhead, res[0].Earning.Total, res[1].Earning.Total)
+	}
+	// Tiers in force: the batch learns it from the rules it reads with
+	// the locks, and reads the members' spend (2,000.00 each) after them.
+	f.clock.Set(start.Add(time.Hour))
+	res, s = batch(ledger.MemberRef{ID: a.ID}, byCard(b))
+	for i, r := range res {
+		if s.ReadAhead != 0 || r.Earning.Tier != "gold" || r.Earning.Total != 100 {
+			t.Fatalf("first batch under tiers: read ahead %d, accrual %d at tier %q earned %d; want read after the locks, gold, 100",
+				s.ReadAhead, i, r.Earning.Tier, r.Earning.Total)
+		}
+	}
+	res, s = batch(byCard(a), byCard(b))
+	for i, r := range res {
+		if s.ReadAhead != 1 || r.Earning.Tier != "gold" || r.Earning.Total != 100 {
+			t.Fatalf("next batch: read ahead %d, accrual %d at tier %q earned %d; want read ahead, gold, 100",
+				s.ReadAhead, i, r.Earning.Tier, r.Earning.Total)
+		}
+	}
 	f.checkClean()
 }

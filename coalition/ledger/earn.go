@@ -394,27 +394,6 @@ func qualifyingSpend(ctx context.Context, q rules.Queryer, member coalition.Memb
 	return max(spend, 0), nil
 }
 
-// queueSpends queues the read of a batch's members' qualifying spend since
-// from into b; add receives the net figure of each member who bought or
-// refunded in the period, below zero if the refunds outweigh the
-// purchases (the batch adds its purchases to it before it takes
-// max(spend, 0), as the database would).
-func queueSpends(b *pgx.Batch, members []uuid.UUID, from time.Time, add func(coalition.MemberID, int64)) {
-	day, next := spendBoundary(from)
-	b.Queue(qualifyingSpendsSQL, members, day, from, next).Query(func(rows pgx.Rows) error {
-		var id coalition.MemberID
-		var spend int64
-		_, err := pgx.ForEachRow(rows, []any{&id, &spend}, func() error {
-			add(id, spend)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("qualifying spend: %w", err)
-		}
-		return nil
-	})
-}
-
 // spendBoundary splits the period that starts after from at from's UTC
 // day: the running figure (member_day_spend) gives every later day, and
 // the transactions themselves give the part of that first day after from.
@@ -434,30 +413,14 @@ func spendBoundary(from time.Time) (day string, next time.Time) {
 // statement reads both parts from one snapshot, so the split holds
 // whatever order the postings commit in.
 //
-// Two scalar subqueries rather than the batch's statement below, whose
-// round trip for one member took half as long again (measured with the
-// two interleaved on regulars' data).
+// Two scalar subqueries rather than a union summed by member, as a batch
+// reads it (queueState), whose round trip for one member took half as
+// long again (measured with the two interleaved on regulars' data).
 const qualifyingSpendSQL = `
 	SELECT COALESCE((SELECT SUM(spend_minor) FROM member_day_spend
 	                 WHERE member_id = $1 AND day > $2::date), 0)
 	     + COALESCE((SELECT SUM(CASE WHEN kind = 'earn' THEN amount_minor ELSE -amount_minor END) FROM transactions
 	                 WHERE member_id = $1 AND kind IN ('earn', 'earn_refund') AND created_at > $3 AND created_at < $4), 0)`
-
-// qualifyingSpendsSQL is qualifyingSpendSQL for the members $1 of a batch,
-// one row for each who bought or refunded in the period.
-const qualifyingSpendsSQL = `
-	SELECT member_id, SUM(spend_minor)
-	FROM (
-	    SELECT member_id, spend_minor
-	    FROM member_day_spend
-	    WHERE member_id = ANY($1) AND day > $2::date
-	    UNION ALL
-	    SELECT member_id, CASE WHEN kind = 'earn' THEN amount_minor ELSE -amount_minor END
-	    FROM transactions
-	    WHERE member_id = ANY($1) AND kind IN ('earn', 'earn_refund') AND created_at > $3 AND created_at < $4
-	      AND amount_minor IS NOT NULL
-	) AS s
-	GROUP BY member_id`
 
 // settleTier stores a tier the purchase raised.
 func (l *Ledger) settleTier(ctx context.Context, tx pgx.Tx, member coalition.MemberID, before string, e rules.Earning, now time.Time) error {

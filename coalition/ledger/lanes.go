@@ -142,7 +142,7 @@ type lanes struct {
 	seed  maphash.Seed
 	cap   int
 	lanes []lane
-	stats struct{ batches, batched, alone, failed atomic.Int64 }
+	stats struct{ batches, batched, alone, failed, readAhead atomic.Int64 }
 }
 
 // BatchStats counts the work of the lanes since the ledger started.
@@ -150,8 +150,10 @@ type BatchStats struct {
 	// Batches is the transactions the lanes committed or tried; Batched the
 	// postings they applied; Alone those they left to a transaction of
 	// their own (refusals, replays, budgets, …); Failed the batches that
-	// did not commit, whose requests all ran alone.
-	Batches, Batched, Alone, Failed int64
+	// did not commit, whose requests all ran alone. ReadAhead counts the
+	// batches that read their members' state in the round trip that locks
+	// them (two round trips in all, not three).
+	Batches, Batched, Alone, Failed, ReadAhead int64
 }
 
 // BatchStats reports the lanes' counters (zero when batching is off).
@@ -160,7 +162,8 @@ func (l *Ledger) BatchStats() BatchStats {
 		return BatchStats{}
 	}
 	s := &l.lanes.stats
-	return BatchStats{Batches: s.batches.Load(), Batched: s.batched.Load(), Alone: s.alone.Load(), Failed: s.failed.Load()}
+	return BatchStats{Batches: s.batches.Load(), Batched: s.batched.Load(), Alone: s.alone.Load(), Failed: s.failed.Load(),
+		ReadAhead: s.readAhead.Load()}
 }
 
 type lane struct {

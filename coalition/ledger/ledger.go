@@ -80,6 +80,9 @@ type Ledger struct {
 	tracer trace.Tracer
 	// passEvents: postings tell their members' wallet passes.
 	passEvents atomic.Bool
+	// needs is what the last batch's rules needed of its members, which
+	// the next batch reads in the round trip that locks them.
+	needs atomic.Pointer[stateNeeds]
 }
 
 // EnablePassEvents makes the postings from now on tell their members'

@@ -143,7 +143,7 @@ func loadPurse(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now ti
 	purses := map[coalition.MemberID]*purse{member: p}
 	members := []uuid.UUID{uuid.UUID(member)}
 	b := &pgx.Batch{}
-	queuePurses(b, members, now, 0, purses)
+	queuePurses(b, memberSet{ids: members}, now, 0, purses)
 	queueDebts(b, members, func(_ coalition.MemberID, d *debt) { p.debts = append(p.debts, d) })
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
@@ -160,33 +160,35 @@ func loadPurse(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now ti
 // lots and first head spendable ones, and is truncated if there may be
 // more: its spendable lots are then the first of all the member's
 // spendable lots, which is what a spend takes in order.
-func queuePurses(b *pgx.Batch, members []uuid.UUID, now time.Time, head int, purses map[coalition.MemberID]*purse) {
+func queuePurses(b *pgx.Batch, members memberSet, now time.Time, head int, purses map[coalition.MemberID]*purse) {
 	const columns = `id, issuer_id, points, remaining, earned_at, spendable_from, expires_at, unlock_partner_id`
+	arr, set := members.array(2)
 	sql, args := `
 		SELECT member_id, `+columns+`, true
 		FROM lots
-		WHERE member_id = ANY($1) AND remaining > 0 AND expires_at > $2
-		ORDER BY member_id, expires_at, earned_at, id`, []any{members, now}
+		WHERE member_id = ANY(`+arr+`) AND remaining > 0 AND expires_at > $1
+		ORDER BY member_id, expires_at, earned_at, id`, append([]any{now}, set...)
 	if head > 0 {
+		arr, set = members.array(3)
 		// first: the row is one of the first head open lots (a lot may
 		// come twice, once from each list).
 		sql, args = `
 			SELECT u.member_id, l.*
-			FROM unnest($1::uuid[]) AS u(member_id)
+			FROM unnest(`+arr+`) AS u(member_id)
 			CROSS JOIN LATERAL (
 				(SELECT `+columns+`, true AS first
 				 FROM lots
-				 WHERE member_id = u.member_id AND remaining > 0 AND expires_at > $2
+				 WHERE member_id = u.member_id AND remaining > 0 AND expires_at > $1
 				 ORDER BY expires_at, earned_at, id
-				 LIMIT $3)
+				 LIMIT $2)
 				UNION ALL
 				(SELECT `+columns+`, false
 				 FROM lots
-				 WHERE member_id = u.member_id AND remaining > 0 AND expires_at > $2
-				   AND spendable_from <= $2 AND unlock_partner_id IS NULL
+				 WHERE member_id = u.member_id AND remaining > 0 AND expires_at > $1
+				   AND spendable_from <= $1 AND unlock_partner_id IS NULL
 				 ORDER BY expires_at, earned_at, id
-				 LIMIT $3)) AS l
-			ORDER BY u.member_id, l.expires_at, l.earned_at, l.id`, append(args, head)
+				 LIMIT $2)) AS l
+			ORDER BY u.member_id, l.expires_at, l.earned_at, l.id`, append([]any{now, head}, set...)
 	}
 	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
 		var id coalition.MemberID
@@ -198,7 +200,7 @@ func queuePurses(b *pgx.Batch, members []uuid.UUID, now time.Time, head int, pur
 			if first {
 				firsts[id]++
 			}
-			pu := purses[id]
+			pu := purseOf(purses, id)
 			if n := len(pu.lots); n > 0 && pu.lots[n-1].ID == t.ID { // the same lot from the other list
 				return nil
 			}
@@ -216,15 +218,16 @@ func queuePurses(b *pgx.Batch, members []uuid.UUID, now time.Time, head int, pur
 		}
 		return nil
 	})
+	arr, set = members.array(2)
 	b.Queue(`
 		SELECT member_id, SUM(points - captured_points)
 		FROM holds
-		WHERE member_id = ANY($1) AND status = 'active' AND expires_at > $2
-		GROUP BY member_id`, members, now).Query(func(rows pgx.Rows) error {
+		WHERE member_id = ANY(`+arr+`) AND status = 'active' AND expires_at > $1
+		GROUP BY member_id`, append([]any{now}, set...)...).Query(func(rows pgx.Rows) error {
 		var id coalition.MemberID
 		var held coalition.Points
 		_, err := pgx.ForEachRow(rows, []any{&id, &held}, func() error {
-			purses[id].held = held
+			purseOf(purses, id).held = held
 			return nil
 		})
 		if err != nil {
@@ -232,6 +235,17 @@ func queuePurses(b *pgx.Batch, members []uuid.UUID, now time.Time, head int, pur
 		}
 		return nil
 	})
+}
+
+// purseOf is member's purse in purses, made empty if the read has not
+// met the member yet (a batch reads the purses of members it names by card).
+func purseOf(purses map[coalition.MemberID]*purse, member coalition.MemberID) *purse {
+	pu := purses[member]
+	if pu == nil {
+		pu = &purse{}
+		purses[member] = pu
+	}
+	return pu
 }
 
 // queueDebts queues the read of members' open debts, oldest first, into b;

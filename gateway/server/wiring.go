@@ -140,7 +140,7 @@ func (s *Server) buildDomain(context.Context) error {
 		Tracer: s.tel.Traces.Tracer("github.com/coalition-loyalty/coalition/ledger")})
 	if err := telemetry.ObserveBatches(s.tel.Meters, func() telemetry.BatchCounts {
 		b := s.ledger.BatchStats()
-		return telemetry.BatchCounts{Batches: b.Batches, Batched: b.Batched, Alone: b.Alone, Failed: b.Failed}
+		return telemetry.BatchCounts{Batches: b.Batches, Batched: b.Batched, Alone: b.Alone, Failed: b.Failed, ReadAhead: b.ReadAhead}
 	}); err != nil {
 		return err
 	}

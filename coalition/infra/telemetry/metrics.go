@@ -48,12 +48,14 @@ func NewMetrics(mp metric.MeterProvider, retries func() int64) (*Metrics, error)
 }
 
 // BatchCounts is what the ledger's group-commit lanes did so far.
-type BatchCounts struct{ Batches, Batched, Alone, Failed int64 }
+type BatchCounts struct{ Batches, Batched, Alone, Failed, ReadAhead int64 }
 
 // ObserveBatches reports the lanes' counters: coalition.ledger.batches (by
 // outcome: committed or failed, whose requests all ran alone) and
 // coalition.ledger.postings (accruals, redemptions and holds through the lanes,
-// by path: batched, or alone in a transaction of their own).
+// by path: batched, or alone in a transaction of their own) and
+// coalition.ledger.batches_read_ahead (batches that read their members'
+// state in the round trip that locks them: two round trips, not three).
 func ObserveBatches(mp metric.MeterProvider, read func() BatchCounts) error {
 	m := mp.Meter("github.com/coalition-loyalty/coalition")
 	batches, err := m.Int64ObservableCounter("coalition.ledger.batches",
@@ -66,13 +68,19 @@ func ObserveBatches(mp metric.MeterProvider, read func() BatchCounts) error {
 	if err != nil {
 		return fmt.Errorf("postings metric: %w", err)
 	}
+	readAhead, err := m.Int64ObservableCounter("coalition.ledger.batches_read_ahead",
+		metric.WithDescription("Group-commit transactions that read their members' state with their locks"))
+	if err != nil {
+		return fmt.Errorf("batches read ahead metric: %w", err)
+	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		c := read()
+		o.ObserveInt64(readAhead, c.ReadAhead)
 		o.ObserveInt64(batches, c.Batches-c.Failed, metric.WithAttributes(attribute.String("outcome", "committed")))
 		o.ObserveInt64(batches, c.Failed, metric.WithAttributes(attribute.String("outcome", "failed")))
 		o.ObserveInt64(postings, c.Batched, metric.WithAttributes(attribute.String("path", "batched")))
 		o.ObserveInt64(postings, c.Alone, metric.WithAttributes(attribute.String("path", "alone")))
 		return nil
-	}, batches, postings)
+	}, batches, postings, readAhead)
 	return err
 }
