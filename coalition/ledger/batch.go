@@ -34,16 +34,19 @@ import (
 // precedence and every refusal's wording; so the batch's answers are theirs by construction,
 // and it needs no second copy of the rare paths.
 //
-// The transaction is three round trips whatever the batch's size, its
-// BEGIN sent with the first and its COMMIT with the last: (1) the rules,
-// each partner's terms with the window locked in share mode, every member
-// locked FOR UPDATE in one statement in id order (two batches lock their
-// common members in the same order, so they cannot
-// deadlock; with them the members of the holds and transactions named),
-// the holds and transactions named, and which keys are taken; (2) what the
-// rules need of each member, the purses of those who spend, capture or
-// refund, and what the refunds need of their transactions, set-based; (3)
-// every row, one statement per table. Each request is applied in Go in arrival order,
+// The transaction is two or three round trips whatever the batch's size,
+// its BEGIN sent with the first and its COMMIT with the last: (1) the
+// rules, each partner's terms with the window locked in share mode, every
+// member locked FOR UPDATE in one statement in id order (two batches lock
+// their common members in the same order, so they cannot deadlock; with
+// them the members of the holds and transactions named), the holds and
+// transactions named, which keys are taken, and, after the locks, what
+// the rules need of the members named by id or card and the purses of
+// those who spend, as the previous batch's rules needed them; (2) only if
+// (1) did not read all of it: what the rules need of each member, the
+// purses of those who spend, capture or refund, and what the refunds need
+// of their transactions, set-based; (3) every row, one statement per
+// table. Each request is applied in Go in arrival order,
 // against the state its member's earlier requests in the batch left: the
 // accruals' figures, and the purse, whose lots an accrual adds to, a
 // redemption takes from and a hold holds.

@@ -18,7 +18,7 @@ import (
 // refunds queue into lanes (one by default), chosen by the member they name (or the
 // hold or transaction, whose member only the database knows), and each lane
 // applies what queued while its previous batch was committing in one
-// transaction: one set of locks, three round trips and
+// transaction: one set of locks, two or three round trips and
 // one COMMIT for the whole batch instead of six round trips and a COMMIT
 // for each request (docs/DATABASE.md, "The posting engine"). There is no
 // timer: a lone request runs at once, and batches grow only when requests
