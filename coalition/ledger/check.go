@@ -98,7 +98,7 @@ var invariants = []struct {
 		SELECT 'member ' || d.member_id::TEXT || ' owes ' || SUM(d.remaining)::TEXT || ' while holding unspent lots'
 		FROM member_debts AS d
 		WHERE d.remaining > 0
-		  AND EXISTS (SELECT 1 FROM lots AS l WHERE l.member_id = d.member_id AND l.remaining > 0 AND l.expires_at > $1)
+		  AND EXISTS (SELECT 1 FROM lots AS l WHERE l.member_id = d.member_id AND l.is_open AND l.expires_at > $1)
 		GROUP BY d.member_id`,
 		func(now time.Time, _ time.Duration) any { return now }},
 	{"a captured hold has exactly one capture of its points", `

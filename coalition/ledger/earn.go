@@ -296,7 +296,7 @@ func (l *Ledger) accrue(ctx context.Context, partner coalition.PartnerID, a Accr
 		if res.Unlocked = locked; locked > 0 {
 			if _, err := tx.Exec(ctx, `
 				UPDATE lots SET unlock_partner_id = NULL
-				WHERE member_id = $1 AND unlock_partner_id = $2 AND remaining > 0 AND expires_at > $3`,
+				WHERE member_id = $1 AND unlock_partner_id = $2 AND is_open AND expires_at > $3`,
 				m.ID, partner, now); err != nil {
 				return AccrueResult{}, fmt.Errorf("accrue: unlock: %w", err)
 			}
@@ -358,7 +358,7 @@ func (l *Ledger) memberState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, c
 	}
 	b.Queue(`
 		SELECT COALESCE(SUM(remaining), 0) FROM lots
-		WHERE member_id = $1 AND unlock_partner_id = $2 AND remaining > 0 AND expires_at > $3`,
+		WHERE member_id = $1 AND unlock_partner_id = $2 AND is_open AND expires_at > $3`,
 		m.ID, c.partnerID, now).QueryRow(func(r pgx.Row) error { return r.Scan(&locked) })
 	var debts []*debt
 	queueDebts(b, []uuid.UUID{uuid.UUID(m.ID)}, func(_ coalition.MemberID, d *debt) { debts = append(debts, d) })

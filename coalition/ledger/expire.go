@@ -31,7 +31,7 @@ import (
 const expiringMembers = `
 	id = ANY(ARRAY(
 	    SELECT DISTINCT member_id FROM lots
-	    WHERE remaining > 0 AND expires_at <= $1
+	    WHERE is_open AND expires_at <= $1
 	    LIMIT $2))
 	ORDER BY id`
 
@@ -42,7 +42,7 @@ const expiringLots = `
 	SELECT l.member_id, l.id, l.issuer_id, l.points, l.remaining, l.earned_at, l.spendable_from, l.expires_at,
 	       p.breakage_account_id
 	FROM lots AS l JOIN partners AS p ON p.id = l.issuer_id
-	WHERE l.member_id = ANY($1) AND l.remaining > 0 AND l.expires_at <= $2
+	WHERE l.member_id = ANY($1) AND l.is_open AND l.expires_at <= $2
 	ORDER BY l.member_id, l.issuer_id, l.expires_at, l.id`
 
 // expiring is a lot to expire and where its points go.
@@ -172,7 +172,7 @@ func (l *Ledger) expireLotsPerMember(ctx context.Context, limit int) (int, error
 	now := l.now()
 	rows, err := l.tx.Pool().Query(ctx, `
 		SELECT DISTINCT member_id FROM lots
-		WHERE remaining > 0 AND expires_at <= $1
+		WHERE is_open AND expires_at <= $1
 		LIMIT $2`, now, limit)
 	if err != nil {
 		return 0, fmt.Errorf("expire lots: %w", err)

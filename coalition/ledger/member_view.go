@@ -66,7 +66,7 @@ func (l *Ledger) ExpiringLots(ctx context.Context, member coalition.MemberID, wi
 	rows, err := l.tx.Pool().Query(ctx, `
 		SELECT issuer_id, remaining, spendable_from, expires_at
 		FROM lots
-		WHERE member_id = $1 AND remaining > 0 AND expires_at > $2 AND expires_at <= $3
+		WHERE member_id = $1 AND is_open AND expires_at > $2 AND expires_at <= $3
 		ORDER BY expires_at, id`, member, now, now.Add(within))
 	if err != nil {
 		return nil, fmt.Errorf("expiring lots: %w", err)
@@ -131,7 +131,7 @@ func (l *Ledger) Locked(ctx context.Context, member coalition.MemberID) ([]Locke
 	rows, err := l.tx.Pool().Query(ctx, `
 		SELECT p.code, p.name, SUM(lt.remaining)
 		FROM lots AS lt JOIN partners AS p ON p.id = lt.unlock_partner_id
-		WHERE lt.member_id = $1 AND lt.remaining > 0 AND lt.expires_at > $2
+		WHERE lt.member_id = $1 AND lt.is_open AND lt.expires_at > $2
 		GROUP BY p.code, p.name
 		ORDER BY p.code`, member, l.now())
 	if err != nil {

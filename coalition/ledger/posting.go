@@ -166,7 +166,7 @@ func queuePurses(b *pgx.Batch, members memberSet, now time.Time, head int, purse
 	sql, args := `
 		SELECT member_id, `+columns+`, true
 		FROM lots
-		WHERE member_id = ANY(`+arr+`) AND remaining > 0 AND expires_at > $1
+		WHERE member_id = ANY(`+arr+`) AND is_open AND expires_at > $1
 		ORDER BY member_id, expires_at, earned_at, id`, append([]any{now}, set...)
 	if head > 0 {
 		arr, set = members.array(3)
@@ -178,13 +178,13 @@ func queuePurses(b *pgx.Batch, members memberSet, now time.Time, head int, purse
 			CROSS JOIN LATERAL (
 				(SELECT `+columns+`, true AS first
 				 FROM lots
-				 WHERE member_id = u.member_id AND remaining > 0 AND expires_at > $1
+				 WHERE member_id = u.member_id AND is_open AND expires_at > $1
 				 ORDER BY expires_at, earned_at, id
 				 LIMIT $2)
 				UNION ALL
 				(SELECT `+columns+`, false
 				 FROM lots
-				 WHERE member_id = u.member_id AND remaining > 0 AND expires_at > $1
+				 WHERE member_id = u.member_id AND is_open AND expires_at > $1
 				   AND spendable_from <= $1 AND unlock_partner_id IS NULL
 				 ORDER BY expires_at, earned_at, id
 				 LIMIT $2)) AS l

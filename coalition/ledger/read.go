@@ -77,7 +77,7 @@ func (l *Ledger) balance(ctx context.Context, partner *coalition.PartnerID, ref 
 // under a mix of regulars' requests (docs/BENCHMARKS.md, "Planned once,
 // fewer foreign keys, the partner's standing"). The figures are the
 // purse's (purse.available, pending, locked, held, owed) over the same
-// lots: open (remaining > 0) and not expired at now; spendable from now
+// lots: open (is_open: remaining > 0) and not expired at now; spendable from now
 // on; in a joint promotion until unlocked. TestBalanceIsThePursesSum holds
 // the two to each other.
 func readBalance(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time) (Balance, error) {
@@ -88,18 +88,18 @@ func readBalance(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now 
 	q.Queue(`
 		SELECT COALESCE((SELECT points FROM member_open_points WHERE member_id = $1), 0),
 		       COALESCE((SELECT SUM(remaining) FROM lots
-		                 WHERE member_id = $1 AND remaining > 0 AND expires_at <= $2), 0),
+		                 WHERE member_id = $1 AND is_open AND expires_at <= $2), 0),
 		       COALESCE((SELECT SUM(remaining) FROM lots
-		                 WHERE member_id = $1 AND remaining > 0 AND spendable_from > earned_at
+		                 WHERE member_id = $1 AND is_open AND spendable_from > earned_at
 		                   AND spendable_from > $2 AND unlock_partner_id IS NULL AND expires_at > $2), 0),
 		       COALESCE((SELECT SUM(remaining) FROM lots
-		                 WHERE member_id = $1 AND unlock_partner_id IS NOT NULL AND remaining > 0 AND expires_at > $2), 0),
+		                 WHERE member_id = $1 AND unlock_partner_id IS NOT NULL AND is_open AND expires_at > $2), 0),
 		       COALESCE((SELECT SUM(remaining) FROM lots
-		                 WHERE member_id = $1 AND remaining > 0 AND expires_at > $2 AND expires_at <= $3), 0),
+		                 WHERE member_id = $1 AND is_open AND expires_at > $2 AND expires_at <= $3), 0),
 		       s.at,
 		       COALESCE((SELECT SUM(remaining) FROM lots
-		                 WHERE member_id = $1 AND remaining > 0 AND expires_at = s.at), 0)
-		FROM (SELECT MIN(expires_at) AS at FROM lots WHERE member_id = $1 AND remaining > 0 AND expires_at > $2) AS s`,
+		                 WHERE member_id = $1 AND is_open AND expires_at = s.at), 0)
+		FROM (SELECT MIN(expires_at) AS at FROM lots WHERE member_id = $1 AND is_open AND expires_at > $2) AS s`,
 		member, now, now.Add(ExpiryHorizon)).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&open, &expired, &b.Pending, &b.Locked, &b.Expiring30d, &next, &b.NextExpiryPoints)
 	})

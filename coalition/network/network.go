@@ -79,9 +79,9 @@ func (r *Reader) Standings(ctx context.Context) ([]Standing, error) {
 	// Outstanding from the lots themselves (remaining = issued − consumed,
 	// an invariant `ledger check` verifies), so the figure holds whatever
 	// rule made a lot. One pass over the open lots for all partners (the
-	// partial index on lots WHERE remaining > 0), not one per partner.
+	// partial index on lots WHERE is_open), not one per partner.
 	rows, err := r.tx.Pool().Query(ctx, `
-		WITH open_lots AS (SELECT issuer_id, SUM(remaining) AS points FROM lots WHERE remaining > 0 GROUP BY issuer_id)
+		WITH open_lots AS (SELECT issuer_id, SUM(remaining) AS points FROM lots WHERE is_open GROUP BY issuer_id)
 		SELECT p.id,
 		       COALESCE(o.points, 0),
 		       (SELECT count(*) FROM partner_certificates AS c

@@ -329,7 +329,7 @@ func (s *Service) EnqueueExpiring(ctx context.Context, within time.Duration, lim
 		rows, err := s.cfg.Tx.Pool().Query(ctx, `
 			SELECT p.member_id, SUM(l.remaining), MAX(l.expires_at)
 			FROM wallet_passes AS p
-			JOIN lots AS l ON l.member_id = p.member_id AND l.remaining > 0 AND l.expires_at > $1 AND l.expires_at <= $2
+			JOIN lots AS l ON l.member_id = p.member_id AND l.is_open AND l.expires_at > $1 AND l.expires_at <= $2
 			WHERE p.member_id > $3
 			GROUP BY p.member_id
 			ORDER BY p.member_id
