@@ -504,7 +504,7 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	// Each request in arrival order.
 	w := l.newWrites()
 	var keyRows keyRows
-	var tiers []func(*pgx.Batch)
+	tiers := map[coalition.MemberID]string{} // the tiers the batch raised, the last of each member's
 	for _, it := range items {
 		r, c, m := it.r, it.c, it.m
 		f := st.fact(m.ID)
@@ -665,14 +665,8 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			}
 		}
 		if earning.Upgraded && earning.Tier != p.Tier {
-			member, tier := m.ID, earning.Tier
-			tiers = append(tiers, func(q *pgx.Batch) {
-				q.Queue(`
-					INSERT INTO member_tiers (member_id, tier, since, reviewed_at) VALUES ($1, $2, $3, $3)
-					ON CONFLICT (member_id) DO UPDATE SET tier = excluded.tier, since = excluded.since, reviewed_at = excluded.reviewed_at`,
-					member, tier, now)
-			})
-			f.tier = tier
+			tiers[m.ID] = earning.Tier
+			f.tier = earning.Tier
 		}
 		w.earned(m.ID, r.partner, today, earning.Own())
 		f.spend += r.a.Purchase.Minor
@@ -694,8 +688,18 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	// Round trip 3: every row.
 	q = &pgx.Batch{}
 	w.queue(q)
-	for _, t := range tiers {
-		t(q)
+	if len(tiers) > 0 {
+		// One statement for the batch's members (a row once: ON CONFLICT
+		// DO UPDATE may not change a row twice), as settleTier stores one.
+		members, raised := make([]uuid.UUID, 0, len(tiers)), make([]string, 0, len(tiers))
+		for m, tier := range tiers {
+			members, raised = append(members, uuid.UUID(m)), append(raised, tier)
+		}
+		q.Queue(`
+			INSERT INTO member_tiers (member_id, tier, since, reviewed_at)
+			SELECT member_id, tier, $3, $3 FROM unnest($1::uuid[], $2::text[]) AS u(member_id, tier)
+			ON CONFLICT (member_id) DO UPDATE SET tier = excluded.tier, since = excluded.since, reviewed_at = excluded.reviewed_at`,
+			members, raised, now)
 	}
 	// A key recorded by a concurrent request since round trip 1 fails
 	// the insert, and with it the batch, whose requests then run alone and
