@@ -202,18 +202,38 @@ func memberKey(r *request) string {
 	return ""
 }
 
-// collides says whether a request of next names a member in flight. Call
-// with ln.mu held.
-func (ln *lane) collides(next []*request) bool {
-	if len(ln.busy) == 0 {
-		return false
-	}
-	for _, r := range next {
-		if k := memberKey(r); k != "" && ln.busy[k] > 0 {
-			return true
+// next takes the lane's next batch, up to max requests, from its queue:
+// every request but those of a member in flight (by the card or id the
+// request names) and those queued after one of them that name that member,
+// or no member the lane can tell (a phone, a QR token), which stay queued
+// in their order. A member's requests so still apply in their order of
+// arrival (a capture, void or refund names a hold or transaction that an
+// answer gave its client, and follows no queued request). Call with ln.mu
+// held.
+func (ln *lane) next(max int) []*request {
+	var held map[string]bool
+	var batch, kept []*request
+	for i, r := range ln.queue {
+		if len(batch) == max {
+			kept = append(kept, ln.queue[i:]...)
+			break
+		}
+		k := memberKey(r)
+		switch {
+		case k != "" && (ln.busy[k] > 0 || held[k]):
+			if held == nil {
+				held = map[string]bool{}
+			}
+			held[k] = true
+			kept = append(kept, r)
+		case k == "" && held != nil && r.names() == uuid.Nil:
+			kept = append(kept, r)
+		default:
+			batch = append(batch, r)
 		}
 	}
-	return false
+	ln.queue = kept
+	return batch
 }
 
 // mark counts batch's requests in flight (add 1) or answered (add -1).
@@ -305,8 +325,7 @@ func (r *request) wait() (AccrueResult, error) {
 func (l *Ledger) drain(ln *lane) {
 	for {
 		ln.mu.Lock()
-		n := min(len(ln.queue), l.lanes.cap)
-		if n == 0 {
+		if len(ln.queue) == 0 {
 			ln.running = false
 			ln.mu.Unlock()
 			return
@@ -316,16 +335,17 @@ func (l *Ledger) drain(ln *lane) {
 		// would otherwise leave the lane idle; two batches at most are in
 		// flight. A member in both would wait for the first batch's lock,
 		// holding the second batch's transaction open and its size fixed:
-		// such a batch waits here instead, for the batches in flight to
-		// be answered, and takes what queued meanwhile too.
-		if ln.collides(ln.queue[:n]) {
+		// the member's requests stay queued instead, for the next batch
+		// after the one in flight, and the others go now. If every
+		// request waits, the lane waits for the batches in flight to be
+		// answered, and takes what queued meanwhile too.
+		batch := ln.next(l.lanes.cap)
+		if len(batch) == 0 {
 			ln.mu.Unlock()
 			ln.settle()
 			ln.mu.Lock()
-			n = min(len(ln.queue), l.lanes.cap)
+			batch = ln.next(l.lanes.cap)
 		}
-		batch := ln.queue[:n:n]
-		ln.queue = append([]*request(nil), ln.queue[n:]...)
 		ln.mark(batch, 1)
 		ln.mu.Unlock()
 		ln.inFlight <- struct{}{}
