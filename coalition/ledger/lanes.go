@@ -324,31 +324,36 @@ func (r *request) wait() (AccrueResult, error) {
 // drain applies a lane's queue, batch after batch, until it is empty.
 func (l *Ledger) drain(ln *lane) {
 	for {
-		ln.mu.Lock()
-		if len(ln.queue) == 0 {
-			ln.running = false
-			ln.mu.Unlock()
-			return
-		}
 		// The next batch starts as soon as this one holds its locks, so
 		// that its work overlaps this one's COMMIT (the WAL flush), which
 		// would otherwise leave the lane idle; two batches at most are in
-		// flight. A member in both would wait for the first batch's lock,
-		// holding the second batch's transaction open and its size fixed:
-		// the member's requests stay queued instead, for the next batch
-		// after the one in flight, and the others go now. If every
-		// request waits, the lane waits for the batches in flight to be
-		// answered, and takes what queued meanwhile too.
+		// flight. The lane waits for a free slot before it takes the
+		// batch, which then holds what queued until then.
+		ln.inFlight <- struct{}{}
+		ln.mu.Lock()
+		// A member in the batch and in one in flight would wait for the
+		// other's lock, holding the batch's transaction open and its size
+		// fixed: the member's requests stay queued instead, for the batch
+		// after, and the others go now. If every request waits, the lane
+		// waits for the batches in flight to be answered, and takes what
+		// queued meanwhile too.
 		batch := ln.next(l.lanes.cap)
-		if len(batch) == 0 {
+		if len(batch) == 0 && len(ln.queue) > 0 {
 			ln.mu.Unlock()
+			<-ln.inFlight
 			ln.settle()
+			ln.inFlight <- struct{}{}
 			ln.mu.Lock()
 			batch = ln.next(l.lanes.cap)
 		}
+		if len(batch) == 0 {
+			ln.running = false
+			ln.mu.Unlock()
+			<-ln.inFlight
+			return
+		}
 		ln.mark(batch, 1)
 		ln.mu.Unlock()
-		ln.inFlight <- struct{}{}
 		locked := make(chan struct{})
 		go func() {
 			defer func() {
