@@ -53,7 +53,10 @@ SECONDS_PER_RUN="${SECONDS_PER_RUN:-30}"
 ROUNDS="${ROUNDS:-1}"
 MEMBERS="${MEMBERS:-2000}"
 WORKLOADS="${WORKLOADS:-accrue half-load mix regulars hot-member hot-partner ceiling}"
-REGULARS="${REGULARS:-64}"
+# 512 regulars: with 64 clients on as few members (the default before), most
+# batches named a member of the batch in flight, which measured contention
+# on a few members (hot-member's business) rather than their history.
+REGULARS="${REGULARS:-512}"
 REGULAR_PURCHASES="${REGULAR_PURCHASES:-200}"
 MIN_OPEN_LOTS="${MIN_OPEN_LOTS:-50}"
 HOT_PARTNER="${HOT_PARTNER:-cinema}"
