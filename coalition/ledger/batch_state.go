@@ -147,6 +147,10 @@ func queueState(q *pgx.Batch, members memberSet, partners []uuid.UUID, n stateNe
 		var at *time.Time
 		debts := map[coalition.MemberID][]dated{}
 		_, err := pgx.ForEachRow(rows, []any{&kind, &member, &ref, &ref2, &figure, &text, &at}, func() error {
+			// Each kind's columns are NOT NULL in their tables.
+			if (kind == 1 && text == nil) || (kind >= 4 && ref == nil) || (kind == 6 && (ref2 == nil || at == nil)) {
+				return fmt.Errorf("a row of kind %d without its columns", kind)
+			}
 			switch kind {
 			case 1:
 				s.fact(member).tier = *text
