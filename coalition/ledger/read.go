@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
+	"github.com/coalition-loyalty/coalition/coalition/infra/txn"
 	"github.com/coalition-loyalty/coalition/coalition/rules"
 )
 
@@ -111,7 +112,9 @@ func readBalance(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now 
 	q.Queue(`SELECT COALESCE(SUM(remaining), 0) FROM member_debts WHERE member_id = $1 AND remaining > 0`, member).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&owed)
 	})
-	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+	// The balance's last statements: its read-only transaction's COMMIT
+	// goes with them, saving the balance a round trip.
+	if err := txn.SendCommit(ctx, tx, q); err != nil {
 		return Balance{}, fmt.Errorf("balance of member %s: %w", member, err)
 	}
 	if next != nil {
