@@ -58,27 +58,9 @@ func (l *Ledger) postBatch(ctx context.Context, batch []*request, locked func())
 		}
 		return later
 	}
-	// A capped partner's outstanding points are read before the
-	// transaction, as accrueOne reads them, once for the whole batch.
-	outstanding := map[coalition.PartnerID]coalition.Points{}
-	for _, r := range batch {
-		if _, capped := l.capped.Load(r.partner); !capped || !r.accrual() {
-			continue
-		}
-		if _, ok := outstanding[r.partner]; !ok {
-			o, err := l.readOutstanding(ctx, r.partner)
-			if err != nil {
-				return all()
-			}
-			outstanding[r.partner] = o
-		}
-	}
 	var run *batchRun
 	err := l.tx.Write(ctx, func(tx pgx.Tx) error {
 		run = &batchRun{l: l, batch: batch, locked: locked, outstanding: map[coalition.PartnerID]coalition.Points{}}
-		for p, o := range outstanding {
-			run.outstanding[p] = o
-		}
 		return run.apply(ctx, tx)
 	})
 	if err != nil {
@@ -194,6 +176,26 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		}
 		return rows.Err()
 	})
+	// A capped partner's outstanding points, once for the batch, read
+	// without a lock as accrueOne reads them before its transaction.
+	for _, r := range b.batch {
+		if _, capped := l.capped.Load(r.partner); !capped || !r.accrual() {
+			continue
+		}
+		if _, ok := b.outstanding[r.partner]; ok {
+			continue
+		}
+		p := r.partner
+		b.outstanding[p] = 0
+		q.Queue(outstandingSQL, p).QueryRow(func(row pgx.Row) error {
+			var o coalition.Points
+			if err := row.Scan(&o); err != nil {
+				return fmt.Errorf("liability of partner %s: %w", p, err)
+			}
+			b.outstanding[p] = o
+			return nil
+		})
+	}
 	var ids []uuid.UUID
 	var cards []string
 	var keyPartners []uuid.UUID

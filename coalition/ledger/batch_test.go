@@ -635,3 +635,31 @@ func TestABatchReadsItsMembersWithTheirLocksUnlessTheRulesChanged(t *testing.T) 
 	}
 	f.checkClean()
 }
+
+// TestACappedPartnersAccrualsAreBatchedUpToItsCap: once the ledger knows a
+// partner's liability limit, a batch reads the partner's outstanding
+// points with its locks and applies the accruals the cap allows, in
+// order; the one that would pass it is refused, alone, and writes nothing.
+func TestACappedPartnersAccrualsAreBatchedUpToItsCap(t *testing.T) {
+	// One lane: batches in two lanes at once may each pass the cap, which
+	// is soft by the accruals running at the same moment (liability.go).
+	f := newFixtureWith(t, ledger.Config{Lanes: 1})
+	if _, err := f.pool.Exec(f.ctx, `UPDATE partners SET liability_limit_points = 170 WHERE id = $1`, f.cafe.ID); err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := f.enroll(f.cafe), f.enroll(f.cafe), f.enroll(f.cafe)
+	f.accrue(f.cafe, a, 100_000)    // 50 outstanding; the ledger learns the cap
+	ps, as := f.accrualsOf(a, b, c) // 50 each: the third would make 200
+	before := f.l.BatchStats()
+	res, errs := f.l.AccrueTogether(f.ctx, ps, as)
+	after := f.l.BatchStats()
+	if errs[0] != nil || errs[1] != nil || res[0].Transaction.Points != 50 || res[1].Transaction.Points != 50 {
+		t.Fatalf("first two: %v, %v; earned %d and %d", errs[0], errs[1], res[0].Transaction.Points, res[1].Transaction.Points)
+	}
+	wantError(t, errs[2], coalition.FailedPrecondition, "")
+	if after.Batched-before.Batched != 2 || after.Alone-before.Alone != 1 || after.Failed != before.Failed {
+		t.Fatalf("stats %+v after %+v: want two batched, the refusal alone", after, before)
+	}
+	f.wantBalance(c, 0, 0, 0, 0)
+	f.checkClean()
+}
