@@ -201,8 +201,11 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	var keyPartners []uuid.UUID
 	var keys []string
 	var holdIDs, txIDs []uuid.UUID
-	var spendIDs []uuid.UUID // the members of redemptions and holds, by id or card
+	// The members of redemptions and holds, by id or card, each once: the
+	// purses' read counts a member's rows to know if its purse is whole.
+	var spendIDs []uuid.UUID
 	var spendCards []string
+	spendSeen := map[string]bool{}
 	direct := map[*request]bool{} // the requests that name their member by id or card
 	for _, r := range b.batch {
 		// A capture or void names a hold, a refund a transaction: the
@@ -226,12 +229,14 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		switch {
 		case ref.ID != (coalition.MemberID{}):
 			ids = append(ids, uuid.UUID(ref.ID))
-			if r.spends() {
+			if r.spends() && !spendSeen["id:"+ref.ID.String()] {
+				spendSeen["id:"+ref.ID.String()] = true
 				spendIDs = append(spendIDs, uuid.UUID(ref.ID))
 			}
 		case ref.CardNumber != "":
 			cards = append(cards, ref.CardNumber)
-			if r.spends() {
+			if r.spends() && !spendSeen["card:"+ref.CardNumber] {
+				spendSeen["card:"+ref.CardNumber] = true
 				spendCards = append(spendCards, ref.CardNumber)
 			}
 		default:
