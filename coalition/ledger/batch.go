@@ -201,11 +201,8 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 	var keyPartners []uuid.UUID
 	var keys []string
 	var holdIDs, txIDs []uuid.UUID
-	// The members of redemptions and holds, by id or card, each once: the
-	// purses' read counts a member's rows to know if its purse is whole.
-	var spendIDs []uuid.UUID
+	var spendIDs []uuid.UUID // the members of redemptions and holds, by id or card
 	var spendCards []string
-	spendSeen := map[string]bool{}
 	direct := map[*request]bool{} // the requests that name their member by id or card
 	for _, r := range b.batch {
 		// A capture or void names a hold, a refund a transaction: the
@@ -229,14 +226,12 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 		switch {
 		case ref.ID != (coalition.MemberID{}):
 			ids = append(ids, uuid.UUID(ref.ID))
-			if r.spends() && !spendSeen["id:"+ref.ID.String()] {
-				spendSeen["id:"+ref.ID.String()] = true
+			if r.spends() {
 				spendIDs = append(spendIDs, uuid.UUID(ref.ID))
 			}
 		case ref.CardNumber != "":
 			cards = append(cards, ref.CardNumber)
-			if r.spends() && !spendSeen["card:"+ref.CardNumber] {
-				spendSeen["card:"+ref.CardNumber] = true
+			if r.spends() {
 				spendCards = append(spendCards, ref.CardNumber)
 			}
 		default:

@@ -23,11 +23,15 @@ type memberSet struct {
 	cards []string // nil: ids alone
 }
 
-// array is the SQL array of the set's members, with its parameters
-// numbered from $n, and their arguments.
+// array is the SQL array of the set's members, each once, with its
+// parameters numbered from $n, and their arguments. (The purses' read
+// counts a member's rows to know if its purse is whole: a member twice
+// would count twice. The members table names each once by itself.)
 func (s memberSet) array(n int) (string, []any) {
 	if s.cards == nil {
-		return "$" + strconv.Itoa(n) + "::uuid[]", []any{s.ids}
+		ids := slices.Clone(s.ids)
+		slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		return "$" + strconv.Itoa(n) + "::uuid[]", []any{slices.Compact(ids)}
 	}
 	return "ARRAY(SELECT id FROM members WHERE id = ANY($" + strconv.Itoa(n) + "::uuid[]) OR card_number = ANY($" +
 		strconv.Itoa(n+1) + "::text[]))", []any{s.ids, s.cards}
