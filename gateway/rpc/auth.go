@@ -96,8 +96,7 @@ type DevAuthenticator struct {
 }
 
 func (a *DevAuthenticator) Authenticate(ctx context.Context) (Principal, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
 	if len(vals) != 1 {
 		return Principal{}, status.Error(codes.Unauthenticated, `missing credentials: send "authorization: Dev <partner-code>"`)
 	}

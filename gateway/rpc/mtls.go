@@ -150,8 +150,7 @@ func (a CertOrDev) Authenticate(ctx context.Context) (Principal, error) {
 			return a.MTLS.Authenticate(ctx)
 		}
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	if vals := md.Get("authorization"); len(vals) == 1 && a.APIKeys != nil {
+	if vals := metadata.ValueFromIncomingContext(ctx, "authorization"); len(vals) == 1 && a.APIKeys != nil {
 		if secret, ok := strings.CutPrefix(vals[0], "Bearer "); ok {
 			k, err := a.APIKeys.Check(ctx, secret)
 			if errors.Is(err, apikeys.ErrInvalid) {

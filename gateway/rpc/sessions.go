@@ -29,8 +29,7 @@ type SessionAuth struct {
 }
 
 func (a SessionAuth) Authenticate(ctx context.Context) (Principal, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if vals := md.Get("authorization"); len(vals) == 1 {
+	if vals := metadata.ValueFromIncomingContext(ctx, "authorization"); len(vals) == 1 {
 		if tok, ok := strings.CutPrefix(vals[0], "Bearer "+sessions.TokenPrefix); ok {
 			s, err := a.Sessions.Check(ctx, sessions.TokenPrefix+tok)
 			if errors.Is(err, sessions.ErrNoSession) {
