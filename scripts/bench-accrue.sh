@@ -40,8 +40,10 @@
 # own ("pgbench") at scale PGBENCH_SCALE (default: the largest number of
 # clients, so that its clients do not queue on a few branch rows).
 #
-# It prints one markdown table row per run, then, as its last line, for
-# machines:
+# It prints one markdown table row per run (with the CPU time per request
+# of the server, of the database's processes and of coalition-load itself;
+# the ceiling's client column is coalition-load and its stub together),
+# then, as its last line, for machines:
 #   ratio_vs_pgbench_rc_64=<x.xx> ratio_vs_pgbench_rc_16=<x.xx> hot_member_share=<x.xx> rss_mb=<n>
 # (accrue over pgbench RC at 64 and at 16 clients, hot-member over accrue at
 # 16 clients, each over all rounds; the server's peak resident memory).
@@ -245,6 +247,16 @@ regular_history() {
 
 common=(-targets "$GRPC" -cacert "$cacert" -metrics "$METRICS" -requests 0)
 [ -z "$server_pid" ] || common+=(-server-pid "$server_pid")
+# The database's CPU per request: its postmaster's, which counts its
+# backends (coalition-load -db-pid). The pgbench runs' is not measured.
+db_dir="$(psql_ -c 'SHOW data_directory' 2>/dev/null || true)"
+db_pid=""
+if [ -n "$db_dir" ] && [ -r "$db_dir/postmaster.pid" ]; then
+  db_pid="$(head -1 "$db_dir/postmaster.pid")"
+  common+=(-db-pid "$db_pid")
+else
+  log "the database's postmaster was not found: no database CPU figures"
+fi
 if has regulars; then
   log "seeding $REGULARS regulars with $REGULAR_PURCHASES purchases each ..."
   run "$tmp/seed.out" "$load" "${common[@]}" -members "$REGULARS" -warmup "$REGULAR_PURCHASES" -cards "$tmp/regulars" \
@@ -294,39 +306,68 @@ coalition_run() { # round clients workload coalition-load options...
     /^  [A-Z][A-Za-z]+ +[0-9]+$/ { all += $2 }
     /ledger transactions retried:/ { retried = $NF }
     /^  server: / { cpu = $2; rss = $8 }
-    END { printf "%s %s %s %d %s %s %s", ops, p50, p99, all - ok, (retried == "" ? "-" : retried), (cpu == "" ? "-" : cpu), (rss == "" ? "-" : rss) }
+    /^  database: / { db = $2 }
+    /^  client: / { client = $2 }
+    /^  client and stub server: / { client = $5 }
+    function or_dash(v) { return v == "" ? "-" : v }
+    END { printf "%s %s %s %d %s %s %s %s %s", ops, p50, p99, all - ok, or_dash(retried), or_dash(cpu), or_dash(rss), or_dash(db), or_dash(client) }
   ' "$tmp/out")"
+}
+
+# tree_ticks PID: the CPU time, in ticks of 1/100 s, of a process and its
+# children, those that ended included (counted in the parent's cutime and
+# cstime once reaped), as coalition-load -db-pid counts the database's.
+tree_ticks() {
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$1" '
+    { pid = $1; sub(/^.*\) /, "") } # from field 3 on: $2 is the parent, $12-$15 utime, stime, cutime, cstime
+    pid == pm { t += $12 + $13 + $14 + $15 }
+    $2 == pm { t += $12 + $13 }
+    END { print t + 0 }'
+}
+
+# children_cpu: the CPU seconds of this shell's ended children (bash's
+# times, run in this shell: a subshell would count its own).
+children_cpu() {
+  times >"$tmp/times"
+  awk 'NR == 2 { n = split($0, f, /[ms ]+/); print f[1] * 60 + f[2] + f[3] * 60 + f[4] }' "$tmp/times"
 }
 
 pgbench_run() { # round clients isolation label
   log "round $1, $2 clients: pgbench $4 ..."
   checkpoint
+  local db_before=0 client_before
+  [ -z "$db_pid" ] || db_before="$(tree_ticks "$db_pid")"
+  client_before="$(children_cpu)"
   PGOPTIONS="-c default_transaction_isolation=$3" run "$tmp/pgbench.out" "$PGBIN/pgbench" -n -M prepared -c "$2" -j 2 \
     -T "$SECONDS_PER_RUN" --max-tries=100 "$bench_url" || true
-  local tps
+  local tps txs db=- client
   tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$tmp/pgbench.out")"
-  [ -n "$tps" ] || { cat "$tmp/pgbench.out" >&2; die "pgbench failed"; }
-  record "$1 $2 pgbench-$4 $tps - - - - - -"
+  txs="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$tmp/pgbench.out")"
+  [ -n "$tps" ] && [ "${txs:-0}" -gt 0 ] || { cat "$tmp/pgbench.out" >&2; die "pgbench failed"; }
+  [ -z "$db_pid" ] || db="$(awk -v a="$db_before" -v b="$(tree_ticks "$db_pid")" -v n="$txs" 'BEGIN { printf "%.2f", (b - a) * 10 / n }')"
+  client="$(awk -v a="$client_before" -v b="$(children_cpu)" -v n="$txs" 'BEGIN { printf "%.3f", (b - a) * 1000 / n }')"
+  record "$1 $2 pgbench-$4 $tps - - - - - - $db $client"
 }
 
 print_rows() { # round clients: the runs of that round and number of clients, with their ratios
   awk -v round="$1" -v clients="$2" '
     $1 == round && $2 == clients { n++; line[n] = $0; if ($3 == "pgbench-RC") rc = $4; if ($3 == "pgbench-SER") ser = $4 }
     function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
+    function ms(v) { return v == "-" || v == "" ? "-" : v " ms" }
     END {
       for (i = 1; i <= n; i++) {
         split(line[i], f, " ")
         name = f[3]; sub(/^pgbench-/, "pgbench ", name)
-        printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], name, f[4], ratio(f[4], rc), ratio(f[4], ser),
-          f[5], f[6], f[7], f[8], (f[9] == "-" ? "-" : f[9] " ms"), (f[10] == "-" ? "-" : f[10] " MB")
+        printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], name, f[4], ratio(f[4], rc), ratio(f[4], ser),
+          f[5], f[6], f[7], f[8], ms(f[9]), (f[10] == "-" ? "-" : f[10] " MB"), ms(f[11]), ms(f[12])
       }
     }' "$results"
 }
 
 echo "coalition on $GRPC$([ -n "$started" ] && echo ", started by this script"); pgbench scale ${scale:--}; $SECONDS_PER_RUN s per run; MEMBERS=$MEMBERS"
 echo
-echo "| round | clients | workload | ops/s | × pgbench RC | × pgbench SER | accrue p50 | accrue p99 | refused | retried | server CPU per op | server RSS |"
-echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| round | clients | workload | ops/s | × pgbench RC | × pgbench SER | accrue p50 | accrue p99 | refused | retried | server CPU per op | server RSS | database CPU per op | client CPU per op |"
+echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for round in $(seq "$ROUNDS"); do
   for clients in $CONCURRENCY; do
     for w in $WORKLOADS; do

@@ -67,6 +67,9 @@ type Config struct {
 	// ServerPID is the server's process on this machine (0: none): its CPU
 	// time over the timed run and its memory are read from /proc.
 	ServerPID int
+	// DatabasePID is the database's postmaster on this machine (0: none):
+	// the CPU time it and its backends use over the timed run.
+	DatabasePID int
 }
 
 // Report is what a run measured.
@@ -91,6 +94,11 @@ type Report struct {
 	// Server is what the server process used in the timed run (CPU) and
 	// its memory at the end (nil: not measured).
 	Server *usage
+	// Database is the CPU time the database's processes used in the timed
+	// run (0: not measured); Client the CPU time of this process, the load
+	// itself (and the stub's server, with ClientServes).
+	Database, Client time.Duration
+	ClientServes     bool
 }
 
 // Throughput is requests per second.
@@ -125,6 +133,16 @@ func (r Report) String() string {
 	if u := r.Server; u != nil {
 		fmt.Fprintf(&b, "  server: %.2f ms CPU per request, RSS %d MB (peak %d MB)\n",
 			float64(u.CPU.Microseconds())/1000/float64(max(r.Requests, 1)), u.RSS>>20, u.PeakRSS>>20)
+	}
+	if r.Database > 0 {
+		fmt.Fprintf(&b, "  database: %.2f ms CPU per request\n", float64(r.Database.Microseconds())/1000/float64(max(r.Requests, 1)))
+	}
+	if r.Client > 0 {
+		who := "client"
+		if r.ClientServes {
+			who = "client and stub server"
+		}
+		fmt.Fprintf(&b, "  %s: %.2f ms CPU per request\n", who, float64(r.Client.Microseconds())/1000/float64(max(r.Requests, 1)))
 	}
 	codesSeen := make([]codes.Code, 0, len(r.ByCode))
 	for c := range r.ByCode {
@@ -439,6 +457,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return Report{}, fmt.Errorf("server process: %w", err)
 		}
 	}
+	var dbBefore time.Duration
+	if cfg.DatabasePID > 0 {
+		if dbBefore, err = treeCPU(cfg.DatabasePID); err != nil {
+			return Report{}, fmt.Errorf("database process: %w", err)
+		}
+	}
+	clientBefore := selfCPU()
 	var mu sync.Mutex
 	var next atomic.Int64
 	start := time.Now()
@@ -499,6 +524,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	wg.Wait()
 	rep.Elapsed = time.Since(start)
+	rep.Client = selfCPU() - clientBefore
+	if cfg.DatabasePID > 0 {
+		after, err := treeCPU(cfg.DatabasePID)
+		if err != nil {
+			return rep, fmt.Errorf("database process: %w", err)
+		}
+		rep.Database = after - dbBefore
+	}
 	if cfg.ServerPID > 0 {
 		u, err := readUsage(cfg.ServerPID)
 		if err != nil {

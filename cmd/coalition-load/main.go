@@ -36,6 +36,7 @@ func main() {
 	flag.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "stop after this long whatever is left")
 	flag.IntVar(&cfg.Warmup, "warmup", 0, "accruals per member before the timed run, to trade with regulars (with -requests 0 and no -duration: only these)")
 	flag.StringVar(&cfg.CardsFile, "cards", "", "file of the members' card numbers: read if it exists (no enrolment), else written after enrolling")
+	flag.IntVar(&cfg.DatabasePID, "db-pid", 0, "the database's postmaster process id on this machine, to report the CPU time it and its backends use per request (from /proc)")
 	flag.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process id on this machine, to report its CPU time per request and its memory (from /proc)")
 	stub := flag.Bool("stub", false, "instead of -targets, an in-process server: the server's gRPC stack with TLS on a ledger that answers from memory (the transport's ceiling, no database)")
 	flag.Parse()
@@ -54,7 +55,7 @@ func main() {
 			os.Exit(1)
 		}
 		defer stop()
-		cfg.Targets, cfg.CAFile, cfg.CAPEM, cfg.MetricsURL, cfg.ServerPID = []string{addr}, "", caPEM, "", 0
+		cfg.Targets, cfg.CAFile, cfg.CAPEM, cfg.MetricsURL, cfg.ServerPID, cfg.DatabasePID = []string{addr}, "", caPEM, "", 0, 0
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
@@ -63,5 +64,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "coalition-load:", err)
 		os.Exit(1)
 	}
+	rep.ClientServes = *stub
 	fmt.Print(rep)
 }

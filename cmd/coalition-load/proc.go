@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -55,25 +56,93 @@ func readUsage(pid int) (usage, error) {
 }
 
 // statCPU reads utime and stime, fields 14 and 15 of a /proc/<pid>/stat
-// line. The command name, field 2, is in parentheses and may hold spaces
-// and parentheses itself, so the fields are counted from after its last
-// closing parenthesis.
+// line.
 func statCPU(stat string) (time.Duration, error) {
+	f, err := statFields(stat, 15)
+	if err != nil {
+		return 0, err
+	}
+	return ticks(f[14-3 : 15-3+1])
+}
+
+// statFields returns the fields of a /proc/<pid>/stat line from field 3 on,
+// at least up to field last. The command name, field 2, is in parentheses
+// and may hold spaces and parentheses itself, so the fields are counted
+// from after its last closing parenthesis.
+func statFields(stat string, last int) ([]string, error) {
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("no command name in %q", stat)
+		return nil, fmt.Errorf("no command name in %q", stat)
 	}
-	f := strings.Fields(stat[i+1:]) // from field 3 on
-	if len(f) < 13 {
-		return 0, fmt.Errorf("too few fields in %q", stat)
+	f := strings.Fields(stat[i+1:])
+	if len(f) < last-2 {
+		return nil, fmt.Errorf("too few fields in %q", stat)
 	}
-	var ticks int64
-	for _, s := range f[14-3 : 15-3+1] {
-		n, err := strconv.ParseInt(s, 10, 64)
+	return f, nil
+}
+
+func ticks(fields []string) (time.Duration, error) {
+	var n int64
+	for _, s := range fields {
+		t, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return 0, err
 		}
-		ticks += n
+		n += t
 	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
+	return time.Duration(n) * time.Second / userHZ, nil
+}
+
+// treeCPU is the CPU time used by a process and its children: a
+// PostgreSQL postmaster and its backends and workers. A child that has
+// ended is counted in its parent's cutime and cstime (fields 16 and 17),
+// which the postmaster collects as it reaps it, and a live one by its own
+// utime and stime; so the difference of two readings holds the backends
+// that ended between them too.
+func treeCPU(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	f, err := statFields(string(stat), 17)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	total, err := ticks(f[14-3 : 17-3+1])
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	parent := strconv.Itoa(pid)
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + p.Name() + "/stat")
+		if err != nil {
+			continue // ended since the listing
+		}
+		f, err := statFields(string(stat), 15)
+		if err != nil || f[4-3] != parent {
+			continue
+		}
+		t, err := ticks(f[14-3 : 15-3+1])
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%s/stat: %w", p.Name(), err)
+		}
+		total += t
+	}
+	return total, nil
+}
+
+// selfCPU is the CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -33,5 +34,30 @@ func TestReadUsageOfThisProcess(t *testing.T) {
 	}
 	if u.RSS <= 0 || u.PeakRSS < u.RSS {
 		t.Fatalf("RSS %d, peak %d: want a positive RSS no larger than the peak", u.RSS, u.PeakRSS)
+	}
+}
+
+// A child that burns CPU and ends is still counted: the database's
+// backends come and go during a run.
+func TestTreeCPUCountsAChildThatEnded(t *testing.T) {
+	before, err := treeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	burn := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+	if err := burn.Run(); err != nil {
+		t.Fatal(err)
+	}
+	child := burn.ProcessState.UserTime() + burn.ProcessState.SystemTime()
+	after, err := treeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kernel counts in ticks of 10 ms, Go's ProcessState in finer units.
+	if got := after - before; got < child-20*time.Millisecond {
+		t.Fatalf("tree CPU grew by %v over a child that used %v", got, child)
+	}
+	if child < 50*time.Millisecond {
+		t.Fatalf("the child used %v: too little to tell", child)
 	}
 }
