@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,10 +168,15 @@ func (l *Ledger) BatchStats() BatchStats {
 }
 
 type lane struct {
-	mu       sync.Mutex
-	queue    []*request
-	running  bool
-	inFlight chan struct{} // batches started and not yet answered
+	mu sync.Mutex
+	// wake is signalled when a request queues or a batch is answered: the
+	// lane may then take its next batch (take).
+	wake    sync.Cond
+	queue   []*request
+	running bool
+	// flying are the sizes of the batches in flight, the oldest first:
+	// two at most.
+	flying []int
 	// busy counts the requests in flight by the member reference they
 	// name (memberKey), to see that the next batch shares a member with a
 	// batch in flight.
@@ -180,8 +186,9 @@ type lane struct {
 func newLanes(n, batchCap int) *lanes {
 	ls := &lanes{seed: maphash.MakeSeed(), cap: batchCap, lanes: make([]lane, n)}
 	for i := range ls.lanes {
-		ls.lanes[i].inFlight = make(chan struct{}, 2)
-		ls.lanes[i].busy = map[string]int{}
+		ln := &ls.lanes[i]
+		ln.wake.L = &ln.mu
+		ln.busy = map[string]int{}
 	}
 	return ls
 }
@@ -248,13 +255,31 @@ func (ln *lane) mark(batch []*request, add int) {
 	}
 }
 
-// settle waits until no batch of the lane is in flight.
-func (ln *lane) settle() {
-	for range cap(ln.inFlight) {
-		ln.inFlight <- struct{}{}
-	}
-	for range cap(ln.inFlight) {
-		<-ln.inFlight
+// take waits for the lane's next batch and returns it, or nil once the
+// lane has nothing queued and nothing in flight. With no batch in flight
+// it takes what queued at once. With one in flight, it takes a second
+// only once as many requests queued as the one in flight holds: a second
+// batch overlaps the first's round trips and COMMIT and so keeps both the
+// server and the database busy, but one that starts as soon as it can
+// halves every batch, and with them the work each statement shares
+// (docs/BENCHMARKS.md, "A second batch once it is as large as the
+// first"). Until then requests keep queueing for a larger batch when the
+// one in flight is answered. Call with ln.mu held.
+func (ln *lane) take(max int) []*request {
+	for {
+		switch {
+		case len(ln.queue) == 0 && len(ln.flying) == 0:
+			return nil
+		case len(ln.flying) == 0,
+			len(ln.flying) == 1 && len(ln.queue) >= ln.flying[0]:
+			// A member of the batch in flight keeps its requests queued
+			// (next); if every request queued is such, the lane waits
+			// for that batch's answer.
+			if batch := ln.next(max); len(batch) > 0 {
+				return batch
+			}
+		}
+		ln.wake.Wait()
 	}
 }
 
@@ -301,6 +326,7 @@ func (l *Ledger) enqueueRequest(r *request) *request {
 	ln.queue = append(ln.queue, r)
 	start := !ln.running
 	ln.running = true
+	ln.wake.Signal()
 	ln.mu.Unlock()
 	if start {
 		go l.drain(ln)
@@ -323,48 +349,36 @@ func (r *request) wait() (AccrueResult, error) {
 
 // drain applies a lane's queue, batch after batch, until it is empty.
 func (l *Ledger) drain(ln *lane) {
+	ln.mu.Lock()
 	for {
-		// The next batch starts as soon as this one holds its locks, so
-		// that its work overlaps this one's COMMIT (the WAL flush), which
-		// would otherwise leave the lane idle; two batches at most are in
-		// flight. The lane waits for a free slot before it takes the
-		// batch, which then holds what queued until then.
-		ln.inFlight <- struct{}{}
-		ln.mu.Lock()
-		// A member in the batch and in one in flight would wait for the
-		// other's lock, holding the batch's transaction open and its size
-		// fixed: the member's requests stay queued instead, for the batch
-		// after, and the others go now. If every request waits, the lane
-		// waits for the batches in flight to be answered, and takes what
-		// queued meanwhile too.
-		batch := ln.next(l.lanes.cap)
-		if len(batch) == 0 && len(ln.queue) > 0 {
-			ln.mu.Unlock()
-			<-ln.inFlight
-			ln.settle()
-			ln.inFlight <- struct{}{}
-			ln.mu.Lock()
-			batch = ln.next(l.lanes.cap)
-		}
-		if len(batch) == 0 {
+		batch := ln.take(l.lanes.cap)
+		if batch == nil {
 			ln.running = false
 			ln.mu.Unlock()
-			<-ln.inFlight
 			return
 		}
 		ln.mark(batch, 1)
+		ln.flying = append(ln.flying, len(batch))
 		ln.mu.Unlock()
 		locked := make(chan struct{})
 		go func() {
 			defer func() {
 				ln.mu.Lock()
 				ln.mark(batch, -1)
+				// Batches may be answered out of order (two of one size
+				// are alike here).
+				i := slices.Index(ln.flying, len(batch))
+				ln.flying = slices.Delete(ln.flying, i, i+1)
+				ln.wake.Signal()
 				ln.mu.Unlock()
-				<-ln.inFlight
 			}()
 			l.applyBatch(batch, sync.OnceFunc(func() { close(locked) }))
 		}()
+		// The next batch starts only once this one holds its locks, so
+		// that two batches lock their members in the order they were
+		// taken.
 		<-locked
+		ln.mu.Lock()
 	}
 }
 
