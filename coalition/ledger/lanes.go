@@ -23,13 +23,14 @@ import (
 // one COMMIT for the whole batch instead of six round trips and a COMMIT
 // for each request (docs/DATABASE.md, "The posting engine"). There is no
 // timer: a lone request runs at once, and batches grow only when requests
-// arrive faster than a transaction commits. A lane's two batches in
-// flight keep the database busy while one of them commits; PostgreSQL's
-// own WAL group commit shares fsyncs between the transactions.
+// arrive faster than a transaction commits. A lane's second batch in
+// flight, once as large as the first (lane.take), keeps the database busy
+// while the first commits; PostgreSQL's own WAL group commit shares
+// fsyncs between the transactions.
 
 // DefaultLanes is the number of lanes when Config.Lanes is zero: one. A
-// lane keeps two batches in flight (the next one computes and writes while
-// the one before commits), which on the two-core machine of
+// lane keeps up to two batches in flight (the next one computes and writes
+// while the one before commits), which on the two-core machine of
 // docs/BENCHMARKS.md keeps the database busy; a second lane halves every
 // batch and so doubles the statements per posting: one lane ran accruals
 // 1.2-1.7 times as fast as two in alternating runs. A larger server, or
