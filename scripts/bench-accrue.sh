@@ -318,7 +318,9 @@ coalition_run() { # round clients workload coalition-load options...
 # children, those that ended included (counted in the parent's cutime and
 # cstime once reaped), as coalition-load -db-pid counts the database's.
 tree_ticks() {
-  cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$1" '
+  # A process that ends between the listing and its read fails cat, which
+  # is no error here.
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$1" '
     { pid = $1; sub(/^.*\) /, "") } # from field 3 on: $2 is the parent, $12-$15 utime, stime, cutime, cstime
     pid == pm { t += $12 + $13 + $14 + $15 }
     $2 == pm { t += $12 + $13 }
