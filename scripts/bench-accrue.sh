@@ -327,11 +327,12 @@ tree_ticks() {
     END { print t + 0 }'
 }
 
-# children_cpu: the CPU seconds of this shell's ended children (bash's
-# times, run in this shell: a subshell would count its own).
+# children_cpu sets children_seconds to the CPU seconds of this shell's
+# ended children. bash's times must run in this shell, not in a command
+# substitution, whose subshell would count its own children.
 children_cpu() {
   times >"$tmp/times"
-  awk 'NR == 2 { n = split($0, f, /[ms ]+/); print f[1] * 60 + f[2] + f[3] * 60 + f[4] }' "$tmp/times"
+  children_seconds="$(awk 'NR == 2 { split($0, f, /[ms ]+/); print f[1] * 60 + f[2] + f[3] * 60 + f[4] }' "$tmp/times")"
 }
 
 pgbench_run() { # round clients isolation label
@@ -339,7 +340,8 @@ pgbench_run() { # round clients isolation label
   checkpoint
   local db_before=0 client_before
   [ -z "$db_pid" ] || db_before="$(tree_ticks "$db_pid")"
-  client_before="$(children_cpu)"
+  children_cpu
+  client_before="$children_seconds"
   PGOPTIONS="-c default_transaction_isolation=$3" run "$tmp/pgbench.out" "$PGBIN/pgbench" -n -M prepared -c "$2" -j 2 \
     -T "$SECONDS_PER_RUN" --max-tries=100 "$bench_url" || true
   local tps txs db=- client
@@ -347,7 +349,8 @@ pgbench_run() { # round clients isolation label
   txs="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$tmp/pgbench.out")"
   [ -n "$tps" ] && [ "${txs:-0}" -gt 0 ] || { cat "$tmp/pgbench.out" >&2; die "pgbench failed"; }
   [ -z "$db_pid" ] || db="$(awk -v a="$db_before" -v b="$(tree_ticks "$db_pid")" -v n="$txs" 'BEGIN { printf "%.2f", (b - a) * 10 / n }')"
-  client="$(awk -v a="$client_before" -v b="$(children_cpu)" -v n="$txs" 'BEGIN { printf "%.3f", (b - a) * 1000 / n }')"
+  children_cpu
+  client="$(awk -v a="$client_before" -v b="$children_seconds" -v n="$txs" 'BEGIN { printf "%.3f", (b - a) * 1000 / n }')"
   record "$1 $2 pgbench-$4 $tps - - - - - - $db $client"
 }
 
