@@ -273,9 +273,12 @@ func (ln *lane) take(max int) []*request {
 			return nil
 		case len(ln.flying) == 0,
 			len(ln.flying) == 1 && len(ln.queue) >= ln.flying[0]:
-			// A member of the batch in flight keeps its requests queued
-			// (next); if every request queued is such, the lane waits
-			// for that batch's answer.
+			// A member in this batch and in the one in flight would
+			// wait for the other's lock, holding this batch's
+			// transaction open and its size fixed: its requests stay
+			// queued instead (next), for the batch after, and the others
+			// go now. If every request queued is such, the lane waits
+			// for the batch in flight to be answered.
 			if batch := ln.next(max); len(batch) > 0 {
 				return batch
 			}
