@@ -248,7 +248,7 @@ regular_history() {
 common=(-targets "$GRPC" -cacert "$cacert" -metrics "$METRICS" -requests 0)
 [ -z "$server_pid" ] || common+=(-server-pid "$server_pid")
 # The database's CPU per request: its postmaster's, which counts its
-# backends (coalition-load -db-pid). The pgbench runs' is not measured.
+# backends (coalition-load -db-pid; tree_ticks for the pgbench runs).
 db_dir="$(psql_ -c 'SHOW data_directory' 2>/dev/null || true)"
 db_pid=""
 if [ -n "$db_dir" ] && [ -r "$db_dir/postmaster.pid" ]; then

@@ -56,10 +56,10 @@ func Setup(ctx context.Context, service string) (*Telemetry, error) {
 		t.ExportsTraces = true
 	} else {
 		// Spans that go nowhere are not recorded: a recorded span's
-		// attributes, events and links cost every call (about a tenth of
-		// the server's CPU per accrual went to the RPC's and the batch's
-		// spans), for nothing. They keep their trace and span ids, which
-		// the logs carry (LogHandler).
+		// attributes, events and links cost every call (the RPC's and
+		// the batch's, a few per cent of the server's CPU per accrual),
+		// for nothing. They keep their trace and span ids, which the
+		// logs carry (LogHandler).
 		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	tp := sdktrace.NewTracerProvider(tpOpts...)
