@@ -256,6 +256,22 @@ func (ln *lane) mark(batch []*request, add int) {
 	}
 }
 
+// started counts batch in flight. Call with ln.mu held.
+func (ln *lane) started(batch []*request) {
+	ln.mark(batch, 1)
+	ln.flying = append(ln.flying, len(batch))
+}
+
+// answered counts batch out of flight, and wakes the lane, which may take
+// its next batch now. Batches may be answered out of order (two of one
+// size are alike here). Call with ln.mu held.
+func (ln *lane) answered(batch []*request) {
+	ln.mark(batch, -1)
+	i := slices.Index(ln.flying, len(batch))
+	ln.flying = slices.Delete(ln.flying, i, i+1)
+	ln.wake.Signal()
+}
+
 // take waits for the lane's next batch and returns it, or nil once the
 // lane has nothing queued and nothing in flight. With no batch in flight
 // it takes what queued at once. With one in flight, it takes a second
@@ -361,19 +377,13 @@ func (l *Ledger) drain(ln *lane) {
 			ln.mu.Unlock()
 			return
 		}
-		ln.mark(batch, 1)
-		ln.flying = append(ln.flying, len(batch))
+		ln.started(batch)
 		ln.mu.Unlock()
 		locked := make(chan struct{})
 		go func() {
 			defer func() {
 				ln.mu.Lock()
-				ln.mark(batch, -1)
-				// Batches may be answered out of order (two of one size
-				// are alike here).
-				i := slices.Index(ln.flying, len(batch))
-				ln.flying = slices.Delete(ln.flying, i, i+1)
-				ln.wake.Signal()
+				ln.answered(batch)
 				ln.mu.Unlock()
 			}()
 			l.applyBatch(batch, sync.OnceFunc(func() { close(locked) }))

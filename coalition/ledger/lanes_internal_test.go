@@ -91,9 +91,7 @@ func TestASecondBatchWaitsUntilItIsAsLargeAsTheOneInFlight(t *testing.T) {
 	}
 	answer := func(ln *lane, batch []*request) {
 		ln.mu.Lock()
-		ln.mark(batch, -1)
-		ln.flying = ln.flying[1:]
-		ln.wake.Signal()
+		ln.answered(batch)
 		ln.mu.Unlock()
 	}
 
@@ -113,8 +111,7 @@ func TestASecondBatchWaitsUntilItIsAsLargeAsTheOneInFlight(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			ln := newLane()
 			first := []*request{card("1"), card("2"), card("3")}
-			ln.mark(first, 1)
-			ln.flying = []int{len(first)}
+			ln.started(first)
 			a, b, c := card("4"), card("5"), card("6")
 			ln.queue = []*request{a, b}
 			out := take(ln)
@@ -130,8 +127,7 @@ func TestASecondBatchWaitsUntilItIsAsLargeAsTheOneInFlight(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			ln := newLane()
 			first := []*request{card("1")}
-			ln.mark(first, 1)
-			ln.flying = []int{1}
+			ln.started(first)
 			a, b := card("1"), card("1")
 			ln.queue = []*request{a, b}
 			out := take(ln)
@@ -147,9 +143,8 @@ func TestASecondBatchWaitsUntilItIsAsLargeAsTheOneInFlight(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			ln := newLane()
 			first, second := []*request{card("1")}, []*request{card("2")}
-			ln.mark(first, 1)
-			ln.mark(second, 1)
-			ln.flying = []int{1, 1}
+			ln.started(first)
+			ln.started(second)
 			queued := []*request{card("3"), card("4"), card("5")}
 			ln.queue = slices.Clone(queued)
 			out := take(ln)
