@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coalition-loyalty/coalition/coalition"
@@ -109,4 +110,33 @@ func (l *Ledger) BalanceFromPurse(ctx context.Context, member coalition.MemberID
 		return nil
 	})
 	return b, err
+}
+
+// PurseReadDiscards runs a batch's read of member's purse (its first head
+// open lots and first head spendable ones) under EXPLAIN ANALYZE in tx
+// and returns how many rows its scans fetched and then threw away
+// (Rows Removed by Filter, over every node of the plan).
+func PurseReadDiscards(ctx context.Context, tx pgx.Tx, member coalition.MemberID, now time.Time, head int) (int64, error) {
+	b := &pgx.Batch{}
+	queuePurses(b, memberSet{ids: []uuid.UUID{uuid.UUID(member)}}, now, head, map[coalition.MemberID]*purse{})
+	q := b.QueuedQueries[0]
+	var plan []struct{ Plan planNode }
+	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+q.SQL, q.Arguments...).Scan(&plan); err != nil {
+		return 0, err
+	}
+	return plan[0].Plan.discards(), nil
+}
+
+type planNode struct {
+	Removed float64    `json:"Rows Removed by Filter"` // per loop
+	Loops   float64    `json:"Actual Loops"`
+	Plans   []planNode `json:"Plans"`
+}
+
+func (n planNode) discards() int64 {
+	d := int64(n.Removed * n.Loops)
+	for _, c := range n.Plans {
+		d += c.discards()
+	}
+	return d
 }
