@@ -99,7 +99,19 @@ type Report struct {
 	// itself (and the stub's server, with ClientServes).
 	Database, Client time.Duration
 	ClientServes     bool
+	// Start is when the timed run began; Stalled counts the requests
+	// slower than StallThreshold, the first of which was due at
+	// StalledFrom and the last answered at StalledTo: where a paced run's
+	// p99 comes from a stall, when it was (for the database's and the
+	// server's logs).
+	Start                  time.Time
+	Stalled                int
+	StalledFrom, StalledTo time.Time
 }
+
+// StallThreshold is the latency past which a request counts as stalled:
+// five times the p99 a run at half load is meant to keep.
+const StallThreshold = 100 * time.Millisecond
 
 // Throughput is requests per second.
 func (r Report) Throughput() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
@@ -143,6 +155,12 @@ func (r Report) String() string {
 			who = "client and stub server"
 		}
 		fmt.Fprintf(&b, "  %s: %.2f ms CPU per request\n", who, float64(r.Client.Microseconds())/1000/float64(max(r.Requests, 1)))
+	}
+	if r.Stalled > 0 {
+		at := func(t time.Time) string { return t.UTC().Format("15:04:05.000") }
+		fmt.Fprintf(&b, "  slower than %s: %d requests, due from %s to answered at %s UTC (%.2f-%.2f s into the run)\n",
+			StallThreshold, r.Stalled, at(r.StalledFrom), at(r.StalledTo),
+			r.StalledFrom.Sub(r.Start).Seconds(), r.StalledTo.Sub(r.Start).Seconds())
 	}
 	codesSeen := make([]codes.Code, 0, len(r.ByCode))
 	for c := range r.ByCode {
@@ -467,6 +485,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	var mu sync.Mutex
 	var next atomic.Int64
 	start := time.Now()
+	rep.Start = start
 	var deadline time.Time
 	if cfg.Duration > 0 {
 		deadline = start.Add(cfg.Duration)
@@ -518,6 +537,15 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				rep.ByCode[code]++
 				rep.Latencies[op] = append(rep.Latencies[op], took)
 				rep.Requests++
+				if took > StallThreshold {
+					if rep.Stalled == 0 || t0.Before(rep.StalledFrom) {
+						rep.StalledFrom = t0
+					}
+					if end := t0.Add(took); end.After(rep.StalledTo) {
+						rep.StalledTo = end
+					}
+					rep.Stalled++
+				}
 				mu.Unlock()
 			}
 		}()

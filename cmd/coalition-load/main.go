@@ -49,7 +49,7 @@ func main() {
 	cfg.Targets = strings.Split(*targets, ",")
 	cfg.Partners = strings.Split(*partners, ",")
 	if *stub {
-		addr, caPEM, stop, err := startStub()
+		addr, caPEM, stop, err := startStub(nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "coalition-load: stub:", err)
 			os.Exit(1)

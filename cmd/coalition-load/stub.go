@@ -32,6 +32,9 @@ import (
 type stubLedger struct {
 	rpc.Ledger // the other calls: nil, so they panic and the server answers Internal
 	cards      atomic.Int64
+	// stall, if set, is how long an accrual with this order id waits
+	// before its answer (a test's database stall).
+	stall func(orderID string) time.Duration
 }
 
 func (s *stubLedger) Enroll(_ context.Context, _ coalition.PartnerID, _ ledger.Enrollment) (ledger.Member, error) {
@@ -39,6 +42,9 @@ func (s *stubLedger) Enroll(_ context.Context, _ coalition.PartnerID, _ ledger.E
 }
 
 func (s *stubLedger) Accrue(_ context.Context, _ coalition.PartnerID, a ledger.Accrual) (ledger.AccrueResult, error) {
+	if s.stall != nil {
+		time.Sleep(s.stall(a.OrderID))
+	}
 	now := time.Now()
 	return ledger.AccrueResult{Transaction: ledger.Transaction{Kind: ledger.KindEarn, Points: 50, OrderID: a.OrderID, CreatedAt: now},
 		SpendableFrom: now, ExpiresAt: now.AddDate(1, 0, 0)}, nil
@@ -70,16 +76,20 @@ func (stubPartners) List(context.Context) ([]partners.Partner, error) { return n
 
 func (stubPartners) Changes() uint64 { return 0 }
 
-// startStub serves the stub ledger on a loopback port with the server's gRPC
-// stack (the recovery, authentication and validation interceptors, the
-// partner service's adapters) over TLS with a throwaway self-signed
-// certificate, and returns its address and that certificate (PEM) to trust.
-func startStub() (addr string, caPEM []byte, stop func(), err error) {
+// startStub serves the stub ledger l (nil: one that answers at once) on a
+// loopback port with the server's gRPC stack (the recovery,
+// authentication and validation interceptors, the partner service's
+// adapters) over TLS with a throwaway self-signed certificate, and returns
+// its address and that certificate (PEM) to trust.
+func startStub(l *stubLedger) (addr string, caPEM []byte, stop func(), err error) {
+	if l == nil {
+		l = &stubLedger{}
+	}
 	cert, caPEM, err := selfSigned()
 	if err != nil {
 		return "", nil, nil, err
 	}
-	srv, _, err := rpc.NewServer(rpc.Options{Ledger: &stubLedger{}, Partners: stubPartners{}, Auth: &rpc.DevAuthenticator{Partners: stubPartners{}},
+	srv, _, err := rpc.NewServer(rpc.Options{Ledger: l, Partners: stubPartners{}, Auth: &rpc.DevAuthenticator{Partners: stubPartners{}},
 		ServerOptions: []grpc.ServerOption{grpc.Creds(credentials.NewTLS(&tls.Config{
 			Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12,
 		}))}})

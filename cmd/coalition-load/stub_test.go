@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // stub server: every request passes the server's interceptors over TLS and
 // is answered OK, with no database.
 func TestTheStubAnswersThePartnerMixOverTLS(t *testing.T) {
-	addr, caPEM, stop, err := startStub()
+	addr, caPEM, stop, err := startStub(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestTheStubAnswersThePartnerMixOverTLS(t *testing.T) {
 // 0.49 s after the start, so the run cannot end before then, however fast
 // the server answers.
 func TestARatePacesTheRequests(t *testing.T) {
-	addr, caPEM, stop, err := startStub()
+	addr, caPEM, stop, err := startStub(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,5 +48,36 @@ func TestARatePacesTheRequests(t *testing.T) {
 	}
 	if rep.ByCode[codes.OK] != 50 || rep.Elapsed < 490*time.Millisecond {
 		t.Fatalf("%v in %s; want 50 OK, paced over at least 490 ms", rep.ByCode, rep.Elapsed)
+	}
+}
+
+// TestAStallIsReportedWithItsTime: in a paced run, the 20th request (due
+// 0.19 s after the start) waits 150 ms in the server. The report counts
+// it as stalled and says when: due no later than 0.19 s into the run,
+// answered no earlier than 0.34 s.
+func TestAStallIsReportedWithItsTime(t *testing.T) {
+	stub := &stubLedger{stall: func(order string) time.Duration {
+		if strings.HasSuffix(order, "-20") {
+			return 150 * time.Millisecond
+		}
+		return 0
+	}}
+	addr, caPEM, stop, err := startStub(stub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	rep, err := Run(context.Background(), Config{Targets: []string{addr}, CAPEM: caPEM, Partners: []string{"cafe"},
+		Requests: 40, Concurrency: 4, Members: 5, Rate: 100, Mix: map[string]int{"accrue": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := rep.Start.Add(190 * time.Millisecond)
+	if rep.Stalled < 1 || rep.StalledFrom.After(due) || rep.StalledTo.Before(due.Add(150*time.Millisecond)) {
+		t.Fatalf("%d stalled from %s to %s into the run; want the 20th request's stall, due at 0.19 s, in it",
+			rep.Stalled, rep.StalledFrom.Sub(rep.Start), rep.StalledTo.Sub(rep.Start))
+	}
+	if !strings.Contains(rep.String(), "slower than 100ms: ") {
+		t.Fatalf("the report does not tell of the stall:\n%s", rep)
 	}
 }
