@@ -640,9 +640,24 @@ func (b *batchRun) apply(ctx context.Context, tx pgx.Tx) error {
 			if _, ok := b.outstanding[r.partner]; ok {
 				b.uncapped[r.partner] = struct{}{}
 			}
-		} else if o, ok := b.outstanding[r.partner]; !ok || (liability{limit: c.liabilityLimit, outstanding: o}).allows(earning.Own()) != nil {
-			leaveMember(r, m.ID) // accrueOne reads the outstanding points, or refuses
-			continue
+		} else {
+			o, ok := b.outstanding[r.partner]
+			if !ok {
+				// The partner was capped since the ledger last saw it:
+				// read its outstanding points now, in this transaction,
+				// as round trip 1 reads a capped partner's, rather than
+				// leave each of its accruals in the batch to a transaction
+				// of its own, one after another.
+				if err := tx.QueryRow(ctx, outstandingSQL, r.partner).Scan(&o); err != nil {
+					return fmt.Errorf("batch: liability of partner %s: %w", r.partner, err)
+				}
+				b.outstanding[r.partner] = o
+				l.capped.Store(r.partner, struct{}{})
+			}
+			if (liability{limit: c.liabilityLimit, outstanding: o}).allows(earning.Own()) != nil {
+				leaveMember(r, m.ID) // accrueOne refuses it
+				continue
+			}
 		}
 		res := AccrueResult{
 			Earning:       earning,

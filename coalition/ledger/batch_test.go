@@ -663,3 +663,40 @@ func TestACappedPartnersAccrualsAreBatchedUpToItsCap(t *testing.T) {
 	f.wantBalance(c, 0, 0, 0, 0)
 	f.checkClean()
 }
+
+// TestAPartnerCappedSinceTheLastBatchIsBatched: a partner given a
+// liability limit since the ledger last saw it has its outstanding points
+// read in the batch that first meets the cap, and its accruals are
+// batched up to the cap, as once the cap is known; they are not each left
+// to a transaction of its own, one after another (which made the first
+// requests after a cap wait 100 ms and more under load).
+func TestAPartnerCappedSinceTheLastBatchIsBatched(t *testing.T) {
+	f := newFixtureWith(t, ledger.Config{Lanes: 1})
+	a, b, c := f.enroll(f.cafe), f.enroll(f.cafe), f.enroll(f.cafe)
+	f.accrue(f.cafe, a, 100_000) // 50 outstanding, uncapped
+	if _, err := f.pool.Exec(f.ctx, `UPDATE partners SET liability_limit_points = 170 WHERE id = $1`, f.cafe.ID); err != nil {
+		t.Fatal(err)
+	}
+	ps, as := f.accrualsOf(a, b, c) // 50 each: the third would make 200
+	before := f.l.BatchStats()
+	res, errs := f.l.AccrueTogether(f.ctx, ps, as)
+	after := f.l.BatchStats()
+	if errs[0] != nil || errs[1] != nil || res[0].Transaction.Points != 50 || res[1].Transaction.Points != 50 {
+		t.Fatalf("first two: %v, %v; earned %d and %d", errs[0], errs[1], res[0].Transaction.Points, res[1].Transaction.Points)
+	}
+	wantError(t, errs[2], coalition.FailedPrecondition, "")
+	if after.Batched-before.Batched != 2 || after.Alone-before.Alone != 1 || after.Failed != before.Failed {
+		t.Fatalf("stats %+v after %+v: want two batched, the refusal alone", after, before)
+	}
+	f.wantBalance(c, 0, 0, 0, 0)
+
+	// The cap lifted: the next batch forgets it.
+	if _, err := f.pool.Exec(f.ctx, `UPDATE partners SET liability_limit_points = NULL WHERE id = $1`, f.cafe.ID); err != nil {
+		t.Fatal(err)
+	}
+	ps, as = f.accrualsOf(c)
+	if _, errs := f.l.AccrueTogether(f.ctx, ps, as); errs[0] != nil {
+		t.Fatalf("after the cap was lifted: %v", errs[0])
+	}
+	f.checkClean()
+}
