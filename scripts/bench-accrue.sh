@@ -269,7 +269,7 @@ if [ -n "${started:-}" ]; then
     -c "ALTER SYSTEM SET log_line_prefix = '%m [%p] '" -c "ALTER SYSTEM SET log_timezone = 'UTC'" \
     -c "SELECT pg_reload_conf()" >/dev/null
 fi
-stalled=""
+>"$tmp/stalls"
 db_pid=""
 if [ -n "$db_dir" ] && [ -r "$db_dir/postmaster.pid" ]; then
   db_pid="$(head -1 "$db_dir/postmaster.pid")"
@@ -314,7 +314,8 @@ coalition_run() { # round clients workload coalition-load options...
   [ "${VERBOSE:-0}" = 0 ] || cat "$tmp/out" >&2
   if grep -q '^  slower than ' "$tmp/out"; then
     log "$workload: $(sed -n 's/^  //p' "$tmp/out" | grep '^slower than ')"
-    stalled=1
+    # The stall's window, due from and answered at (HH:MM:SS.mmm, UTC).
+    sed -n 's/^  slower than .* due from \([0-9:.]*\) to answered at \([0-9:.]*\) UTC.*/\1 \2/p' "$tmp/out" >>"$tmp/stalls"
   fi
   if grep -E '^  [A-Z][A-Za-z]+ +[0-9]+$' "$tmp/out" | grep -qvE '^  (OK|FailedPrecondition) '; then
     log "$workload: coalition-load saw answers other than OK and not enough points:"
@@ -438,10 +439,14 @@ if has regulars; then
   echo
   echo "regulars: $REGULARS members, seeded with $REGULAR_PURCHASES purchases each; after the runs each has >= $fewest_purchases purchases and >= $fewest_lots open lots"
 fi
-if [ -n "$stalled" ] && [ -n "${started:-}" ] && [ -r "$db_dir/postgresql.log" ]; then
-  log "runs had requests slower than 100 ms; what the database logged meanwhile (UTC):"
-  grep -E 'checkpoint (starting|complete)|automatic (vacuum|analyze)|still waiting|duration: ' "$db_dir/postgresql.log" |
-    cut -c1-160 >&2 || true
+if [ -s "$tmp/stalls" ] && [ -n "${started:-}" ] && [ -r "$db_dir/postgresql.log" ]; then
+  log "runs had requests slower than 100 ms; what the database logged from 2 s before each stall to 1 s after (UTC):"
+  # Lines begin "YYYY-MM-DD HH:MM:SS.mmm UTC"; a stall across midnight is not matched.
+  awk 'function s(t, f) { split(t, f, ":"); return f[1] * 3600 + f[2] * 60 + f[3] }
+    NR == FNR { from[NR] = s($1) - 2; to[NR] = s($2) + 1; n = NR; next }
+    /checkpoint (starting|complete)|automatic (vacuum|analyze)|still waiting|duration: / {
+      t = s($2); for (i = 1; i <= n; i++) if (t >= from[i] && t <= to[i]) { print substr($0, 1, 160); break }
+    }' "$tmp/stalls" "$db_dir/postgresql.log" >&2 || true
 fi
 peak=0
 if [ -n "$server_pid" ] && [ -r "/proc/$server_pid/status" ]; then
