@@ -38,6 +38,11 @@ type Config struct {
 	Requests    int           // requests to send; with Duration, at most this many (0: no limit)
 	Duration    time.Duration // send for this long (0: until Requests are sent)
 	Concurrency int
+	// Conns is how many connections the workers share, each its own
+	// HTTP/2 connection over its own TLS session (0: one), worker w on
+	// connection w mod Conns; with one per worker, as pgbench's clients
+	// each have their own, every till its own connection.
+	Conns int
 	// Rate, if positive, paces the requests: request i is due at i/Rate
 	// seconds after the start, and its latency counts from then, so that
 	// a server falling behind shows in the latencies (an open-loop load,
@@ -441,12 +446,16 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Requests <= 0 && cfg.Duration <= 0 && cfg.Warmup <= 0 {
 		return Report{}, errors.New("give a number of requests, a duration, a warm-up, or several")
 	}
-	conn, err := dial(cfg)
-	if err != nil {
-		return Report{}, err
+	clients := make([]coalitionv1.PartnerServiceClient, max(cfg.Conns, 1))
+	for i := range clients {
+		conn, err := dial(cfg)
+		if err != nil {
+			return Report{}, err
+		}
+		defer conn.Close()
+		clients[i] = coalitionv1.NewPartnerServiceClient(conn)
 	}
-	defer conn.Close()
-	client := coalitionv1.NewPartnerServiceClient(conn)
+	client := clients[0]
 	run := fmt.Sprintf("%x", rand.Uint64())
 	cards, err := members(ctx, client, cfg, run)
 	if err != nil {
@@ -496,6 +505,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
+			client := clients[w%len(clients)]
 			for {
 				i := next.Add(1)
 				if (cfg.Requests > 0 && int(i) > cfg.Requests) || (!deadline.IsZero() && time.Now().After(deadline)) || ctx.Err() != nil {

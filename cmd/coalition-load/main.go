@@ -30,6 +30,7 @@ func main() {
 	mix := flag.String("mix", "accrue=6,redeem=2,balance=2", "weights of the operations, e.g. accrue=1 for accruals only")
 	flag.StringVar(&cfg.MetricsURL, "metrics", "", "a replica's Prometheus endpoint (e.g. http://127.0.0.1:9464/metrics, on coalitiond --admin-listen), read before and after for the ledger's retries")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 16, "requests in flight at once")
+	flag.IntVar(&cfg.Conns, "conns", 1, "connections the requests in flight share, each over its own TLS session (-conns equal to -concurrency: one each, as pgbench's clients)")
 	flag.Float64Var(&cfg.Rate, "rate", 0, "requests per second in all, paced, latencies counted from each request's due time (0: as fast as answers come)")
 	flag.IntVar(&cfg.Members, "members", 200, "members to enroll and trade with")
 	flag.StringVar(&cfg.CAFile, "cacert", "", "CA bundle of the server's certificate (TLS); empty: plaintext")

@@ -11,8 +11,8 @@ import (
 )
 
 // TestTheStubAnswersThePartnerMixOverTLS runs the partner mix against the
-// stub server: every request passes the server's interceptors over TLS and
-// is answered OK, with no database.
+// stub server, its workers on three connections: every request passes the
+// server's interceptors over TLS and is answered OK, with no database.
 func TestTheStubAnswersThePartnerMixOverTLS(t *testing.T) {
 	addr, caPEM, stop, err := startStub(nil)
 	if err != nil {
@@ -20,7 +20,7 @@ func TestTheStubAnswersThePartnerMixOverTLS(t *testing.T) {
 	}
 	defer stop()
 	rep, err := Run(context.Background(), Config{Targets: []string{addr}, CAPEM: caPEM, Partners: []string{"cafe", "cinema"},
-		Requests: 300, Concurrency: 8, Members: 20, ServerPID: os.Getpid()}) // the stub serves in this process
+		Requests: 300, Concurrency: 8, Conns: 3, Members: 20, ServerPID: os.Getpid()}) // the stub serves in this process
 	if err != nil {
 		t.Fatal(err)
 	}
