@@ -5,7 +5,8 @@
 -- partner's) sort ahead of the spendable ones, and with spendable_from
 -- only in the heap each of them cost a heap fetch before the filter threw
 -- it away: a member with two hundred pending lots made a purse read cost a
--- millisecond (docs/BENCHMARKS.md, "Pending lots skipped in the index").
+-- millisecond (docs/BENCHMARKS.md, "Pending lots skipped in the index,
+-- and regulars seeded as regulars").
 -- With spendable_from in the index the scan checks it on the index entry
 -- and fetches only the lots it returns. spendable_from never changes, so
 -- a take from a lot stays a HOT update.
