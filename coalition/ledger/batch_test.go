@@ -648,8 +648,19 @@ func TestACappedPartnersAccrualsAreBatchedUpToItsCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b, c := f.enroll(f.cafe), f.enroll(f.cafe), f.enroll(f.cafe)
-	f.accrue(f.cafe, a, 100_000)    // 50 outstanding; the ledger learns the cap
-	ps, as := f.accrualsOf(a, b, c) // 50 each: the third would make 200
+	f.accrue(f.cafe, a, 100_000) // 50 outstanding; the ledger learns the cap
+	f.wantBatchedUpToCap(a, b, c)
+	f.checkClean()
+}
+
+// wantBatchedUpToCap accrues 50 points each for a, b and c at the café,
+// capped at 170 with 50 outstanding, in one batch: the first two are
+// batched, the third (which would make 200) is refused alone and writes
+// nothing.
+func (f *fixture) wantBatchedUpToCap(a, b, c ledger.Member) {
+	t := f.t
+	t.Helper()
+	ps, as := f.accrualsOf(a, b, c)
 	before := f.l.BatchStats()
 	res, errs := f.l.AccrueTogether(f.ctx, ps, as)
 	after := f.l.BatchStats()
@@ -661,7 +672,6 @@ func TestACappedPartnersAccrualsAreBatchedUpToItsCap(t *testing.T) {
 		t.Fatalf("stats %+v after %+v: want two batched, the refusal alone", after, before)
 	}
 	f.wantBalance(c, 0, 0, 0, 0)
-	f.checkClean()
 }
 
 // TestAPartnerCappedSinceTheLastBatchIsBatched: a partner given a
@@ -677,24 +687,13 @@ func TestAPartnerCappedSinceTheLastBatchIsBatched(t *testing.T) {
 	if _, err := f.pool.Exec(f.ctx, `UPDATE partners SET liability_limit_points = 170 WHERE id = $1`, f.cafe.ID); err != nil {
 		t.Fatal(err)
 	}
-	ps, as := f.accrualsOf(a, b, c) // 50 each: the third would make 200
-	before := f.l.BatchStats()
-	res, errs := f.l.AccrueTogether(f.ctx, ps, as)
-	after := f.l.BatchStats()
-	if errs[0] != nil || errs[1] != nil || res[0].Transaction.Points != 50 || res[1].Transaction.Points != 50 {
-		t.Fatalf("first two: %v, %v; earned %d and %d", errs[0], errs[1], res[0].Transaction.Points, res[1].Transaction.Points)
-	}
-	wantError(t, errs[2], coalition.FailedPrecondition, "")
-	if after.Batched-before.Batched != 2 || after.Alone-before.Alone != 1 || after.Failed != before.Failed {
-		t.Fatalf("stats %+v after %+v: want two batched, the refusal alone", after, before)
-	}
-	f.wantBalance(c, 0, 0, 0, 0)
+	f.wantBatchedUpToCap(a, b, c)
 
 	// The cap lifted: the next batch forgets it.
 	if _, err := f.pool.Exec(f.ctx, `UPDATE partners SET liability_limit_points = NULL WHERE id = $1`, f.cafe.ID); err != nil {
 		t.Fatal(err)
 	}
-	ps, as = f.accrualsOf(c)
+	ps, as := f.accrualsOf(c)
 	if _, errs := f.l.AccrueTogether(f.ctx, ps, as); errs[0] != nil {
 		t.Fatalf("after the cap was lifted: %v", errs[0])
 	}
