@@ -85,6 +85,30 @@ func wantMap(t *testing.T, what string, got, want map[string]int64) {
 }
 
 // The clock of the fixture starts on Tuesday 2026-03-10 at 12:00 in Moscow.
+// A replica keeps the rule sets it has parsed, and its batches read only
+// which version is in force (with the body of a version it has not seen):
+// a version another replica puts applies to this replica's next accrual,
+// and to those after it, whose reads skip the body.
+func TestARuleSetPutByAnotherReplicaAppliesToTheNextAccrual(t *testing.T) {
+	f := newFixture(t)
+	f.putRules(rules.RuleSet{Partners: []rules.PartnerRules{{Partner: "cafe", RateBP: ptr[int64](1_000)}}})
+	m := f.enroll(f.cafe)
+	if got := lines(f.accrueIn(f.cafe, m, 100_000, "")); got != "base:100@cafe" {
+		t.Fatalf("under the first version: %s, want base:100@cafe", got)
+	}
+	other := rules.NewStore(rules.StoreConfig{Tx: f.runner, Clock: f.clock.Now})
+	f.clock.Advance(time.Minute)
+	if _, err := other.Put(f.ctx, rules.RuleSet{Partners: []rules.PartnerRules{{Partner: "cafe", RateBP: ptr[int64](2_000)}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if got := lines(f.accrueIn(f.cafe, m, 100_000, "")); got != "base:200@cafe" {
+			t.Fatalf("accrual %d after the other replica's version: %s, want base:200@cafe", i+1, got)
+		}
+	}
+	f.checkClean()
+}
+
 func TestRulesOnTheLedger(t *testing.T) {
 	t.Run("earn rules, caps and the breakdown recorded with the version", func(t *testing.T) {
 		f := newFixture(t)

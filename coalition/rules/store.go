@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,8 @@ type Store struct {
 
 	mu     sync.Mutex
 	parsed map[int64]RuleSet
+	// versions are parsed's keys, for the reads that skip their bodies.
+	versions []int64
 }
 
 // StoreConfig wires a store.
@@ -42,8 +45,12 @@ type Queryer interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// inForceSQL reads the version in force at $1, and its body only if the
+// version is not among $2, those already parsed: every batch of postings
+// asks, and a rule set's body is a couple of kilobytes the caller would
+// only throw away.
 const inForceSQL = `
-	SELECT version, body FROM rule_sets
+	SELECT version, CASE WHEN version = ANY($2::BIGINT[]) THEN NULL ELSE body END FROM rule_sets
 	WHERE effective_from <= $1
 	ORDER BY effective_from DESC, version DESC
 	LIMIT 1`
@@ -51,7 +58,7 @@ const inForceSQL = `
 // InForce returns the version in force at t (the latest to take effect at
 // or before t), or the empty version 0 if none is.
 func (s *Store) InForce(ctx context.Context, q Queryer, t time.Time) (RuleSet, error) {
-	return s.inForce(q.QueryRow(ctx, inForceSQL, t))
+	return s.inForce(q.QueryRow(ctx, inForceSQL, t, s.known()))
 }
 
 // QueueInForce queues InForce's read on b, so that it shares a round trip
@@ -59,7 +66,7 @@ func (s *Store) InForce(ctx context.Context, q Queryer, t time.Time) (RuleSet, e
 // version in force.
 func (s *Store) QueueInForce(b *pgx.Batch, t time.Time) func() (RuleSet, error) {
 	rs, err := RuleSet{}, errors.New("rules in force: the batch was not sent")
-	b.Queue(inForceSQL, t).QueryRow(func(row pgx.Row) error {
+	b.Queue(inForceSQL, t, s.known()).QueryRow(func(row pgx.Row) error {
 		rs, err = s.inForce(row)
 		return nil
 	})
@@ -68,7 +75,7 @@ func (s *Store) QueueInForce(b *pgx.Batch, t time.Time) func() (RuleSet, error) 
 
 func (s *Store) inForce(row pgx.Row) (RuleSet, error) {
 	var version int64
-	var body string
+	var body *string
 	err := row.Scan(&version, &body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return RuleSet{}, nil
@@ -76,7 +83,23 @@ func (s *Store) inForce(row pgx.Row) (RuleSet, error) {
 	if err != nil {
 		return RuleSet{}, fmt.Errorf("rules in force: %w", err)
 	}
-	return s.parse(version, body)
+	if body == nil { // a version known to the store, which keeps it for ever
+		s.mu.Lock()
+		rs, ok := s.parsed[version]
+		s.mu.Unlock()
+		if !ok {
+			return RuleSet{}, fmt.Errorf("rules in force: version %d read without its body, yet not parsed before", version)
+		}
+		return rs, nil
+	}
+	return s.parse(version, *body)
+}
+
+// known is the versions parsed so far, whose bodies need not be read.
+func (s *Store) known() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.versions
 }
 
 func (s *Store) parse(version int64, body string) (RuleSet, error) {
@@ -92,7 +115,11 @@ func (s *Store) parse(version int64, body string) (RuleSet, error) {
 	}
 	rs.Version = version
 	s.mu.Lock()
-	s.parsed[version] = rs
+	if _, ok := s.parsed[version]; !ok {
+		s.parsed[version] = rs
+		// A new slice each time: a caller may still hold the old one.
+		s.versions = append(slices.Clip(s.versions), version)
+	}
 	s.mu.Unlock()
 	return rs, nil
 }
