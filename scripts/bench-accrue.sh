@@ -35,7 +35,13 @@
 #                limit for this run only (HOT_PARTNER_LIMIT points, far above
 #                what a run issues);
 #   ceiling      accruals against coalition-load's in-process stub: the
-#                server's gRPC stack over TLS with no database.
+#                server's gRPC stack over TLS with no database;
+#   floor        the database's floor: pgbench doing only the database's
+#                part of the accrue run's batches (scripts/floor-batch.sh:
+#                "floor rows", the rows an accrual must write, and "floor
+#                writes", those it writes today), at the accrue run's batch
+#                size on two connections; its ops/s are accruals (needs
+#                accrue before it in WORKLOADS).
 # Every coalition request is over gRPC with TLS (authentication, validation,
 # the rules, the ledger's transactions). pgbench runs in a database of its
 # own ("pgbench") at scale PGBENCH_SCALE (default: the largest number of
@@ -55,7 +61,7 @@ CONCURRENCY="${CONCURRENCY:-16 64}"
 SECONDS_PER_RUN="${SECONDS_PER_RUN:-30}"
 ROUNDS="${ROUNDS:-1}"
 MEMBERS="${MEMBERS:-2000}"
-WORKLOADS="${WORKLOADS:-accrue half-load mix regulars hot-member hot-partner ceiling}"
+WORKLOADS="${WORKLOADS:-accrue half-load floor mix regulars hot-member hot-partner ceiling}"
 # 512 regulars: with 64 clients on as few members (the default before), most
 # batches named a member of the batch in flight, which measured contention
 # on a few members (hot-member's business) rather than their history.
@@ -107,6 +113,9 @@ cleanup() {
   if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
   if [ -n "$restore_limit" ]; then
     hot_limit "$restore_limit" || log "could not set $HOT_PARTNER's liability limit back to $restore_limit"
+  fi
+  if [ -n "${floor_ready:-}" ] && [ -z "$started" ]; then # the floor's tables, in a coalition not ours
+    psql_ -c "DROP SCHEMA IF EXISTS floor CASCADE" >/dev/null || log "could not drop the floor's schema"
   fi
   if [ -n "$started" ]; then
     if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -324,6 +333,11 @@ coalition_run() { # round clients workload coalition-load options...
   if [ "$workload" = hot-partner ] && grep -q '^  FailedPrecondition ' "$tmp/out"; then
     log "hot-partner: some accruals were refused: is HOT_PARTNER_LIMIT high enough?"
   fi
+  if [ "$workload" = accrue ]; then
+    # The batch size the floor runs take for this round and number of clients.
+    sed -n 's/^  postings batched: .* (\([0-9.]*\) per batch.*/\1/p' "$tmp/out" | awk '{ printf "%d\n", $1 + 0.5 }' \
+      >"$tmp/batch.$round.$clients"
+  fi
   record "$round $clients $workload $(awk '
     / requests\/s$/ { ops = $(NF - 1) }
     $1 == "accrue" { for (i = 1; i < NF; i++) { if ($i == "p50") p50 = $(i + 1); if ($i == "p99") p99 = $(i + 1) } }
@@ -379,6 +393,52 @@ pgbench_run() { # round clients isolation label
   record "$1 $2 pgbench-$4 $tps - - - - - - $db $client"
 }
 
+# The database's floor (the floor workload): copies of the tables an
+# accrual writes, with their indexes, in a schema of their own, dropped
+# again at the end.
+floor_tables=(transactions entries lots earn_lines idempotency_keys member_day_points member_day_spend member_open_points
+  partner_day_outstanding)
+floor_schema() {
+  {
+    echo "SET client_min_messages = warning; DROP SCHEMA IF EXISTS floor CASCADE; CREATE SCHEMA floor; CREATE SEQUENCE floor.seq;"
+    for t in "${floor_tables[@]}"; do echo "CREATE TABLE floor.$t (LIKE public.$t INCLUDING ALL);"; done
+    # Their storage parameters too (the lots' pages keep room for HOT updates).
+    echo "SELECT format('ALTER TABLE floor.%I SET (%s)', relname, array_to_string(reloptions, ', ')) FROM pg_class
+          WHERE relnamespace = 'public'::regnamespace AND reloptions IS NOT NULL
+            AND relname = ANY (string_to_array('${floor_tables[*]}', ' ')) \gexec"
+    echo "CREATE TABLE floor.members AS SELECT (row_number() OVER (ORDER BY id) - 1)::INT AS k, id FROM (SELECT id FROM public.members ORDER BY id LIMIT $MEMBERS) AS m;"
+    echo "CREATE UNIQUE INDEX ON floor.members (k);"
+    echo "CREATE TABLE floor.partners AS SELECT (row_number() OVER (ORDER BY code) - 1)::INT AS k, id, issued_account_id
+          FROM (SELECT code, id, issued_account_id FROM public.partners WHERE kind <> 'operator' ORDER BY code LIMIT 3) AS p;"
+  } | "$PGBIN/psql" -qtAX -v ON_ERROR_STOP=1 "$db_url" >/dev/null
+}
+
+floor_run() { # round clients level
+  local size members
+  size="$(cat "$tmp/batch.$1.$2" 2>/dev/null || true)"
+  [ -n "$size" ] && [ "$size" -ge 1 ] || die "floor needs the accrue workload before it, which reports its batch size"
+  [ -n "${floor_ready:-}" ] || { floor_schema; floor_ready=1; }
+  members="$(psql_ -c "SELECT count(*) FROM floor.members")"
+  [ "$(psql_ -c "SELECT count(*) FROM floor.partners")" = 3 ] || die "floor needs three partners"
+  scripts/floor-batch.sh "$size" "$3" >"$tmp/floor.sql"
+  log "round $1, $2 clients: floor $3 (batches of $size on two connections) ..."
+  checkpoint
+  local db_before=0 client_before
+  [ -z "$db_pid" ] || db_before="$(tree_ticks "$db_pid")"
+  children_cpu
+  client_before="$children_seconds"
+  run "$tmp/floor.out" "$PGBIN/pgbench" -n -M prepared -c 2 -j 2 -T "$SECONDS_PER_RUN" -D members="$members" \
+    -f "$tmp/floor.sql" "$db_url" || true
+  local tps txs db=- client
+  tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$tmp/floor.out")"
+  txs="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$tmp/floor.out")"
+  [ -n "$tps" ] && [ "${txs:-0}" -gt 0 ] || { cat "$tmp/floor.out" >&2; die "pgbench (floor $3) failed"; }
+  [ -z "$db_pid" ] || db="$(awk -v a="$db_before" -v b="$(tree_ticks "$db_pid")" -v n="$((txs * size))" 'BEGIN { printf "%.2f", (b - a) * 10 / n }')"
+  children_cpu
+  client="$(awk -v a="$client_before" -v b="$children_seconds" -v n="$((txs * size))" 'BEGIN { printf "%.3f", (b - a) * 1000 / n }')"
+  record "$1 $2 floor-$3 $(awk -v t="$tps" -v n="$size" 'BEGIN { printf "%.0f", t * n }') - - - - - - $db $client"
+}
+
 print_rows() { # round clients: the runs of that round and number of clients, with their ratios
   awk -v round="$1" -v clients="$2" '
     $1 == round && $2 == clients { n++; line[n] = $0; if ($3 == "pgbench-RC") rc = $4; if ($3 == "pgbench-SER") ser = $4 }
@@ -387,7 +447,7 @@ print_rows() { # round clients: the runs of that round and number of clients, wi
     END {
       for (i = 1; i <= n; i++) {
         split(line[i], f, " ")
-        name = f[3]; sub(/^pgbench-/, "pgbench ", name)
+        name = f[3]; sub(/^pgbench-/, "pgbench ", name); sub(/^floor-/, "floor ", name)
         printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], name, f[4], ratio(f[4], rc), ratio(f[4], ser),
           f[5], f[6], f[7], f[8], ms(f[9]), (f[10] == "-" ? "-" : f[10] " MB"), ms(f[11]), ms(f[12])
       }
@@ -413,6 +473,7 @@ for round in $(seq "$ROUNDS"); do
           hot_limit "$original_limit" || die "could not set $HOT_PARTNER's liability limit back to $original_limit"
           restore_limit="" ;;
         ceiling) coalition_run "$round" "$clients" ceiling -stub -requests 0 -mix accrue=1 -members "$MEMBERS" ;;
+        floor) floor_run "$round" "$clients" rows; floor_run "$round" "$clients" writes ;;
         half-load)
           # Accruals paced at half the rate the accrue run of this round and
           # number of clients reached: the latencies of a server that is not
@@ -421,7 +482,7 @@ for round in $(seq "$ROUNDS"); do
           [ -n "$full" ] || die "half-load needs the accrue workload before it"
           coalition_run "$round" "$clients" half-load "${common[@]}" -mix accrue=1 -members "$MEMBERS" \
             -rate "$(awk -v f="$full" 'BEGIN { printf "%.0f", f / 2 }')" ;;
-        *) die "unknown workload $w (WORKLOADS: accrue half-load mix regulars hot-member hot-partner ceiling)" ;;
+        *) die "unknown workload $w (WORKLOADS: accrue half-load floor mix regulars hot-member hot-partner ceiling)" ;;
       esac
       # The peers run after the accrual-only and the mix runs, so that each
       # sits between runs of the coalition.
@@ -448,6 +509,7 @@ if [ -s "$tmp/stalls" ] && [ -n "${started:-}" ] && [ -r "$db_dir/postgresql.log
       t = s($2); for (i = 1; i <= n; i++) if (t >= from[i] && t <= to[i]) { print substr($0, 1, 160); break }
     }' "$tmp/stalls" "$db_dir/postgresql.log" >&2 || true
 fi
+if [ -n "${floor_ready:-}" ]; then psql_ -c "DROP SCHEMA floor CASCADE" >/dev/null; floor_ready=""; fi
 peak=0
 if [ -n "$server_pid" ] && [ -r "/proc/$server_pid/status" ]; then
   peak="$(awk '$1 == "VmHWM:" { printf "%d", $2 / 1024 }' "/proc/$server_pid/status")"
