@@ -115,7 +115,7 @@ cleanup() {
     hot_limit "$restore_limit" || log "could not set $HOT_PARTNER's liability limit back to $restore_limit"
   fi
   if [ -n "${floor_ready:-}" ] && [ -z "$started" ]; then # the floor's tables, in a coalition not ours
-    psql_ -c "DROP SCHEMA IF EXISTS floor CASCADE" >/dev/null || log "could not drop the floor's schema"
+    psql_ -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS floor CASCADE" >/dev/null || log "could not drop the floor's schema"
   fi
   if [ -n "$started" ]; then
     if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -509,7 +509,7 @@ if [ -s "$tmp/stalls" ] && [ -n "${started:-}" ] && [ -r "$db_dir/postgresql.log
       t = s($2); for (i = 1; i <= n; i++) if (t >= from[i] && t <= to[i]) { print substr($0, 1, 160); break }
     }' "$tmp/stalls" "$db_dir/postgresql.log" >&2 || true
 fi
-if [ -n "${floor_ready:-}" ]; then psql_ -c "DROP SCHEMA floor CASCADE" >/dev/null; floor_ready=""; fi
+if [ -n "${floor_ready:-}" ]; then psql_ -c "SET client_min_messages = warning; DROP SCHEMA floor CASCADE" >/dev/null; floor_ready=""; fi
 peak=0
 if [ -n "$server_pid" ] && [ -r "/proc/$server_pid/status" ]; then
   peak="$(awk '$1 == "VmHWM:" { printf "%d", $2 / 1024 }' "/proc/$server_pid/status")"
