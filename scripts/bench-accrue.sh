@@ -394,8 +394,7 @@ pgbench_run() { # round clients isolation label
 }
 
 # The database's floor (the floor workload): copies of the tables an
-# accrual writes, with their indexes, in a schema of their own, dropped
-# again at the end.
+# accrual writes, with their indexes, in a schema of their own.
 floor_tables=(transactions entries lots earn_lines idempotency_keys member_day_points member_day_spend member_open_points
   partner_day_outstanding)
 floor_schema() {
@@ -413,11 +412,12 @@ floor_schema() {
   } | "$PGBIN/psql" -qtAX -v ON_ERROR_STOP=1 "$db_url" >/dev/null
 }
 
+drop_floor() { psql_ -c "SET client_min_messages = warning; DROP SCHEMA floor CASCADE" >/dev/null; floor_ready=""; }
+
 floor_run() { # round clients level
   local size members
   size="$(cat "$tmp/batch.$1.$2" 2>/dev/null || true)"
   [ -n "$size" ] && [ "$size" -ge 1 ] || die "floor needs the accrue workload before it, which reports its batch size"
-  [ -n "${floor_ready:-}" ] || { floor_schema; floor_ready=1; }
   members="$(psql_ -c "SELECT count(*) FROM floor.members")"
   [ "$(psql_ -c "SELECT count(*) FROM floor.partners")" = 3 ] || die "floor needs three partners"
   scripts/floor-batch.sh "$size" "$3" >"$tmp/floor.sql"
@@ -473,7 +473,13 @@ for round in $(seq "$ROUNDS"); do
           hot_limit "$original_limit" || die "could not set $HOT_PARTNER's liability limit back to $original_limit"
           restore_limit="" ;;
         ceiling) coalition_run "$round" "$clients" ceiling -stub -requests 0 -mix accrue=1 -members "$MEMBERS" ;;
-        floor) floor_run "$round" "$clients" rows; floor_run "$round" "$clients" writes ;;
+        floor)
+          # Fresh tables for each pair of runs, dropped after them: left
+          # behind, their autovacuum would run into the next runs.
+          floor_schema; floor_ready=1
+          floor_run "$round" "$clients" rows
+          floor_run "$round" "$clients" writes
+          drop_floor ;;
         half-load)
           # Accruals paced at half the rate the accrue run of this round and
           # number of clients reached: the latencies of a server that is not
@@ -509,7 +515,6 @@ if [ -s "$tmp/stalls" ] && [ -n "${started:-}" ] && [ -r "$db_dir/postgresql.log
       t = s($2); for (i = 1; i <= n; i++) if (t >= from[i] && t <= to[i]) { print substr($0, 1, 160); break }
     }' "$tmp/stalls" "$db_dir/postgresql.log" >&2 || true
 fi
-if [ -n "${floor_ready:-}" ]; then psql_ -c "SET client_min_messages = warning; DROP SCHEMA floor CASCADE" >/dev/null; floor_ready=""; fi
 peak=0
 if [ -n "$server_pid" ] && [ -r "/proc/$server_pid/status" ]; then
   peak="$(awk '$1 == "VmHWM:" { printf "%d", $2 / 1024 }' "/proc/$server_pid/status")"
