@@ -374,23 +374,33 @@ children_cpu() {
   children_seconds="$(awk 'NR == 2 { split($0, f, /[ms ]+/); print f[1] * 60 + f[2] + f[3] * 60 + f[4] }' "$tmp/times")"
 }
 
-pgbench_run() { # round clients isolation label
-  log "round $1, $2 clients: pgbench $4 ..."
+# timed_pgbench OUT PER_TX ARGS...: runs pgbench with ARGS for
+# SECONDS_PER_RUN after a checkpoint, and sets ops (transactions a second
+# times PER_TX), db and client (the database's and pgbench's CPU in ms
+# per transaction over PER_TX: per accrual for the floor's batches).
+timed_pgbench() {
+  local out=$1 per=$2
+  shift 2
   checkpoint
-  local db_before=0 client_before
+  local db_before=0 client_before tps txs
   [ -z "$db_pid" ] || db_before="$(tree_ticks "$db_pid")"
   children_cpu
   client_before="$children_seconds"
-  PGOPTIONS="-c default_transaction_isolation=$3" run "$tmp/pgbench.out" "$PGBIN/pgbench" -n -M prepared -c "$2" -j 2 \
-    -T "$SECONDS_PER_RUN" --max-tries=100 "$bench_url" || true
-  local tps txs db=- client
-  tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$tmp/pgbench.out")"
-  txs="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$tmp/pgbench.out")"
-  [ -n "$tps" ] && [ "${txs:-0}" -gt 0 ] || { cat "$tmp/pgbench.out" >&2; die "pgbench failed"; }
-  [ -z "$db_pid" ] || db="$(awk -v a="$db_before" -v b="$(tree_ticks "$db_pid")" -v n="$txs" 'BEGIN { printf "%.2f", (b - a) * 10 / n }')"
+  run "$out" "$PGBIN/pgbench" -n -M prepared -j 2 -T "$SECONDS_PER_RUN" "$@" || true
+  tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out")"
+  txs="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")"
+  [ -n "$tps" ] && [ "${txs:-0}" -gt 0 ] || { cat "$out" >&2; die "pgbench failed: $*"; }
+  ops="$(awk -v t="$tps" -v n="$per" 'BEGIN { printf "%.0f", t * n }')"
+  db=-
+  [ -z "$db_pid" ] || db="$(awk -v a="$db_before" -v b="$(tree_ticks "$db_pid")" -v n="$((txs * per))" 'BEGIN { printf "%.2f", (b - a) * 10 / n }')"
   children_cpu
-  client="$(awk -v a="$client_before" -v b="$children_seconds" -v n="$txs" 'BEGIN { printf "%.3f", (b - a) * 1000 / n }')"
-  record "$1 $2 pgbench-$4 $tps - - - - - - $db $client"
+  client="$(awk -v a="$client_before" -v b="$children_seconds" -v n="$((txs * per))" 'BEGIN { printf "%.3f", (b - a) * 1000 / n }')"
+}
+
+pgbench_run() { # round clients isolation label
+  log "round $1, $2 clients: pgbench $4 ..."
+  PGOPTIONS="-c default_transaction_isolation=$3" timed_pgbench "$tmp/pgbench.out" 1 -c "$2" --max-tries=100 "$bench_url"
+  record "$1 $2 pgbench-$4 $ops - - - - - - $db $client"
 }
 
 # The database's floor (the floor workload): copies of the tables an
@@ -422,21 +432,8 @@ floor_run() { # round clients level
   [ "$(psql_ -c "SELECT count(*) FROM floor.partners")" = 3 ] || die "floor needs three partners"
   scripts/floor-batch.sh "$size" "$3" >"$tmp/floor.sql"
   log "round $1, $2 clients: floor $3 (batches of $size on two connections) ..."
-  checkpoint
-  local db_before=0 client_before
-  [ -z "$db_pid" ] || db_before="$(tree_ticks "$db_pid")"
-  children_cpu
-  client_before="$children_seconds"
-  run "$tmp/floor.out" "$PGBIN/pgbench" -n -M prepared -c 2 -j 2 -T "$SECONDS_PER_RUN" -D members="$members" \
-    -f "$tmp/floor.sql" "$db_url" || true
-  local tps txs db=- client
-  tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$tmp/floor.out")"
-  txs="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$tmp/floor.out")"
-  [ -n "$tps" ] && [ "${txs:-0}" -gt 0 ] || { cat "$tmp/floor.out" >&2; die "pgbench (floor $3) failed"; }
-  [ -z "$db_pid" ] || db="$(awk -v a="$db_before" -v b="$(tree_ticks "$db_pid")" -v n="$((txs * size))" 'BEGIN { printf "%.2f", (b - a) * 10 / n }')"
-  children_cpu
-  client="$(awk -v a="$client_before" -v b="$children_seconds" -v n="$((txs * size))" 'BEGIN { printf "%.3f", (b - a) * 1000 / n }')"
-  record "$1 $2 floor-$3 $(awk -v t="$tps" -v n="$size" 'BEGIN { printf "%.0f", t * n }') - - - - - - $db $client"
+  timed_pgbench "$tmp/floor.out" "$size" -c 2 -D members="$members" -f "$tmp/floor.sql" "$db_url"
+  record "$1 $2 floor-$3 $ops - - - - - - $db $client"
 }
 
 print_rows() { # round clients: the runs of that round and number of clients, with their ratios
