@@ -84,7 +84,6 @@ func wantMap(t *testing.T, what string, got, want map[string]int64) {
 	}
 }
 
-// The clock of the fixture starts on Tuesday 2026-03-10 at 12:00 in Moscow.
 // A replica keeps the rule sets it has parsed, and its batches read only
 // which version is in force (with the body of a version it has not seen):
 // a version another replica puts applies to this replica's next accrual,
@@ -109,6 +108,7 @@ func TestARuleSetPutByAnotherReplicaAppliesToTheNextAccrual(t *testing.T) {
 	f.checkClean()
 }
 
+// The clock of the fixture starts on Tuesday 2026-03-10 at 12:00 in Moscow.
 func TestRulesOnTheLedger(t *testing.T) {
 	t.Run("earn rules, caps and the breakdown recorded with the version", func(t *testing.T) {
 		f := newFixture(t)
