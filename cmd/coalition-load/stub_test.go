@@ -10,15 +10,23 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
+// testStub starts a stub server on l (nil: one that answers at once) for
+// the test, and stops it when the test ends.
+func testStub(t *testing.T, l *stubLedger) (addr string, caPEM []byte) {
+	t.Helper()
+	addr, caPEM, stop, err := startStub(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return addr, caPEM
+}
+
 // TestTheStubAnswersThePartnerMixOverTLS runs the partner mix against the
 // stub server, its workers on three connections: every request passes the
 // server's interceptors over TLS and is answered OK, with no database.
 func TestTheStubAnswersThePartnerMixOverTLS(t *testing.T) {
-	addr, caPEM, stop, err := startStub(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	addr, caPEM := testStub(t, nil)
 	rep, err := Run(context.Background(), Config{Targets: []string{addr}, CAPEM: caPEM, Partners: []string{"cafe", "cinema"},
 		Requests: 300, Concurrency: 8, Conns: 3, Members: 20, ServerPID: os.Getpid()}) // the stub serves in this process
 	if err != nil {
@@ -36,11 +44,7 @@ func TestTheStubAnswersThePartnerMixOverTLS(t *testing.T) {
 // 0.49 s after the start, so the run cannot end before then, however fast
 // the server answers.
 func TestARatePacesTheRequests(t *testing.T) {
-	addr, caPEM, stop, err := startStub(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	addr, caPEM := testStub(t, nil)
 	rep, err := Run(context.Background(), Config{Targets: []string{addr}, CAPEM: caPEM, Partners: []string{"cafe"},
 		Requests: 50, Concurrency: 8, Members: 5, Rate: 100, Mix: map[string]int{"accrue": 1}})
 	if err != nil {
@@ -62,11 +66,7 @@ func TestAStallIsReportedWithItsTime(t *testing.T) {
 		}
 		return 0
 	}}
-	addr, caPEM, stop, err := startStub(stub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	addr, caPEM := testStub(t, stub)
 	rep, err := Run(context.Background(), Config{Targets: []string{addr}, CAPEM: caPEM, Partners: []string{"cafe"},
 		Requests: 40, Concurrency: 4, Members: 5, Rate: 100, Mix: map[string]int{"accrue": 1}})
 	if err != nil {
