@@ -84,9 +84,7 @@ func (s *Store) inForce(row pgx.Row) (RuleSet, error) {
 		return RuleSet{}, fmt.Errorf("rules in force: %w", err)
 	}
 	if body == nil { // a version known to the store, which keeps it for ever
-		s.mu.Lock()
-		rs, ok := s.parsed[version]
-		s.mu.Unlock()
+		rs, ok := s.cached(version)
 		if !ok {
 			return RuleSet{}, fmt.Errorf("rules in force: version %d read without its body, yet not parsed before", version)
 		}
@@ -102,11 +100,16 @@ func (s *Store) known() []int64 {
 	return s.versions
 }
 
-func (s *Store) parse(version int64, body string) (RuleSet, error) {
+// cached is the version as parsed before, if it was.
+func (s *Store) cached(version int64) (RuleSet, bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	rs, ok := s.parsed[version]
-	s.mu.Unlock()
-	if ok {
+	return rs, ok
+}
+
+func (s *Store) parse(version int64, body string) (RuleSet, error) {
+	if rs, ok := s.cached(version); ok {
 		return rs, nil
 	}
 	rs, err := Decode([]byte(body))
